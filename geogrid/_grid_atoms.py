@@ -1,0 +1,276 @@
+"""Atoms for the grid partition: a community cut into blocks, then into building cells.
+
+An *atom* is the smallest piece a governance grid is made of. Atoms tile a community
+exactly: the community polygon is cut by streets and walls into blocks (faces of the planar
+arrangement of the community boundary and the lines), then every block holding two or more
+buildings is cut into building cells (a Voronoi tessellation of points sampled along each
+footprint, dissolved per building, so a cell covers its own footprint). Cells of one compound
+are dissolved into one atom unless the compound alone holds more than the household maximum.
+Blocks and pieces without buildings stay atoms with zero households.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely import Geometry
+
+logger = logging.getLogger(__name__)
+
+#: Snap-rounding grid (metres) used to compute shared boundary lengths between atoms.
+ADJ_GRID_M = 0.01
+#: Shared boundary shorter than this (metres) does not make two atoms neighbours.
+MIN_SHARED_M = 0.05
+#: Footprint boundaries are sampled every this many metres for the building cells.
+SAMPLE_STEP_M = 8.0
+
+
+@dataclass
+class Atoms:
+    """Atoms of one community.
+
+    Attributes
+    ----------
+    geoms : (n,) array of Polygon atoms tiling the community.
+    households, population, party_members : (n,) float arrays, demand summed per atom.
+    n_units : (n,) int array, demand units (buildings or points) per atom.
+    unit_atom : (m,) int array, the atom of every demand unit given (-1 never happens).
+    kind : (n,) array of str, ``block``, ``compound``, ``building`` or ``filler``.
+    oversized : (n,) bool array, a single building or indivisible unit above the maximum.
+    """
+
+    geoms: np.ndarray
+    households: np.ndarray
+    population: np.ndarray
+    party_members: np.ndarray
+    n_units: np.ndarray
+    unit_atom: np.ndarray
+    kind: np.ndarray
+    oversized: np.ndarray
+
+
+def blocks_of(polygon: Geometry, lines: np.ndarray) -> np.ndarray:
+    """Cut ``polygon`` by ``lines`` into blocks (Polygons) that tile it exactly."""
+    if len(lines) == 0:
+        return np.asarray(shapely.get_parts(polygon))
+    cut = shapely.intersection(shapely.union_all(lines), polygon)
+    cut = shapely.get_parts(cut)
+    cut = cut[shapely.get_type_id(cut) != 0]  # drop stray points
+    if len(cut) == 0:
+        return np.asarray(shapely.get_parts(polygon))
+    noded = shapely.union_all(np.concatenate([[shapely.boundary(polygon)], cut]))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    if len(faces) == 0:
+        return np.asarray(shapely.get_parts(polygon))
+    faces = faces[shapely.area(faces) > 0]
+    inside = shapely.contains(polygon, shapely.point_on_surface(faces))
+    return faces[inside]
+
+
+def _building_cells(
+    block: Geometry, footprints: np.ndarray, points: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Voronoi cells of sampled footprint points inside ``block``, dissolved per label.
+
+    Returns the cell polygons and their labels; a label may come back with several parts
+    (a cell cut by a concave block edge), which the caller turns into filler atoms.
+    """
+    seeds_xy = []
+    seeds_lab = []
+    for fp, pt, lab in zip(footprints, points, labels):
+        xy = np.empty((0, 2))
+        if fp is not None:
+            ring = shapely.segmentize(shapely.boundary(fp), SAMPLE_STEP_M)
+            xy = shapely.get_coordinates(ring)
+        xy = np.vstack([xy, shapely.get_coordinates(pt)])
+        seeds_xy.append(xy)
+        seeds_lab.append(np.full(len(xy), lab))
+    xy = np.vstack(seeds_xy)
+    lab = np.concatenate(seeds_lab)
+    keep = shapely.contains_xy(block, xy[:, 0], xy[:, 1])
+    # the representative point of each unit is inside the block by construction; keep it
+    xy, lab = xy[keep], lab[keep]
+    xy_r = np.round(xy, 3)
+    _, first = np.unique(xy_r, axis=0, return_index=True)
+    first = np.sort(first)
+    xy, lab = xy_r[first], lab[first]
+    if len(np.unique(lab)) < 2:
+        return np.array([block]), np.array([lab[0]])
+    cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=block, ordered=True)
+    cells = shapely.get_parts(cells)
+    cells = shapely.intersection(cells, block)
+    order = np.argsort(lab, kind="stable")
+    lab_sorted = lab[order]
+    cuts = np.flatnonzero(np.diff(lab_sorted)) + 1
+    groups = np.split(order, cuts)
+    out_geoms = []
+    out_labs = []
+    for g in groups:
+        merged = shapely.coverage_union_all(cells[g]) if len(g) > 1 else cells[g[0]]
+        for part in shapely.get_parts(merged):
+            if shapely.get_type_id(part) == 3 and part.area > 0:
+                out_geoms.append(part)
+                out_labs.append(lab[g[0]])
+    return np.array(out_geoms, dtype=object), np.array(out_labs)
+
+
+def build_atoms(
+    polygon: Geometry,
+    lines: np.ndarray,
+    footprints: np.ndarray,
+    points: np.ndarray,
+    households: np.ndarray,
+    population: np.ndarray,
+    party_members: np.ndarray,
+    compound: np.ndarray,
+    *,
+    max_households: float,
+) -> Atoms:
+    """Build the atoms of one community.
+
+    Parameters
+    ----------
+    polygon : the community (Polygon or MultiPolygon, metric CRS).
+    lines : street and wall LineStrings near the community.
+    footprints : (m,) building footprints (Polygon) or None for point demand.
+    points : (m,) representative points of the demand units, inside ``polygon``.
+    households, population, party_members : (m,) demand per unit.
+    compound : (m,) compound ids as strings ('' when none).
+    max_households : compounds above this are cut into buildings.
+    """
+    blocks = blocks_of(polygon, lines)
+    m = len(points)
+    unit_block = np.full(m, -1)
+    if m:
+        tree = shapely.STRtree(blocks)
+        pi, bi = tree.query(points, predicate="intersects")
+        # a point on a shared edge: keep the first block, deterministic
+        order = np.lexsort((bi, pi))
+        pi, bi = pi[order], bi[order]
+        first = np.r_[True, pi[1:] != pi[:-1]]
+        unit_block[pi[first]] = bi[first]
+        missing = unit_block < 0
+        if missing.any():  # float noise at the boundary: nearest block
+            near = tree.query_nearest(points[missing], return_distance=False)
+            unit_block[np.flatnonzero(missing)[near[0]]] = near[1]
+    # label of each unit: its compound when the compound stays whole, else itself
+    lab_key = np.array([f"b{i}" for i in range(m)], dtype=object)
+    if m:
+        comp = np.asarray(compound, dtype=object)
+        has = comp != ""
+        if has.any():
+            uniq, inv = np.unique(comp[has], return_inverse=True)
+            hh = np.bincount(inv, weights=households[has], minlength=len(uniq))
+            whole = hh[inv] <= max_households
+            idx = np.flatnonzero(has)[whole]
+            lab_key[idx] = np.array(["c" + str(c) for c in comp[idx]], dtype=object)
+    _, unit_lab = np.unique(lab_key, return_inverse=True) if m else (None, np.array([], int))
+
+    geoms: list[Geometry] = []
+    kinds: list[str] = []
+    atom_lab: list[int] = []  # label (unit group) per atom, -1 for fillers
+    atom_block: list[int] = []
+    for b, block in enumerate(blocks):
+        members = np.flatnonzero(unit_block == b)
+        labs = np.unique(unit_lab[members])
+        if len(labs) == 0:
+            geoms.append(block)
+            kinds.append("block")
+            atom_lab.append(-1)
+            atom_block.append(b)
+            continue
+        if len(labs) == 1:
+            geoms.append(block)
+            kinds.append("block")
+            atom_lab.append(int(labs[0]))
+            atom_block.append(b)
+            continue
+        cells, clabs = _building_cells(
+            block, footprints[members], points[members], unit_lab[members]
+        )
+        # the part of a label's cell holding its representative point is the atom
+        for lab in labs:
+            sel = np.flatnonzero(clabs == lab)
+            if len(sel) == 0:
+                continue
+            unit_pts = points[members[unit_lab[members] == lab]]
+            if len(sel) == 1:
+                main = sel[0]
+            else:
+                hits = [
+                    int(shapely.intersects(cells[s], unit_pts).sum()) + cells[s].area * 1e-12
+                    for s in sel
+                ]
+                main = sel[int(np.argmax(hits))]
+            for s in sel:
+                geoms.append(cells[s])
+                atom_block.append(b)
+                if s == main:
+                    kinds.append("compound" if lab_is_compound(lab_key, unit_lab, lab) else "building")
+                    atom_lab.append(int(lab))
+                else:
+                    kinds.append("filler")
+                    atom_lab.append(-1)
+    geoms_arr = np.empty(len(geoms), dtype=object)
+    geoms_arr[:] = geoms
+    atom_lab_arr = np.asarray(atom_lab)
+    # compounds kept whole but cut by a street into several blocks: one atom per block part;
+    # units whose label has several atoms go to the atom holding their point
+    n = len(geoms_arr)
+    unit_atom = np.full(m, -1)
+    if m:
+        lab_to_atoms: dict[int, list[int]] = {}
+        for a, lab in enumerate(atom_lab_arr):
+            if lab >= 0:
+                lab_to_atoms.setdefault(int(lab), []).append(a)
+        for lab, alist in lab_to_atoms.items():
+            units = np.flatnonzero(unit_lab == lab)
+            if len(alist) == 1:
+                unit_atom[units] = alist[0]
+            else:
+                ab = np.asarray([atom_block[a] for a in alist])
+                for u in units:
+                    unit_atom[u] = alist[int(np.flatnonzero(ab == unit_block[u])[0])]
+    hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
+    pop = np.bincount(unit_atom, weights=population, minlength=n) if m else np.zeros(n)
+    pm = np.bincount(unit_atom, weights=party_members, minlength=n) if m else np.zeros(n)
+    nu = np.bincount(unit_atom, minlength=n) if m else np.zeros(n, int)
+    return Atoms(
+        geoms=geoms_arr,
+        households=hh,
+        population=pop,
+        party_members=pm,
+        n_units=nu,
+        unit_atom=unit_atom,
+        kind=np.asarray(kinds, dtype=object),
+        oversized=hh > max_households,
+    )
+
+
+def lab_is_compound(lab_key: np.ndarray, unit_lab: np.ndarray, lab: int) -> bool:
+    """Whether unit label ``lab`` stands for a whole compound."""
+    idx = np.flatnonzero(unit_lab == lab)
+    return bool(len(idx)) and str(lab_key[idx[0]]).startswith("c")
+
+
+def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of atoms sharing a boundary and the shared length in metres.
+
+    Returns ``(i, j, length)`` with ``i < j``; corner contacts are not adjacency.
+    """
+    if len(geoms) < 2:
+        return np.empty(0, int), np.empty(0, int), np.empty(0)
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return i, j, np.empty(0)
+    bnd = shapely.boundary(geoms)
+    shared = shapely.intersection(bnd[i], bnd[j], grid_size=ADJ_GRID_M)
+    length = shapely.length(shared)
+    keep = length > MIN_SHARED_M
+    return i[keep], j[keep], length[keep]

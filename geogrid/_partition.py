@@ -1,0 +1,418 @@
+"""Balanced contiguous partition of an atom adjacency graph into regions inside a band.
+
+The engine behind :func:`geogrid.grids.partition`. It works on one community's atoms:
+weights (households), centroids, areas, perimeters and shared boundary lengths. Steps:
+
+1. per connected component, pick the number of regions ``p`` that makes the band
+   ``[lo, hi]`` reachable and is closest to ``total / target``; atoms heavier than ``hi``
+   are pinned as regions of their own;
+2. seeds by weighted k-means (k-means++ start from a seeded RNG), balanced region growing
+   (the lightest region takes its nearest free neighbour);
+3. local search: move boundary atoms between neighbouring regions when that lowers
+   ``band penalty + deviation from target + compactness`` and keeps the donor connected;
+4. merge regions below ``lo`` into a neighbour, split regions above ``hi`` in two, repeat.
+
+Everything is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+#: Weight of the band penalty (households outside the band, per target household).
+W_BAND = 20.0
+#: Weight of the squared relative deviation from the target.
+W_TARGET = 1.0
+#: Weight of the compactness term (perimeter^2 / (4 pi area), i.e. 1 / Polsby-Popper).
+W_COMPACT = 0.08
+#: Maximum local-search passes per round.
+MAX_PASSES = 40
+#: Merge / split rounds.
+MAX_ROUNDS = 4
+
+
+@dataclass
+class Graph:
+    """Atom graph of one community."""
+
+    w: np.ndarray
+    xy: np.ndarray
+    area: np.ndarray
+    perim: np.ndarray
+    nbrs: list[list[int]]
+    shared: list[list[float]]
+    pinned: np.ndarray  # atoms that are a region of their own (heavier than hi)
+
+
+def make_graph(
+    w: np.ndarray,
+    xy: np.ndarray,
+    area: np.ndarray,
+    perim: np.ndarray,
+    adj_i: np.ndarray,
+    adj_j: np.ndarray,
+    adj_len: np.ndarray,
+    *,
+    hi: float,
+) -> Graph:
+    """Build a :class:`Graph` from arrays (edges given once, ``i < j``)."""
+    n = len(w)
+    nbrs: list[list[int]] = [[] for _ in range(n)]
+    shared: list[list[float]] = [[] for _ in range(n)]
+    order = np.lexsort((adj_j, adj_i))
+    for i, j, s in zip(adj_i[order].tolist(), adj_j[order].tolist(), adj_len[order].tolist()):
+        nbrs[i].append(j)
+        shared[i].append(s)
+        nbrs[j].append(i)
+        shared[j].append(s)
+    return Graph(
+        w=np.asarray(w, float),
+        xy=np.asarray(xy, float),
+        area=np.asarray(area, float),
+        perim=np.asarray(perim, float),
+        nbrs=nbrs,
+        shared=shared,
+        pinned=np.asarray(w, float) > hi,
+    )
+
+
+def components(g: Graph) -> np.ndarray:
+    """Connected component label of every atom."""
+    n = len(g.w)
+    if n == 0:
+        return np.empty(0, int)
+    rows = [i for i in range(n) for _ in g.nbrs[i]]
+    cols = [j for i in range(n) for j in g.nbrs[i]]
+    mat = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return connected_components(mat, directed=False)[1]
+
+
+def choose_p(total: float, *, lo: float, target: float, hi: float, n_max: int) -> int:
+    """Number of regions: closest to ``total / target`` that keeps the band reachable."""
+    if total <= 0 or n_max <= 1:
+        return 1
+    p = max(1, round(total / target))
+    p_lo = max(1, math.ceil(total / hi))
+    p_hi = max(1, math.floor(total / lo))
+    if p_lo <= p_hi:
+        p = min(max(p, p_lo), p_hi)
+    return int(max(1, min(p, n_max)))
+
+
+class _State:
+    """Region labels with running weight, area and perimeter per region."""
+
+    def __init__(self, g: Graph, labels: np.ndarray, atoms: np.ndarray, lo, target, hi):
+        self.g = g
+        self.lab = labels  # global array, only ``atoms`` are used
+        self.atoms = atoms
+        self.lo, self.target, self.hi = float(lo), float(target), float(hi)
+        regions = np.unique(labels[atoms])
+        self.members: dict[int, set[int]] = {int(r): set() for r in regions}
+        for a in atoms.tolist():
+            self.members[int(labels[a])].add(a)
+        self.h = {r: float(g.w[list(m)].sum()) for r, m in self.members.items()}
+        self.A = {r: float(g.area[list(m)].sum()) for r, m in self.members.items()}
+        self.P = {r: self._perimeter(m) for r, m in self.members.items()}
+
+    def _perimeter(self, members: set[int]) -> float:
+        g = self.g
+        p = 0.0
+        for a in members:
+            p += g.perim[a]
+            for b, s in zip(g.nbrs[a], g.shared[a]):
+                if b in members:
+                    p -= s
+        return p
+
+    def band_cost(self, h: float) -> float:
+        t = self.target
+        viol = max(0.0, self.lo - h) + max(0.0, h - self.hi)
+        return W_BAND * viol / t + W_TARGET * ((h - t) / t) ** 2
+
+    def compact_cost(self, perim: float, area: float) -> float:
+        if area <= 0:
+            return 0.0
+        return W_COMPACT * perim * perim / (4.0 * math.pi * area)
+
+    def region_cost(self, r: int) -> float:
+        return self.band_cost(self.h[r]) + self.compact_cost(self.P[r], self.A[r])
+
+    def total_cost(self) -> float:
+        return sum(self.region_cost(r) for r in self.members)
+
+    def connected_without(self, r: int, a: int) -> bool:
+        """Whether region ``r`` stays connected when atom ``a`` leaves it."""
+        g = self.g
+        mem = self.members[r]
+        inside = [b for b in g.nbrs[a] if b in mem]
+        if len(inside) <= 1:
+            return True
+        start = inside[0]
+        seen = {a, start}
+        queue = deque([start])
+        need = len(mem)
+        while queue:
+            x = queue.popleft()
+            for y in g.nbrs[x]:
+                if y in mem and y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        return len(seen) == need
+
+    def move(self, a: int, r_from: int, r_to: int, s_from: float, s_to: float) -> None:
+        g = self.g
+        self.members[r_from].discard(a)
+        self.members[r_to].add(a)
+        self.lab[a] = r_to
+        w = g.w[a]
+        self.h[r_from] -= w
+        self.h[r_to] += w
+        self.A[r_from] -= g.area[a]
+        self.A[r_to] += g.area[a]
+        self.P[r_from] += -g.perim[a] + 2.0 * s_from
+        self.P[r_to] += g.perim[a] - 2.0 * s_to
+
+    def local_search(self) -> None:
+        """Move boundary atoms while the cost goes down (first improvement, fixed order)."""
+        g = self.g
+        order = self.atoms.tolist()
+        for _ in range(MAX_PASSES):
+            moved = 0
+            for a in order:
+                if g.pinned[a]:
+                    continue
+                ra = int(self.lab[a])
+                sh: dict[int, float] = {}
+                for b, s in zip(g.nbrs[a], g.shared[a]):
+                    rb = int(self.lab[b])
+                    sh[rb] = sh.get(rb, 0.0) + s
+                if len(sh) == 1 and ra in sh:
+                    continue
+                if len(self.members[ra]) <= 1:
+                    continue
+                s_from = sh.get(ra, 0.0)
+                w, ar, pe = g.w[a], g.area[a], g.perim[a]
+                base_from = self.region_cost(ra)
+                new_from = self.band_cost(self.h[ra] - w) + self.compact_cost(
+                    self.P[ra] - pe + 2.0 * s_from, self.A[ra] - ar
+                )
+                best, best_r = -1e-9, -1
+                for rb in sorted(sh):
+                    if rb == ra:
+                        continue
+                    s_to = sh[rb]
+                    d = (
+                        new_from
+                        - base_from
+                        + self.band_cost(self.h[rb] + w)
+                        + self.compact_cost(self.P[rb] + pe - 2.0 * s_to, self.A[rb] + ar)
+                        - self.region_cost(rb)
+                    )
+                    if d < best:
+                        best, best_r = d, rb
+                if best_r < 0:
+                    continue
+                if not self.connected_without(ra, a):
+                    continue
+                self.move(a, ra, best_r, s_from, sh[best_r])
+                moved += 1
+            if moved == 0:
+                break
+
+
+def _kmeans_seeds(g: Graph, atoms: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+    """``k`` seed atoms by weighted k-means on atom centroids (k-means++ start)."""
+    pos = atoms[g.w[atoms] > 0]
+    if len(pos) < k:
+        pos = atoms
+    xy = g.xy[pos]
+    wt = np.maximum(g.w[pos], 1e-9)
+    centers = [xy[int(rng.choice(len(pos), p=wt / wt.sum()))]]
+    for _ in range(1, k):
+        d2 = np.min(((xy[:, None, :] - np.asarray(centers)[None]) ** 2).sum(-1), axis=1)
+        pr = d2 * wt
+        if pr.sum() <= 0:
+            pr = wt
+        centers.append(xy[int(rng.choice(len(pos), p=pr / pr.sum()))])
+    c = np.asarray(centers, float)
+    for _ in range(15):
+        d2 = ((xy[:, None, :] - c[None]) ** 2).sum(-1)
+        lab = d2.argmin(1)
+        for j in range(k):
+            m = lab == j
+            if m.any():
+                c[j] = np.average(xy[m], axis=0, weights=wt[m])
+    seeds: list[int] = []
+    taken: set[int] = set()
+    for j in range(k):
+        d2 = ((xy - c[j]) ** 2).sum(1)
+        for idx in np.argsort(d2, kind="stable"):
+            a = int(pos[idx])
+            if a not in taken:
+                seeds.append(a)
+                taken.add(a)
+                break
+    return seeds
+
+
+def grow(g: Graph, atoms: np.ndarray, seeds: list[int], labels: np.ndarray, first: int) -> None:
+    """Balanced region growing from ``seeds`` over ``atoms``; labels start at ``first``."""
+    allowed = np.zeros(len(g.w), bool)
+    allowed[atoms] = True
+    free = allowed.copy()
+    frontier: list[list[tuple[float, int]]] = []
+    heap: list[tuple[float, int]] = []
+    weight = []
+    cxy = []
+    for r, s in enumerate(seeds):
+        labels[s] = first + r
+        free[s] = False
+        weight.append(float(g.w[s]))
+        cxy.append(g.xy[s])
+        fr: list[tuple[float, int]] = []
+        for b in g.nbrs[s]:
+            if free[b]:
+                heapq.heappush(fr, (float(((g.xy[b] - g.xy[s]) ** 2).sum()), b))
+        frontier.append(fr)
+        if not g.pinned[s]:
+            heapq.heappush(heap, (weight[r], r))
+    pinned_regions = [r for r, s in enumerate(seeds) if g.pinned[s]]
+    while heap:
+        _, r = heapq.heappop(heap)
+        fr = frontier[r]
+        while fr and not free[fr[0][1]]:
+            heapq.heappop(fr)
+        if not fr:
+            continue
+        _, a = heapq.heappop(fr)
+        labels[a] = first + r
+        free[a] = False
+        weight[r] += float(g.w[a])
+        for b in g.nbrs[a]:
+            if free[b]:
+                heapq.heappush(fr, (float(((g.xy[b] - cxy[r]) ** 2).sum()), b))
+        heapq.heappush(heap, (weight[r], r))
+    # atoms cut off behind pinned regions (or everything, if all seeds are pinned)
+    if free[atoms].any():
+        for r in pinned_regions:
+            heapq.heappush(heap, (0.0, r))
+        while heap:
+            _, r = heapq.heappop(heap)
+            fr = frontier[r]
+            while fr and not free[fr[0][1]]:
+                heapq.heappop(fr)
+            if not fr:
+                continue
+            _, a = heapq.heappop(fr)
+            labels[a] = first + r
+            free[a] = False
+            for b in g.nbrs[a]:
+                if free[b]:
+                    heapq.heappush(fr, (float(((g.xy[b] - cxy[r]) ** 2).sum()), b))
+            heapq.heappush(heap, (0.0, r))
+
+
+def _split_region(g: Graph, st: _State, r: int, new_r: int, rng: np.random.Generator) -> bool:
+    """Split region ``r`` in two by growing from two k-means seeds; True when done."""
+    mem = np.asarray(sorted(st.members[r]))
+    if len(mem) < 2 or g.pinned[mem].any():
+        return False
+    seeds = _kmeans_seeds(g, mem, 2, rng)
+    if len(set(seeds)) < 2:
+        return False
+    tmp = st.lab.copy()
+    grow(g, mem, seeds, tmp, 0)
+    st.lab[mem] = np.where(tmp[mem] == 0, r, new_r)
+    return True
+
+
+def partition_component(
+    g: Graph,
+    atoms: np.ndarray,
+    labels: np.ndarray,
+    first: int,
+    *,
+    lo: float,
+    target: float,
+    hi: float,
+    rng: np.random.Generator,
+) -> int:
+    """Partition one connected component; write labels from ``first``; return next label."""
+    total = float(g.w[atoms].sum())
+    pinned = [int(a) for a in atoms if g.pinned[a]]
+    rest = atoms[~g.pinned[atoms]]
+    rest_total = total - float(g.w[pinned].sum()) if pinned else total
+    n_pos = int((g.w[rest] > 0).sum())
+    if rest_total > 0:
+        p_rest = choose_p(rest_total, lo=lo, target=target, hi=hi, n_max=max(1, n_pos))
+    else:
+        p_rest = 0 if pinned else 1
+    if len(atoms) == 1 or (not pinned and p_rest == 1):
+        labels[atoms] = first
+        return first + 1
+    seeds = list(pinned)
+    if p_rest:
+        seeds += _kmeans_seeds(g, rest, p_rest, rng)
+    grow(g, atoms, seeds, labels, first)
+    st = _State(g, labels, atoms, lo, target, hi)
+    st.local_search()
+    nxt = first + len(seeds)
+    for _ in range(MAX_ROUNDS):
+        changed = False
+        # merge light regions into the lightest neighbour that keeps them within hi
+        for r in sorted(st.members, key=lambda x: (st.h[x], x)):
+            if r not in st.members or st.h[r] >= lo or len(st.members) <= 1:
+                continue
+            if any(g.pinned[a] for a in st.members[r]):
+                continue
+            nb: set[int] = set()
+            for a in st.members[r]:
+                nb.update(int(st.lab[b]) for b in g.nbrs[a])
+            nb.discard(r)
+            cand = sorted(
+                (st.h[q] + st.h[r], q) for q in nb if st.h[q] + st.h[r] <= hi and q in st.members
+            )
+            if not cand:
+                continue
+            q = cand[0][1]
+            for a in st.members[r]:
+                st.lab[a] = q
+            changed = True
+            st = _State(g, st.lab, atoms, lo, target, hi)
+        # split heavy regions
+        for r in sorted(st.members):
+            if st.h[r] > hi and _split_region(g, st, r, nxt, rng):
+                nxt += 1
+                changed = True
+        if not changed:
+            break
+        st = _State(g, st.lab, atoms, lo, target, hi)
+        st.local_search()
+    return nxt
+
+
+def partition_graph(
+    g: Graph, *, lo: float, target: float, hi: float, seed: int = 0
+) -> np.ndarray:
+    """Region label (0..p-1, not yet in reading order) of every atom of ``g``."""
+    n = len(g.w)
+    labels = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return labels
+    rng = np.random.default_rng(seed)
+    comp = components(g)
+    nxt = 0
+    for c in np.unique(comp):
+        atoms = np.flatnonzero(comp == c)
+        nxt = partition_component(g, atoms, labels, nxt, lo=lo, target=target, hi=hi, rng=rng)
+    # compact the labels to 0..p-1
+    _, labels = np.unique(labels, return_inverse=True)
+    return labels

@@ -1,0 +1,555 @@
+"""Walking network: build from OSM ways or GraphML, project, split, snap points to edges.
+
+The network is undirected. Nodes are way endpoints and vertices shared by two or more ways
+(OSM ways connect only at shared nodes). Every edge keeps its geometry in the study area's
+metric CRS, oriented from ``u`` to ``v``; ``length_m`` is the projected geometry length, so
+distances along an edge and between nodes agree to the millimetre.
+
+Points snap to the nearest *edge* (not node) at the projected point; the snap leg is kept in
+``snap_m`` and added to every distance later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from .crs import metric_crs, to_metric
+from .errors import CRSError, NetworkError
+from .settings import DEFAULTS
+
+__all__ = [
+    "WALKABLE_HIGHWAYS",
+    "Snap",
+    "WalkNetwork",
+    "build_network",
+    "network_from_graphml",
+    "network_from_ways",
+    "snap_points",
+]
+
+log = logging.getLogger(__name__)
+
+#: OSM ``highway`` values people walk on (motorway, trunk and their links are excluded).
+WALKABLE_HIGHWAYS: frozenset[str] = frozenset(
+    {
+        "footway",
+        "path",
+        "pedestrian",
+        "steps",
+        "living_street",
+        "residential",
+        "service",
+        "unclassified",
+        "tertiary",
+        "tertiary_link",
+        "secondary",
+        "secondary_link",
+        "primary",
+        "primary_link",
+        "track",
+        "corridor",
+        "road",
+        "cycleway",
+    }
+)
+_PRIVATE = frozenset({"private", "no", "customers", "residents", "permit"})
+_FOOT_YES = frozenset({"yes", "designated", "permissive", "official"})
+
+
+def _first(value: Any) -> Any:
+    """First item of an OSMnx list-valued attribute (``['footway', 'steps']``), else itself."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        inner = [s.strip(" '\"") for s in value[1:-1].split(",")]
+        return inner[0] if inner else None
+    return value
+
+
+def _tag(df: pd.DataFrame, name: str) -> pd.Series:
+    if name not in df.columns:
+        return pd.Series([None] * len(df), index=df.index, dtype=object)
+    return df[name].map(_first).astype(object).where(df[name].notna(), None)
+
+
+@dataclass
+class WalkNetwork:
+    """An undirected walking network in a metric CRS.
+
+    Attributes
+    ----------
+    nodes : GeoDataFrame
+        One row per node (index 0..n-1): ``x``, ``y``, ``component`` (0 = largest), Point.
+    edges : GeoDataFrame
+        One row per edge (index 0..m-1): ``u``, ``v``, ``length_m``, ``highway``, ``access``,
+        ``private`` (an access-restricted way kept because it lies in a residential compound),
+        ``name``, LineString from ``u`` to ``v``.
+    crs : pyproj.CRS
+        The metric CRS of the study area.
+    report : dict
+        What the builder did: ways read, kept, dropped by reason, islands.
+    """
+
+    nodes: gpd.GeoDataFrame
+    edges: gpd.GeoDataFrame
+    crs: pyproj.CRS
+    report: dict[str, Any] = field(default_factory=dict)
+    _csr: sparse.csr_matrix | None = field(default=None, repr=False)
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+    _incidence: sparse.csr_matrix | None = field(default=None, repr=False)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges."""
+        return len(self.edges)
+
+    @property
+    def csr(self) -> sparse.csr_matrix:
+        """Symmetric node x node CSR matrix of edge lengths (shortest of parallel edges)."""
+        if self._csr is None:
+            u = self.edges["u"].to_numpy()
+            v = self.edges["v"].to_numpy()
+            w = self.edges["length_m"].to_numpy(dtype=float)
+            keep = u != v
+            r = np.concatenate([u[keep], v[keep]])
+            c = np.concatenate([v[keep], u[keep]])
+            ww = np.concatenate([w[keep], w[keep]])
+            order = np.lexsort((ww, c, r))
+            r, c, ww = r[order], c[order], ww[order]
+            first = np.ones(len(r), dtype=bool)
+            first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+            n = self.n_nodes
+            self._csr = sparse.csr_matrix((ww[first], (r[first], c[first])), shape=(n, n))
+            self._csr.sort_indices()
+        return self._csr
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """STRtree over edge geometries (built once)."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(np.asarray(self.edges.geometry.values))
+        return self._tree
+
+    @property
+    def incidence(self) -> sparse.csr_matrix:
+        """Node x edge incidence matrix (CSR), 1 where the node is an end of the edge."""
+        if self._incidence is None:
+            m = self.n_edges
+            rows = np.concatenate([self.edges["u"].to_numpy(), self.edges["v"].to_numpy()])
+            cols = np.concatenate([np.arange(m), np.arange(m)])
+            inc = sparse.csr_matrix(
+                (np.ones(2 * m, dtype=np.int8), (rows, cols)), shape=(self.n_nodes, m)
+            )
+            inc.data[:] = 1
+            self._incidence = inc
+        return self._incidence
+
+    @property
+    def total_length_km(self) -> float:
+        """Total length of all edges in km."""
+        return float(self.edges["length_m"].sum() / 1000.0)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for reports: nodes, edges, km, islands, private edges kept."""
+        comp = self.nodes["component"].to_numpy()
+        return {
+            "nodes": self.n_nodes,
+            "edges": self.n_edges,
+            "length_km": round(self.total_length_km, 3),
+            "components": int(comp.max() + 1) if len(comp) else 0,
+            "island_nodes": int((comp > 0).sum()),
+            "private_edges_kept": int(self.edges["private"].sum()),
+            **{k: v for k, v in self.report.items() if k.startswith("dropped_")},
+        }
+
+    def to_networkx(self) -> Any:
+        """The network as an undirected ``networkx.MultiGraph`` (weights in ``length_m``)."""
+        import networkx as nx
+
+        g = nx.MultiGraph()
+        g.add_nodes_from(range(self.n_nodes))
+        u = self.edges["u"].to_numpy()
+        v = self.edges["v"].to_numpy()
+        w = self.edges["length_m"].to_numpy(dtype=float)
+        g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist()), weight="length_m")
+        return g
+
+
+def _walkable_mask(
+    ways: gpd.GeoDataFrame, residential: gpd.GeoDataFrame | None, *, keep_private: bool
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    highway = _tag(ways, "highway")
+    access = _tag(ways, "access")
+    service = _tag(ways, "service")
+    foot = _tag(ways, "foot")
+    hw_ok = highway.isin(WALKABLE_HIGHWAYS).to_numpy()
+    foot_yes = foot.isin(_FOOT_YES).to_numpy()
+    foot_no = (foot == "no").to_numpy()
+    restricted = (access.isin(_PRIVATE) | (service == "private")).to_numpy() & ~foot_yes
+    in_res = np.zeros(len(ways), dtype=bool)
+    if residential is not None and len(residential) and restricted.any():
+        res = residential.to_crs(ways.crs) if residential.crs != ways.crs else residential
+        mids = shapely.line_interpolate_point(
+            np.asarray(ways.geometry.values)[restricted], 0.5, normalized=True
+        )
+        tree = shapely.STRtree(np.asarray(res.geometry.values))
+        hit = tree.query(mids, predicate="within")
+        idx = np.flatnonzero(restricted)
+        in_res[idx[np.unique(hit[0])]] = True
+    keep_restricted = restricted & in_res & keep_private
+    ok = hw_ok & ~foot_no & (~restricted | keep_restricted)
+    counts = {
+        "ways_read": int(len(ways)),
+        "dropped_not_walkable": int((~hw_ok).sum()),
+        "dropped_foot_no": int((hw_ok & foot_no).sum()),
+        "dropped_private": int((hw_ok & ~foot_no & restricted & ~keep_restricted).sum()),
+        "private_in_compounds": int((hw_ok & restricted & in_res).sum()),
+    }
+    return ok, keep_restricted, counts
+
+
+def _split_at_shared_vertices(
+    geoms: np.ndarray, *, precision_m: float = 0.001
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split lines at vertices shared with other lines (or repeated) and at their ends.
+
+    Returns edge geometries, the source line index of each edge, u and v node ids.
+    """
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(coords) == 0:
+        msg = "no walkable way has coordinates; check the file covers the study area"
+        raise NetworkError(msg)
+    keys = np.round(coords / precision_m).astype(np.int64)
+    _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    key_id = key_id.ravel()
+    starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    ends = np.r_[starts[1:] - 1, len(owner) - 1]
+    is_first = np.zeros(len(owner), dtype=bool)
+    is_first[starts] = True
+    is_last = np.zeros(len(owner), dtype=bool)
+    is_last[ends] = True
+    is_node = (key_count[key_id] > 1) | is_first | is_last
+    # k = running count of node vertices within each line (first vertex -> 1)
+    csum = np.cumsum(is_node)
+    base = np.repeat(csum[starts] - 1, ends - starts + 1)
+    k = csum - base
+    n_edges_line = k[ends] - 1
+    offset = np.r_[0, np.cumsum(n_edges_line)[:-1]]
+    off = np.repeat(offset, ends - starts + 1)
+    # emit rows: interior/non-node rows and node rows that start an edge -> edge k-1;
+    # node rows that end an edge (all node rows but the first) -> edge k-2
+    start_rows = ~is_last
+    end_rows = is_node & ~is_first
+    rows = np.concatenate([np.flatnonzero(start_rows), np.flatnonzero(end_rows)])
+    edge = np.concatenate([(k - 1 + off)[start_rows], (k - 2 + off)[end_rows]])
+    order = np.lexsort((rows, edge))
+    rows, edge = rows[order], edge[order]
+    n_edges = int(n_edges_line.sum())
+    lines = shapely.linestrings(coords[rows], indices=edge)
+    first_row = rows[np.r_[0, np.flatnonzero(np.diff(edge)) + 1]]
+    last_row = rows[np.r_[np.flatnonzero(np.diff(edge)), len(rows) - 1]]
+    src_line = owner[first_row]
+    node_keys, node_of_key = np.unique(key_id[is_node], return_inverse=True)
+    lookup = np.full(key_count.shape[0], -1, dtype=np.int64)
+    lookup[node_keys] = np.arange(len(node_keys))
+    u = lookup[key_id[first_row]]
+    v = lookup[key_id[last_row]]
+    if len(lines) != n_edges:  # pragma: no cover - internal invariant
+        raise NetworkError("edge split failed; please report this with the input file")
+    return np.asarray(lines), src_line, u, v
+
+
+def network_from_ways(
+    ways: gpd.GeoDataFrame,
+    *,
+    residential: gpd.GeoDataFrame | None = None,
+    keep_private: bool = True,
+    crs: Any = None,
+    walkable_only: bool = True,
+) -> WalkNetwork:
+    """Build a walking network from way lines with OSM tags.
+
+    Parameters
+    ----------
+    ways : GeoDataFrame
+        LineStrings with at least ``highway``; ``access``, ``service``, ``foot``, ``name`` are
+        used when present. Ways connect where they share a vertex.
+    residential : GeoDataFrame, optional
+        ``landuse=residential`` / compound polygons. Ways tagged ``access=private`` or
+        ``service=private`` inside them stay walkable (residents walk their compound's roads).
+    keep_private : bool
+        False drops those private compound ways too.
+    crs : optional
+        Metric CRS to use; default :func:`geogrid.crs.metric_crs` of the ways.
+    walkable_only : bool
+        False keeps every way (for networks already filtered, e.g. generated ones).
+    """
+    if not isinstance(ways, gpd.GeoDataFrame) or ways.crs is None:
+        msg = "ways need a coordinate system; read them with geogrid.io or call .set_crs(...)"
+        raise CRSError(msg)
+    if "highway" not in ways.columns:
+        msg = "ways have no 'highway' column; pass OSM highway ways (geogrid.io.read_osm(...).ways)"
+        raise NetworkError(msg)
+    ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
+    ways = ways.explode(index_parts=False).reset_index(drop=True)
+    target = pyproj.CRS(crs) if crs is not None else metric_crs(ways)
+    ways = to_metric(ways, target)
+    if residential is not None:
+        residential = to_metric(residential, target)
+    if walkable_only:
+        ok, private, counts = _walkable_mask(ways, residential, keep_private=keep_private)
+    else:
+        ok = np.ones(len(ways), dtype=bool)
+        private = np.zeros(len(ways), dtype=bool)
+        counts = {"ways_read": len(ways)}
+    kept = ways[ok].reset_index(drop=True)
+    private = private[ok]
+    if kept.empty:
+        msg = "no walkable ways in the input; check the file covers the area and has highway tags"
+        raise NetworkError(msg)
+    geoms, src, u, v = _split_at_shared_vertices(np.asarray(kept.geometry.values))
+    length = shapely.length(geoms)
+    good = length > 1e-6
+    geoms, src, u, v, length = geoms[good], src[good], u[good], v[good], length[good]
+    used, u_v = np.unique(np.concatenate([u, v]), return_inverse=True)
+    u, v = u_v[: len(u)], u_v[len(u) :]
+    edges = gpd.GeoDataFrame(
+        {
+            "u": u,
+            "v": v,
+            "length_m": length,
+            "highway": _tag(kept, "highway").to_numpy()[src],
+            "access": _tag(kept, "access").to_numpy()[src],
+            "private": private[src],
+            "name": _tag(kept, "name").to_numpy()[src],
+            "way": src,
+        },
+        geometry=geoms,
+        crs=target,
+    )
+    for extra in ("osmid", "way_id"):
+        if extra in kept.columns:
+            edges[extra] = kept[extra].to_numpy()[src]
+    return _finish(edges, target, counts)
+
+
+def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any]) -> WalkNetwork:
+    n = int(max(edges["u"].max(), edges["v"].max()) + 1)
+    xy = np.zeros((n, 2))
+    first = shapely.get_point(np.asarray(edges.geometry.values), 0)
+    last = shapely.get_point(np.asarray(edges.geometry.values), -1)
+    xy[edges["u"].to_numpy()] = shapely.get_coordinates(first)
+    xy[edges["v"].to_numpy()] = shapely.get_coordinates(last)
+    m = len(edges)
+    adj = sparse.csr_matrix(
+        (np.ones(m), (edges["u"].to_numpy(), edges["v"].to_numpy())), shape=(n, n)
+    )
+    ncomp, labels = csgraph.connected_components(adj, directed=False)
+    sizes = np.bincount(labels, minlength=ncomp)
+    rank = np.empty(ncomp, dtype=np.int64)
+    rank[np.lexsort((np.arange(ncomp), -sizes))] = np.arange(ncomp)
+    comp = rank[labels]
+    nodes = gpd.GeoDataFrame(
+        {"x": xy[:, 0], "y": xy[:, 1], "component": comp},
+        geometry=shapely.points(xy),
+        crs=target,
+    )
+    report = dict(counts)
+    report.update(
+        {
+            "nodes": n,
+            "edges": m,
+            "components": int(ncomp),
+            "island_nodes": int((comp > 0).sum()),
+            "islands": int(ncomp - 1),
+        }
+    )
+    if ncomp > 1:
+        log.warning(
+            "walking network has %d disconnected islands (%d of %d nodes); they are kept, and "
+            "points snap to the largest component by default",
+            ncomp - 1,
+            int((comp > 0).sum()),
+            n,
+        )
+    log.info("walking network: %d nodes, %d edges, %.1f km", n, m, edges["length_m"].sum() / 1e3)
+    return WalkNetwork(nodes=nodes, edges=edges, crs=target, report=report)
+
+
+def network_from_graphml(path: str | Path, *, crs: Any = None, keep_private: bool = True) -> WalkNetwork:
+    """Load an OSMnx GraphML file as a walking network (non-walkable edges are dropped)."""
+    import osmnx as ox
+
+    path = Path(path)
+    if not path.exists():
+        msg = f"GraphML file {str(path)!r} does not exist; check the path"
+        raise NetworkError(msg)
+    g = ox.load_graphml(path)
+    if "crs" not in g.graph:
+        msg = f"{path.name} has no 'crs' graph attribute; save it with osmnx.save_graphml"
+        raise CRSError(msg)
+    g = g.to_undirected()
+    edges = ox.graph_to_gdfs(g, nodes=False, fill_edge_geometry=True).reset_index(drop=True)
+    # collapse the two directions of two-way edges made by to_undirected duplicates
+    return network_from_ways(edges, crs=crs, keep_private=keep_private)
+
+
+def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
+    """Build a walking network from a path (OSM extract, GraphML) or a ways GeoDataFrame.
+
+    OSM extracts (``.osm``, ``.osm.xml``, ``.osm.bz2``, ``.osm.gz``, ``.osm.pbf``) are read with
+    :func:`geogrid.io.read_osm`; their ``landuse=residential`` polygons mark gated compounds.
+    """
+    if isinstance(source, WalkNetwork):
+        return source
+    if isinstance(source, gpd.GeoDataFrame):
+        return network_from_ways(source, **kwargs)
+    path = Path(source)
+    name = path.name.lower()
+    if name.endswith(".graphml"):
+        return network_from_graphml(path, **kwargs)
+    if name.endswith((".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")):
+        from .io import read_osm
+
+        osm = read_osm(path)
+        kwargs.setdefault("residential", osm.residential)
+        return network_from_ways(osm.ways, **kwargs)
+    from .io import read_layer
+
+    return network_from_ways(read_layer(path), **kwargs)
+
+
+@dataclass
+class Snap:
+    """Points snapped to network edges (arrays aligned with the input rows).
+
+    ``edge``, ``u``, ``v``: the edge and its ends; ``pos_m``: distance along the edge from ``u``
+    to the snap point; ``to_u_m`` = ``pos_m`` and ``to_v_m`` = length - ``pos_m``; ``snap_m``:
+    the straight leg from the point to the edge; ``x``, ``y``: the snap point; ``far``: leg
+    longer than ``max_snap_m``; ``island``: the nearest edge of all lies on a disconnected island.
+    """
+
+    edge: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    pos_m: np.ndarray
+    to_u_m: np.ndarray
+    to_v_m: np.ndarray
+    snap_m: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    far: np.ndarray
+    island: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.edge)
+
+    def take(self, idx: Any) -> Snap:
+        """A subset of the snapped points."""
+        return Snap(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
+
+    def points(self) -> np.ndarray:
+        """Snap points as shapely Points."""
+        return shapely.points(self.x, self.y)
+
+
+def representative_points(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Points for any geometry: points as they are, others by ``point_on_surface``."""
+    geoms = np.asarray(gdf.geometry.values)
+    if gdf.geometry.isna().any() or shapely.is_empty(geoms).any():
+        bad = int(gdf.geometry.isna().sum() + shapely.is_empty(geoms).sum())
+        msg = f"{bad} rows have no geometry; drop them or fix the layer before snapping"
+        raise NetworkError(msg)
+    is_pt = shapely.get_type_id(geoms) == 0
+    out = geoms.copy()
+    if (~is_pt).any():
+        out[~is_pt] = shapely.point_on_surface(geoms[~is_pt])
+    return out
+
+
+def snap_points(
+    net: WalkNetwork,
+    points: gpd.GeoDataFrame | np.ndarray,
+    *,
+    max_snap_m: float = DEFAULTS.max_snap_m,
+    main_component: bool = True,
+) -> Snap:
+    """Snap points (or polygons, by their representative point) to the nearest edge.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    points : GeoDataFrame or array of shapely geometries in ``net.crs``
+        A GeoDataFrame in another CRS is projected.
+    max_snap_m : float
+        Legs longer than this are flagged ``far`` (and logged), never dropped.
+    main_component : bool
+        Snap to the largest connected component only (default), so that every point has a
+        finite distance; ``island`` flags points whose nearest edge overall is on an island.
+    """
+    if isinstance(points, gpd.GeoDataFrame):
+        if points.crs is None:
+            msg = "points have no coordinate system; set it with .set_crs(...) before snapping"
+            raise CRSError(msg)
+        pts = representative_points(to_metric(points, net.crs))
+    else:
+        pts = np.asarray(points)
+    if len(pts) == 0:
+        empty = np.zeros(0)
+        ei = np.zeros(0, dtype=np.int64)
+        return Snap(ei, ei, ei, empty, empty, empty, empty, empty, empty, empty.astype(bool),
+                    empty.astype(bool))
+    geoms = np.asarray(net.edges.geometry.values)
+    idx = net.tree.query_nearest(pts, return_distance=False, all_matches=False)
+    edge = np.empty(len(pts), dtype=np.int64)
+    edge[idx[0]] = idx[1]
+    comp_u = net.nodes["component"].to_numpy()[net.edges["u"].to_numpy()]
+    island = comp_u[edge] > 0
+    if main_component and island.any():
+        main = np.flatnonzero(comp_u == 0)
+        sub = shapely.STRtree(geoms[main])
+        q = np.flatnonzero(island)
+        j = sub.query_nearest(pts[q], return_distance=False, all_matches=False)
+        edge[q[j[0]]] = main[j[1]]
+        log.warning("%d points lie nearest an island of the network; snapped to the main one",
+                    int(island.sum()))
+    lines = geoms[edge]
+    pos = shapely.line_locate_point(lines, pts)
+    snapped = shapely.line_interpolate_point(lines, pos)
+    xy = shapely.get_coordinates(snapped)
+    leg = shapely.distance(pts, snapped)
+    length = net.edges["length_m"].to_numpy()[edge]
+    pos = np.clip(pos, 0.0, length)
+    far = leg > max_snap_m
+    if far.any():
+        log.warning("%d points are more than %.0f m from the walking network (flagged far)",
+                    int(far.sum()), max_snap_m)
+    return Snap(
+        edge=edge,
+        u=net.edges["u"].to_numpy()[edge],
+        v=net.edges["v"].to_numpy()[edge],
+        pos_m=pos,
+        to_u_m=pos,
+        to_v_m=length - pos,
+        snap_m=leg,
+        x=xy[:, 0],
+        y=xy[:, 1],
+        far=far,
+        island=island,
+    )

@@ -1,0 +1,153 @@
+"""Documented defaults for every analysis; every one is a keyword you can override.
+
+Sources: GB 50180-2018 (urban residential area planning and design standard: 5/10/15-minute
+life circles of about 300/500/800-1,000 m), TD/T 1062-2021 (community life-circle planning
+guide: 15 minutes on foot, about 1 km), the 7th national census (2.62 persons per household),
+and the published practice of Baotou, Wuhai and Foshan (see ``GUIDE.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+__all__ = [
+    "DEFAULTS",
+    "FACILITY_TYPES",
+    "FACILITY_TYPE_NAMES_ZH",
+    "Settings",
+    "Target",
+    "default_targets",
+]
+
+#: Walking speed in km/h; 4 km/h = 66.7 m/min makes "15 minutes" and "1 km" the same line.
+WALK_SPEED_KMH: float = 4.0
+#: Persons per household (7th national census, 2020).
+HOUSEHOLD_SIZE: float = 2.62
+#: Snap distance beyond which a point is flagged as far from the network.
+MAX_SNAP_M: float = 300.0
+
+#: Facility ``type`` vocabulary -> Chinese name.
+FACILITY_TYPE_NAMES_ZH: Mapping[str, str] = MappingProxyType(
+    {
+        "centre_city": "市级党群服务中心",
+        "centre_district": "区级党群服务中心",
+        "centre_street": "街道党群服务中心",
+        "centre_community": "社区党群服务中心",
+        "station": "党群服务站",
+        "liaison_point": "党群联络点",
+        "recharge_station": "红色蓄能站",
+        "facility": "其他服务设施",
+    }
+)
+#: Known facility types (an unknown type is kept as ``facility`` with a warning).
+FACILITY_TYPES: tuple[str, ...] = tuple(FACILITY_TYPE_NAMES_ZH)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One coverage target: a walking time or a walking distance.
+
+    Exactly one of ``minutes`` and ``metres`` is set. The column name is
+    ``within_{name}``, e.g. ``within_15min`` or ``within_1km``.
+    """
+
+    name: str
+    minutes: float | None = None
+    metres: float | None = None
+
+    def max_dist_m(self, speed_kmh: float) -> float:
+        """Walking distance in metres that this target allows at ``speed_kmh``."""
+        if self.metres is not None:
+            return float(self.metres)
+        assert self.minutes is not None  # guaranteed by parse_target
+        return float(self.minutes) * speed_kmh * 1000.0 / 60.0
+
+    @property
+    def column(self) -> str:
+        """Output column name, ``within_<name>``."""
+        return f"within_{self.name}"
+
+
+def default_targets() -> tuple[Target, ...]:
+    """The default targets: 5, 10 and 15 minutes on foot and 1 km."""
+    return (
+        Target("5min", minutes=5),
+        Target("10min", minutes=10),
+        Target("15min", minutes=15),
+        Target("1km", metres=1000),
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every default in one place. ``DEFAULTS`` is the instance used when none is given.
+
+    Attributes
+    ----------
+    speed_kmh : walking speed (4 km/h; elderly 3 km/h, adults 4.5-5 km/h).
+    household_size : persons per household (2.62, 7th census).
+    max_snap_m : snap legs longer than this are flagged (300 m).
+    targets : coverage targets (5, 10, 15 min and 1 km).
+    type_targets : per facility type, the target name that type must meet
+        (community centres 15 minutes, compound stations 10 minutes).
+    street_side_m : half-width of a service-area band drawn around reached street
+        segments (50 m: the buildings that front a street).
+    net_to_gross : net living floor area / gross floor area of residential buildings (0.75).
+    dwelling_m2 : gross floor area per dwelling used to estimate households (90 m2).
+    storey_height_m : metres per storey when only ``height`` is known (3 m).
+    default_levels : storeys by building tag when no level, floor or height is known.
+    grid_min_households, grid_target_households, grid_max_households : grid band (200-500).
+    load_households_per_m2 : service standard for facility load (households per m2 of floor
+        area; above it a facility is flagged overloaded; 3 households/m2).
+    funds_office_per_household, funds_service_per_household, funds_per_party_member :
+        Baotou annual funding rules in yuan (35, 50, 300).
+    """
+
+    speed_kmh: float = WALK_SPEED_KMH
+    household_size: float = HOUSEHOLD_SIZE
+    max_snap_m: float = MAX_SNAP_M
+    targets: tuple[Target, ...] = field(default_factory=default_targets)
+    type_targets: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                "centre_city": "15min",
+                "centre_district": "15min",
+                "centre_street": "15min",
+                "centre_community": "15min",
+                "station": "10min",
+                "liaison_point": "10min",
+                "recharge_station": "15min",
+                "facility": "15min",
+            }
+        )
+    )
+    street_side_m: float = 50.0
+    net_to_gross: float = 0.75
+    dwelling_m2: float = 90.0
+    storey_height_m: float = 3.0
+    default_levels: Mapping[str, int] = field(
+        default_factory=lambda: MappingProxyType(
+            {
+                "apartments": 6,
+                "residential": 6,
+                "house": 2,
+                "detached": 2,
+                "semidetached_house": 2,
+                "terrace": 2,
+                "dormitory": 5,
+                "yes": 3,
+            }
+        )
+    )
+    grid_min_households: int = 200
+    grid_target_households: int = 350
+    grid_max_households: int = 500
+    load_households_per_m2: float = 3.0
+    funds_office_per_household: float = 35.0
+    funds_service_per_household: float = 50.0
+    funds_per_party_member: float = 300.0
+
+
+DEFAULTS = Settings()

@@ -1,0 +1,457 @@
+"""Tests for geogrid.io: layers, GBK shapefiles, lon/lat tables, OSM files, atomic writes."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import osmium
+import pandas as pd
+import pyogrio
+import pytest
+import shapely
+from conftest import real_path
+
+from geogrid.crs import wgs84_to_bd09, wgs84_to_gcj02
+from geogrid.errors import CRSError, GeogridError, InputError
+from geogrid.io import (
+    OSMData,
+    atomic_write,
+    fetch_osm,
+    read_layer,
+    read_osm,
+    write_layers,
+    write_table,
+)
+
+NAMES = ["玄武区人民政府", "新街口社区党群服务中心", "梅园新村街道"]
+LON = np.array([118.7927, 118.7800, 118.7950])
+LAT = np.array([32.0507, 32.0420, 32.0450])
+
+
+def _points(crs: str | int | None = 4326) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"名称": NAMES, "户数": [120, 350, 80]},
+        geometry=gpd.points_from_xy(LON, LAT),
+        crs=crs,
+    )
+
+
+def _one_line(exc: pytest.ExceptionInfo[BaseException]) -> str:
+    text = str(exc.value)
+    assert "\n" not in text
+    return text
+
+
+# --- vector layers ------------------------------------------------------------------------------
+
+
+def test_gbk_shapefile_without_cpg(tmp_path: Path) -> None:
+    shp = tmp_path / "社区.shp"
+    pyogrio.write_dataframe(_points(), shp, encoding="GBK")
+    (tmp_path / "社区.cpg").unlink()
+    raw = (tmp_path / "社区.dbf").read_bytes()
+    assert "玄武区".encode("gbk") in raw  # really GBK on disk
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    gdf = read_layer(shp)
+    assert list(gdf["名称"]) == NAMES
+    assert "名称" in gdf.columns
+    assert list(gdf["户数"]) == [120, 350, 80]
+    # user files untouched, nothing added
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_utf8_shapefile_without_cpg_and_encoding_override(tmp_path: Path) -> None:
+    shp = tmp_path / "pts.shp"
+    pyogrio.write_dataframe(_points(), shp, encoding="UTF-8")
+    (tmp_path / "pts.cpg").unlink()
+    assert list(read_layer(shp)["名称"]) == NAMES
+    # a wrong explicit encoding is honoured (mojibake), proving the override is used
+    forced = read_layer(shp, encoding="latin-1")
+    assert "名称" not in forced.columns
+    assert len(forced) == 3
+
+
+def test_shapefile_cpg_is_honoured(tmp_path: Path) -> None:
+    shp = tmp_path / "pts.shp"
+    pyogrio.write_dataframe(_points(), shp, encoding="GBK")
+    assert (tmp_path / "pts.cpg").read_text().strip().upper() == "GBK"
+    assert list(read_layer(shp)["名称"]) == NAMES
+
+
+def test_shapefile_without_prj_needs_crs(tmp_path: Path) -> None:
+    shp = tmp_path / "pts.shp"
+    pyogrio.write_dataframe(_points(), shp, encoding="UTF-8")
+    (tmp_path / "pts.prj").unlink()
+    with pytest.raises(CRSError) as exc:
+        read_layer(shp)
+    assert "crs=" in _one_line(exc) and ".prj" in str(exc.value)
+    gdf = read_layer(shp, crs="cgcs2000")
+    assert gdf.crs.to_epsg() == 4490
+
+
+def test_geojson_declared_wgs84_can_be_overridden_as_gcj02(tmp_path: Path) -> None:
+    gx, gy = wgs84_to_gcj02(LON, LAT)
+    path = tmp_path / "amap.geojson"
+    gpd.GeoDataFrame({"名称": NAMES}, geometry=gpd.points_from_xy(gx, gy), crs=4326).to_file(path)
+    plain = read_layer(path)
+    assert plain.crs.to_epsg() == 4326
+    assert "source_crs" not in plain.attrs
+    fixed = read_layer(path, crs="gcj02")
+    assert fixed.crs.to_epsg() == 4326
+    assert fixed.attrs["source_crs"] == "gcj02"
+    assert fixed.geometry.x.to_numpy() == pytest.approx(LON, abs=1e-7)
+    assert fixed.geometry.y.to_numpy() == pytest.approx(LAT, abs=1e-7)
+    # the shift is hundreds of metres, so the override really moved the points
+    assert np.abs(plain.geometry.x.to_numpy() - LON).max() > 1e-3
+
+
+def test_conflicting_crs_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "pts.gpkg"
+    pyogrio.write_dataframe(_points().to_crs(3857), path, layer="pts")
+    with pytest.raises(CRSError) as exc:
+        read_layer(path, crs="EPSG:4490")
+    assert "drop crs=" in _one_line(exc)
+    with pytest.raises(CRSError):
+        read_layer(path, crs="gcj02")  # projected file cannot hold shifted lon/lat
+    assert read_layer(path, crs=3857).crs.to_epsg() == 3857
+    assert read_layer(path).crs.to_epsg() == 3857
+
+
+def test_gpkg_layers_must_be_named(tmp_path: Path) -> None:
+    path = tmp_path / "two.gpkg"
+    write_layers(path, {"a": _points(), "b": _points().iloc[:1]})
+    with pytest.raises(InputError) as exc:
+        read_layer(path)
+    assert "layer='a'" in _one_line(exc)
+    assert len(read_layer(path, layer="b")) == 1
+    with pytest.raises(InputError):
+        read_layer(path, layer="zzz")
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("missing.gpkg", None), ("data.docx", b"x"), ("empty.geojson", "empty")],
+)
+def test_bad_inputs_are_one_line_input_errors(tmp_path: Path, name: str, content: object) -> None:
+    path = tmp_path / name
+    if content == "empty":
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": []}))
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(InputError) as exc:
+        read_layer(path)
+    assert "; " in _one_line(exc)
+
+
+def test_osm_file_to_read_layer_points_to_read_osm(tmp_path: Path) -> None:
+    path = tmp_path / "x.osm"
+    path.write_text("<osm/>")
+    with pytest.raises(InputError, match="read_osm"):
+        read_layer(path)
+
+
+# --- CSV / Excel ----------------------------------------------------------------------------------
+
+
+def test_csv_needs_crs_with_one_line_choices(tmp_path: Path) -> None:
+    path = tmp_path / "points.csv"
+    pd.DataFrame({"名称": NAMES, "lng": LON, "lat": LAT}).to_csv(path, index=False)
+    with pytest.raises(CRSError) as exc:
+        read_layer(path)
+    text = _one_line(exc)
+    assert text.startswith("points.csv has lon/lat columns but no coordinate system")
+    for choice in ("'wgs84'", "'gcj02'", "'bd09'", "--crs"):
+        assert choice in text
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk"])
+def test_csv_encodings_and_chinese_columns(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "站点.csv"
+    df = pd.DataFrame({"名称": NAMES, "经度": LON, "纬度": LAT})
+    path.write_bytes(df.to_csv(index=False).encode(encoding))
+    gdf = read_layer(path, crs="wgs84")
+    assert list(gdf["名称"]) == NAMES
+    assert gdf.geometry.x.to_numpy() == pytest.approx(LON)
+    assert gdf.geometry.y.to_numpy() == pytest.approx(LAT)
+    assert gdf.crs.to_epsg() == 4326
+
+
+def test_csv_bd09_converted_and_recorded(tmp_path: Path) -> None:
+    bx, by = wgs84_to_bd09(LON, LAT)
+    path = tmp_path / "baidu.csv"
+    pd.DataFrame({"name": NAMES, "Longitude": bx, "LATITUDE": by}).to_csv(path, index=False)
+    gdf = read_layer(path, crs="bd09")
+    assert gdf.attrs["source_crs"] == "bd09"
+    assert gdf.geometry.x.to_numpy() == pytest.approx(LON, abs=1e-6)
+    assert gdf.geometry.y.to_numpy() == pytest.approx(LAT, abs=1e-6)
+
+
+def test_csv_explicit_columns_and_errors(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"name": NAMES, "E": LON, "N": LAT}).to_csv(path, index=False)
+    with pytest.raises(InputError) as exc:
+        read_layer(path, crs="wgs84")
+    assert "lon=" in _one_line(exc) and "E" in str(exc.value)
+    gdf = read_layer(path, crs="wgs84", lon="E", lat="N")
+    assert gdf.geometry.x.to_numpy() == pytest.approx(LON)
+    with pytest.raises(InputError, match="no column 'Q'"):
+        read_layer(path, crs="wgs84", lon="Q", lat="N")
+
+
+def test_csv_bad_coordinates(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    pd.DataFrame({"lon": ["118.79", "abc", "118.8"], "lat": LAT}).to_csv(path, index=False)
+    with pytest.raises(InputError) as exc:
+        read_layer(path, crs="wgs84")
+    assert "row 2" in _one_line(exc) and "'abc'" in str(exc.value)
+    pd.DataFrame({"lon": LAT, "lat": LON}).to_csv(path, index=False)
+    with pytest.raises(InputError, match="swapped"):
+        read_layer(path, crs="wgs84")
+    pd.DataFrame({"lon": [500000.0, 500100.0], "lat": [3540000.0, 3541000.0]}).to_csv(
+        path, index=False
+    )
+    with pytest.raises(InputError, match="out of lon/lat range"):
+        read_layer(path, crs="wgs84")
+    # projected metres are fine with a projected CRS
+    assert read_layer(path, crs="EPSG:4549").crs.to_epsg() == 4549
+
+
+def test_excel_points(tmp_path: Path) -> None:
+    path = tmp_path / "stations.xlsx"
+    pd.DataFrame({"名称": NAMES, "LNG": LON, "Lat": LAT}).to_excel(path, index=False)
+    gdf = read_layer(path, crs="wgs84")
+    assert list(gdf["名称"]) == NAMES
+    assert gdf.geometry.y.to_numpy() == pytest.approx(LAT)
+
+
+def test_errors_are_value_errors() -> None:
+    assert issubclass(InputError, GeogridError) and issubclass(CRSError, ValueError)
+
+
+# --- OpenStreetMap --------------------------------------------------------------------------------
+
+NANJING_HIGHWAYS = {
+    "footway": 118,
+    "residential": 90,
+    "living_street": 49,
+    "service": 33,
+    "secondary": 27,
+    "primary": 23,
+    "tertiary": 18,
+}
+
+
+@pytest.fixture(scope="module")
+def nanjing() -> OSMData:
+    return read_osm(real_path("nanjing_xuanwu.osm"))
+
+
+def _counts(data: OSMData) -> dict[str, object]:
+    pois = data.pois
+    return {
+        "ways": len(data.ways),
+        "buildings": len(data.buildings),
+        "levels": int(data.buildings["building:levels"].notna().sum()),
+        "residential": len(data.residential),
+        "townhall": int((pois["amenity"] == "townhall").sum()),
+        "school": int((pois["amenity"] == "school").sum()),
+        "hospital": int((pois["amenity"] == "hospital").sum()),
+        "highway": data.ways["highway"].value_counts().to_dict(),
+    }
+
+
+def test_nanjing_counts(nanjing: OSMData) -> None:
+    c = _counts(nanjing)
+    assert c["ways"] == 384
+    hw = c["highway"]
+    assert isinstance(hw, dict)
+    assert {k: hw[k] for k in NANJING_HIGHWAYS} == NANJING_HIGHWAYS
+    assert c["buildings"] == 1278
+    assert c["levels"] == 131
+    assert c["residential"] == 11
+    assert (c["townhall"], c["school"], c["hospital"]) == (2, 18, 5)
+    for layer in nanjing.layers().values():
+        assert layer.crs.to_epsg() == 4326
+    assert set(nanjing.ways.geom_type) == {"LineString"}
+    assert set(nanjing.buildings.geom_type) <= {"Polygon", "MultiPolygon"}
+    assert set(nanjing.pois.geom_type) == {"Point"}
+    assert nanjing.ways["highway"].notna().all()
+    assert "OpenStreetMap" in nanjing.attribution
+    assert "384 highway ways" in repr(nanjing)
+
+
+def test_nanjing_buildings_never_in_ways(nanjing: OSMData) -> None:
+    way_ids = set(nanjing.ways["osmid"])
+    b = nanjing.buildings
+    assert not way_ids & set(b.loc[b["osm_type"] == "way", "osmid"])
+    assert (b["osm_type"] == "relation").sum() == 8
+    # the incomplete multipolygon (inner member missing from the extract) is still a building
+    assert 7098215 in set(b["osmid"])
+    required = {"osmid", "building", "building:levels", "building:levels:underground", "height"}
+    assert required <= set(b.columns)
+    assert any(c.startswith("addr:") for c in b.columns)
+
+
+def test_nanjing_shared_nodes_are_float_identical(nanjing: OSMData) -> None:
+    coords: dict[int, tuple[float, float]] = {}
+    shared = 0
+    for nodes, geom in zip(nanjing.ways["nodes"], nanjing.ways.geometry, strict=True):
+        xy = shapely.get_coordinates(geom)
+        assert len(nodes) == len(xy)
+        for nid, (x, y) in zip(nodes, xy, strict=True):
+            if nid in coords:
+                shared += 1
+                assert coords[nid] == (x, y)  # exact, not approx: the network splits here
+            coords[nid] = (x, y)
+    assert shared > 300
+
+
+def test_nanjing_bbox_filter(nanjing: OSMData) -> None:
+    box = (118.775, 32.040, 118.785, 32.048)
+    part = read_osm(real_path("nanjing_xuanwu.osm"), bbox=box)
+    assert 0 < len(part.ways) < len(nanjing.ways)
+    assert 0 < len(part.buildings) < len(nanjing.buildings)
+    assert shapely.intersects(np.asarray(part.buildings.geometry.values), shapely.box(*box)).all()
+    with pytest.raises(InputError, match="west < east"):
+        read_osm(real_path("nanjing_xuanwu.osm"), bbox=(118.8, 32.0, 118.7, 32.1))
+
+
+def _to_pbf(src: Path, dst: Path) -> None:
+    writer = osmium.SimpleWriter(str(dst))
+    try:
+        for obj in osmium.FileProcessor(str(src)):
+            if obj.is_node():
+                writer.add_node(obj)
+            elif obj.is_way():
+                writer.add_way(obj)
+            else:
+                writer.add_relation(obj)
+    finally:
+        writer.close()
+
+
+def test_nanjing_compressed_and_pbf_give_same_counts(nanjing: OSMData, tmp_path: Path) -> None:
+    src = real_path("nanjing_xuanwu.osm")
+    raw = src.read_bytes()
+    (tmp_path / "nj.osm.bz2").write_bytes(bz2.compress(raw))
+    (tmp_path / "nj.osm.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "nj.osm.xml").write_bytes(raw)
+    _to_pbf(src, tmp_path / "nj.osm.pbf")
+    expected = _counts(nanjing)
+    for name in ("nj.osm.bz2", "nj.osm.gz", "nj.osm.xml", "nj.osm.pbf"):
+        data = read_osm(tmp_path / name)
+        assert _counts(data) == expected, name
+    pbf = read_osm(tmp_path / "nj.osm.pbf")
+    assert pbf.ways.geometry.geom_equals_exact(nanjing.ways.geometry, tolerance=0).all()
+
+
+def test_shanghai_drive_network() -> None:
+    data = read_osm(real_path("shanghai_jingan_drive.osm"))
+    assert len(data.ways) == 796
+    assert len(data.buildings) == 0
+    assert list(data.buildings.columns[:3]) == ["osmid", "osm_type", "building"]
+    assert data.buildings.crs.to_epsg() == 4326
+
+
+def test_read_osm_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        read_osm(tmp_path / "none.osm")
+    bad = tmp_path / "bad.txt"
+    bad.write_text("x")
+    with pytest.raises(InputError, match=r"\.osm\.pbf"):
+        read_osm(bad)
+    broken = tmp_path / "broken.osm"
+    broken.write_text("<osm><node id='1' lat='x'")
+    with pytest.raises(InputError) as exc:
+        read_osm(broken)
+    _one_line(exc)
+
+
+def test_fetch_osm_needs_one_area() -> None:
+    with pytest.raises(InputError, match="one area"):
+        fetch_osm()
+    with pytest.raises(InputError, match="one area"):
+        fetch_osm(place="玄武区", bbox=(118.77, 32.03, 118.78, 32.04))
+
+
+@pytest.mark.network
+def test_fetch_osm_online_and_cached(tmp_path: Path) -> None:
+    box = (118.780, 32.040, 118.785, 32.044)
+    data = fetch_osm(bbox=box, cache_dir=tmp_path)
+    assert len(data.ways) > 0 and len(data.buildings) > 0
+    cached = list(tmp_path.glob("osm_*.osm.pbf"))
+    assert len(cached) == 1
+    again = fetch_osm(bbox=box, cache_dir=tmp_path)
+    assert len(again.ways) == len(data.ways)
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def test_write_layers_round_trip_chinese_bool_list(tmp_path: Path) -> None:
+    pts = _points().assign(覆盖=[True, False, True], 网格=[["A", "B"], [], ["网格1"]])
+    table = pd.DataFrame({"社区": ["新街口社区"], "户数": [350]})
+    path = tmp_path / "out" / "结果.gpkg"
+    write_layers(path, {"站点": pts, "汇总": table})
+    assert [str(n) for n in pyogrio.list_layers(path)[:, 0]] == ["站点", "汇总"]
+    back = read_layer(path, layer="站点")
+    assert list(back["名称"]) == NAMES
+    assert back["覆盖"].tolist() == [True, False, True]
+    assert [json.loads(v) for v in back["网格"]] == [["A", "B"], [], ["网格1"]]
+    assert back.geometry.x.to_numpy() == pytest.approx(LON)
+    assert "网格" in pts.columns and isinstance(pts["网格"].iloc[0], list)  # input untouched
+    summary = pyogrio.read_dataframe(path, layer="汇总")
+    assert summary["社区"].tolist() == ["新街口社区"]
+    # only the target remains in the folder: no temp or journal files
+    assert [p.name for p in path.parent.iterdir()] == ["结果.gpkg"]
+
+
+def test_write_layers_replaces_and_rejects(tmp_path: Path) -> None:
+    path = tmp_path / "o.gpkg"
+    write_layers(path, {"a": _points(), "b": _points()})
+    write_layers(path, {"c": _points().iloc[:1]})
+    assert [str(n) for n in pyogrio.list_layers(path)[:, 0]] == ["c"]
+    with pytest.raises(CRSError, match="set_crs"):
+        write_layers(path, {"x": _points(crs=None)})
+    with pytest.raises(InputError, match=r"\.gpkg"):
+        write_layers(tmp_path / "o.shp", {"a": _points()})
+    assert [str(n) for n in pyogrio.list_layers(path)[:, 0]] == ["c"]
+
+
+def test_write_table_csv_bom_and_round_trip(tmp_path: Path) -> None:
+    df = _points().assign(覆盖=[True, False, True], 列表=[[1, 2], [], [3]])
+    path = tmp_path / "表.csv"
+    write_table(df, path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(path, encoding="utf-8-sig")
+    assert back["名称"].tolist() == NAMES
+    assert back["覆盖"].tolist() == [True, False, True]
+    assert json.loads(back["列表"].iloc[0]) == [1, 2]
+    assert back["geometry"].iloc[0].startswith("POINT (118.7927 32.0507")
+    xlsx = tmp_path / "表.xlsx"
+    write_table(pd.DataFrame({"社区": ["新街口社区"], "户数": [350]}), xlsx)
+    assert pd.read_excel(xlsx)["社区"].tolist() == ["新街口社区"]
+
+
+def test_atomic_write_keeps_old_file_on_error(tmp_path: Path) -> None:
+    path = tmp_path / "map.html"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(path) as tmp:
+            assert tmp.parent == path.parent and tmp.suffix == ".html"
+            assert not tmp.exists()
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["map.html"]
+    with atomic_write(path) as tmp:
+        tmp.write_text("new")
+    assert path.read_text() == "new"
+    assert os.listdir(tmp_path) == ["map.html"]
