@@ -61,6 +61,7 @@ class PageCheck:
     screenshot : PNG bytes of the viewport.
     render_ms : milliseconds from navigation start to the second animation frame after load.
     values : results of the ``expressions`` passed to :func:`check_page`.
+
     """
 
     errors: list[str] = field(default_factory=list)
@@ -138,8 +139,13 @@ class _Pipe:
                 self.check.warnings.append(text)
 
     def send(
-        self, method: str, params: Mapping[str, Any] | None = None, *, wait: bool = True,
-        timeout_s: float = 60.0, session: bool = True,
+        self,
+        method: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        wait: bool = True,
+        timeout_s: float = 60.0,
+        session: bool = True,
     ) -> dict[str, Any]:
         self.next_id += 1
         msg: dict[str, Any] = {"id": self.next_id, "method": method, "params": dict(params or {})}
@@ -214,6 +220,7 @@ def check_page(
     Returns
     -------
     PageCheck
+
     """
     binary = chromium or find_chromium()
     if binary is None:
@@ -253,9 +260,7 @@ def check_page(
         try:
             target = pipe.send("Target.createTarget", {"url": "about:blank"}, timeout_s=timeout_s)
             target_id = target["result"]["targetId"]
-            attached = pipe.send(
-                "Target.attachToTarget", {"targetId": target_id, "flatten": True}
-            )
+            attached = pipe.send("Target.attachToTarget", {"targetId": target_id, "flatten": True})
             pipe.session = attached["result"]["sessionId"]
             for method in ("Page.enable", "Runtime.enable", "Log.enable"):
                 pipe.send(method)
@@ -283,6 +288,8 @@ def check_page(
                     {"expression": expr, "returnByValue": True, "awaitPromise": True},
                 )
                 pipe.check.values[key] = out["result"]["result"].get("value")
+            if expressions:
+                pipe.drain(settle_ms / 1000.0)
             shot = pipe.send("Page.captureScreenshot", {"format": "png"}, timeout_s=timeout_s)
             pipe.check.screenshot = base64.b64decode(shot["result"]["data"])
             pipe.drain(0.05)
@@ -297,6 +304,8 @@ def check_page(
             os.close(res_r)
     logger.debug(
         "chromium: %d errors, %d dialogs, render %.0f ms",
-        len(pipe.check.errors), len(pipe.check.dialogs), pipe.check.render_ms,
+        len(pipe.check.errors),
+        len(pipe.check.dialogs),
+        pipe.check.render_ms,
     )
     return pipe.check

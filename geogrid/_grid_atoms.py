@@ -25,7 +25,7 @@ ADJ_GRID_M = 0.01
 #: Shared boundary shorter than this (metres) does not make two atoms neighbours.
 MIN_SHARED_M = 0.05
 #: Footprint boundaries are sampled every this many metres for the building cells.
-SAMPLE_STEP_M = 8.0
+SAMPLE_STEP_M = 10.0
 
 
 @dataclass
@@ -101,20 +101,22 @@ def _building_cells(
         return np.array([block]), np.array([lab[0]])
     cells = shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=block, ordered=True)
     cells = shapely.get_parts(cells)
-    cells = shapely.intersection(cells, block)
     order = np.argsort(lab, kind="stable")
     lab_sorted = lab[order]
     cuts = np.flatnonzero(np.diff(lab_sorted)) + 1
     groups = np.split(order, cuts)
-    out_geoms = []
-    out_labs = []
-    for g in groups:
-        merged = shapely.coverage_union_all(cells[g]) if len(g) > 1 else cells[g[0]]
-        for part in shapely.get_parts(merged):
-            if shapely.get_type_id(part) == 3 and part.area > 0:
-                out_geoms.append(part)
-                out_labs.append(lab[g[0]])
-    return np.array(out_geoms, dtype=object), np.array(out_labs)
+    # dissolve the unclipped cells (a valid coverage) per label, then clip once per label
+    merged = np.empty(len(groups), dtype=object)
+    merged[:] = [
+        shapely.coverage_union_all(cells[g]) if len(g) > 1 else cells[g[0]] for g in groups
+    ]
+    merged = shapely.intersection(merged, block)
+    glab = lab_sorted[np.r_[0, cuts]] if len(cuts) else lab_sorted[:1]
+    parts, pidx = shapely.get_parts(merged, return_index=True)
+    ok = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 0)
+    out_geoms = parts[ok]
+    out_labs = glab[pidx[ok]]
+    return out_geoms, out_labs
 
 
 def build_atoms(
@@ -216,22 +218,39 @@ def build_atoms(
                     atom_lab.append(-1)
     geoms_arr = np.empty(len(geoms), dtype=object)
     geoms_arr[:] = geoms
-    atom_lab_arr = np.asarray(atom_lab)
-    # compounds kept whole but cut by a street into several blocks: one atom per block part;
-    # units whose label has several atoms go to the atom holding their point
+    atom_lab_arr = np.asarray(atom_lab, dtype=np.int64)
+    kind_arr = np.asarray(kinds, dtype=object)
+    block_arr = np.asarray(atom_block, dtype=np.int64)
+    # a whole compound cut by streets or paths into several blocks: merge its pieces into one
+    # atom when they form one polygon; otherwise one atom per piece
+    drop = np.zeros(len(geoms_arr), bool)
+    labs_multi, counts = np.unique(atom_lab_arr[atom_lab_arr >= 0], return_counts=True)
+    for lab in labs_multi[counts > 1]:
+        alist = np.flatnonzero(atom_lab_arr == lab)
+        if kind_arr[alist[0]] != "compound" and kind_arr[alist[0]] != "block":
+            continue
+        merged = shapely.union_all(geoms_arr[alist])
+        if shapely.get_type_id(merged) == 3:
+            geoms_arr[alist[0]] = merged
+            kind_arr[alist[0]] = "compound"
+            drop[alist[1:]] = True
+    if drop.any():
+        keep = ~drop
+        geoms_arr, atom_lab_arr = geoms_arr[keep], atom_lab_arr[keep]
+        kind_arr, block_arr = kind_arr[keep], block_arr[keep]
     n = len(geoms_arr)
     unit_atom = np.full(m, -1)
     if m:
         lab_to_atoms: dict[int, list[int]] = {}
-        for a, lab in enumerate(atom_lab_arr):
+        for a, lab in enumerate(atom_lab_arr.tolist()):
             if lab >= 0:
-                lab_to_atoms.setdefault(int(lab), []).append(a)
+                lab_to_atoms.setdefault(lab, []).append(a)
         for lab, alist in lab_to_atoms.items():
             units = np.flatnonzero(unit_lab == lab)
             if len(alist) == 1:
                 unit_atom[units] = alist[0]
-            else:
-                ab = np.asarray([atom_block[a] for a in alist])
+            else:  # the piece in the unit's block
+                ab = block_arr[alist]
                 for u in units:
                     unit_atom[u] = alist[int(np.flatnonzero(ab == unit_block[u])[0])]
     hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
@@ -245,7 +264,7 @@ def build_atoms(
         party_members=pm,
         n_units=nu,
         unit_atom=unit_atom,
-        kind=np.asarray(kinds, dtype=object),
+        kind=kind_arr,
         oversized=hh > max_households,
     )
 
@@ -270,7 +289,12 @@ def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(i) == 0:
         return i, j, np.empty(0)
     bnd = shapely.boundary(geoms)
-    shared = shapely.intersection(bnd[i], bnd[j], grid_size=ADJ_GRID_M)
-    length = shapely.length(shared)
+    length = shapely.length(shapely.intersection(bnd[i], bnd[j]))
+    # edges that are not exactly noded (T-junctions, float noise): retry with snap rounding
+    retry = np.flatnonzero(length <= MIN_SHARED_M)
+    if len(retry):
+        length[retry] = shapely.length(
+            shapely.intersection(bnd[i[retry]], bnd[j[retry]], grid_size=ADJ_GRID_M)
+        )
     keep = length > MIN_SHARED_M
     return i[keep], j[keep], length[keep]

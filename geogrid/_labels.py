@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from .errors import InputError
 from .settings import FACILITY_TYPE_NAMES_ZH
@@ -43,7 +43,7 @@ COLUMN_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "uncovered_hh_15min": ("15分钟未覆盖户数", "Households beyond 15 min"),
         "uncovered_hh_1km": ("1公里未覆盖户数", "Households beyond 1 km"),
         "facility_id": ("设施编号", "Facility ID"),
-        "type": ("类型", "Type"),
+        "type": ("类型代码", "Type code"),
         "type_name": ("类型", "Type"),
         "area_m2": ("面积(m²)", "Floor area (m²)"),
         "capacity": ("容量(户)", "Capacity (households)"),

@@ -105,6 +105,8 @@ POI_COLUMNS: tuple[str, ...] = (
     "operator",
 )
 _AREA_RELATION_TYPES = {"multipolygon"}
+#: Bump when the Overpass query changes, so cached downloads are not reused.
+CACHE_VERSION = 1
 
 
 def osm_file(path: Path) -> osmium.io.File:

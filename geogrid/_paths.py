@@ -129,11 +129,17 @@ def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
 
 
 def unit_nearest(
-    field: NodeField, unit: Snap, src: Snap, *, second: bool = True
+    field: NodeField,
+    unit: Snap,
+    src: Snap,
+    *,
+    second: bool = True,
+    active: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Nearest (and second-nearest distinct) source of each unit, legs at both ends included.
 
-    Returns ``dist1, src1, dist2, src2`` (``inf`` / ``-1`` where none is reachable).
+    ``active`` restricts same-edge sources to those indices (the field already holds global
+    source indices). Returns ``dist1, src1, dist2, src2`` (``inf`` / ``-1`` where none).
     """
     pu, pv = unit.to_u_m, unit.to_v_m
     cols_d = [field.d1[unit.u] + pu, field.d1[unit.v] + pv]
@@ -143,7 +149,12 @@ def unit_nearest(
         cols_s += [field.s2[unit.u], field.s2[unit.v]]
     d = np.column_stack(cols_d)
     s = np.column_stack(cols_s)
-    pairs = _same_edge_pairs(unit, src)
+    if active is None:
+        pairs = _same_edge_pairs(unit, src)
+    else:
+        pairs = _same_edge_pairs(unit, src.take(active))
+        if len(pairs):
+            pairs["src"] = active[pairs["src"].to_numpy(dtype=np.int64)]
     if len(pairs):
         # widen with the same-edge candidates (few units have any)
         k = pairs.groupby("unit").cumcount().to_numpy()

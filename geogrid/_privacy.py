@@ -125,6 +125,7 @@ def drop_personal(gdf: pd.DataFrame, *, include_personal: bool = False) -> pd.Da
     -------
     DataFrame or GeoDataFrame
         The same type, without the columns :func:`personal_columns` finds.
+
     """
     if include_personal:
         return gdf.copy()

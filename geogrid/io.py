@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import dataclasses
+import glob
 import hashlib
 import io as _stdio
 import json
@@ -629,7 +630,8 @@ def fetch_osm(
                 msg = f"polygon must be a shapely (Multi)Polygon in lon/lat, got {kind}; pass one"
                 raise InputError(msg)
         bounds = tuple(round(float(v), 7) for v in region.bounds)
-        key = hashlib.sha1(json.dumps(bounds).encode()).hexdigest()[:16]
+        spec = json.dumps([_osm.CACHE_VERSION, bounds, list(_osm.POI_KEYS)])
+        key = hashlib.sha1(spec.encode()).hexdigest()[:16]
         target = cache / f"osm_{key}.osm.pbf"
         if target.exists():
             log.info("using cached OSM extract %s", target)
@@ -673,7 +675,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
-        for side in tmp.parent.glob(tmp.name + "-*"):  # sqlite journals (-wal, -shm, -journal)
+        # sqlite journals (-wal, -shm, -journal) left by a failed GeoPackage write
+        for side in tmp.parent.glob(glob.escape(tmp.name) + "-*"):
             side.unlink()
 
 
@@ -704,7 +707,9 @@ def _safe_frame(df: pd.DataFrame, *, bool_to_int: bool = False) -> pd.DataFrame:
         if s.dtype == object:
             s = s.map(_safe_value)
             kinds = {type(v) for v in s.dropna()}
-            if len(kinds) > 1:  # e.g. ints and strings: GDAL needs one type
+            if kinds and kinds <= {bool, np.bool_}:  # booleans with gaps
+                s = s.astype("boolean")
+            elif len(kinds) > 1:  # e.g. ints and strings: GDAL needs one type
                 s = s.map(lambda v: None if v is None or v is pd.NA else str(v))
             out[c] = s
         elif bool_to_int and pd.api.types.is_bool_dtype(s):

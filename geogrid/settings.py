@@ -14,6 +14,7 @@ from typing import Mapping
 
 __all__ = [
     "DEFAULTS",
+    "parse_targets",
     "FACILITY_TYPES",
     "FACILITY_TYPE_NAMES_ZH",
     "Settings",
@@ -61,7 +62,9 @@ class Target:
         """Walking distance in metres that this target allows at ``speed_kmh``."""
         if self.metres is not None:
             return float(self.metres)
-        assert self.minutes is not None  # guaranteed by parse_target
+        if self.minutes is None:
+            msg = f"target {self.name!r} has neither minutes nor metres; give one"
+            raise ValueError(msg)
         return float(self.minutes) * speed_kmh * 1000.0 / 60.0
 
     @property
@@ -99,8 +102,10 @@ class Settings:
     storey_height_m : metres per storey when only ``height`` is known (3 m).
     default_levels : storeys by building tag when no level, floor or height is known.
     grid_min_households, grid_target_households, grid_max_households : grid band (200-500).
-    load_households_per_m2 : service standard for facility load (households per m2 of floor
-        area; above it a facility is flagged overloaded; 3 households/m2).
+    min_m2_per_100_households : service standard for facility load: floor area per 100
+        households served (30 m2, the civil-affairs guideline for community service rooms);
+        a facility with less is flagged overloaded (as is one serving more than ``capacity``).
+    primary_target : the target used for gaps, load catchments and 2SFCA ("15min").
     funds_office_per_household, funds_service_per_household, funds_per_party_member :
         Baotou annual funding rules in yuan (35, 50, 300).
     """
@@ -144,10 +149,45 @@ class Settings:
     grid_min_households: int = 200
     grid_target_households: int = 350
     grid_max_households: int = 500
-    load_households_per_m2: float = 3.0
+    min_m2_per_100_households: float = 30.0
+    primary_target: str = "15min"
     funds_office_per_household: float = 35.0
     funds_service_per_household: float = 50.0
     funds_per_party_member: float = 300.0
 
 
 DEFAULTS = Settings()
+
+
+def parse_targets(spec: str | tuple[Target, ...] | list[str] | None) -> tuple[Target, ...]:
+    """Parse targets such as ``"5min,10min,15min,1km"`` or ``["15min", "800m"]``.
+
+    Minutes end in ``min``; distances end in ``km`` or ``m``.
+    """
+    if spec is None:
+        return default_targets()
+    if isinstance(spec, tuple) and all(isinstance(t, Target) for t in spec):
+        return spec
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[Target] = []
+    for raw in items:
+        if isinstance(raw, Target):
+            out.append(raw)
+            continue
+        text = str(raw).strip().lower().replace(" ", "")
+        try:
+            if text.endswith("min"):
+                out.append(Target(text, minutes=float(text[:-3])))
+            elif text.endswith("km"):
+                out.append(Target(text, metres=float(text[:-2]) * 1000.0))
+            elif text.endswith("m"):
+                out.append(Target(text, metres=float(text[:-1])))
+            else:
+                raise ValueError(text)
+        except ValueError:
+            msg = f"cannot read target {raw!r}; write minutes like '15min' or distances like '1km', '800m'"
+            raise ValueError(msg) from None
+    if not out:
+        msg = "no targets given; pass e.g. '5min,10min,15min,1km'"
+        raise ValueError(msg)
+    return tuple(out)

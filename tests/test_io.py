@@ -373,11 +373,96 @@ def test_read_osm_errors(tmp_path: Path) -> None:
     _one_line(exc)
 
 
+def _tiny_elements() -> list[dict[str, object]]:
+    # a 100 x 100 micro-degree grid of nodes; ids 1..9 row by row
+    nodes = [
+        {"type": "node", "id": 3 * r + c + 1, "lon": 118.0 + c * 1e-3, "lat": 32.0 + r * 1e-3}
+        for r in range(3)
+        for c in range(3)
+    ]
+    nodes[4]["tags"] = {"amenity": "community_centre", "name": "社区党群服务中心"}
+    ring = [1, 3, 9, 7, 1]
+    return [
+        *nodes,
+        {"type": "node", "id": 20, "lon": 118.0005, "lat": 32.0005},
+        {"type": "node", "id": 21, "lon": 118.0015, "lat": 32.0005},
+        {"type": "node", "id": 22, "lon": 118.0015, "lat": 32.0015},
+        {"type": "node", "id": 23, "lon": 118.0005, "lat": 32.0015},
+        {"type": "way", "id": 100, "nodes": [1, 2, 3], "tags": {"highway": "footway"}},
+        {"type": "way", "id": 101, "nodes": [3, 99, 6], "tags": {"highway": "service"}},
+        {"type": "way", "id": 102, "nodes": ring, "tags": {"building": "yes"}},
+        {"type": "way", "id": 103, "nodes": ring, "tags": {"landuse": "residential"}},
+        {"type": "way", "id": 104, "nodes": [4, 5, 6]},  # untagged: dropped
+        {"type": "way", "id": 105, "nodes": ring},
+        {"type": "way", "id": 106, "nodes": [20, 21, 22, 23, 20]},
+        {"type": "way", "id": 107, "nodes": [1, 2, 5, 4, 1], "tags": {"building": "no"}},
+        {
+            "type": "relation",
+            "id": 200,
+            "members": [
+                {"type": "way", "ref": 105, "role": "outer"},
+                {"type": "way", "ref": 106, "role": "inner"},
+            ],
+            "tags": {"type": "multipolygon", "building": "apartments", "building:levels": "6"},
+        },
+    ]
+
+
+def test_tiny_hand_built_file(tmp_path: Path) -> None:
+    from geogrid import _osm
+
+    path = tmp_path / "tiny.osm.pbf"
+    assert _osm.write_elements(_tiny_elements(), path) == 22
+    data = read_osm(path)
+    ways = data.ways.set_index("osmid")
+    assert sorted(ways.index) == [100, 101]
+    assert ways.loc[100, "nodes"] == [1, 2, 3]
+    assert ways.loc[101, "nodes"] == [3, 6]  # node 99 is missing from the file
+    assert ways.loc[100, "geometry"].length == pytest.approx(2e-3)
+    b = data.buildings.set_index("osmid")
+    assert sorted(b.index) == [102, 200]  # building=no is not a building
+    assert b.loc[102, "geometry"].area == pytest.approx(4e-6)
+    assert b.loc[200, "geometry"].area == pytest.approx(3e-6)  # 1e-6 hole cut out
+    assert b.loc[200, "osm_type"] == "relation" and b.loc[200, "building:levels"] == "6"
+    assert data.residential["osmid"].tolist() == [103]
+    assert data.pois["name"].tolist() == ["社区党群服务中心"]
+    assert data.pois.geometry.iloc[0].equals(shapely.Point(118.001, 32.001))
+
+
 def test_fetch_osm_needs_one_area() -> None:
     with pytest.raises(InputError, match="one area"):
         fetch_osm()
     with pytest.raises(InputError, match="one area"):
         fetch_osm(place="玄武区", bbox=(118.77, 32.03, 118.78, 32.04))
+
+
+def test_fetch_osm_offline_with_fake_overpass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import osmnx as ox
+    from osmnx import _overpass
+
+    calls: list[str] = []
+
+    def fake_request(data: dict[str, str]) -> dict[str, object]:
+        calls.append(data["data"])
+        return {"elements": _tiny_elements()}
+
+    monkeypatch.setattr(_overpass, "_overpass_request", fake_request)
+    before = (ox.settings.use_cache, ox.settings.cache_folder)
+    box = (117.9995, 31.9995, 118.0025, 32.0025)
+    data = fetch_osm(bbox=box, cache_dir=tmp_path)
+    assert len(calls) == 1
+    assert 'way["highway"]' in calls[0] and "31.9995000,117.9995000" in calls[0]
+    assert sorted(data.ways["osmid"]) == [100, 101]
+    assert len(list(tmp_path.glob("osm_*.osm.pbf"))) == 1
+    again = fetch_osm(bbox=box, cache_dir=tmp_path)
+    assert len(calls) == 1  # served from the cache
+    assert again.buildings["osmid"].tolist() == data.buildings["osmid"].tolist()
+    assert (ox.settings.use_cache, ox.settings.cache_folder) == before
+    # a polygon keeps only what it touches
+    small = fetch_osm(polygon=shapely.box(117.9995, 31.9995, 118.0005, 32.0005), cache_dir=tmp_path)
+    assert sorted(small.ways["osmid"]) == [100]
 
 
 @pytest.mark.network
@@ -395,7 +480,9 @@ def test_fetch_osm_online_and_cached(tmp_path: Path) -> None:
 
 
 def test_write_layers_round_trip_chinese_bool_list(tmp_path: Path) -> None:
-    pts = _points().assign(覆盖=[True, False, True], 网格=[["A", "B"], [], ["网格1"]])
+    pts = _points().assign(
+        覆盖=[True, False, True], 网格=[["A", "B"], [], ["网格1"]], 缺=[True, None, False]
+    )
     table = pd.DataFrame({"社区": ["新街口社区"], "户数": [350]})
     path = tmp_path / "out" / "结果.gpkg"
     write_layers(path, {"站点": pts, "汇总": table})
@@ -404,6 +491,7 @@ def test_write_layers_round_trip_chinese_bool_list(tmp_path: Path) -> None:
     assert list(back["名称"]) == NAMES
     assert back["覆盖"].tolist() == [True, False, True]
     assert [json.loads(v) for v in back["网格"]] == [["A", "B"], [], ["网格1"]]
+    assert back["缺"].iloc[0] == 1 and pd.isna(back["缺"].iloc[1]) and back["缺"].iloc[2] == 0
     assert back.geometry.x.to_numpy() == pytest.approx(LON)
     assert "网格" in pts.columns and isinstance(pts["网格"].iloc[0], list)  # input untouched
     summary = pyogrio.read_dataframe(path, layer="汇总")

@@ -1,0 +1,844 @@
+"""Walking-network coverage of party-mass service centres and stations.
+
+Every distance is measured on the walking network, edge-snapped at both ends with both snap
+legs included. The engine keeps per-node fields (distance to and index of the nearest
+facility) so that adding, removing or moving one facility updates only the part of the network
+whose nearest facility changes (see :meth:`Coverage.add_facility`).
+
+Output columns of :meth:`Coverage.table` (one row per demand unit, input columns kept):
+``nearest_id``, ``nearest_name``, ``nearest_type``, ``dist_m``, ``walk_min``, one boolean
+``within_<target>`` per target (``within_5min``, ``within_10min``, ``within_15min``,
+``within_1km`` by default), ``second_id``, ``second_dist_m`` (redundancy), ``snap_m``,
+``snap_far``, and per facility type present ``dist_m_<type>`` and ``meets_<type>`` (within the
+type's own target, ``settings.type_targets``), plus ``meets_type_targets`` (any facility
+within its own type's target).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from . import _paths
+from .crs import to_metric
+from .demand import prepare_demand
+from .errors import InputError
+from .facilities import prepare_facilities
+from .network import Snap, WalkNetwork, representative_points, snap_points
+from .settings import DEFAULTS, Settings, Target, parse_targets
+
+__all__ = [
+    "Coverage",
+    "aggregate",
+    "circle_overstatement",
+    "compute_coverage",
+    "facility_load",
+    "gaps",
+    "run_coverage",
+    "service_areas",
+    "two_step_fca",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _concat_snaps(a: Snap, b: Snap) -> Snap:
+    return Snap(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dataclass_fields__})
+
+
+@dataclass
+class Coverage:
+    """Coverage state of one study area: network, demand, facilities and per-node fields.
+
+    Build it with :func:`compute_coverage`. Facilities are never renumbered: a removed one
+    stays in :attr:`facilities` with ``active == False``.
+    """
+
+    net: WalkNetwork
+    demand: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    targets: tuple[Target, ...]
+    speed_kmh: float
+    settings: Settings
+    unit_snap: Snap
+    fac_snap: Snap
+    by_type: bool = True
+    second: bool = True
+    _field: _paths.NodeField | None = field(default=None, repr=False)
+    _type_fields: dict[str, _paths.NodeField] = field(default_factory=dict, repr=False)
+    _second_stale: bool = field(default=False, repr=False)
+    _adj: tuple[list[int], list[int], list[float]] | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ fields
+    def _active(self, idx: np.ndarray | None = None) -> np.ndarray:
+        act = np.flatnonzero(self.facilities["active"].to_numpy())
+        if idx is None:
+            return act
+        return np.intersect1d(act, idx)
+
+    def _compute_field(self, idx: np.ndarray, *, second: bool) -> _paths.NodeField:
+        sub = self.fac_snap.take(idx)
+        fld = _paths.node_field(self.net, sub, second=second)
+        s1 = np.where(fld.s1 >= 0, idx[np.maximum(fld.s1, 0)], -1)
+        s2 = None
+        if fld.s2 is not None:
+            s2 = np.where(fld.s2 >= 0, idx[np.maximum(fld.s2, 0)], -1)
+        return _paths.NodeField(fld.d1, s1, fld.d2, s2)
+
+    @property
+    def field(self) -> _paths.NodeField:
+        """Nearest (and second-nearest) active facility per node."""
+        if self._field is None or (self.second and self._second_stale):
+            self._field = self._compute_field(self._active(), second=self.second)
+            self._second_stale = False
+        return self._field
+
+    def type_field(self, ftype: str) -> _paths.NodeField:
+        """Nearest active facility of one type per node."""
+        if ftype not in self._type_fields:
+            idx = self._active(np.flatnonzero(self.facilities["type"].to_numpy() == ftype))
+            self._type_fields[ftype] = self._compute_field(idx, second=False)
+        return self._type_fields[ftype]
+
+    def max_dist_m(self, target: str | Target) -> float:
+        """Distance in metres a target allows at this coverage's walking speed."""
+        if isinstance(target, Target):
+            return target.max_dist_m(self.speed_kmh)
+        for t in self.targets:
+            if t.name == target:
+                return t.max_dist_m(self.speed_kmh)
+        return parse_targets(target)[0].max_dist_m(self.speed_kmh)
+
+    # ------------------------------------------------------------------ table
+    def nearest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Per unit: distance to and index of nearest (and second-nearest) active facility."""
+        active = self._active()
+        return _paths.unit_nearest(
+            self.field, self.unit_snap, self.fac_snap, second=self.second, active=active
+        )
+
+    def table(self) -> gpd.GeoDataFrame:
+        """The demand layer with the coverage columns (see module docstring)."""
+        out = self.demand.copy()
+        d1, s1, d2, s2 = self.nearest()
+        fac = self.facilities
+        ids = fac["facility_id"].to_numpy(dtype=object)
+        names = fac["name"].to_numpy(dtype=object)
+        types = fac["type"].to_numpy(dtype=object)
+        has = s1 >= 0
+        out["nearest_id"] = np.where(has, ids[np.maximum(s1, 0)], None)
+        out["nearest_name"] = np.where(has, names[np.maximum(s1, 0)], None)
+        out["nearest_type"] = np.where(has, types[np.maximum(s1, 0)], None)
+        out["dist_m"] = np.round(d1, 3)
+        m_per_min = self.speed_kmh * 1000.0 / 60.0
+        out["walk_min"] = np.round(d1 / m_per_min, 3)
+        for t in self.targets:
+            out[t.column] = d1 <= t.max_dist_m(self.speed_kmh)
+        if self.second and s2 is not None and d2 is not None:
+            has2 = s2 >= 0
+            out["second_id"] = np.where(has2, ids[np.maximum(s2, 0)], None)
+            out["second_dist_m"] = np.round(d2, 3)
+        out["snap_m"] = np.round(self.unit_snap.snap_m, 3)
+        out["snap_far"] = self.unit_snap.far
+        if self.by_type:
+            meets_any = np.zeros(len(out), dtype=bool)
+            present = [t for t in pd.unique(types[self._active()])]
+            for ftype in sorted(present):
+                fld = self.type_field(ftype)
+                idx = self._active(np.flatnonzero(types == ftype))
+                dt, _, _, _ = _paths.unit_nearest(fld, self.unit_snap, self.fac_snap,
+                                                  second=False, active=idx)
+                out[f"dist_m_{ftype}"] = np.round(dt, 3)
+                tname = self.settings.type_targets.get(ftype, self.settings.primary_target)
+                meets = dt <= self.max_dist_m(tname)
+                out[f"meets_{ftype}"] = meets
+                meets_any |= meets
+            out["meets_type_targets"] = meets_any
+        return out
+
+    # ------------------------------------------------------------------ what-if
+    def _adjacency(self) -> tuple[list[int], list[int], list[float]]:
+        if self._adj is None:
+            csr = self.net.csr
+            self._adj = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
+        return self._adj
+
+    def _grow(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> int:
+        """Pruned Dijkstra: relax only nodes whose nearest distance improves. Returns #nodes."""
+        indptr, indices, data = self._adjacency()
+        d1, s1 = fld.d1, fld.s1
+        heap = list(seeds)
+        heapq.heapify(heap)
+        touched = 0
+        while heap:
+            d, x, s = heapq.heappop(heap)
+            if d >= d1[x] and not (d == d1[x] and s1[x] < 0):
+                continue
+            d1[x] = d
+            s1[x] = s
+            touched += 1
+            for k in range(indptr[x], indptr[x + 1]):
+                nd = d + data[k]
+                y = indices[k]
+                if nd < d1[y]:
+                    heapq.heappush(heap, (nd, y, s))
+        return touched
+
+    def _seed_from(self, j: int) -> list[tuple[float, int, int]]:
+        s = self.fac_snap
+        return [
+            (float(s.snap_m[j] + s.to_u_m[j]), int(s.u[j]), j),
+            (float(s.snap_m[j] + s.to_v_m[j]), int(s.v[j]), j),
+        ]
+
+    def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
+        out = [self.field]
+        if ftype in self._type_fields:
+            out.append(self._type_fields[ftype])
+        return out
+
+    def add_facility(self, facility: gpd.GeoDataFrame | dict[str, Any]) -> str:
+        """Add one facility and update nearest-facility fields incrementally.
+
+        ``facility`` is a one-row GeoDataFrame or a dict with ``geometry`` (in the study CRS)
+        and optional ``name``, ``type``, ``area_m2``, ``capacity``, ``facility_id``. Only nodes
+        that the new facility serves better are touched. Returns the new facility id.
+        """
+        if isinstance(facility, dict):
+            facility = gpd.GeoDataFrame([facility], geometry="geometry", crs=self.net.crs)
+        if len(facility) != 1:
+            msg = f"add_facility takes one facility, got {len(facility)} rows; call it once per facility"
+            raise InputError(msg)
+        row = to_metric(facility, self.net.crs).copy()
+        if "facility_id" not in row.columns or pd.isna(row["facility_id"].iloc[0]):
+            row["facility_id"] = f"N{len(self.facilities) + 1:04d}"
+        if str(row["facility_id"].iloc[0]) in set(self.facilities["facility_id"]):
+            msg = f"facility_id {row['facility_id'].iloc[0]!r} exists; pass a new id or use move_facility"
+            raise InputError(msg)
+        row = prepare_facilities(row, crs=self.net.crs)
+        row["active"] = True
+        self.facilities = pd.concat([self.facilities, row], ignore_index=True)
+        snap = snap_points(self.net, row, max_snap_m=self.settings.max_snap_m)
+        self.fac_snap = _concat_snaps(self.fac_snap, snap)
+        j = len(self.facilities) - 1
+        for fld in self._fields_of(str(row["type"].iloc[0])):
+            self._grow(fld, self._seed_from(j))
+        self._second_stale = True
+        return str(row["facility_id"].iloc[0])
+
+    def _index_of(self, facility_id: str) -> int:
+        hit = np.flatnonzero(
+            (self.facilities["facility_id"].astype(str) == str(facility_id)).to_numpy()
+            & self.facilities["active"].to_numpy()
+        )
+        if len(hit) == 0:
+            msg = f"no active facility with id {facility_id!r}; see coverage.facilities['facility_id']"
+            raise InputError(msg)
+        return int(hit[0])
+
+    def remove_facility(self, facility_id: str) -> None:
+        """Remove one facility; only the nodes it served are recomputed."""
+        j = self._index_of(facility_id)
+        ftype = str(self.facilities.at[j, "type"])
+        self.facilities.loc[j, "active"] = False
+        for fld in self._fields_of(ftype):
+            self._repair(fld, j, ftype if fld is not self._field else None)
+        self._second_stale = True
+
+    def _repair(self, fld: _paths.NodeField, j: int, ftype: str | None) -> None:
+        lost = np.flatnonzero(fld.s1 == j)
+        fld.d1[lost] = np.inf
+        fld.s1[lost] = -1
+        if len(lost) == 0:
+            return
+        csr = self.net.csr
+        sub = csr[lost]
+        rows = np.repeat(lost, np.diff(sub.indptr))
+        nbr = sub.indices
+        cand = fld.d1[nbr] + sub.data
+        ok = np.isfinite(cand)
+        seeds = list(zip(cand[ok].tolist(), rows[ok].tolist(), fld.s1[nbr][ok].tolist()))
+        lost_set = np.zeros(self.net.n_nodes, dtype=bool)
+        lost_set[lost] = True
+        s = self.fac_snap
+        cand_idx = self._active()
+        if ftype is not None:
+            cand_idx = cand_idx[self.facilities["type"].to_numpy()[cand_idx] == ftype]
+        near = cand_idx[lost_set[s.u[cand_idx]] | lost_set[s.v[cand_idx]]]
+        for k in near.tolist():
+            seeds.extend(self._seed_from(k))
+        self._grow(fld, seeds)
+
+    def move_facility(self, facility_id: str, geometry: Any) -> str:
+        """Move one facility to ``geometry`` (study CRS): remove, then add with the same attributes."""
+        j = self._index_of(facility_id)
+        row = self.facilities.iloc[[j]].drop(columns=["active", "type_zh"], errors="ignore").copy()
+        self.remove_facility(facility_id)
+        row = gpd.GeoDataFrame(row, geometry="geometry", crs=self.net.crs)
+        row["geometry"] = [geometry]
+        row["facility_id"] = f"{facility_id}~{int((self.facilities['facility_id'].astype(str).str.startswith(str(facility_id))).sum())}"
+        return self.add_facility(row)
+
+    def copy(self) -> Coverage:
+        """An independent copy for what-if edits (the network is shared, read-only)."""
+        def cp(f: _paths.NodeField | None) -> _paths.NodeField | None:
+            if f is None:
+                return None
+            return _paths.NodeField(f.d1.copy(), f.s1.copy(),
+                                    None if f.d2 is None else f.d2.copy(),
+                                    None if f.s2 is None else f.s2.copy())
+        return replace(
+            self,
+            facilities=self.facilities.copy(),
+            _field=cp(self._field),
+            _type_fields={k: cp(v) for k, v in self._type_fields.items()},  # type: ignore[misc]
+        )
+
+
+def compute_coverage(
+    net: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    targets: Any = None,
+    speed_kmh: float | None = None,
+    by_type: bool = True,
+    second: bool = True,
+    max_snap_m: float | None = None,
+    settings: Settings = DEFAULTS,
+) -> Coverage:
+    """Snap demand and facilities and compute nearest-facility fields.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    demand : GeoDataFrame
+        Buildings, compounds or points; households are estimated when missing
+        (:func:`geogrid.demand.prepare_demand`). Every input column is kept.
+    facilities : GeoDataFrame
+        Points or polygons with ``name``, ``type`` (see :mod:`geogrid.facilities`),
+        ``area_m2``, optional ``capacity``.
+    targets : str or sequence, optional
+        e.g. ``"5min,10min,15min,1km"`` (the default).
+    speed_kmh : float, optional
+        Walking speed; default ``settings.speed_kmh`` (4 km/h).
+    by_type, second : bool
+        Also compute nearest facility per type / the second-nearest facility.
+    """
+    speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
+    if not speed > 0:
+        msg = f"walking speed must be positive, got {speed!r}; pass e.g. speed_kmh=4"
+        raise InputError(msg)
+    snap_limit = float(max_snap_m if max_snap_m is not None else settings.max_snap_m)
+    dem = prepare_demand(demand, settings=settings, crs=net.crs)
+    fac = prepare_facilities(facilities, crs=net.crs)
+    fac["active"] = True
+    unit_snap = snap_points(net, dem, max_snap_m=snap_limit)
+    fac_snap = snap_points(net, fac, max_snap_m=snap_limit)
+    cov = Coverage(
+        net=net,
+        demand=dem,
+        facilities=fac,
+        targets=parse_targets(targets),
+        speed_kmh=speed,
+        settings=replace(settings, max_snap_m=snap_limit),
+        unit_snap=unit_snap,
+        fac_snap=fac_snap,
+        by_type=by_type,
+        second=second,
+    )
+    _ = cov.field
+    return cov
+
+
+# ---------------------------------------------------------------------- aggregates
+def _wquantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    ok = np.isfinite(values) & (weights > 0)
+    if not ok.any():
+        return float("nan")
+    v, w = values[ok], weights[ok]
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cw = np.cumsum(w)
+    return float(v[np.searchsorted(cw, q * cw[-1], side="left").clip(max=len(v) - 1)])
+
+
+def _attach_zone(table: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, key: str) -> pd.Series:
+    z = to_metric(zones, table.crs)
+    pts = gpd.GeoDataFrame(geometry=representative_points(table), crs=table.crs, index=table.index)
+    hit = gpd.sjoin(pts, z[[key, "geometry"]], predicate="within", how="left")
+    hit = hit[~hit.index.duplicated(keep="first")]
+    return hit[key].reindex(table.index)
+
+
+def aggregate(
+    table: gpd.GeoDataFrame,
+    *,
+    by: str = "community_code",
+    zones: gpd.GeoDataFrame | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    targets: tuple[Target, ...] | None = None,
+) -> pd.DataFrame:
+    """Coverage aggregates per zone (community, street, district, grid).
+
+    Columns: ``households``, ``population``, ``party_members``, ``units``; per target
+    ``covered_hh_<t>``, ``coverage_<t>`` (share 0-1), ``uncovered_hh_<t>``; household-weighted
+    ``mean_walk_min``, ``median_walk_min``, ``p90_walk_min``; ``n_facilities`` inside. Units are
+    assigned to zones by ``by`` when the table has that column, else by location in ``zones``.
+    """
+    tbl = table
+    if by not in tbl.columns:
+        if zones is None or by not in zones.columns:
+            msg = f"demand has no {by!r} column and no zone layer with it was given; pass zones= with {by!r}"
+            raise InputError(msg)
+        tbl = table.copy()
+        tbl[by] = _attach_zone(table, zones, by)
+    targets = targets or tuple(
+        Target(c[len("within_"):]) for c in tbl.columns if c.startswith("within_")
+    )
+    hh = tbl["households"].to_numpy(dtype=float)
+    key = tbl[by].astype(object).where(tbl[by].notna(), "(outside)")
+    rows = []
+    for zone, idx in key.groupby(key, sort=True).groups.items():
+        sel = tbl.loc[idx]
+        w = sel["households"].to_numpy(dtype=float)
+        wm = sel["walk_min"].to_numpy(dtype=float)
+        rec: dict[str, Any] = {
+            by: zone,
+            "units": len(sel),
+            "households": round(float(w.sum()), 2),
+            "population": round(float(sel["population"].sum()), 2),
+            "party_members": round(float(sel["party_members"].sum()), 2),
+        }
+        total = w.sum()
+        for t in targets:
+            cov = float(w[sel[t.column].to_numpy(dtype=bool)].sum())
+            rec[f"covered_hh_{t.name}"] = round(cov, 2)
+            rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
+            rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
+        fin = np.isfinite(wm)
+        rec["mean_walk_min"] = round(float(np.average(wm[fin], weights=w[fin])), 2) if (fin & (w > 0)).any() else np.nan
+        rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
+        rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
+        rows.append(rec)
+    out = pd.DataFrame(rows)
+    _ = hh
+    if facilities is not None and len(out):
+        if by in facilities.columns:
+            fkey = facilities[by]
+        elif zones is not None:
+            fkey = _attach_zone(facilities, zones, by)
+        else:
+            fkey = None
+        if fkey is not None:
+            if "active" in facilities.columns:
+                fkey = fkey[facilities["active"].to_numpy()]
+            counts = fkey.value_counts()
+            out["n_facilities"] = out[by].map(counts).fillna(0).astype(int)
+    return out
+
+
+def circle_overstatement(
+    cov: Coverage, *, radius_m: float = 1000.0, network_target: str = "1km", table: gpd.GeoDataFrame | None = None
+) -> np.ndarray:
+    """Per unit: inside a straight-line circle of ``radius_m`` around a facility but not
+    within ``network_target`` on the walking network (what a circle map overstates)."""
+    tbl = table if table is not None else cov.table()
+    pts = representative_points(tbl)
+    fpts = representative_points(cov.facilities[cov.facilities["active"]])
+    tree = shapely.STRtree(fpts)
+    hit = tree.query(pts, predicate="dwithin", distance=radius_m)
+    in_circle = np.zeros(len(tbl), dtype=bool)
+    in_circle[np.unique(hit[0])] = True
+    col = f"within_{network_target}"
+    reached = tbl[col].to_numpy(dtype=bool) if col in tbl.columns else (
+        tbl["dist_m"].to_numpy() <= cov.max_dist_m(network_target))
+    return in_circle & ~reached
+
+
+# ---------------------------------------------------------------------- service areas
+def _edge_vertex_cache(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    cache = net.report.get("_vertex_cache")
+    if cache is None:
+        coords, owner = shapely.get_coordinates(np.asarray(net.edges.geometry.values), return_index=True)
+        seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
+        starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        seg[starts] = 0.0
+        cum = np.cumsum(seg)
+        cum -= np.repeat(cum[starts], np.diff(np.r_[starts, len(owner)]))
+        offsets = np.r_[starts, len(owner)]
+        cache = (coords, cum, offsets)
+        net.report["_vertex_cache"] = cache
+    return cache
+
+
+def substrings(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Vectorised pieces ``[start, end]`` (metres from ``u``) of network edges as LineStrings."""
+    coords, cum, offsets = _edge_vertex_cache(net)
+    n = len(edge)
+    if n == 0:
+        return np.array([], dtype=object)
+    lines = np.asarray(net.edges.geometry.values)[edge]
+    p0 = shapely.get_coordinates(shapely.line_interpolate_point(lines, start))
+    p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, end))
+    counts = offsets[edge + 1] - offsets[edge]
+    seg = np.repeat(np.arange(n), counts)
+    vidx = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(offsets[edge], counts)
+    vc = cum[vidx]
+    inside = (vc > start[seg]) & (vc < end[seg])
+    seg_all = np.concatenate([np.arange(n), seg[inside], np.arange(n)])
+    key = np.concatenate([np.full(n, -1.0), vc[inside], np.full(n, np.inf)])
+    xy = np.vstack([p0, coords[vidx[inside]], p1])
+    order = np.lexsort((key, seg_all))
+    return np.asarray(shapely.linestrings(xy[order], indices=seg_all[order]))
+
+
+def _reached_pieces(
+    net: WalkNetwork, du: np.ndarray, dv: np.ndarray, edge: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reached intervals of edges given distances at their ends: (edge, start, end, whole)."""
+    length = net.edges["length_m"].to_numpy()[edge]
+    a = limit - du
+    b = limit - dv
+    whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
+    from_u = ~whole & (a > 0)
+    from_v = ~whole & (b > 0)
+    e = np.concatenate([edge[whole], edge[from_u], edge[from_v]])
+    s = np.concatenate([np.zeros(whole.sum()), np.zeros(from_u.sum()), (length - b)[from_v]])
+    t = np.concatenate([length[whole], a[from_u], length[from_v]])
+    w = np.concatenate([np.ones(whole.sum(), bool), np.zeros(from_u.sum() + from_v.sum(), bool)])
+    return e, s, t, w
+
+
+def _own_edge(cov: Coverage, idx: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s = cov.fac_snap
+    r = limit - s.snap_m[idx]
+    ok = r > 0
+    length = cov.net.edges["length_m"].to_numpy()[s.edge[idx]]
+    lo = np.clip(s.pos_m[idx] - r, 0, length)
+    hi = np.clip(s.pos_m[idx] + r, 0, length)
+    return s.edge[idx][ok], lo[ok], hi[ok]
+
+
+def _segments(cov: Coverage, edge: np.ndarray, s: np.ndarray, t: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    geoms = np.empty(len(edge), dtype=object)
+    allg = np.asarray(cov.net.edges.geometry.values)
+    geoms[whole] = allg[edge[whole]]
+    part = ~whole
+    if part.any():
+        geoms[part] = substrings(cov.net, edge[part], s[part], t[part])
+    return geoms
+
+
+def service_areas(
+    cov: Coverage,
+    *,
+    targets: Any = None,
+    street_side_m: float | None = None,
+    per_facility: bool = True,
+    chunk: int = 64,
+    lines: bool = False,
+) -> gpd.GeoDataFrame:
+    """Service areas from the reached network edges (partial edges included).
+
+    Each area is the reached street segments buffered by ``street_side_m`` (default
+    ``settings.street_side_m`` = 50 m: the buildings fronting a street), never a convex hull.
+    Rows: ``facility_id`` (``"all"`` for the union over facilities), ``target``,
+    ``max_dist_m``, ``reached_km``. ``lines=True`` returns the reached segments themselves
+    (MultiLineStrings) instead of polygons.
+    """
+    tlist = parse_targets(targets) if targets is not None else cov.targets
+    side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
+    limits = {t.name: t.max_dist_m(cov.speed_kmh) for t in tlist}
+    u = cov.net.edges["u"].to_numpy()
+    v = cov.net.edges["v"].to_numpy()
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    active = cov._active()
+
+    def emit(e, s, t, w, group=None):
+        segs = _segments(cov, e, s, t, w)
+        if group is None:
+            group = np.zeros(len(segs), dtype=np.int64)
+        keys = np.unique(group)
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], keys, side="left").tolist() + [len(order)]
+        segs = segs[order]
+        if not lines:
+            segs = shapely.buffer(segs, side, quad_segs=4)
+        out = []
+        for i, k in enumerate(keys.tolist()):
+            part = segs[bounds[i]:bounds[i + 1]]
+            out.append((k, shapely.union_all(part) if not lines else shapely.multilinestrings(part)))
+        if len(keys) == 0 and group is not None and not len(segs):
+            return out
+        return out
+
+    # union over facilities from the nearest-facility field
+    fld = cov.field
+    for tname, lim in limits.items():
+        e, s, t, w = _reached_pieces(cov.net, fld.d1[u], fld.d1[v], np.arange(cov.net.n_edges), lim)
+        oe, os_, ot = _own_edge(cov, active, lim)
+        e = np.concatenate([e, oe]); s = np.concatenate([s, os_]); t = np.concatenate([t, ot])
+        w = np.concatenate([w, np.zeros(len(oe), bool)])
+        got = emit(e, s, t, w)
+        rows.append({"facility_id": "all", "target": tname, "max_dist_m": lim,
+                     "reached_km": round(float(_piece_len(t, s)), 3)})
+        geoms.append(got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon()))
+    if per_facility and len(active):
+        lim_max = max(limits.values())
+        sub = cov.fac_snap.take(active)
+        fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
+        inc = cov.net.incidence
+        for start, dist in _paths.bounded_rows(cov.net, sub, lim_max, chunk=chunk):
+            rr, nn = np.nonzero(np.isfinite(dist))
+            from scipy import sparse
+            sel = sparse.csr_matrix((np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], cov.net.n_nodes))
+            pe = (sel @ inc).tocoo()
+            r, ed = pe.row, pe.col
+            for tname, lim in limits.items():
+                pe_, ps_, pt_, pw_ = _reached_pieces(cov.net, dist[r, u[ed]], dist[r, v[ed]], ed, lim)
+                # _reached_pieces concatenates whole/from_u/from_v; recover row ids in the same order
+                du = dist[r, u[ed]]; dv = dist[r, v[ed]]
+                length = cov.net.edges["length_m"].to_numpy()[ed]
+                a = lim - du; b = lim - dv
+                whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
+                grp = np.concatenate([r[whole], r[~whole & (a > 0)], r[~whole & (b > 0)]])
+                oe, os_, ot = _own_edge(cov, active[start:start + dist.shape[0]], lim)
+                own_rows = np.arange(dist.shape[0])[(lim - cov.fac_snap.snap_m[active[start:start + dist.shape[0]]]) > 0]
+                e = np.concatenate([pe_, oe]); s = np.concatenate([ps_, os_]); t = np.concatenate([pt_, ot])
+                w = np.concatenate([pw_, np.zeros(len(oe), bool)])
+                grp = np.concatenate([grp, own_rows])
+                km = pd.Series(t - s).groupby(grp).sum() / 1000.0
+                for g, geom in emit(e, s, t, w, group=grp):
+                    rows.append({"facility_id": fid_arr[start + g], "target": tname,
+                                 "max_dist_m": lim, "reached_km": round(float(km[g]), 3)})
+                    geoms.append(geom)
+    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
+    if not lines:
+        gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
+    return gdf
+
+
+def _piece_len(t: np.ndarray, s: np.ndarray) -> float:
+    """Total reached length in km (overlapping own-edge pieces may count twice)."""
+    return float(np.sum(t - s)) / 1000.0
+
+
+def gaps(
+    cov: Coverage,
+    *,
+    target: str | None = None,
+    table: gpd.GeoDataFrame | None = None,
+    areas: gpd.GeoDataFrame | None = None,
+    cluster_m: float = 50.0,
+) -> gpd.GeoDataFrame:
+    """Service gaps (服务盲区): populated areas outside every service area of ``target``.
+
+    Uncovered units with households are buffered by ``cluster_m`` and merged into gap
+    polygons (minus the service area). Columns: ``gap_id``, ``target``, ``households``,
+    ``population``, ``units``, ``nearest_id`` (the facility the gap misses least), ``miss_m``
+    (how far beyond the target its nearest household is), ``community_codes``.
+    """
+    tname = target or cov.settings.primary_target
+    lim = cov.max_dist_m(tname)
+    tbl = table if table is not None else cov.table()
+    col = f"within_{tname}"
+    covered = tbl[col].to_numpy(dtype=bool) if col in tbl.columns else tbl["dist_m"].to_numpy() <= lim
+    unc = tbl[(~covered) & (tbl["households"].to_numpy(dtype=float) > 0)]
+    cols = ["gap_id", "target", "households", "population", "units", "nearest_id", "miss_m", "community_codes"]
+    if unc.empty:
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=cov.net.crs)
+    blobs = shapely.union_all(shapely.buffer(np.asarray(unc.geometry.values), cluster_m, quad_segs=4))
+    parts = np.asarray(shapely.get_parts(blobs))
+    if areas is None:
+        areas = service_areas(cov, targets=tname, per_facility=False)
+    sa = areas[(areas["facility_id"] == "all") & (areas["target"] == tname)]
+    if len(sa):
+        cut = np.asarray(shapely.difference(parts, sa.geometry.iloc[0]))
+        keep = ~shapely.is_empty(cut)
+        parts, cut = parts[keep], cut[keep]
+    else:
+        cut = parts
+    tree = shapely.STRtree(parts)
+    hit = tree.query(representative_points(unc), predicate="within")
+    owner = np.full(len(unc), -1)
+    owner[hit[0]] = hit[1]
+    df = pd.DataFrame({
+        "owner": owner,
+        "households": unc["households"].to_numpy(dtype=float),
+        "population": unc["population"].to_numpy(dtype=float),
+        "dist_m": unc["dist_m"].to_numpy(dtype=float),
+        "nearest_id": unc["nearest_id"].to_numpy(dtype=object),
+        "community_code": unc["community_code"].to_numpy(dtype=object) if "community_code" in unc.columns else None,
+    })
+    df = df[df["owner"] >= 0]
+    recs = []
+    for k, grp in df.groupby("owner", sort=True):
+        best = grp["dist_m"].idxmin()
+        codes = sorted({str(c) for c in grp["community_code"].dropna()}) if grp["community_code"].notna().any() else []
+        recs.append({
+            "owner": k,
+            "target": tname,
+            "households": round(float(grp["households"].sum()), 2),
+            "population": round(float(grp["population"].sum()), 2),
+            "units": len(grp),
+            "nearest_id": grp.at[best, "nearest_id"],
+            "miss_m": round(float(grp.at[best, "dist_m"] - lim), 1) if np.isfinite(grp.at[best, "dist_m"]) else np.nan,
+            "community_codes": ",".join(codes),
+        })
+    out = pd.DataFrame(recs).sort_values("households", ascending=False, kind="stable").reset_index(drop=True)
+    out.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(out))])
+    geom = cut[out["owner"].to_numpy()]
+    return gpd.GeoDataFrame(out.drop(columns="owner"), geometry=geom, crs=cov.net.crs)
+
+
+# ---------------------------------------------------------------------- load and access
+def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Households and population whose nearest facility each facility is, and its load.
+
+    Columns added: ``served_households``, ``served_population``, ``served_party_members``,
+    ``hh_per_m2``, ``m2_per_100hh``, ``overloaded`` (less than
+    ``settings.min_m2_per_100_households`` m2 per 100 households served, or more households
+    than ``capacity``).
+    """
+    tbl = table if table is not None else cov.table()
+    fac = cov.facilities.copy()
+    grp = tbl.groupby("nearest_id")
+    for src, dst in (("households", "served_households"), ("population", "served_population"),
+                     ("party_members", "served_party_members")):
+        fac[dst] = fac["facility_id"].map(grp[src].sum()).fillna(0.0).round(2)
+    area = fac["area_m2"].astype(float)
+    served = fac["served_households"]
+    fac["hh_per_m2"] = (served / area).where(area > 0).round(3)
+    fac["m2_per_100hh"] = (area / served * 100).where(served > 0).round(2)
+    over_area = (fac["m2_per_100hh"] < cov.settings.min_m2_per_100_households).fillna(False)
+    over_cap = (served > fac["capacity"]).fillna(False) if "capacity" in fac.columns else False
+    fac["overloaded"] = (over_area | over_cap) & fac["active"]
+    return fac
+
+
+def two_step_fca(
+    cov: Coverage, *, target: str | None = None, supply: str = "area_m2"
+) -> np.ndarray:
+    """Two-step floating catchment (2SFCA) accessibility per demand unit.
+
+    Step 1: each facility's supply (``area_m2``, else ``capacity``, else 1) over the population
+    within ``target`` walking of it. Step 2: each unit sums the ratios of the facilities within
+    ``target``. Returned in supply units per 1,000 residents (m2 per 1,000 persons).
+    """
+    lim = cov.max_dist_m(target or cov.settings.primary_target)
+    active = cov._active()
+    pairs = _paths.bounded_pairs(cov.net, cov.fac_snap.take(active), cov.unit_snap, lim).tocsr()
+    pairs.data[:] = 1.0
+    fac = cov.facilities.iloc[active]
+    s = pd.to_numeric(fac[supply], errors="coerce") if supply in fac.columns else pd.Series(np.nan, index=fac.index)
+    if "capacity" in fac.columns:
+        s = s.fillna(pd.to_numeric(fac["capacity"], errors="coerce"))
+    s = s.fillna(1.0).to_numpy(dtype=float)
+    pop = cov.demand["population"].to_numpy(dtype=float)
+    reach_pop = pairs @ pop
+    ratio = np.divide(s, reach_pop, out=np.zeros_like(s), where=reach_pop > 0)
+    return np.asarray(pairs.T @ ratio) * 1000.0
+
+
+# ---------------------------------------------------------------------- one call
+@dataclass
+class CoverageResult:
+    """All coverage outputs: layers for ``coverage.gpkg`` and the summary table."""
+
+    coverage: Coverage
+    demand: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame | pd.DataFrame | None
+    streets: pd.DataFrame | None
+    districts: pd.DataFrame | None
+    facilities: gpd.GeoDataFrame
+    service_areas: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    summary: pd.DataFrame
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """Layers to write to ``coverage.gpkg``."""
+        out = {"demand": self.demand, "facilities": self.facilities,
+               "service_areas": self.service_areas, "gaps": self.gaps}
+        if isinstance(self.communities, gpd.GeoDataFrame):
+            out["communities"] = self.communities
+        return out
+
+
+def run_coverage(
+    net: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    communities: gpd.GeoDataFrame | None = None,
+    targets: Any = None,
+    speed_kmh: float | None = None,
+    settings: Settings = DEFAULTS,
+    per_facility_areas: bool = True,
+) -> CoverageResult:
+    """Everything the ``geogrid coverage`` command writes, from one call."""
+    cov = compute_coverage(net, demand, facilities, targets=targets, speed_kmh=speed_kmh,
+                           settings=settings)
+    tbl = cov.table()
+    tbl["circle_overstated"] = circle_overstatement(cov, table=tbl)
+    tbl["access_2sfca"] = np.round(two_step_fca(cov), 4)
+    code = "community_code"
+    if code not in tbl.columns and communities is not None and code in communities.columns:
+        tbl[code] = _attach_zone(tbl, communities, code)
+    fac = facility_load(cov, table=tbl)
+    if communities is not None and code in communities.columns and code not in fac.columns:
+        fac[code] = _attach_zone(fac, communities, code)
+    areas = service_areas(cov, per_facility=per_facility_areas)
+    gap = gaps(cov, table=tbl, areas=areas)
+    comm = streets = districts = None
+    if code in tbl.columns:
+        agg = aggregate(tbl, by=code, facilities=fac, targets=cov.targets)
+        over = tbl.assign(_o=tbl["households"].where(tbl["circle_overstated"], 0.0)).groupby(code)["_o"].sum()
+        agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).round(2)
+        if communities is not None:
+            base = to_metric(communities, net.crs)
+            comm = base.merge(agg, on=code, how="left", suffixes=("", "_agg"))
+        else:
+            comm = agg
+        tbl_s = tbl.assign(street_code=tbl[code].astype(str).str[:9],
+                           district_code=tbl[code].astype(str).str[:6])
+        fs = fac.assign(street_code=fac[code].astype(str).str[:9], district_code=fac[code].astype(str).str[:6]) if code in fac.columns else None
+        streets = aggregate(tbl_s, by="street_code", facilities=fs, targets=cov.targets)
+        districts = aggregate(tbl_s, by="district_code", facilities=fs, targets=cov.targets)
+    summary = _summary(cov, tbl, fac, gap)
+    return CoverageResult(cov, tbl, comm, streets, districts, fac, areas, gap, summary)
+
+
+def _summary(cov: Coverage, tbl: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, gap: gpd.GeoDataFrame) -> pd.DataFrame:
+    hh = tbl["households"].to_numpy(dtype=float)
+    total = hh.sum()
+    rows: list[tuple[str, Any]] = [
+        ("demand_units", len(tbl)),
+        ("households", round(float(total), 1)),
+        ("population", round(float(tbl["population"].sum()), 1)),
+        ("facilities", int(fac["active"].sum())),
+        ("speed_kmh", cov.speed_kmh),
+    ]
+    for t in cov.targets:
+        c = float(hh[tbl[t.column].to_numpy(dtype=bool)].sum())
+        rows.append((f"covered_hh_{t.name}", round(c, 1)))
+        rows.append((f"coverage_{t.name}", round(c / total, 4) if total else np.nan))
+    w = hh > 0
+    rows += [
+        ("mean_walk_min", round(float(np.average(tbl["walk_min"][w & np.isfinite(tbl["walk_min"])], weights=hh[w & np.isfinite(tbl["walk_min"])])), 2) if w.any() else np.nan),
+        ("p90_walk_min", round(_wquantile(tbl["walk_min"].to_numpy(dtype=float), hh, 0.9), 2)),
+        ("circle_overstated_hh", round(float(hh[tbl["circle_overstated"].to_numpy(dtype=bool)].sum()), 1) if "circle_overstated" in tbl.columns else np.nan),
+        ("gaps", len(gap)),
+        ("gap_households", round(float(gap["households"].sum()), 1) if len(gap) else 0.0),
+        ("overloaded_facilities", int(fac["overloaded"].sum())),
+        ("units_far_from_network", int(tbl["snap_far"].sum())),
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"])

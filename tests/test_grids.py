@@ -1,0 +1,397 @@
+"""Tests for geogrid.grids: governance grid partition, codes, quality, workload, funds."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import real_path
+from shapely.geometry import LineString, Point, box
+
+from geogrid.errors import CRSError, InputError
+from geogrid.grids import (
+    community_funds,
+    grid_atoms,
+    grid_quality,
+    partition,
+    responsibility_areas,
+    workload,
+)
+
+CRS = "EPSG:4546"
+X0, Y0 = 500000.0, 4000000.0
+
+
+def make_area(nx=2, ny=1, w=800.0, h=600.0, street=200.0, seed=0, compounds=False):
+    """Communities of w x h m, streets every ``street`` m, 22 x 50 m buildings."""
+    rng = np.random.default_rng(seed)
+    comms, bld, edges = [], [], []
+    for cx in range(nx):
+        for cy in range(ny):
+            x0, y0 = X0 + cx * w, Y0 + cy * h
+            code = f"150203001{cx * ny + cy + 1:03d}"
+            comms.append({"community_code": code, "name": f"C{code[-3:]}", "geometry": box(x0, y0, x0 + w, y0 + h)})
+            for bx in np.arange(x0 + 10, x0 + w - 30, 40):
+                for by in np.arange(y0 + 10, y0 + h - 60, 70):
+                    rx, ry = (bx - x0) % street, (by - y0) % street
+                    if rx < 35 or ry < 15 or rx > street - 22 or ry > street - 50:
+                        continue  # keep buildings off the streets
+                    comp = f"{code}-{int((bx - x0) // street)}-{int((by - y0) // street)}"
+                    bld.append(
+                        {
+                            "households": float(rng.integers(10, 60)),
+                            "party_members": float(rng.integers(0, 3)),
+                            "compound_id": comp if compounds else None,
+                            "geometry": box(bx, by, bx + 22, by + 50),
+                        }
+                    )
+    for x in np.arange(X0, X0 + nx * w + 1, street):
+        edges.append(LineString([(x, Y0 - 50), (x, Y0 + ny * h + 50)]))
+    for y in np.arange(Y0, Y0 + ny * h + 1, street):
+        edges.append(LineString([(X0 - 50, y), (X0 + nx * w + 50, y)]))
+    return (
+        gpd.GeoDataFrame(comms, crs=CRS),
+        gpd.GeoDataFrame(bld, crs=CRS),
+        gpd.GeoDataFrame(geometry=edges, crs=CRS),
+    )
+
+
+def check_tiling(grids, communities, rel=1e-6):
+    for code, sub in grids.groupby("community_code"):
+        c = communities.loc[communities["community_code"] == code].geometry.iloc[0]
+        u = shapely.union_all(np.asarray(sub.geometry.values))
+        assert shapely.area(shapely.symmetric_difference(u, c)) <= rel * c.area
+        assert sub.area.sum() == pytest.approx(c.area, rel=rel)
+    assert (grids.geom_type == "Polygon").all()
+
+
+@pytest.fixture(scope="module")
+def area():
+    return make_area()
+
+
+@pytest.fixture(scope="module")
+def result(area):
+    comm, dem, edges = area
+    return partition(comm, dem, network_edges=edges, seed=0)
+
+
+def test_partition_tiles_contiguous_and_in_band(area, result):
+    comm, dem, _ = area
+    g = result.grids
+    check_tiling(g, comm)
+    assert g["in_band"].mean() >= 0.95
+    assert g["households"].between(200, 500).mean() >= 0.95
+    assert g["households"].sum() == pytest.approx(dem["households"].sum())
+    q = result.quality.iloc[0]
+    assert q["contiguity_share"] == 1.0
+    assert bool(q["tiling_exact"])
+    assert q["n_grids"] == len(g)
+    assert 0.3 < q["pp_mean"] <= 1.0
+    assert result.communities_derived is False
+    # p close to total / target
+    for code, sub in g.groupby("community_code"):
+        assert abs(len(sub) - sub["households"].sum() / 350) <= 1.5
+
+
+def test_columns_codes_and_flags(result):
+    g = result.grids
+    for col in [
+        "grid_code",
+        "community_code",
+        "community_name",
+        "households",
+        "population",
+        "party_members",
+        "area_m2",
+        "polsby_popper",
+        "party_group_eligible",
+        "n_units",
+        "in_band",
+        "grid_workers",
+        "workload_h_month",
+    ]:
+        assert col in g.columns
+    assert g["grid_code"].str.fullmatch(r"\d{15}").all()
+    assert g["grid_code"].is_unique
+    assert (g["grid_code"].str[:12] == g["community_code"]).all()
+    assert g["population"].to_numpy() == pytest.approx(g["households"].to_numpy() * 2.62)
+    assert (g["party_group_eligible"] == (g["party_members"] >= 3)).all()
+    pp = 4 * math.pi * g.area / g.length**2
+    assert g["polsby_popper"].to_numpy() == pytest.approx(pp.to_numpy())
+    # sequences are 001..p without gaps
+    for _, sub in g.groupby("community_code"):
+        seq = sorted(int(s[-3:]) for s in sub["grid_code"])
+        assert seq == list(range(1, len(sub) + 1))
+
+
+def test_codes_reading_order(result, area):
+    comm, _, _ = area
+    for code, sub in result.grids.groupby("community_code"):
+        cpoly = comm.loc[comm["community_code"] == code].geometry.iloc[0]
+        sub = sub.sort_values("grid_code")
+        h = math.sqrt(cpoly.area / len(sub))
+        ymax = sub.total_bounds[3]
+        c = sub.geometry.centroid
+        row = np.floor((ymax - c.y.to_numpy()) / h)
+        # rows never go back north, x increases inside a row
+        assert (np.diff(row) >= 0).all()
+        for r in np.unique(row):
+            xs = c.x.to_numpy()[row == r]
+            assert (np.diff(xs) > 0).all()
+        # the first grid is in the northern row, the last in the southern row
+        assert row[0] == row.min() and row[-1] == row.max()
+
+
+def test_assignment_matches_grids(area, result):
+    _, dem, _ = area
+    a = result.assignment
+    assert a.index.equals(dem.index)
+    assert a.notna().all()
+    sums = dem["households"].groupby(a).sum()
+    g = result.grids.set_index("grid_code")["households"]
+    assert sums.reindex(g.index).to_numpy() == pytest.approx(g.to_numpy())
+    # each building lies in the grid it is assigned to (its representative point)
+    grids = result.grids.set_index("grid_code").geometry
+    pts = dem.geometry.representative_point()
+    inside = [grids[c].buffer(0.01).contains(p) for c, p in zip(a, pts)]
+    assert all(inside)
+
+
+def test_deterministic_same_seed(area, result):
+    comm, dem, edges = area
+    again = partition(comm, dem, network_edges=edges, seed=0)
+    pd.testing.assert_series_equal(again.assignment, result.assignment)
+    assert again.grids["households"].tolist() == result.grids["households"].tolist()
+    assert all(again.grids.geometry.geom_equals_exact(result.grids.geometry, 1e-9))
+
+
+def test_atoms_never_cross_streets(area, result):
+    _, _, edges = area
+    streets = shapely.union_all(np.asarray(edges.geometry.values))
+    atoms = np.asarray(result.atoms.geometry.values)
+    crossing = shapely.length(shapely.intersection(shapely.buffer(atoms, -0.5), streets))
+    assert crossing.max() == pytest.approx(0.0, abs=1e-6)
+    # so every grid boundary runs along streets or between building cells of one block
+    assert len(result.atoms) > len(result.grids)
+
+
+def test_small_community_reported():
+    comm = gpd.GeoDataFrame(
+        {"community_code": ["150203001001"], "name": ["small"]},
+        geometry=[box(X0, Y0, X0 + 200, Y0 + 200)],
+        crs=CRS,
+    )
+    dem = gpd.GeoDataFrame(
+        {"households": [40.0, 40.0, 40.0]},
+        geometry=[Point(X0 + 50, Y0 + 50), Point(X0 + 150, Y0 + 50), Point(X0 + 100, Y0 + 150)],
+        crs=CRS,
+    )
+    res = partition(comm, dem)
+    assert len(res.grids) == 1
+    assert res.grids["households"].iloc[0] == pytest.approx(120.0)
+    assert not res.grids["in_band"].iloc[0]
+    assert len(res.infeasible) == 1
+    assert "below the minimum" in res.infeasible["reason"].iloc[0]
+    check_tiling(res.grids, comm)
+
+
+def test_oversized_tower_is_own_grid():
+    comm, dem, edges = make_area(nx=1, ny=1)
+    tower = gpd.GeoDataFrame(
+        {"households": [800.0], "party_members": [0.0]},
+        geometry=[box(X0 + 230, Y0 + 230, X0 + 260, Y0 + 260)],
+        crs=CRS,
+    )
+    dem2 = pd.concat([dem, tower], ignore_index=True)
+    res = partition(comm, dem2, network_edges=edges)
+    check_tiling(res.grids, comm)
+    tower_grid = res.assignment.iloc[-1]
+    row = res.grids.set_index("grid_code").loc[tower_grid]
+    assert row["households"] >= 800.0
+    assert row["households"] < 800.0 + 60  # only zero-household fillers may join
+    assert res.infeasible["reason"].str.contains("above the maximum").any()
+    ok = res.grids[res.grids["grid_code"] != tower_grid]
+    assert ok["in_band"].mean() >= 0.95
+
+
+def test_compounds_kept_whole_unless_too_big():
+    comm, dem, edges = make_area(nx=1, ny=1, compounds=True)
+    res = partition(comm, dem, network_edges=edges)
+    check_tiling(res.grids, comm)
+    per_comp = res.assignment.groupby(dem["compound_id"]).nunique()
+    comp_hh = dem.groupby("compound_id")["households"].sum()
+    assert (per_comp[comp_hh <= 500] == 1).all()
+    # a big compound (all buildings in one) is split
+    dem_big = dem.assign(compound_id="one")
+    res2 = partition(comm, dem_big, network_edges=edges)
+    assert res2.assignment.nunique() > 1
+
+
+def test_walls_cut_atoms():
+    comm, dem, edges = make_area(nx=1, ny=1)
+    wall = box(X0 + 205, Y0 + 205, X0 + 395, Y0 + 395).exterior
+    walls = gpd.GeoDataFrame(geometry=[wall], crs=CRS)
+    at = grid_atoms(comm, dem, network_edges=edges, walls=walls)
+    # every atom is on one side of the wall
+    inside = box(X0 + 205, Y0 + 205, X0 + 395, Y0 + 395)
+    share = at.intersection(inside).area / at.area
+    assert ((share < 1e-6) | (share > 1 - 1e-6)).all()
+    assert at.area.sum() == pytest.approx(comm.area.sum(), rel=1e-9)
+
+
+def test_atoms_cover_footprints(area):
+    comm, dem, edges = area
+    at = grid_atoms(comm, dem, network_edges=edges)
+    assert at.area.sum() == pytest.approx(comm.area.sum(), rel=1e-9)
+    assert at["households"].sum() == pytest.approx(dem["households"].sum())
+    res = partition(comm, dem, network_edges=edges)
+    grids = res.grids.set_index("grid_code").geometry
+    cover = [
+        grids[c].intersection(f).area / f.area for c, f in zip(res.assignment, dem.geometry)
+    ]
+    # buildings are never split: each footprint lies (almost) wholly in its grid
+    assert np.mean(cover) > 0.99
+    assert np.min(cover) > 0.9
+
+
+def test_points_demand():
+    comm, dem, edges = make_area(nx=1, ny=1)
+    pts = dem.copy()
+    pts["geometry"] = dem.geometry.centroid
+    res = partition(comm, pts, network_edges=edges)
+    check_tiling(res.grids, comm)
+    assert res.grids["in_band"].mean() >= 0.95
+
+
+def test_geographic_crs_raises(area):
+    comm, dem, _ = area
+    with pytest.raises(CRSError, match="to_crs"):
+        partition(comm.to_crs(4326), dem)
+
+
+def test_bad_inputs_raise(area):
+    comm, dem, _ = area
+    with pytest.raises(InputError, match="households"):
+        partition(comm, dem.drop(columns="households"))
+    with pytest.raises(InputError, match="community_code"):
+        partition(comm.drop(columns="community_code"), dem)
+    with pytest.raises(InputError, match="band"):
+        partition(comm, dem, min_households=600, max_households=500)
+    with pytest.raises(InputError, match="network_edges"):
+        partition(None, dem)
+
+
+def test_configurable_band(area):
+    comm, dem, edges = area
+    res = partition(comm, dem, network_edges=edges, min_households=100, target_households=150, max_households=200)
+    assert res.grids["households"].between(100, 200).mean() >= 0.95
+    assert len(res.grids) > 2 * 20
+
+
+def test_quality_detects_gaps(area, result):
+    comm, _, _ = area
+    q = grid_quality(result.grids.iloc[1:], comm)
+    assert not bool(q["tiling_exact"].iloc[0])
+    assert q["tiling_gap_rel"].iloc[0] > 0.01
+    q2 = grid_quality(result.grids, comm)
+    assert bool(q2["tiling_exact"].iloc[0])
+    hh = result.grids["households"]
+    assert q2["households_cv"].iloc[0] == pytest.approx(hh.std(ddof=0) / hh.mean())
+    assert q2["households_min"].iloc[0] == pytest.approx(hh.min())
+
+
+def test_workload_by_hand():
+    t = pd.DataFrame({"households": [350.0, 0.0, 3000.0]})
+    w = workload(t)
+    # 35 vulnerable monthly + 315 / 3 quarterly = 140 visits x 20 min
+    # + 120 min x 21.75 days patrol + 240 min x 52 / 12 weeks
+    hours = (140 * 20 + 120 * 21.75 + 240 * 52 / 12) / 60
+    assert w["visits_month"].iloc[0] == pytest.approx(140.0)
+    assert w["workload_h_month"].iloc[0] == pytest.approx(hours)
+    assert w["grid_workers"].tolist()[:2] == [1, 1]
+    assert w["grid_workers"].iloc[2] == math.ceil(w["workload_h_month"].iloc[2] / 174)
+    w2 = workload(t, vulnerable_share=1.0, visit_minutes=30)
+    assert w2["visits_month"].iloc[0] == pytest.approx(350.0)
+    with pytest.raises(InputError):
+        workload(t, vulnerable_share=2.0)
+
+
+def test_community_funds_by_hand(result):
+    t = pd.DataFrame(
+        {"community_code": ["a", "a", "b"], "households": [100, 200, 50], "party_members": [3, 1, 0]}
+    )
+    f = community_funds(t).set_index("community_code")
+    assert f.loc["a", "funds_total_yuan"] == pytest.approx(300 * 35 + 300 * 50 + 4 * 300)
+    assert f.loc["b", "funds_activity_yuan"] == 0
+    f2 = community_funds(t, office_per_household=10).set_index("community_code")
+    assert f2.loc["b", "funds_office_yuan"] == pytest.approx(500)
+    c = result.communities
+    assert (c["funds_total_yuan"] > 0).all()
+    assert c["households"].sum() == pytest.approx(result.grids["households"].sum())
+
+
+def test_responsibility_areas(area, result):
+    _, dem, _ = area
+    ra = responsibility_areas(result, dem)
+    assert ra["area_code"].str.fullmatch(r"\d{18}").all()
+    assert (ra["area_code"].str[:15] == ra["grid_code"]).all()
+    assert ra["households"].sum() == pytest.approx(dem["households"].sum())
+    assert ra["buildings"].sum() == len(dem)
+    assert ra["in_band"].mean() >= 0.9
+    check = ra.rename(columns={"grid_code": "community_code"})
+    gg = result.grids.rename(columns={"community_code": "cc", "grid_code": "community_code"})
+    check_tiling(check, gg)
+
+
+def test_derived_communities(area, caplog):
+    _, dem, edges = area
+    with caplog.at_level(logging.WARNING, logger="geogrid.grids"):
+        res = partition(None, dem, network_edges=edges)
+    assert res.communities_derived is True
+    assert "derived" in caplog.text
+    assert res.communities["community_code"].str.fullmatch(r"\d{12}").all()
+    assert res.assignment.notna().all()
+    check_tiling(res.grids, res.communities)
+    assert res.grids["in_band"].mean() >= 0.95
+
+
+def suzhou_area():
+    b = gpd.read_file(real_path("suzhou_buildings_floors.geojson")).to_crs(4549)
+    b["households"] = b.area * b["Floor"] * 0.75 / 90
+    x0, y0, x1, y1 = b.total_bounds + np.array([-10, -10, 10, 10])
+    rows = []
+    n = 3
+    for i in range(n):
+        for j in range(n):
+            rows.append(
+                {
+                    "community_code": f"320508001{i * n + j + 1:03d}",
+                    "name": f"S{i * n + j + 1}",
+                    "geometry": box(
+                        x0 + (x1 - x0) * i / n,
+                        y0 + (y1 - y0) * j / n,
+                        x0 + (x1 - x0) * (i + 1) / n,
+                        y0 + (y1 - y0) * (j + 1) / n,
+                    ),
+                }
+            )
+    return gpd.GeoDataFrame(rows, crs=4549), b
+
+
+def test_real_suzhou_buildings():
+    comm, b = suzhou_area()
+    res = partition(comm, b)
+    check_tiling(res.grids, comm)
+    q = res.quality.iloc[0]
+    assert bool(q["tiling_exact"])
+    assert q["contiguity_share"] == 1.0
+    assert q["share_in_band_feasible"] >= 0.95
+    assert res.grids["households"].sum() == pytest.approx(b["households"].sum())
+    assert 80 <= len(res.grids) <= 120  # about 34,600 households / 350
+    assert res.assignment.notna().all()
