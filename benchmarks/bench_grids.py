@@ -60,13 +60,19 @@ def demo_inputs(n_communities: int, seed: int = 0):
         cx, cy = k % nx, k // nx
         x0, y0 = x00 + cx * w, y00 + cy * h
         code = f"150203{k // 100 + 1:03d}{k % 100 + 1:03d}"
-        comms.append({"community_code": code, "name": f"C{k}", "geometry": box(x0, y0, x0 + w, y0 + h)})
+        comms.append(
+            {"community_code": code, "name": f"C{k}", "geometry": box(x0, y0, x0 + w, y0 + h)}
+        )
         for bx in np.arange(x0 + 35, x0 + w - 22, 36):
             for by in np.arange(y0 + 15, y0 + h - 50, 62):
                 rx, ry = (bx - x0) % 150, (by - y0) % 150
                 if rx < 35 or ry < 15 or rx > 128 or ry > 100:
                     continue
-                hh = float(rng.choice([12, 24, 36, 54, 90, 180, 320], p=[0.3, 0.25, 0.15, 0.12, 0.1, 0.05, 0.03]))
+                hh = float(
+                    rng.choice(
+                        [12, 24, 36, 54, 90, 180, 320], p=[0.3, 0.25, 0.15, 0.12, 0.1, 0.05, 0.03]
+                    )
+                )
                 bld.append({"households": hh, "geometry": box(bx, by, bx + 20, by + 45)})
     ny = int(math.ceil(n_communities / nx))
     for x in np.arange(x00, x00 + nx * w + 1, 150):
@@ -106,7 +112,9 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
     from spopt.region import MaxPHeuristic, Skater
 
     codes = sorted(atoms["community_code"].unique())[:n_peer]
-    res: dict[str, tuple[list, list, float]] = {k: ([], [], 0.0) for k in ("geogrid", "maxp", "skater")}
+    res: dict[str, tuple[list, list, float]] = {
+        k: ([], [], 0.0) for k in ("geogrid", "maxp", "skater")
+    }
 
     def add(key, polys, hh, dt):
         p, h, t = res[key]
@@ -123,8 +131,12 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
         lab = partition_graph(g, lo=LO, target=TARGET, hi=HI, seed=seed)
         dt = time.perf_counter() - t
         p = int(lab.max()) + 1
-        add("geogrid", [shapely.union_all(geoms[lab == r]) for r in range(p)],
-            list(np.bincount(lab, weights=hh, minlength=p)), dt)
+        add(
+            "geogrid",
+            [shapely.union_all(geoms[lab == r]) for r in range(p)],
+            list(np.bincount(lab, weights=hh, minlength=p)),
+            dt,
+        )
         neigh = {k: [] for k in range(len(geoms))}
         for a, b in zip(i.tolist(), j.tolist()):
             neigh[a].append(b)
@@ -141,8 +153,16 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
                 warnings.simplefilter("ignore")
                 try:
                     if key == "maxp":
-                        m = MaxPHeuristic(df, w, ["x", "y"], "households", LO, top_n=2,
-                                          max_iterations_construction=20, max_iterations_sa=5)
+                        m = MaxPHeuristic(
+                            df,
+                            w,
+                            ["x", "y"],
+                            "households",
+                            LO,
+                            top_n=2,
+                            max_iterations_construction=20,
+                            max_iterations_sa=5,
+                        )
                     else:
                         m = Skater(df, w, ["x", "y"], n_clusters=p, floor=1)
                     m.solve()
@@ -153,8 +173,12 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
             dt = time.perf_counter() - t
             _, lab2 = np.unique(lab2, return_inverse=True)
             p2 = int(lab2.max()) + 1
-            add(key, [shapely.union_all(geoms[lab2 == r]) for r in range(p2)],
-                list(np.bincount(lab2, weights=hh, minlength=p2)), dt)
+            add(
+                key,
+                [shapely.union_all(geoms[lab2 == r]) for r in range(p2)],
+                list(np.bincount(lab2, weights=hh, minlength=p2)),
+                dt,
+            )
     rows = [_metrics(k, v[0], np.asarray(v[1]), v[2]) for k, v in res.items()]
     return pd.DataFrame(rows).set_index("method")
 
@@ -169,30 +193,40 @@ def main() -> None:
     n_peer = args.peer_communities or (6 if args.quick else 40)
     t = time.perf_counter()
     comm, dem, ways, walls, source = demo_inputs(n)
-    print(f"data: {source}: {len(comm)} communities, {len(dem)} buildings, "
-          f"{dem['households'].sum():,.0f} households ({time.perf_counter() - t:.1f} s)")
+    print(
+        f"data: {source}: {len(comm)} communities, {len(dem)} buildings, "
+        f"{dem['households'].sum():,.0f} households ({time.perf_counter() - t:.1f} s)"
+    )
 
     t = time.perf_counter()
     res = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
     full = time.perf_counter() - t
     q = res.quality.iloc[0]
-    print(f"\nfull pipeline (atoms + partition + report): {len(comm)} communities -> "
-          f"{len(res.grids)} grids in {full:.1f} s")
+    print(
+        f"\nfull pipeline (atoms + partition + report): {len(comm)} communities -> "
+        f"{len(res.grids)} grids in {full:.1f} s"
+    )
     print(q.to_string())
     t = time.perf_counter()
     res2 = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
-    print(f"same seed again ({time.perf_counter() - t:.1f} s): identical = "
-          f"{res2.assignment.equals(res.assignment)}")
+    print(
+        f"same seed again ({time.perf_counter() - t:.1f} s): identical = "
+        f"{res2.assignment.equals(res.assignment)}"
+    )
 
     atoms = grid_atoms(comm, dem, network_edges=ways, walls=walls)
     table = compare_on_atoms(atoms, n_peer)
-    print(f"\nsame atoms, first {n_peer} communities ({len(atoms[atoms.community_code.isin(sorted(atoms.community_code.unique())[:n_peer])])} atoms):")
+    print(
+        f"\nsame atoms, first {n_peer} communities ({len(atoms[atoms.community_code.isin(sorted(atoms.community_code.unique())[:n_peer])])} atoms):"
+    )
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     ours = table.loc["geogrid"]
     for peer in ("maxp", "skater"):
         r = table.loc[peer]
-        print(f"geogrid vs {peer}: in-band {ours.in_band:.1%} vs {r.in_band:.1%}, "
-              f"PP {ours.pp_mean / r.pp_mean:.2f}x, time {r.seconds / max(ours.seconds, 1e-9):.1f}x faster")
+        print(
+            f"geogrid vs {peer}: in-band {ours.in_band:.1%} vs {r.in_band:.1%}, "
+            f"PP {ours.pp_mean / r.pp_mean:.2f}x, time {r.seconds / max(ours.seconds, 1e-9):.1f}x faster"
+        )
 
 
 if __name__ == "__main__":

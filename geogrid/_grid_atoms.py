@@ -25,7 +25,7 @@ ADJ_GRID_M = 0.01
 #: Shared boundary shorter than this (metres) does not make two atoms neighbours.
 MIN_SHARED_M = 0.05
 #: Footprint boundaries are sampled every this many metres for the building cells.
-SAMPLE_STEP_M = 10.0
+SAMPLE_STEP_M = 15.0
 
 
 @dataclass
@@ -211,7 +211,9 @@ def build_atoms(
                 geoms.append(cells[s])
                 atom_block.append(b)
                 if s == main:
-                    kinds.append("compound" if lab_is_compound(lab_key, unit_lab, lab) else "building")
+                    kinds.append(
+                        "compound" if lab_is_compound(lab_key, unit_lab, lab) else "building"
+                    )
                     atom_lab.append(int(lab))
                 else:
                     kinds.append("filler")
@@ -238,6 +240,25 @@ def build_atoms(
         keep = ~drop
         geoms_arr, atom_lab_arr = geoms_arr[keep], atom_lab_arr[keep]
         kind_arr, block_arr = kind_arr[keep], block_arr[keep]
+    # one planar noding of all atom edges: shared edges become identical
+    geoms_arr = renode(geoms_arr, polygon)
+    keep = ~shapely.is_empty(geoms_arr)
+    if not keep.all():
+        geoms_arr, atom_lab_arr = geoms_arr[keep], atom_lab_arr[keep]
+        kind_arr, block_arr = kind_arr[keep], block_arr[keep]
+    if (shapely.get_type_id(geoms_arr) != 3).any():  # split parts: largest keeps the atom
+        parts, pidx = shapely.get_parts(geoms_arr, return_index=True)
+        area = shapely.area(parts)
+        best = np.zeros(len(geoms_arr), int)
+        order = np.lexsort((-area, pidx))
+        first = np.r_[True, pidx[order][1:] != pidx[order][:-1]]
+        best[pidx[order][first]] = order[first]
+        main = np.zeros(len(parts), bool)
+        main[best] = True
+        geoms_arr = parts
+        atom_lab_arr = np.where(main, atom_lab_arr[pidx], -1)
+        kind_arr = np.where(main, kind_arr[pidx], "filler").astype(object)
+        block_arr = block_arr[pidx]
     n = len(geoms_arr)
     unit_atom = np.full(m, -1)
     if m:
@@ -252,7 +273,14 @@ def build_atoms(
             else:  # the piece in the unit's block
                 ab = block_arr[alist]
                 for u in units:
-                    unit_atom[u] = alist[int(np.flatnonzero(ab == unit_block[u])[0])]
+                    hit = np.flatnonzero(ab == unit_block[u])
+                    if len(hit):
+                        unit_atom[u] = alist[int(hit[0])]
+        lost = np.flatnonzero(unit_atom < 0)
+        if len(lost):  # a unit whose atom vanished as a sliver: the nearest atom
+            tree = shapely.STRtree(geoms_arr)
+            near = tree.query_nearest(points[lost], return_distance=False, all_matches=False)
+            unit_atom[lost[near[0]]] = near[1]
     hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
     pop = np.bincount(unit_atom, weights=population, minlength=n) if m else np.zeros(n)
     pm = np.bincount(unit_atom, weights=party_members, minlength=n) if m else np.zeros(n)
@@ -267,6 +295,48 @@ def build_atoms(
         kind=kind_arr,
         oversized=hh > max_households,
     )
+
+
+def renode(geoms: np.ndarray, polygon: Geometry) -> np.ndarray:
+    """Rebuild polygons that almost tile ``polygon`` so that they tile it exactly.
+
+    All edges are noded together and polygonized; every face goes to the polygon holding
+    its interior point (slivers from float noise to the nearest one), faces outside
+    ``polygon`` (holes) are dropped. Shared edges of the result are identical, so unions of
+    neighbours are single polygons. A polygon left without faces comes back empty; one
+    whose faces meet only at corners comes back as a MultiPolygon.
+    """
+    if len(geoms) <= 1:
+        return geoms
+    noded = shapely.union_all(shapely.boundary(geoms))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    faces = faces[shapely.area(faces) > 0]
+    pts = shapely.point_on_surface(faces)
+    tree = shapely.STRtree(geoms)
+    fi, gi = tree.query(pts, predicate="within")
+    owner = np.full(len(faces), -1)
+    owner[fi[::-1]] = gi[::-1]  # first match wins
+    lost = np.flatnonzero(owner < 0)
+    if len(lost):
+        inside = shapely.intersects(polygon, pts[lost]) | (
+            shapely.area(faces[lost]) < 1.0
+        )  # a sliver on the outline still belongs to the tiling
+        lost = lost[inside]
+        if len(lost):
+            near = tree.query_nearest(pts[lost], all_matches=False)
+            owner[lost[near[0]]] = near[1]
+    sel = owner >= 0
+    faces, owner = faces[sel], owner[sel]
+    order = np.argsort(owner, kind="stable")
+    faces, owner = faces[order], owner[order]
+    cuts = np.flatnonzero(np.diff(owner)) + 1
+    out = np.full(len(geoms), shapely.Polygon(), dtype=object)
+    for grp in np.split(np.arange(len(faces)), cuts):
+        if len(grp) == 0:
+            continue
+        a = owner[grp[0]]
+        out[a] = faces[grp[0]] if len(grp) == 1 else shapely.coverage_union_all(faces[grp])
+    return out
 
 
 def lab_is_compound(lab_key: np.ndarray, unit_lab: np.ndarray, lab: int) -> bool:

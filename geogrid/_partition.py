@@ -246,10 +246,11 @@ def _kmeans_seeds(g: Graph, atoms: np.ndarray, k: int, rng: np.random.Generator)
     for _ in range(15):
         d2 = ((xy[:, None, :] - c[None]) ** 2).sum(-1)
         lab = d2.argmin(1)
-        for j in range(k):
-            m = lab == j
-            if m.any():
-                c[j] = np.average(xy[m], axis=0, weights=wt[m])
+        sw = np.bincount(lab, weights=wt, minlength=k)
+        has = sw > 0
+        for dim in (0, 1):
+            sx = np.bincount(lab, weights=wt * xy[:, dim], minlength=k)
+            c[has, dim] = sx[has] / sw[has]
     seeds: list[int] = []
     taken: set[int] = set()
     for j in range(k):
@@ -399,9 +400,7 @@ def partition_component(
     return nxt
 
 
-def partition_graph(
-    g: Graph, *, lo: float, target: float, hi: float, seed: int = 0
-) -> np.ndarray:
+def partition_graph(g: Graph, *, lo: float, target: float, hi: float, seed: int = 0) -> np.ndarray:
     """Region label (0..p-1, not yet in reading order) of every atom of ``g``."""
     n = len(g.w)
     labels = np.full(n, -1, dtype=np.int64)

@@ -238,6 +238,8 @@ def bounded_pairs(
     r = np.concatenate(out_r)
     c = np.concatenate(out_c)
     d = np.concatenate(out_d)
+    if len(r) == 0:
+        return sparse.csr_matrix((len(src), len(unit)))
     order = np.lexsort((d, c, r))
     r, c, d = r[order], c[order], d[order]
     first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]

@@ -564,9 +564,10 @@ def service_areas(
     active = cov._active()
 
     def emit(e, s, t, w, group=None):
-        segs = _segments(cov, e, s, t, w)
         if group is None:
-            group = np.zeros(len(segs), dtype=np.int64)
+            group = np.zeros(len(e), dtype=np.int64)
+        group, e, s, t, w = _merge_intervals(cov.net, group, e, s, t)
+        segs = _segments(cov, e, s, t, w)
         keys = np.unique(group)
         order = np.argsort(group, kind="stable")
         bounds = np.searchsorted(group[order], keys, side="left").tolist() + [len(order)]
@@ -589,8 +590,9 @@ def service_areas(
         e = np.concatenate([e, oe]); s = np.concatenate([s, os_]); t = np.concatenate([t, ot])
         w = np.concatenate([w, np.zeros(len(oe), bool)])
         got = emit(e, s, t, w)
+        _, _, ms, mt, _ = _merge_intervals(cov.net, np.zeros(len(e), dtype=np.int64), e, s, t)
         rows.append({"facility_id": "all", "target": tname, "max_dist_m": lim,
-                     "reached_km": round(float(_piece_len(t, s)), 3)})
+                     "reached_km": round(float(np.sum(mt - ms)) / 1000.0, 3)})
         geoms.append(got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon()))
     if per_facility and len(active):
         lim_max = max(limits.values())
@@ -616,7 +618,8 @@ def service_areas(
                 e = np.concatenate([pe_, oe]); s = np.concatenate([ps_, os_]); t = np.concatenate([pt_, ot])
                 w = np.concatenate([pw_, np.zeros(len(oe), bool)])
                 grp = np.concatenate([grp, own_rows])
-                km = pd.Series(t - s).groupby(grp).sum() / 1000.0
+                mg, _, ms, mt, _ = _merge_intervals(cov.net, grp, e, s, t)
+                km = pd.Series(mt - ms).groupby(mg).sum() / 1000.0
                 for g, geom in emit(e, s, t, w, group=grp):
                     rows.append({"facility_id": fid_arr[start + g], "target": tname,
                                  "max_dist_m": lim, "reached_km": round(float(km[g]), 3)})
@@ -627,9 +630,31 @@ def service_areas(
     return gdf
 
 
-def _piece_len(t: np.ndarray, s: np.ndarray) -> float:
-    """Total reached length in km (overlapping own-edge pieces may count twice)."""
-    return float(np.sum(t - s)) / 1000.0
+def _merge_intervals(
+    net: WalkNetwork, group: np.ndarray, e: np.ndarray, s: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Union of intervals per (group, edge): returns group, edge, start, end, whole."""
+    if len(e) == 0:
+        z = np.zeros(0)
+        return group, e, z, z, z.astype(bool)
+    order = np.lexsort((s, e, group))
+    g, e, s, t = group[order], e[order], s[order], t[order]
+    same = np.r_[False, (g[1:] == g[:-1]) & (e[1:] == e[:-1])]
+    key = np.cumsum(~same)
+    run_end = pd.Series(t).groupby(key).cummax().to_numpy()
+    prev_end = np.r_[-np.inf, run_end[:-1]]
+    new = ~same | (s > prev_end)
+    block = np.cumsum(new) - 1
+    nb = block[-1] + 1
+    bs = np.full(nb, np.inf)
+    bt = np.full(nb, -np.inf)
+    np.minimum.at(bs, block, s)
+    np.maximum.at(bt, block, t)
+    first = np.flatnonzero(new)
+    be, bg = e[first], g[first]
+    length = net.edges["length_m"].to_numpy()[be]
+    whole = (bs <= 1e-9) & (bt >= length - 1e-9)
+    return bg, be, bs, bt, whole
 
 
 def gaps(

@@ -266,11 +266,22 @@ def metric_crs(gdf: gpd.GeoDataFrame | None = None, *, lon: float | None = None)
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + utm)
 
 
+def _is_metric(crs: Any) -> bool:
+    c = pyproj.CRS(crs)
+    return bool(c.is_projected and c.axis_info and c.axis_info[0].unit_name in ("metre", "meter"))
+
+
 def to_metric(gdf: gpd.GeoDataFrame, crs: Any = None) -> gpd.GeoDataFrame:
-    """Project ``gdf`` to ``crs`` (default: :func:`metric_crs` of the layer); error if no CRS."""
+    """Project ``gdf`` to ``crs``; error if it has no CRS.
+
+    Without ``crs`` a layer already in a metric projected CRS is returned as it is, others go to
+    :func:`metric_crs` of the layer.
+    """
     if gdf.crs is None:
         msg = "layer has no coordinate system; set it with gdf.set_crs('EPSG:4326') or pass crs="
         raise CRSError(msg)
+    if crs is None and _is_metric(gdf.crs):
+        return gdf
     target = pyproj.CRS(crs) if crs is not None else metric_crs(gdf)
     if target.is_geographic:
         msg = f"{target.name} is not in metres; pass a projected CRS such as EPSG:4546"

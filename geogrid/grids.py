@@ -475,7 +475,9 @@ def partition(
     comm = _community_table(communities)
     crs = comm.crs
     dem = _demand_table(demand.to_crs(crs), household_size)
-    lines = np.concatenate([_lines(network_edges, "network_edges", crs), _lines(walls, "walls", crs)])
+    lines = np.concatenate(
+        [_lines(network_edges, "network_edges", crs), _lines(walls, "walls", crs)]
+    )
     comm_geoms = np.asarray(comm.geometry.values, dtype=object)
     unit_comm = _assign_to_communities(comm_geoms, dem["points"])
     outside = int((unit_comm < 0).sum())
@@ -527,7 +529,7 @@ def partition(
         )
         p = int(lab.max()) + 1
         polys = np.empty(p, dtype=object)
-        polys[:] = [shapely.union_all(at.geoms[lab == r]) for r in range(p)]
+        polys[:] = [shapely.coverage_union_all(at.geoms[lab == r]) for r in range(p)]
         order = _reading_order(polys, shapely.area(comm_geoms[c]))
         rank = np.empty(p, int)
         rank[order] = np.arange(p)
@@ -927,7 +929,7 @@ def responsibility_areas(
         )
         p = int(lab.max()) + 1
         polys = np.empty(p, dtype=object)
-        polys[:] = [shapely.union_all(at.geoms[lab == r]) for r in range(p)]
+        polys[:] = [shapely.coverage_union_all(at.geoms[lab == r]) for r in range(p)]
         order = _reading_order(polys, gpoly.area)
         hh = np.bincount(lab, weights=at.households, minlength=p)
         nu = np.bincount(lab, weights=at.n_units, minlength=p)

@@ -46,7 +46,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 from ._labels import LAYER_LABELS, TEXT, check_lang, column_label, type_label
-from ._privacy import drop_personal, protect
+from ._privacy import drop_personal, personal_columns, protect
 from .crs import from_wgs84, to_metric
 from .errors import CRSError, InputError
 from .settings import FACILITY_TYPES
@@ -366,7 +366,8 @@ def _props(
     """Format popup properties; also return the ``[key, label]`` list for the JS builder."""
     data: dict[str, list[Any]] = {}
     popup: list[list[str]] = []
-    for col in fields:
+    # personal columns are only still there when the user passed include_personal=True
+    for col in [*fields, *(c for c in personal_columns(gdf.columns) if c not in fields)]:
         if col in gdf.columns:
             data[col] = _fmt_column(gdf[col], col, lang)
             popup.append([col, _esc(column_label(col, lang))])

@@ -24,7 +24,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .crs import metric_crs, to_metric
+from .crs import _is_metric, metric_crs, to_metric
 from .errors import CRSError, NetworkError
 from .settings import DEFAULTS
 
@@ -308,7 +308,12 @@ def network_from_ways(
         raise NetworkError(msg)
     ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
     ways = ways.explode(index_parts=False).reset_index(drop=True)
-    target = pyproj.CRS(crs) if crs is not None else metric_crs(ways)
+    if crs is not None:
+        target = pyproj.CRS(crs)
+    elif _is_metric(ways.crs):
+        target = pyproj.CRS(ways.crs)
+    else:
+        target = metric_crs(ways)
     ways = to_metric(ways, target)
     if residential is not None:
         residential = to_metric(residential, target)

@@ -804,6 +804,8 @@ def static_map(
             ax.set_aspect("equal")
             ax.set_xticks([])
             ax.set_yticks([])
+            ax.set_xlabel("")
+            ax.set_ylabel("")
             _scale_bar(ax, ax.get_xlim(), ax.get_ylim())
             if handles:
                 ax.legend(handles=handles, loc="upper left", fontsize=7, framealpha=0.9)

@@ -252,7 +252,7 @@ def _zh_number(k: int) -> str:
 
 
 def _pool_name(pool: tuple[str, ...], k: int, fallback: str) -> str:
-    """The k-th name of a pool, then ``fallback`` formatted with a Chinese numeral."""
+    """Return the k-th name of a pool, then ``fallback`` formatted with a Chinese numeral."""
     if k < len(pool):
         return pool[k]
     return fallback.format(_zh_number(k - len(pool) + 1))
@@ -284,6 +284,7 @@ class DemoDistrict:
     underserved_codes : community codes with no facility within about 1.5 km walking.
     crs : ``"EPSG:4546"``.
     seed : the seed the district was made from.
+
     """
 
     ways: gpd.GeoDataFrame
@@ -376,7 +377,7 @@ def _layout(n: int, rng: np.random.Generator, per_street: int) -> _Layout:
         cuts = np.unique(np.searchsorted(cum, cum[-1] * np.arange(1, n_s) / n_s, side="left"))
         group = np.searchsorted(cuts, np.arange(len(cols)), side="left")
         group = np.unique(group, return_inverse=True)[1].ravel()
-        col_group = dict(zip(cols.tolist(), group.tolist()))
+        col_group = dict(zip(cols.tolist(), group.tolist(), strict=True))
         idx = np.flatnonzero(in_band)
         street[idx] = s_next + np.array([col_group[int(c)] for c in gcol[idx]])
         s_next += int(group.max()) + 1
@@ -519,7 +520,7 @@ def _fill(
     length: tuple[float, float],
     gap: tuple[float, float],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Starts and ends of objects packed along [lo, hi], centred, random lengths and gaps."""
+    """Return starts and ends of objects packed along [lo, hi], centred, random sizes."""
     m = int((hi - lo) // (length[0] + gap[0])) + 1
     ln = rng.uniform(*length, m)
     gp = rng.uniform(*gap, m)
@@ -661,7 +662,7 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
             np.column_stack([xe, np.full(len(xe), lane_y)]),
             foot_meta,
         )
-        if rng.random() < 0.12:
+        if rng.random() < 0.03:
             b.liaisons.append((float(xe[0]), top + 2.0, cid, cell, n_bld + 1))
         n_bld += m
         n_row += 1
@@ -729,7 +730,7 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
 
 
 def _school(b: _Builder, sb: dict[str, Any], cell: int) -> None:
-    """A school campus: teaching blocks and a driveway from the quietest side."""
+    """Add a school campus: teaching blocks, a gym and a driveway from the quietest side."""
     rng = b.rng
     sides = sb["sides"]
     a0 = sb["x0"] + _setback(sides["W"])
@@ -750,8 +751,18 @@ def _school(b: _Builder, sb: dict[str, Any], cell: int) -> None:
     rects = [[xc - length / 2, y0, xc + length / 2, y0 + depth]]
     y2 = y0 + depth + 30.0 if s == "S" else y0 - 30.0 - 14.0
     if b0 + 5.0 < y2 and y2 + 14.0 < b1 - 5.0:
-        rects.append([xc - length / 3, y2, xc + length / 3, y2 + 14.0])
+        rects.append([xc - 0.4 * length, y2, xc + 0.4 * length, y2 + 14.0])
+    # gym in the far corner, beyond the sports ground, if it fits
+    gx = a0 + 10.0 if rng.random() < 0.5 else a1 - 46.0
+    gy = b1 - 34.0 if s == "S" else b0 + 10.0
+    ys = np.array([r[1] for r in rects] + [r[3] for r in rects])
+    gym = False
+    if (s == "S" and gy > ys.max() + 20.0) or (s == "N" and gy + 24.0 < ys.min() - 20.0):
+        rects.append([gx, gy, gx + 36.0, gy + 24.0])
+        gym = True
     levels = rng.integers(3, 6, len(rects)).astype(float)
+    if gym:
+        levels[-1] = 2.0
     b.add_buildings(np.asarray(rects), "school", levels, -1, cell)
     key, fixed, _ = sides[s]
     b.attach(key, xc)
@@ -761,7 +772,7 @@ def _school(b: _Builder, sb: dict[str, Any], cell: int) -> None:
 
 
 def _park(b: _Builder, sb: dict[str, Any]) -> None:
-    """A pocket park (街头游园): four paths from the surrounding roads to a central square."""
+    """Add a pocket park (街头游园): four paths from the roads around it to its centre."""
     xm = 0.5 * (sb["x0"] + sb["x1"])
     ym = 0.5 * (sb["y0"] + sb["y1"])
     centre = np.array([xm, ym])
@@ -787,7 +798,7 @@ def _frontage(b: _Builder, sb: dict[str, Any], cell: int) -> None:
     lo_in, hi_in = _SHOP_BAND
     for s in ("S", "N", "W", "E"):
         key, fixed, art = sides[s]
-        if not art:
+        if not art or rng.random() < 0.35:
             continue
         if s in ("S", "N"):
             lo, hi = sb["x0"] + corner("W"), sb["x1"] - corner("E")
@@ -854,13 +865,13 @@ def _cell(b: _Builder, ci: int, cell: pd.Series) -> None:
         sub(rx0, rx1, yl, ry1, S=LEW, N=N, W=W, E=E)
     use = ["compound"] * len(subs)
     if reg == "o":
-        if rng.random() < 0.4:
+        if rng.random() < 0.3:
             use[int(rng.integers(len(subs)))] = "school"
         if len(subs) == 4 and rng.random() < 0.15:
             k = int(rng.integers(len(subs)))
             if use[k] == "compound":
                 use[k] = "park"
-    for sb, kind_of_use in zip(subs, use):
+    for sb, kind_of_use in zip(subs, use, strict=True):
         if kind_of_use == "school":
             _school(b, sb, ci)
         elif kind_of_use == "park":
@@ -876,7 +887,7 @@ def _cell(b: _Builder, ci: int, cell: pd.Series) -> None:
 
 
 def _edge_roads(b: _Builder) -> None:
-    """The G65 motorway between old town and new-build, its crossings, the G110 trunk road."""
+    """Add the G65 motorway, its crossings into the new-build area, the G110 trunk road."""
     lay = b.lay
     y, xo, xn = lay.y, lay.x["o"], lay.x["n"]
     x_edge = float(xo[-1])
@@ -1019,6 +1030,7 @@ def make_district(
     of buildings have no ``levels`` (some of those have ``height`` in metres instead).
     ``party_members`` is 5-8% of the residents (households x 2.62) of each residential
     building.
+
     """
     n = _check_int(n_communities, "n_communities", 1, 5000, "e.g. n_communities=10")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -1048,13 +1060,15 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
     street_code = np.array([f"{DISTRICT_CODE}{s + 1:03d}" for s in range(n_street)])
     street_name = np.array([_pool_name(_STREET_NAMES, s, "新城第{}街道") for s in range(n_street)])
     st = cells["street"].to_numpy()
-    comm_code = np.array([f"{street_code[s]}{q:03d}" for s, q in zip(st, cells["seq"])])
+    comm_code = np.array(
+        [f"{street_code[s]}{q:03d}" for s, q in zip(st, cells["seq"], strict=True)]
+    )
     comm_name = np.empty(n, dtype=object)
     block_no: dict[str, int] = {}
     k_modern = 0
     order = np.lexsort((cells["seq"].to_numpy(), st))
     for ci in order:
-        if cells["region"].iat[ci] == "n":
+        if cells["region"].iat[ci] == "n" or rng.random() < 0.2:
             base = _MODERN_COMMUNITY[k_modern % len(_MODERN_COMMUNITY)]
             rep = k_modern // len(_MODERN_COMMUNITY)
             comm_name[ci] = base + (_zh_number(rep + 1) if rep else "") + "社区"
@@ -1084,19 +1098,26 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
     xo, xn, y = lay.x["o"], lay.x["n"], lay.y
 
     def bound(pts: np.ndarray) -> np.ndarray:
-        """Lower bound of walking distance from any underserved centroid to each point."""
+        """Lower bound of walking distance from any underserved centroid to each point.
+
+        Every walkable way of the local frame is axis-parallel, so a walk is at least the
+        L1 distance; a walk from the new-build area to the old town uses a crossing.
+        """
         if len(under) == 0 or len(pts) == 0:
             return np.full(len(pts), np.inf)
         best = np.full(len(pts), np.inf)
         for j, _how in lay.crossings:
             c_new = np.array([xn[0], y[j]])
             c_old = np.array([xo[-1], y[j]])
-            reach = np.min(np.hypot(*(cen[under] - c_new).T)) + float(xn[0] - xo[-1])
-            best = np.minimum(best, reach + np.hypot(*(pts - c_old).T))
+            reach = np.min(np.abs(cen[under] - c_new).sum(axis=1)) + float(xn[0] - xo[-1])
+            best = np.minimum(best, reach + np.abs(pts - c_old).sum(axis=1))
         return best
 
     bcen = np.column_stack([(rect[:, 0] + rect[:, 2]) / 2, (rect[:, 1] + rect[:, 3]) / 2])
-    retail_ok = (bcol["building"] == "retail") & (bound(bcen) > _UNDERSERVED_M)
+    old_town = cells["region"].to_numpy() == "o"  # the new-build area gets no facility
+    retail_ok = (
+        (bcol["building"] == "retail") & old_town[bcol["cell"]] & (bound(bcen) > _UNDERSERVED_M)
+    )
     building_tag = bcol["building"].copy()
     new_levels = true_levels.copy()
     fac: list[dict[str, Any]] = []
@@ -1195,9 +1216,14 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
         cmp_name[c["compound_id"]] = b.unique_name(base, suffix)
     if b.stations:
         sxy = np.array([[s[0], s[1]] for s in b.stations])
-        ok = bound(sxy) > _UNDERSERVED_M
-        pick = rng.random(len(sxy)) < 0.35
-        for (x, yy, cid, ci), good, p in zip(b.stations, ok, pick):
+        s_cell = np.array([s[3] for s in b.stations])
+        ok = old_town[s_cell] & (bound(sxy) > _UNDERSERVED_M)
+        valid = np.flatnonzero(ok)
+        pick = np.zeros(len(sxy), dtype=bool)
+        if len(valid):  # about 30% of the eligible compounds, at least one
+            k = max(1, round(0.3 * len(valid)))
+            pick[rng.choice(valid, size=k, replace=False)] = True
+        for (x, yy, cid, ci), good, p in zip(b.stations, ok, pick, strict=True):
             if good and p:
                 add(
                     f"{cmp_name[cid]}党群服务站",
@@ -1210,8 +1236,9 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
                 )
     if b.liaisons:
         lxy = np.array([[s[0], s[1]] for s in b.liaisons])
-        ok = bound(lxy) > _UNDERSERVED_M
-        for (x, yy, cid, ci, no), good in zip(b.liaisons, ok):
+        l_cell = np.array([s[3] for s in b.liaisons])
+        ok = old_town[l_cell] & (bound(lxy) > _UNDERSERVED_M)
+        for (x, yy, cid, ci, no), good in zip(b.liaisons, ok, strict=True):
             if good:
                 add(
                     f"{cmp_name[cid]}{_zh_number(no)}号楼党群联络点",
@@ -1237,7 +1264,7 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
     )
     all_x = np.r_[lay.x["o"], lay.x["n"]]
     cx, cy = 0.5 * (all_x.min() + all_x.max()), 0.5 * (y.min() + y.max())
-    theta = math.radians(float(rng.uniform(2.0, 6.0)))
+    theta = math.radians(float(rng.uniform(1.0, 4.0)))
     cos_t, sin_t = math.cos(theta), math.sin(theta)
 
     def move(geoms: Any) -> np.ndarray:
@@ -1261,6 +1288,7 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
         geometry=move(comm_poly),
         crs=crs,
     )
+    communities = communities.sort_values("community_code", kind="stable").reset_index(drop=True)
     streets = gpd.GeoDataFrame(
         {
             "street_code": street_code,

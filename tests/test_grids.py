@@ -35,7 +35,13 @@ def make_area(nx=2, ny=1, w=800.0, h=600.0, street=200.0, seed=0, compounds=Fals
         for cy in range(ny):
             x0, y0 = X0 + cx * w, Y0 + cy * h
             code = f"150203001{cx * ny + cy + 1:03d}"
-            comms.append({"community_code": code, "name": f"C{code[-3:]}", "geometry": box(x0, y0, x0 + w, y0 + h)})
+            comms.append(
+                {
+                    "community_code": code,
+                    "name": f"C{code[-3:]}",
+                    "geometry": box(x0, y0, x0 + w, y0 + h),
+                }
+            )
             for bx in np.arange(x0 + 10, x0 + w - 30, 40):
                 for by in np.arange(y0 + 10, y0 + h - 60, 70):
                     rx, ry = (bx - x0) % street, (by - y0) % street
@@ -252,9 +258,7 @@ def test_atoms_cover_footprints(area):
     assert at["households"].sum() == pytest.approx(dem["households"].sum())
     res = partition(comm, dem, network_edges=edges)
     grids = res.grids.set_index("grid_code").geometry
-    cover = [
-        grids[c].intersection(f).area / f.area for c, f in zip(res.assignment, dem.geometry)
-    ]
+    cover = [grids[c].intersection(f).area / f.area for c, f in zip(res.assignment, dem.geometry)]
     # buildings are never split: each footprint lies (almost) wholly in its grid
     assert np.mean(cover) > 0.99
     assert np.min(cover) > 0.9
@@ -289,7 +293,14 @@ def test_bad_inputs_raise(area):
 
 def test_configurable_band(area):
     comm, dem, edges = area
-    res = partition(comm, dem, network_edges=edges, min_households=100, target_households=150, max_households=200)
+    res = partition(
+        comm,
+        dem,
+        network_edges=edges,
+        min_households=100,
+        target_households=150,
+        max_households=200,
+    )
     assert res.grids["households"].between(100, 200).mean() >= 0.95
     assert len(res.grids) > 2 * 20
 
@@ -324,7 +335,11 @@ def test_workload_by_hand():
 
 def test_community_funds_by_hand(result):
     t = pd.DataFrame(
-        {"community_code": ["a", "a", "b"], "households": [100, 200, 50], "party_members": [3, 1, 0]}
+        {
+            "community_code": ["a", "a", "b"],
+            "households": [100, 200, 50],
+            "party_members": [3, 1, 0],
+        }
     )
     f = community_funds(t).set_index("community_code")
     assert f.loc["a", "funds_total_yuan"] == pytest.approx(300 * 35 + 300 * 50 + 4 * 300)

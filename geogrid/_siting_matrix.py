@@ -1,0 +1,186 @@
+"""Sparse candidate x demand walking distances from tiled, bounded network searches.
+
+:func:`coverage_pairs` returns the same matrix as :func:`geogrid._paths.bounded_pairs` (both
+snap legs included, stored values are distance + 1e-9) but runs each Dijkstra on a small
+sub-network. A walk of length at most ``L`` from a candidate never leaves the disc of radius
+``L`` around the candidate's snap point (every edge is at least as long as its chord), so the
+sub-network induced by the nodes within ``L`` (straight line) of a tile of candidates holds
+every such walk and the bounded distances on it are exact. Scipy's Dijkstra then initialises
+and scans ``tile sources x sub-network nodes`` instead of ``sources x all nodes``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from . import _paths
+from .network import Snap, WalkNetwork
+
+__all__: list[str] = []
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-9
+
+
+def _cells(x: np.ndarray, y: np.ndarray, x0: float, y0: float, size: float) -> tuple[np.ndarray, np.ndarray]:
+    return np.floor((x - x0) / size).astype(np.int64), np.floor((y - y0) / size).astype(np.int64)
+
+
+def _find(mat: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Positions in ``mat.data`` of entries ``(rows, cols)`` (sorted indices), -1 if absent."""
+    if len(rows) == 0 or mat.nnz == 0:
+        return np.full(len(rows), -1, dtype=np.int64)
+    ncol = np.int64(mat.shape[1])
+    keys = np.repeat(np.arange(mat.shape[0], dtype=np.int64), np.diff(mat.indptr)) * ncol
+    keys += mat.indices
+    want = rows.astype(np.int64) * ncol + cols
+    pos = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
+    return np.where(keys[pos] == want, pos, -1)
+
+
+def coverage_pairs(
+    net: WalkNetwork,
+    src: Snap,
+    unit: Snap,
+    limit_m: float,
+    *,
+    tile_m: float | None = None,
+) -> sparse.csr_matrix:
+    """Sparse sources x units matrix of walking distances no longer than ``limit_m``.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+    src, unit : Snap
+        Snapped sources (candidate sites) and demand units.
+    limit_m : float
+        Search bound in metres.
+    tile_m : float, optional
+        Side of the square tiles sources are grouped by (default ``limit_m / 2``, at least
+        100 m).
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``len(src) x len(unit)``; stored values are walking distance + 1e-9 (so that a zero
+        distance stays stored), exactly as :func:`geogrid._paths.bounded_pairs`.
+    """
+    n_src, n_unit = len(src), len(unit)
+    if n_src == 0 or n_unit == 0:
+        return sparse.csr_matrix((n_src, n_unit))
+    limit = float(limit_m)
+    tile = float(tile_m) if tile_m is not None else max(limit / 2.0, 100.0)
+    nx = net.nodes["x"].to_numpy()
+    ny = net.nodes["y"].to_numpy()
+    x0 = float(min(nx.min(), src.x.min())) - 1.0
+    y0 = float(min(ny.min(), src.y.min())) - 1.0
+    # node index by cell of size tile
+    ncx, ncy = _cells(nx, ny, x0, y0, tile)
+    width = int(max(ncx.max(), 0)) + 1 + int(np.ceil(limit / tile)) + 2
+    nkey = ncy * width + ncx
+    norder = np.argsort(nkey, kind="stable")
+    nkey_sorted = nkey[norder]
+    # source tiles
+    scx, scy = _cells(src.x, src.y, x0, y0, tile)
+    skey = scy * width + scx
+    sorder = np.argsort(skey, kind="stable")
+    tiles, tstart = np.unique(skey[sorder], return_index=True)
+    tend = np.r_[tstart[1:], len(sorder)]
+    reach = int(np.ceil(limit / tile))
+    csr = net.csr
+    inc = _paths.node_units(net, unit)
+    loc = np.full(net.n_nodes, -1, dtype=np.int64)
+    out_r: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    out_d: list[np.ndarray] = []
+    for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist()):
+        idx = sorder[a:b]
+        cx, cy = key % width, key // width
+        # node cells within `reach` cells of this tile (a superset of the L-disc of each source)
+        rows_y = np.arange(cy - reach, cy + reach + 1)
+        lo_keys = rows_y * width + max(cx - reach, 0)
+        hi_keys = rows_y * width + (cx + reach)
+        lo = np.searchsorted(nkey_sorted, lo_keys, side="left")
+        hi = np.searchsorted(nkey_sorted, hi_keys, side="right")
+        sub = np.concatenate([norder[s:e] for s, e in zip(lo.tolist(), hi.tolist())])
+        if len(sub) == 0:
+            continue
+        sub.sort()
+        m = len(sub)
+        loc[sub] = np.arange(m)
+        rows = csr[sub]
+        cols = loc[rows.indices]
+        keep = cols >= 0
+        rr = np.repeat(np.arange(m), np.diff(rows.indptr))[keep]
+        g = len(idx)
+        s = src.take(idx)
+        su, sv = loc[s.u], loc[s.v]
+        two = s.u != s.v
+        w_u = np.maximum(s.snap_m + s.to_u_m, _EPS)
+        w_v = np.maximum(s.snap_m + s.to_v_m, _EPS)
+        w_u = np.where(two, w_u, np.minimum(w_u, w_v))
+        vr = np.concatenate([np.arange(g), np.arange(g)[two]]) + m
+        vc = np.concatenate([su, sv[two]])
+        vw = np.concatenate([w_u, w_v[two]])
+        ok = vc >= 0
+        graph = sparse.csr_matrix(
+            (
+                np.concatenate([rows.data[keep], vw[ok]]),
+                (np.concatenate([rr, vr[ok]]), np.concatenate([cols[keep], vc[ok]])),
+            ),
+            shape=(m + g, m + g),
+        )
+        dist = csgraph.dijkstra(graph, directed=True, indices=m + np.arange(g), limit=limit)
+        dist = dist[:, :m]
+        r, nn = np.nonzero(np.isfinite(dist))
+        loc[sub] = -1
+        if len(r) == 0:
+            continue
+        sel = sparse.csr_matrix((np.ones(len(r), np.int8), (r, nn)), shape=(g, m))
+        touched = (sel @ inc[sub]).tocoo()
+        tr, tc = touched.row, touched.col
+        # distance at each unit's edge ends (inf when that end lies outside the sub-network)
+        lu = np.searchsorted(sub, unit.u[tc])
+        lv = np.searchsorted(sub, unit.v[tc])
+        lu_ok = (lu < m) & (sub[np.minimum(lu, m - 1)] == unit.u[tc])
+        lv_ok = (lv < m) & (sub[np.minimum(lv, m - 1)] == unit.v[tc])
+        du = np.where(lu_ok, dist[tr, np.minimum(lu, m - 1)], np.inf) + unit.to_u_m[tc]
+        dv = np.where(lv_ok, dist[tr, np.minimum(lv, m - 1)], np.inf) + unit.to_v_m[tc]
+        d = np.minimum(du, dv) + unit.snap_m[tc]
+        ok = d <= limit
+        out_r.append(idx[tr[ok]])
+        out_c.append(tc[ok])
+        out_d.append(d[ok])
+    if out_r:
+        r = np.concatenate(out_r)
+        c = np.concatenate(out_c)
+        d = np.concatenate(out_d) + _EPS
+    else:
+        r = c = np.zeros(0, dtype=np.int64)
+        d = np.zeros(0)
+    # (source, unit) pairs are unique per tile and every source lies in one tile
+    out = sparse.csr_matrix((d, (r, c)), shape=(n_src, n_unit))
+    out.sort_indices()
+    pairs = _paths._same_edge_pairs(unit, src)
+    if len(pairs):
+        pu = pairs["unit"].to_numpy(dtype=np.int64)
+        ps = pairs["src"].to_numpy(dtype=np.int64)
+        pd_ = pairs["dist"].to_numpy() + unit.snap_m[pu]
+        ok = pd_ <= limit
+        pu, ps, pd_ = pu[ok], ps[ok], pd_[ok] + _EPS
+        # along the shared edge may beat the way round through its ends: keep the minimum
+        pos = _find(out, ps, pu)
+        hit = pos >= 0
+        out.data[pos[hit]] = np.minimum(out.data[pos[hit]], pd_[hit])
+        if (~hit).any():
+            extra = sparse.csr_matrix((pd_[~hit], (ps[~hit], pu[~hit])), shape=(n_src, n_unit))
+            out = (out + extra).tocsr()
+            out.sort_indices()
+    log.debug("coverage pairs: %d sources x %d units, %d pairs within %.0f m",
+              n_src, n_unit, out.nnz, limit)
+    return out

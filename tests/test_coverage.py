@@ -1,0 +1,222 @@
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from _nxref import nearest_reference, reference_graph
+from conftest import real_path
+from shapely.geometry import LineString, Point
+
+from geogrid.coverage import (
+    aggregate,
+    compute_coverage,
+    facility_load,
+    gaps,
+    run_coverage,
+    service_areas,
+    two_step_fca,
+)
+from geogrid.errors import InputError
+from geogrid.network import network_from_graphml, network_from_ways
+
+CRS = "EPSG:4546"
+
+
+def line_net(length=2000.0):
+    """A straight street from x=0 to x=length with a node every 500 m, plus a side street."""
+    ways = gpd.GeoDataFrame(
+        {"highway": ["residential", "footway"]},
+        geometry=[LineString([(x, 0) for x in np.arange(0, length + 1, 500)]),
+                  LineString([(1000, 0), (1000, 800)])],
+        crs=CRS,
+    )
+    return network_from_ways(ways)
+
+
+def test_hand_checked_distances_and_targets():
+    net = line_net()
+    fac = gpd.GeoDataFrame({"name": ["A", "B"], "type": ["station", "centre_community"], "area_m2": [100, 600]},
+                           geometry=[Point(100, 10), Point(1000, 700)], crs=CRS)
+    dem = gpd.GeoDataFrame({"households": [10, 20, 30, 40], "unit_id": ["a", "b", "c", "d"]},
+                           geometry=[Point(300, -20), Point(1900, 5), Point(1000, 650), Point(600, 0)], crs=CRS)
+    cov = compute_coverage(net, dem, fac)
+    t = cov.table()
+    # a: leg 20 + along 200 + facility leg 10 = 230 m to A
+    assert t.loc[0, "dist_m"] == pytest.approx(230.0)
+    assert t.loc[0, "nearest_id"] == "F0001"
+    # b: to A: 5 + 1800 + 10 = 1815; to B: 5 + 900 + 700 = 1605
+    assert t.loc[1, "dist_m"] == pytest.approx(1605.0)
+    assert t.loc[1, "nearest_name"] == "B"
+    assert t.loc[1, "second_dist_m"] == pytest.approx(1815.0)
+    # c: on the side street 50 m from B
+    assert t.loc[2, "dist_m"] == pytest.approx(50.0)
+    assert t.loc[2, "second_id"] == "F0001"
+    assert t.loc[2, "second_dist_m"] == pytest.approx(650 + 900 + 10)
+    # walk minutes at 4 km/h and targets
+    assert t.loc[0, "walk_min"] == pytest.approx(230 / (4000 / 60), abs=1e-3)
+    assert list(t["within_5min"]) == [True, False, True, False]
+    assert list(t["within_15min"]) == [True, False, True, True]
+    assert list(t["within_1km"]) == list(t["within_15min"])
+    # per-type columns and type targets (stations 10 min = 666.7 m, centres 15 min)
+    assert t.loc[3, "dist_m_station"] == pytest.approx(510.0)
+    assert bool(t.loc[3, "meets_station"]) is True
+    assert t.loc[0, "dist_m_centre_community"] == pytest.approx(20 + 700 + 700)
+    assert list(t["unit_id"]) == ["a", "b", "c", "d"]
+
+
+def test_speed_changes_minutes_not_metres():
+    net = line_net()
+    fac = gpd.GeoDataFrame({"type": ["station"]}, geometry=[Point(0, 0)], crs=CRS)
+    dem = gpd.GeoDataFrame({"households": [1]}, geometry=[Point(900, 0)], crs=CRS)
+    slow = compute_coverage(net, dem, fac, speed_kmh=3.0).table()
+    fast = compute_coverage(net, dem, fac, speed_kmh=5.0).table()
+    assert slow.loc[0, "dist_m"] == fast.loc[0, "dist_m"] == pytest.approx(900)
+    assert not slow.loc[0, "within_15min"] and fast.loc[0, "within_15min"]
+    assert slow.loc[0, "within_1km"] and fast.loc[0, "within_1km"]
+
+
+def test_bad_inputs_have_one_line_errors():
+    net = line_net()
+    dem = gpd.GeoDataFrame({"households": [1]}, geometry=[Point(900, 0)], crs=CRS)
+    fac = gpd.GeoDataFrame({"type": ["station"]}, geometry=[Point(0, 0)], crs=CRS)
+    with pytest.raises(InputError, match="speed"):
+        compute_coverage(net, dem, fac, speed_kmh=0)
+    with pytest.raises(InputError, match="empty"):
+        compute_coverage(net, dem, fac.iloc[:0])
+    bad = dem.assign(households=[-3])
+    with pytest.raises(InputError, match="negative"):
+        compute_coverage(net, bad, fac)
+    nocrs = gpd.GeoDataFrame({"type": ["station"]}, geometry=[Point(0, 0)])
+    with pytest.raises(InputError) as err:
+        compute_coverage(net, dem, nocrs)
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_type_kept_with_warning(caplog):
+    net = line_net()
+    fac = gpd.GeoDataFrame({"type": ["bakery", "党群服务站"]}, geometry=[Point(0, 0), Point(2000, 0)], crs=CRS)
+    dem = gpd.GeoDataFrame({"households": [1]}, geometry=[Point(900, 0)], crs=CRS)
+    cov = compute_coverage(net, dem, fac)
+    assert list(cov.facilities["type"]) == ["facility", "station"]
+    assert "unknown type" in caplog.text
+
+
+def test_service_area_partial_edges_and_gaps():
+    net = line_net()
+    fac = gpd.GeoDataFrame({"type": ["station"], "area_m2": [100]}, geometry=[Point(0, 0)], crs=CRS)
+    dem = gpd.GeoDataFrame({"households": [50, 60]}, geometry=[Point(200, 0), Point(1800, 30)], crs=CRS)
+    cov = compute_coverage(net, dem, fac)
+    lines = service_areas(cov, lines=True)
+    l5 = lines[(lines.facility_id == "all") & (lines.target == "5min")].geometry.iloc[0]
+    assert l5.length == pytest.approx(1000 / 3, abs=1e-6)  # 333.3 m along the street, partial edge
+    polys = service_areas(cov)
+    p15 = polys[(polys.facility_id == "F0001") & (polys.target == "15min")].geometry.iloc[0]
+    assert p15.contains(Point(500, 40)) and not p15.contains(Point(1500, 0))
+    assert p15.area == pytest.approx(1000 * 100 + np.pi * 50**2, rel=0.01)  # two round caps
+    g = gaps(cov)
+    assert len(g) == 1 and g.loc[0, "households"] == pytest.approx(60)
+    assert g.loc[0, "miss_m"] == pytest.approx(1800 + 30 - 1000)
+    load = facility_load(cov)
+    assert load.loc[0, "served_households"] == pytest.approx(110)
+    assert bool(load.loc[0, "overloaded"]) is False  # 100 m2 for 110 households > 30 m2 / 100
+
+
+def test_what_if_add_remove_move_match_full_recompute():
+    net = network_from_graphml(real_path("shenzhen_futian.graphml"))
+    rng = np.random.default_rng(5)
+    def pts(n):
+        return gpd.points_from_xy(rng.uniform(114.0, 114.04, n), rng.uniform(22.52, 22.55, n), crs=4326)
+    dem = gpd.GeoDataFrame({"households": rng.integers(10, 100, 300)}, geometry=pts(300), crs=4326)
+    fac = gpd.GeoDataFrame({"type": ["station"] * 6 + ["centre_community"] * 4}, geometry=pts(10), crs=4326)
+    cov = compute_coverage(net, dem, fac)
+    c2 = cov.copy()
+    new = gpd.GeoDataFrame({"type": ["station"]}, geometry=pts(1), crs=4326).to_crs(net.crs)
+    c2.add_facility(new)
+    c2.remove_facility("F0002")
+    c2.move_facility("F0007", cov.unit_snap.points()[3])
+    active = c2.facilities[c2.facilities["active"]].drop(columns=["active", "facility_id"])
+    ref = compute_coverage(net, dem, gpd.GeoDataFrame(active, crs=net.crs))
+    a, b = c2.table(), ref.table()
+    np.testing.assert_allclose(a["dist_m"], b["dist_m"], atol=1e-6)
+    np.testing.assert_allclose(a["second_dist_m"], b["second_dist_m"], atol=1e-6)
+    np.testing.assert_allclose(a["dist_m_station"], b["dist_m_station"], atol=1e-6)
+    # the original is untouched
+    np.testing.assert_allclose(cov.table()["dist_m"], compute_coverage(net, dem, fac).table()["dist_m"])
+
+
+@pytest.mark.parametrize("which", ["nanjing", "shenzhen"])
+def test_real_networks_match_networkx(which):
+    from geogrid.network import build_network
+    if which == "nanjing":
+        net = build_network(real_path("nanjing_xuanwu.osm"))
+        box = (118.763, 32.035, 118.796, 32.052)
+    else:
+        net = network_from_graphml(real_path("shenzhen_futian.graphml"))
+        box = (114.0, 22.52, 114.04, 22.55)
+    rng = np.random.default_rng(11)
+    def pts(n):
+        return gpd.points_from_xy(rng.uniform(box[0], box[2], n), rng.uniform(box[1], box[3], n), crs=4326)
+    dem = gpd.GeoDataFrame({"households": rng.integers(1, 100, 400)}, geometry=pts(400), crs=4326)
+    fac = gpd.GeoDataFrame({"type": ["station"] * 8}, geometry=pts(8), crs=4326)
+    cov = compute_coverage(net, dem, fac)
+    tbl = cov.table()
+    ref_d, ref_s = nearest_reference(net, cov.fac_snap, cov.unit_snap)
+    assert np.max(np.abs(tbl["dist_m"].to_numpy() - ref_d)) < 0.01
+    ids = cov.facilities["facility_id"].to_numpy()
+    same = np.isclose(tbl["dist_m"].to_numpy(), ref_d, atol=0.01)
+    assert (tbl["nearest_id"].to_numpy()[same] == ids[ref_s][same]).mean() > 0.99  # ties aside
+    # second nearest against per-facility Dijkstra
+    import networkx as nx
+    g = reference_graph(net, {"f": cov.fac_snap, "d": cov.unit_snap})
+    per = []
+    for j in range(len(fac)):
+        lengths = nx.single_source_dijkstra_path_length(g, ("f", j), weight="weight")
+        per.append([lengths.get(("d", i), np.inf) for i in range(len(dem))])
+    per = np.array(per)
+    assert np.max(np.abs(np.sort(per, axis=0)[1] - tbl["second_dist_m"].to_numpy())) < 0.01
+    # service areas: every covered unit's snap point lies on the reached network, no uncovered one
+    lines = service_areas(cov, lines=True, per_facility=False)
+    sp = cov.unit_snap.points()
+    for tname in ("10min", "15min"):
+        reach = lines[lines.target == tname].geometry.iloc[0]
+        d = shapely.distance(sp, reach)
+        lim = cov.max_dist_m(tname)
+        covered = tbl[f"within_{tname}"].to_numpy()
+        street_d = tbl["dist_m"].to_numpy() - cov.unit_snap.snap_m
+        assert covered.any() and d[covered].max() < 1e-6
+        beyond = ~covered & (street_d > lim + 1e-3)
+        assert beyond.any() and d[beyond].min() > 1e-6
+    polys = service_areas(cov, per_facility=False)
+    poly15 = polys[polys.target == "15min"].geometry.iloc[0]
+    assert shapely.contains(poly15, sp[tbl["within_15min"].to_numpy()]).all()
+
+
+def test_run_coverage_aggregates_and_2sfca():
+    net = line_net()
+    fac = gpd.GeoDataFrame({"type": ["station", "centre_community"], "area_m2": [100, 600]},
+                           geometry=[Point(0, 0), Point(2000, 0)], crs=CRS)
+    dem = gpd.GeoDataFrame(
+        {"households": [100, 100, 100, 100], "community_code": ["150203001001"] * 2 + ["150203001002"] * 2},
+        geometry=[Point(100, 0), Point(900, 0), Point(1100, 0), Point(1950, 0)], crs=CRS)
+    res = run_coverage(net, dem, fac)
+    comm = res.communities.set_index("community_code")
+    assert comm.loc["150203001001", "coverage_15min"] == pytest.approx(1.0)
+    assert comm.loc["150203001002", "coverage_15min"] == pytest.approx(1.0)
+    assert comm.loc["150203001001", "coverage_5min"] == pytest.approx(0.5)
+    assert res.streets.loc[0, "street_code"] == "150203001"
+    assert res.streets.loc[0, "households"] == pytest.approx(400)
+    # 2SFCA: station 100 m2 / (2 units x 262 persons) reaches units 0,1; centre 600 m2 / 524 reaches 2,3
+    acc = res.demand["access_2sfca"].to_numpy()
+    assert acc[0] == pytest.approx(100 / 524 * 1000, rel=1e-3)
+    assert acc[3] == pytest.approx(600 / 524 * 1000, rel=1e-3)
+    agg = aggregate(res.demand, by="community_code")
+    assert set(agg.columns) >= {"mean_walk_min", "median_walk_min", "p90_walk_min", "uncovered_hh_15min"}
+    assert (two_step_fca(res.coverage) >= 0).all()
+    # circle overstatement: a unit 600 m straight-line but 1,400 m walking from a facility
+    ways = gpd.GeoDataFrame({"highway": ["residential"]},
+                            geometry=[LineString([(0, 0), (0, 700), (600, 700), (600, 0)])], crs=CRS)
+    net2 = network_from_ways(ways)
+    res2 = run_coverage(net2, gpd.GeoDataFrame({"households": [7], "community_code": ["150203001001"]},
+                                               geometry=[Point(600, 0)], crs=CRS),
+                        gpd.GeoDataFrame({"type": ["station"]}, geometry=[Point(0, 0)], crs=CRS))
+    assert bool(res2.demand.loc[0, "circle_overstated"]) is True
+    assert res2.communities.loc[0, "circle_overstatement_hh"] == pytest.approx(7)

@@ -1,0 +1,381 @@
+"""Interactive maps: layers, basemaps, escaping, privacy, offline HTML, size and Chromium."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import os
+import re
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from _maplayers import CRS, XSS, make_layers, origin
+from shapely.geometry import Point, box
+
+from geogrid import maps
+from geogrid._chromium import check_page, find_chromium
+from geogrid.crs import wgs84_to_gcj02
+from geogrid.errors import CRSError, InputError
+from geogrid.maps import build_map, map_from_results, read_results, save_map
+
+
+def geojson_layers(m: folium.Map) -> dict[str, dict]:
+    """Layer name -> GeoJSON data of every GeoJson child of a map."""
+    return {
+        child.layer_name: child.data
+        for child in m._children.values()
+        if isinstance(child, folium.GeoJson)
+    }
+
+
+def all_props(m: folium.Map) -> list[dict]:
+    return [f["properties"] for d in geojson_layers(m).values() for f in d["features"]]
+
+
+@pytest.fixture(scope="module")
+def layers() -> dict[str, gpd.GeoDataFrame]:
+    return make_layers()
+
+
+@pytest.fixture(scope="module")
+def zh_map(layers) -> folium.Map:
+    return build_map(layers, tiles="none", title="测试 <script>alert(2)</script>")
+
+
+def test_every_layer_is_drawn(zh_map):
+    names = set(geojson_layers(zh_map))
+    for expected in ("网格", "社区", "街道界", "区界", "未覆盖楼栋/小区", "覆盖缺口", "建议选址"):
+        assert expected in names
+    assert {"服务范围 5分钟", "服务范围 10分钟", "服务范围 15分钟", "服务范围 1公里"} <= names
+    # one layer per facility type with its count
+    assert "党群服务站 (1)" in names and "街道党群服务中心 (1)" in names
+    page = zh_map.get_root().render()
+    for control in (
+        "L.control.layers",
+        "L.Control.Search",
+        "L.control.fullscreen",
+        "L.Control.Measure",
+        "L.Control.MiniMap",
+        "gg-legend",
+        "gg-title",
+    ):
+        assert control in page
+
+
+def test_only_uncovered_demand_is_drawn(zh_map, layers):
+    dem = geojson_layers(zh_map)["未覆盖楼栋/小区"]["features"]
+    assert len(dem) == int((~layers["demand"]["within_15min"]).sum())
+    assert 0 < len(dem) < len(layers["demand"])
+
+
+def test_user_text_is_escaped(zh_map):
+    page = zh_map.get_root().render()
+    assert "<img src=x" not in page
+    assert "<script>alert(2)" not in page
+    assert "<b>钢苑</b>" not in page and "<b>\\u94a2" not in page
+    names = [p.get("name") for p in all_props(zh_map) if p.get("name")]
+    assert html.escape(XSS) in names
+    assert "&lt;b&gt;钢苑&lt;/b&gt;社区" in names
+    assert "测试 &lt;script&gt;alert(2)&lt;/script&gt;" in page
+
+
+def test_personal_fields_left_out(zh_map, layers):
+    page = zh_map.get_root().render()
+    for secret in ("13900000000", "13800000000", "户主姓名", "\\u6237\\u4e3b", "张三"):
+        assert secret not in page
+    keys = {k for p in all_props(zh_map) for k in p}
+    assert "phone" not in keys and "户主姓名" not in keys
+    m = build_map(layers, tiles="none", include_personal=True)
+    assert "13900000000" in m.get_root().render()
+
+
+def test_household_level_demand_is_aggregated(layers):
+    dem = layers["demand"]
+    per_household = dem.loc[dem.index.repeat(3)].reset_index(drop=True)
+    per_household["households"] = 1
+    per_household["户主姓名"] = [f"居民{i}" for i in range(len(per_household))]
+    m = build_map({"demand": per_household}, tiles="none")
+    feats = next(iter(geojson_layers(m).values()))["features"]
+    n_uncovered = int((~dem["within_15min"]).sum())
+    assert len(feats) == n_uncovered
+    assert {f["properties"]["households"] for f in feats} == {"3"}
+    assert "居民" not in json.dumps(feats, ensure_ascii=False)
+
+
+def test_coordinates_rounded_and_simplified():
+    x0, y0 = origin()
+    dense = Point(x0, y0).buffer(300, quad_segs=256)  # 1,025 vertices
+    gdf = gpd.GeoDataFrame({"gap_id": [1], "households": [10]}, geometry=[dense], crs=CRS)
+    m = build_map({"gaps": gdf}, tiles="none", simplify_m=5.0, precision=5)
+    coords = np.asarray(geojson_layers(m)["覆盖缺口"]["features"][0]["geometry"]["coordinates"][0])
+    assert 20 < len(coords) < 200
+    assert np.allclose(coords * 1e5, np.round(coords * 1e5), atol=1e-6)
+    raw = build_map({"gaps": gdf}, tiles="none", simplify_m=0.0, precision=7)
+    n_raw = len(geojson_layers(raw)["覆盖缺口"]["features"][0]["geometry"]["coordinates"][0])
+    assert n_raw == len(dense.exterior.coords)
+
+
+def test_amap_shifts_overlays_to_gcj02(layers):
+    osm = build_map({"facilities": layers["facilities"]}, tiles="osm")
+    amap = build_map({"facilities": layers["facilities"]}, tiles="amap")
+    name = "党群服务站 (1)"
+    lon, lat = geojson_layers(osm)[name]["features"][0]["geometry"]["coordinates"]
+    glon, glat = geojson_layers(amap)[name]["features"][0]["geometry"]["coordinates"]
+    elon, elat = wgs84_to_gcj02(np.array([lon]), np.array([lat]))
+    assert glon == pytest.approx(float(elon[0]), abs=2e-6)
+    assert glat == pytest.approx(float(elat[0]), abs=2e-6)
+    assert abs(glon - lon) + abs(glat - lat) > 1e-3  # hundreds of metres
+    assert "autonavi.com" in amap.get_root().render()
+
+
+def test_tiles_and_languages(layers):
+    small = {"communities": layers["communities"]}
+    with pytest.raises(InputError, match="tianditu_key"):
+        build_map(small, tiles="tianditu", tianditu_key=None)
+    page = build_map(small, tiles="tianditu", tianditu_key="abc123def456").get_root().render()
+    assert "tk=abc123def456" in page and "cva_w" in page
+    page_en = build_map(small, tiles="tianditu", tianditu_key="abc123def456", lang="en")
+    assert "eva_w" in page_en.get_root().render()
+    assert "tile.openstreetmap.org" in build_map(small).get_root().render()
+    assert "L.tileLayer" not in build_map(small, tiles="none").get_root().render()
+    en = build_map(small, tiles="none", lang="en")
+    assert "Communities" in geojson_layers(en)
+    with pytest.raises(InputError, match="tianditu key"):
+        build_map(small, tiles="tianditu", tianditu_key="x'); alert(1); ('")
+
+
+def test_bad_inputs_raise_clear_errors(layers):
+    with pytest.raises(InputError, match="tiles"):
+        build_map({}, tiles="google")
+    with pytest.raises(InputError, match="lang"):
+        build_map({}, lang="fr")
+    with pytest.raises(InputError, match="unknown layer"):
+        build_map({"buildings": layers["demand"]})
+    no_crs = layers["grids"].set_crs(None, allow_override=True)
+    with pytest.raises(CRSError, match="set_crs"):
+        build_map({"grids": no_crs})
+
+
+def test_save_online_and_offline(zh_map, tmp_path):
+    online = save_map(zh_map, tmp_path / "m.html")
+    offline = save_map(zh_map, tmp_path / "sub" / "m_offline.html", offline=True)
+    page_on = online.read_text(encoding="utf-8")
+    page_off = offline.read_text(encoding="utf-8")
+    assert '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3' in page_on
+    assert not re.search(r"<script[^>]+src=", page_off)
+    assert not re.search(r"<link[^>]+href=\"https?:", page_off)
+    assert "url(images/" not in page_off and "url(../images/" not in page_off
+    assert "data:image/png;base64," in page_off
+    # neither jQuery nor Bootstrap nor Font Awesome is needed
+    assert "jquery" not in page_on.lower() and "bootstrap" not in page_on.lower()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["m.html", "m_offline.html", "sub"]
+
+
+def test_offline_refuses_plugins_without_a_local_copy(layers, tmp_path):
+    from folium.plugins import MarkerCluster
+
+    m = build_map({"communities": layers["communities"]}, tiles="none")
+    MarkerCluster().add_to(m)
+    with pytest.raises(InputError, match="offline"):
+        save_map(m, tmp_path / "x.html", offline=True)
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_vendored_files_and_licences():
+    static = maps._STATIC
+    for rel in maps.VENDORED.values():
+        assert (static / rel).is_file()
+    for folder in (
+        "leaflet",
+        "leaflet.fullscreen",
+        "leaflet-measure",
+        "leaflet-minimap",
+        "leaflet-search",
+    ):
+        assert any(p.name.lower().startswith("license") for p in (static / folder).iterdir())
+    total = sum(p.stat().st_size for p in static.rglob("*") if p.is_file())
+    assert total < 1_000_000
+
+
+def test_map_from_results(layers, tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for key in ("communities", "grids", "facilities"):
+        layers[key].to_file(results / "layers.gpkg", layer=key, driver="GPKG")
+    layers["gaps"].to_file(results / "gaps.geojson", driver="GeoJSON")
+    read = read_results(results)
+    assert set(read) == {"communities", "grids", "facilities", "gaps"}
+    out = map_from_results(results, tmp_path / "out.html", offline=True)
+    page = out.read_text(encoding="utf-8")
+    assert "L.tileLayer" not in page
+    assert "友谊社区" in page or "\\u53cb\\u8c0a\\u793e\\u533a" in page
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no map layers"):
+        read_results(empty)
+    with pytest.raises(InputError, match="does not exist"):
+        read_results(tmp_path / "missing")
+
+
+def city_layers(n_grids: int = 3000, n_fac: int = 500) -> dict[str, gpd.GeoDataFrame]:
+    """A city-scale synthetic layer set: 3,000 jittered grids, 500 facilities, bands."""
+    rng = np.random.default_rng(1)
+    x0, y0 = origin()
+    side = int(np.ceil(np.sqrt(n_grids)))
+    cells = []
+    for k in range(n_grids):
+        i, j = divmod(k, side)
+        # a wobbly 250 m cell with 40 vertices, as real grids follow roads and walls
+        t = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        r = 125 + rng.normal(0, 3, 40)
+        cx, cy = x0 + i * 250, y0 + j * 250
+        ring = np.column_stack([cx + r * np.cos(t) * 1.2, cy + r * np.sin(t) * 1.2])
+        cells.append(
+            shapely.Polygon(ring).intersection(box(cx - 125, cy - 125, cx + 125, cy + 125))
+        )
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_code": [
+                f"150203{k // 100:03d}{k // 10 % 1000:03d}{k % 1000:03d}" for k in range(n_grids)
+            ],
+            "community_name": [f"第{k // 10}社区" for k in range(n_grids)],
+            "households": rng.integers(150, 600, n_grids),
+            "coverage_15min": rng.uniform(0, 1, n_grids),
+        },
+        geometry=cells,
+        crs=CRS,
+    )
+    comm = grids.dissolve(by="community_name", as_index=False)[["community_name", "geometry"]]
+    comm = comm.rename(columns={"community_name": "name"})
+    ext = side * 250
+    px = x0 + rng.uniform(0, ext, n_fac)
+    py = y0 + rng.uniform(0, ext, n_fac)
+    fac = gpd.GeoDataFrame(
+        {
+            "facility_id": [f"F{k:04d}" for k in range(n_fac)],
+            "name": [f"第{k}党群服务站" for k in range(n_fac)],
+            "type": rng.choice(["station", "centre_community", "liaison_point"], n_fac),
+            "area_m2": rng.uniform(50, 800, n_fac).round(1),
+            "served_households": rng.integers(100, 2000, n_fac),
+        },
+        geometry=gpd.points_from_xy(px, py),
+        crs=CRS,
+    )
+    bands = []
+    for target, r in (("5min", 333), ("10min", 667), ("15min", 1000)):
+        # network service areas are ragged: buffer jittered stars rather than circles
+        polys = []
+        for x, y in zip(px, py, strict=True):
+            t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+            rr = r * (0.6 + 0.4 * rng.uniform(0, 1, 64))
+            polys.append(shapely.Polygon(np.column_stack([x + rr * np.cos(t), y + rr * np.sin(t)])))
+        bands.append({"facility_id": "all", "target": target, "geometry": shapely.union_all(polys)})
+    sa = gpd.GeoDataFrame(bands, crs=CRS)
+    return {"communities": comm, "grids": grids, "facilities": fac, "service_areas": sa}
+
+
+def test_city_scale_map_is_small(tmp_path):
+    city = city_layers()
+    m = build_map(city, tiles="none")
+    out = save_map(m, tmp_path / "city.html", offline=True)
+    size_mb = out.stat().st_size / 1e6
+    assert size_mb <= 15.0
+
+
+# --------------------------------------------------------------------------- browser
+
+
+def chromium_or_skip() -> str:
+    path = find_chromium()
+    if path is None:
+        msg = "chromium not installed (apt-get install chromium)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(msg + " (CI=true)")
+        pytest.skip(msg)
+    return path
+
+
+OPEN_XSS_POPUP = """
+(function () {
+  var key = Object.keys(window).find(function (n) { return n.indexOf('map_') === 0; });
+  var found = null;
+  window[key].eachLayer(function (l) {
+    if (l.feature && l.feature.properties.facility_id === 'F0003') { found = l; }
+  });
+  found.openPopup();
+  found.openTooltip();
+  var pop = document.querySelector('.leaflet-popup-content');
+  var tip = document.querySelector('.leaflet-tooltip');
+  return [pop.textContent, pop.querySelectorAll('img').length, tip.textContent];
+})()
+"""
+
+
+SEARCH_COMMUNITY = """
+(function () {
+  var keys = Object.keys(window).filter(function (n) {
+    return n.indexOf('geogrid_search_') === 0;
+  });
+  var map = Object.keys(window).find(function (n) { return n.indexOf('map_') === 0; });
+  window[map].closePopup();
+  var found = null;
+  keys.forEach(function (k) {
+    if (window[k].options.propertyName === 'name') { found = window[k]; }
+  });
+  found.searchText('友谊社区');
+  found._handleSubmit();
+  return new Promise(function (r) { setTimeout(function () {
+    var p = document.querySelector('.leaflet-popup-content');
+    r(p ? p.textContent : null);
+  }, 1000); });
+})()
+"""
+
+
+@pytest.mark.browser
+def test_offline_map_renders_in_chromium_without_network(zh_map, tmp_path):
+    from PIL import Image
+
+    chromium = chromium_or_skip()
+    out = save_map(zh_map, tmp_path / "offline.html", offline=True)
+    check = check_page(
+        out,
+        chromium=chromium,
+        expressions={
+            "paths": "document.querySelectorAll('path.leaflet-interactive').length",
+            "icons": "document.querySelectorAll('.leaflet-marker-icon .gg-fac').length",
+            "controls": "document.querySelectorAll('.leaflet-control').length",
+            "xss": OPEN_XSS_POPUP,
+            "search": SEARCH_COMMUNITY,
+        },
+    )
+    (tmp_path / "offline.png").write_bytes(check.screenshot)
+    assert check.errors == []
+    assert check.dialogs == []
+    assert check.values["paths"] >= 20
+    assert check.values["icons"] == 5
+    assert check.values["controls"] >= 6
+    popup_text, n_img, tip_text = check.values["xss"]
+    assert XSS in popup_text and n_img == 0 and XSS in tip_text
+    assert "150203001001" in check.values["search"]  # search zoomed to it and opened its popup
+    img = np.asarray(Image.open(io.BytesIO(check.screenshot)).convert("RGB")).astype(int)
+    background = np.array([0xF2, 0xF1, 0xEC])
+    centre = img[150:650, 300:1000]
+    drawn = np.abs(centre - background).sum(axis=2) > 30
+    assert drawn.mean() > 0.3
+    red = (img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] < 80)
+    assert red.sum() > 50  # uncovered buildings, overloaded rings
+
+
+@pytest.mark.browser
+def test_unescaped_text_would_fire_an_alert(tmp_path):
+    """The Chromium check itself can fail: a raw onerror handler is caught as a dialog."""
+    chromium = chromium_or_skip()
+    page = tmp_path / "bad.html"
+    page.write_text(f"<html><body>{XSS}</body></html>", encoding="utf-8")
+    check = check_page(page, chromium=chromium, settle_ms=300)
+    assert check.dialogs == ["1"]
