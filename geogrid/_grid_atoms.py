@@ -297,6 +297,16 @@ def build_atoms(
     )
 
 
+def dissolve(geoms: np.ndarray) -> Geometry:
+    """Union of polygons that tile without overlap (fast coverage union, robust fallback)."""
+    if len(geoms) == 1:
+        return geoms[0]
+    try:
+        return shapely.coverage_union_all(geoms)
+    except shapely.errors.GEOSException:
+        return shapely.union_all(geoms)
+
+
 def renode(geoms: np.ndarray, polygon: Geometry) -> np.ndarray:
     """Rebuild polygons that almost tile ``polygon`` so that they tile it exactly.
 
@@ -335,7 +345,7 @@ def renode(geoms: np.ndarray, polygon: Geometry) -> np.ndarray:
         if len(grp) == 0:
             continue
         a = owner[grp[0]]
-        out[a] = faces[grp[0]] if len(grp) == 1 else shapely.coverage_union_all(faces[grp])
+        out[a] = faces[grp[0]] if len(grp) == 1 else dissolve(faces[grp])
     return out
 
 

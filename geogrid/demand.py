@@ -56,7 +56,7 @@ def estimate_households(
     """Estimate households and population of building footprints.
 
     Returns a copy (in a metric CRS) with ``footprint_m2``, ``levels_used``, ``levels_source``
-    (``levels`` / ``floors`` / ``height`` / ``default`` / ``non_residential``), ``households``
+    (``levels`` / ``floors`` / ``height`` / ``default``), ``residential``, ``households``
     and ``population``. Non-residential tags (:data:`NON_RESIDENTIAL`) get 0 households.
     """
     if buildings.crs is None:
@@ -88,22 +88,24 @@ def estimate_households(
     default = tag.map(lambda t: settings.default_levels.get(t, settings.default_levels.get("yes", 3)))
     levels = levels.where(levels.notna(), default).astype(float)
     nonres = tag.isin(NON_RESIDENTIAL)
-    source = source.where(~nonres, "non_residential")
+    out["residential"] = ~nonres
     out["levels_used"] = levels
     out["levels_source"] = source
     hh = out["footprint_m2"] * levels * settings.net_to_gross / settings.dwelling_m2
     out["households"] = hh.where(~nonres, 0.0).round(2)
     out["population"] = (out["households"] * settings.household_size).round(2)
     counts = source.value_counts().to_dict()
+    fell_back = int(((source == "default") & ~nonres).sum())
     out.attrs["demand_report"] = {
         "units": len(out),
+        "residential_units": int((~nonres).sum()),
         "households": float(out["households"].sum()),
         "population": float(out["population"].sum()),
         "levels_source": {str(k): int(v) for k, v in counts.items()},
-        "fell_back_to_default": int(counts.get("default", 0)),
+        "fell_back_to_default": fell_back,
     }
-    log.info("estimated %.0f households in %d buildings (%d used default storeys)",
-             out["households"].sum(), len(out), counts.get("default", 0))
+    log.info("estimated %.0f households in %d buildings (%d residential used default storeys)",
+             out["households"].sum(), len(out), fell_back)
     return out
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geogrid._grid_atoms import adjacency, blocks_of, build_atoms
+from geogrid._grid_atoms import adjacency, blocks_of, build_atoms, dissolve
 from geogrid._partition import make_graph, partition_graph
 from geogrid.errors import CRSError, InputError
 from geogrid.settings import DEFAULTS
@@ -529,7 +529,7 @@ def partition(
         )
         p = int(lab.max()) + 1
         polys = np.empty(p, dtype=object)
-        polys[:] = [shapely.coverage_union_all(at.geoms[lab == r]) for r in range(p)]
+        polys[:] = [dissolve(at.geoms[lab == r]) for r in range(p)]
         order = _reading_order(polys, shapely.area(comm_geoms[c]))
         rank = np.empty(p, int)
         rank[order] = np.arange(p)
@@ -929,7 +929,7 @@ def responsibility_areas(
         )
         p = int(lab.max()) + 1
         polys = np.empty(p, dtype=object)
-        polys[:] = [shapely.coverage_union_all(at.geoms[lab == r]) for r in range(p)]
+        polys[:] = [dissolve(at.geoms[lab == r]) for r in range(p)]
         order = _reading_order(polys, gpoly.area)
         hh = np.bincount(lab, weights=at.households, minlength=p)
         nu = np.bincount(lab, weights=at.n_units, minlength=p)

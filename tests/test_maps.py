@@ -326,12 +326,14 @@ SEARCH_COMMUNITY = """
   keys.forEach(function (k) {
     if (window[k].options.propertyName === 'name') { found = window[k]; }
   });
-  found.searchText('友谊社区');
-  found._handleSubmit();
+  found.searchText('友谊社区');  // fills the tip list after the typing delay (400 ms)
   return new Promise(function (r) { setTimeout(function () {
-    var p = document.querySelector('.leaflet-popup-content');
-    r(p ? p.textContent : null);
-  }, 1000); });
+    found._handleSubmit();
+    setTimeout(function () {
+      var p = document.querySelector('.leaflet-popup-content');
+      r(p ? p.textContent : 'no popup');
+    }, 1000);
+  }, 800); });
 })()
 """
 
