@@ -30,7 +30,7 @@ from shapely.geometry import LineString, box
 
 from geogrid._grid_atoms import adjacency
 from geogrid._partition import make_graph, partition_graph
-from geogrid.grids import grid_atoms, partition
+from geogrid.grids import partition
 
 LO, TARGET, HI = 200.0, 350.0, 500.0
 
@@ -138,7 +138,7 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
             dt,
         )
         neigh = {k: [] for k in range(len(geoms))}
-        for a, b in zip(i.tolist(), j.tolist()):
+        for a, b in zip(i.tolist(), j.tolist(), strict=True):
             neigh[a].append(b)
             neigh[b].append(a)
         with warnings.catch_warnings():
@@ -214,18 +214,19 @@ def main() -> None:
         f"{res2.assignment.equals(res.assignment)}"
     )
 
-    atoms = grid_atoms(comm, dem, network_edges=ways, walls=walls)
+    atoms = res.atoms  # the atoms partition() built (same as grid_atoms(...))
     table = compare_on_atoms(atoms, n_peer)
-    print(
-        f"\nsame atoms, first {n_peer} communities ({len(atoms[atoms.community_code.isin(sorted(atoms.community_code.unique())[:n_peer])])} atoms):"
-    )
+    first = sorted(atoms["community_code"].unique())[:n_peer]
+    n_atoms = int(atoms["community_code"].isin(first).sum())
+    print(f"\nsame atoms, first {n_peer} communities ({n_atoms} atoms):")
     print(table.to_string(float_format=lambda v: f"{v:.3f}"))
     ours = table.loc["geogrid"]
     for peer in ("maxp", "skater"):
         r = table.loc[peer]
         print(
             f"geogrid vs {peer}: in-band {ours.in_band:.1%} vs {r.in_band:.1%}, "
-            f"PP {ours.pp_mean / r.pp_mean:.2f}x, time {r.seconds / max(ours.seconds, 1e-9):.1f}x faster"
+            f"PP {ours.pp_mean / r.pp_mean:.2f}x, "
+            f"time {r.seconds / max(ours.seconds, 1e-9):.1f}x faster"
         )
 
 

@@ -20,8 +20,6 @@ from shapely import Geometry
 
 logger = logging.getLogger(__name__)
 
-#: Snap-rounding grid (metres) used to compute shared boundary lengths between atoms.
-ADJ_GRID_M = 0.01
 #: Shared boundary shorter than this (metres) does not make two atoms neighbours.
 MIN_SHARED_M = 0.05
 #: Footprint boundaries are sampled every this many metres for the building cells.
@@ -40,6 +38,7 @@ class Atoms:
     unit_atom : (m,) int array, the atom of every demand unit given (-1 never happens).
     kind : (n,) array of str, ``block``, ``compound``, ``building`` or ``filler``.
     oversized : (n,) bool array, a single building or indivisible unit above the maximum.
+
     """
 
     geoms: np.ndarray
@@ -80,7 +79,7 @@ def _building_cells(
     """
     seeds_xy = []
     seeds_lab = []
-    for fp, pt, lab in zip(footprints, points, labels):
+    for fp, pt, lab in zip(footprints, points, labels, strict=True):
         xy = np.empty((0, 2))
         if fp is not None:
             ring = shapely.segmentize(shapely.boundary(fp), SAMPLE_STEP_M)
@@ -135,13 +134,21 @@ def build_atoms(
 
     Parameters
     ----------
-    polygon : the community (Polygon or MultiPolygon, metric CRS).
-    lines : street and wall LineStrings near the community.
-    footprints : (m,) building footprints (Polygon) or None for point demand.
-    points : (m,) representative points of the demand units, inside ``polygon``.
-    households, population, party_members : (m,) demand per unit.
-    compound : (m,) compound ids as strings ('' when none).
-    max_households : compounds above this are cut into buildings.
+    polygon
+        The community (Polygon or MultiPolygon, metric CRS).
+    lines
+        Street and wall LineStrings near the community.
+    footprints
+        (m,) building footprints (Polygon) or None for point demand.
+    points
+        (m,) representative points of the demand units, inside ``polygon``.
+    households, population, party_members
+        (m,) demand per unit.
+    compound
+        (m,) compound ids as strings ('' when none).
+    max_households
+        Compounds above this are cut into buildings.
+
     """
     blocks = blocks_of(polygon, lines)
     m = len(points)
@@ -369,12 +376,7 @@ def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if len(i) == 0:
         return i, j, np.empty(0)
     bnd = shapely.boundary(geoms)
+    # atoms come from one planar noding (see renode): shared edges are identical
     length = shapely.length(shapely.intersection(bnd[i], bnd[j]))
-    # edges that are not exactly noded (T-junctions, float noise): retry with snap rounding
-    retry = np.flatnonzero(length <= MIN_SHARED_M)
-    if len(retry):
-        length[retry] = shapely.length(
-            shapely.intersection(bnd[i[retry]], bnd[j[retry]], grid_size=ADJ_GRID_M)
-        )
     keep = length > MIN_SHARED_M
     return i[keep], j[keep], length[keep]

@@ -67,7 +67,9 @@ def make_graph(
     nbrs: list[list[int]] = [[] for _ in range(n)]
     shared: list[list[float]] = [[] for _ in range(n)]
     order = np.lexsort((adj_j, adj_i))
-    for i, j, s in zip(adj_i[order].tolist(), adj_j[order].tolist(), adj_len[order].tolist()):
+    for i, j, s in zip(
+        adj_i[order].tolist(), adj_j[order].tolist(), adj_len[order].tolist(), strict=True
+    ):
         nbrs[i].append(j)
         shared[i].append(s)
         nbrs[j].append(i)
@@ -84,7 +86,7 @@ def make_graph(
 
 
 def components(g: Graph) -> np.ndarray:
-    """Connected component label of every atom."""
+    """Return the connected component label of every atom."""
     n = len(g.w)
     if n == 0:
         return np.empty(0, int)
@@ -95,7 +97,7 @@ def components(g: Graph) -> np.ndarray:
 
 
 def choose_p(total: float, *, lo: float, target: float, hi: float, n_max: int) -> int:
-    """Number of regions: closest to ``total / target`` that keeps the band reachable."""
+    """Return the number of regions closest to ``total / target`` keeping the band reachable."""
     if total <= 0 or n_max <= 1:
         return 1
     p = max(1, round(total / target))
@@ -127,7 +129,7 @@ class _State:
         p = 0.0
         for a in members:
             p += g.perim[a]
-            for b, s in zip(g.nbrs[a], g.shared[a]):
+            for b, s in zip(g.nbrs[a], g.shared[a], strict=True):
                 if b in members:
                     p -= s
         return p
@@ -191,7 +193,7 @@ class _State:
                     continue
                 ra = int(self.lab[a])
                 sh: dict[int, float] = {}
-                for b, s in zip(g.nbrs[a], g.shared[a]):
+                for b, s in zip(g.nbrs[a], g.shared[a], strict=True):
                     rb = int(self.lab[b])
                     sh[rb] = sh.get(rb, 0.0) + s
                 if len(sh) == 1 and ra in sh:
@@ -401,7 +403,7 @@ def partition_component(
 
 
 def partition_graph(g: Graph, *, lo: float, target: float, hi: float, seed: int = 0) -> np.ndarray:
-    """Region label (0..p-1, not yet in reading order) of every atom of ``g``."""
+    """Return the region label (0..p-1, not in reading order) of every atom of ``g``."""
     n = len(g.w)
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:

@@ -73,6 +73,12 @@ def _row(mat: sparse.csr_matrix, j: int) -> tuple[np.ndarray, np.ndarray]:
     return mat.indices[a:b], mat.data[a:b]
 
 
+def _row_sums(mat: sparse.csr_matrix, weights: np.ndarray) -> np.ndarray:
+    """Per row, the sum of ``weights`` over the stored columns (values ignored)."""
+    rows = np.repeat(np.arange(mat.shape[0]), np.diff(mat.indptr))
+    return np.bincount(rows, weights=weights[mat.indices], minlength=mat.shape[0])
+
+
 def _celf(
     n: int,
     first_gains: np.ndarray,
@@ -114,7 +120,7 @@ def greedy_cover(
     t0 = time.perf_counter()
     cov = covered0.astype(bool).copy()
     wa = np.where(cov, 0.0, w)
-    first = np.asarray(cover @ wa).ravel() if cover.nnz else np.zeros(cover.shape[0])
+    first = _row_sums(cover, wa)
     state = {"got": 0.0}
 
     def gain_of(j: int) -> float:
@@ -151,7 +157,7 @@ def greedy_capacity(
     t0 = time.perf_counter()
     resid = np.where(covered0, 0.0, w).astype(float)
     cap = float(capacity)
-    first = np.minimum(np.asarray(cover @ resid).ravel(), cap) if cover.nnz else np.zeros(0)
+    first = np.minimum(_row_sums(cover, resid), cap)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     vals: list[np.ndarray] = []

@@ -72,6 +72,7 @@ class GridResult:
         ``party_members`` and the :func:`community_funds` columns.
     atoms : GeoDataFrame of the atoms (``community_code``, ``households``, ``kind``,
         ``grid_code``), the pieces grids are made of.
+
     """
 
     grids: gpd.GeoDataFrame
@@ -231,16 +232,22 @@ def derive_communities(
 
     Parameters
     ----------
-    network_edges : street LineStrings in a metric CRS.
-    demand : demand units with ``households`` (same CRS family).
-    target_households : households per derived community (default 3,500: ten grids of 350).
-    street_code : 9-digit street code the 12-digit community codes start with.
-    seed : RNG seed.
+    network_edges
+        Street LineStrings in a metric CRS.
+    demand
+        Demand units with ``households`` (same CRS family).
+    target_households
+        Households per derived community (default 3,500: ten grids of 350).
+    street_code
+        9-digit street code the 12-digit community codes start with.
+    seed
+        RNG seed.
 
     Returns
     -------
     GeoDataFrame with ``community_code`` (``street_code`` + 3 digits), ``name``
     (``derived community N``) and ``households``.
+
     """
     _check_frame(network_edges, "network_edges")
     _check_metric(network_edges, "network_edges")
@@ -355,20 +362,25 @@ def grid_atoms(
     walls: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     max_households: float = DEFAULTS.grid_max_households,
 ) -> gpd.GeoDataFrame:
-    """The atoms grids are made of: blocks cut by streets and walls, then building cells.
+    """Build the atoms grids are made of: blocks cut by streets and walls, then cells.
 
     Parameters
     ----------
-    communities : community polygons with ``community_code`` (metric CRS).
-    demand : building footprints or points with ``households``.
-    network_edges, walls : LineStrings that cut communities into blocks.
-    max_households : a compound above this is cut into its buildings.
+    communities
+        Community polygons with ``community_code`` (metric CRS).
+    demand
+        Building footprints or points with ``households``.
+    network_edges, walls
+        LineStrings that cut communities into blocks.
+    max_households
+        A compound above this is cut into its buildings.
 
     Returns
     -------
     GeoDataFrame with ``community_code``, ``households``, ``population``,
     ``party_members``, ``n_units``, ``kind`` (block, compound, building, filler) and
     ``oversized`` (a single building or compound-free unit above ``max_households``).
+
     """
     comm = _community_table(communities)
     dem = _demand_table(demand.to_crs(comm.crs), DEFAULTS.household_size)
@@ -400,7 +412,7 @@ def grid_atoms(
 
 
 def _reading_order(polys: np.ndarray, total_area: float) -> np.ndarray:
-    """Indices of ``polys`` in reading order: rows north to south, west to east in a row.
+    """Return the order of ``polys``: rows north to south, west to east in a row.
 
     Rows are horizontal bands ``sqrt(total_area / len(polys))`` high counted down from the
     northernmost centroid's band top (the max y of all polygons).
@@ -459,6 +471,7 @@ def partition(
     Returns
     -------
     GridResult
+
     """
     _check_band(min_households, target_households, max_households)
     _check_frame(demand, "demand")
@@ -692,10 +705,14 @@ def grid_quality(
 
     Parameters
     ----------
-    grids : GeoDataFrame with ``community_code`` and ``households``.
-    communities : the community polygons; needed for the tiling check.
-    min_households, max_households : the band.
-    infeasible : the :attr:`GridResult.infeasible` table; its communities are left out of
+    grids
+        GeoDataFrame with ``community_code`` and ``households``.
+    communities
+        The community polygons; needed for the tiling check.
+    min_households, max_households
+        The band.
+    infeasible
+        The :attr:`GridResult.infeasible` table; its communities are left out of
         ``share_in_band_feasible``.
 
     Returns
@@ -705,6 +722,7 @@ def grid_quality(
     ``households_max``, ``pp_mean``, ``pp_median``, ``pp_p10``, ``pp_min``,
     ``contiguity_share`` (grids that are one Polygon), ``tiling_gap_rel``,
     ``tiling_overlap_rel`` (areas relative to the communities) and ``tiling_exact``.
+
     """
     hh = grids["households"].to_numpy(float)
     geoms = np.asarray(grids.geometry.values, dtype=object)
@@ -730,7 +748,7 @@ def grid_quality(
     gap = overlap = float("nan")
     if communities is not None and len(grids):
         cg = communities.to_crs(grids.crs) if communities.crs != grids.crs else communities
-        cgeo = dict(zip(cg["community_code"].astype(str), cg.geometry.values))
+        cgeo = dict(zip(cg["community_code"].astype(str), cg.geometry.values, strict=True))
         area_c = gaps = over = 0.0
         for code, sub in grids.groupby("community_code", sort=True):
             c = cgeo.get(str(code))
@@ -769,13 +787,18 @@ def workload(
 
     Parameters
     ----------
-    grids : table with ``households``.
+    grids
+        Table with ``households``.
     vulnerable_share : share of households that are vulnerable (elderly living alone,
         disabled, low-income, special care) and visited monthly (0.10).
-    visit_minutes : minutes per household visit, walking between doors included (20).
-    patrol_minutes_per_day : minutes of patrol per working day (120).
-    work_days_per_month : working days per month (21.75, the statutory average).
-    case_minutes_per_week : minutes per week to follow up and close cases (240).
+    visit_minutes
+        Minutes per household visit, walking between doors included (20).
+    patrol_minutes_per_day
+        Minutes of patrol per working day (120).
+    work_days_per_month
+        Working days per month (21.75, the statutory average).
+    case_minutes_per_week
+        Minutes per week to follow up and close cases (240).
     worker_hours_per_month : working hours of one full-time grid worker per month
         (174 = 21.75 days x 8 h).
 
@@ -784,6 +807,7 @@ def workload(
     Copy of ``grids`` with ``vulnerable_households``, ``visits_month`` (vulnerable monthly
     plus one third of the others), ``workload_h_month``, ``grid_workers`` (full-time
     workers needed, at least 1) and ``worker_load_share`` (workload / (workers x hours)).
+
     """
     if worker_hours_per_month <= 0 or not 0 <= vulnerable_share <= 1:
         msg = (
@@ -822,15 +846,19 @@ def community_funds(
     ----------
     table : grids or communities with ``community_code``, ``households`` and
         ``party_members`` (missing party members count as 0); rows are summed per community.
-    office_per_household : office funds per household (35 yuan).
-    service_per_household : service funds per household (50 yuan).
-    per_party_member : activity funds per registered party member (300 yuan).
+    office_per_household
+        Office funds per household (35 yuan).
+    service_per_household
+        Service funds per household (50 yuan).
+    per_party_member
+        Activity funds per registered party member (300 yuan).
 
     Returns
     -------
     DataFrame with ``community_code``, ``households``, ``party_members``,
     ``funds_office_yuan``, ``funds_service_yuan``, ``funds_activity_yuan``,
     ``funds_total_yuan``.
+
     """
     if "community_code" not in table.columns or "households" not in table.columns:
         msg = (
@@ -879,15 +907,20 @@ def responsibility_areas(
 
     Parameters
     ----------
-    grid_result : result of :func:`partition`.
-    demand : the same demand passed to :func:`partition`.
-    min_households, target_households, max_households : the band (30, 60, 100).
-    seed : RNG seed.
+    grid_result
+        Result of :func:`partition`.
+    demand
+        The same demand passed to :func:`partition`.
+    min_households, target_households, max_households
+        The band (30, 60, 100).
+    seed
+        RNG seed.
 
     Returns
     -------
     GeoDataFrame with ``area_code`` (grid code + 3-digit sequence in reading order),
     ``grid_code``, ``households``, ``buildings`` (demand units), ``in_band``.
+
     """
     _check_band(min_households, target_households, max_households)
     atoms = grid_result.atoms
@@ -895,7 +928,7 @@ def responsibility_areas(
     crs = grids.crs
     dem = _demand_table(demand.to_crs(crs), DEFAULTS.household_size)
     assign = grid_result.assignment.reindex(demand.index).to_numpy(dtype=object)
-    grid_geoms = dict(zip(grids["grid_code"], grids.geometry.values))
+    grid_geoms = dict(zip(grids["grid_code"], grids.geometry.values, strict=True))
     rows = []
     geoms = []
     for gcode in grids["grid_code"]:

@@ -993,19 +993,22 @@ def make_district(
     (``underserved_codes``). Streets (街道) are contiguous groups of 8-12 communities
     (fewer when ``n_communities`` is smaller).
 
-    Sizes and timings measured (one CPU core; "vertices" = distinct way endpoints and
-    vertices shared by two or more ways, roughly the nodes a network builder makes):
+    Sizes and timings measured (seeds 0-3, one CPU core; "vertices" = distinct way
+    endpoints and vertices shared by two or more ways, roughly the nodes a network builder
+    makes; households estimated as in the Notes):
 
-    ==============  ===========  ============  ===========  ==========  ========
-    n_communities   households   ways          vertices     facilities  seconds
-    ==============  ===========  ============  ===========  ==========  ========
-    10 (default)    ~29,000      ~4,700        ~5,800       ~25         ~0.3
-    300             ~0.9 M       ~140,000      ~170,000     ~700        ~7
-    550             ~1.6 M       ~250,000      ~310,000     ~1,300      ~13
-    ==============  ===========  ============  ===========  ==========  ========
+    ==============  ==========  ========  ==================  ==========  =======
+    n_communities   households  ways      vertices            facilities  seconds
+    ==============  ==========  ========  ==================  ==========  =======
+    10 (default)    ~32,000     ~1,500    ~2,800              ~14         0.2
+    300             ~1.1 M      ~51,000   ~96,000             ~565        2.5-4
+    1000            ~3.4 M      ~160,000  296,000-314,000     ~1,800      4-9
+    1100            ~3.8 M      ~180,000  333,000-346,000     ~2,000      5-10
+    ==============  ==========  ========  ==================  ==========  =======
 
-    ``n_communities=550`` is the smallest round size with at least 300,000 network vertices
-    and at least 500 facilities (500 facilities are reached from about 220 communities).
+    ``n_communities=1100`` gives at least 300,000 network vertices (and about 2,000
+    facilities; 500 facilities are reached from about 280 communities). ``n_communities=300``
+    (about 1.1 million households) suits a 3,000-grid benchmark.
 
     Parameters
     ----------
@@ -1329,10 +1332,14 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
         geometry=move(shapely.box(crect[:, 0], crect[:, 1], crect[:, 2], crect[:, 3])),
         crs=crs,
     )
-    wall_geoms = [shapely.linestrings(p) for p, _ in b.walls]
+    w_len = np.array([len(p) for p, _ in b.walls], dtype=np.int64)
+    wall_geoms = shapely.linestrings(
+        np.concatenate([p for p, _ in b.walls] or [np.empty((0, 2))]).reshape(-1, 2),
+        indices=np.repeat(np.arange(len(w_len)), w_len),
+    )
     walls = gpd.GeoDataFrame(
         {"compound_id": np.array([c for _, c in b.walls], dtype=np.int64)},
-        geometry=move(np.array(wall_geoms, dtype=object)),
+        geometry=move(wall_geoms),
         crs=crs,
     )
     garr = np.array(b.gates, dtype=float).reshape(-1, 3)

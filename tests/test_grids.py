@@ -101,7 +101,7 @@ def test_partition_tiles_contiguous_and_in_band(area, result):
     assert 0.3 < q["pp_mean"] <= 1.0
     assert result.communities_derived is False
     # p close to total / target
-    for code, sub in g.groupby("community_code"):
+    for _code, sub in g.groupby("community_code"):
         assert abs(len(sub) - sub["households"].sum() / 350) <= 1.5
 
 
@@ -165,7 +165,7 @@ def test_assignment_matches_grids(area, result):
     # each building lies in the grid it is assigned to (its representative point)
     grids = result.grids.set_index("grid_code").geometry
     pts = dem.geometry.representative_point()
-    inside = [grids[c].buffer(0.01).contains(p) for c, p in zip(a, pts)]
+    inside = [grids[c].buffer(0.01).contains(p) for c, p in zip(a, pts, strict=True)]
     assert all(inside)
 
 
@@ -258,7 +258,10 @@ def test_atoms_cover_footprints(area):
     assert at["households"].sum() == pytest.approx(dem["households"].sum())
     res = partition(comm, dem, network_edges=edges)
     grids = res.grids.set_index("grid_code").geometry
-    cover = [grids[c].intersection(f).area / f.area for c, f in zip(res.assignment, dem.geometry)]
+    cover = [
+        grids[c].intersection(f).area / f.area
+        for c, f in zip(res.assignment, dem.geometry, strict=True)
+    ]
     # buildings are never split: each footprint lies (almost) wholly in its grid
     assert np.mean(cover) > 0.99
     assert np.min(cover) > 0.9

@@ -398,3 +398,14 @@ def test_scales_roughly_linearly(demo, demo40):
         ratio = len(getattr(demo40, layer)) / len(getattr(demo, layer))
         assert 2.5 < ratio < 6.0, layer
     assert 2.5 < households(demo40.buildings) / households(demo.buildings) < 6.0
+
+
+def test_geogrid_network_builder_keeps_compound_paths(demo):
+    from geogrid.network import network_from_ways
+
+    net = network_from_ways(demo.ways, residential=demo.compounds)
+    s = net.summary()
+    assert s["components"] == 1
+    assert s["dropped_private"] == 0 and s["private_edges_kept"] > 0
+    assert s["dropped_foot_no"] == int((demo.ways["foot"] == "no").sum())
+    assert s["dropped_not_walkable"] == int(demo.ways["highway"].isin(NOT_WALKABLE).sum())

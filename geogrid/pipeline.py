@@ -1,0 +1,291 @@
+"""End-to-end runs behind the command line: inputs -> study area -> analyses -> output files.
+
+Every output is written atomically (a temporary file beside the target, then a rename), so an
+interrupted run never leaves a half-written file where a complete one was.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .coverage import CoverageResult, aggregate, run_coverage
+from .demand import prepare_demand
+from .errors import InputError
+from .facilities import prepare_facilities
+from .io import read_layer, read_osm, write_layers, write_table
+from .network import WalkNetwork, build_network
+from .settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Settings
+
+__all__ = [
+    "StudyArea",
+    "format_summary",
+    "grids_step",
+    "load_study",
+    "run_demo",
+    "siting_step",
+    "write_coverage",
+]
+
+log = logging.getLogger(__name__)
+
+_OSM_SUFFIXES = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
+
+
+@dataclass
+class StudyArea:
+    """Network, demand, facilities and (optionally) communities in one metric CRS."""
+
+    network: WalkNetwork
+    demand: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame | None = None
+    communities: gpd.GeoDataFrame | None = None
+    extra: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+
+    @property
+    def crs(self) -> Any:
+        """The study area's metric CRS."""
+        return self.network.crs
+
+    def summary(self) -> dict[str, Any]:
+        """Headline counts: households, population, network size, facilities by type."""
+        out: dict[str, Any] = {
+            "households": round(float(self.demand["households"].sum()), 1),
+            "population": round(float(self.demand["population"].sum()), 1),
+            "demand_units": len(self.demand),
+            **{f"network_{k}": v for k, v in self.network.summary().items()},
+        }
+        if self.facilities is not None:
+            counts = self.facilities["type"].value_counts().sort_index()
+            out["facilities"] = {str(k): int(v) for k, v in counts.items()}
+        if self.communities is not None:
+            out["communities"] = len(self.communities)
+        return out
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """Layers for ``study.gpkg``."""
+        out: dict[str, gpd.GeoDataFrame] = {}
+        if self.communities is not None:
+            out["communities"] = self.communities
+        out["demand"] = self.demand
+        if self.facilities is not None:
+            out["facilities"] = self.facilities
+        edges = self.network.edges.drop(columns=["way"], errors="ignore")
+        out["network_edges"] = edges
+        out.update(self.extra)
+        return out
+
+
+def _is_osm(path: Path) -> bool:
+    return path.name.lower().endswith(_OSM_SUFFIXES)
+
+
+def _layer(path: str | Path | None, *, crs: Any = None, what: str) -> gpd.GeoDataFrame | None:
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        msg = f"{what} file {str(p)!r} does not exist; check the path"
+        raise InputError(msg)
+    if _is_osm(p):
+        osm = read_osm(p)
+        if what == "demand":
+            return osm.buildings
+        if what == "facilities":
+            return osm.pois
+        msg = f"an OSM file cannot be used as {what}; pass a GeoPackage, GeoJSON, Shapefile or CSV"
+        raise InputError(msg)
+    return read_layer(p, crs=crs)
+
+
+def load_study(
+    *,
+    network: str | Path | WalkNetwork,
+    demand: str | Path | gpd.GeoDataFrame,
+    facilities: str | Path | gpd.GeoDataFrame | None = None,
+    communities: str | Path | gpd.GeoDataFrame | None = None,
+    crs: Any = None,
+    demand_crs: Any = None,
+    facilities_crs: Any = None,
+    communities_crs: Any = None,
+    keep_private: bool = True,
+    settings: Settings = DEFAULTS,
+) -> StudyArea:
+    """Read and project every input once; households are estimated where missing.
+
+    ``crs`` is used for any layer without its own (CSV and Excel have none); the per-layer
+    options override it, e.g. ``facilities_crs="gcj02"`` for points copied from Amap.
+    """
+    net = network if isinstance(network, WalkNetwork) else build_network(network, keep_private=keep_private)
+    dem = demand if isinstance(demand, gpd.GeoDataFrame) else _layer(demand, crs=demand_crs or crs, what="demand")
+    fac = facilities if isinstance(facilities, gpd.GeoDataFrame) or facilities is None else _layer(
+        facilities, crs=facilities_crs or crs, what="facilities")
+    com = communities if isinstance(communities, gpd.GeoDataFrame) or communities is None else _layer(
+        communities, crs=communities_crs or crs, what="communities")
+    assert dem is not None
+    dem = prepare_demand(dem, settings=settings, crs=net.crs)
+    if "residential" in dem.columns:
+        dem = dem[dem["households"] > 0].reset_index(drop=True)
+    if fac is not None:
+        fac = prepare_facilities(fac, crs=net.crs)
+    if com is not None:
+        com = com.to_crs(net.crs)
+        if "community_code" not in com.columns:
+            msg = "communities need a 'community_code' column (12 digits); rename the code column"
+            raise InputError(msg)
+        com["community_code"] = com["community_code"].astype(str)
+    return StudyArea(network=net, demand=dem, facilities=fac, communities=com)
+
+
+def write_coverage(res: CoverageResult, out: Path) -> dict[str, Path]:
+    """Write ``coverage.gpkg`` and ``summary.csv`` (and per-street/district tables)."""
+    out.mkdir(parents=True, exist_ok=True)
+    layers = res.layers()
+    if "communities" not in layers and isinstance(res.communities, pd.DataFrame):
+        layers["communities_table"] = res.communities  # type: ignore[assignment]
+    if res.streets is not None:
+        layers["streets_coverage"] = res.streets  # type: ignore[assignment]
+    if res.districts is not None:
+        layers["districts_coverage"] = res.districts  # type: ignore[assignment]
+    paths = {"coverage": write_layers(out / "coverage.gpkg", layers)}
+    paths["summary"] = write_table(res.summary, out / "summary.csv")
+    return paths
+
+
+def grids_step(
+    communities: gpd.GeoDataFrame,
+    demand: gpd.GeoDataFrame,
+    *,
+    network_edges: gpd.GeoDataFrame | None = None,
+    walls: gpd.GeoDataFrame | None = None,
+    coverage_table: gpd.GeoDataFrame | None = None,
+    seed: int = 0,
+    settings: Settings = DEFAULTS,
+    **kwargs: Any,
+) -> Any:
+    """Partition communities into grids; with a coverage table, add coverage per grid."""
+    from .grids import partition
+
+    res = partition(
+        communities, demand, network_edges=network_edges, walls=walls, seed=seed,
+        min_households=kwargs.pop("min_households", settings.grid_min_households),
+        target_households=kwargs.pop("target_households", settings.grid_target_households),
+        max_households=kwargs.pop("max_households", settings.grid_max_households),
+        **kwargs,
+    )
+    if coverage_table is not None:
+        tbl = coverage_table.copy()
+        tbl["grid_code"] = res.assignment.reindex(tbl.index).to_numpy() if hasattr(res.assignment, "reindex") else np.asarray(res.assignment)
+        agg = aggregate(tbl[tbl["grid_code"].notna()], by="grid_code")
+        keep = ["grid_code"] + [c for c in agg.columns if c.startswith(("coverage_", "uncovered_hh_")) or c.endswith("walk_min")]
+        res.grids = res.grids.merge(agg[keep], on="grid_code", how="left")
+    return res
+
+
+def siting_step(study: StudyArea, *, k: int, target: str = "15min", candidates: Any = None, **kwargs: Any) -> Any:
+    """Run the siting model on a study area."""
+    from .siting import run_siting
+
+    return run_siting(study.network, study.demand, study.facilities, k=k, target=target,
+                      candidates=candidates, communities=study.communities, **kwargs)
+
+
+def run_demo(
+    out: str | Path,
+    *,
+    n_communities: int = 10,
+    seed: int = 0,
+    k: int = 5,
+    maps: bool = True,
+    settings: Settings = DEFAULTS,
+) -> dict[str, Any]:
+    """Generate the demo district and run the whole workflow on it, offline.
+
+    Writes ``study.gpkg``, ``coverage.gpkg``, ``summary.csv``, ``grids.gpkg``,
+    ``grids_quality.csv``, ``siting.gpkg``, ``siting_curve.csv``, ``maps/demo.html``,
+    ``maps/demo_offline.html`` and ``report.xlsx`` into ``out``; returns the headline figures.
+    """
+    from .network import network_from_ways
+    from .synth import make_district
+
+    t0 = time.perf_counter()
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    d = make_district(n_communities=n_communities, seed=seed)
+    net = network_from_ways(d.ways, residential=d.compounds)
+    study = load_study(network=net, demand=d.buildings, facilities=d.facilities, communities=d.communities,
+                       settings=settings)
+    district = d.streets.dissolve(by="district_code", as_index=False)[["district_code", "district_name", "geometry"]]
+    study.extra = {"streets": d.streets, "district": district, "compounds": d.compounds, "gates": d.gates}
+    write_layers(folder / "study.gpkg", study.layers())
+    timings = {"study": time.perf_counter() - t0}
+
+    t = time.perf_counter()
+    cov = run_coverage(net, study.demand, study.facilities, communities=d.communities, settings=settings)
+    write_coverage(cov, folder)
+    timings["coverage"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    walk = net.edges[net.edges["highway"].isin(["primary", "secondary", "tertiary", "residential", "living_street", "unclassified"])]
+    grid = grids_step(d.communities, study.demand, network_edges=walk, walls=d.walls,
+                      coverage_table=cov.demand, seed=seed, settings=settings)
+    write_layers(folder / "grids.gpkg", {"grids": grid.grids})
+    write_table(grid.quality, folder / "grids_quality.csv")
+    timings["grids"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    site = siting_step(study, k=k, target=settings.primary_target)
+    write_layers(folder / "siting.gpkg", site.layers())
+    write_table(site.curve, folder / "siting_curve.csv")
+    timings["siting"] = time.perf_counter() - t
+
+    if maps:
+        from .maps import read_results
+        from .report import publish
+
+        t = time.perf_counter()
+        publish(read_results(folder), folder, name="demo", title="geogrid 示范街道 demo district")
+        timings["maps_report"] = time.perf_counter() - t
+
+    summ = dict(zip(cov.summary["metric"], cov.summary["value"]))
+    figures: dict[str, Any] = study.summary()
+    figures.update({
+        "coverage_15min": summ.get("coverage_15min"),
+        "coverage_1km": summ.get("coverage_1km"),
+        "uncovered_hh_15min": round(float(summ["households"] - summ["covered_hh_15min"]), 1),
+        "gaps": summ.get("gaps"),
+        "overloaded_facilities": summ.get("overloaded_facilities"),
+        "grids": len(grid.grids),
+        "grids_in_band_share": float(grid.grids["in_band"].mean()) if len(grid.grids) else float("nan"),
+        "new_sites": len(site.sites),
+        "coverage_15min_after": float(site.curve["coverage_share"].iloc[-1]),
+        "seconds": {k2: round(v, 2) for k2, v in timings.items()},
+        "total_seconds": round(time.perf_counter() - t0, 2),
+        "underserved_communities": list(d.underserved_codes),
+        "out": str(folder),
+    })
+    return figures
+
+
+def format_summary(figures: dict[str, Any]) -> str:
+    """Human-readable lines for the command line."""
+    lines = []
+    fac = figures.get("facilities") or {}
+    for key, value in figures.items():
+        if key == "facilities":
+            parts = [f"{FACILITY_TYPE_NAMES_ZH.get(t, t)} {t}: {n}" for t, n in fac.items()]
+            lines.append(f"facilities by type: {'; '.join(parts)}")
+        elif isinstance(value, float):
+            lines.append(f"{key}: {value:,.4g}" if abs(value) < 10 else f"{key}: {value:,.1f}")
+        elif isinstance(value, int) and not isinstance(value, bool):
+            lines.append(f"{key}: {value:,}")
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
