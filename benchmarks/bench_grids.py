@@ -10,7 +10,7 @@ Metrics per method: share of grids inside the 200-500 band, CV of households, me
 Polsby-Popper of the dissolved grids, contiguity, seconds spent partitioning the atoms.
 Also times the full pipeline (atoms + partition + report) at scale.
 
-Run: ``python benchmarks/bench_grids.py`` (300 communities, 40 for the peers) or
+Run: ``python benchmarks/bench_grids.py`` (300 communities, 20 for the peers) or
 ``python benchmarks/bench_grids.py --quick`` (20 communities, 6 for the peers).
 """
 
@@ -190,7 +190,7 @@ def main() -> None:
     ap.add_argument("--peer-communities", type=int, default=None)
     args = ap.parse_args()
     n = args.communities or (20 if args.quick else 300)
-    n_peer = args.peer_communities or (6 if args.quick else 40)
+    n_peer = args.peer_communities or (6 if args.quick else 20)
     t = time.perf_counter()
     comm, dem, ways, walls, source = demo_inputs(n)
     print(

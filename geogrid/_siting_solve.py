@@ -336,7 +336,7 @@ def exact_cover(
     sites = np.flatnonzero(x[:n] > 0.5)
     return Solution(
         sites=sites,
-        objective=out["objective"],
+        objective=out["objective"] if need_w is None else float(len(sites)),
         solver="highs",
         status=out["status"],
         bound=out["bound"],

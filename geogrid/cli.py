@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--crs", help="coordinate system of layers that have none (CSV/Excel): wgs84, gcj02, bd09, EPSG:xxxx")
         sp.add_argument("--demand-crs", help="override for the demand layer, e.g. gcj02")
         sp.add_argument("--facilities-crs", help="override for the facility layer, e.g. gcj02 (Amap points)")
+        sp.add_argument("--residential",
+                        help="compound / landuse=residential polygons whose private paths stay walkable "
+                             "(an OSM network file brings its own)")
         sp.add_argument("--drop-private", action="store_true",
                         help="drop access=private ways inside residential compounds (kept by default)")
         sp.add_argument("--speed", type=float, help="walking speed in km/h (default 4)")
@@ -124,7 +127,8 @@ def _study(a: argparse.Namespace) -> Any:
     return load_study(
         network=a.network, demand=a.demand, facilities=getattr(a, "facilities", None),
         communities=a.communities, crs=a.crs, demand_crs=a.demand_crs,
-        facilities_crs=a.facilities_crs, keep_private=not a.drop_private, settings=settings,
+        facilities_crs=a.facilities_crs, keep_private=not a.drop_private,
+        residential=a.residential, settings=settings,
     ), settings
 
 

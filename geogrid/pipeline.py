@@ -116,14 +116,22 @@ def load_study(
     facilities_crs: Any = None,
     communities_crs: Any = None,
     keep_private: bool = True,
+    residential: str | Path | gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULTS,
 ) -> StudyArea:
     """Read and project every input once; households are estimated where missing.
 
     ``crs`` is used for any layer without its own (CSV and Excel have none); the per-layer
     options override it, e.g. ``facilities_crs="gcj02"`` for points copied from Amap.
+    ``residential`` (compound / ``landuse=residential`` polygons) keeps private compound paths
+    walkable when the network is not an OSM file (an OSM file brings its own).
     """
-    net = network if isinstance(network, WalkNetwork) else build_network(network, keep_private=keep_private)
+    res = residential if isinstance(residential, gpd.GeoDataFrame) or residential is None else _layer(
+        residential, crs=crs, what="residential")
+    kw: dict[str, Any] = {"keep_private": keep_private}
+    if res is not None:
+        kw["residential"] = res
+    net = network if isinstance(network, WalkNetwork) else build_network(network, **kw)
     dem = demand if isinstance(demand, gpd.GeoDataFrame) else _layer(demand, crs=demand_crs or crs, what="demand")
     fac = facilities if isinstance(facilities, gpd.GeoDataFrame) or facilities is None else _layer(
         facilities, crs=facilities_crs or crs, what="facilities")
@@ -208,7 +216,8 @@ def run_demo(
 ) -> dict[str, Any]:
     """Generate the demo district and run the whole workflow on it, offline.
 
-    Writes ``study.gpkg``, ``coverage.gpkg``, ``summary.csv``, ``grids.gpkg``,
+    Writes ``inputs/*.gpkg`` (the generated layers, one file each, to try the other commands
+    on), ``study.gpkg``, ``coverage.gpkg``, ``summary.csv``, ``grids.gpkg``,
     ``grids_quality.csv``, ``siting.gpkg``, ``siting_curve.csv``, ``maps/demo.html``,
     ``maps/demo_offline.html`` and ``report.xlsx`` into ``out``; returns the headline figures.
     """
@@ -225,6 +234,12 @@ def run_demo(
     district = d.streets.dissolve(by="district_code", as_index=False)[["district_code", "district_name", "geometry"]]
     study.extra = {"streets": d.streets, "district": district, "compounds": d.compounds, "gates": d.gates}
     write_layers(folder / "study.gpkg", study.layers())
+    inputs = folder / "inputs"
+    inputs.mkdir(exist_ok=True)
+    for name, layer in (("ways", d.ways), ("compounds", d.compounds), ("walls", d.walls),
+                        ("buildings", d.buildings), ("facilities", d.facilities),
+                        ("communities", d.communities)):
+        write_layers(inputs / f"{name}.gpkg", {name: layer})
     timings = {"study": time.perf_counter() - t0}
 
     t = time.perf_counter()

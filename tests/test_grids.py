@@ -413,3 +413,28 @@ def test_real_suzhou_buildings():
     assert res.grids["households"].sum() == pytest.approx(b["households"].sum())
     assert 80 <= len(res.grids) <= 120  # about 34,600 households / 350
     assert res.assignment.notna().all()
+
+
+def test_demo_district_synth():
+    synth = pytest.importorskip("geogrid.synth")
+    d = synth.make_district(n_communities=8, seed=1)
+    b = d.buildings.copy()
+    levels = pd.to_numeric(b["levels"], errors="coerce").fillna(3.0)
+    resid = b["building"].isin(["apartments", "residential", "house", "dormitory"])
+    b["households"] = np.where(resid, b.area * levels * 0.75 / 90.0, 0.0)
+    ways = d.ways[d.ways["compound_id"].isna()] if "compound_id" in d.ways else d.ways
+    res = partition(d.communities, b, network_edges=ways, walls=d.walls, seed=0)
+    q = res.quality.iloc[0]
+    assert q["contiguity_share"] == 1.0
+    assert bool(q["tiling_exact"])
+    assert q["share_in_band"] >= 0.9
+    assert q["share_in_band_feasible"] >= 0.95 or np.isnan(q["share_in_band_feasible"])
+    check_tiling(res.grids, d.communities)
+    # compounds that fit the band stay in one grid
+    comp = b["compound_id"].astype("string")
+    has = comp.notna() & (b["households"] > 0)
+    per = res.assignment[has].groupby(comp[has]).nunique()
+    hh = b.loc[has, "households"].groupby(comp[has]).sum()
+    assert (per[hh <= 500] == 1).all()
+    again = partition(d.communities, b, network_edges=ways, walls=d.walls, seed=0)
+    pd.testing.assert_series_equal(again.assignment, res.assignment)

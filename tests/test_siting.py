@@ -1,0 +1,352 @@
+from __future__ import annotations
+
+import itertools
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import real_path
+
+from geogrid import _paths
+from geogrid._siting_matrix import coverage_pairs
+from geogrid.coverage import compute_coverage
+from geogrid.errors import GeogridError, InputError
+from geogrid.network import network_from_graphml, network_from_ways, snap_points
+from geogrid.siting import build_model, candidates, run_siting
+
+CRS = "EPSG:4546"
+X0, Y0 = 400000.0, 4500000.0
+
+
+def grid_net(nx: int = 11, ny: int = 11, step: float = 100.0):
+    lines = []
+    for j in range(ny):
+        y = Y0 + j * step
+        for i in range(nx - 1):
+            lines.append(shapely.LineString([(X0 + i * step, y), (X0 + (i + 1) * step, y)]))
+    for i in range(nx):
+        x = X0 + i * step
+        for j in range(ny - 1):
+            lines.append(shapely.LineString([(x, Y0 + j * step), (x, Y0 + (j + 1) * step)]))
+    ways = gpd.GeoDataFrame({"highway": ["residential"] * len(lines)}, geometry=lines, crs=CRS)
+    return network_from_ways(ways)
+
+
+def points(xy, **cols):
+    xy = np.asarray(xy, dtype=float)
+    return gpd.GeoDataFrame(cols, geometry=shapely.points(xy[:, 0], xy[:, 1]), crs=CRS)
+
+
+def random_demand(rng, n, extent_m, households=None):
+    xy = np.column_stack([X0 + rng.uniform(0, extent_m, n), Y0 + rng.uniform(0, extent_m, n)])
+    hh = households if households is not None else rng.integers(5, 200, n).astype(float)
+    return points(xy, households=hh)
+
+
+@pytest.fixture(scope="module")
+def line_net():
+    # a 3 km straight street, nodes every 100 m
+    lines = [shapely.LineString([(X0 + i * 100.0, Y0), (X0 + (i + 1) * 100.0, Y0)]) for i in range(30)]
+    ways = gpd.GeoDataFrame({"highway": ["residential"] * 30}, geometry=lines, crs=CRS)
+    return network_from_ways(ways)
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return grid_net(16, 16, 100.0)
+
+
+# ---------------------------------------------------------------------- matrix
+@pytest.mark.parametrize("tile_m", [None, 150.0, 700.0])
+def test_coverage_pairs_equals_bounded_pairs(grid, tile_m):
+    rng = np.random.default_rng(1)
+    units = snap_points(grid, random_demand(rng, 400, 1500.0))
+    cand_xy = np.column_stack([X0 + rng.uniform(0, 1500, 60), Y0 + rng.uniform(0, 1500, 60)])
+    cand = snap_points(grid, points(cand_xy))
+    ref = _paths.bounded_pairs(grid, cand, units, 450.0)
+    got = coverage_pairs(grid, cand, units, 450.0, tile_m=tile_m)
+    assert got.nnz == ref.nnz > 0
+    assert abs(got - ref).max() == pytest.approx(0.0, abs=1e-6)
+    # same-edge pairs are present (some unit shares an edge with some candidate)
+    assert np.intersect1d(units.edge, cand.edge).size > 0
+
+
+def test_coverage_pairs_real_shenzhen():
+    net = network_from_graphml(real_path("shenzhen_futian.graphml"))
+    rng = np.random.default_rng(3)
+    b = net.nodes.total_bounds
+    pts = shapely.points(rng.uniform(b[0], b[2], 2000), rng.uniform(b[1], b[3], 2000))
+    units = snap_points(net, pts)
+    cand = snap_points(net, pts[:150])
+    ref = _paths.bounded_pairs(net, cand, units, 1000.0)
+    got = coverage_pairs(net, cand, units, 1000.0)
+    assert got.nnz == ref.nnz > 0
+    assert abs(got - ref).max() == pytest.approx(0.0, abs=1e-6)
+
+
+# ---------------------------------------------------------------------- hand-checkable
+def test_line_street_obvious_site(line_net):
+    # households at 0-200 m and 2,600-3,000 m; the far cluster is bigger -> one site goes there
+    dem = points([(X0 + 50, Y0 + 5), (X0 + 150, Y0 + 5), (X0 + 2700, Y0 + 5), (X0 + 2900, Y0 + 5)],
+                 households=[100.0, 100.0, 300.0, 300.0])
+    fac = points([(X0 + 1500, Y0 + 10)], name=["centre"], type=["centre_community"])
+    cands = points([(X0 + x, Y0) for x in (100, 1200, 1500, 2800)])
+    res = run_siting(line_net, dem, fac, k=1, target="1km", candidates=cands, solver="both")
+    assert res.sites["candidate_id"].tolist() == ["C00004"]
+    assert res.sites["gain_households"].iloc[0] == pytest.approx(600.0)
+    assert res.curve["households_covered"].tolist() == pytest.approx([0.0, 600.0])
+    res2 = run_siting(line_net, dem, fac, k=2, target="1km", candidates=cands, solver="exact")
+    assert sorted(res2.sites["candidate_id"]) == ["C00001", "C00004"]
+    assert res2.sites["rank"].tolist() == [1, 2]
+    assert res2.sites["gain_households"].tolist() == pytest.approx([600.0, 200.0])
+    # the centre at 1,500 m reaches nobody within 1 km; 10-minute target (667 m) neither
+    assert res2.curve["coverage_share"].iloc[-1] == pytest.approx(1.0)
+
+
+def test_pmedian_line_matches_hand(line_net):
+    # one unit at each end, no facility; one site: anywhere between minimises w-weighted sum
+    # only when weights are equal, so make the east end heavier -> site at the east end
+    dem = points([(X0 + 100, Y0), (X0 + 2900, Y0)], households=[10.0, 30.0])
+    cands = points([(X0 + x, Y0) for x in (100, 1500, 2900)])
+    res = run_siting(line_net, dem, None, k=1, target="1km", candidates=cands,
+                     problem="pmedian", pmedian_cap_m=5000.0, solver="both")
+    assert res.sites["candidate_id"].tolist() == ["C00003"]
+    summ = dict(zip(res.summary["metric"], res.summary["value"]))
+    # everyone walks to the east site: 10 hh x 2,800 m / 40 hh
+    assert summ["mean_walk_m_after"] == pytest.approx(10 * 2800 / 40, abs=0.01)
+    assert summ["objective"] == pytest.approx(28000.0, abs=1e-3)
+
+
+# ---------------------------------------------------------------------- solvers
+def _brute(model, k, kind):
+    best = -np.inf
+    n = model.cover.shape[0]
+    for combo in itertools.combinations(range(n), k):
+        if kind == "mclp":
+            d = model.after(np.array(combo))
+            val = float(model.w[(d <= model.limit_m) & ~model.covered0].sum())
+        else:
+            dist = model.distances(900.0)
+            base = np.minimum(model.d0, 900.0)
+            sub = dist[list(combo)].tocoo()
+            cur = base.copy()
+            np.minimum.at(cur, sub.col, sub.data - 1e-9)
+            val = -float(np.sum(model.w * cur))
+        best = max(best, val)
+    return best
+
+
+@pytest.fixture(scope="module")
+def small_model(grid):
+    rng = np.random.default_rng(7)
+    dem = random_demand(rng, 150, 1500.0)
+    fac = points([(X0 + 200, Y0 + 200)], name=["centre"], type=["centre_community"])
+    cands = candidates(grid, every_m=250.0)
+    cands = cands.iloc[::7].reset_index(drop=True)
+    return build_model(grid, dem, fac, cands, target="400m")
+
+
+def test_greedy_exact_and_brute_force(small_model):
+    m = small_model
+    assert 10 <= m.cover.shape[0] <= 80
+    for k in (1, 2, 3):
+        g = m.maximal_coverage(k=k, solver="greedy")
+        e = m.maximal_coverage(k=k, solver="exact")
+        brute = _brute(m, k, "mclp") if k <= 2 else None
+        assert e.objective >= g.objective - 1e-6
+        assert e.gap == pytest.approx(0.0, abs=1e-6)
+        assert e.status == "Optimal"
+        if k == 1:
+            assert g.objective == pytest.approx(e.objective)
+        if brute is not None:
+            assert e.objective == pytest.approx(brute)
+        assert g.objective >= (1 - 1 / np.e) * e.objective
+    # p-median: exact equals brute force, greedy no better
+    for k in (1, 2):
+        g = m.p_median(k=k, cap_m=900.0, solver="greedy")
+        e = m.p_median(k=k, cap_m=900.0, solver="exact")
+        assert e.objective == pytest.approx(-_brute(m, k, "pmedian"), rel=1e-9)
+        assert g.objective >= e.objective - 1e-6
+
+
+def test_greedy_gains_nonincreasing_and_lazy(small_model):
+    g = small_model.maximal_coverage(k=6, solver="greedy")
+    gains = g.info["gains"]
+    assert np.all(np.diff(gains) <= 1e-9)
+    assert g.objective == pytest.approx(gains.sum())
+    # lazy evaluation re-evaluates far fewer than k x candidates
+    assert g.evaluations < 6 * small_model.cover.shape[0]
+
+
+def test_set_cover_reaches_share(small_model):
+    m = small_model
+    for share in (0.5, 0.8):
+        need, ok = m.needed_households(share)
+        assert ok
+        g = m.set_cover(share=share, solver="greedy")
+        e = m.set_cover(share=share, solver="exact")
+        for sol in (g, e):
+            d = m.after(sol.sites)
+            assert m.w[d <= m.limit_m].sum() >= share * m.households - 1e-6
+        assert len(e.sites) <= len(g.sites)
+        assert e.objective == len(e.sites)
+
+
+def test_set_cover_out_of_reach_is_flagged(line_net):
+    dem = points([(X0 + 100, Y0), (X0 + 2900, Y0)], households=[10.0, 30.0])
+    cands = points([(X0 + 100, Y0)])
+    res = run_siting(line_net, dem, None, target="1km", candidates=cands, problem="set_cover",
+                     share=1.0, solver="both")
+    assert res.solvers["feasible"].tolist() == [False, False]
+    assert res.curve["coverage_share"].iloc[-1] == pytest.approx(0.25)
+
+
+def test_capacity(small_model):
+    m = small_model
+    cap = 400.0
+    for solver in ("greedy", "exact"):
+        sol = m.maximal_coverage(k=3, solver=solver, capacity_hh=cap)
+        per_site = np.asarray(sol.assign.sum(axis=1)).ravel()
+        assert per_site.max() <= cap + 1e-6
+        assert per_site.sum() == pytest.approx(sol.objective, rel=1e-6)
+        # assigned households are within reach and not covered today
+        coo = sol.assign.tocoo()
+        assert np.all(np.asarray(m.cover[coo.row, coo.col]).ravel() > 0)
+        assert not m.covered0[coo.col].any()
+    g = m.maximal_coverage(k=3, solver="greedy", capacity_hh=cap)
+    e = m.maximal_coverage(k=3, solver="exact", capacity_hh=cap)
+    assert e.objective >= g.objective - 1e-6
+
+
+# ---------------------------------------------------------------------- run_siting end to end
+def test_curve_matches_coverage_engine(grid):
+    rng = np.random.default_rng(11)
+    dem = random_demand(rng, 300, 1500.0)
+    fac = points([(X0 + 300, Y0 + 300), (X0 + 1200, Y0 + 400)], name=["a", "b"],
+                 type=["centre_community", "station"], facility_id=["F1", "F2"])
+    res = run_siting(grid, dem, fac, k=4, target="5min", every_m=150.0, solver="both")
+    curve = res.curve
+    assert curve["n_new_sites"].tolist() == list(range(len(curve)))
+    assert np.all(np.diff(curve["households_covered"]) > 0)
+    assert len(res.sites) == len(curve) - 1 <= 4
+    before = compute_coverage(grid, dem, fac, targets="5min").table()
+    assert curve["households_covered"].iloc[0] == pytest.approx(
+        before.loc[before["within_5min"], "households"].sum(), abs=0.01)
+    new = res.sites[["geometry"]].assign(facility_id=[f"N{i}" for i in range(len(res.sites))],
+                                         type="station")
+    after = compute_coverage(grid, dem, pd.concat([fac, new], ignore_index=True),
+                             targets="5min").table()
+    assert curve["households_covered"].iloc[-1] == pytest.approx(
+        after.loc[after["within_5min"], "households"].sum(), abs=0.01)
+    # ranked by marginal gain, gains add up to the curve
+    assert res.sites["gain_households"].sum() == pytest.approx(
+        curve["households_covered"].iloc[-1] - curve["households_covered"].iloc[0], abs=0.05)
+    assert np.all(np.diff(res.sites["gain_households"]) <= 1e-6)
+    # served: households whose nearest facility a new site becomes (within the target)
+    assert res.sites["served_households"].sum() <= res.sites["reach_households"].sum() + 1e-6
+    assert res.sites["served_households"].sum() >= res.sites["gain_households"].sum() - 0.05
+    cmp_ = res.solvers.set_index("solver")
+    assert cmp_.loc["highs", "objective"] >= cmp_.loc["greedy", "objective"] - 1e-6
+    assert cmp_.loc["greedy", "ratio_to_exact"] >= 0.9
+
+
+def test_communities_before_after(grid):
+    rng = np.random.default_rng(5)
+    dem = random_demand(rng, 200, 1500.0)
+    west = shapely.box(X0 - 10, Y0 - 10, X0 + 750, Y0 + 1510)
+    east = shapely.box(X0 + 750, Y0 - 10, X0 + 1510, Y0 + 1510)
+    comm = gpd.GeoDataFrame({"community_code": ["150203001001", "150203001002"]},
+                            geometry=[west, east], crs=CRS)
+    fac = points([(X0 + 300, Y0 + 700)], name=["w"], type=["centre_community"])
+    res = run_siting(grid, dem, fac, k=2, target="5min", every_m=200.0, communities=comm,
+                     solver="greedy")
+    c = res.communities.set_index("community_code")
+    assert isinstance(res.communities, gpd.GeoDataFrame)
+    assert c["households"].sum() == pytest.approx(dem["households"].sum())
+    assert c["covered_hh_after"].sum() == pytest.approx(res.curve["households_covered"].iloc[-1], abs=0.05)
+    assert c["covered_hh_before"].sum() == pytest.approx(res.curve["households_covered"].iloc[0], abs=0.05)
+    assert (c["coverage_after"] >= c["coverage_before"]).all()
+    assert c["new_sites"].sum() == len(res.sites)
+
+
+def test_no_existing_facilities_and_write(tmp_path, grid):
+    rng = np.random.default_rng(2)
+    dem = random_demand(rng, 120, 1500.0)
+    res = run_siting(grid, dem, None, k=3, target="10min", every_m=300.0, solver="greedy")
+    assert res.curve["households_covered"].iloc[0] == 0.0
+    paths = res.write(tmp_path)
+    import pyogrio
+
+    layers = dict(pyogrio.list_layers(paths["gpkg"]))
+    assert {"sites", "curve", "candidates", "solvers", "summary"} <= set(layers)
+    sites = gpd.read_file(paths["gpkg"], layer="sites")
+    assert {"rank", "gain_households", "served_households"} <= set(sites.columns)
+    csv = pd.read_csv(paths["curve"], encoding="utf-8-sig")
+    assert csv.columns[:3].tolist() == ["n_new_sites", "households_covered", "coverage_share"]
+    assert csv["n_new_sites"].iloc[0] == 0
+
+
+# ---------------------------------------------------------------------- candidates
+def test_candidates_sources_spacing_and_exclude(grid):
+    n_edges = grid.n_edges  # 100 m edges
+    c = candidates(grid, every_m=50.0)
+    assert len(c) == 2 * n_edges
+    assert set(c["source"]) == {"network"}
+    assert c["candidate_id"].is_unique
+    c1 = candidates(grid, every_m=100.0)
+    assert len(c1) == n_edges
+    # every point lies on the network
+    assert shapely.distance(np.asarray(c1.geometry.values),
+                            shapely.union_all(np.asarray(grid.edges.geometry.values))).max() < 1e-6
+    user = points([(X0 + 10, Y0 + 20)], name=["空置门面"])
+    gates = points([(X0 + 500, Y0 + 500)])
+    zones = gpd.GeoDataFrame(geometry=[shapely.box(X0 + 40, Y0 - 5, X0 + 460, Y0 + 5)], crs=CRS)
+    polys = gpd.GeoDataFrame(geometry=[shapely.box(X0 + 610, Y0 + 620, X0 + 690, Y0 + 690)], crs=CRS)
+    mixed = candidates(grid, user=user, gates=gates, every_m=100.0, grid_centroids=polys,
+                       exclude=zones)
+    assert mixed["source"].value_counts().to_dict() == {"network": n_edges - 5, "user": 1,
+                                                        "gate": 1, "grid": 1}
+    assert mixed.loc[mixed["source"] == "user", "name"].iloc[0] == "空置门面"
+    g = mixed[mixed["source"] == "grid"].geometry.iloc[0]
+    assert g.distance(shapely.union_all(np.asarray(grid.edges.geometry.values))) < 1e-6
+
+
+def test_candidates_wgs84_user_list(grid):
+    user = points([(X0 + 10, Y0 + 20)]).to_crs("EPSG:4326")
+    c = candidates(grid, user=user)
+    assert c.crs == grid.crs
+    assert c.geometry.iloc[0].x == pytest.approx(X0 + 10, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"k": 0}, "k must be"),
+        ({"k": 2, "problem": "pcenter"}, "unknown siting problem"),
+        ({"k": 2, "solver": "cbc"}, "unknown solver"),
+        ({"problem": "set_cover", "share": 1.5}, "share must be"),
+        ({"k": 2, "capacity_hh": -1}, "capacity_hh must be"),
+    ],
+)
+def test_errors_name_the_fix(grid, kwargs, match):
+    dem = random_demand(np.random.default_rng(0), 20, 1000.0)
+    with pytest.raises(GeogridError, match=match):
+        run_siting(grid, dem, None, every_m=500.0, **kwargs)
+
+
+def test_candidates_errors(grid):
+    with pytest.raises(InputError, match="no candidate sites"):
+        candidates(grid)
+    with pytest.raises(InputError, match="every_m must be positive"):
+        candidates(grid, every_m=0)
+    everything = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 2000, Y0 + 2000)], crs=CRS)
+    with pytest.raises(InputError, match="excluded zone"):
+        candidates(grid, every_m=100.0, exclude=everything)
+
+
+def test_deterministic(small_model):
+    a = small_model.maximal_coverage(k=4, solver="greedy")
+    b = small_model.maximal_coverage(k=4, solver="greedy")
+    assert a.sites.tolist() == b.sites.tolist()
