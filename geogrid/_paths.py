@@ -116,8 +116,9 @@ def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
     """Pairs (unit, source) on the same edge with their direct along-edge distance."""
     if len(src) == 0 or len(unit) == 0:
         return pd.DataFrame({"unit": [], "src": [], "dist": []})
-    s = pd.DataFrame({"edge": src.edge, "src": np.arange(len(src)), "spos": src.pos_m,
-                      "sleg": src.snap_m})
+    s = pd.DataFrame(
+        {"edge": src.edge, "src": np.arange(len(src)), "spos": src.pos_m, "sleg": src.snap_m}
+    )
     s = s[s["edge"].isin(np.unique(unit.edge))]
     if s.empty:
         return pd.DataFrame({"unit": [], "src": [], "dist": []})
@@ -243,6 +244,4 @@ def bounded_pairs(
     order = np.lexsort((d, c, r))
     r, c, d = r[order], c[order], d[order]
     first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
-    return sparse.csr_matrix(
-        (d[first] + _EPS, (r[first], c[first])), shape=(len(src), len(unit))
-    )
+    return sparse.csr_matrix((d[first] + _EPS, (r[first], c[first])), shape=(len(src), len(unit)))

@@ -48,12 +48,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add(name: str, help_: str) -> argparse.ArgumentParser:
-        sp = sub.add_parser(name, help=help_, description=help_, epilog=_EPILOG[name],
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        sp = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            epilog=_EPILOG[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sp.add_argument("--verbose", "-v", action="store_true", help="log progress")
         return sp
 
-    d = add("demo", "generate the offline demo district and run coverage, grids, siting, maps, report")
+    d = add(
+        "demo", "generate the offline demo district and run coverage, grids, siting, maps, report"
+    )
     d.add_argument("--out", required=True, help="output folder")
     d.add_argument("--communities", type=int, default=10, help="number of communities (default 10)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -62,21 +69,41 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     def inputs(sp: argparse.ArgumentParser, *, facilities: bool = True) -> None:
-        sp.add_argument("--network", required=True,
-                        help="walking network: OSM extract (.osm/.osm.bz2/.osm.pbf) or OSMnx GraphML")
-        sp.add_argument("--demand", required=True,
-                        help="buildings, compounds or points (GeoPackage, GeoJSON, Shapefile, CSV, Excel, or an OSM file)")
+        sp.add_argument(
+            "--network",
+            required=True,
+            help="walking network: OSM extract (.osm/.osm.bz2/.osm.pbf) or OSMnx GraphML",
+        )
+        sp.add_argument(
+            "--demand",
+            required=True,
+            help="buildings, compounds or points (GeoPackage, GeoJSON, Shapefile, CSV, Excel, or an OSM file)",
+        )
         if facilities:
-            sp.add_argument("--facilities", required=True, help="centres and stations with name, type, area_m2")
-        sp.add_argument("--communities", help="community polygons with community_code (12 digits) and name")
-        sp.add_argument("--crs", help="coordinate system of layers that have none (CSV/Excel): wgs84, gcj02, bd09, EPSG:xxxx")
+            sp.add_argument(
+                "--facilities", required=True, help="centres and stations with name, type, area_m2"
+            )
+        sp.add_argument(
+            "--communities", help="community polygons with community_code (12 digits) and name"
+        )
+        sp.add_argument(
+            "--crs",
+            help="coordinate system of layers that have none (CSV/Excel): wgs84, gcj02, bd09, EPSG:xxxx",
+        )
         sp.add_argument("--demand-crs", help="override for the demand layer, e.g. gcj02")
-        sp.add_argument("--facilities-crs", help="override for the facility layer, e.g. gcj02 (Amap points)")
-        sp.add_argument("--residential",
-                        help="compound / landuse=residential polygons whose private paths stay walkable "
-                             "(an OSM network file brings its own)")
-        sp.add_argument("--drop-private", action="store_true",
-                        help="drop access=private ways inside residential compounds (kept by default)")
+        sp.add_argument(
+            "--facilities-crs", help="override for the facility layer, e.g. gcj02 (Amap points)"
+        )
+        sp.add_argument(
+            "--residential",
+            help="compound / landuse=residential polygons whose private paths stay walkable "
+            "(an OSM network file brings its own)",
+        )
+        sp.add_argument(
+            "--drop-private",
+            action="store_true",
+            help="drop access=private ways inside residential compounds (kept by default)",
+        )
         sp.add_argument("--speed", type=float, help="walking speed in km/h (default 4)")
 
     c = add("coverage", "walking-network coverage of centres and stations (15 min / 1 km)")
@@ -85,32 +112,66 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="output folder for coverage.gpkg and summary.csv")
 
     g = add("grids", "partition communities into balanced, contiguous, coded governance grids")
-    g.add_argument("--communities", help="community polygons (derived from street blocks when omitted)")
-    g.add_argument("--demand", required=True, help="buildings or points with households (estimated when missing)")
+    g.add_argument(
+        "--communities", help="community polygons (derived from street blocks when omitted)"
+    )
+    g.add_argument(
+        "--demand",
+        required=True,
+        help="buildings or points with households (estimated when missing)",
+    )
     g.add_argument("--network", help="streets to follow (OSM extract, GraphML or lines)")
     g.add_argument("--crs", help="coordinate system of layers that have none")
-    g.add_argument("--min", type=int, default=200, dest="min_hh", help="minimum households per grid (200)")
-    g.add_argument("--target", type=int, default=350, dest="target_hh", help="target households per grid (350)")
-    g.add_argument("--max", type=int, default=500, dest="max_hh", help="maximum households per grid (500)")
+    g.add_argument(
+        "--min", type=int, default=200, dest="min_hh", help="minimum households per grid (200)"
+    )
+    g.add_argument(
+        "--target", type=int, default=350, dest="target_hh", help="target households per grid (350)"
+    )
+    g.add_argument(
+        "--max", type=int, default=500, dest="max_hh", help="maximum households per grid (500)"
+    )
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--out", required=True, help="output folder for grids.gpkg and grids_quality.csv")
+    g.add_argument(
+        "--out", required=True, help="output folder for grids.gpkg and grids_quality.csv"
+    )
 
     s = add("site", "site k new stations: maximal coverage, with the coverage curve")
     inputs(s)
     s.add_argument("--k", type=int, required=True, help="number of new stations")
-    s.add_argument("--target", default="15min", help="coverage target, e.g. 15min, 10min, 1km (default 15min)")
-    s.add_argument("--candidates", help="candidate sites (vacant premises, offices); default: network points every 100 m")
-    s.add_argument("--out", required=True, help="output folder for siting.gpkg and siting_curve.csv")
+    s.add_argument(
+        "--target", default="15min", help="coverage target, e.g. 15min, 10min, 1km (default 15min)"
+    )
+    s.add_argument(
+        "--candidates",
+        help="candidate sites (vacant premises, offices); default: network points every 100 m",
+    )
+    s.add_argument(
+        "--out", required=True, help="output folder for siting.gpkg and siting_curve.csv"
+    )
 
     m = add("map", "interactive Folium map of a results folder")
-    m.add_argument("--results", required=True, help="folder written by demo, coverage, grids or site")
-    m.add_argument("--tiles", default="osm", choices=["osm", "amap", "tianditu", "none"],
-                   help="basemap (amap shifts overlays to GCJ-02; tianditu needs --tianditu-key)")
+    m.add_argument(
+        "--results", required=True, help="folder written by demo, coverage, grids or site"
+    )
+    m.add_argument(
+        "--tiles",
+        default="osm",
+        choices=["osm", "amap", "tianditu", "none"],
+        help="basemap (amap shifts overlays to GCJ-02; tianditu needs --tianditu-key)",
+    )
     m.add_argument("--tianditu-key", help="your Tianditu key")
-    m.add_argument("--offline", action="store_true", help="one self-contained HTML file, no CDN (blank basemap)")
+    m.add_argument(
+        "--offline",
+        action="store_true",
+        help="one self-contained HTML file, no CDN (blank basemap)",
+    )
     m.add_argument("--lang", default="zh", choices=["zh", "en"], help="labels (default zh)")
-    m.add_argument("--include-personal", action="store_true",
-                   help="include household-level personal fields (off by default)")
+    m.add_argument(
+        "--include-personal",
+        action="store_true",
+        help="include household-level personal fields (off by default)",
+    )
     m.add_argument("--out", required=True, help="output HTML file")
     return p
 
@@ -125,10 +186,16 @@ def _study(a: argparse.Namespace) -> Any:
 
         settings = replace(DEFAULTS, speed_kmh=a.speed)
     return load_study(
-        network=a.network, demand=a.demand, facilities=getattr(a, "facilities", None),
-        communities=a.communities, crs=a.crs, demand_crs=a.demand_crs,
-        facilities_crs=a.facilities_crs, keep_private=not a.drop_private,
-        residential=a.residential, settings=settings,
+        network=a.network,
+        demand=a.demand,
+        facilities=getattr(a, "facilities", None),
+        communities=a.communities,
+        crs=a.crs,
+        demand_crs=a.demand_crs,
+        facilities_crs=a.facilities_crs,
+        keep_private=not a.drop_private,
+        residential=a.residential,
+        settings=settings,
     ), settings
 
 
@@ -138,8 +205,12 @@ def _run(a: argparse.Namespace) -> int:
     if a.command == "demo":
         from .pipeline import run_demo
 
-        figures = run_demo(a.out, n_communities=a.communities, seed=a.seed, k=a.k, maps=not a.no_maps)
-        print(json.dumps(figures, ensure_ascii=False, indent=1) if a.json else format_summary(figures))
+        figures = run_demo(
+            a.out, n_communities=a.communities, seed=a.seed, k=a.k, maps=not a.no_maps
+        )
+        print(
+            json.dumps(figures, ensure_ascii=False, indent=1) if a.json else format_summary(figures)
+        )
         return 0
     if a.command == "coverage":
         from .coverage import run_coverage
@@ -147,18 +218,26 @@ def _run(a: argparse.Namespace) -> int:
 
         t0 = time.perf_counter()
         study, settings = _study(a)
-        res = run_coverage(study.network, study.demand, study.facilities, communities=study.communities,
-                           targets=a.targets, settings=settings)
+        res = run_coverage(
+            study.network,
+            study.demand,
+            study.facilities,
+            communities=study.communities,
+            targets=a.targets,
+            settings=settings,
+        )
         paths = write_coverage(res, Path(a.out))
         print(format_summary(study.summary()))
         print(res.summary.to_string(index=False))
-        print(f"wrote {paths['coverage']} and {paths['summary']} in {time.perf_counter() - t0:.1f} s")
+        print(
+            f"wrote {paths['coverage']} and {paths['summary']} in {time.perf_counter() - t0:.1f} s"
+        )
         return 0
     if a.command == "grids":
+        from .demand import prepare_demand
         from .io import write_layers, write_table
         from .network import build_network
         from .pipeline import _layer, grids_step
-        from .demand import prepare_demand
 
         dem = prepare_demand(_layer(a.demand, crs=a.crs, what="demand"))  # type: ignore[arg-type]
         dem = dem[dem["households"] > 0].reset_index(drop=True)
@@ -168,16 +247,27 @@ def _run(a: argparse.Namespace) -> int:
             edges = build_network(a.network, crs=dem.crs).edges
         if com is not None:
             com = com.to_crs(dem.crs)
-        res = grids_step(com, dem, network_edges=edges, seed=a.seed, min_households=a.min_hh,
-                         target_households=a.target_hh, max_households=a.max_hh)
+        res = grids_step(
+            com,
+            dem,
+            network_edges=edges,
+            seed=a.seed,
+            min_households=a.min_hh,
+            target_households=a.target_hh,
+            max_households=a.max_hh,
+        )
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
         write_layers(out / "grids.gpkg", {"grids": res.grids})
         write_table(res.quality, out / "grids_quality.csv")
         print(res.quality.to_string(index=False))
         if len(res.infeasible):
-            print(f"{len(res.infeasible)} communities could not meet the band; see grids_quality.csv")
-        print(f"wrote {out / 'grids.gpkg'} ({len(res.grids)} grids) and {out / 'grids_quality.csv'}")
+            print(
+                f"{len(res.infeasible)} communities could not meet the band; see grids_quality.csv"
+            )
+        print(
+            f"wrote {out / 'grids.gpkg'} ({len(res.grids)} grids) and {out / 'grids_quality.csv'}"
+        )
         return 0
     if a.command == "site":
         from .io import write_layers, write_table
@@ -196,9 +286,15 @@ def _run(a: argparse.Namespace) -> int:
     if a.command == "map":
         from .maps import map_from_results
 
-        path = map_from_results(a.results, a.out, tiles=a.tiles, offline=a.offline,
-                                tianditu_key=a.tianditu_key, lang=a.lang,
-                                include_personal=a.include_personal)
+        path = map_from_results(
+            a.results,
+            a.out,
+            tiles=a.tiles,
+            offline=a.offline,
+            tianditu_key=a.tianditu_key,
+            lang=a.lang,
+            include_personal=a.include_personal,
+        )
         print(f"wrote {path}")
         return 0
     return 2
@@ -211,8 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.command is None:
         parser.print_help()
         return 0
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if a.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         return _run(a)
     except GeogridError as exc:

@@ -50,7 +50,9 @@ log = logging.getLogger(__name__)
 
 
 def _concat_snaps(a: Snap, b: Snap) -> Snap:
-    return Snap(**{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dataclass_fields__})
+    return Snap(
+        **{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dataclass_fields__}
+    )
 
 
 @dataclass
@@ -125,7 +127,7 @@ class Coverage:
         )
 
     def table(self) -> gpd.GeoDataFrame:
-        """The demand layer with the coverage columns (see module docstring)."""
+        """Return the demand layer with the coverage columns (see module docstring)."""
         out = self.demand.copy()
         d1, s1, d2, s2 = self.nearest()
         fac = self.facilities
@@ -153,8 +155,9 @@ class Coverage:
             for ftype in sorted(present):
                 fld = self.type_field(ftype)
                 idx = self._active(np.flatnonzero(types == ftype))
-                dt, _, _, _ = _paths.unit_nearest(fld, self.unit_snap, self.fac_snap,
-                                                  second=False, active=idx)
+                dt, _, _, _ = _paths.unit_nearest(
+                    fld, self.unit_snap, self.fac_snap, second=False, active=idx
+                )
                 out[f"dist_m_{ftype}"] = np.round(dt, 3)
                 tname = self.settings.type_targets.get(ftype, self.settings.primary_target)
                 meets = dt <= self.max_dist_m(tname)
@@ -264,7 +267,9 @@ class Coverage:
         nbr = sub.indices
         cand = fld.d1[nbr] + sub.data
         ok = np.isfinite(cand)
-        seeds = list(zip(cand[ok].tolist(), rows[ok].tolist(), fld.s1[nbr][ok].tolist()))
+        seeds = list(
+            zip(cand[ok].tolist(), rows[ok].tolist(), fld.s1[nbr][ok].tolist(), strict=False)
+        )
         lost_set = np.zeros(self.net.n_nodes, dtype=bool)
         lost_set[lost] = True
         s = self.fac_snap
@@ -283,17 +288,24 @@ class Coverage:
         self.remove_facility(facility_id)
         row = gpd.GeoDataFrame(row, geometry="geometry", crs=self.net.crs)
         row["geometry"] = [geometry]
-        row["facility_id"] = f"{facility_id}~{int((self.facilities['facility_id'].astype(str).str.startswith(str(facility_id))).sum())}"
+        row["facility_id"] = (
+            f"{facility_id}~{int((self.facilities['facility_id'].astype(str).str.startswith(str(facility_id))).sum())}"
+        )
         return self.add_facility(row)
 
     def copy(self) -> Coverage:
-        """An independent copy for what-if edits (the network is shared, read-only)."""
+        """Return an independent copy for what-if edits (the network is shared, read-only)."""
+
         def cp(f: _paths.NodeField | None) -> _paths.NodeField | None:
             if f is None:
                 return None
-            return _paths.NodeField(f.d1.copy(), f.s1.copy(),
-                                    None if f.d2 is None else f.d2.copy(),
-                                    None if f.s2 is None else f.s2.copy())
+            return _paths.NodeField(
+                f.d1.copy(),
+                f.s1.copy(),
+                None if f.d2 is None else f.d2.copy(),
+                None if f.s2 is None else f.s2.copy(),
+            )
+
         return replace(
             self,
             facilities=self.facilities.copy(),
@@ -319,6 +331,7 @@ def compute_coverage(
     Parameters
     ----------
     net : WalkNetwork
+        The walking network (its CRS is the study area's).
     demand : GeoDataFrame
         Buildings, compounds or points; households are estimated when missing
         (:func:`geogrid.demand.prepare_demand`). Every input column is kept.
@@ -331,6 +344,11 @@ def compute_coverage(
         Walking speed; default ``settings.speed_kmh`` (4 km/h).
     by_type, second : bool
         Also compute nearest facility per type / the second-nearest facility.
+    max_snap_m : float, optional
+        Snap legs longer than this are flagged (default ``settings.max_snap_m``, 300 m).
+    settings : Settings
+        Defaults for everything else (:mod:`geogrid.settings`).
+
     """
     speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
     if not speed > 0:
@@ -401,7 +419,7 @@ def aggregate(
         tbl = table.copy()
         tbl[by] = _attach_zone(table, zones, by)
     targets = targets or tuple(
-        Target(c[len("within_"):]) for c in tbl.columns if c.startswith("within_")
+        Target(c[len("within_") :]) for c in tbl.columns if c.startswith("within_")
     )
     hh = tbl["households"].to_numpy(dtype=float)
     key = tbl[by].astype(object).where(tbl[by].notna(), "(outside)")
@@ -424,7 +442,11 @@ def aggregate(
             rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
             rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
         fin = np.isfinite(wm)
-        rec["mean_walk_min"] = round(float(np.average(wm[fin], weights=w[fin])), 2) if (fin & (w > 0)).any() else np.nan
+        rec["mean_walk_min"] = (
+            round(float(np.average(wm[fin], weights=w[fin])), 2)
+            if (fin & (w > 0)).any()
+            else np.nan
+        )
         rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
         rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
         rows.append(rec)
@@ -446,10 +468,17 @@ def aggregate(
 
 
 def circle_overstatement(
-    cov: Coverage, *, radius_m: float = 1000.0, network_target: str = "1km", table: gpd.GeoDataFrame | None = None
+    cov: Coverage,
+    *,
+    radius_m: float = 1000.0,
+    network_target: str = "1km",
+    table: gpd.GeoDataFrame | None = None,
 ) -> np.ndarray:
-    """Per unit: inside a straight-line circle of ``radius_m`` around a facility but not
-    within ``network_target`` on the walking network (what a circle map overstates)."""
+    """Flag units a straight-line circle counts as covered but the walking network does not.
+
+    Per unit: inside a circle of ``radius_m`` around a facility but not within
+    ``network_target`` on the walking network (what a circle map overstates).
+    """
     tbl = table if table is not None else cov.table()
     pts = representative_points(tbl)
     fpts = representative_points(cov.facilities[cov.facilities["active"]])
@@ -458,8 +487,11 @@ def circle_overstatement(
     in_circle = np.zeros(len(tbl), dtype=bool)
     in_circle[np.unique(hit[0])] = True
     col = f"within_{network_target}"
-    reached = tbl[col].to_numpy(dtype=bool) if col in tbl.columns else (
-        tbl["dist_m"].to_numpy() <= cov.max_dist_m(network_target))
+    reached = (
+        tbl[col].to_numpy(dtype=bool)
+        if col in tbl.columns
+        else (tbl["dist_m"].to_numpy() <= cov.max_dist_m(network_target))
+    )
     return in_circle & ~reached
 
 
@@ -467,7 +499,9 @@ def circle_overstatement(
 def _edge_vertex_cache(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cache = net.report.get("_vertex_cache")
     if cache is None:
-        coords, owner = shapely.get_coordinates(np.asarray(net.edges.geometry.values), return_index=True)
+        coords, owner = shapely.get_coordinates(
+            np.asarray(net.edges.geometry.values), return_index=True
+        )
         seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
         starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
         seg[starts] = 0.0
@@ -479,7 +513,9 @@ def _edge_vertex_cache(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.nda
     return cache
 
 
-def substrings(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def substrings(
+    net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
     """Vectorised pieces ``[start, end]`` (metres from ``u``) of network edges as LineStrings."""
     coords, cum, offsets = _edge_vertex_cache(net)
     n = len(edge)
@@ -490,7 +526,11 @@ def substrings(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.nd
     p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, end))
     counts = offsets[edge + 1] - offsets[edge]
     seg = np.repeat(np.arange(n), counts)
-    vidx = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(offsets[edge], counts)
+    vidx = (
+        np.arange(counts.sum())
+        - np.repeat(np.cumsum(counts) - counts, counts)
+        + np.repeat(offsets[edge], counts)
+    )
     vc = cum[vidx]
     inside = (vc > start[seg]) & (vc < end[seg])
     seg_all = np.concatenate([np.arange(n), seg[inside], np.arange(n)])
@@ -517,7 +557,9 @@ def _reached_pieces(
     return e, s, t, w
 
 
-def _own_edge(cov: Coverage, idx: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _own_edge(
+    cov: Coverage, idx: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s = cov.fac_snap
     r = limit - s.snap_m[idx]
     ok = r > 0
@@ -527,7 +569,9 @@ def _own_edge(cov: Coverage, idx: np.ndarray, limit: float) -> tuple[np.ndarray,
     return s.edge[idx][ok], lo[ok], hi[ok]
 
 
-def _segments(cov: Coverage, edge: np.ndarray, s: np.ndarray, t: np.ndarray, whole: np.ndarray) -> np.ndarray:
+def _segments(
+    cov: Coverage, edge: np.ndarray, s: np.ndarray, t: np.ndarray, whole: np.ndarray
+) -> np.ndarray:
     geoms = np.empty(len(edge), dtype=object)
     allg = np.asarray(cov.net.edges.geometry.values)
     geoms[whole] = allg[edge[whole]]
@@ -576,8 +620,10 @@ def service_areas(
             segs = shapely.buffer(segs, side, quad_segs=4)
         out = []
         for i, k in enumerate(keys.tolist()):
-            part = segs[bounds[i]:bounds[i + 1]]
-            out.append((k, shapely.union_all(part) if not lines else shapely.multilinestrings(part)))
+            part = segs[bounds[i] : bounds[i + 1]]
+            out.append(
+                (k, shapely.union_all(part) if not lines else shapely.multilinestrings(part))
+            )
         if len(keys) == 0 and group is not None and not len(segs):
             return out
         return out
@@ -587,13 +633,23 @@ def service_areas(
     for tname, lim in limits.items():
         e, s, t, w = _reached_pieces(cov.net, fld.d1[u], fld.d1[v], np.arange(cov.net.n_edges), lim)
         oe, os_, ot = _own_edge(cov, active, lim)
-        e = np.concatenate([e, oe]); s = np.concatenate([s, os_]); t = np.concatenate([t, ot])
+        e = np.concatenate([e, oe])
+        s = np.concatenate([s, os_])
+        t = np.concatenate([t, ot])
         w = np.concatenate([w, np.zeros(len(oe), bool)])
         got = emit(e, s, t, w)
         _, _, ms, mt, _ = _merge_intervals(cov.net, np.zeros(len(e), dtype=np.int64), e, s, t)
-        rows.append({"facility_id": "all", "target": tname, "max_dist_m": lim,
-                     "reached_km": round(float(np.sum(mt - ms)) / 1000.0, 3)})
-        geoms.append(got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon()))
+        rows.append(
+            {
+                "facility_id": "all",
+                "target": tname,
+                "max_dist_m": lim,
+                "reached_km": round(float(np.sum(mt - ms)) / 1000.0, 3),
+            }
+        )
+        geoms.append(
+            got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon())
+        )
     if per_facility and len(active):
         lim_max = max(limits.values())
         sub = cov.fac_snap.take(active)
@@ -602,27 +658,44 @@ def service_areas(
         for start, dist in _paths.bounded_rows(cov.net, sub, lim_max, chunk=chunk):
             rr, nn = np.nonzero(np.isfinite(dist))
             from scipy import sparse
-            sel = sparse.csr_matrix((np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], cov.net.n_nodes))
+
+            sel = sparse.csr_matrix(
+                (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], cov.net.n_nodes)
+            )
             pe = (sel @ inc).tocoo()
             r, ed = pe.row, pe.col
             for tname, lim in limits.items():
-                pe_, ps_, pt_, pw_ = _reached_pieces(cov.net, dist[r, u[ed]], dist[r, v[ed]], ed, lim)
+                pe_, ps_, pt_, pw_ = _reached_pieces(
+                    cov.net, dist[r, u[ed]], dist[r, v[ed]], ed, lim
+                )
                 # _reached_pieces concatenates whole/from_u/from_v; recover row ids in the same order
-                du = dist[r, u[ed]]; dv = dist[r, v[ed]]
+                du = dist[r, u[ed]]
+                dv = dist[r, v[ed]]
                 length = cov.net.edges["length_m"].to_numpy()[ed]
-                a = lim - du; b = lim - dv
+                a = lim - du
+                b = lim - dv
                 whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
                 grp = np.concatenate([r[whole], r[~whole & (a > 0)], r[~whole & (b > 0)]])
-                oe, os_, ot = _own_edge(cov, active[start:start + dist.shape[0]], lim)
-                own_rows = np.arange(dist.shape[0])[(lim - cov.fac_snap.snap_m[active[start:start + dist.shape[0]]]) > 0]
-                e = np.concatenate([pe_, oe]); s = np.concatenate([ps_, os_]); t = np.concatenate([pt_, ot])
+                oe, os_, ot = _own_edge(cov, active[start : start + dist.shape[0]], lim)
+                own_rows = np.arange(dist.shape[0])[
+                    (lim - cov.fac_snap.snap_m[active[start : start + dist.shape[0]]]) > 0
+                ]
+                e = np.concatenate([pe_, oe])
+                s = np.concatenate([ps_, os_])
+                t = np.concatenate([pt_, ot])
                 w = np.concatenate([pw_, np.zeros(len(oe), bool)])
                 grp = np.concatenate([grp, own_rows])
                 mg, _, ms, mt, _ = _merge_intervals(cov.net, grp, e, s, t)
                 km = pd.Series(mt - ms).groupby(mg).sum() / 1000.0
                 for g, geom in emit(e, s, t, w, group=grp):
-                    rows.append({"facility_id": fid_arr[start + g], "target": tname,
-                                 "max_dist_m": lim, "reached_km": round(float(km[g]), 3)})
+                    rows.append(
+                        {
+                            "facility_id": fid_arr[start + g],
+                            "target": tname,
+                            "max_dist_m": lim,
+                            "reached_km": round(float(km[g]), 3),
+                        }
+                    )
                     geoms.append(geom)
     gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
     if not lines:
@@ -676,12 +749,25 @@ def gaps(
     lim = cov.max_dist_m(tname)
     tbl = table if table is not None else cov.table()
     col = f"within_{tname}"
-    covered = tbl[col].to_numpy(dtype=bool) if col in tbl.columns else tbl["dist_m"].to_numpy() <= lim
+    covered = (
+        tbl[col].to_numpy(dtype=bool) if col in tbl.columns else tbl["dist_m"].to_numpy() <= lim
+    )
     unc = tbl[(~covered) & (tbl["households"].to_numpy(dtype=float) > 0)]
-    cols = ["gap_id", "target", "households", "population", "units", "nearest_id", "miss_m", "community_codes"]
+    cols = [
+        "gap_id",
+        "target",
+        "households",
+        "population",
+        "units",
+        "nearest_id",
+        "miss_m",
+        "community_codes",
+    ]
     if unc.empty:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=cov.net.crs)
-    blobs = shapely.union_all(shapely.buffer(np.asarray(unc.geometry.values), cluster_m, quad_segs=4))
+    blobs = shapely.union_all(
+        shapely.buffer(np.asarray(unc.geometry.values), cluster_m, quad_segs=4)
+    )
     parts = np.asarray(shapely.get_parts(blobs))
     if areas is None:
         areas = service_areas(cov, targets=tname, per_facility=False)
@@ -696,30 +782,46 @@ def gaps(
     hit = tree.query(representative_points(unc), predicate="within")
     owner = np.full(len(unc), -1)
     owner[hit[0]] = hit[1]
-    df = pd.DataFrame({
-        "owner": owner,
-        "households": unc["households"].to_numpy(dtype=float),
-        "population": unc["population"].to_numpy(dtype=float),
-        "dist_m": unc["dist_m"].to_numpy(dtype=float),
-        "nearest_id": unc["nearest_id"].to_numpy(dtype=object),
-        "community_code": unc["community_code"].to_numpy(dtype=object) if "community_code" in unc.columns else None,
-    })
+    df = pd.DataFrame(
+        {
+            "owner": owner,
+            "households": unc["households"].to_numpy(dtype=float),
+            "population": unc["population"].to_numpy(dtype=float),
+            "dist_m": unc["dist_m"].to_numpy(dtype=float),
+            "nearest_id": unc["nearest_id"].to_numpy(dtype=object),
+            "community_code": unc["community_code"].to_numpy(dtype=object)
+            if "community_code" in unc.columns
+            else None,
+        }
+    )
     df = df[df["owner"] >= 0]
     recs = []
     for k, grp in df.groupby("owner", sort=True):
         best = grp["dist_m"].idxmin()
-        codes = sorted({str(c) for c in grp["community_code"].dropna()}) if grp["community_code"].notna().any() else []
-        recs.append({
-            "owner": k,
-            "target": tname,
-            "households": round(float(grp["households"].sum()), 2),
-            "population": round(float(grp["population"].sum()), 2),
-            "units": len(grp),
-            "nearest_id": grp.at[best, "nearest_id"],
-            "miss_m": round(float(grp.at[best, "dist_m"] - lim), 1) if np.isfinite(grp.at[best, "dist_m"]) else np.nan,
-            "community_codes": ",".join(codes),
-        })
-    out = pd.DataFrame(recs).sort_values("households", ascending=False, kind="stable").reset_index(drop=True)
+        codes = (
+            sorted({str(c) for c in grp["community_code"].dropna()})
+            if grp["community_code"].notna().any()
+            else []
+        )
+        recs.append(
+            {
+                "owner": k,
+                "target": tname,
+                "households": round(float(grp["households"].sum()), 2),
+                "population": round(float(grp["population"].sum()), 2),
+                "units": len(grp),
+                "nearest_id": grp.at[best, "nearest_id"],
+                "miss_m": round(float(grp.at[best, "dist_m"] - lim), 1)
+                if np.isfinite(grp.at[best, "dist_m"])
+                else np.nan,
+                "community_codes": ",".join(codes),
+            }
+        )
+    out = (
+        pd.DataFrame(recs)
+        .sort_values("households", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
     out.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(out))])
     geom = cut[out["owner"].to_numpy()]
     return gpd.GeoDataFrame(out.drop(columns="owner"), geometry=geom, crs=cov.net.crs)
@@ -737,8 +839,11 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     tbl = table if table is not None else cov.table()
     fac = cov.facilities.copy()
     grp = tbl.groupby("nearest_id")
-    for src, dst in (("households", "served_households"), ("population", "served_population"),
-                     ("party_members", "served_party_members")):
+    for src, dst in (
+        ("households", "served_households"),
+        ("population", "served_population"),
+        ("party_members", "served_party_members"),
+    ):
         fac[dst] = fac["facility_id"].map(grp[src].sum()).fillna(0.0).round(2)
     area = fac["area_m2"].astype(float)
     served = fac["served_households"]
@@ -764,7 +869,11 @@ def two_step_fca(
     pairs = _paths.bounded_pairs(cov.net, cov.fac_snap.take(active), cov.unit_snap, lim).tocsr()
     pairs.data[:] = 1.0
     fac = cov.facilities.iloc[active]
-    s = pd.to_numeric(fac[supply], errors="coerce") if supply in fac.columns else pd.Series(np.nan, index=fac.index)
+    s = (
+        pd.to_numeric(fac[supply], errors="coerce")
+        if supply in fac.columns
+        else pd.Series(np.nan, index=fac.index)
+    )
     if "capacity" in fac.columns:
         s = s.fillna(pd.to_numeric(fac["capacity"], errors="coerce"))
     s = s.fillna(1.0).to_numpy(dtype=float)
@@ -791,8 +900,12 @@ class CoverageResult:
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """Layers to write to ``coverage.gpkg``."""
-        out = {"demand": self.demand, "facilities": self.facilities,
-               "service_areas": self.service_areas, "gaps": self.gaps}
+        out = {
+            "demand": self.demand,
+            "facilities": self.facilities,
+            "service_areas": self.service_areas,
+            "gaps": self.gaps,
+        }
         if isinstance(self.communities, gpd.GeoDataFrame):
             out["communities"] = self.communities
         return out
@@ -810,8 +923,9 @@ def run_coverage(
     per_facility_areas: bool = True,
 ) -> CoverageResult:
     """Everything the ``geogrid coverage`` command writes, from one call."""
-    cov = compute_coverage(net, demand, facilities, targets=targets, speed_kmh=speed_kmh,
-                           settings=settings)
+    cov = compute_coverage(
+        net, demand, facilities, targets=targets, speed_kmh=speed_kmh, settings=settings
+    )
     tbl = cov.table()
     tbl["circle_overstated"] = circle_overstatement(cov, table=tbl)
     tbl["access_2sfca"] = np.round(two_step_fca(cov), 4)
@@ -826,23 +940,37 @@ def run_coverage(
     comm = streets = districts = None
     if code in tbl.columns:
         agg = aggregate(tbl, by=code, facilities=fac, targets=cov.targets)
-        over = tbl.assign(_o=tbl["households"].where(tbl["circle_overstated"], 0.0)).groupby(code)["_o"].sum()
+        over = (
+            tbl.assign(_o=tbl["households"].where(tbl["circle_overstated"], 0.0))
+            .groupby(code)["_o"]
+            .sum()
+        )
         agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).round(2)
         if communities is not None:
             base = to_metric(communities, net.crs)
             comm = base.merge(agg, on=code, how="left", suffixes=("", "_agg"))
         else:
             comm = agg
-        tbl_s = tbl.assign(street_code=tbl[code].astype(str).str[:9],
-                           district_code=tbl[code].astype(str).str[:6])
-        fs = fac.assign(street_code=fac[code].astype(str).str[:9], district_code=fac[code].astype(str).str[:6]) if code in fac.columns else None
+        tbl_s = tbl.assign(
+            street_code=tbl[code].astype(str).str[:9], district_code=tbl[code].astype(str).str[:6]
+        )
+        fs = (
+            fac.assign(
+                street_code=fac[code].astype(str).str[:9],
+                district_code=fac[code].astype(str).str[:6],
+            )
+            if code in fac.columns
+            else None
+        )
         streets = aggregate(tbl_s, by="street_code", facilities=fs, targets=cov.targets)
         districts = aggregate(tbl_s, by="district_code", facilities=fs, targets=cov.targets)
     summary = _summary(cov, tbl, fac, gap)
     return CoverageResult(cov, tbl, comm, streets, districts, fac, areas, gap, summary)
 
 
-def _summary(cov: Coverage, tbl: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, gap: gpd.GeoDataFrame) -> pd.DataFrame:
+def _summary(
+    cov: Coverage, tbl: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, gap: gpd.GeoDataFrame
+) -> pd.DataFrame:
     hh = tbl["households"].to_numpy(dtype=float)
     total = hh.sum()
     rows: list[tuple[str, Any]] = [
@@ -858,9 +986,27 @@ def _summary(cov: Coverage, tbl: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, gap: g
         rows.append((f"coverage_{t.name}", round(c / total, 4) if total else np.nan))
     w = hh > 0
     rows += [
-        ("mean_walk_min", round(float(np.average(tbl["walk_min"][w & np.isfinite(tbl["walk_min"])], weights=hh[w & np.isfinite(tbl["walk_min"])])), 2) if w.any() else np.nan),
+        (
+            "mean_walk_min",
+            round(
+                float(
+                    np.average(
+                        tbl["walk_min"][w & np.isfinite(tbl["walk_min"])],
+                        weights=hh[w & np.isfinite(tbl["walk_min"])],
+                    )
+                ),
+                2,
+            )
+            if w.any()
+            else np.nan,
+        ),
         ("p90_walk_min", round(_wquantile(tbl["walk_min"].to_numpy(dtype=float), hh, 0.9), 2)),
-        ("circle_overstated_hh", round(float(hh[tbl["circle_overstated"].to_numpy(dtype=bool)].sum()), 1) if "circle_overstated" in tbl.columns else np.nan),
+        (
+            "circle_overstated_hh",
+            round(float(hh[tbl["circle_overstated"].to_numpy(dtype=bool)].sum()), 1)
+            if "circle_overstated" in tbl.columns
+            else np.nan,
+        ),
         ("gaps", len(gap)),
         ("gap_households", round(float(gap["households"].sum()), 1) if len(gap) else 0.0),
         ("overloaded_facilities", int(fac["overloaded"].sum())),

@@ -75,6 +75,7 @@ def parse_crs(value: Any) -> str | pyproj.CRS:
     -------
     str or pyproj.CRS
         ``"gcj02"`` or ``"bd09"`` for the shifted systems, a :class:`pyproj.CRS` otherwise.
+
     """
     if isinstance(value, pyproj.CRS):
         return value
@@ -213,6 +214,7 @@ def to_wgs84(gdf: gpd.GeoDataFrame, source: Any = None) -> gpd.GeoDataFrame:
     source : str, optional
         ``"gcj02"`` or ``"bd09"`` when the coordinates are in a shifted Chinese system (whatever
         the layer declares, since Amap GeoJSON declares WGS84 but is GCJ-02), or any CRS.
+
     """
     src = parse_crs(source) if source is not None else gdf.crs
     if src is None:

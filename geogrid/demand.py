@@ -34,11 +34,40 @@ log = logging.getLogger(__name__)
 #: Building tags that never hold households.
 NON_RESIDENTIAL = frozenset(
     {
-        "commercial", "retail", "office", "industrial", "warehouse", "school", "university",
-        "college", "kindergarten", "hospital", "church", "temple", "mosque", "civic",
-        "government", "public", "train_station", "transportation", "parking", "garage",
-        "garages", "roof", "shed", "hotel", "supermarket", "sports_hall", "stadium",
-        "service", "construction", "kiosk", "toilets", "bridge", "ruins", "greenhouse",
+        "commercial",
+        "retail",
+        "office",
+        "industrial",
+        "warehouse",
+        "school",
+        "university",
+        "college",
+        "kindergarten",
+        "hospital",
+        "church",
+        "temple",
+        "mosque",
+        "civic",
+        "government",
+        "public",
+        "train_station",
+        "transportation",
+        "parking",
+        "garage",
+        "garages",
+        "roof",
+        "shed",
+        "hotel",
+        "supermarket",
+        "sports_hall",
+        "stadium",
+        "service",
+        "construction",
+        "kiosk",
+        "toilets",
+        "bridge",
+        "ruins",
+        "greenhouse",
     }
 )
 _LEVEL_COLS = ("building:levels", "levels", "building_levels")
@@ -83,9 +112,15 @@ def estimate_households(
                 good = val.notna() & (val > 0)
                 levels = levels.where(~good, val)
                 source = source.where(~good, name)
-    tag = out["building"].astype(object) if "building" in out.columns else pd.Series("yes", index=out.index)
+    tag = (
+        out["building"].astype(object)
+        if "building" in out.columns
+        else pd.Series("yes", index=out.index)
+    )
     tag = tag.where(tag.notna(), "yes").astype(str)
-    default = tag.map(lambda t: settings.default_levels.get(t, settings.default_levels.get("yes", 3)))
+    default = tag.map(
+        lambda t: settings.default_levels.get(t, settings.default_levels.get("yes", 3))
+    )
     levels = levels.where(levels.notna(), default).astype(float)
     nonres = tag.isin(NON_RESIDENTIAL)
     out["residential"] = ~nonres
@@ -104,8 +139,12 @@ def estimate_households(
         "levels_source": {str(k): int(v) for k, v in counts.items()},
         "fell_back_to_default": fell_back,
     }
-    log.info("estimated %.0f households in %d buildings (%d residential used default storeys)",
-             out["households"].sum(), len(out), fell_back)
+    log.info(
+        "estimated %.0f households in %d buildings (%d residential used default storeys)",
+        out["households"].sum(),
+        len(out),
+        fell_back,
+    )
     return out
 
 
@@ -125,11 +164,19 @@ def apply_overrides(
     out = units.copy()
     z = to_metric(zones, out.crs)
     pts = gpd.GeoDataFrame(geometry=representative_points(out), crs=out.crs, index=out.index)
-    hit = gpd.sjoin(pts, z[[c for c in columns if c in z.columns] + ["geometry"]],
-                    predicate="within", how="left")
+    hit = gpd.sjoin(
+        pts,
+        z[[c for c in columns if c in z.columns] + ["geometry"]],
+        predicate="within",
+        how="left",
+    )
     hit = hit[~hit.index.duplicated(keep="first")]
     zone_of = hit["index_right"]
-    weight = out["households"].astype(float) if "households" in out.columns else pd.Series(1.0, index=out.index)
+    weight = (
+        out["households"].astype(float)
+        if "households" in out.columns
+        else pd.Series(1.0, index=out.index)
+    )
     weight = weight.where(weight > 0, 0.0)
     missing = []
     for col in columns:

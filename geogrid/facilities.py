@@ -69,7 +69,9 @@ def prepare_facilities(facilities: gpd.GeoDataFrame, *, crs: Any = None) -> gpd.
     ``area_m2`` (NaN when unknown) and ``capacity`` (NaN when unknown).
     """
     if facilities.crs is None:
-        msg = "facility layer has no coordinate system; pass crs= when reading or call .set_crs(...)"
+        msg = (
+            "facility layer has no coordinate system; pass crs= when reading or call .set_crs(...)"
+        )
         raise InputError(msg)
     if len(facilities) == 0:
         msg = "facility layer is empty; pass at least one centre or station"
@@ -94,7 +96,8 @@ def prepare_facilities(facilities: gpd.GeoDataFrame, *, crs: Any = None) -> gpd.
     if unknown.any():
         log.warning(
             "%d facilities have an unknown type (%s); kept as generic 'facility'",
-            int(unknown.sum()), ", ".join(sorted(set(map(str, raw[unknown])))[:5]),
+            int(unknown.sum()),
+            ", ".join(sorted(set(map(str, raw[unknown])))[:5]),
         )
     changed = raw.notna() & (raw.astype(str) != norm)
     if changed.any():

@@ -99,6 +99,7 @@ class WalkNetwork:
         The metric CRS of the study area.
     report : dict
         What the builder did: ways read, kept, dropped by reason, islands.
+
     """
 
     nodes: gpd.GeoDataFrame
@@ -166,7 +167,7 @@ class WalkNetwork:
         return float(self.edges["length_m"].sum() / 1000.0)
 
     def summary(self) -> dict[str, Any]:
-        """Counts for reports: nodes, edges, km, islands, private edges kept."""
+        """Return counts for reports: nodes, edges, km, islands, private edges kept."""
         comp = self.nodes["component"].to_numpy()
         return {
             "nodes": self.n_nodes,
@@ -179,7 +180,7 @@ class WalkNetwork:
         }
 
     def to_networkx(self) -> Any:
-        """The network as an undirected ``networkx.MultiGraph`` (weights in ``length_m``)."""
+        """Return the network as an undirected ``networkx.MultiGraph`` (weights in ``length_m``)."""
         import networkx as nx
 
         g = nx.MultiGraph()
@@ -187,7 +188,9 @@ class WalkNetwork:
         u = self.edges["u"].to_numpy()
         v = self.edges["v"].to_numpy()
         w = self.edges["length_m"].to_numpy(dtype=float)
-        g.add_weighted_edges_from(zip(u.tolist(), v.tolist(), w.tolist()), weight="length_m")
+        g.add_weighted_edges_from(
+            zip(u.tolist(), v.tolist(), w.tolist(), strict=False), weight="length_m"
+        )
         return g
 
 
@@ -299,6 +302,7 @@ def network_from_ways(
         Metric CRS to use; default :func:`geogrid.crs.metric_crs` of the ways.
     walkable_only : bool
         False keeps every way (for networks already filtered, e.g. generated ones).
+
     """
     if not isinstance(ways, gpd.GeoDataFrame) or ways.crs is None:
         msg = "ways need a coordinate system; read them with geogrid.io or call .set_crs(...)"
@@ -397,7 +401,9 @@ def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any])
     return WalkNetwork(nodes=nodes, edges=edges, crs=target, report=report)
 
 
-def network_from_graphml(path: str | Path, *, crs: Any = None, keep_private: bool = True) -> WalkNetwork:
+def network_from_graphml(
+    path: str | Path, *, crs: Any = None, keep_private: bool = True
+) -> WalkNetwork:
     """Load an OSMnx GraphML file as a walking network (non-walkable edges are dropped)."""
     import osmnx as ox
 
@@ -466,7 +472,7 @@ class Snap:
         return len(self.edge)
 
     def take(self, idx: Any) -> Snap:
-        """A subset of the snapped points."""
+        """Return a subset of the snapped points."""
         return Snap(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 
     def points(self) -> np.ndarray:
@@ -500,6 +506,7 @@ def snap_points(
     Parameters
     ----------
     net : WalkNetwork
+        The walking network.
     points : GeoDataFrame or array of shapely geometries in ``net.crs``
         A GeoDataFrame in another CRS is projected.
     max_snap_m : float
@@ -507,6 +514,7 @@ def snap_points(
     main_component : bool
         Snap to the largest connected component only (default), so that every point has a
         finite distance; ``island`` flags points whose nearest edge overall is on an island.
+
     """
     if isinstance(points, gpd.GeoDataFrame):
         if points.crs is None:
@@ -518,8 +526,19 @@ def snap_points(
     if len(pts) == 0:
         empty = np.zeros(0)
         ei = np.zeros(0, dtype=np.int64)
-        return Snap(ei, ei, ei, empty, empty, empty, empty, empty, empty, empty.astype(bool),
-                    empty.astype(bool))
+        return Snap(
+            ei,
+            ei,
+            ei,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty.astype(bool),
+            empty.astype(bool),
+        )
     geoms = np.asarray(net.edges.geometry.values)
     idx = net.tree.query_nearest(pts, return_distance=False, all_matches=False)
     edge = np.empty(len(pts), dtype=np.int64)
@@ -532,8 +551,10 @@ def snap_points(
         q = np.flatnonzero(island)
         j = sub.query_nearest(pts[q], return_distance=False, all_matches=False)
         edge[q[j[0]]] = main[j[1]]
-        log.warning("%d points lie nearest an island of the network; snapped to the main one",
-                    int(island.sum()))
+        log.warning(
+            "%d points lie nearest an island of the network; snapped to the main one",
+            int(island.sum()),
+        )
     lines = geoms[edge]
     pos = shapely.line_locate_point(lines, pts)
     snapped = shapely.line_interpolate_point(lines, pos)
@@ -543,8 +564,11 @@ def snap_points(
     pos = np.clip(pos, 0.0, length)
     far = leg > max_snap_m
     if far.any():
-        log.warning("%d points are more than %.0f m from the walking network (flagged far)",
-                    int(far.sum()), max_snap_m)
+        log.warning(
+            "%d points are more than %.0f m from the walking network (flagged far)",
+            int(far.sum()),
+            max_snap_m,
+        )
     return Snap(
         edge=edge,
         u=net.edges["u"].to_numpy()[edge],

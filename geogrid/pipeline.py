@@ -126,17 +126,30 @@ def load_study(
     ``residential`` (compound / ``landuse=residential`` polygons) keeps private compound paths
     walkable when the network is not an OSM file (an OSM file brings its own).
     """
-    res = residential if isinstance(residential, gpd.GeoDataFrame) or residential is None else _layer(
-        residential, crs=crs, what="residential")
+    res = (
+        residential
+        if isinstance(residential, gpd.GeoDataFrame) or residential is None
+        else _layer(residential, crs=crs, what="residential")
+    )
     kw: dict[str, Any] = {"keep_private": keep_private}
     if res is not None:
         kw["residential"] = res
     net = network if isinstance(network, WalkNetwork) else build_network(network, **kw)
-    dem = demand if isinstance(demand, gpd.GeoDataFrame) else _layer(demand, crs=demand_crs or crs, what="demand")
-    fac = facilities if isinstance(facilities, gpd.GeoDataFrame) or facilities is None else _layer(
-        facilities, crs=facilities_crs or crs, what="facilities")
-    com = communities if isinstance(communities, gpd.GeoDataFrame) or communities is None else _layer(
-        communities, crs=communities_crs or crs, what="communities")
+    dem = (
+        demand
+        if isinstance(demand, gpd.GeoDataFrame)
+        else _layer(demand, crs=demand_crs or crs, what="demand")
+    )
+    fac = (
+        facilities
+        if isinstance(facilities, gpd.GeoDataFrame) or facilities is None
+        else _layer(facilities, crs=facilities_crs or crs, what="facilities")
+    )
+    com = (
+        communities
+        if isinstance(communities, gpd.GeoDataFrame) or communities is None
+        else _layer(communities, crs=communities_crs or crs, what="communities")
+    )
     assert dem is not None
     dem = prepare_demand(dem, settings=settings, crs=net.crs)
     if "residential" in dem.columns:
@@ -182,7 +195,11 @@ def grids_step(
     from .grids import partition
 
     res = partition(
-        communities, demand, network_edges=network_edges, walls=walls, seed=seed,
+        communities,
+        demand,
+        network_edges=network_edges,
+        walls=walls,
+        seed=seed,
         min_households=kwargs.pop("min_households", settings.grid_min_households),
         target_households=kwargs.pop("target_households", settings.grid_target_households),
         max_households=kwargs.pop("max_households", settings.grid_max_households),
@@ -190,19 +207,37 @@ def grids_step(
     )
     if coverage_table is not None:
         tbl = coverage_table.copy()
-        tbl["grid_code"] = res.assignment.reindex(tbl.index).to_numpy() if hasattr(res.assignment, "reindex") else np.asarray(res.assignment)
+        tbl["grid_code"] = (
+            res.assignment.reindex(tbl.index).to_numpy()
+            if hasattr(res.assignment, "reindex")
+            else np.asarray(res.assignment)
+        )
         agg = aggregate(tbl[tbl["grid_code"].notna()], by="grid_code")
-        keep = ["grid_code"] + [c for c in agg.columns if c.startswith(("coverage_", "uncovered_hh_")) or c.endswith("walk_min")]
+        keep = ["grid_code"] + [
+            c
+            for c in agg.columns
+            if c.startswith(("coverage_", "uncovered_hh_")) or c.endswith("walk_min")
+        ]
         res.grids = res.grids.merge(agg[keep], on="grid_code", how="left")
     return res
 
 
-def siting_step(study: StudyArea, *, k: int, target: str = "15min", candidates: Any = None, **kwargs: Any) -> Any:
+def siting_step(
+    study: StudyArea, *, k: int, target: str = "15min", candidates: Any = None, **kwargs: Any
+) -> Any:
     """Run the siting model on a study area."""
     from .siting import run_siting
 
-    return run_siting(study.network, study.demand, study.facilities, k=k, target=target,
-                      candidates=candidates, communities=study.communities, **kwargs)
+    return run_siting(
+        study.network,
+        study.demand,
+        study.facilities,
+        k=k,
+        target=target,
+        candidates=candidates,
+        communities=study.communities,
+        **kwargs,
+    )
 
 
 def run_demo(
@@ -229,28 +264,58 @@ def run_demo(
     folder.mkdir(parents=True, exist_ok=True)
     d = make_district(n_communities=n_communities, seed=seed)
     net = network_from_ways(d.ways, residential=d.compounds)
-    study = load_study(network=net, demand=d.buildings, facilities=d.facilities, communities=d.communities,
-                       settings=settings)
-    district = d.streets.dissolve(by="district_code", as_index=False)[["district_code", "district_name", "geometry"]]
-    study.extra = {"streets": d.streets, "district": district, "compounds": d.compounds, "gates": d.gates}
+    study = load_study(
+        network=net,
+        demand=d.buildings,
+        facilities=d.facilities,
+        communities=d.communities,
+        settings=settings,
+    )
+    district = d.streets.dissolve(by="district_code", as_index=False)[
+        ["district_code", "district_name", "geometry"]
+    ]
+    study.extra = {
+        "streets": d.streets,
+        "district": district,
+        "compounds": d.compounds,
+        "gates": d.gates,
+    }
     write_layers(folder / "study.gpkg", study.layers())
     inputs = folder / "inputs"
     inputs.mkdir(exist_ok=True)
-    for name, layer in (("ways", d.ways), ("compounds", d.compounds), ("walls", d.walls),
-                        ("buildings", d.buildings), ("facilities", d.facilities),
-                        ("communities", d.communities)):
+    for name, layer in (
+        ("ways", d.ways),
+        ("compounds", d.compounds),
+        ("walls", d.walls),
+        ("buildings", d.buildings),
+        ("facilities", d.facilities),
+        ("communities", d.communities),
+    ):
         write_layers(inputs / f"{name}.gpkg", {name: layer})
     timings = {"study": time.perf_counter() - t0}
 
     t = time.perf_counter()
-    cov = run_coverage(net, study.demand, study.facilities, communities=d.communities, settings=settings)
+    cov = run_coverage(
+        net, study.demand, study.facilities, communities=d.communities, settings=settings
+    )
     write_coverage(cov, folder)
     timings["coverage"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    walk = net.edges[net.edges["highway"].isin(["primary", "secondary", "tertiary", "residential", "living_street", "unclassified"])]
-    grid = grids_step(d.communities, study.demand, network_edges=walk, walls=d.walls,
-                      coverage_table=cov.demand, seed=seed, settings=settings)
+    walk = net.edges[
+        net.edges["highway"].isin(
+            ["primary", "secondary", "tertiary", "residential", "living_street", "unclassified"]
+        )
+    ]
+    grid = grids_step(
+        d.communities,
+        study.demand,
+        network_edges=walk,
+        walls=d.walls,
+        coverage_table=cov.demand,
+        seed=seed,
+        settings=settings,
+    )
     write_layers(folder / "grids.gpkg", {"grids": grid.grids})
     write_table(grid.quality, folder / "grids_quality.csv")
     timings["grids"] = time.perf_counter() - t
@@ -269,23 +334,27 @@ def run_demo(
         publish(read_results(folder), folder, name="demo", title="geogrid 示范街道 demo district")
         timings["maps_report"] = time.perf_counter() - t
 
-    summ = dict(zip(cov.summary["metric"], cov.summary["value"]))
+    summ = dict(zip(cov.summary["metric"], cov.summary["value"], strict=False))
     figures: dict[str, Any] = study.summary()
-    figures.update({
-        "coverage_15min": summ.get("coverage_15min"),
-        "coverage_1km": summ.get("coverage_1km"),
-        "uncovered_hh_15min": round(float(summ["households"] - summ["covered_hh_15min"]), 1),
-        "gaps": summ.get("gaps"),
-        "overloaded_facilities": summ.get("overloaded_facilities"),
-        "grids": len(grid.grids),
-        "grids_in_band_share": float(grid.grids["in_band"].mean()) if len(grid.grids) else float("nan"),
-        "new_sites": len(site.sites),
-        "coverage_15min_after": float(site.curve["coverage_share"].iloc[-1]),
-        "seconds": {k2: round(v, 2) for k2, v in timings.items()},
-        "total_seconds": round(time.perf_counter() - t0, 2),
-        "underserved_communities": list(d.underserved_codes),
-        "out": str(folder),
-    })
+    figures.update(
+        {
+            "coverage_15min": summ.get("coverage_15min"),
+            "coverage_1km": summ.get("coverage_1km"),
+            "uncovered_hh_15min": round(float(summ["households"] - summ["covered_hh_15min"]), 1),
+            "gaps": summ.get("gaps"),
+            "overloaded_facilities": summ.get("overloaded_facilities"),
+            "grids": len(grid.grids),
+            "grids_in_band_share": float(grid.grids["in_band"].mean())
+            if len(grid.grids)
+            else float("nan"),
+            "new_sites": len(site.sites),
+            "coverage_15min_after": float(site.curve["coverage_share"].iloc[-1]),
+            "seconds": {k2: round(v, 2) for k2, v in timings.items()},
+            "total_seconds": round(time.perf_counter() - t0, 2),
+            "underserved_communities": list(d.underserved_codes),
+            "out": str(folder),
+        }
+    )
     return figures
 
 

@@ -8,9 +8,9 @@ and the published practice of Baotou, Wuhai and Foshan (see ``GUIDE.md``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 __all__ = [
     "DEFAULTS",
@@ -59,7 +59,7 @@ class Target:
     metres: float | None = None
 
     def max_dist_m(self, speed_kmh: float) -> float:
-        """Walking distance in metres that this target allows at ``speed_kmh``."""
+        """Return the walking distance in metres this target allows at ``speed_kmh``."""
         if self.metres is not None:
             return float(self.metres)
         if self.minutes is None:
@@ -74,7 +74,7 @@ class Target:
 
 
 def default_targets() -> tuple[Target, ...]:
-    """The default targets: 5, 10 and 15 minutes on foot and 1 km."""
+    """Return the default targets: 5, 10 and 15 minutes on foot and 1 km."""
     return (
         Target("5min", minutes=5),
         Target("10min", minutes=10),
@@ -108,6 +108,7 @@ class Settings:
     primary_target : the target used for gaps, load catchments and 2SFCA ("15min").
     funds_office_per_household, funds_service_per_household, funds_per_party_member :
         Baotou annual funding rules in yuan (35, 50, 300).
+
     """
 
     speed_kmh: float = WALK_SPEED_KMH

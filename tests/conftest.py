@@ -23,7 +23,7 @@ def real_path(name: str) -> Path:
 
 
 @pytest.fixture
-def real() -> "type[RealData]":
+def real() -> type[RealData]:
     """Accessor for real data files: ``real("nanjing_xuanwu.osm")``."""
     return real_path  # type: ignore[return-value]
 

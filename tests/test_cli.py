@@ -23,7 +23,9 @@ def geogrid_cmd() -> list[str]:
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(geogrid_cmd() + args, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        geogrid_cmd() + args, cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def readme_commands() -> list[list[str]]:
@@ -91,8 +93,16 @@ def test_coverage_command_output_matches_demo(workdir):
     b = gpd.read_file(workdir / "demo_out" / "coverage.gpkg", layer="communities")
     pd.testing.assert_series_equal(a["coverage_15min"], b["coverage_15min"])
     dem = gpd.read_file(workdir / "cov_out" / "coverage.gpkg", layer="demand")
-    assert {"building_id", "unit_id", "nearest_id", "dist_m", "walk_min", "within_15min", "within_1km",
-            "second_id"} <= set(dem.columns)
+    assert {
+        "building_id",
+        "unit_id",
+        "nearest_id",
+        "dist_m",
+        "walk_min",
+        "within_15min",
+        "within_1km",
+        "second_id",
+    } <= set(dem.columns)
     assert (workdir / "site_out" / "siting_curve.csv").exists()
     assert (workdir / "grids_out" / "grids.gpkg").exists()
 
@@ -100,7 +110,11 @@ def test_coverage_command_output_matches_demo(workdir):
 def test_demo_is_deterministic(tmp_path):
     for name in ("a", "b"):
         assert run(["demo", "--out", name, "--no-maps"], tmp_path).returncode == 0
-    for gpkg, layer in (("coverage.gpkg", "demand"), ("grids.gpkg", "grids"), ("siting.gpkg", "sites")):
+    for gpkg, layer in (
+        ("coverage.gpkg", "demand"),
+        ("grids.gpkg", "grids"),
+        ("siting.gpkg", "sites"),
+    ):
         x = gpd.read_file(tmp_path / "a" / gpkg, layer=layer)
         y = gpd.read_file(tmp_path / "b" / gpkg, layer=layer)
         pd.testing.assert_frame_equal(x.drop(columns="geometry"), y.drop(columns="geometry"))
@@ -116,7 +130,17 @@ def test_help_has_example(command, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ["coverage", "--network", "missing.osm", "--demand", "x.gpkg", "--facilities", "y.gpkg", "--out", "o"],
+        [
+            "coverage",
+            "--network",
+            "missing.osm",
+            "--demand",
+            "x.gpkg",
+            "--facilities",
+            "y.gpkg",
+            "--out",
+            "o",
+        ],
         ["map", "--results", "nowhere", "--out", "m.html"],
         ["demo", "--out", "d", "--communities", "0"],
     ],
@@ -130,12 +154,42 @@ def test_bad_input_is_one_line_error(args, tmp_path):
 
 
 def test_csv_without_crs_names_the_fix(tmp_path):
-    (tmp_path / "fac.csv").write_text("name,type,lon,lat\n站,station,109.84,40.65\n", encoding="utf-8")
+    (tmp_path / "fac.csv").write_text(
+        "name,type,lon,lat\n站,station,109.84,40.65\n", encoding="utf-8"
+    )
     (tmp_path / "dem.csv").write_text("households,lon,lat\n100,109.841,40.651\n", encoding="utf-8")
     assert run(["demo", "--out", "d", "--no-maps"], tmp_path).returncode == 0
-    proc = run(["coverage", "--network", "d/inputs/ways.gpkg", "--demand", "dem.csv",
-                "--facilities", "fac.csv", "--out", "o"], tmp_path)
+    proc = run(
+        [
+            "coverage",
+            "--network",
+            "d/inputs/ways.gpkg",
+            "--demand",
+            "dem.csv",
+            "--facilities",
+            "fac.csv",
+            "--out",
+            "o",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 2 and ("crs=" in proc.stderr or "--crs" in proc.stderr)
-    proc = run(["coverage", "--network", "d/inputs/ways.gpkg", "--demand", "dem.csv", "--crs", "wgs84",
-                "--facilities", "fac.csv", "--facilities-crs", "gcj02", "--out", "o"], tmp_path)
+    proc = run(
+        [
+            "coverage",
+            "--network",
+            "d/inputs/ways.gpkg",
+            "--demand",
+            "dem.csv",
+            "--crs",
+            "wgs84",
+            "--facilities",
+            "fac.csv",
+            "--facilities-crs",
+            "gcj02",
+            "--out",
+            "o",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr

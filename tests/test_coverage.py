@@ -25,8 +25,10 @@ def line_net(length=2000.0):
     """A straight street from x=0 to x=length with a node every 500 m, plus a side street."""
     ways = gpd.GeoDataFrame(
         {"highway": ["residential", "footway"]},
-        geometry=[LineString([(x, 0) for x in np.arange(0, length + 1, 500)]),
-                  LineString([(1000, 0), (1000, 800)])],
+        geometry=[
+            LineString([(x, 0) for x in np.arange(0, length + 1, 500)]),
+            LineString([(1000, 0), (1000, 800)]),
+        ],
         crs=CRS,
     )
     return network_from_ways(ways)
@@ -34,10 +36,16 @@ def line_net(length=2000.0):
 
 def test_hand_checked_distances_and_targets():
     net = line_net()
-    fac = gpd.GeoDataFrame({"name": ["A", "B"], "type": ["station", "centre_community"], "area_m2": [100, 600]},
-                           geometry=[Point(100, 10), Point(1000, 700)], crs=CRS)
-    dem = gpd.GeoDataFrame({"households": [10, 20, 30, 40], "unit_id": ["a", "b", "c", "d"]},
-                           geometry=[Point(300, -20), Point(1900, 5), Point(1000, 650), Point(600, 0)], crs=CRS)
+    fac = gpd.GeoDataFrame(
+        {"name": ["A", "B"], "type": ["station", "centre_community"], "area_m2": [100, 600]},
+        geometry=[Point(100, 10), Point(1000, 700)],
+        crs=CRS,
+    )
+    dem = gpd.GeoDataFrame(
+        {"households": [10, 20, 30, 40], "unit_id": ["a", "b", "c", "d"]},
+        geometry=[Point(300, -20), Point(1900, 5), Point(1000, 650), Point(600, 0)],
+        crs=CRS,
+    )
     cov = compute_coverage(net, dem, fac)
     t = cov.table()
     # a: leg 20 + along 200 + facility leg 10 = 230 m to A
@@ -93,7 +101,9 @@ def test_bad_inputs_have_one_line_errors():
 
 def test_unknown_type_kept_with_warning(caplog):
     net = line_net()
-    fac = gpd.GeoDataFrame({"type": ["bakery", "党群服务站"]}, geometry=[Point(0, 0), Point(2000, 0)], crs=CRS)
+    fac = gpd.GeoDataFrame(
+        {"type": ["bakery", "党群服务站"]}, geometry=[Point(0, 0), Point(2000, 0)], crs=CRS
+    )
     dem = gpd.GeoDataFrame({"households": [1]}, geometry=[Point(900, 0)], crs=CRS)
     cov = compute_coverage(net, dem, fac)
     assert list(cov.facilities["type"]) == ["facility", "station"]
@@ -103,7 +113,9 @@ def test_unknown_type_kept_with_warning(caplog):
 def test_service_area_partial_edges_and_gaps():
     net = line_net()
     fac = gpd.GeoDataFrame({"type": ["station"], "area_m2": [100]}, geometry=[Point(0, 0)], crs=CRS)
-    dem = gpd.GeoDataFrame({"households": [50, 60]}, geometry=[Point(200, 0), Point(1800, 30)], crs=CRS)
+    dem = gpd.GeoDataFrame(
+        {"households": [50, 60]}, geometry=[Point(200, 0), Point(1800, 30)], crs=CRS
+    )
     cov = compute_coverage(net, dem, fac)
     lines = service_areas(cov, lines=True)
     l5 = lines[(lines.facility_id == "all") & (lines.target == "5min")].geometry.iloc[0]
@@ -123,10 +135,16 @@ def test_service_area_partial_edges_and_gaps():
 def test_what_if_add_remove_move_match_full_recompute():
     net = network_from_graphml(real_path("shenzhen_futian.graphml"))
     rng = np.random.default_rng(5)
+
     def pts(n):
-        return gpd.points_from_xy(rng.uniform(114.0, 114.04, n), rng.uniform(22.52, 22.55, n), crs=4326)
+        return gpd.points_from_xy(
+            rng.uniform(114.0, 114.04, n), rng.uniform(22.52, 22.55, n), crs=4326
+        )
+
     dem = gpd.GeoDataFrame({"households": rng.integers(10, 100, 300)}, geometry=pts(300), crs=4326)
-    fac = gpd.GeoDataFrame({"type": ["station"] * 6 + ["centre_community"] * 4}, geometry=pts(10), crs=4326)
+    fac = gpd.GeoDataFrame(
+        {"type": ["station"] * 6 + ["centre_community"] * 4}, geometry=pts(10), crs=4326
+    )
     cov = compute_coverage(net, dem, fac)
     c2 = cov.copy()
     new = gpd.GeoDataFrame({"type": ["station"]}, geometry=pts(1), crs=4326).to_crs(net.crs)
@@ -140,12 +158,15 @@ def test_what_if_add_remove_move_match_full_recompute():
     np.testing.assert_allclose(a["second_dist_m"], b["second_dist_m"], atol=1e-6)
     np.testing.assert_allclose(a["dist_m_station"], b["dist_m_station"], atol=1e-6)
     # the original is untouched
-    np.testing.assert_allclose(cov.table()["dist_m"], compute_coverage(net, dem, fac).table()["dist_m"])
+    np.testing.assert_allclose(
+        cov.table()["dist_m"], compute_coverage(net, dem, fac).table()["dist_m"]
+    )
 
 
 @pytest.mark.parametrize("which", ["nanjing", "shenzhen"])
 def test_real_networks_match_networkx(which):
     from geogrid.network import build_network
+
     if which == "nanjing":
         net = build_network(real_path("nanjing_xuanwu.osm"))
         box = (118.763, 32.035, 118.796, 32.052)
@@ -153,8 +174,12 @@ def test_real_networks_match_networkx(which):
         net = network_from_graphml(real_path("shenzhen_futian.graphml"))
         box = (114.0, 22.52, 114.04, 22.55)
     rng = np.random.default_rng(11)
+
     def pts(n):
-        return gpd.points_from_xy(rng.uniform(box[0], box[2], n), rng.uniform(box[1], box[3], n), crs=4326)
+        return gpd.points_from_xy(
+            rng.uniform(box[0], box[2], n), rng.uniform(box[1], box[3], n), crs=4326
+        )
+
     dem = gpd.GeoDataFrame({"households": rng.integers(1, 100, 400)}, geometry=pts(400), crs=4326)
     fac = gpd.GeoDataFrame({"type": ["station"] * 8}, geometry=pts(8), crs=4326)
     cov = compute_coverage(net, dem, fac)
@@ -166,6 +191,7 @@ def test_real_networks_match_networkx(which):
     assert (tbl["nearest_id"].to_numpy()[same] == ids[ref_s][same]).mean() > 0.99  # ties aside
     # second nearest against per-facility Dijkstra
     import networkx as nx
+
     g = reference_graph(net, {"f": cov.fac_snap, "d": cov.unit_snap})
     per = []
     for j in range(len(fac)):
@@ -192,11 +218,19 @@ def test_real_networks_match_networkx(which):
 
 def test_run_coverage_aggregates_and_2sfca():
     net = line_net()
-    fac = gpd.GeoDataFrame({"type": ["station", "centre_community"], "area_m2": [100, 600]},
-                           geometry=[Point(0, 0), Point(2000, 0)], crs=CRS)
+    fac = gpd.GeoDataFrame(
+        {"type": ["station", "centre_community"], "area_m2": [100, 600]},
+        geometry=[Point(0, 0), Point(2000, 0)],
+        crs=CRS,
+    )
     dem = gpd.GeoDataFrame(
-        {"households": [100, 100, 100, 100], "community_code": ["150203001001"] * 2 + ["150203001002"] * 2},
-        geometry=[Point(100, 0), Point(900, 0), Point(1100, 0), Point(1950, 0)], crs=CRS)
+        {
+            "households": [100, 100, 100, 100],
+            "community_code": ["150203001001"] * 2 + ["150203001002"] * 2,
+        },
+        geometry=[Point(100, 0), Point(900, 0), Point(1100, 0), Point(1950, 0)],
+        crs=CRS,
+    )
     res = run_coverage(net, dem, fac)
     comm = res.communities.set_index("community_code")
     assert comm.loc["150203001001", "coverage_15min"] == pytest.approx(1.0)
@@ -209,14 +243,28 @@ def test_run_coverage_aggregates_and_2sfca():
     assert acc[0] == pytest.approx(100 / 524 * 1000, rel=1e-3)
     assert acc[3] == pytest.approx(600 / 524 * 1000, rel=1e-3)
     agg = aggregate(res.demand, by="community_code")
-    assert set(agg.columns) >= {"mean_walk_min", "median_walk_min", "p90_walk_min", "uncovered_hh_15min"}
+    assert set(agg.columns) >= {
+        "mean_walk_min",
+        "median_walk_min",
+        "p90_walk_min",
+        "uncovered_hh_15min",
+    }
     assert (two_step_fca(res.coverage) >= 0).all()
     # circle overstatement: a unit 600 m straight-line but 1,400 m walking from a facility
-    ways = gpd.GeoDataFrame({"highway": ["residential"]},
-                            geometry=[LineString([(0, 0), (0, 700), (600, 700), (600, 0)])], crs=CRS)
+    ways = gpd.GeoDataFrame(
+        {"highway": ["residential"]},
+        geometry=[LineString([(0, 0), (0, 700), (600, 700), (600, 0)])],
+        crs=CRS,
+    )
     net2 = network_from_ways(ways)
-    res2 = run_coverage(net2, gpd.GeoDataFrame({"households": [7], "community_code": ["150203001001"]},
-                                               geometry=[Point(600, 0)], crs=CRS),
-                        gpd.GeoDataFrame({"type": ["station"]}, geometry=[Point(0, 0)], crs=CRS))
+    res2 = run_coverage(
+        net2,
+        gpd.GeoDataFrame(
+            {"households": [7], "community_code": ["150203001001"]},
+            geometry=[Point(600, 0)],
+            crs=CRS,
+        ),
+        gpd.GeoDataFrame({"type": ["station"]}, geometry=[Point(0, 0)], crs=CRS),
+    )
     assert bool(res2.demand.loc[0, "circle_overstated"]) is True
     assert res2.communities.loc[0, "circle_overstatement_hh"] == pytest.approx(7)

@@ -94,9 +94,11 @@ def test_gcj02_outline_aligns_after_conversion():
     # alignment can reach IoU 0.95: the best of every 50 m translation of the converted outline
     # is the ceiling. The conversion must reach it (within 0.5%) and beat the raw layer clearly.
     import shapely
+
     conv = to_wgs84(gcj, "gcj02").to_crs(4546).union_all()
     best = max(
-        shapely.intersection(t := shapely.affinity.translate(conv, dx, dy), ref).area / shapely.union(t, ref).area
+        shapely.intersection(t := shapely.affinity.translate(conv, dx, dy), ref).area
+        / shapely.union(t, ref).area
         for dx in range(-300, 301, 50)
         for dy in range(-300, 301, 50)
     )

@@ -30,7 +30,9 @@ def test_split_at_shared_vertices_and_filters():
         ],
         crs=CRS,
     )
-    compound = gpd.GeoDataFrame(geometry=[Polygon([(190, -10), (300, -10), (300, 100), (190, 100)])], crs=CRS)
+    compound = gpd.GeoDataFrame(
+        geometry=[Polygon([(190, -10), (300, -10), (300, 100), (190, 100)])], crs=CRS
+    )
     net = network_from_ways(ways, residential=compound)
     assert net.n_edges == 5  # 2 + 2 from the crossing, + the private compound way
     assert net.n_nodes == 6
@@ -43,20 +45,27 @@ def test_split_at_shared_vertices_and_filters():
 
 
 def test_islands_counted_and_far_points_flagged():
-    ways = gpd.GeoDataFrame({"highway": ["residential", "residential"]},
-                            geometry=[LineString([(0, 0), (1000, 0)]), LineString([(0, 500), (20, 500)])], crs=CRS)
+    ways = gpd.GeoDataFrame(
+        {"highway": ["residential", "residential"]},
+        geometry=[LineString([(0, 0), (1000, 0)]), LineString([(0, 500), (20, 500)])],
+        crs=CRS,
+    )
     net = network_from_ways(ways)
     s = net.summary()
     assert s["components"] == 2 and s["island_nodes"] == 2
     pts = gpd.GeoDataFrame(geometry=[Point(10, 499), Point(500, 400)], crs=CRS)
     snap = snap_points(net, pts, max_snap_m=300)
-    assert bool(snap.island[0]) and snap.snap_m[0] == pytest.approx(499)  # snapped to the main street
+    assert bool(snap.island[0]) and snap.snap_m[0] == pytest.approx(
+        499
+    )  # snapped to the main street
     assert list(snap.far) == [True, True]
     assert snap.pos_m[1] == pytest.approx(500)
 
 
 def test_empty_or_untagged_input_errors():
-    ways = gpd.GeoDataFrame({"highway": ["motorway"]}, geometry=[LineString([(0, 0), (1, 1)])], crs=CRS)
+    ways = gpd.GeoDataFrame(
+        {"highway": ["motorway"]}, geometry=[LineString([(0, 0), (1, 1)])], crs=CRS
+    )
     with pytest.raises(NetworkError, match="no walkable"):
         network_from_ways(ways)
     with pytest.raises(NetworkError, match="highway"):
@@ -68,24 +77,47 @@ def test_nanjing_walking_network_and_households():
     net = build_network(path)
     assert net.crs.to_epsg() == 4549
     assert net.n_nodes > 300 and net.n_edges > 400
-    assert set(net.edges["highway"]) <= {"footway", "residential", "living_street", "service", "secondary",
-                                         "primary", "tertiary", "path", "steps", "pedestrian", "unclassified",
-                                         "primary_link", "secondary_link", "tertiary_link", "track", "cycleway",
-                                         "corridor", "road"}
+    assert set(net.edges["highway"]) <= {
+        "footway",
+        "residential",
+        "living_street",
+        "service",
+        "secondary",
+        "primary",
+        "tertiary",
+        "path",
+        "steps",
+        "pedestrian",
+        "unclassified",
+        "primary_link",
+        "secondary_link",
+        "tertiary_link",
+        "track",
+        "cycleway",
+        "corridor",
+        "road",
+    }
     osm = read_osm(path)
     b = estimate_households(osm.buildings)
     assert len(b) == 1278
     assert (b["levels_source"] == "levels").sum() == 131
     assert b["households"].sum() > 1000
     assert (b.loc[~b["residential"], "households"] == 0).all() and (~b["residential"]).sum() > 0
-    assert b.attrs["demand_report"]["fell_back_to_default"] == int(((b["levels_source"] == "default") & b["residential"]).sum())
+    assert b.attrs["demand_report"]["fell_back_to_default"] == int(
+        ((b["levels_source"] == "default") & b["residential"]).sum()
+    )
     # distance between two snapped points == networkx shortest path + both legs
     rng = np.random.default_rng(3)
-    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(118.765, 118.795, 20),
-                                                       rng.uniform(32.036, 32.051, 20)), crs=4326)
+    pts = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(
+            rng.uniform(118.765, 118.795, 20), rng.uniform(32.036, 32.051, 20)
+        ),
+        crs=4326,
+    )
     s = snap_points(net, pts)
     g = net.to_networkx()
     from geogrid import _paths
+
     for i in range(0, 20, 2):
         a, bb = s.take([i]), s.take([i + 1])
         field = _paths.node_field(net, a, second=False)
@@ -114,21 +146,32 @@ def test_suzhou_buildings_use_floor_column():
     assert len(est) == 3076
     assert (est["levels_source"] == "floors").sum() == b["Floor"].notna().sum()
     row = est.iloc[0]
-    assert row["households"] == pytest.approx(row["footprint_m2"] * row["levels_used"] * 0.75 / 90, abs=0.01)
+    assert row["households"] == pytest.approx(
+        row["footprint_m2"] * row["levels_used"] * 0.75 / 90, abs=0.01
+    )
     assert est["levels_used"].max() == 28
 
 
 def test_demand_from_population_and_overrides():
     from geogrid.demand import apply_overrides
-    pts = gpd.GeoDataFrame({"population": [262.0, 524.0]}, geometry=[Point(0, 0), Point(10, 0)], crs=CRS)
+
+    pts = gpd.GeoDataFrame(
+        {"population": [262.0, 524.0]}, geometry=[Point(0, 0), Point(10, 0)], crs=CRS
+    )
     d = prepare_demand(pts)
     assert list(d["households"]) == [100.0, 200.0]
     assert list(d["party_members"]) == [0, 0]
-    bld = gpd.GeoDataFrame({"building:levels": [6, 6]},
-                           geometry=[Point(0, 0).buffer(10, 1), Point(100, 0).buffer(10, 1)], crs=CRS)
+    bld = gpd.GeoDataFrame(
+        {"building:levels": [6, 6]},
+        geometry=[Point(0, 0).buffer(10, 1), Point(100, 0).buffer(10, 1)],
+        crs=CRS,
+    )
     est = estimate_households(bld)
-    zone = gpd.GeoDataFrame({"households": [500], "party_members": [40]},
-                            geometry=[Polygon([(-50, -50), (150, -50), (150, 50), (-50, 50)])], crs=CRS)
+    zone = gpd.GeoDataFrame(
+        {"households": [500], "party_members": [40]},
+        geometry=[Polygon([(-50, -50), (150, -50), (150, 50), (-50, 50)])],
+        crs=CRS,
+    )
     over = apply_overrides(est, zone)
     assert over["households"].sum() == pytest.approx(500)
     assert over["party_members"].sum() == pytest.approx(40)
