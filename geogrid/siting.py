@@ -20,7 +20,8 @@ Problems (see :mod:`geogrid._siting_solve` for the formulations):
   a household farther than the cap from every facility counts as the cap. It is the exact
   p-median of ``min(distance, cap)``; with a cap beyond every distance it is the plain one.
 
-Solvers: ``"greedy"`` (lazy evaluation, CELF), ``"exact"`` (HiGHS MIP under ``time_limit_s``,
+Solvers: ``"greedy"`` (lazy evaluation, CELF; for MCLP followed by best single swaps),
+``"exact"`` (HiGHS MIP under ``time_limit_s``,
 with bound and gap) or ``"both"`` (exact is reported, greedy compared against it).
 
 Outputs (:class:`SitingResult`): ``sites`` ranked by marginal gain (``rank``,
@@ -241,10 +242,14 @@ class SitingModel:
         k: int,
         solver: str = "greedy",
         capacity_hh: float | None = None,
+        swap: bool = True,
         time_limit_s: float = 60.0,
         mip_rel_gap: float = 1e-6,
     ) -> _solve.Solution:
-        """Choose ``k`` new sites that newly cover the most households (MCLP)."""
+        """Choose ``k`` new sites that newly cover the most households (MCLP).
+
+        The greedy is followed by best single swaps (``swap=True``) until none helps.
+        """
         k = _check_k(k)
         if capacity_hh is not None:
             cap = float(capacity_hh)
@@ -256,7 +261,16 @@ class SitingModel:
             return _solve.exact_capacity(self.cover, self.w, self.covered0, k=k, capacity=cap,
                                          time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
         if solver == "greedy":
-            return _solve.greedy_cover(self.cover, self.w, self.covered0, k=k)
+            sol = _solve.greedy_cover(self.cover, self.w, self.covered0, k=k)
+            if swap and len(sol.sites) > 1:
+                t0 = time.perf_counter()
+                sites, obj, n_swaps = _solve.swap_improve(self.cover, self.w, self.covered0,
+                                                          sol.sites)
+                if n_swaps:
+                    sol.sites, sol.objective = sites, obj
+                sol.info["swaps"] = n_swaps
+                sol.seconds += time.perf_counter() - t0
+            return sol
         return _solve.exact_cover(self.cover, self.w, self.covered0, k=k,
                                   time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
 
@@ -631,7 +645,7 @@ def _result(
         amount = np.asarray(assign[chosen.sites].sum(axis=1)).ravel()
         order = np.lexsort((chosen.sites, -amount))
         ranked = chosen.sites[order][amount[order] > 1e-9]
-    elif chosen.solver == "greedy":
+    elif chosen.solver == "greedy" and not chosen.info.get("swaps"):
         ranked = chosen.sites
     elif problem == "pmedian":
         cap = chosen.info["cap_m"]

@@ -172,7 +172,7 @@ def test_greedy_exact_and_brute_force(small_model):
 
 
 def test_greedy_gains_nonincreasing_and_lazy(small_model):
-    g = small_model.maximal_coverage(k=6, solver="greedy")
+    g = small_model.maximal_coverage(k=6, solver="greedy", swap=False)
     gains = g.info["gains"]
     assert np.all(np.diff(gains) <= 1e-9)
     assert g.objective == pytest.approx(gains.sum())
@@ -344,6 +344,17 @@ def test_candidates_errors(grid):
     everything = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 2000, Y0 + 2000)], crs=CRS)
     with pytest.raises(InputError, match="excluded zone"):
         candidates(grid, every_m=100.0, exclude=everything)
+
+
+def test_swap_never_worse(small_model):
+    for k in (2, 4, 6):
+        plain = small_model.maximal_coverage(k=k, solver="greedy", swap=False)
+        swapped = small_model.maximal_coverage(k=k, solver="greedy")
+        exact = small_model.maximal_coverage(k=k, solver="exact")
+        assert plain.objective - 1e-6 <= swapped.objective <= exact.objective + 1e-6
+        d = small_model.after(swapped.sites)
+        newly = small_model.w[(d <= small_model.limit_m) & ~small_model.covered0].sum()
+        assert swapped.objective == pytest.approx(newly)
 
 
 def test_deterministic(small_model):
