@@ -54,8 +54,9 @@ def bench_matrix(quick: bool) -> list[dict]:
     units = snap_points(net, pts)
     rng = np.random.default_rng(1)
     e = rng.choice(net.n_edges, n_cand, replace=False)
-    cp = shapely.line_interpolate_point(np.asarray(net.edges.geometry.values)[e], 0.5,
-                                        normalized=True)
+    cp = shapely.line_interpolate_point(
+        np.asarray(net.edges.geometry.values)[e], 0.5, normalized=True
+    )
     cand = snap_points(net, cp)
     _ = net.csr
     setup = time.perf_counter() - t
@@ -67,15 +68,17 @@ def bench_matrix(quick: bool) -> list[dict]:
     ref = _paths.bounded_pairs(net, part, units, 1000.0)
     ref_s = time.perf_counter() - t
     same = abs(a[: len(part)] - ref).max() if ref.nnz else 0.0
-    return [{
-        "case": f"reach {n_cand} cand x {n_units} units (net {net.n_nodes} nodes)",
-        "ours_s": round(ours, 2),
-        "pairs": a.nnz,
-        "bounded_pairs_500_s": round(ref_s, 2),
-        "bounded_pairs_est_all_s": round(ref_s * n_cand / len(part), 1),
-        "max_abs_diff_m": float(same),
-        "setup_s": round(setup, 1),
-    }]
+    return [
+        {
+            "case": f"reach {n_cand} cand x {n_units} units (net {net.n_nodes} nodes)",
+            "ours_s": round(ours, 2),
+            "pairs": a.nnz,
+            "bounded_pairs_500_s": round(ref_s, 2),
+            "bounded_pairs_est_all_s": round(ref_s * n_cand / len(part), 1),
+            "max_abs_diff_m": float(same),
+            "setup_s": round(setup, 1),
+        }
+    ]
 
 
 def bench_solvers() -> tuple[list[dict], object]:
@@ -90,20 +93,44 @@ def bench_solvers() -> tuple[list[dict], object]:
         for k in range(1, 6):
             g = m.maximal_coverage(k=k, solver="greedy")
             e = m.maximal_coverage(k=k, solver="exact", time_limit_s=120)
-            rows.append({"problem": f"mclp {target} k={k}", "greedy": round(g.objective, 2),
-                         "exact": round(e.objective, 2), "ratio": round(g.objective / e.objective, 4) if e.objective else 1.0,
-                         "gap": e.gap, "greedy_s": round(g.seconds, 3), "exact_s": round(e.seconds, 2)})
+            rows.append(
+                {
+                    "problem": f"mclp {target} k={k}",
+                    "greedy": round(g.objective, 2),
+                    "exact": round(e.objective, 2),
+                    "ratio": round(g.objective / e.objective, 4) if e.objective else 1.0,
+                    "gap": e.gap,
+                    "greedy_s": round(g.seconds, 3),
+                    "exact_s": round(e.seconds, 2),
+                }
+            )
         g = m.set_cover(share=0.95, solver="greedy")
         e = m.set_cover(share=0.95, solver="exact", time_limit_s=120)
-        rows.append({"problem": f"set cover 95% {target}", "greedy": g.objective, "exact": e.objective,
-                     "ratio": round(e.objective / g.objective, 4) if g.objective else 1.0, "gap": e.gap,
-                     "greedy_s": round(g.seconds, 3), "exact_s": round(e.seconds, 2)})
+        rows.append(
+            {
+                "problem": f"set cover 95% {target}",
+                "greedy": g.objective,
+                "exact": e.objective,
+                "ratio": round(e.objective / g.objective, 4) if g.objective else 1.0,
+                "gap": e.gap,
+                "greedy_s": round(g.seconds, 3),
+                "exact_s": round(e.seconds, 2),
+            }
+        )
     m = models["10min"]
     g = m.p_median(k=5, solver="greedy")
     e = m.p_median(k=5, solver="exact", time_limit_s=120)
-    rows.append({"problem": "pmedian k=5 cap 2x10min", "greedy": round(g.objective, 1),
-                 "exact": round(e.objective, 1), "ratio": round(e.objective / g.objective, 4),
-                 "gap": e.gap, "greedy_s": round(g.seconds, 3), "exact_s": round(e.seconds, 2)})
+    rows.append(
+        {
+            "problem": "pmedian k=5 cap 2x10min",
+            "greedy": round(g.objective, 1),
+            "exact": round(e.objective, 1),
+            "ratio": round(e.objective / g.objective, 4),
+            "gap": e.gap,
+            "greedy_s": round(g.seconds, 3),
+            "exact_s": round(e.seconds, 2),
+        }
+    )
     return rows, models["10min"]
 
 
@@ -129,11 +156,17 @@ def bench_spopt(model, *, every: int) -> list[dict]:
     sp_s = time.perf_counter() - t
     sp_obj = pulp.value(sp.problem.objective)
     ours = S.exact_cover(cover, w, model.covered0, k=k)
-    rows.append({"problem": f"MCLP k={k} ({len(sub)} cand x {len(open_units)} units)",
-                 "spopt_obj": round(sp_obj, 4), "ours_obj": round(ours.objective, 4),
-                 "equal": bool(np.isclose(sp_obj, ours.objective, rtol=1e-6)),
-                 "spopt_s": round(sp_s, 2), "ours_s": round(ours.seconds, 3),
-                 "speedup": round(sp_s / max(ours.seconds, 1e-9), 1)})
+    rows.append(
+        {
+            "problem": f"MCLP k={k} ({len(sub)} cand x {len(open_units)} units)",
+            "spopt_obj": round(sp_obj, 4),
+            "ours_obj": round(ours.objective, 4),
+            "equal": bool(np.isclose(sp_obj, ours.objective, rtol=1e-6)),
+            "spopt_s": round(sp_s, 2),
+            "ours_s": round(ours.seconds, 3),
+            "speedup": round(sp_s / max(ours.seconds, 1e-9), 1),
+        }
+    )
     # LSCP: every reachable unit not yet covered
     t = time.perf_counter()
     sp = LSCP.from_cost_matrix(dense, model.limit_m).solve(solver)
@@ -141,11 +174,17 @@ def bench_spopt(model, *, every: int) -> list[dict]:
     sp_obj = pulp.value(sp.problem.objective)
     need = float(w[open_units].sum())
     ours = S.exact_cover(cover, w, model.covered0, need_w=need)
-    rows.append({"problem": f"LSCP ({len(sub)} cand x {len(open_units)} units)",
-                 "spopt_obj": sp_obj, "ours_obj": ours.objective,
-                 "equal": bool(np.isclose(sp_obj, ours.objective)),
-                 "spopt_s": round(sp_s, 2), "ours_s": round(ours.seconds, 3),
-                 "speedup": round(sp_s / max(ours.seconds, 1e-9), 1)})
+    rows.append(
+        {
+            "problem": f"LSCP ({len(sub)} cand x {len(open_units)} units)",
+            "spopt_obj": sp_obj,
+            "ours_obj": ours.objective,
+            "equal": bool(np.isclose(sp_obj, ours.objective)),
+            "spopt_s": round(sp_s, 2),
+            "ours_s": round(ours.seconds, 3),
+            "speedup": round(sp_s / max(ours.seconds, 1e-9), 1),
+        }
+    )
     # p-median without existing facilities on min(distance, cap)
     cap = 2.0 * model.limit_m
     dist = model.distances(cap)[sub[::2]]
@@ -160,11 +199,17 @@ def bench_spopt(model, *, every: int) -> list[dict]:
     sp_obj = pulp.value(sp.problem.objective)
     base = np.full(len(w), cap)
     ours = S.exact_pmedian(dist, w, base, k=k)
-    rows.append({"problem": f"PMedian k={k} cap {cap:.0f} m ({dist.shape[0]} cand x {len(units)} units)",
-                 "spopt_obj": round(sp_obj, 2), "ours_obj": round(ours.objective, 2),
-                 "equal": bool(np.isclose(sp_obj, ours.objective, rtol=1e-6)),
-                 "spopt_s": round(sp_s, 2), "ours_s": round(ours.seconds, 3),
-                 "speedup": round(sp_s / max(ours.seconds, 1e-9), 1)})
+    rows.append(
+        {
+            "problem": f"PMedian k={k} cap {cap:.0f} m ({dist.shape[0]} cand x {len(units)} units)",
+            "spopt_obj": round(sp_obj, 2),
+            "ours_obj": round(ours.objective, 2),
+            "equal": bool(np.isclose(sp_obj, ours.objective, rtol=1e-6)),
+            "spopt_s": round(sp_s, 2),
+            "ours_s": round(ours.seconds, 3),
+            "speedup": round(sp_s / max(ours.seconds, 1e-9), 1),
+        }
+    )
     return rows
 
 

@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 _EPS = 1e-9
 
 
-def _cells(x: np.ndarray, y: np.ndarray, x0: float, y0: float, size: float) -> tuple[np.ndarray, np.ndarray]:
+def _cells(
+    x: np.ndarray, y: np.ndarray, x0: float, y0: float, size: float
+) -> tuple[np.ndarray, np.ndarray]:
     return np.floor((x - x0) / size).astype(np.int64), np.floor((y - y0) / size).astype(np.int64)
 
 
@@ -56,6 +58,7 @@ def coverage_pairs(
     Parameters
     ----------
     net : WalkNetwork
+        The walking network.
     src, unit : Snap
         Snapped sources (candidate sites) and demand units.
     limit_m : float
@@ -69,6 +72,7 @@ def coverage_pairs(
     scipy.sparse.csr_matrix
         ``len(src) x len(unit)``; stored values are walking distance + 1e-9 (so that a zero
         distance stays stored), exactly as :func:`geogrid._paths.bounded_pairs`.
+
     """
     n_src, n_unit = len(src), len(unit)
     if n_src == 0 or n_unit == 0:
@@ -98,7 +102,7 @@ def coverage_pairs(
     out_r: list[np.ndarray] = []
     out_c: list[np.ndarray] = []
     out_d: list[np.ndarray] = []
-    for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist()):
+    for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist(), strict=False):
         idx = sorder[a:b]
         cx, cy = key % width, key // width
         # node cells within `reach` cells of this tile (a superset of the L-disc of each source)
@@ -107,7 +111,7 @@ def coverage_pairs(
         hi_keys = rows_y * width + (cx + reach)
         lo = np.searchsorted(nkey_sorted, lo_keys, side="left")
         hi = np.searchsorted(nkey_sorted, hi_keys, side="right")
-        sub = np.concatenate([norder[s:e] for s, e in zip(lo.tolist(), hi.tolist())])
+        sub = np.concatenate([norder[s:e] for s, e in zip(lo.tolist(), hi.tolist(), strict=False)])
         if len(sub) == 0:
             continue
         sub.sort()
@@ -181,6 +185,11 @@ def coverage_pairs(
             extra = sparse.csr_matrix((pd_[~hit], (ps[~hit], pu[~hit])), shape=(n_src, n_unit))
             out = (out + extra).tocsr()
             out.sort_indices()
-    log.debug("coverage pairs: %d sources x %d units, %d pairs within %.0f m",
-              n_src, n_unit, out.nnz, limit)
+    log.debug(
+        "coverage pairs: %d sources x %d units, %d pairs within %.0f m",
+        n_src,
+        n_unit,
+        out.nnz,
+        limit,
+    )
     return out

@@ -151,8 +151,12 @@ def greedy_cover(
 
 
 def swap_improve(
-    cover: sparse.csr_matrix, w: np.ndarray, covered0: np.ndarray, sites: np.ndarray,
-    *, max_rounds: int = 50,
+    cover: sparse.csr_matrix,
+    w: np.ndarray,
+    covered0: np.ndarray,
+    sites: np.ndarray,
+    *,
+    max_rounds: int = 50,
 ) -> tuple[np.ndarray, float, int]:
     """Improve an MCLP solution by best single swaps (one site out, one candidate in).
 
@@ -223,9 +227,13 @@ def greedy_capacity(
 
     sites, gains, evals = _celf(cover.shape[0], first, gain_of, accept, lambda n: n >= k)
     assign = sparse.csr_matrix(
-        (np.concatenate(vals) if vals else np.zeros(0),
-         (np.concatenate(rows) if rows else np.zeros(0, int),
-          np.concatenate(cols) if cols else np.zeros(0, int))),
+        (
+            np.concatenate(vals) if vals else np.zeros(0),
+            (
+                np.concatenate(rows) if rows else np.zeros(0, int),
+                np.concatenate(cols) if cols else np.zeros(0, int),
+            ),
+        ),
         shape=cover.shape,
     )
     return Solution(
@@ -239,9 +247,7 @@ def greedy_capacity(
     )
 
 
-def greedy_pmedian(
-    dist: sparse.csr_matrix, w: np.ndarray, base: np.ndarray, *, k: int
-) -> Solution:
+def greedy_pmedian(dist: sparse.csr_matrix, w: np.ndarray, base: np.ndarray, *, k: int) -> Solution:
     """Lazy greedy for the capped p-median; ``base`` is each unit's capped distance today."""
     t0 = time.perf_counter()
     cur = base.astype(float).copy()
@@ -372,8 +378,16 @@ def exact_cover(
         cost = np.r_[np.ones(n), np.zeros(m)]
         maximize = False
     x, out = _solve_mip(
-        cost, a, row_lo, row_hi, np.zeros(n + m), np.ones(n + m), n,
-        maximize=maximize, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+        cost,
+        a,
+        row_lo,
+        row_hi,
+        np.zeros(n + m),
+        np.ones(n + m),
+        n,
+        maximize=maximize,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
     )
     sites = np.flatnonzero(x[:n] > 0.5)
     return Solution(
@@ -412,7 +426,10 @@ def exact_capacity(
     r_unit = sparse.csr_matrix((np.ones(p), (urow, n + yidx)), shape=(nu, n + p))
     # capacity: sum_i w_i y_ij - C x_j <= 0
     r_cap = sparse.csr_matrix(
-        (np.r_[w[pi], np.full(n, -float(capacity))], (np.r_[pj, np.arange(n)], np.r_[n + yidx, np.arange(n)])),
+        (
+            np.r_[w[pi], np.full(n, -float(capacity))],
+            (np.r_[pj, np.arange(n)], np.r_[n + yidx, np.arange(n)]),
+        ),
         shape=(n, n + p),
     )
     # y_ij - x_j <= 0
@@ -425,8 +442,16 @@ def exact_capacity(
     row_hi = np.r_[np.ones(nu), np.zeros(n), np.zeros(p), float(k)]
     cost = np.r_[np.zeros(n), w[pi]]
     x, out = _solve_mip(
-        cost, a, row_lo, row_hi, np.zeros(n + p), np.ones(n + p), n,
-        maximize=True, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+        cost,
+        a,
+        row_lo,
+        row_hi,
+        np.zeros(n + p),
+        np.ones(n + p),
+        n,
+        maximize=True,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
     )
     sites = np.flatnonzero(x[:n] > 0.5)
     y = x[n:] * w[pi]
@@ -475,8 +500,16 @@ def exact_pmedian(
     save = w[pi] * (base[pi] - d)
     cost = np.r_[np.zeros(n), save]
     x, out = _solve_mip(
-        cost, a, row_lo, row_hi, np.zeros(n + p), np.ones(n + p), n,
-        maximize=True, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+        cost,
+        a,
+        row_lo,
+        row_hi,
+        np.zeros(n + p),
+        np.ones(n + p),
+        n,
+        maximize=True,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
     )
     base_cost = float(np.sum(w * base))
     sites = np.flatnonzero(x[:n] > 0.5)

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from geogrid._grid_atoms import adjacency, blocks_of, build_atoms, dissolve
-from geogrid._partition import make_graph, partition_graph
+from geogrid._partition import components, make_graph, partition_graph
 from geogrid.errors import CRSError, InputError
 from geogrid.settings import DEFAULTS
 
@@ -660,8 +660,6 @@ def _reasons(hh: np.ndarray, at, g, *, min_households: float, max_households: fl
             f"one {at.kind[k]} holds {at.households[k]:.0f} households, above the maximum "
             f"{max_households:g}: it is a grid of its own"
         )
-    from geogrid._partition import components
-
     comp = components(g)
     if len(np.unique(comp)) > 1:
         small = [

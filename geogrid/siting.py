@@ -92,7 +92,9 @@ def _points_of(gdf: gpd.GeoDataFrame | None, crs: Any, what: str) -> gpd.GeoData
         return None
     g = to_metric(gdf, crs)
     g = g[g.geometry.notna() & ~g.geometry.is_empty]
-    return gpd.GeoDataFrame(g.drop(columns=g.geometry.name), geometry=representative_points(g), crs=crs)
+    return gpd.GeoDataFrame(
+        g.drop(columns=g.geometry.name), geometry=representative_points(g), crs=crs
+    )
 
 
 def _frame(points: np.ndarray, source: str, crs: Any) -> gpd.GeoDataFrame:
@@ -115,6 +117,7 @@ def candidates(
     Parameters
     ----------
     net : WalkNetwork
+        The walking network (its CRS is the output's).
     user : GeoDataFrame, optional
         The planners' own list (vacant premises, community offices); a ``name`` column is
         kept, polygons enter by a point on their surface.
@@ -136,15 +139,25 @@ def candidates(
     GeoDataFrame
         ``candidate_id`` (``C00001``...), ``source`` (``user`` / ``gate`` / ``entrance`` /
         ``network`` / ``grid``), ``name`` (text or None), Point geometry.
+
     """
     parts: list[gpd.GeoDataFrame] = []
     for gdf, source in ((user, "user"), (gates, "gate"), (entrances, "entrance")):
         pts = _points_of(gdf, net.crs, f"{source} candidates")
         if pts is None:
             continue
-        name = pts["name"].astype(object) if "name" in pts.columns else pd.Series(None, index=pts.index, dtype=object)
-        parts.append(gpd.GeoDataFrame({"source": source, "name": name.to_numpy()},
-                                      geometry=np.asarray(pts.geometry.values), crs=net.crs))
+        name = (
+            pts["name"].astype(object)
+            if "name" in pts.columns
+            else pd.Series(None, index=pts.index, dtype=object)
+        )
+        parts.append(
+            gpd.GeoDataFrame(
+                {"source": source, "name": name.to_numpy()},
+                geometry=np.asarray(pts.geometry.values),
+                crs=net.crs,
+            )
+        )
     if every_m is not None:
         step = float(every_m)
         if not step > 0:
@@ -175,7 +188,9 @@ def candidates(
         hit = tree.query(np.asarray(out.geometry.values), predicate="intersects")
         drop = np.zeros(len(out), dtype=bool)
         drop[hit[0]] = True
-        log.info("excluded %d of %d candidates inside %d zones", int(drop.sum()), len(out), len(zones))
+        log.info(
+            "excluded %d of %d candidates inside %d zones", int(drop.sum()), len(out), len(zones)
+        )
         out = out[~drop].reset_index(drop=True)
     if out.empty:
         msg = "every candidate lies in an excluded zone; shrink exclude= or add candidates"
@@ -254,25 +269,41 @@ class SitingModel:
         if capacity_hh is not None:
             cap = float(capacity_hh)
             if not cap > 0:
-                msg = f"capacity_hh must be positive, got {capacity_hh!r}; pass e.g. capacity_hh=3000"
+                msg = (
+                    f"capacity_hh must be positive, got {capacity_hh!r}; pass e.g. capacity_hh=3000"
+                )
                 raise InputError(msg)
             if solver == "greedy":
                 return _solve.greedy_capacity(self.cover, self.w, self.covered0, k=k, capacity=cap)
-            return _solve.exact_capacity(self.cover, self.w, self.covered0, k=k, capacity=cap,
-                                         time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+            return _solve.exact_capacity(
+                self.cover,
+                self.w,
+                self.covered0,
+                k=k,
+                capacity=cap,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+            )
         if solver == "greedy":
             sol = _solve.greedy_cover(self.cover, self.w, self.covered0, k=k)
             if swap and len(sol.sites) > 1:
                 t0 = time.perf_counter()
-                sites, obj, n_swaps = _solve.swap_improve(self.cover, self.w, self.covered0,
-                                                          sol.sites)
+                sites, obj, n_swaps = _solve.swap_improve(
+                    self.cover, self.w, self.covered0, sol.sites
+                )
                 if n_swaps:
                     sol.sites, sol.objective = sites, obj
                 sol.info["swaps"] = n_swaps
                 sol.seconds += time.perf_counter() - t0
             return sol
-        return _solve.exact_cover(self.cover, self.w, self.covered0, k=k,
-                                  time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+        return _solve.exact_cover(
+            self.cover,
+            self.w,
+            self.covered0,
+            k=k,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+        )
 
     def needed_households(self, share: float) -> tuple[float, bool]:
         """Households new sites must add to reach ``share``; False when out of reach."""
@@ -287,7 +318,11 @@ class SitingModel:
         if want > can + 1e-6:
             log.warning(
                 "coverage share %.3f is out of reach: candidates reach %.0f more households, "
-                "%.0f are needed; solving for every reachable household", s, can, want)
+                "%.0f are needed; solving for every reachable household",
+                s,
+                can,
+                want,
+            )
             return can, False
         return want, True
 
@@ -304,11 +339,18 @@ class SitingModel:
         if solver == "greedy":
             sol = _solve.greedy_cover(self.cover, self.w, self.covered0, need_w=need)
         elif need <= 1e-9:
-            sol = _solve.Solution(np.zeros(0, np.int64), 0.0, "highs", status="Optimal",
-                                  bound=0.0, gap=0.0)
+            sol = _solve.Solution(
+                np.zeros(0, np.int64), 0.0, "highs", status="Optimal", bound=0.0, gap=0.0
+            )
         else:
-            sol = _solve.exact_cover(self.cover, self.w, self.covered0, need_w=need,
-                                     time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+            sol = _solve.exact_cover(
+                self.cover,
+                self.w,
+                self.covered0,
+                need_w=need,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+            )
         sol.feasible = sol.feasible and ok
         return sol
 
@@ -332,8 +374,9 @@ class SitingModel:
         if solver == "greedy":
             sol = _solve.greedy_pmedian(dist, self.w, base, k=k)
         else:
-            sol = _solve.exact_pmedian(dist, self.w, base, k=k, time_limit_s=time_limit_s,
-                                       mip_rel_gap=mip_rel_gap)
+            sol = _solve.exact_pmedian(
+                dist, self.w, base, k=k, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap
+            )
         sol.info["cap_m"] = cap
         return sol
 
@@ -389,7 +432,9 @@ def build_model(
     tgt = target if isinstance(target, Target) else parse_targets(str(target))[0]
     limit = tgt.max_dist_m(speed)
     if not isinstance(cands, gpd.GeoDataFrame) or len(cands) == 0:
-        msg = "no candidate sites given; build them with geogrid.siting.candidates(net, every_m=100)"
+        msg = (
+            "no candidate sites given; build them with geogrid.siting.candidates(net, every_m=100)"
+        )
         raise InputError(msg)
     cands = to_metric(cands, net.crs).reset_index(drop=True)
     if "candidate_id" not in cands.columns:
@@ -400,8 +445,16 @@ def build_model(
     t0 = time.perf_counter()
     fac = None
     if facilities is not None and len(facilities):
-        cov = compute_coverage(net, demand, facilities, targets=(tgt,), speed_kmh=speed,
-                               by_type=False, second=False, settings=settings)
+        cov = compute_coverage(
+            net,
+            demand,
+            facilities,
+            targets=(tgt,),
+            speed_kmh=speed,
+            by_type=False,
+            second=False,
+            settings=settings,
+        )
         dem, unit_snap = cov.demand, cov.unit_snap
         d0 = cov.nearest()[0]
         fac = cov.facilities
@@ -414,13 +467,29 @@ def build_model(
     cand_snap = snap_points(net, cands, max_snap_m=settings.max_snap_m)
     cover = coverage_pairs(net, cand_snap, unit_snap, limit)
     timings["matrix_s"] = time.perf_counter() - t0
-    log.info("siting model: %d candidates x %d units, %d pairs within %.0f m (%.1f s)",
-             len(cands), len(dem), cover.nnz, limit, timings["matrix_s"])
+    log.info(
+        "siting model: %d candidates x %d units, %d pairs within %.0f m (%.1f s)",
+        len(cands),
+        len(dem),
+        cover.nnz,
+        limit,
+        timings["matrix_s"],
+    )
     return SitingModel(
-        net=net, demand=dem, facilities=fac, candidates=cands, unit_snap=unit_snap,
-        cand_snap=cand_snap, target=tgt, limit_m=limit, speed_kmh=speed,
-        w=dem["households"].to_numpy(dtype=float), d0=np.asarray(d0, dtype=float),
-        cover=cover, settings=settings, timings=timings,
+        net=net,
+        demand=dem,
+        facilities=fac,
+        candidates=cands,
+        unit_snap=unit_snap,
+        cand_snap=cand_snap,
+        target=tgt,
+        limit_m=limit,
+        speed_kmh=speed,
+        w=dem["households"].to_numpy(dtype=float),
+        d0=np.asarray(d0, dtype=float),
+        cover=cover,
+        settings=settings,
+        timings=timings,
     )
 
 
@@ -438,11 +507,18 @@ class SitingResult:
     model: SitingModel | None = field(default=None, repr=False)
 
     def layers(self) -> dict[str, pd.DataFrame]:
-        """Layers for ``siting.gpkg``: ``sites``, ``candidates``, ``curve``, ``solvers``,
-        ``summary`` and ``communities`` when known."""
-        out: dict[str, pd.DataFrame] = {"sites": self.sites, "candidates": self.candidates,
-                                        "curve": self.curve, "solvers": self.solvers,
-                                        "summary": _text_values(self.summary)}
+        """Layers for ``siting.gpkg``.
+
+        ``sites``, ``candidates``, ``curve``, ``solvers``, ``summary`` and ``communities``
+        when known.
+        """
+        out: dict[str, pd.DataFrame] = {
+            "sites": self.sites,
+            "candidates": self.candidates,
+            "curve": self.curve,
+            "solvers": self.solvers,
+            "summary": _text_values(self.summary),
+        }
         if self.communities is not None:
             out["communities"] = self.communities
         return out
@@ -452,8 +528,10 @@ class SitingResult:
         from .io import write_layers, write_table
 
         d = Path(out_dir)
-        return {"gpkg": write_layers(d / "siting.gpkg", self.layers()),
-                "curve": write_table(self.curve, d / "siting_curve.csv")}
+        return {
+            "gpkg": write_layers(d / "siting.gpkg", self.layers()),
+            "curve": write_table(self.curve, d / "siting_curve.csv"),
+        }
 
 
 def _text_values(df: pd.DataFrame) -> pd.DataFrame:
@@ -513,7 +591,9 @@ def _served(model: SitingModel, ranked: np.ndarray, assign: sparse.csr_matrix | 
     return np.bincount(row[wins], weights=model.w[col[wins]], minlength=len(ranked))
 
 
-def _curve(model: SitingModel, ranked: np.ndarray, assign: sparse.csr_matrix | None) -> pd.DataFrame:
+def _curve(
+    model: SitingModel, ranked: np.ndarray, assign: sparse.csr_matrix | None
+) -> pd.DataFrame:
     w = model.w
     total = model.households
     covered = model.covered0.copy()
@@ -524,16 +604,18 @@ def _curve(model: SitingModel, ranked: np.ndarray, assign: sparse.csr_matrix | N
             extra += float(assign[j].sum())
             got.append(got[0] + extra)
         else:
-            idx = model.cover.indices[model.cover.indptr[j]:model.cover.indptr[j + 1]]
+            idx = model.cover.indices[model.cover.indptr[j] : model.cover.indptr[j + 1]]
             covered[idx] = True
             got.append(float(w[covered].sum()))
     arr = np.asarray(got)
-    return pd.DataFrame({
-        "n_new_sites": np.arange(len(arr)),
-        "households_covered": np.round(arr, 2),
-        "coverage_share": np.round(arr / total, 6) if total > 0 else np.nan,
-        "gain_households": np.round(np.r_[0.0, np.diff(arr)], 2),
-    })
+    return pd.DataFrame(
+        {
+            "n_new_sites": np.arange(len(arr)),
+            "households_covered": np.round(arr, 2),
+            "coverage_share": np.round(arr / total, 6) if total > 0 else np.nan,
+            "gain_households": np.round(np.r_[0.0, np.diff(arr)], 2),
+        }
+    )
 
 
 def run_siting(
@@ -562,6 +644,7 @@ def run_siting(
     Parameters
     ----------
     net : WalkNetwork
+        The walking network.
     demand : GeoDataFrame
         Buildings or points; households estimated when missing.
     facilities : GeoDataFrame or None
@@ -576,6 +659,7 @@ def run_siting(
         Community polygons with ``community_code`` for the before/after table (demand with
         its own ``community_code`` column needs none).
     problem : {"mclp", "set_cover", "pmedian"}
+        Maximal coverage (default), set cover, or capped p-median.
     share : float, optional
         ``set_cover`` coverage share to reach (default 1.0).
     capacity_hh : float, optional
@@ -590,10 +674,15 @@ def run_siting(
         Network sampling step for the default candidates (100 m).
     exclude : GeoDataFrame, optional
         Polygons where no station may go.
+    speed_kmh : float, optional
+        Walking speed (default ``settings.speed_kmh``, 4 km/h).
+    settings : Settings
+        Defaults (snap limit, household size).
 
     Returns
     -------
     SitingResult
+
     """
     if problem not in PROBLEMS:
         msg = f"unknown siting problem {problem!r}; pass one of {', '.join(PROBLEMS)}"
@@ -611,25 +700,43 @@ def run_siting(
         cands = candidates
         if exclude is not None and len(exclude):
             keep = ~to_metric(cands, net.crs).geometry.intersects(
-                shapely.union_all(np.asarray(to_metric(exclude, net.crs).geometry.values)))
+                shapely.union_all(np.asarray(to_metric(exclude, net.crs).geometry.values))
+            )
             cands = cands[keep.to_numpy()].reset_index(drop=True)
-    model = build_model(net, demand, facilities, cands, target=target, speed_kmh=speed_kmh,
-                        settings=settings)
+    model = build_model(
+        net, demand, facilities, cands, target=target, speed_kmh=speed_kmh, settings=settings
+    )
     runs = ["greedy", "exact"] if solver == "both" else [solver]
     sols: dict[str, _solve.Solution] = {}
     for s in runs:
         if problem == "mclp":
-            sols[s] = model.maximal_coverage(k=k, solver=s, capacity_hh=capacity_hh,
-                                             time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+            sols[s] = model.maximal_coverage(
+                k=k,
+                solver=s,
+                capacity_hh=capacity_hh,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+            )
         elif problem == "set_cover":
-            sols[s] = model.set_cover(share=1.0 if share is None else share, solver=s,
-                                      time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+            sols[s] = model.set_cover(
+                share=1.0 if share is None else share,
+                solver=s,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+            )
         else:
-            sols[s] = model.p_median(k=k, cap_m=pmedian_cap_m, solver=s,
-                                     time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
+            sols[s] = model.p_median(
+                k=k,
+                cap_m=pmedian_cap_m,
+                solver=s,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=mip_rel_gap,
+            )
     chosen = sols["exact"] if "exact" in sols else sols["greedy"]
     if problem == "set_cover" and k is not None and len(chosen.sites) > k:
-        log.warning("set cover needs %d sites, more than k=%d; all are reported", len(chosen.sites), k)
+        log.warning(
+            "set cover needs %d sites, more than k=%d; all are reported", len(chosen.sites), k
+        )
     return _result(model, chosen, sols, problem, communities)
 
 
@@ -650,8 +757,9 @@ def _result(
     elif problem == "pmedian":
         cap = chosen.info["cap_m"]
         sub = model.distances(cap)[chosen.sites]
-        order = _solve.greedy_pmedian(sub, model.w, np.minimum(model.d0, cap),
-                                      k=len(chosen.sites)).sites
+        order = _solve.greedy_pmedian(
+            sub, model.w, np.minimum(model.d0, cap), k=len(chosen.sites)
+        ).sites
         ranked = chosen.sites[order]
     else:
         ranked, _ = model.rank(chosen.sites)
@@ -659,8 +767,9 @@ def _result(
     gains = curve["gain_households"].to_numpy()[1:]
     unit_code, cand_code = _community_codes(model, communities)
     cov = model.cover[ranked] if len(ranked) else None
-    reach = (np.asarray((cov > 0).astype(float) @ model.w).ravel() if cov is not None
-             else np.zeros(0))
+    reach = (
+        np.asarray((cov > 0).astype(float) @ model.w).ravel() if cov is not None else np.zeros(0)
+    )
     sites = model.candidates.iloc[ranked].copy().reset_index(drop=True)
     sites.insert(0, "rank", np.arange(1, len(ranked) + 1))
     sites["gain_households"] = np.round(gains, 2)
@@ -678,12 +787,14 @@ def _result(
             got = np.asarray(assign[ranked].sum(axis=0)).ravel()
         else:
             got = np.where(after & ~model.covered0, model.w, 0.0)
-        df = pd.DataFrame({
-            "community_code": pd.Series(unit_code, dtype=object).fillna("(outside)"),
-            "households": model.w,
-            "covered_hh_before": np.where(model.covered0, model.w, 0.0),
-            "gain_households": got,
-        })
+        df = pd.DataFrame(
+            {
+                "community_code": pd.Series(unit_code, dtype=object).fillna("(outside)"),
+                "households": model.w,
+                "covered_hh_before": np.where(model.covered0, model.w, 0.0),
+                "gain_households": got,
+            }
+        )
         agg = df.groupby("community_code", sort=True).sum().reset_index()
         agg["covered_hh_after"] = agg["covered_hh_before"] + agg["gain_households"]
         hh = agg["households"].where(agg["households"] > 0)
@@ -693,8 +804,18 @@ def _result(
         agg["new_sites"] = agg["community_code"].map(counts).fillna(0).astype(int)
         for c in ("households", "covered_hh_before", "gain_households", "covered_hh_after"):
             agg[c] = agg[c].round(2)
-        agg = agg[["community_code", "households", "covered_hh_before", "coverage_before",
-                   "covered_hh_after", "coverage_after", "gain_households", "new_sites"]]
+        agg = agg[
+            [
+                "community_code",
+                "households",
+                "covered_hh_before",
+                "coverage_before",
+                "covered_hh_after",
+                "coverage_after",
+                "gain_households",
+                "new_sites",
+            ]
+        ]
         if communities is not None and "community_code" in communities.columns:
             base = to_metric(communities, model.net.crs)
             base = base.assign(community_code=base["community_code"].astype(object))
@@ -703,8 +824,15 @@ def _result(
             comm = agg
     solvers = _solver_table(sols, problem)
     summary = _summary(model, chosen, curve, problem, solvers)
-    return SitingResult(sites=sites, curve=curve, communities=comm, solvers=solvers,
-                        summary=summary, candidates=model.candidates, model=model)
+    return SitingResult(
+        sites=sites,
+        curve=curve,
+        communities=comm,
+        solvers=solvers,
+        summary=summary,
+        candidates=model.candidates,
+        model=model,
+    )
 
 
 def _solver_table(sols: dict[str, _solve.Solution], problem: str) -> pd.DataFrame:
@@ -714,23 +842,30 @@ def _solver_table(sols: dict[str, _solve.Solution], problem: str) -> pd.DataFram
         ratio = np.nan
         if exact is not None and np.isfinite(exact.objective) and exact.objective != 0:
             ratio = s.objective / exact.objective
-        rows.append({
-            "solver": "greedy" if name == "greedy" else "highs",
-            "problem": problem,
-            "objective": round(float(s.objective), 4),
-            "bound": round(float(s.bound), 4) if np.isfinite(s.bound) else np.nan,
-            "gap": round(float(s.gap), 6) if np.isfinite(s.gap) else np.nan,
-            "status": s.status,
-            "n_sites": len(s.sites),
-            "feasible": bool(s.feasible),
-            "seconds": round(float(s.seconds), 4),
-            "ratio_to_exact": round(float(ratio), 6) if np.isfinite(ratio) else np.nan,
-        })
+        rows.append(
+            {
+                "solver": "greedy" if name == "greedy" else "highs",
+                "problem": problem,
+                "objective": round(float(s.objective), 4),
+                "bound": round(float(s.bound), 4) if np.isfinite(s.bound) else np.nan,
+                "gap": round(float(s.gap), 6) if np.isfinite(s.gap) else np.nan,
+                "status": s.status,
+                "n_sites": len(s.sites),
+                "feasible": bool(s.feasible),
+                "seconds": round(float(s.seconds), 4),
+                "ratio_to_exact": round(float(ratio), 6) if np.isfinite(ratio) else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _summary(model: SitingModel, chosen: _solve.Solution, curve: pd.DataFrame, problem: str,
-             solvers: pd.DataFrame) -> pd.DataFrame:
+def _summary(
+    model: SitingModel,
+    chosen: _solve.Solution,
+    curve: pd.DataFrame,
+    problem: str,
+    solvers: pd.DataFrame,
+) -> pd.DataFrame:
     rows: list[tuple[str, Any]] = [
         ("problem", problem),
         ("target", model.target.name),
@@ -759,7 +894,9 @@ def _summary(model: SitingModel, chosen: _solve.Solution, curve: pd.DataFrame, p
         d = _pm_after(model, chosen.sites, cap)
         w = model.w
         rows.append(("pmedian_cap_m", cap))
-        rows.append(("mean_walk_m_before", round(float(np.sum(w * np.minimum(model.d0, cap)) / w.sum()), 2)))
+        rows.append(
+            ("mean_walk_m_before", round(float(np.sum(w * np.minimum(model.d0, cap)) / w.sum()), 2))
+        )
         rows.append(("mean_walk_m_after", round(float(np.sum(w * d) / w.sum()), 2)))
     g = solvers[solvers["solver"] == "greedy"]
     if len(solvers) == 2 and len(g):

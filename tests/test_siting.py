@@ -48,7 +48,9 @@ def random_demand(rng, n, extent_m, households=None):
 @pytest.fixture(scope="module")
 def line_net():
     # a 3 km straight street, nodes every 100 m
-    lines = [shapely.LineString([(X0 + i * 100.0, Y0), (X0 + (i + 1) * 100.0, Y0)]) for i in range(30)]
+    lines = [
+        shapely.LineString([(X0 + i * 100.0, Y0), (X0 + (i + 1) * 100.0, Y0)]) for i in range(30)
+    ]
     ways = gpd.GeoDataFrame({"highway": ["residential"] * 30}, geometry=lines, crs=CRS)
     return network_from_ways(ways)
 
@@ -89,8 +91,10 @@ def test_coverage_pairs_real_shenzhen():
 # ---------------------------------------------------------------------- hand-checkable
 def test_line_street_obvious_site(line_net):
     # households at 0-200 m and 2,600-3,000 m; the far cluster is bigger -> one site goes there
-    dem = points([(X0 + 50, Y0 + 5), (X0 + 150, Y0 + 5), (X0 + 2700, Y0 + 5), (X0 + 2900, Y0 + 5)],
-                 households=[100.0, 100.0, 300.0, 300.0])
+    dem = points(
+        [(X0 + 50, Y0 + 5), (X0 + 150, Y0 + 5), (X0 + 2700, Y0 + 5), (X0 + 2900, Y0 + 5)],
+        households=[100.0, 100.0, 300.0, 300.0],
+    )
     fac = points([(X0 + 1500, Y0 + 10)], name=["centre"], type=["centre_community"])
     cands = points([(X0 + x, Y0) for x in (100, 1200, 1500, 2800)])
     res = run_siting(line_net, dem, fac, k=1, target="1km", candidates=cands, solver="both")
@@ -110,10 +114,19 @@ def test_pmedian_line_matches_hand(line_net):
     # only when weights are equal, so make the east end heavier -> site at the east end
     dem = points([(X0 + 100, Y0), (X0 + 2900, Y0)], households=[10.0, 30.0])
     cands = points([(X0 + x, Y0) for x in (100, 1500, 2900)])
-    res = run_siting(line_net, dem, None, k=1, target="1km", candidates=cands,
-                     problem="pmedian", pmedian_cap_m=5000.0, solver="both")
+    res = run_siting(
+        line_net,
+        dem,
+        None,
+        k=1,
+        target="1km",
+        candidates=cands,
+        problem="pmedian",
+        pmedian_cap_m=5000.0,
+        solver="both",
+    )
     assert res.sites["candidate_id"].tolist() == ["C00003"]
-    summ = dict(zip(res.summary["metric"], res.summary["value"]))
+    summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
     # everyone walks to the east site: 10 hh x 2,800 m / 40 hh
     assert summ["mean_walk_m_after"] == pytest.approx(10 * 2800 / 40, abs=0.01)
     assert summ["objective"] == pytest.approx(28000.0, abs=1e-3)
@@ -197,8 +210,16 @@ def test_set_cover_reaches_share(small_model):
 def test_set_cover_out_of_reach_is_flagged(line_net):
     dem = points([(X0 + 100, Y0), (X0 + 2900, Y0)], households=[10.0, 30.0])
     cands = points([(X0 + 100, Y0)])
-    res = run_siting(line_net, dem, None, target="1km", candidates=cands, problem="set_cover",
-                     share=1.0, solver="both")
+    res = run_siting(
+        line_net,
+        dem,
+        None,
+        target="1km",
+        candidates=cands,
+        problem="set_cover",
+        share=1.0,
+        solver="both",
+    )
     assert res.solvers["feasible"].tolist() == [False, False]
     assert res.curve["coverage_share"].iloc[-1] == pytest.approx(0.25)
 
@@ -224,8 +245,12 @@ def test_capacity(small_model):
 def test_curve_matches_coverage_engine(grid):
     rng = np.random.default_rng(11)
     dem = random_demand(rng, 300, 1500.0)
-    fac = points([(X0 + 300, Y0 + 300), (X0 + 1200, Y0 + 400)], name=["a", "b"],
-                 type=["centre_community", "station"], facility_id=["F1", "F2"])
+    fac = points(
+        [(X0 + 300, Y0 + 300), (X0 + 1200, Y0 + 400)],
+        name=["a", "b"],
+        type=["centre_community", "station"],
+        facility_id=["F1", "F2"],
+    )
     res = run_siting(grid, dem, fac, k=4, target="5min", every_m=150.0, solver="both")
     curve = res.curve
     assert curve["n_new_sites"].tolist() == list(range(len(curve)))
@@ -233,16 +258,21 @@ def test_curve_matches_coverage_engine(grid):
     assert len(res.sites) == len(curve) - 1 <= 4
     before = compute_coverage(grid, dem, fac, targets="5min").table()
     assert curve["households_covered"].iloc[0] == pytest.approx(
-        before.loc[before["within_5min"], "households"].sum(), abs=0.01)
-    new = res.sites[["geometry"]].assign(facility_id=[f"N{i}" for i in range(len(res.sites))],
-                                         type="station")
-    after = compute_coverage(grid, dem, pd.concat([fac, new], ignore_index=True),
-                             targets="5min").table()
+        before.loc[before["within_5min"], "households"].sum(), abs=0.01
+    )
+    new = res.sites[["geometry"]].assign(
+        facility_id=[f"N{i}" for i in range(len(res.sites))], type="station"
+    )
+    after = compute_coverage(
+        grid, dem, pd.concat([fac, new], ignore_index=True), targets="5min"
+    ).table()
     assert curve["households_covered"].iloc[-1] == pytest.approx(
-        after.loc[after["within_5min"], "households"].sum(), abs=0.01)
+        after.loc[after["within_5min"], "households"].sum(), abs=0.01
+    )
     # ranked by marginal gain, gains add up to the curve
     assert res.sites["gain_households"].sum() == pytest.approx(
-        curve["households_covered"].iloc[-1] - curve["households_covered"].iloc[0], abs=0.05)
+        curve["households_covered"].iloc[-1] - curve["households_covered"].iloc[0], abs=0.05
+    )
     assert np.all(np.diff(res.sites["gain_households"]) <= 1e-6)
     # served: households whose nearest facility a new site becomes (within the target)
     assert res.sites["served_households"].sum() <= res.sites["reach_households"].sum() + 1e-6
@@ -257,16 +287,22 @@ def test_communities_before_after(grid):
     dem = random_demand(rng, 200, 1500.0)
     west = shapely.box(X0 - 10, Y0 - 10, X0 + 750, Y0 + 1510)
     east = shapely.box(X0 + 750, Y0 - 10, X0 + 1510, Y0 + 1510)
-    comm = gpd.GeoDataFrame({"community_code": ["150203001001", "150203001002"]},
-                            geometry=[west, east], crs=CRS)
+    comm = gpd.GeoDataFrame(
+        {"community_code": ["150203001001", "150203001002"]}, geometry=[west, east], crs=CRS
+    )
     fac = points([(X0 + 300, Y0 + 700)], name=["w"], type=["centre_community"])
-    res = run_siting(grid, dem, fac, k=2, target="5min", every_m=200.0, communities=comm,
-                     solver="greedy")
+    res = run_siting(
+        grid, dem, fac, k=2, target="5min", every_m=200.0, communities=comm, solver="greedy"
+    )
     c = res.communities.set_index("community_code")
     assert isinstance(res.communities, gpd.GeoDataFrame)
     assert c["households"].sum() == pytest.approx(dem["households"].sum())
-    assert c["covered_hh_after"].sum() == pytest.approx(res.curve["households_covered"].iloc[-1], abs=0.05)
-    assert c["covered_hh_before"].sum() == pytest.approx(res.curve["households_covered"].iloc[0], abs=0.05)
+    assert c["covered_hh_after"].sum() == pytest.approx(
+        res.curve["households_covered"].iloc[-1], abs=0.05
+    )
+    assert c["covered_hh_before"].sum() == pytest.approx(
+        res.curve["households_covered"].iloc[0], abs=0.05
+    )
     assert (c["coverage_after"] >= c["coverage_before"]).all()
     assert c["new_sites"].sum() == len(res.sites)
 
@@ -298,16 +334,28 @@ def test_candidates_sources_spacing_and_exclude(grid):
     c1 = candidates(grid, every_m=100.0)
     assert len(c1) == n_edges
     # every point lies on the network
-    assert shapely.distance(np.asarray(c1.geometry.values),
-                            shapely.union_all(np.asarray(grid.edges.geometry.values))).max() < 1e-6
+    assert (
+        shapely.distance(
+            np.asarray(c1.geometry.values),
+            shapely.union_all(np.asarray(grid.edges.geometry.values)),
+        ).max()
+        < 1e-6
+    )
     user = points([(X0 + 10, Y0 + 20)], name=["空置门面"])
     gates = points([(X0 + 500, Y0 + 500)])
     zones = gpd.GeoDataFrame(geometry=[shapely.box(X0 + 40, Y0 - 5, X0 + 460, Y0 + 5)], crs=CRS)
-    polys = gpd.GeoDataFrame(geometry=[shapely.box(X0 + 610, Y0 + 620, X0 + 690, Y0 + 690)], crs=CRS)
-    mixed = candidates(grid, user=user, gates=gates, every_m=100.0, grid_centroids=polys,
-                       exclude=zones)
-    assert mixed["source"].value_counts().to_dict() == {"network": n_edges - 5, "user": 1,
-                                                        "gate": 1, "grid": 1}
+    polys = gpd.GeoDataFrame(
+        geometry=[shapely.box(X0 + 610, Y0 + 620, X0 + 690, Y0 + 690)], crs=CRS
+    )
+    mixed = candidates(
+        grid, user=user, gates=gates, every_m=100.0, grid_centroids=polys, exclude=zones
+    )
+    assert mixed["source"].value_counts().to_dict() == {
+        "network": n_edges - 5,
+        "user": 1,
+        "gate": 1,
+        "grid": 1,
+    }
     assert mixed.loc[mixed["source"] == "user", "name"].iloc[0] == "空置门面"
     g = mixed[mixed["source"] == "grid"].geometry.iloc[0]
     assert g.distance(shapely.union_all(np.asarray(grid.edges.geometry.values))) < 1e-6
@@ -341,7 +389,9 @@ def test_candidates_errors(grid):
         candidates(grid)
     with pytest.raises(InputError, match="every_m must be positive"):
         candidates(grid, every_m=0)
-    everything = gpd.GeoDataFrame(geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 2000, Y0 + 2000)], crs=CRS)
+    everything = gpd.GeoDataFrame(
+        geometry=[shapely.box(X0 - 100, Y0 - 100, X0 + 2000, Y0 + 2000)], crs=CRS
+    )
     with pytest.raises(InputError, match="excluded zone"):
         candidates(grid, every_m=100.0, exclude=everything)
 
