@@ -193,3 +193,26 @@ def test_csv_without_crs_names_the_fix(tmp_path):
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_coverage_command_on_real_osm(tmp_path):
+    from conftest import real_path
+
+    osm = real_path("nanjing_xuanwu.osm")
+    # two community centres given as Amap (GCJ-02) coordinates, as officials copy them
+    from geogrid.crs import wgs84_to_gcj02
+
+    lon, lat = wgs84_to_gcj02([118.770, 118.788], [32.040, 32.048])
+    rows = "\n".join(f"中心{i},社区党群服务中心,{x:.6f},{y:.6f},600" for i, (x, y) in enumerate(zip(lon, lat)))
+    (tmp_path / "centres.csv").write_text("name,type,经度,纬度,area_m2\n" + rows + "\n", encoding="gbk")
+    proc = run(["coverage", "--network", str(osm), "--demand", str(osm), "--facilities", "centres.csv",
+                "--facilities-crs", "gcj02", "--out", "out"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
+    assert len(dem) > 1000 and dem["dist_m"].notna().all()
+    fac = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="facilities").to_crs(4326)
+    # converted back to WGS84: within a metre of where they really are
+    assert abs(fac.geometry.x.iloc[0] - 118.770) < 1e-5 and abs(fac.geometry.y.iloc[1] - 32.048) < 1e-5
+    assert set(fac["type"]) == {"centre_community"}
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", encoding="utf-8-sig")
+    assert 0 < float(summary.set_index("metric").loc["coverage_15min", "value"]) <= 1
