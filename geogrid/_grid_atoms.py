@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 MIN_SHARED_M = 0.05
 #: Footprint boundaries are sampled every this many metres for the building cells.
 SAMPLE_STEP_M = 15.0
+#: Faces of a noding smaller than this (m2) are float-noise slivers merged into a neighbour.
+SLIVER_M2 = 1.0
+#: Grid (metres) of the snap-rounding noding of community outlines and lines into blocks.
+NODING_GRID_M = 1e-6
 
 
 @dataclass
@@ -51,6 +55,50 @@ class Atoms:
     oversized: np.ndarray
 
 
+def _inside(faces: np.ndarray, polygon: Geometry) -> np.ndarray:
+    """Whether each face of a noding of ``polygon`` lies inside it (not in a hole).
+
+    The interior point test is fast but unreliable for faces with a zero-width spike along
+    the outline (a line running almost on the boundary): ``point_on_surface`` may then
+    fall on the outline itself. Faces failing it are decided by their area inside.
+    """
+    ok = shapely.contains(polygon, shapely.point_on_surface(faces))
+    if not ok.all():
+        rest = np.flatnonzero(~ok)
+        inter = shapely.area(shapely.intersection(faces[rest], polygon))
+        ok[rest] = inter > 0.5 * shapely.area(faces[rest])
+    return ok
+
+
+def merge_slivers(faces: np.ndarray, *, min_area_m2: float = SLIVER_M2) -> np.ndarray:
+    """Merge faces smaller than ``min_area_m2`` into the neighbour sharing most boundary.
+
+    Slivers come from float noise where lines run (almost) along each other; a sliver
+    without a neighbour sharing an edge is kept as it is.
+    """
+    small = shapely.area(faces) < min_area_m2
+    if not small.any() or small.all():
+        return faces
+    out = faces.copy()
+    big = np.flatnonzero(~small)
+    tree = shapely.STRtree(faces[big])
+    bnd = shapely.boundary(faces)
+    gain: dict[int, list[int]] = {}
+    for s in np.flatnonzero(small).tolist():
+        cand = big[tree.query(faces[s], predicate="intersects")]
+        if len(cand) == 0:
+            continue
+        shared = shapely.length(shapely.intersection(bnd[s], bnd[cand]))
+        gain.setdefault(int(cand[int(np.argmax(shared))]), []).append(s)
+    drop = np.zeros(len(faces), bool)
+    for b, sl in gain.items():
+        merged = shapely.union_all(np.concatenate([[faces[b]], faces[sl]]))
+        if shapely.get_type_id(merged) == 3:
+            out[b] = merged
+            drop[sl] = True
+    return out[~drop]
+
+
 def blocks_of(polygon: Geometry, lines: np.ndarray) -> np.ndarray:
     """Cut ``polygon`` by ``lines`` into blocks (Polygons) that tile it exactly."""
     if len(lines) == 0:
@@ -60,13 +108,17 @@ def blocks_of(polygon: Geometry, lines: np.ndarray) -> np.ndarray:
     cut = cut[shapely.get_type_id(cut) != 0]  # drop stray points
     if len(cut) == 0:
         return np.asarray(shapely.get_parts(polygon))
-    noded = shapely.union_all(np.concatenate([[shapely.boundary(polygon)], cut]))
+    # snap-rounding noding: a line ending a hair off the outline (or running along it)
+    # is noded onto it instead of being left as a dangle that polygonize ignores
+    noded = shapely.union_all(
+        np.concatenate([[shapely.boundary(polygon)], cut]), grid_size=NODING_GRID_M
+    )
     faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
     if len(faces) == 0:
         return np.asarray(shapely.get_parts(polygon))
     faces = faces[shapely.area(faces) > 0]
-    inside = shapely.contains(polygon, shapely.point_on_surface(faces))
-    return faces[inside]
+    faces = faces[_inside(faces, polygon)]
+    return merge_slivers(faces)
 
 
 def _building_cells(
@@ -334,10 +386,21 @@ def renode(geoms: np.ndarray, polygon: Geometry) -> np.ndarray:
     owner = np.full(len(faces), -1)
     owner[fi[::-1]] = gi[::-1]  # first match wins
     lost = np.flatnonzero(owner < 0)
+    if len(lost):  # interior point on an edge (a spiky face): the most overlapping polygon
+        li, gi = tree.query(faces[lost], predicate="intersects")
+        if len(li):
+            ov = shapely.area(shapely.intersection(faces[lost[li]], geoms[gi]))
+            order = np.lexsort((-ov, li))
+            li, gi, ov = li[order], gi[order], ov[order]
+            first = np.r_[True, li[1:] != li[:-1]]
+            li, gi, ov = li[first], gi[first], ov[first]
+            ok = ov > 0.5 * shapely.area(faces[lost[li]])
+            owner[lost[li[ok]]] = gi[ok]
+        lost = lost[owner[lost] < 0]
     if len(lost):
-        inside = shapely.intersects(polygon, pts[lost]) | (
-            shapely.area(faces[lost]) < 1.0
-        )  # a sliver on the outline still belongs to the tiling
+        # a face inside the outline that no polygon covers, or a float-noise sliver on the
+        # outline, still belongs to the tiling: the nearest polygon takes it
+        inside = _inside(faces[lost], polygon) | (shapely.area(faces[lost]) < SLIVER_M2)
         lost = lost[inside]
         if len(lost):
             near = tree.query_nearest(pts[lost], all_matches=False)

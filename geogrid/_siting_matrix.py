@@ -142,19 +142,20 @@ def coverage_pairs(
         dist = csgraph.dijkstra(graph, directed=True, indices=m + np.arange(g), limit=limit)
         dist = dist[:, :m]
         r, nn = np.nonzero(np.isfinite(dist))
-        loc[sub] = -1
         if len(r) == 0:
+            loc[sub] = -1
             continue
         sel = sparse.csr_matrix((np.ones(len(r), np.int8), (r, nn)), shape=(g, m))
-        touched = (sel @ inc[sub]).tocoo()
+        prod = sel @ inc[sub]
+        prod.sort_indices()
+        touched = prod.tocoo()
         tr, tc = touched.row, touched.col
         # distance at each unit's edge ends (inf when that end lies outside the sub-network)
-        lu = np.searchsorted(sub, unit.u[tc])
-        lv = np.searchsorted(sub, unit.v[tc])
-        lu_ok = (lu < m) & (sub[np.minimum(lu, m - 1)] == unit.u[tc])
-        lv_ok = (lv < m) & (sub[np.minimum(lv, m - 1)] == unit.v[tc])
-        du = np.where(lu_ok, dist[tr, np.minimum(lu, m - 1)], np.inf) + unit.to_u_m[tc]
-        dv = np.where(lv_ok, dist[tr, np.minimum(lv, m - 1)], np.inf) + unit.to_v_m[tc]
+        lu = loc[unit.u[tc]]
+        lv = loc[unit.v[tc]]
+        loc[sub] = -1
+        du = np.where(lu >= 0, dist[tr, np.maximum(lu, 0)], np.inf) + unit.to_u_m[tc]
+        dv = np.where(lv >= 0, dist[tr, np.maximum(lv, 0)], np.inf) + unit.to_v_m[tc]
         d = np.minimum(du, dv) + unit.snap_m[tc]
         ok = d <= limit
         out_r.append(idx[tr[ok]])
@@ -167,9 +168,12 @@ def coverage_pairs(
     else:
         r = c = np.zeros(0, dtype=np.int64)
         d = np.zeros(0)
-    # (source, unit) pairs are unique per tile and every source lies in one tile
-    out = sparse.csr_matrix((d, (r, c)), shape=(n_src, n_unit))
-    out.sort_indices()
+    # (source, unit) pairs are unique per tile, every source lies in one tile and each
+    # source's units come sorted: a stable sort by source gives the CSR arrays directly
+    order = np.argsort(r, kind="stable")
+    indptr = np.r_[0, np.cumsum(np.bincount(r, minlength=n_src))]
+    out = sparse.csr_matrix((d[order], c[order], indptr), shape=(n_src, n_unit))
+    out.has_sorted_indices = True
     pairs = _paths._same_edge_pairs(unit, src)
     if len(pairs):
         pu = pairs["unit"].to_numpy(dtype=np.int64)

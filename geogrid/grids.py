@@ -5,7 +5,10 @@ cells inside a block), so a grid follows streets, walls and block edges, never s
 building and splits a compound only when the compound alone holds more than the maximum.
 Each community is partitioned into contiguous grids (one Polygon each) that tile it exactly,
 with households inside a band (default 200-500, target 350) wherever the atoms allow it;
-communities where the band cannot be met are listed with the reason.
+communities where the band cannot be met are listed with the reason. Atoms without
+households join a neighbouring grid; an empty part of the community touching no grid (a
+separate part of a MultiPolygon community) joins the nearest grid, which is then a
+MultiPolygon counted in ``contiguity_share`` (a warning is logged).
 
 Grid codes are the 12-digit community code plus a 3-digit sequence in reading order: the
 community is cut into horizontal rows one typical grid high (``sqrt(community area / number
@@ -20,6 +23,7 @@ annual funds follow the Baotou rules (:func:`community_funds`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ import shapely
 
 from geogrid._grid_atoms import adjacency, blocks_of, build_atoms, dissolve
 from geogrid._partition import components, make_graph, partition_graph
+from geogrid.demand import prepare_demand
 from geogrid.errors import CRSError, InputError
 from geogrid.settings import DEFAULTS
 
@@ -49,6 +54,8 @@ logger = logging.getLogger(__name__)
 
 #: Relative area tolerance for "exact" tiling.
 TILING_TOL = 1e-6
+#: An empty region this close (metres) to a grid may join it when the union is one Polygon.
+MIN_TOUCH_M = 0.01
 
 
 @dataclass
@@ -133,14 +140,20 @@ def _lines(gdf: gpd.GeoDataFrame | gpd.GeoSeries | None, name: str, crs) -> np.n
 
 
 def _demand_table(demand: gpd.GeoDataFrame, household_size: float) -> dict[str, np.ndarray]:
+    """Arrays of the demand units; ``demand`` is already in the communities' CRS.
+
+    Without a ``households`` column the households are estimated with
+    :func:`geogrid.demand.prepare_demand` (from ``population``, or from footprint x storeys).
+    """
     _check_frame(demand, "demand")
     _check_metric(demand, "demand")
     if "households" not in demand.columns:
-        msg = (
-            f"demand needs a 'households' column, got columns {list(demand.columns)!r}; "
-            "estimate households first (e.g. footprint * levels * 0.75 / 90)"
+        logger.info("demand has no 'households' column: estimating it with prepare_demand")
+        demand = prepare_demand(
+            demand,
+            settings=dataclasses.replace(DEFAULTS, household_size=household_size),
+            crs=demand.crs,
         )
-        raise InputError(msg)
     hh = pd.to_numeric(demand["households"], errors="coerce").to_numpy(float)
     if np.isnan(hh).any() or (hh < 0).any():
         bad = int(np.isnan(hh).sum() + (hh < 0).sum())
@@ -452,7 +465,9 @@ def partition(
         ``name``, in a metric CRS. ``None`` derives them from street blocks of
         ``network_edges`` (see :func:`derive_communities`) and logs a warning.
     demand : GeoDataFrame
-        Building footprints (Polygon) or points with ``households``; optional
+        Building footprints (Polygon) or points with ``households``; without that column
+        households are estimated by :func:`geogrid.demand.prepare_demand` (from
+        ``population``, or footprint x storeys for buildings). Optional
         ``population`` (default households * ``household_size``), ``party_members``
         (default 0) and ``compound_id`` (a compound is kept whole unless it alone holds
         more than ``max_households``).
@@ -540,6 +555,14 @@ def partition(
         lab = partition_graph(
             g, lo=min_households, target=target_households, hi=max_households, seed=seed
         )
+        lab, n_multi = _absorb_empty(at.geoms, at.households, lab)
+        if n_multi:
+            logger.warning(
+                "community %s: %d empty separate part(s) joined the nearest grid, "
+                "which is then not one polygon",
+                code,
+                n_multi,
+            )
         p = int(lab.max()) + 1
         polys = np.empty(p, dtype=object)
         polys[:] = [dissolve(at.geoms[lab == r]) for r in range(p)]
@@ -643,6 +666,50 @@ def partition(
         communities=comm_out,
         atoms=atoms,
     )
+
+
+def _absorb_empty(
+    geoms: np.ndarray, households: np.ndarray, lab: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Give regions without households to a neighbouring region; return labels, MultiPolygons.
+
+    A region with zero households is a separate part of the atom graph with no demand (an
+    empty block cut off by lines, an empty part of a MultiPolygon community). It joins the
+    nearest region with households whose union with it stays one Polygon; when every such
+    union is a MultiPolygon (the piece is not attached to anything) it joins the nearest
+    region anyway, so every piece of the community belongs to a grid with households: that
+    grid is then a MultiPolygon and ``contiguity_share`` reports it. The second value
+    counts those. Labels come back as 0..p-1.
+    """
+    p = int(lab.max()) + 1 if len(lab) else 0
+    hh = np.bincount(lab, weights=households, minlength=p)
+    empty = np.flatnonzero(hh <= 0)
+    full = np.flatnonzero(hh > 0)
+    if len(empty) == 0 or len(full) == 0:
+        return lab, 0
+    polys = np.empty(p, dtype=object)
+    polys[:] = [dissolve(geoms[lab == r]) for r in range(p)]
+    lab = lab.copy()
+    n_multi = 0
+    for r in empty.tolist():
+        dist = shapely.distance(polys[r], polys[full])
+        order = np.lexsort((full, dist))
+        target = -1
+        for k in order.tolist():
+            if dist[k] > MIN_TOUCH_M:
+                break
+            merged = shapely.union_all([polys[full[k]], polys[r]])
+            if shapely.get_type_id(merged) == 3:
+                target = int(full[k])
+                break
+        if target < 0:
+            target = int(full[order[0]])
+            merged = shapely.union_all([polys[target], polys[r]])
+            n_multi += 1
+        polys[target] = merged
+        lab[lab == r] = target
+    _, lab = np.unique(lab, return_inverse=True)
+    return lab, n_multi
 
 
 def _reasons(hh: np.ndarray, at, g, *, min_households: float, max_households: float) -> list[str]:
@@ -958,6 +1025,7 @@ def responsibility_areas(
         lab = partition_graph(
             g, lo=min_households, target=target_households, hi=max_households, seed=seed
         )
+        lab, _ = _absorb_empty(at.geoms, at.households, lab)
         p = int(lab.max()) + 1
         polys = np.empty(p, dtype=object)
         polys[:] = [dissolve(at.geoms[lab == r]) for r in range(p)]

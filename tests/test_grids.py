@@ -13,6 +13,7 @@ import shapely
 from conftest import real_path
 from shapely.geometry import LineString, Point, box
 
+from geogrid.demand import estimate_households, prepare_demand
 from geogrid.errors import CRSError, InputError
 from geogrid.grids import (
     community_funds,
@@ -284,8 +285,9 @@ def test_geographic_crs_raises(area):
 
 def test_bad_inputs_raise(area):
     comm, dem, _ = area
+    pts = dem.drop(columns="households").set_geometry(dem.centroid)
     with pytest.raises(InputError, match="households"):
-        partition(comm, dem.drop(columns="households"))
+        partition(comm, pts)  # points without households or population
     with pytest.raises(InputError, match="community_code"):
         partition(comm.drop(columns="community_code"), dem)
     with pytest.raises(InputError, match="band"):
@@ -380,8 +382,7 @@ def test_derived_communities(area, caplog):
 
 
 def suzhou_area():
-    b = gpd.read_file(real_path("suzhou_buildings_floors.geojson")).to_crs(4549)
-    b["households"] = b.area * b["Floor"] * 0.75 / 90
+    b = estimate_households(gpd.read_file(real_path("suzhou_buildings_floors.geojson")), crs=4549)
     x0, y0, x1, y1 = b.total_bounds + np.array([-10, -10, 10, 10])
     rows = []
     n = 3
@@ -418,10 +419,7 @@ def test_real_suzhou_buildings():
 def test_demo_district_synth():
     synth = pytest.importorskip("geogrid.synth")
     d = synth.make_district(n_communities=8, seed=1)
-    b = d.buildings.copy()
-    levels = pd.to_numeric(b["levels"], errors="coerce").fillna(3.0)
-    resid = b["building"].isin(["apartments", "residential", "house", "dormitory"])
-    b["households"] = np.where(resid, b.area * levels * 0.75 / 90.0, 0.0)
+    b = estimate_households(d.buildings)
     ways = d.ways[d.ways["compound_id"].isna()] if "compound_id" in d.ways else d.ways
     res = partition(d.communities, b, network_edges=ways, walls=d.walls, seed=0)
     q = res.quality.iloc[0]
@@ -438,3 +436,139 @@ def test_demo_district_synth():
     assert (per[hh <= 500] == 1).all()
     again = partition(d.communities, b, network_edges=ways, walls=d.walls, seed=0)
     pd.testing.assert_series_equal(again.assignment, res.assignment)
+
+
+# --------------------------------------------------- exact tiling whatever the lines are
+
+
+def test_walkable_network_tiles_exactly():
+    """Regression: footways along a community edge used to lose a whole block (2.3 %)."""
+    synth = pytest.importorskip("geogrid.synth")
+    from geogrid.network import network_from_ways
+
+    d = synth.make_district()
+    dem = prepare_demand(d.buildings)
+    dem = dem[dem.households > 0]
+    r = partition(d.communities, dem, network_edges=network_from_ways(d.ways).edges, walls=d.walls)
+    q = r.quality.iloc[0]
+    assert q["tiling_gap_rel"] < 1e-6
+    assert q["tiling_overlap_rel"] < 1e-6
+    assert bool(q["tiling_exact"])
+    assert q["contiguity_share"] == 1.0
+    hole = shapely.difference(d.communities.union_all(), r.grids.union_all())
+    assert hole.area < 1.0
+    assert r.assignment.notna().all()
+    assert (r.grids["households"] > 0).all()
+    check_tiling(r.grids, d.communities)
+
+
+# a tilted community (float coordinates, like a projected real one) and a path running along
+# its west edge to the corner: noding leaves faces with a zero-width spike on the outline
+TILT = [
+    (401043.4969279351, 4501766.615583808),
+    (401014.1985427896, 4502331.897722618),
+    (400492.9842759913, 4502304.883360614),
+    (400522.28266113676, 4501739.6012218045),
+]
+
+
+def _on_west_edge(t):
+    a, b = np.asarray(TILT[3]), np.asarray(TILT[2])
+    return tuple(a + (b - a) * t)
+
+
+def tilted_case():
+    comm = gpd.GeoDataFrame(
+        {"community_code": ["150203001001"], "name": ["T"]},
+        geometry=[shapely.Polygon(TILT)],
+        crs=CRS,
+    )
+    a, b = _on_west_edge(0.2), _on_west_edge(0.275)
+    lines = gpd.GeoDataFrame(
+        geometry=[
+            LineString([a, TILT[2]]),  # along the edge, up to the corner
+            LineString([a, (401100.0, a[1] + 10.0)]),
+            LineString([b, (401100.0, b[1] + 10.0)]),
+        ],
+        crs=CRS,
+    )
+    # buildings only in the southern block, below both cross lines
+    bld = gpd.GeoDataFrame(
+        {"households": [60.0] * 6},
+        geometry=[box(400600 + 60 * k, 4501780, 400620 + 60 * k, 4501820) for k in range(6)],
+        crs=CRS,
+    )
+    return comm, lines, bld
+
+
+def test_blocks_tile_with_path_along_outline():
+    from geogrid._grid_atoms import blocks_of
+
+    comm, lines, _ = tilted_case()
+    poly = comm.geometry.iloc[0]
+    blocks = blocks_of(poly, np.asarray(lines.geometry.values, dtype=object))
+    assert len(blocks) == 3
+    assert shapely.area(blocks).sum() == pytest.approx(poly.area, rel=1e-9)
+    assert shapely.union_all(blocks).symmetric_difference(poly).area < 1e-6 * poly.area
+
+
+def test_empty_blocks_join_a_grid():
+    comm, lines, bld = tilted_case()
+    res = partition(comm, bld, network_edges=lines)
+    at = res.atoms
+    assert at["grid_code"].notna().all()
+    assert (at["households"] == 0).sum() >= 2  # the two empty northern blocks
+    assert len(res.grids) == 1
+    assert res.grids["households"].iloc[0] == pytest.approx(360.0)
+    q = res.quality.iloc[0]
+    assert q["tiling_gap_rel"] < 1e-6
+    assert q["contiguity_share"] == 1.0
+    check_tiling(res.grids, comm)
+
+
+def test_fenced_empty_block_joins_neighbour():
+    """An empty park fenced by a closed path inside a block belongs to a grid with people."""
+    comm, dem, edges = make_area(nx=1, ny=1)
+    park = LineString([(X0 + 230, Y0 + 230), (X0 + 370, Y0 + 230), (X0 + 370, Y0 + 370),
+                       (X0 + 230, Y0 + 370), (X0 + 230, Y0 + 230)])  # fmt: skip
+    dem = dem[~dem.intersects(shapely.Polygon(park.coords).buffer(1.0))]
+    edges = pd.concat([edges, gpd.GeoDataFrame(geometry=[park], crs=CRS)], ignore_index=True)
+    res = partition(comm, dem, network_edges=edges)
+    at = res.atoms
+    empty = at[(at["households"] == 0)]
+    assert len(empty) >= 1
+    assert at["grid_code"].notna().all()
+    assert (res.grids["households"] > 0).all()
+    q = res.quality.iloc[0]
+    assert bool(q["tiling_exact"])
+    assert q["contiguity_share"] == 1.0
+    check_tiling(res.grids, comm)
+
+
+def test_isolated_empty_part_joins_nearest_grid(caplog):
+    """An empty separate part of a MultiPolygon community: no 0-household grid, reported."""
+    comm, dem, edges = make_area(nx=1, ny=1)
+    main = comm.geometry.iloc[0]
+    islet = box(X0 + 900, Y0, X0 + 1000, Y0 + 100)  # 100 m east, nobody lives there
+    comm = comm.set_geometry([shapely.MultiPolygon([main, islet])], crs=CRS)
+    with caplog.at_level(logging.WARNING, logger="geogrid.grids"):
+        res = partition(comm, dem, network_edges=edges)
+    assert "empty separate part" in caplog.text
+    assert (res.grids["households"] > 0).all()
+    q = res.quality.iloc[0]
+    assert bool(q["tiling_exact"])
+    n = len(res.grids)
+    assert q["contiguity_share"] == pytest.approx((n - 1) / n)
+    multi = res.grids[res.grids.geom_type == "MultiPolygon"]
+    assert len(multi) == 1 and multi.geometry.iloc[0].covers(islet)
+
+
+def test_households_estimated_when_missing(area):
+    comm, dem, edges = area
+    bld = dem.drop(columns=["households"]).assign(levels=6)
+    res = partition(comm, bld, network_edges=edges)
+    ref = partition(comm, prepare_demand(bld, crs=comm.crs), network_edges=edges)
+    expected = float((bld.area * 6 * 0.75 / 90.0).sum())
+    assert res.grids["households"].sum() == pytest.approx(expected, rel=1e-3)
+    pd.testing.assert_series_equal(res.assignment, ref.assignment)
+    pd.testing.assert_series_equal(res.grids["households"], ref.grids["households"])
