@@ -22,6 +22,7 @@ import numpy as np
 import shapely
 
 from geogrid._chromium import check_page, find_chromium
+from geogrid.demand import estimate_households
 from geogrid.maps import build_map, save_map
 from geogrid.synth import make_district
 
@@ -54,9 +55,7 @@ def split_into_grids(communities: gpd.GeoDataFrame, per_community: int = 10) -> 
 
 def city(n_communities: int) -> dict[str, gpd.GeoDataFrame]:
     d = make_district(n_communities=n_communities, seed=0)
-    b = d.buildings.copy()
-    levels = b["levels"].fillna(b["height"] / 3.0).fillna(3.0)
-    b["households"] = np.maximum(1, np.round(b.geometry.area * levels * 0.75 / 90.0)).astype(int)
+    b = estimate_households(d.buildings)
     grids = split_into_grids(d.communities)
     pts = b.set_geometry(b.geometry.representative_point())
     joined = gpd.sjoin(
