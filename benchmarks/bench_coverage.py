@@ -17,7 +17,7 @@ which includes loading the data and the earlier stages it needs):
     ``unit_nearest`` (second=False; then second=True; then once per facility type).
     networkx: ``nx.multi_source_dijkstra_path_length`` from the facility nodes + a lookup
     per unit (distance only, no facility id: a lower bound of the recipe). pandana:
-    ``set_pois`` + ``nearest_pois`` (max 5 km) + a lookup per unit.
+    ``set_pois`` + ``nearest_pois`` (search cap 1 km beyond our farthest unit) + a lookup per unit.
 (c) service areas of all facilities: ours = ``service_areas(per_facility=True)`` (polygons
     from reached edge pieces, partial edges included). networkx: one
     ``nx.ego_graph(radius=1000, distance="length")`` per facility + the osmnx isochrone
@@ -58,7 +58,6 @@ TARGET_NEAREST_S = 1.0
 TARGET_AREAS_S = 10.0
 TARGET_MEM_GB = 4.0
 UNITS_AT_1100 = 300_000
-PANDANA_MAXDIST_M = 5000.0
 EGO_RADIUS_M = 1000.0
 
 
@@ -121,7 +120,9 @@ def load(data: str):
 
 
 # ---------------------------------------------------------------------- workers
-def worker_ours(data: str, stage: str, repeat: int, outdir: str) -> dict[str, Any]:
+def worker_ours(
+    data: str, stage: str, repeat: int, outdir: str, area_sample: int
+) -> dict[str, Any]:
     from geogrid import _paths
     from geogrid.coverage import compute_coverage, service_areas
     from geogrid.network import snap_points
@@ -137,7 +138,9 @@ def worker_ours(data: str, stage: str, repeat: int, outdir: str) -> dict[str, An
     if stage == "snap":
         return res
     if stage == "nearest":
-        res["field1_s"], fld1 = timed(lambda: _paths.node_field(net, fac_snap, second=False), repeat)
+        res["field1_s"], fld1 = timed(
+            lambda: _paths.node_field(net, fac_snap, second=False), repeat
+        )
         res["unit1_s"], (d1, s1, _, _) = timed(
             lambda: _paths.unit_nearest(fld1, unit_snap, fac_snap, second=False), repeat
         )
@@ -151,7 +154,9 @@ def worker_ours(data: str, stage: str, repeat: int, outdir: str) -> dict[str, An
             sub = fac_snap.take(np.flatnonzero(types == ftype))
             t, f = timed(lambda sub=sub: _paths.node_field(net, sub, second=False), repeat)
             tfield += t
-            t, _ = timed(lambda f=f, sub=sub: _paths.unit_nearest(f, unit_snap, sub, second=False), repeat)
+            t, _ = timed(
+                lambda f=f, sub=sub: _paths.unit_nearest(f, unit_snap, sub, second=False), repeat
+            )
             tunit += t
         res["n_types"] = len(set(types))
         res["type_field_s"], res["type_unit_s"] = tfield, tunit
@@ -173,11 +178,33 @@ def worker_ours(data: str, stage: str, repeat: int, outdir: str) -> dict[str, An
             return n
 
         res["reach_s"], res["reach_pairs"] = timed(reach_only)
-        res["areas1_s"], a1 = timed(lambda: service_areas(cov, targets="1km", per_facility=True))
-        res["areas1_rows"] = len(a1)
-        res["areas_s"], a4 = timed(lambda: service_areas(cov, per_facility=True))
-        res["areas_rows"] = len(a4)
+        res["lines1_s"], _ = timed(
+            lambda: service_areas(cov, targets="1km", per_facility=True, lines=True)
+        )
+        res["lines_s"], a4 = timed(lambda: service_areas(cov, per_facility=True, lines=True))
         res["areas_targets"] = len(cov.targets)
+        res["areas_rows"] = len(a4)
+        # polygons: all facilities, or a deterministic sample scaled linearly to all
+        n_fac = len(fac)
+        k = n_fac if area_sample <= 0 else min(area_sample, n_fac)
+        pick = np.sort(np.random.default_rng(0).choice(n_fac, size=k, replace=False))
+        sub = (
+            cov
+            if k == n_fac
+            else compute_coverage(net, demand, fac.iloc[pick], by_type=False, second=False)
+        )
+        scale = n_fac / k
+        # the union over all facilities ("all" rows) is timed on the full set; the
+        # per-facility part (total minus the sample's own union) is scaled linearly
+        res["union1_s"], _ = timed(lambda: service_areas(cov, targets="1km", per_facility=False))
+        res["union_s"], _ = timed(lambda: service_areas(cov, per_facility=False))
+        t_u1, _ = timed(lambda: service_areas(sub, targets="1km", per_facility=False))
+        t_u, _ = timed(lambda: service_areas(sub, per_facility=False))
+        t, _ = timed(lambda: service_areas(sub, targets="1km", per_facility=True))
+        res["areas1_s"] = max(t - t_u1, 0.0) * scale + res["union1_s"]
+        t, _ = timed(lambda: service_areas(sub, per_facility=True))
+        res["areas_s"] = max(t - t_u, 0.0) * scale + res["union_s"]
+        res["area_sample"] = k
         res["peak_mb"] = peak_mb()
         return res
     raise SystemExit(f"unknown stage {stage!r}")
@@ -189,12 +216,12 @@ def _nx_graph(net):
     g = nx.MultiDiGraph(crs=net.crs)
     xs = net.nodes["x"].to_numpy().tolist()
     ys = net.nodes["y"].to_numpy().tolist()
-    g.add_nodes_from((i, {"x": x, "y": y}) for i, (x, y) in enumerate(zip(xs, ys)))
+    g.add_nodes_from((i, {"x": x, "y": y}) for i, (x, y) in enumerate(zip(xs, ys, strict=True)))
     u = net.edges["u"].to_numpy().tolist()
     v = net.edges["v"].to_numpy().tolist()
     w = net.edges["length_m"].to_numpy(dtype=float).tolist()
-    g.add_edges_from((a, b, {"length": c}) for a, b, c in zip(u, v, w))
-    g.add_edges_from((b, a, {"length": c}) for a, b, c in zip(u, v, w))
+    g.add_edges_from((a, b, {"length": c}) for a, b, c in zip(u, v, w, strict=True))
+    g.add_edges_from((b, a, {"length": c}) for a, b, c in zip(u, v, w, strict=True))
     return g
 
 
@@ -204,7 +231,9 @@ def _iso_polygon(g, sub, edge_buff_m: float = 50.0):
 
     xy = {n: (d["x"], d["y"]) for n, d in sub.nodes(data=True)}
     lines = [shapely.LineString([xy[a], xy[b]]) for a, b in sub.edges() if a != b]
-    return shapely.union_all(shapely.buffer(np.asarray(lines, dtype=object), edge_buff_m, quad_segs=4))
+    return shapely.union_all(
+        shapely.buffer(np.asarray(lines, dtype=object), edge_buff_m, quad_segs=4)
+    )
 
 
 def worker_nx(data: str, n_ego: int, outdir: str) -> dict[str, Any]:
@@ -215,7 +244,11 @@ def worker_nx(data: str, n_ego: int, outdir: str) -> dict[str, Any]:
     from geogrid.network import representative_points, snap_points
 
     net, demand, fac = load(data)
-    res: dict[str, Any] = {"rss_load_mb": peak_mb(), "networkx": nx.__version__, "osmnx": ox.__version__}
+    res: dict[str, Any] = {
+        "rss_load_mb": peak_mb(),
+        "networkx": nx.__version__,
+        "osmnx": ox.__version__,
+    }
     res["build_s"], g = timed(lambda: _nx_graph(net))
     upts = representative_points(demand)
     fpts = representative_points(fac)
@@ -262,7 +295,9 @@ def worker_nx(data: str, n_ego: int, outdir: str) -> dict[str, Any]:
         vn = n + j
         g.add_edge(vn, int(fac_snap.u[j]), length=float(fac_snap.snap_m[j] + fac_snap.to_u_m[j]))
         g.add_edge(vn, int(fac_snap.v[j]), length=float(fac_snap.snap_m[j] + fac_snap.to_v_m[j]))
-    dist = nx.multi_source_dijkstra_path_length(g, set(range(n, n + len(fac_snap))), weight="length")
+    dist = nx.multi_source_dijkstra_path_length(
+        g, set(range(n, n + len(fac_snap))), weight="length"
+    )
     node_nx = np.fromiter((dist.get(i, np.inf) for i in range(n)), float, n)
     same_edge: dict[int, list[int]] = {}
     for j, e in enumerate(fac_snap.edge.tolist()):
@@ -270,7 +305,10 @@ def worker_nx(data: str, n_ego: int, outdir: str) -> dict[str, Any]:
     pick = np.sort(rng.choice(len(unit_snap), size=min(10_000, len(unit_snap)), replace=False))
     unit_nx = np.empty(len(pick))
     for k, i in enumerate(pick.tolist()):
-        best = min(node_nx[unit_snap.u[i]] + unit_snap.to_u_m[i], node_nx[unit_snap.v[i]] + unit_snap.to_v_m[i])
+        best = min(
+            node_nx[unit_snap.u[i]] + unit_snap.to_u_m[i],
+            node_nx[unit_snap.v[i]] + unit_snap.to_v_m[i],
+        )
         for j in same_edge.get(int(unit_snap.edge[i]), []):
             best = min(best, abs(unit_snap.pos_m[i] - fac_snap.pos_m[j]) + fac_snap.snap_m[j])
         unit_nx[k] = best + unit_snap.snap_m[i]
@@ -279,7 +317,7 @@ def worker_nx(data: str, n_ego: int, outdir: str) -> dict[str, Any]:
     return res
 
 
-def worker_pandana(data: str, outdir: str) -> dict[str, Any]:
+def worker_pandana(data: str, outdir: str, maxdist_m: float) -> dict[str, Any]:
     try:
         import pandana
     except Exception as exc:  # noqa: BLE001 - optional peer
@@ -306,8 +344,8 @@ def worker_pandana(data: str, outdir: str) -> dict[str, Any]:
     res["snap_s"] = time.perf_counter() - t0
 
     def nearest(sel: np.ndarray, cat: str) -> np.ndarray:
-        pn.set_pois(cat, PANDANA_MAXDIST_M, 1, pd.Series(fx[sel]), pd.Series(fy[sel]))
-        got = pn.nearest_pois(PANDANA_MAXDIST_M, cat, num_pois=1, include_poi_ids=True)
+        pn.set_pois(cat, maxdist_m, 1, pd.Series(fx[sel]), pd.Series(fy[sel]))
+        got = pn.nearest_pois(maxdist_m, cat, num_pois=1, include_poi_ids=True)
         return got[1].reindex(unode).to_numpy(dtype=float)
 
     res["nearest_s"], rec = timed(lambda: nearest(np.ones(len(fx), bool), "all"))
@@ -318,23 +356,28 @@ def worker_pandana(data: str, outdir: str) -> dict[str, Any]:
         res["type_s"] += t
     res["reach_s"], reach = timed(lambda: pn.nodes_in_range(fnode.tolist(), EGO_RADIUS_M))
     res["reach_pairs"] = len(reach)
-    res["at_maxdist"] = int((rec >= PANDANA_MAXDIST_M).sum())
+    res["at_maxdist"] = int((rec >= maxdist_m).sum())
+    res["maxdist_m"] = maxdist_m
     res["peak_mb"] = peak_mb()
     np.savez(Path(outdir) / "pandana.npz", recipe=rec)
     return res
 
 
 # ---------------------------------------------------------------------- driver
-def run_worker(kind: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
+def run_worker(
+    kind: str, args: list[str], env: dict[str, str], outdir: str, stage: str | None = None
+) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", kind, *args]
+    if stage:
+        cmd += ["--_stage", stage]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])
         return {"failed": f"{kind} exited {proc.returncode}", "wall_s": wall}
-    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1]
-    out = json.loads(line)
+    name = kind + (f"_{stage}" if stage else "")
+    out = json.loads(Path(outdir, f"{name}.json").read_text())
     out["wall_s"] = wall
     return out
 
@@ -354,9 +397,22 @@ def ratio(peer: float | None, ours: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--communities", type=int, default=1100)
-    p.add_argument("--units", type=int, default=None, help="household points (default 300,000 x communities / 1100)")
+    p.add_argument(
+        "--units",
+        type=int,
+        default=None,
+        help="household points (default 300,000 x communities / 1100)",
+    )
     p.add_argument("--quick", action="store_true", help="30 communities, 5 ego graphs: smoke run")
-    p.add_argument("--ego", type=int, default=20, help="facilities sampled for the ego-graph recipe")
+    p.add_argument(
+        "--ego", type=int, default=20, help="facilities sampled for the ego-graph recipe"
+    )
+    p.add_argument(
+        "--area-sample",
+        type=int,
+        default=100,
+        help="facilities whose service-area polygons are timed, scaled to all (0 = all)",
+    )
     p.add_argument("--repeat", type=int, default=3, help="repeats of our (b) stages (median)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-peers", action="store_true")
@@ -364,20 +420,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--_stage", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_data", default=None, help=argparse.SUPPRESS)
     p.add_argument("--_out", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_maxdist", type=float, default=5000.0, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if a._worker:
         if a._worker == "ours":
-            out = worker_ours(a._data, a._stage, a.repeat, a._out)
+            out = worker_ours(a._data, a._stage, a.repeat, a._out, a.area_sample)
         elif a._worker == "nx":
             out = worker_nx(a._data, a.ego, a._out)
         else:
-            out = worker_pandana(a._data, a._out)
-        print(json.dumps(out))
+            out = worker_pandana(a._data, a._out, a._maxdist)
+        name = a._worker + (f"_{a._stage}" if a._stage else "")
+        Path(a._out, f"{name}.json").write_text(json.dumps(out))
         return 0
 
     if a.quick:
-        a.communities, a.ego, a.repeat = 30, 5, 1
+        a.communities, a.ego, a.repeat, a.area_sample = 30, 5, 1, 10
     n_units = a.units or int(round(UNITS_AT_1100 * a.communities / 1100))
 
     from geogrid.network import network_from_ways
@@ -393,27 +451,47 @@ def main(argv: list[str] | None = None) -> int:
     demand = household_points(d.buildings, n_units, a.seed)
     t_pts = time.perf_counter() - t0
     fac = d.facilities.reset_index(drop=True)
-    print(f"district: {a.communities} communities, {net.n_nodes:,} nodes, {net.n_edges:,} edges, "
-          f"{len(demand):,} household points, {len(fac):,} facilities "
-          f"(make_district {t_district:.1f} s, network_from_ways {t_net:.1f} s, points {t_pts:.1f} s)",
-          flush=True)
-    clean = dataclasses.replace(net, report={k: v for k, v in net.report.items() if not k.startswith("_")},
-                                _csr=None, _tree=None, _incidence=None)
+    print(
+        f"district: {a.communities} communities, {net.n_nodes:,} nodes, {net.n_edges:,} edges, "
+        f"{len(demand):,} household points, {len(fac):,} facilities "
+        f"(make_district {t_district:.1f} s, network_from_ways {t_net:.1f} s, points {t_pts:.1f} s)",
+        flush=True,
+    )
+    clean = dataclasses.replace(
+        net,
+        report={k: v for k, v in net.report.items() if not k.startswith("_")},
+        _csr=None,
+        _tree=None,
+        _incidence=None,
+    )
     tmp = tempfile.mkdtemp(prefix="bench_coverage_")
     data = os.path.join(tmp, "data.pkl")
     with open(data, "wb") as fh:
         pickle.dump((clean, demand, fac), fh, protocol=pickle.HIGHEST_PROTOCOL)
     del d
     env = dict(os.environ)
-    common = ["--_data", data, "--_out", tmp, "--repeat", str(a.repeat), "--ego", str(a.ego)]
+    common = [
+        "--_data",
+        data,
+        "--_out",
+        tmp,
+        "--repeat",
+        str(a.repeat),
+        "--ego",
+        str(a.ego),
+        "--area-sample",
+        str(a.area_sample),
+    ]
     r: dict[str, dict[str, Any]] = {}
     for stage in ("snap", "nearest", "areas"):
-        r[stage] = run_worker("ours", [*common, "--_stage", stage], env)
+        r[stage] = run_worker("ours", common, env, tmp, stage)
         print(f"ours/{stage}: {json.dumps(r[stage])}", flush=True)
     if not a.no_peers:
-        r["pandana"] = run_worker("pandana", common, env)
+        # pandana needs a search cap: beyond our farthest unit, so that every unit is found
+        cap = 1000.0 * math.ceil(r["nearest"].get("max_unit_dist_m", 4000.0) / 1000.0) + 1000.0
+        r["pandana"] = run_worker("pandana", [*common, "--_maxdist", str(cap)], env, tmp)
         print(f"pandana: {json.dumps(r['pandana'])}", flush=True)
-        r["nx"] = run_worker("nx", common, env)
+        r["nx"] = run_worker("nx", common, env, tmp)
         print(f"networkx: {json.dumps(r['nx'])}", flush=True)
     nxr = r.get("nx", {})
     pdr = r.get("pandana", {})
@@ -428,43 +506,127 @@ def main(argv: list[str] | None = None) -> int:
         return "—" if mb is None else f"{mb / 1024:.2f}"
 
     nt = ne.get("n_types", 0)
+    poly_note = ""
+    if ar.get("area_sample") and ar["area_sample"] < len(fac):
+        poly_note = f" [timed on {ar['area_sample']} facilities, scaled x{len(fac) / ar['area_sample']:.1f}]"
     rows = [
-        ("graph build (one-off; ours: network_from_ways + CSR from raw ways)", t_net + (sn.get("csr_s") or 0),
-         g(nxr, "build_s"), g(pdr, "build_s"), None),
-        ("(a) snap units + facilities (ours: to edges; peers: to nearest node)", g(sn, "snap_s"),
-         g(nxr, "snap_s"), g(pdr, "snap_s"), sn.get("peak_mb")),
-        ("(b) nearest facility, all units: node field + per-unit", g(ne, "field1_s", "unit1_s"),
-         g(nxr, "nearest_s"), g(pdr, "nearest_s"), ne.get("peak_mb")),
+        (
+            "graph build (one-off; ours: network_from_ways + CSR from raw ways)",
+            t_net + (sn.get("csr_s") or 0),
+            g(nxr, "build_s"),
+            g(pdr, "build_s"),
+            None,
+        ),
+        (
+            "(a) snap units + facilities (ours: to edges; peers: to nearest node)",
+            g(sn, "snap_s"),
+            g(nxr, "snap_s"),
+            g(pdr, "snap_s"),
+            sn.get("peak_mb"),
+        ),
+        (
+            "(b) nearest facility, all units: node field + per-unit",
+            g(ne, "field1_s", "unit1_s"),
+            g(nxr, "nearest_s"),
+            g(pdr, "nearest_s"),
+            ne.get("peak_mb"),
+        ),
         ("    of which node field (multi-source Dijkstra)", g(ne, "field1_s"), None, None, None),
         ("    of which per-unit distances + targets", g(ne, "unit1_s"), None, None, None),
-        ("(b2) nearest + second-nearest (redundancy)", g(ne, "field2_s", "unit2_s"), None, None, None),
-        (f"(b3) nearest per facility type ({nt} types)", g(ne, "type_field_s", "type_unit_s"),
-         g(nxr, "type_s"), g(pdr, "type_s"), None),
-        ("(c0) reach sets <= 1 km, all facilities (no geometry)", g(ar, "reach_s"),
-         g(nxr, "ego_s"), g(pdr, "reach_s"), None),
-        ("(c1) service-area polygons, all facilities, 1 target (1 km)", g(ar, "areas1_s"),
-         g(nxr, "ego_poly_s"), None, None),
-        (f"(c) service areas, all facilities, {ar.get('areas_targets', '?')} targets (default)",
-         g(ar, "areas_s"), None, None, ar.get("peak_mb")),
-        ("compute_coverage() end to end (prepare, snap, fields)", g(ne, "compute_coverage_s"), None, None, None),
-        ("Coverage.table() (all columns, by type, second)", g(ne, "table_s"), None, None, ne.get("peak_full_mb")),
+        (
+            "(b2) nearest + second-nearest (redundancy)",
+            g(ne, "field2_s", "unit2_s"),
+            None,
+            None,
+            None,
+        ),
+        (
+            f"(b3) nearest per facility type ({nt} types)",
+            g(ne, "type_field_s", "type_unit_s"),
+            g(nxr, "type_s"),
+            g(pdr, "type_s"),
+            None,
+        ),
+        (
+            "(c0) reach sets <= 1 km, all facilities (no geometry)",
+            g(ar, "reach_s"),
+            g(nxr, "ego_s"),
+            g(pdr, "reach_s"),
+            None,
+        ),
+        (
+            "(c1) service-area polygons, all facilities, 1 target (1 km)" + poly_note,
+            g(ar, "areas1_s"),
+            g(nxr, "ego_poly_s"),
+            None,
+            None,
+        ),
+        (
+            f"(c) service-area polygons, all facilities, {ar.get('areas_targets', '?')} targets (default)"
+            + poly_note,
+            g(ar, "areas_s"),
+            None,
+            None,
+            ar.get("peak_mb"),
+        ),
+        (
+            f"    of which the union over all facilities (per_facility=False), {ar.get('areas_targets', '?')} targets",
+            g(ar, "union_s"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "(c-lines) reached segments (lines=True), all facilities, 1 target",
+            g(ar, "lines1_s"),
+            None,
+            None,
+            None,
+        ),
+        (
+            f"(c-lines) reached segments (lines=True), all facilities, {ar.get('areas_targets', '?')} targets",
+            g(ar, "lines_s"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "compute_coverage() end to end (prepare, snap, fields)",
+            g(ne, "compute_coverage_s"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "Coverage.table() (all columns, by type, second)",
+            g(ne, "table_s"),
+            None,
+            None,
+            ne.get("peak_full_mb"),
+        ),
     ]
     head = "| stage | ours (s) | osmnx+networkx (s) | ratio | pandana (s) | ratio | our peak RSS (GB) |"
     lines = [head, "|" + "---|" * 7]
     for name, ours, pnx, ppd, mem in rows:
-        lines.append(f"| {name} | {fmt(ours)} | {fmt(pnx, 2)} | {ratio(pnx, ours)} | {fmt(ppd, 2)} | "
-                     f"{ratio(ppd, ours)} | {gb(mem)} |")
+        lines.append(
+            f"| {name} | {fmt(ours)} | {fmt(pnx, 2)} | {ratio(pnx, ours)} | {fmt(ppd, 2)} | "
+            f"{ratio(ppd, ours)} | {gb(mem)} |"
+        )
     print()
     print("\n".join(lines))
     print()
     notes = []
     if "peak_mb" in nxr:
-        notes.append(f"networkx worker peak RSS {gb(nxr['peak_mb'])} GB (networkx {nxr['networkx']}, "
-                     f"osmnx {nxr['osmnx']}); ego graphs timed on {nxr['ego_sample']} facilities and "
-                     f"scaled x{len(fac) / nxr['ego_sample']:.1f}")
+        notes.append(
+            f"networkx worker peak RSS {gb(nxr['peak_mb'])} GB (networkx {nxr['networkx']}, "
+            f"osmnx {nxr['osmnx']}); ego graphs timed on {nxr['ego_sample']} facilities and "
+            f"scaled x{len(fac) / nxr['ego_sample']:.1f}"
+        )
     if "peak_mb" in pdr:
-        notes.append(f"pandana {pdr['pandana']} worker peak RSS {gb(pdr['peak_mb'])} GB; "
-                     f"{pdr['at_maxdist']} units at its {PANDANA_MAXDIST_M:.0f} m search cap")
+        notes.append(
+            f"pandana {pdr['pandana']} worker peak RSS {gb(pdr['peak_mb'])} GB; "
+            f"{pdr['at_maxdist']} units at its {pdr['maxdist_m']:.0f} m search cap"
+        )
     elif "skipped" in pdr:
         notes.append(f"pandana skipped: {pdr['skipped']}")
     # agreement
@@ -475,40 +637,54 @@ def main(argv: list[str] | None = None) -> int:
         x = np.load(nx_npz)
         node_diff = np.abs(o["node_d1"] - x["node_nx"])
         unit_diff = np.abs(o["unit_d1"][x["pick"]] - x["unit_nx"])
-        notes.append(f"agreement with networkx on our snapped points: node distances max |diff| "
-                     f"{node_diff.max():.2e} m over {len(node_diff):,} nodes; unit distances max |diff| "
-                     f"{unit_diff.max():.2e} m over {len(unit_diff):,} sampled units")
+        notes.append(
+            f"agreement with networkx on our snapped points: node distances max |diff| "
+            f"{node_diff.max():.2e} m over {len(node_diff):,} nodes; unit distances max |diff| "
+            f"{unit_diff.max():.2e} m over {len(unit_diff):,} sampled units"
+        )
         err = x["recipe"] - o["unit_d1"]
         ok = np.isfinite(err)
         lim = 1000.0
         flip = ((x["recipe"] <= lim) != (o["unit_d1"] <= lim)).mean()
-        notes.append(f"nearest-node recipe vs ours (edge snap + legs): median |diff| "
-                     f"{np.median(np.abs(err[ok])):.1f} m, p95 {np.percentile(np.abs(err[ok]), 95):.1f} m; "
-                     f"{flip:.1%} of units change side of the 1 km line")
+        notes.append(
+            f"nearest-node recipe vs ours (edge snap + legs): median |diff| "
+            f"{np.median(np.abs(err[ok])):.1f} m, p95 {np.percentile(np.abs(err[ok]), 95):.1f} m; "
+            f"{flip:.2%} of units change side of the 1 km line"
+        )
         pd_npz = Path(tmp) / "pandana.npz"
         if pd_npz.exists():
             pr = np.load(pd_npz)["recipe"]
-            m = (pr < PANDANA_MAXDIST_M) & np.isfinite(x["recipe"])
-            notes.append(f"pandana vs networkx recipe (same nearest-node snapping): max |diff| "
-                         f"{np.abs(pr[m] - x['recipe'][m]).max():.2e} m over {int(m.sum()):,} units")
+            m = (pr < pdr.get("maxdist_m", np.inf)) & np.isfinite(x["recipe"])
+            notes.append(
+                f"pandana vs networkx recipe (same nearest-node snapping): max |diff| "
+                f"{np.abs(pr[m] - x['recipe'][m]).max():.2e} m over {int(m.sum()):,} units"
+            )
     b_total = g(ne, "field1_s", "unit1_s")
     verdict = []
     if b_total is not None:
-        verdict.append(f"nearest coverage {b_total:.3f} s (target <= {TARGET_NEAREST_S:g} s: "
-                       f"{'met' if b_total <= TARGET_NEAREST_S else 'MISSED'})")
+        verdict.append(
+            f"nearest coverage {b_total:.3f} s (target <= {TARGET_NEAREST_S:g} s: "
+            f"{'met' if b_total <= TARGET_NEAREST_S else 'MISSED'})"
+        )
     if "areas_s" in ar:
-        verdict.append(f"service areas {ar['areas_s']:.2f} s (target <= {TARGET_AREAS_S:g} s: "
-                       f"{'met' if ar['areas_s'] <= TARGET_AREAS_S else 'MISSED'})")
+        verdict.append(
+            f"service areas {ar['areas_s']:.2f} s (target <= {TARGET_AREAS_S:g} s: "
+            f"{'met' if ar['areas_s'] <= TARGET_AREAS_S else 'MISSED'})"
+        )
     peaks = [v.get(k) for v in (sn, ne, ar) for k in ("peak_mb", "peak_full_mb") if v.get(k)]
     if peaks:
         pk = max(peaks) / 1024
-        verdict.append(f"peak RSS {pk:.2f} GB (target < {TARGET_MEM_GB:g} GB: "
-                       f"{'met' if pk < TARGET_MEM_GB else 'MISSED'})")
+        verdict.append(
+            f"peak RSS {pk:.2f} GB (target < {TARGET_MEM_GB:g} GB: "
+            f"{'met' if pk < TARGET_MEM_GB else 'MISSED'})"
+        )
     for s in notes + verdict:
         print("- " + s)
-    print(f"\nrun {datetime.date.today().isoformat()} on {platform.platform()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}; command: python benchmarks/bench_coverage.py "
-          + " ".join(argv if argv is not None else sys.argv[1:]))
+    print(
+        f"\nrun {datetime.date.today().isoformat()} on {platform.platform()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}; command: python benchmarks/bench_coverage.py "
+        + " ".join(argv if argv is not None else sys.argv[1:])
+    )
     return 0
 
 

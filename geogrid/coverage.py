@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 
 from . import _paths
+from ._siting_matrix import coverage_pairs
 from .crs import to_metric
 from .demand import prepare_demand
 from .errors import InputError
@@ -866,7 +867,7 @@ def two_step_fca(
     """
     lim = cov.max_dist_m(target or cov.settings.primary_target)
     active = cov._active()
-    pairs = _paths.bounded_pairs(cov.net, cov.fac_snap.take(active), cov.unit_snap, lim).tocsr()
+    pairs = coverage_pairs(cov.net, cov.fac_snap.take(active), cov.unit_snap, lim).tocsr()
     pairs.data[:] = 1.0
     fac = cov.facilities.iloc[active]
     s = (
