@@ -45,6 +45,7 @@ import os
 import pickle
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -685,6 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}; command: python benchmarks/bench_coverage.py "
         + " ".join(argv if argv is not None else sys.argv[1:])
     )
+    shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -590,6 +590,7 @@ def service_areas(
     per_facility: bool = True,
     chunk: int = 64,
     lines: bool = False,
+    resolution_m: float = 10.0,
 ) -> gpd.GeoDataFrame:
     """Service areas from the reached network edges (partial edges included).
 
@@ -597,8 +598,19 @@ def service_areas(
     ``settings.street_side_m`` = 50 m: the buildings fronting a street), never a convex hull.
     Rows: ``facility_id`` (``"all"`` for the union over facilities), ``target``,
     ``max_dist_m``, ``reached_km``. ``lines=True`` returns the reached segments themselves
-    (MultiLineStrings) instead of polygons.
+    (MultiLineStrings, exact) instead of polygons. Polygons are drawn from the walking-distance
+    field on a ``resolution_m`` raster (10 m: within one cell of the exact buffer), which
+    makes every target of a facility one contouring pass (see :mod:`geogrid._areas`).
     """
+    if not lines:
+        return _area_polygons(
+            cov,
+            targets=targets,
+            street_side_m=street_side_m,
+            per_facility=per_facility,
+            chunk=chunk,
+            resolution_m=resolution_m,
+        )
     tlist = parse_targets(targets) if targets is not None else cov.targets
     side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
     limits = {t.name: t.max_dist_m(cov.speed_kmh) for t in tlist}
@@ -701,6 +713,100 @@ def service_areas(
     gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
     if not lines:
         gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
+    return gdf
+
+
+def _area_polygons(
+    cov: Coverage,
+    *,
+    targets: Any,
+    street_side_m: float | None,
+    per_facility: bool,
+    chunk: int,
+    resolution_m: float,
+) -> gpd.GeoDataFrame:
+    from scipy import sparse
+
+    from . import _areas
+
+    tlist = parse_targets(targets) if targets is not None else cov.targets
+    side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
+    names = [t.name for t in tlist]
+    limits = [t.max_dist_m(cov.speed_kmh) for t in tlist]
+    lim_max = max(limits)
+    net = cov.net
+    samples = _areas.edge_samples(net, resolution_m / 2.0)
+    u = net.edges["u"].to_numpy()
+    v = net.edges["v"].to_numpy()
+    length = net.edges["length_m"].to_numpy()
+    active = cov._active()
+    fs = cov.fac_snap
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+
+    def own_edge(x, y, d, idx, js):
+        # direct walks along each source's own edge (no detour through its ends)
+        if len(idx) == 0:
+            return d
+        edge_of = samples["edge"][idx]
+        pos = samples["pos"][idx]
+        for j in js:
+            on = edge_of == fs.edge[j]
+            if on.any():
+                d[on] = np.minimum(d[on], fs.snap_m[j] + np.abs(pos[on] - fs.pos_m[j]))
+        return d
+
+    def add(fid, x, y, d, km):
+        polys = _areas.field_polygons(x, y, d, limits, side_m=side, resolution_m=resolution_m)
+        for name, lim, geom in zip(names, limits, polys, strict=True):
+            rows.append(
+                {
+                    "facility_id": fid,
+                    "target": name,
+                    "max_dist_m": lim,
+                    "reached_km": km.get(name, 0.0),
+                }
+            )
+            geoms.append(geom)
+
+    def reached_km(du, dv, ln):
+        out = {}
+        for name, lim in zip(names, limits, strict=True):
+            a = np.clip(lim - du, 0, ln)
+            b = np.clip(lim - dv, 0, ln)
+            out[name] = round(float(np.minimum(a + b, ln).sum()) / 1000.0, 3)
+        return out
+
+    fld = cov.field
+    du_all, dv_all = fld.d1[u], fld.d1[v]
+    touched = np.flatnonzero(np.minimum(du_all, dv_all) <= lim_max)
+    own = np.unique(fs.edge[active])
+    touched = np.union1d(touched, own)
+    x, y, d, idx = _areas.sample_distances(
+        samples, touched, du_all[touched], dv_all[touched], length[touched]
+    )
+    d = own_edge(x, y, d, idx, active.tolist())
+    add("all", x, y, d, reached_km(du_all[touched], dv_all[touched], length[touched]))
+    if per_facility and len(active):
+        sub = fs.take(active)
+        fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
+        inc = net.incidence
+        for start, dist in _paths.bounded_rows(net, sub, lim_max, chunk=chunk):
+            rr, nn = np.nonzero(np.isfinite(dist))
+            sel = sparse.csr_matrix(
+                (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], net.n_nodes)
+            )
+            pe = (sel @ inc).tocsr()
+            for r in range(dist.shape[0]):
+                j = int(active[start + r])
+                e = pe.indices[pe.indptr[r] : pe.indptr[r + 1]]
+                e = np.append(e, fs.edge[j])
+                du, dv = dist[r, u[e]], dist[r, v[e]]
+                x, y, d, idx = _areas.sample_distances(samples, e, du, dv, length[e])
+                d = own_edge(x, y, d, idx, [j])
+                add(fid_arr[start + r], x, y, d, reached_km(du, dv, length[e]))
+    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=net.crs)
+    gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
     return gdf
 
 

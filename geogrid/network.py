@@ -494,6 +494,56 @@ def representative_points(gdf: gpd.GeoDataFrame) -> np.ndarray:
     return out
 
 
+_SAMPLE_STEP_M = 10.0
+
+
+def _nearest_edge(
+    net: WalkNetwork, xy: np.ndarray, pts: np.ndarray, mask: np.ndarray | None, k: int = 8
+) -> np.ndarray:
+    """Index of the nearest edge (optionally among ``mask``) for each point.
+
+    A KD-tree over points every 10 m along the edges proposes candidate edges; the exact
+    point-edge distance picks among them. The answer is certain when the k-th nearest sample is
+    at least ``min distance + 5 m`` away (no other edge can be closer); the rest fall back to an
+    exact STRtree search.
+    """
+    from scipy.spatial import cKDTree
+
+    from ._areas import edge_samples
+
+    key = "_kdtree" if mask is None else "_kdtree_main"
+    cached = net.report.get(key)
+    if cached is None:
+        smp = edge_samples(net, _SAMPLE_STEP_M)
+        sel = np.ones(len(smp["edge"]), bool) if mask is None else mask[smp["edge"]]
+        cached = (cKDTree(np.column_stack([smp["x"][sel], smp["y"][sel]])), smp["edge"][sel])
+        net.report[key] = cached
+    tree, s_edge = cached
+    geoms = np.asarray(net.edges.geometry.values)
+    kk = min(k, len(s_edge))
+    dist_s, idx = tree.query(xy, k=kk)
+    dist_s = np.atleast_2d(dist_s).reshape(len(xy), kk)
+    cand = s_edge[np.atleast_2d(idx).reshape(len(xy), kk)]
+    d = shapely.distance(np.repeat(pts, kk).reshape(len(xy), kk), geoms[cand])
+    # same edge repeated: keep the first occurrence so argmin is deterministic
+    j = np.argmin(d, axis=1)
+    rows = np.arange(len(xy))
+    best = cand[rows, j]
+    sure = dist_s[:, -1] >= d[rows, j] + _SAMPLE_STEP_M / 2.0
+    if kk < len(s_edge) and not sure.all():
+        rest = np.flatnonzero(~sure)
+        if mask is None:
+            found = net.tree.query_nearest(pts[rest], return_distance=False, all_matches=False)
+            best[rest[found[0]]] = found[1]
+        else:
+            sub = np.flatnonzero(mask)
+            found = shapely.STRtree(geoms[sub]).query_nearest(
+                pts[rest], return_distance=False, all_matches=False
+            )
+            best[rest[found[0]]] = sub[found[1]]
+    return best
+
+
 def snap_points(
     net: WalkNetwork,
     points: gpd.GeoDataFrame | np.ndarray,
@@ -540,17 +590,13 @@ def snap_points(
             empty.astype(bool),
         )
     geoms = np.asarray(net.edges.geometry.values)
-    idx = net.tree.query_nearest(pts, return_distance=False, all_matches=False)
-    edge = np.empty(len(pts), dtype=np.int64)
-    edge[idx[0]] = idx[1]
     comp_u = net.nodes["component"].to_numpy()[net.edges["u"].to_numpy()]
+    xy_pts = shapely.get_coordinates(pts)
+    edge = _nearest_edge(net, xy_pts, pts, None)
     island = comp_u[edge] > 0
     if main_component and island.any():
-        main = np.flatnonzero(comp_u == 0)
-        sub = shapely.STRtree(geoms[main])
         q = np.flatnonzero(island)
-        j = sub.query_nearest(pts[q], return_distance=False, all_matches=False)
-        edge[q[j[0]]] = main[j[1]]
+        edge[q] = _nearest_edge(net, xy_pts[q], pts[q], comp_u == 0)
         log.warning(
             "%d points lie nearest an island of the network; snapped to the main one",
             int(island.sum()),
