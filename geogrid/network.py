@@ -424,6 +424,9 @@ def network_from_graphml(
 def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
     """Build a walking network from a path (OSM extract, GraphML) or a ways GeoDataFrame.
 
+    ``"place:南京市玄武区"`` or ``"bbox:WEST,SOUTH,EAST,NORTH"`` downloads the area through
+    osmnx/Overpass once (cached on disk; needs internet).
+
     OSM extracts (``.osm``, ``.osm.xml``, ``.osm.bz2``, ``.osm.gz``, ``.osm.pbf``) are read with
     :func:`geogrid.io.read_osm`; their ``landuse=residential`` polygons mark gated compounds.
     """
@@ -431,6 +434,21 @@ def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
         return source
     if isinstance(source, gpd.GeoDataFrame):
         return network_from_ways(source, **kwargs)
+    if isinstance(source, str) and source.startswith(("place:", "bbox:")):
+        from .io import fetch_osm
+
+        kind, _, value = source.partition(":")
+        if kind == "place":
+            osm = fetch_osm(place=value)
+        else:
+            try:
+                west, south, east, north = (float(v) for v in value.split(","))
+            except ValueError:
+                msg = f"cannot read {source!r}; write bbox:WEST,SOUTH,EAST,NORTH in degrees"
+                raise NetworkError(msg) from None
+            osm = fetch_osm(bbox=(west, south, east, north))
+        kwargs.setdefault("residential", osm.residential)
+        return network_from_ways(osm.ways, **kwargs)
     path = Path(source)
     name = path.name.lower()
     if name.endswith(".graphml"):

@@ -176,3 +176,14 @@ def test_demand_from_population_and_overrides():
     assert over["households"].sum() == pytest.approx(500)
     assert over["party_members"].sum() == pytest.approx(40)
     assert over["population"].sum() == pytest.approx(500 * 2.62)
+
+
+def test_bbox_source_needs_four_numbers():
+    with pytest.raises(NetworkError, match="bbox:WEST,SOUTH,EAST,NORTH"):
+        build_network("bbox:118.76,32.03")
+
+
+@pytest.mark.network
+def test_online_place_builds_network():
+    net = build_network("bbox:118.780,32.040,118.790,32.047")
+    assert net.n_edges > 50 and net.crs.to_epsg() == 4549
