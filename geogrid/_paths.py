@@ -245,3 +245,72 @@ def bounded_pairs(
     r, c, d = r[order], c[order], d[order]
     first = np.r_[True, (r[1:] != r[:-1]) | (c[1:] != c[:-1])]
     return sparse.csr_matrix((d[first] + _EPS, (r[first], c[first])), shape=(len(src), len(unit)))
+
+
+def tiled_rows(net: WalkNetwork, src: Snap, limit_m: float, *, tile_m: float | None = None):
+    """Yield ``(source indices, sub-network node ids, distances sources x sub nodes)``.
+
+    Sources are grouped by square tiles; each group runs one bounded Dijkstra on the
+    sub-network of the nodes within ``limit_m`` (straight line, a superset of every walk of
+    that length, since an edge is never shorter than its chord) of its tile. Distances are
+    exact up to ``limit_m`` and ``inf`` beyond. Scipy then scans ``tile sources x sub nodes``
+    instead of ``sources x all nodes``.
+    """
+    limit = float(limit_m)
+    tile = float(tile_m) if tile_m is not None else max(limit / 2.0, 100.0)
+    nx = net.nodes["x"].to_numpy()
+    ny = net.nodes["y"].to_numpy()
+    x0 = float(min(nx.min(), src.x.min())) - 1.0
+    y0 = float(min(ny.min(), src.y.min())) - 1.0
+    ncx = np.floor((nx - x0) / tile).astype(np.int64)
+    ncy = np.floor((ny - y0) / tile).astype(np.int64)
+    reach = int(np.ceil(limit / tile))
+    width = int(max(ncx.max(), 0)) + 1 + reach + 2
+    nkey = ncy * width + ncx
+    norder = np.argsort(nkey, kind="stable")
+    nkey_sorted = nkey[norder]
+    scx = np.floor((src.x - x0) / tile).astype(np.int64)
+    scy = np.floor((src.y - y0) / tile).astype(np.int64)
+    skey = scy * width + scx
+    sorder = np.argsort(skey, kind="stable")
+    tiles, tstart = np.unique(skey[sorder], return_index=True)
+    tend = np.r_[tstart[1:], len(sorder)]
+    csr = net.csr
+    loc = np.full(net.n_nodes, -1, dtype=np.int64)
+    for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist(), strict=True):
+        idx = sorder[a:b]
+        cx, cy = key % width, key // width
+        rows_y = np.arange(cy - reach, cy + reach + 1)
+        lo = np.searchsorted(nkey_sorted, rows_y * width + max(cx - reach, 0), side="left")
+        hi = np.searchsorted(nkey_sorted, rows_y * width + (cx + reach), side="right")
+        sub = np.concatenate([norder[s:e] for s, e in zip(lo.tolist(), hi.tolist(), strict=True)])
+        if len(sub) == 0:
+            continue
+        sub.sort()
+        m = len(sub)
+        loc[sub] = np.arange(m)
+        rows = csr[sub]
+        cols = loc[rows.indices]
+        keep = cols >= 0
+        rr = np.repeat(np.arange(m), np.diff(rows.indptr))[keep]
+        g = len(idx)
+        s = src.take(idx)
+        su, sv = loc[s.u], loc[s.v]
+        loc[sub] = -1
+        two = s.u != s.v
+        w_u = np.maximum(s.snap_m + s.to_u_m, _EPS)
+        w_v = np.maximum(s.snap_m + s.to_v_m, _EPS)
+        w_u = np.where(two, w_u, np.minimum(w_u, w_v))
+        vr = np.concatenate([np.arange(g), np.arange(g)[two]]) + m
+        vc = np.concatenate([su, sv[two]])
+        vw = np.concatenate([w_u, w_v[two]])
+        ok = vc >= 0
+        graph = sparse.csr_matrix(
+            (
+                np.concatenate([rows.data[keep], vw[ok]]),
+                (np.concatenate([rr, vr[ok]]), np.concatenate([cols[keep], vc[ok]])),
+            ),
+            shape=(m + g, m + g),
+        )
+        dist = csgraph.dijkstra(graph, directed=True, indices=m + np.arange(g), limit=limit)
+        yield idx, sub, dist[:, :m]

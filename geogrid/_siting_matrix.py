@@ -15,7 +15,6 @@ import logging
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse import csgraph
 
 from . import _paths
 from .network import Snap, WalkNetwork
@@ -78,69 +77,14 @@ def coverage_pairs(
     if n_src == 0 or n_unit == 0:
         return sparse.csr_matrix((n_src, n_unit))
     limit = float(limit_m)
-    tile = float(tile_m) if tile_m is not None else max(limit / 2.0, 100.0)
-    nx = net.nodes["x"].to_numpy()
-    ny = net.nodes["y"].to_numpy()
-    x0 = float(min(nx.min(), src.x.min())) - 1.0
-    y0 = float(min(ny.min(), src.y.min())) - 1.0
-    # node index by cell of size tile
-    ncx, ncy = _cells(nx, ny, x0, y0, tile)
-    width = int(max(ncx.max(), 0)) + 1 + int(np.ceil(limit / tile)) + 2
-    nkey = ncy * width + ncx
-    norder = np.argsort(nkey, kind="stable")
-    nkey_sorted = nkey[norder]
-    # source tiles
-    scx, scy = _cells(src.x, src.y, x0, y0, tile)
-    skey = scy * width + scx
-    sorder = np.argsort(skey, kind="stable")
-    tiles, tstart = np.unique(skey[sorder], return_index=True)
-    tend = np.r_[tstart[1:], len(sorder)]
-    reach = int(np.ceil(limit / tile))
-    csr = net.csr
     inc = _paths.node_units(net, unit)
     loc = np.full(net.n_nodes, -1, dtype=np.int64)
     out_r: list[np.ndarray] = []
     out_c: list[np.ndarray] = []
     out_d: list[np.ndarray] = []
-    for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist(), strict=False):
-        idx = sorder[a:b]
-        cx, cy = key % width, key // width
-        # node cells within `reach` cells of this tile (a superset of the L-disc of each source)
-        rows_y = np.arange(cy - reach, cy + reach + 1)
-        lo_keys = rows_y * width + max(cx - reach, 0)
-        hi_keys = rows_y * width + (cx + reach)
-        lo = np.searchsorted(nkey_sorted, lo_keys, side="left")
-        hi = np.searchsorted(nkey_sorted, hi_keys, side="right")
-        sub = np.concatenate([norder[s:e] for s, e in zip(lo.tolist(), hi.tolist(), strict=False)])
-        if len(sub) == 0:
-            continue
-        sub.sort()
-        m = len(sub)
+    for idx, sub, dist in _paths.tiled_rows(net, src, limit, tile_m=tile_m):
+        g, m = dist.shape
         loc[sub] = np.arange(m)
-        rows = csr[sub]
-        cols = loc[rows.indices]
-        keep = cols >= 0
-        rr = np.repeat(np.arange(m), np.diff(rows.indptr))[keep]
-        g = len(idx)
-        s = src.take(idx)
-        su, sv = loc[s.u], loc[s.v]
-        two = s.u != s.v
-        w_u = np.maximum(s.snap_m + s.to_u_m, _EPS)
-        w_v = np.maximum(s.snap_m + s.to_v_m, _EPS)
-        w_u = np.where(two, w_u, np.minimum(w_u, w_v))
-        vr = np.concatenate([np.arange(g), np.arange(g)[two]]) + m
-        vc = np.concatenate([su, sv[two]])
-        vw = np.concatenate([w_u, w_v[two]])
-        ok = vc >= 0
-        graph = sparse.csr_matrix(
-            (
-                np.concatenate([rows.data[keep], vw[ok]]),
-                (np.concatenate([rr, vr[ok]]), np.concatenate([cols[keep], vc[ok]])),
-            ),
-            shape=(m + g, m + g),
-        )
-        dist = csgraph.dijkstra(graph, directed=True, indices=m + np.arange(g), limit=limit)
-        dist = dist[:, :m]
         r, nn = np.nonzero(np.isfinite(dist))
         if len(r) == 0:
             loc[sub] = -1

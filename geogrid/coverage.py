@@ -748,26 +748,41 @@ def _area_polygons(
         # direct walks along each source's own edge (no detour through its ends)
         if len(idx) == 0:
             return d
+        js = np.asarray(js, dtype=np.int64)
         edge_of = samples["edge"][idx]
-        pos = samples["pos"][idx]
-        for j in js:
+        if len(js) == 1:
+            j = int(js[0])
             on = edge_of == fs.edge[j]
-            if on.any():
-                d[on] = np.minimum(d[on], fs.snap_m[j] + np.abs(pos[on] - fs.pos_m[j]))
+            d[on] = np.minimum(d[on], fs.snap_m[j] + np.abs(samples["pos"][idx[on]] - fs.pos_m[j]))
+            return d
+        on = np.flatnonzero(np.isin(edge_of, fs.edge[js]))
+        if len(on) == 0:
+            return d
+        m = pd.DataFrame({"s": on, "edge": edge_of[on], "pos": samples["pos"][idx[on]]}).merge(
+            pd.DataFrame({"edge": fs.edge[js], "pf": fs.pos_m[js], "leg": fs.snap_m[js]}), on="edge"
+        )
+        direct = m["leg"].to_numpy() + np.abs(m["pos"].to_numpy() - m["pf"].to_numpy())
+        np.minimum.at(d, m["s"].to_numpy(), direct)
         return d
 
-    def add(fid, x, y, d, km):
-        polys = _areas.field_polygons(x, y, d, limits, side_m=side, resolution_m=resolution_m)
-        for name, lim, geom in zip(names, limits, polys, strict=True):
-            rows.append(
-                {
-                    "facility_id": fid,
-                    "target": name,
-                    "max_dist_m": lim,
-                    "reached_km": km.get(name, 0.0),
-                }
-            )
-            geoms.append(geom)
+    def polys_of(job):
+        return _areas.field_polygons(
+            job[1], job[2], job[3], limits, side_m=side, resolution_m=resolution_m
+        )
+
+    def add_all(jobs):
+        for job in jobs:
+            polys = polys_of(job)
+            for name, lim, geom in zip(names, limits, polys, strict=True):
+                rows.append(
+                    {
+                        "facility_id": job[0],
+                        "target": name,
+                        "max_dist_m": lim,
+                        "reached_km": job[4].get(name, 0.0),
+                    }
+                )
+                geoms.append(geom)
 
     def reached_km(du, dv, ln):
         out = {}
@@ -786,26 +801,37 @@ def _area_polygons(
         samples, touched, du_all[touched], dv_all[touched], length[touched]
     )
     d = own_edge(x, y, d, idx, active.tolist())
-    add("all", x, y, d, reached_km(du_all[touched], dv_all[touched], length[touched]))
+    add_all([("all", x, y, d, reached_km(du_all[touched], dv_all[touched], length[touched]))])
     if per_facility and len(active):
         sub = fs.take(active)
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
         inc = net.incidence
-        for start, dist in _paths.bounded_rows(net, sub, lim_max, chunk=chunk):
+        loc = np.full(net.n_nodes, -1, dtype=np.int64)
+        for tidx, nodes, dist in _paths.tiled_rows(net, sub, lim_max):
+            g, m = dist.shape
+            loc[nodes] = np.arange(m)
             rr, nn = np.nonzero(np.isfinite(dist))
             sel = sparse.csr_matrix(
-                (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], net.n_nodes)
+                (np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, net.n_nodes)
             )
             pe = (sel @ inc).tocsr()
-            for r in range(dist.shape[0]):
-                j = int(active[start + r])
+            jobs = []
+            for r in range(g):
+                j = int(active[tidx[r]])
                 e = pe.indices[pe.indptr[r] : pe.indptr[r + 1]]
                 e = np.append(e, fs.edge[j])
-                du, dv = dist[r, u[e]], dist[r, v[e]]
+                lu, lv = loc[u[e]], loc[v[e]]
+                du = np.where(lu >= 0, dist[r, np.maximum(lu, 0)], np.inf)
+                dv = np.where(lv >= 0, dist[r, np.maximum(lv, 0)], np.inf)
                 x, y, d, idx = _areas.sample_distances(samples, e, du, dv, length[e])
                 d = own_edge(x, y, d, idx, [j])
-                add(fid_arr[start + r], x, y, d, reached_km(du, dv, length[e]))
+                jobs.append((fid_arr[tidx[r]], x, y, d, reached_km(du, dv, length[e])))
+            loc[nodes] = -1
+            add_all(jobs)
     gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=net.crs)
+    order = {fid: i for i, fid in enumerate(cov.facilities["facility_id"].astype(str))}
+    key = gdf["facility_id"].map(lambda f: -1 if f == "all" else order.get(str(f), len(order)))
+    gdf = gdf.iloc[np.lexsort((np.arange(len(gdf)), key.to_numpy()))].reset_index(drop=True)
     gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
     return gdf
 
