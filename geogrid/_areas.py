@@ -20,20 +20,30 @@ from .network import WalkNetwork
 __all__: list[str] = []
 
 
+def edge_vertices(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Edge vertex coordinates, owning edge, distance along the edge, per-edge offsets (cached)."""
+    cache = net.report.get("_vertex_cache")
+    if cache is None:
+        coords, owner = shapely.get_coordinates(
+            np.asarray(net.edges.geometry.values), return_index=True
+        )
+        seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
+        starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+        seg[starts] = 0.0
+        cum = np.cumsum(seg)
+        cum -= np.repeat(cum[starts], np.diff(np.r_[starts, len(owner)]))
+        cache = (coords, owner, cum, np.r_[starts, len(owner)])
+        net.report["_vertex_cache"] = cache
+    return cache
+
+
 def edge_samples(net: WalkNetwork, step: float) -> dict[str, np.ndarray]:
     """Points every ``step`` metres along every edge (ends included), cached on the network."""
     key = f"_samples_{step:g}"
     cache = net.report.get(key)
     if cache is not None:
         return cache
-    coords, owner = shapely.get_coordinates(
-        np.asarray(net.edges.geometry.values), return_index=True
-    )
-    seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
-    starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
-    seg[starts] = 0.0
-    cum = np.cumsum(seg)
-    cum -= np.repeat(cum[starts], np.diff(np.r_[starts, len(owner)]))
+    coords, owner, cum, _ = edge_vertices(net)
     length = net.edges["length_m"].to_numpy()
     n_per = np.maximum(np.ceil(length / step).astype(np.int64), 1) + 1
     edge = np.repeat(np.arange(len(length)), n_per)

@@ -497,28 +497,13 @@ def circle_overstatement(
 
 
 # ---------------------------------------------------------------------- service areas
-def _edge_vertex_cache(net: WalkNetwork) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    cache = net.report.get("_vertex_cache")
-    if cache is None:
-        coords, owner = shapely.get_coordinates(
-            np.asarray(net.edges.geometry.values), return_index=True
-        )
-        seg = np.r_[0.0, np.hypot(*np.diff(coords, axis=0).T)]
-        starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
-        seg[starts] = 0.0
-        cum = np.cumsum(seg)
-        cum -= np.repeat(cum[starts], np.diff(np.r_[starts, len(owner)]))
-        offsets = np.r_[starts, len(owner)]
-        cache = (coords, cum, offsets)
-        net.report["_vertex_cache"] = cache
-    return cache
-
-
 def substrings(
     net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray
 ) -> np.ndarray:
     """Vectorised pieces ``[start, end]`` (metres from ``u``) of network edges as LineStrings."""
-    coords, cum, offsets = _edge_vertex_cache(net)
+    from ._areas import edge_vertices
+
+    coords, _, cum, offsets = edge_vertices(net)
     n = len(edge)
     if n == 0:
         return np.array([], dtype=object)
