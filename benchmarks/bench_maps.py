@@ -1,8 +1,8 @@
 """City-scale map benchmark: HTML size and headless Chromium render time.
 
-Builds a map of a synthetic city (``geogrid.synth.make_district(n_communities=300)``: each
-community split into 10 grids, so about 3,000 grids; 500+ facilities; 5/10/15-minute service
-bands; uncovered buildings), writes the online and the offline HTML and loads the offline one
+Builds a map of the demo city ``geogrid.synth.make_district(n_communities=300)`` from the real
+pipeline (coverage with network service areas and gaps, about 3,000 governance grids from
+``geogrid.grids.partition``, 565 facilities, uncovered buildings), writes the online and the offline HTML and loads the offline one
 in headless Chromium with the network disabled.
 
 Targets (issue 6): offline HTML <= 15 MB, rendered within 5 s, no console errors.
@@ -18,72 +18,30 @@ import time
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
-import shapely
 
 from geogrid._chromium import check_page, find_chromium
-from geogrid.demand import estimate_households
+from geogrid.coverage import run_coverage
+from geogrid.grids import partition
 from geogrid.maps import build_map, save_map
+from geogrid.network import network_from_ways
 from geogrid.synth import make_district
 
 
-def split_into_grids(communities: gpd.GeoDataFrame, per_community: int = 10) -> gpd.GeoDataFrame:
-    """Cut every community into ``per_community`` strips (2 rows x 5 columns of its box)."""
-    rows = []
-    for comm in communities.itertuples():
-        minx, miny, maxx, maxy = comm.geometry.bounds
-        nx, ny = 5, max(1, per_community // 5)
-        xs = np.linspace(minx, maxx, nx + 1)
-        ys = np.linspace(maxy, miny, ny + 1)
-        seq = 0
-        for j in range(ny):
-            for i in range(nx):
-                cell = shapely.box(xs[i], ys[j + 1], xs[i + 1], ys[j]).intersection(comm.geometry)
-                if cell.is_empty:
-                    continue
-                seq += 1
-                rows.append(
-                    {
-                        "grid_code": f"{comm.community_code}{seq:03d}",
-                        "community_code": comm.community_code,
-                        "community_name": comm.name,
-                        "geometry": cell,
-                    }
-                )
-    return gpd.GeoDataFrame(rows, crs=communities.crs)
-
-
 def city(n_communities: int) -> dict[str, gpd.GeoDataFrame]:
+    """Real layers of a demo city: coverage (network service areas, gaps), grids, facilities."""
     d = make_district(n_communities=n_communities, seed=0)
-    b = estimate_households(d.buildings)
-    grids = split_into_grids(d.communities)
-    pts = b.set_geometry(b.geometry.representative_point())
-    joined = gpd.sjoin(
-        pts[["households", "geometry"]], grids[["grid_code", "geometry"]], predicate="within"
-    )
-    hh = joined.groupby("grid_code")["households"].sum()
-    grids["households"] = grids["grid_code"].map(hh).fillna(0).astype(int)
-    fac = d.facilities
-    bands = []
-    for target, r in (("5min", 333.0), ("10min", 667.0), ("15min", 1000.0)):
-        # straight-line discs stand in for network bands (size proxy only)
-        bands.append(
-            {
-                "facility_id": "all",
-                "target": target,
-                "geometry": shapely.union_all(fac.geometry.buffer(r * 0.8).values),
-            }
-        )
-    sa = gpd.GeoDataFrame(bands, crs=fac.crs)
-    c15 = bands[2]["geometry"]
-    b["within_15min"] = shapely.intersects(c15, b.geometry.representative_point().values)
+    net = network_from_ways(d.ways, residential=d.compounds)
+    res = run_coverage(net, d.buildings, d.facilities, communities=d.communities)
+    public = d.ways[d.ways["compound_id"].isna()]
+    grids = partition(d.communities, res.demand, network_edges=public, walls=d.walls).grids
     return {
         "streets": d.streets,
-        "communities": d.communities,
+        "communities": res.communities,
         "grids": grids,
-        "facilities": fac,
-        "service_areas": sa,
-        "demand": b[["building_id", "compound_id", "households", "within_15min", "geometry"]],
+        "facilities": res.facilities,
+        "service_areas": res.service_areas,
+        "demand": res.demand,
+        "gaps": res.gaps,
     }
 
 

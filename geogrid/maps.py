@@ -604,6 +604,10 @@ def _facility_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> list[tu
 
 
 def _service_area_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> list[tuple[str, str]]:
+    if "facility_id" in gdf and (gdf["facility_id"].astype(str) == "all").any():
+        # the dissolved band per target is what officials read; per-facility areas stack
+        # inside it and would only add megabytes
+        gdf = gdf[(gdf["facility_id"].astype(str) == "all").to_numpy()]
     targets = gdf["target"].astype(str) if "target" in gdf else pd.Series("15min", index=gdf.index)
     names = sorted(targets.unique(), key=_target_sort_key, reverse=True)
     legend = []
