@@ -65,6 +65,8 @@ COLUMN_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "miss_m": ("超出距离(m)", "Beyond target by (m)"),
         "rank": ("优先序", "Rank"),
         "site_id": ("选址编号", "Site ID"),
+        "candidate_id": ("候选点编号", "Candidate ID"),
+        "reach_households": ("可达户数", "Households within reach"),
         "gain_households": ("新增覆盖户数", "Households gained"),
         "cum_gain_households": ("累计新增覆盖户数", "Cumulative households gained"),
         "lon": ("经度", "Longitude"),

@@ -955,7 +955,7 @@ def build_map(
             sites,
             [
                 "rank",
-                "site_id",
+                "candidate_id",
                 "name",
                 "gain_households",
                 "cum_gain_households",

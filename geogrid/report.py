@@ -148,7 +148,7 @@ _ORDER: Mapping[str, tuple[str, ...]] = {
     "gaps": ("gap_id", "households", "nearest_id", "miss_m", "lon", "lat"),
     "sites": (
         "rank",
-        "site_id",
+        "candidate_id",
         "name",
         "gain_households",
         "cum_gain_households",
