@@ -422,7 +422,6 @@ def aggregate(
     targets = targets or tuple(
         Target(c[len("within_") :]) for c in tbl.columns if c.startswith("within_")
     )
-    hh = tbl["households"].to_numpy(dtype=float)
     key = tbl[by].astype(object).where(tbl[by].notna(), "(outside)")
     rows = []
     for zone, idx in key.groupby(key, sort=True).groups.items():
@@ -452,7 +451,6 @@ def aggregate(
         rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
         rows.append(rec)
     out = pd.DataFrame(rows)
-    _ = hh
     if facilities is not None and len(out):
         if by in facilities.columns:
             fkey = facilities[by]
@@ -582,7 +580,8 @@ def service_areas(
     Each area is the reached street segments buffered by ``street_side_m`` (default
     ``settings.street_side_m`` = 50 m: the buildings fronting a street), never a convex hull.
     Rows: ``facility_id`` (``"all"`` for the union over facilities), ``target``,
-    ``max_dist_m``, ``reached_km``. ``lines=True`` returns the reached segments themselves
+    ``max_dist_m``, ``reached_km``. ``chunk`` sources share one search in the exact-lines mode.
+    ``lines=True`` returns the reached segments themselves
     (MultiLineStrings, exact) instead of polygons. Polygons are drawn from the walking-distance
     field on a ``resolution_m`` raster (10 m: within one cell of the exact buffer), which
     makes every target of a facility one contouring pass (see :mod:`geogrid._areas`).
@@ -593,7 +592,6 @@ def service_areas(
             targets=targets,
             street_side_m=street_side_m,
             per_facility=per_facility,
-            chunk=chunk,
             resolution_m=resolution_m,
         )
     tlist = parse_targets(targets) if targets is not None else cov.targets
@@ -707,7 +705,6 @@ def _area_polygons(
     targets: Any,
     street_side_m: float | None,
     per_facility: bool,
-    chunk: int,
     resolution_m: float,
 ) -> gpd.GeoDataFrame:
     from scipy import sparse

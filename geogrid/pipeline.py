@@ -150,7 +150,9 @@ def load_study(
         if isinstance(communities, gpd.GeoDataFrame) or communities is None
         else _layer(communities, crs=communities_crs or crs, what="communities")
     )
-    assert dem is not None
+    if dem is None:
+        msg = "no demand layer given; pass buildings, compounds or points with households"
+        raise InputError(msg)
     dem = prepare_demand(dem, settings=settings, crs=net.crs)
     if "residential" in dem.columns:
         dem = dem[dem["households"] > 0].reset_index(drop=True)

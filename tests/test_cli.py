@@ -203,7 +203,7 @@ def test_coverage_command_on_real_osm(tmp_path):
     from geogrid.crs import wgs84_to_gcj02
 
     lon, lat = wgs84_to_gcj02([118.770, 118.788], [32.040, 32.048])
-    rows = "\n".join(f"中心{i},社区党群服务中心,{x:.6f},{y:.6f},600" for i, (x, y) in enumerate(zip(lon, lat)))
+    rows = "\n".join(f"中心{i},社区党群服务中心,{x:.6f},{y:.6f},600" for i, (x, y) in enumerate(zip(lon, lat, strict=True)))
     (tmp_path / "centres.csv").write_text("name,type,经度,纬度,area_m2\n" + rows + "\n", encoding="gbk")
     proc = run(["coverage", "--network", str(osm), "--demand", str(osm), "--facilities", "centres.csv",
                 "--facilities-crs", "gcj02", "--out", "out"], tmp_path)
