@@ -7,6 +7,18 @@ nearest source, snap legs and partial edges included. The second-nearest distinc
 from a second Dijkstra seeded at the boundaries between nearest-source cells (exact, see
 :func:`node_field`). Demand units read their distance off the two ends of their edge (plus
 sources on the same edge, measured along it) and add their own snap leg.
+
+Gated compounds (``net.private == "residents"``, see :func:`walk_graph`): the kernels run on a
+directed graph in which a compound's private paths appear twice. The *residents' copy* is
+entered from the real network at the compound's gates and never left: units on its private
+edges read their distances there. The *leavers' copy* is left through the gates and never
+entered: sources on its private edges start there (and in the residents' copy, for the
+residents of their own compound). The real network carries the public edges only. A walk from
+a source to a unit therefore uses the private paths of the source's compound and of the
+unit's compound and no others, in one Dijkstra. Both copies also carry, between two gates of
+the same compound, the public walk from one to the other when it is shorter than the inside
+one, so that a resident may step out and back in (exact for walks that use each of the two
+compounds in one stretch, which is every walk when compounds do not interleave).
 """
 
 from __future__ import annotations
@@ -23,35 +35,265 @@ from .network import Snap, WalkNetwork
 __all__: list[str] = []
 
 _EPS = 1e-9
+_BATCH = 4096
 
 
-def augmented(net: WalkNetwork, src: Snap) -> sparse.csr_matrix:
-    """Network CSR plus one virtual node per source with edges to its edge's ends."""
-    a = net.csr
-    n = a.shape[0]
+@dataclass
+class WalkGraph:
+    """The directed graph the kernels search (see the module docstring).
+
+    ``edge_u`` / ``edge_v``: per network edge, the graph nodes at its ends for people standing
+    on it (the residents' copies for a private edge); ``out_u`` / ``out_v``: the leavers'
+    copies for sources on a private edge (-1 on public edges); ``base``: the network node of
+    every graph node; ``x``, ``y``: its coordinates.
+    """
+
+    csr: sparse.csr_matrix
+    base: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    out_u: np.ndarray
+    out_v: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of graph nodes."""
+        return int(self.csr.shape[0])
+
+    def transpose(self) -> sparse.csr_matrix:
+        """In-edges as a CSR matrix (cached)."""
+        t = getattr(self, "_t", None)
+        if t is None:
+            t = self.csr.T.tocsr()
+            t.sort_indices()
+            self._t = t
+        return t
+
+
+def _min_csr(r: np.ndarray, c: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matrix:
+    """CSR of directed edges keeping the shortest of parallel ones."""
+    order = np.lexsort((w, c, r))
+    r, c, w = r[order], c[order], w[order]
+    first = np.ones(len(r), dtype=bool)
+    first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    indptr = np.r_[0, np.cumsum(np.bincount(r[first], minlength=n))]
+    out = sparse.csr_matrix((w[first], c[first].astype(np.int32), indptr), shape=(n, n))
+    out.has_sorted_indices = True
+    return out
+
+
+def walk_graph(net: WalkNetwork) -> WalkGraph:
+    """The graph of ``net`` under its private-path rule (cached on the network)."""
+    key = f"_walk_{net.private}"
+    cached = net.report.get(key)
+    if cached is not None:
+        return cached
+    e = net.edges
+    u = e["u"].to_numpy()
+    v = e["v"].to_numpy()
+    n = net.n_nodes
+    xy = (net.nodes["x"].to_numpy(), net.nodes["y"].to_numpy())
+    comp = (
+        e["compound"].to_numpy(dtype=np.int64)
+        if "compound" in e.columns
+        else np.where(e["private"].to_numpy(dtype=bool), 0, -1)
+    )
+    none = np.full(len(e), -1, dtype=np.int64)
+    if net.private != "residents" or not (comp >= 0).any():
+        g = WalkGraph(net.csr, np.arange(n), u, v, none, none, *xy)
+    else:
+        g = _residents_graph(net, comp, xy)
+    net.report[key] = g
+    return g
+
+
+def _residents_graph(
+    net: WalkNetwork, comp: np.ndarray, xy: tuple[np.ndarray, np.ndarray]
+) -> WalkGraph:
+    e = net.edges
+    u = e["u"].to_numpy().astype(np.int64)
+    v = e["v"].to_numpy().astype(np.int64)
+    w = e["length_m"].to_numpy(dtype=float)
+    n = net.n_nodes
+    pub = comp < 0
+    pe = np.flatnonzero(~pub)
+    keys = np.concatenate([comp[pe] * n + u[pe], comp[pe] * n + v[pe]])
+    uk, inv = np.unique(keys, return_inverse=True)
+    big = len(uk)
+    kn = uk % n
+    iu, iv = inv[: len(pe)], inv[len(pe) :]
+    deg = np.bincount(np.concatenate([u, v]), minlength=n)
+    gate = np.flatnonzero(np.bincount(inv, minlength=big) < deg[kn])
+    r_off, o_off = n, n + big
+    size = n + 2 * big
+    # public edges (both ways), both copies of the private ones (both ways), gate links
+    pl = pub & (u != v)
+    ql = u[pe] != v[pe]
+    a, b, ww = iu[ql], iv[ql], w[pe][ql]
+    rows = [u[pl], v[pl], r_off + a, r_off + b, o_off + a, o_off + b, kn[gate], o_off + gate]
+    cols = [v[pl], u[pl], r_off + b, r_off + a, o_off + b, o_off + a, r_off + gate, kn[gate]]
+    wts = [w[pl], w[pl], ww, ww, ww, ww, np.full(2 * len(gate), _EPS)]
+    public = _min_csr(
+        np.concatenate([u[pl], v[pl]]), np.concatenate([v[pl], u[pl]]),
+        np.concatenate([w[pl], w[pl]]), n,
+    )
+    inner = _min_csr(np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([ww, ww]), big)
+    gb, gc, gw = _excursions(public, inner, gate, uk // n, kn, xy)
+    rows += [r_off + gb, o_off + gb]
+    cols += [r_off + gc, o_off + gc]
+    wts += [gw, gw]
+    csr = _min_csr(np.concatenate(rows), np.concatenate(cols), np.concatenate(wts), size)
+    base = np.concatenate([np.arange(n), kn, kn])
+    eu = u.copy()
+    ev = v.copy()
+    eu[pe], ev[pe] = r_off + iu, r_off + iv
+    ou = np.full(len(e), -1, dtype=np.int64)
+    ov = ou.copy()
+    ou[pe], ov[pe] = o_off + iu, o_off + iv
+    return WalkGraph(csr, base, eu, ev, ou, ov, xy[0][base], xy[1][base])
+
+
+def _excursions(
+    public: sparse.csr_matrix,
+    inner: sparse.csr_matrix,
+    gate: np.ndarray,
+    gcomp_all: np.ndarray,
+    kn: np.ndarray,
+    xy: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gate pairs (copy indices) of one compound whose public walk beats the inside one."""
+    gcomp = gcomp_all[gate]
+    multi = np.bincount(gcomp)[gcomp] >= 2
+    gate, gcomp = gate[multi], gcomp[multi]
+    empty = np.zeros(0, dtype=np.int64)
+    if len(gate) == 0:
+        return empty, empty, np.zeros(0)
+    # inside distances gate -> gate, a batch of whole compounds (contiguous copies) at a time
+    comps, first = np.unique(gcomp, return_index=True)
+    lo = np.searchsorted(gcomp_all, comps, side="left")
+    hi = np.searchsorted(gcomp_all, comps, side="right")
+    bounds = np.r_[first, len(gate)]
+    pa, pb, pin = [], [], []
+    i = 0
+    while i < len(comps):
+        j = i + 1
+        while j < len(comps) and hi[j] - lo[i] <= _BATCH:
+            j += 1
+        a0, a1 = lo[i], hi[j - 1]
+        gi = np.arange(bounds[i], bounds[j])
+        d = csgraph.dijkstra(inner[a0:a1, a0:a1], directed=True, indices=gate[gi] - a0)
+        same = gcomp[gi][:, None] == gcomp[gi][None, :]
+        ii, jj = np.nonzero(same & ~np.eye(len(gi), dtype=bool))
+        pa.append(gi[ii])
+        pb.append(gi[jj])
+        pin.append(d[ii, gate[gi[jj]] - a0])
+        i = j
+    pa_, pb_, din = np.concatenate(pa), np.concatenate(pb), np.concatenate(pin)
+    # public distances between the same gates, bounded by the longest inside one (compounds
+    # are connected pieces, so every inside distance is finite)
+    limit = float(din.max())
+    nodes = kn[gate]
+    zero = np.zeros(len(gate))
+    src = Snap(
+        edge=np.zeros(len(gate), dtype=np.int64),
+        u=nodes,
+        v=nodes,
+        pos_m=zero,
+        to_u_m=zero,
+        to_v_m=zero,
+        snap_m=zero,
+        x=xy[0][nodes],
+        y=xy[1][nodes],
+        far=zero.astype(bool),
+        island=zero.astype(bool),
+    )
+    dpub = np.full(len(pa_), np.inf)
+    order = np.argsort(pa_, kind="stable")
+    starts = np.searchsorted(pa_[order], np.arange(len(gate) + 1))
+    loc = np.full(public.shape[0], -1, dtype=np.int64)
+    for idx, sub, dist in _tiled(public, xy[0], xy[1], src, _links(src, None), limit):
+        loc[sub] = np.arange(len(sub))
+        for r, gsrc in enumerate(idx.tolist()):
+            k = order[starts[gsrc] : starts[gsrc + 1]]
+            col = loc[nodes[pb_[k]]]
+            ok = col >= 0
+            dpub[k[ok]] = dist[r, col[ok]]
+        loc[sub] = -1
+    better = dpub < din - 1e-9
+    return gate[pa_[better]], gate[pb_[better]], dpub[better]
+
+
+def _links(src: Snap, g: WalkGraph | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Virtual source edges ``(source, graph node, weight)``, sorted by source."""
     f = len(src)
     two = src.u != src.v
     w_u = np.maximum(src.snap_m + src.to_u_m, _EPS)
     w_v = np.maximum(src.snap_m + src.to_v_m, _EPS)
     w_u = np.where(two, w_u, np.minimum(w_u, w_v))
-    counts = np.where(two, 2, 1)
-    cols = np.column_stack([src.u, src.v]).ravel()
-    ws = np.column_stack([w_u, w_v]).ravel()
-    keep = np.column_stack([np.ones(f, bool), two]).ravel()
+    if g is None:
+        xu, xv = src.u, src.v
+        ou = np.full(f, -1, dtype=np.int64)
+        ov = ou
+    else:
+        xu, xv = g.edge_u[src.edge], g.edge_v[src.edge]
+        ou, ov = g.out_u[src.edge], g.out_v[src.edge]
+    j = np.arange(f)
+    jj = np.concatenate([j, j, j, j])
+    nodes = np.concatenate([xu, xv, ou, ov])
+    ws = np.concatenate([w_u, w_v, w_u, w_v])
+    keep = np.concatenate([np.ones(f, bool), two, ou >= 0, two & (ov >= 0)])
+    jj, nodes, ws = jj[keep], nodes[keep], ws[keep]
+    order = np.argsort(jj, kind="stable")
+    return jj[order], nodes[order].astype(np.int64), ws[order]
+
+
+def source_links(net: WalkNetwork, src: Snap) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Virtual edges ``(source index, graph node, weight)`` by which sources enter the graph."""
+    return _links(src, walk_graph(net))
+
+
+def unit_ends(net: WalkNetwork, unit: Snap) -> tuple[np.ndarray, np.ndarray]:
+    """Graph nodes at the two ends of each unit's edge (residents' copies inside compounds)."""
+    g = walk_graph(net)
+    return g.edge_u[unit.edge], g.edge_v[unit.edge]
+
+
+def n_graph_nodes(net: WalkNetwork) -> int:
+    """Number of nodes of the graph the kernels search (network nodes plus compound copies)."""
+    return walk_graph(net).n
+
+
+def augmented(net: WalkNetwork, src: Snap) -> sparse.csr_matrix:
+    """Walk graph CSR plus one virtual node per source with edges into the graph."""
+    g = walk_graph(net)
+    a = g.csr
+    n = a.shape[0]
+    f = len(src)
+    jj, nodes, ws = _links(src, g)
+    counts = np.bincount(jj, minlength=f)
     indptr = np.concatenate([a.indptr, a.indptr[-1] + np.cumsum(counts)])
-    indices = np.concatenate([a.indices, cols[keep]]).astype(np.int32, copy=False)
-    data = np.concatenate([a.data, ws[keep]])
+    indices = np.concatenate([a.indices, nodes]).astype(np.int32, copy=False)
+    data = np.concatenate([a.data, ws])
     return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f))
 
 
 @dataclass
 class NodeField:
-    """Per node (and per virtual source node): nearest and second-nearest source."""
+    """Per graph node: nearest and second-nearest source (``graph``: the graph searched)."""
 
     d1: np.ndarray
     s1: np.ndarray
     d2: np.ndarray | None = None
     s2: np.ndarray | None = None
+    graph: WalkGraph | None = None
+
+    def ends(self, unit: Snap) -> tuple[np.ndarray, np.ndarray]:
+        """Graph nodes at the ends of each unit's edge."""
+        if self.graph is None:
+            return unit.u, unit.v
+        return self.graph.edge_u[unit.edge], self.graph.edge_v[unit.edge]
 
 
 def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField:
@@ -60,21 +302,22 @@ def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField
     The second-nearest source obeys ``d2(x) = min(min_{y: s1(y) != s1(x)} d1(y) + w(y, x),
     min_{y: s1(y) == s1(x)} d2(y) + w(y, x))``: a shortest-path problem on the edges inside
     nearest-source cells, seeded with the best crossing from a neighbouring cell. One more
-    Dijkstra from a super-source solves it exactly.
+    Dijkstra from a super-source solves it exactly (on the directed walk graph too).
     """
-    n = net.n_nodes
+    g = walk_graph(net)
+    n = g.n
     f = len(src)
     if f == 0:
         inf = np.full(n, np.inf)
         neg = np.full(n, -1, dtype=np.int64)
-        return NodeField(inf, neg, inf.copy(), neg.copy())
+        return NodeField(inf, neg, inf.copy(), neg.copy(), g)
     aug = augmented(net, src)
     d1, _, sources = csgraph.dijkstra(
         aug, directed=True, indices=n + np.arange(f), min_only=True, return_predecessors=True
     )
     s1 = np.where(sources >= 0, sources - n, -1).astype(np.int64)
     if not second:
-        return NodeField(d1[:n], s1[:n])
+        return NodeField(d1[:n], s1[:n], graph=g)
     coo = aug.tocoo()
     r, c, w = coo.row, coo.col, coo.data
     sr, sc = s1[r], s1[c]
@@ -109,7 +352,7 @@ def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField
             break
         root = nxt
     s2 = np.where(np.isfinite(d2), cand_src[root], -1)
-    return NodeField(d1[:n], s1[:n], d2[:n], s2[:n])
+    return NodeField(d1[:n], s1[:n], d2[:n], s2[:n], g)
 
 
 def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
@@ -143,11 +386,12 @@ def unit_nearest(
     source indices). Returns ``dist1, src1, dist2, src2`` (``inf`` / ``-1`` where none).
     """
     pu, pv = unit.to_u_m, unit.to_v_m
-    cols_d = [field.d1[unit.u] + pu, field.d1[unit.v] + pv]
-    cols_s = [field.s1[unit.u], field.s1[unit.v]]
+    xu, xv = field.ends(unit)
+    cols_d = [field.d1[xu] + pu, field.d1[xv] + pv]
+    cols_s = [field.s1[xu], field.s1[xv]]
     if second and field.d2 is not None and field.s2 is not None:
-        cols_d += [field.d2[unit.u] + pu, field.d2[unit.v] + pv]
-        cols_s += [field.s2[unit.u], field.s2[unit.v]]
+        cols_d += [field.d2[xu] + pu, field.d2[xv] + pv]
+        cols_s += [field.s2[xu], field.s2[xv]]
     d = np.column_stack(cols_d)
     s = np.column_stack(cols_s)
     if active is None:
@@ -182,9 +426,13 @@ def unit_nearest(
 
 
 def bounded_rows(net: WalkNetwork, src: Snap, limit_m: float, *, chunk: int = 64):
-    """Yield ``(first_source, dense distances chunk x n)`` of bounded searches per source."""
+    """Yield ``(first_source, dense distances chunk x graph nodes)`` of bounded searches.
+
+    Columns are walk-graph nodes (:func:`walk_graph`; the network's nodes first, then the
+    compound copies); read a unit's distance at :func:`unit_ends`.
+    """
     aug = augmented(net, src)
-    n = net.n_nodes
+    n = walk_graph(net).n
     for start in range(0, len(src), chunk):
         idx = n + np.arange(start, min(start + chunk, len(src)))
         dist = csgraph.dijkstra(aug, directed=True, indices=idx, limit=limit_m)
@@ -192,13 +440,31 @@ def bounded_rows(net: WalkNetwork, src: Snap, limit_m: float, *, chunk: int = 64
 
 
 def node_units(net: WalkNetwork, unit: Snap) -> sparse.csr_matrix:
-    """Node x unit incidence: 1 where the unit's edge ends at the node."""
+    """Graph node x unit incidence: 1 where the unit's edge ends at the node."""
     m = len(unit)
-    rows = np.concatenate([unit.u, unit.v])
+    xu, xv = unit_ends(net, unit)
+    rows = np.concatenate([xu, xv])
     cols = np.concatenate([np.arange(m), np.arange(m)])
-    out = sparse.csr_matrix((np.ones(2 * m, np.int8), (rows, cols)), shape=(net.n_nodes, m))
+    out = sparse.csr_matrix(
+        (np.ones(2 * m, np.int8), (rows, cols)), shape=(n_graph_nodes(net), m)
+    )
     out.data[:] = 1
     return out
+
+
+def edge_incidence(net: WalkNetwork) -> sparse.csr_matrix:
+    """Graph node x network edge incidence (residents' copies for private edges; cached)."""
+    key = f"_walk_inc_{net.private}"
+    inc = net.report.get(key)
+    if inc is None:
+        g = walk_graph(net)
+        m = net.n_edges
+        rows = np.concatenate([g.edge_u, g.edge_v])
+        cols = np.concatenate([np.arange(m), np.arange(m)])
+        inc = sparse.csr_matrix((np.ones(2 * m, np.int8), (rows, cols)), shape=(g.n, m))
+        inc.data[:] = 1
+        net.report[key] = inc
+    return inc
 
 
 def bounded_pairs(
@@ -210,18 +476,19 @@ def bounded_pairs(
     distance stays a stored entry; subtract nothing (the offset is below a micrometre).
     """
     inc = node_units(net, unit)
+    xu, xv = unit_ends(net, unit)
     out_r, out_c, out_d = [], [], []
     for start, dist in bounded_rows(net, src, limit_m, chunk=chunk):
         rr, nn = np.nonzero(np.isfinite(dist))
         if len(rr) == 0:
             continue
         sel = sparse.csr_matrix(
-            (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], net.n_nodes)
+            (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], inc.shape[0])
         )
         touched = (sel @ inc).tocoo()
         r, c = touched.row, touched.col
-        du = dist[r, unit.u[c]] + unit.to_u_m[c]
-        dv = dist[r, unit.v[c]] + unit.to_v_m[c]
+        du = dist[r, xu[c]] + unit.to_u_m[c]
+        dv = dist[r, xv[c]] + unit.to_v_m[c]
         d = np.minimum(du, dv) + unit.snap_m[c]
         ok = d <= limit_m
         out_r.append(r[ok] + start)
@@ -248,24 +515,40 @@ def bounded_pairs(
 
 
 def tiled_rows(net: WalkNetwork, src: Snap, limit_m: float, *, tile_m: float | None = None):
-    """Yield ``(source indices, sub-network node ids, distances sources x sub nodes)``.
+    """Yield ``(source indices, sub-graph node ids, distances sources x sub nodes)``.
 
     Sources are grouped by square tiles; each group runs one bounded Dijkstra on the
-    sub-network of the nodes within ``limit_m`` (straight line, a superset of every walk of
+    sub-graph of the nodes within ``limit_m`` (straight line, a superset of every walk of
     that length, since an edge is never shorter than its chord) of its tile. Distances are
     exact up to ``limit_m`` and ``inf`` beyond. Scipy then scans ``tile sources x sub nodes``
-    instead of ``sources x all nodes``.
+    instead of ``sources x all nodes``. Node ids are walk-graph nodes (:func:`walk_graph`);
+    read a unit's distance at :func:`unit_ends`.
     """
+    g = walk_graph(net)
+    yield from _tiled(g.csr, g.x, g.y, src, _links(src, g), limit_m, tile_m=tile_m)
+
+
+def _tiled(
+    csr: sparse.csr_matrix,
+    nx: np.ndarray,
+    ny: np.ndarray,
+    src: Snap,
+    links: tuple[np.ndarray, np.ndarray, np.ndarray],
+    limit_m: float,
+    *,
+    tile_m: float | None = None,
+):
+    """:func:`tiled_rows` on any graph with node coordinates and source links."""
     limit = float(limit_m)
+    if len(src) == 0:
+        return
     tile = float(tile_m) if tile_m is not None else max(limit / 2.0, 100.0)
-    nx = net.nodes["x"].to_numpy()
-    ny = net.nodes["y"].to_numpy()
     x0 = float(min(nx.min(), src.x.min())) - 1.0
     y0 = float(min(ny.min(), src.y.min())) - 1.0
     ncx = np.floor((nx - x0) / tile).astype(np.int64)
     ncy = np.floor((ny - y0) / tile).astype(np.int64)
     reach = int(np.ceil(limit / tile))
-    width = int(max(ncx.max(), 0)) + 1 + reach + 2
+    width = int(max(ncx.max(), np.floor((src.x.max() - x0) / tile), 0)) + 1 + reach + 2
     nkey = ncy * width + ncx
     norder = np.argsort(nkey, kind="stable")
     nkey_sorted = nkey[norder]
@@ -275,8 +558,9 @@ def tiled_rows(net: WalkNetwork, src: Snap, limit_m: float, *, tile_m: float | N
     sorder = np.argsort(skey, kind="stable")
     tiles, tstart = np.unique(skey[sorder], return_index=True)
     tend = np.r_[tstart[1:], len(sorder)]
-    csr = net.csr
-    loc = np.full(net.n_nodes, -1, dtype=np.int64)
+    lj, lnode, lw = links
+    lstart = np.searchsorted(lj, np.arange(len(src) + 1))
+    loc = np.full(csr.shape[0], -1, dtype=np.int64)
     for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist(), strict=True):
         idx = sorder[a:b]
         cx, cy = key % width, key // width
@@ -294,16 +578,11 @@ def tiled_rows(net: WalkNetwork, src: Snap, limit_m: float, *, tile_m: float | N
         keep = cols >= 0
         rr = np.repeat(np.arange(m), np.diff(rows.indptr))[keep]
         g = len(idx)
-        s = src.take(idx)
-        su, sv = loc[s.u], loc[s.v]
+        pick = np.concatenate([np.arange(lstart[j], lstart[j + 1]) for j in idx.tolist()])
+        vr = m + np.repeat(np.arange(g), lstart[idx + 1] - lstart[idx])
+        vc = loc[lnode[pick]]
+        vw = lw[pick]
         loc[sub] = -1
-        two = s.u != s.v
-        w_u = np.maximum(s.snap_m + s.to_u_m, _EPS)
-        w_v = np.maximum(s.snap_m + s.to_v_m, _EPS)
-        w_u = np.where(two, w_u, np.minimum(w_u, w_v))
-        vr = np.concatenate([np.arange(g), np.arange(g)[two]]) + m
-        vc = np.concatenate([su, sv[two]])
-        vw = np.concatenate([w_u, w_v[two]])
         ok = vc >= 0
         graph = sparse.csr_matrix(
             (

@@ -78,7 +78,8 @@ def coverage_pairs(
         return sparse.csr_matrix((n_src, n_unit))
     limit = float(limit_m)
     inc = _paths.node_units(net, unit)
-    loc = np.full(net.n_nodes, -1, dtype=np.int64)
+    loc = np.full(_paths.n_graph_nodes(net), -1, dtype=np.int64)
+    unit_u, unit_v = _paths.unit_ends(net, unit)  # residents' copies inside gated compounds
     out_r: list[np.ndarray] = []
     out_c: list[np.ndarray] = []
     out_d: list[np.ndarray] = []
@@ -95,8 +96,8 @@ def coverage_pairs(
         touched = prod.tocoo()
         tr, tc = touched.row, touched.col
         # distance at each unit's edge ends (inf when that end lies outside the sub-network)
-        lu = loc[unit.u[tc]]
-        lv = loc[unit.v[tc]]
+        lu = loc[unit_u[tc]]
+        lv = loc[unit_v[tc]]
         loc[sub] = -1
         du = np.where(lu >= 0, dist[tr, np.maximum(lu, 0)], np.inf) + unit.to_u_m[tc]
         dv = np.where(lv >= 0, dist[tr, np.maximum(lv, 0)], np.inf) + unit.to_v_m[tc]

@@ -93,7 +93,7 @@ class Coverage:
         s2 = None
         if fld.s2 is not None:
             s2 = np.where(fld.s2 >= 0, idx[np.maximum(fld.s2, 0)], -1)
-        return _paths.NodeField(fld.d1, s1, fld.d2, s2)
+        return _paths.NodeField(fld.d1, s1, fld.d2, s2, fld.graph)
 
     @property
     def field(self) -> _paths.NodeField:
@@ -170,7 +170,7 @@ class Coverage:
     # ------------------------------------------------------------------ what-if
     def _adjacency(self) -> tuple[list[int], list[int], list[float]]:
         if self._adj is None:
-            csr = self.net.csr
+            csr = _paths.walk_graph(self.net).csr
             self._adj = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
         return self._adj
 
@@ -196,11 +196,8 @@ class Coverage:
         return touched
 
     def _seed_from(self, j: int) -> list[tuple[float, int, int]]:
-        s = self.fac_snap
-        return [
-            (float(s.snap_m[j] + s.to_u_m[j]), int(s.u[j]), j),
-            (float(s.snap_m[j] + s.to_v_m[j]), int(s.v[j]), j),
-        ]
+        _, nodes, ws = _paths.source_links(self.net, self.fac_snap.take([j]))
+        return [(float(w), int(x), j) for w, x in zip(ws.tolist(), nodes.tolist(), strict=True)]
 
     def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
         out = [self.field]
@@ -262,8 +259,8 @@ class Coverage:
         fld.s1[lost] = -1
         if len(lost) == 0:
             return
-        csr = self.net.csr
-        sub = csr[lost]
+        # best way into each lost node from a kept one (in-edges of the directed walk graph)
+        sub = _paths.walk_graph(self.net).transpose()[lost]
         rows = np.repeat(lost, np.diff(sub.indptr))
         nbr = sub.indices
         cand = fld.d1[nbr] + sub.data
@@ -271,15 +268,16 @@ class Coverage:
         seeds = list(
             zip(cand[ok].tolist(), rows[ok].tolist(), fld.s1[nbr][ok].tolist(), strict=False)
         )
-        lost_set = np.zeros(self.net.n_nodes, dtype=bool)
+        lost_set = np.zeros(len(fld.d1), dtype=bool)
         lost_set[lost] = True
-        s = self.fac_snap
         cand_idx = self._active()
         if ftype is not None:
             cand_idx = cand_idx[self.facilities["type"].to_numpy()[cand_idx] == ftype]
-        near = cand_idx[lost_set[s.u[cand_idx]] | lost_set[s.v[cand_idx]]]
-        for k in near.tolist():
-            seeds.extend(self._seed_from(k))
+        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand_idx))
+        hit = lost_set[lnode]
+        seeds.extend(
+            zip(lw[hit].tolist(), lnode[hit].tolist(), cand_idx[lj[hit]].tolist(), strict=True)
+        )
         self._grow(fld, seeds)
 
     def move_facility(self, facility_id: str, geometry: Any) -> str:
@@ -305,6 +303,7 @@ class Coverage:
                 f.s1.copy(),
                 None if f.d2 is None else f.d2.copy(),
                 None if f.s2 is None else f.s2.copy(),
+                f.graph,
             )
 
         return replace(
@@ -326,6 +325,7 @@ def compute_coverage(
     second: bool = True,
     max_snap_m: float | None = None,
     settings: Settings = DEFAULTS,
+    private: str | None = None,
 ) -> Coverage:
     """Snap demand and facilities and compute nearest-facility fields.
 
@@ -349,8 +349,14 @@ def compute_coverage(
         Snap legs longer than this are flagged (default ``settings.max_snap_m``, 300 m).
     settings : Settings
         Defaults for everything else (:mod:`geogrid.settings`).
+    private : {"residents", "all", "none"}, optional
+        Who walks compound private paths (default: the network's rule, ``"residents"``
+        unless it was built otherwise): only trips that start or end in that compound, all,
+        or nobody (see :meth:`geogrid.network.WalkNetwork.with_private`).
 
     """
+    if private is not None:
+        net = net.with_private(private)
     speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
     if not speed > 0:
         msg = f"walking speed must be positive, got {speed!r}; pass e.g. speed_kmh=4"
@@ -597,8 +603,8 @@ def service_areas(
     tlist = parse_targets(targets) if targets is not None else cov.targets
     side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
     limits = {t.name: t.max_dist_m(cov.speed_kmh) for t in tlist}
-    u = cov.net.edges["u"].to_numpy()
-    v = cov.net.edges["v"].to_numpy()
+    graph = _paths.walk_graph(cov.net)
+    u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
     rows: list[dict[str, Any]] = []
     geoms: list[Any] = []
     active = cov._active()
@@ -650,13 +656,13 @@ def service_areas(
         lim_max = max(limits.values())
         sub = cov.fac_snap.take(active)
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
-        inc = cov.net.incidence
+        inc = _paths.edge_incidence(cov.net)
         for start, dist in _paths.bounded_rows(cov.net, sub, lim_max, chunk=chunk):
             rr, nn = np.nonzero(np.isfinite(dist))
             from scipy import sparse
 
             sel = sparse.csr_matrix(
-                (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], cov.net.n_nodes)
+                (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], graph.n)
             )
             pe = (sel @ inc).tocoo()
             r, ed = pe.row, pe.col
@@ -718,8 +724,8 @@ def _area_polygons(
     lim_max = max(limits)
     net = cov.net
     samples = _areas.edge_samples(net, resolution_m / 2.0)
-    u = net.edges["u"].to_numpy()
-    v = net.edges["v"].to_numpy()
+    graph = _paths.walk_graph(net)
+    u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
     length = net.edges["length_m"].to_numpy()
     active = cov._active()
     fs = cov.fac_snap
@@ -787,14 +793,14 @@ def _area_polygons(
     if per_facility and len(active):
         sub = fs.take(active)
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
-        inc = net.incidence
-        loc = np.full(net.n_nodes, -1, dtype=np.int64)
+        inc = _paths.edge_incidence(net)
+        loc = np.full(graph.n, -1, dtype=np.int64)
         for tidx, nodes, dist in _paths.tiled_rows(net, sub, lim_max):
             g, m = dist.shape
             loc[nodes] = np.arange(m)
             rr, nn = np.nonzero(np.isfinite(dist))
             sel = sparse.csr_matrix(
-                (np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, net.n_nodes)
+                (np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, graph.n)
             )
             pe = (sel @ inc).tocsr()
             jobs = []

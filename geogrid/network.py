@@ -94,11 +94,15 @@ class WalkNetwork:
     edges : GeoDataFrame
         One row per edge (index 0..m-1): ``u``, ``v``, ``length_m``, ``highway``, ``access``,
         ``private`` (an access-restricted way kept because it lies in a residential compound),
-        ``name``, LineString from ``u`` to ``v``.
+        ``compound`` (the compound of a private edge, -1 for public ones), ``name``,
+        LineString from ``u`` to ``v``.
     crs : pyproj.CRS
         The metric CRS of the study area.
     report : dict
         What the builder did: ways read, kept, dropped by reason, islands.
+    private : str
+        Who may walk compound private paths: ``"residents"`` (default; trips that start or
+        end in that compound), ``"all"`` or ``"none"`` (see :func:`network_from_ways`).
 
     """
 
@@ -106,6 +110,7 @@ class WalkNetwork:
     edges: gpd.GeoDataFrame
     crs: pyproj.CRS
     report: dict[str, Any] = field(default_factory=dict)
+    private: str = "residents"
     _csr: sparse.csr_matrix | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
     _incidence: sparse.csr_matrix | None = field(default=None, repr=False)
@@ -161,6 +166,33 @@ class WalkNetwork:
             self._incidence = inc
         return self._incidence
 
+    def with_private(self, private: str) -> WalkNetwork:
+        """This network with another private-path rule (``"residents"``, ``"all"``, ``"none"``).
+
+        ``"none"`` drops the private edges (and the nodes only they reach); the others share
+        this network's geometry and only change who walks the private edges.
+        """
+        mode = _private_mode(private)
+        if mode == self.private:
+            return self
+        priv = self.edges["private"].to_numpy(dtype=bool)
+        if mode == "none" and priv.any():
+            ways = self.edges[~priv].drop(columns=["u", "v", "length_m", "way"])
+            net = network_from_ways(ways, crs=self.crs, walkable_only=False, private="none")
+            net.report = {**{k: v for k, v in self.report.items() if not k.startswith("_")},
+                          "dropped_private": int(priv.sum())}
+            return net
+        return WalkNetwork(
+            nodes=self.nodes,
+            edges=self.edges,
+            crs=self.crs,
+            report={k: v for k, v in self.report.items() if not k.startswith("_walk")},
+            private=mode,
+            _csr=self._csr,
+            _tree=self._tree,
+            _incidence=self._incidence,
+        )
+
     @property
     def total_length_km(self) -> float:
         """Total length of all edges in km."""
@@ -196,7 +228,8 @@ class WalkNetwork:
 
 def _walkable_mask(
     ways: gpd.GeoDataFrame, residential: gpd.GeoDataFrame | None, *, keep_private: bool
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Walkable ways, private compound ways kept, the compound polygon of each, counts."""
     highway = _tag(ways, "highway")
     access = _tag(ways, "access")
     service = _tag(ways, "service")
@@ -217,6 +250,10 @@ def _walkable_mask(
         in_res[idx[np.unique(hit[0])]] = True
     keep_restricted = restricted & in_res & keep_private
     ok = hw_ok & ~foot_no & (~restricted | keep_restricted)
+    owner = np.full(len(ways), -1, dtype=np.int64)
+    if in_res.any():
+        first = np.unique(hit[0], return_index=True)[1]
+        owner[idx[hit[0][first]]] = hit[1][first]
     counts = {
         "ways_read": int(len(ways)),
         "dropped_not_walkable": int((~hw_ok).sum()),
@@ -224,7 +261,48 @@ def _walkable_mask(
         "dropped_private": int((hw_ok & ~foot_no & restricted & ~keep_restricted).sum()),
         "private_in_compounds": int((hw_ok & restricted & in_res).sum()),
     }
-    return ok, keep_restricted, counts
+    return ok, keep_restricted, owner, counts
+
+
+_PRIVATE_MODES = ("residents", "all", "none")
+
+
+def _private_mode(private: str | None, keep_private: bool = True) -> str:
+    """Check a ``private=`` option (``keep_private=False`` is the old spelling of "none")."""
+    if private is None:
+        if not keep_private:
+            log.warning("keep_private=False is deprecated; pass private='none'")
+            return "none"
+        return "residents"
+    if private not in _PRIVATE_MODES:
+        msg = f"private={private!r} is not one of residents, all, none; pass e.g. private='residents'"
+        raise NetworkError(msg)
+    return str(private)
+
+
+def compound_pieces(u: np.ndarray, v: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Compound id per edge (-1 public): connected pieces of private edges of one polygon.
+
+    ``owner`` is the polygon of each private edge (-1 for public edges). Ids are numbered
+    0.. in order of each piece's first edge.
+    """
+    out = np.full(len(u), -1, dtype=np.int64)
+    priv = np.flatnonzero(owner >= 0)
+    if len(priv) == 0:
+        return out
+    ends = np.concatenate([u[priv], v[priv]]).astype(np.int64)
+    own = np.concatenate([owner[priv], owner[priv]]).astype(np.int64)
+    _, key = np.unique(np.column_stack([own, ends]), axis=0, return_inverse=True)
+    key = key.ravel()
+    k = len(priv)
+    nk = int(key.max()) + 1
+    adj = sparse.csr_matrix((np.ones(k), (key[:k], key[k:])), shape=(nk, nk))
+    _, lab = csgraph.connected_components(adj, directed=False)
+    piece = lab[key[:k]]
+    _, first = np.unique(piece, return_index=True)
+    rank = np.argsort(np.argsort(first))
+    out[priv] = rank[piece]
+    return out
 
 
 def _split_at_shared_vertices(
@@ -285,6 +363,7 @@ def network_from_ways(
     keep_private: bool = True,
     crs: Any = None,
     walkable_only: bool = True,
+    private: str | None = None,
 ) -> WalkNetwork:
     """Build a walking network from way lines with OSM tags.
 
@@ -295,9 +374,15 @@ def network_from_ways(
         used when present. Ways connect where they share a vertex.
     residential : GeoDataFrame, optional
         ``landuse=residential`` / compound polygons. Ways tagged ``access=private`` or
-        ``service=private`` inside them stay walkable (residents walk their compound's roads).
+        ``service=private`` inside them are kept as their compound's private paths.
     keep_private : bool
-        False drops those private compound ways too.
+        Deprecated: ``False`` is ``private="none"``.
+    private : {"residents", "all", "none"}
+        Who walks a compound's private paths (default ``"residents"``): only trips that start
+        or end inside that compound (a gated compound, 封闭小区; everybody else goes round it
+        and enters through its gates); ``"all"``: everybody (open compounds); ``"none"``:
+        nobody (the ways are dropped). Each connected piece of private paths inside one
+        polygon is one compound; its gates are the nodes where its paths meet any other way.
     crs : optional
         Metric CRS to use; default :func:`geogrid.crs.metric_crs` of the ways.
     walkable_only : bool
@@ -321,14 +406,29 @@ def network_from_ways(
     ways = to_metric(ways, target)
     if residential is not None:
         residential = to_metric(residential, target)
+    mode = _private_mode(private, keep_private)
     if walkable_only:
-        ok, private, counts = _walkable_mask(ways, residential, keep_private=keep_private)
+        ok, is_private, owner, counts = _walkable_mask(
+            ways, residential, keep_private=mode != "none"
+        )
     else:
         ok = np.ones(len(ways), dtype=bool)
-        private = np.zeros(len(ways), dtype=bool)
+        is_private = (
+            ways["private"].fillna(False).to_numpy(dtype=bool)
+            if "private" in ways.columns
+            else np.zeros(len(ways), dtype=bool)
+        )
+        if mode == "none":
+            ok = ~is_private
+        owner = (
+            ways["compound"].fillna(-1).to_numpy(dtype=np.int64)
+            if "compound" in ways.columns
+            else np.where(is_private, 0, -1)
+        )
         counts = {"ways_read": len(ways)}
     kept = ways[ok].reset_index(drop=True)
-    private = private[ok]
+    is_private = is_private[ok]
+    owner = owner[ok]
     if kept.empty:
         msg = "no walkable ways in the input; check the file covers the area and has highway tags"
         raise NetworkError(msg)
@@ -345,17 +445,20 @@ def network_from_ways(
             "length_m": length,
             "highway": _tag(kept, "highway").to_numpy()[src],
             "access": _tag(kept, "access").to_numpy()[src],
-            "private": private[src],
+            "private": is_private[src],
             "name": _tag(kept, "name").to_numpy()[src],
             "way": src,
         },
         geometry=geoms,
         crs=target,
     )
+    edges["compound"] = compound_pieces(u, v, np.where(is_private[src], owner[src], -1))
     for extra in ("osmid", "way_id"):
         if extra in kept.columns:
             edges[extra] = kept[extra].to_numpy()[src]
-    return _finish(edges, target, counts)
+    net = _finish(edges, target, counts)
+    net.private = mode
+    return net
 
 
 def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any]) -> WalkNetwork:
@@ -402,7 +505,7 @@ def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any])
 
 
 def network_from_graphml(
-    path: str | Path, *, crs: Any = None, keep_private: bool = True
+    path: str | Path, *, crs: Any = None, keep_private: bool = True, private: str | None = None
 ) -> WalkNetwork:
     """Load an OSMnx GraphML file as a walking network (non-walkable edges are dropped)."""
     import osmnx as ox
@@ -418,7 +521,7 @@ def network_from_graphml(
     g = g.to_undirected()
     edges = ox.graph_to_gdfs(g, nodes=False, fill_edge_geometry=True).reset_index(drop=True)
     # collapse the two directions of two-way edges made by to_undirected duplicates
-    return network_from_ways(edges, crs=crs, keep_private=keep_private)
+    return network_from_ways(edges, crs=crs, keep_private=keep_private, private=private)
 
 
 def build_network(source: Any, **kwargs: Any) -> WalkNetwork:

@@ -2,7 +2,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from _nxref import nearest_reference, reference_graph
+from _nxref import compound_reference, nearest_reference, reference_graph
 from conftest import real_path
 from shapely.geometry import LineString, Point
 
@@ -268,3 +268,91 @@ def test_run_coverage_aggregates_and_2sfca():
     )
     assert bool(res2.demand.loc[0, "circle_overstated"]) is True
     assert res2.communities.loc[0, "circle_overstatement_hh"] == pytest.approx(7)
+
+
+# ---------------------------------------------------------------------- gated compounds
+def gated_net(private="residents"):
+    """A 400 x 300 m block of public streets with one gated compound inside.
+
+    Gates: g1 (0,150) on the west street, g2 (400,150) and g3 (400,100) on the east street.
+    Private paths: g1 - (50,150) - g2 straight across (400 m) and a long way round from g3:
+    (400,100) - (350,100) - (350,50) - (50,50) - (50,150) (500 m).
+    """
+    ways = gpd.GeoDataFrame(
+        {
+            "highway": ["residential"] * 4 + ["service", "footway"],
+            "access": [None] * 4 + ["private", "private"],
+        },
+        geometry=[
+            LineString([(0, 0), (400, 0)]),
+            LineString([(400, 0), (400, 100), (400, 150), (400, 300)]),
+            LineString([(400, 300), (0, 300)]),
+            LineString([(0, 300), (0, 150), (0, 0)]),
+            LineString([(0, 150), (50, 150), (400, 150)]),
+            LineString([(400, 100), (350, 100), (350, 50), (50, 50), (50, 150)]),
+        ],
+        crs=CRS,
+    )
+    compound = gpd.GeoDataFrame(
+        geometry=[shapely.box(20, 20, 380, 280)], crs=CRS
+    )
+    return network_from_ways(ways, residential=compound, private=private)
+
+
+def test_gated_compound_hand_checked():
+    net = gated_net()
+    assert net.private == "residents"
+    assert sorted(set(net.edges["compound"])) == [-1, 0]
+    fac = gpd.GeoDataFrame(
+        {"name": ["F"], "type": ["station"], "area_m2": [200]},
+        geometry=[Point(-10, 160)],
+        crs=CRS,
+    )
+    dem = gpd.GeoDataFrame(
+        {"households": [10, 20]},
+        geometry=[Point(380, 95), Point(410, 110)],  # R inside (on the long path), O outside
+        crs=CRS,
+    )
+    res = compute_coverage(net, dem, fac).table()
+    # R: F leg 10 + 10 to g1 + 400 across to g2 + out, 50 down the street to g3 + 20 in + leg 5
+    assert res.loc[0, "dist_m"] == pytest.approx(495.0)
+    # O may not cut through: 10 + 150 down + 400 along + 110 up + legs 10 + 10
+    assert res.loc[1, "dist_m"] == pytest.approx(690.0)
+    every = compute_coverage(net, dem, fac, private="all").table()
+    assert every.loc[0, "dist_m"] == pytest.approx(495.0)
+    # everybody cuts through: 20 + 400 across + 40 down + leg 10
+    assert every.loc[1, "dist_m"] == pytest.approx(470.0)
+    none = compute_coverage(net, dem, fac, private="none").table()
+    assert none.loc[1, "dist_m"] == pytest.approx(690.0)
+    # R now snaps to the east street (20 m) and walks round: 10 + 150 + 400 + 95 + 10... + 20
+    assert none.loc[0, "dist_m"] == pytest.approx(10 + 150 + 400 + 95 + 20 + 10)
+
+
+def test_facility_inside_compound_reaches_outsiders_through_gates():
+    net = gated_net()
+    fac = gpd.GeoDataFrame(
+        {"name": ["in", "out"], "type": ["station", "station"], "area_m2": [200, 200]},
+        geometry=[Point(380, 95), Point(200, 310)],  # inside near g3; on the north street
+        crs=CRS,
+    )
+    dem = gpd.GeoDataFrame(
+        {"households": [1, 1, 1]},
+        geometry=[Point(-10, 160), Point(200, 140), Point(410, 40)],
+        crs=CRS,
+    )
+    cov = compute_coverage(net, dem, fac)
+    t = cov.table()
+    # west street (outsider): "out": 10 + 200 + 140 + 10 = 360 (north street, then down the
+    # west one); "in" leaves by g3 (5 + 20), steps back in at g2 (50) and crosses to g1 (400),
+    # 10 up the street and leg 10 = 495 (its own compound's paths, both ways)
+    assert t.loc[0, "dist_m"] == pytest.approx(360.0)
+    assert t.loc[0, "second_dist_m"] == pytest.approx(495.0)
+    # a resident on the straight path (10 m off it at x=200): "in" inside: 5 + 20 + 50 + 300 +
+    # 100 + 150 + 10 = 635, or out by g3 and in by g2: 25 + 50 + 200 + 10 = 285
+    assert t.loc[1, "dist_m"] == pytest.approx(285.0)
+    assert t.loc[1, "nearest_name"] == "in"
+    # east street outsider below g3: 25 + 60 + leg 10
+    assert t.loc[2, "dist_m"] == pytest.approx(95.0)
+    d1, s1, d2, s2 = compound_reference(net, cov.fac_snap, cov.unit_snap)
+    assert np.allclose(t["dist_m"], d1, atol=0.01)
+    assert np.allclose(t["second_dist_m"], d2, atol=0.01)
