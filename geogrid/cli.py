@@ -100,9 +100,17 @@ def _parser() -> argparse.ArgumentParser:
             "(an OSM network file brings its own)",
         )
         sp.add_argument(
+            "--private",
+            choices=["residents", "all", "none"],
+            default=None,
+            help="who walks access=private paths inside residential compounds: residents "
+            "(default: only trips to or from that gated compound; others go round to its "
+            "gates), all (open compounds, the old rule) or none",
+        )
+        sp.add_argument(
             "--drop-private",
             action="store_true",
-            help="drop access=private ways inside residential compounds (kept by default)",
+            help="deprecated: same as --private none",
         )
         sp.add_argument("--speed", type=float, help="walking speed in km/h (default 4)")
 
@@ -176,6 +184,18 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _private_rule(a: argparse.Namespace) -> str:
+    """The --private rule; --drop-private is its deprecated spelling of "none"."""
+    rule = getattr(a, "private", None)
+    if getattr(a, "drop_private", False):
+        if rule not in (None, "none"):
+            msg = f"--drop-private contradicts --private {rule}; pass only --private"
+            raise GeogridError(msg)
+        logging.getLogger(__name__).warning("--drop-private is deprecated; use --private none")
+        rule = "none"
+    return rule or "residents"
+
+
 def _study(a: argparse.Namespace) -> Any:
     from .pipeline import load_study
     from .settings import DEFAULTS
@@ -193,7 +213,7 @@ def _study(a: argparse.Namespace) -> Any:
         crs=a.crs,
         demand_crs=a.demand_crs,
         facilities_crs=a.facilities_crs,
-        keep_private=not a.drop_private,
+        private=_private_rule(a),
         residential=a.residential,
         settings=settings,
     ), settings

@@ -118,23 +118,29 @@ def load_study(
     keep_private: bool = True,
     residential: str | Path | gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULTS,
+    private: str | None = None,
 ) -> StudyArea:
     """Read and project every input once; households are estimated where missing.
 
     ``crs`` is used for any layer without its own (CSV and Excel have none); the per-layer
     options override it, e.g. ``facilities_crs="gcj02"`` for points copied from Amap.
-    ``residential`` (compound / ``landuse=residential`` polygons) keeps private compound paths
-    walkable when the network is not an OSM file (an OSM file brings its own).
+    ``residential`` (compound / ``landuse=residential`` polygons) marks the compounds whose
+    private paths are kept when the network is not an OSM file (an OSM file brings its own).
+    ``private`` says who walks them: ``"residents"`` (default: trips to or from that gated
+    compound), ``"all"`` or ``"none"``; ``keep_private=False`` is the deprecated ``"none"``.
     """
     res = (
         residential
         if isinstance(residential, gpd.GeoDataFrame) or residential is None
         else _layer(residential, crs=crs, what="residential")
     )
-    kw: dict[str, Any] = {"keep_private": keep_private}
+    kw: dict[str, Any] = {"keep_private": keep_private, "private": private}
     if res is not None:
         kw["residential"] = res
-    net = network if isinstance(network, WalkNetwork) else build_network(network, **kw)
+    if isinstance(network, WalkNetwork):
+        net = network.with_private(private) if private is not None else network
+    else:
+        net = build_network(network, **kw)
     dem = (
         demand
         if isinstance(demand, gpd.GeoDataFrame)

@@ -46,13 +46,13 @@ def _edge_compound(net) -> np.ndarray:
     return np.full(len(net.edges), -1)
 
 
-def compound_reference(net, fac, dem, *, second=True):
-    """Nearest (and second-nearest distinct) facility per unit under the residents' rule.
+def compound_distances(net, fac, dem) -> np.ndarray:
+    """Units x facilities walking distances under the residents' rule (networkx).
 
     Written independently of the engine: for each unit, every private edge of a compound other
     than the unit's own and the facility's own is removed (one networkx graph per pair of
     compounds, one single-source Dijkstra per facility). A point's compound is that of the
-    edge it snaps to. Returns ``d1, s1, d2, s2``.
+    edge it snaps to.
     """
     g = reference_graph(net, {"f": fac, "d": dem})
     comp = _edge_compound(net)
@@ -99,6 +99,15 @@ def compound_reference(net, fac, dem, *, second=True):
                 lengths = nx.single_source_dijkstra_path_length(h, ("f", j), weight="weight")
                 for i in units.tolist():
                     dist[i, j] = lengths.get(("d", i), np.inf)
+    return dist
+
+
+def compound_reference(net, fac, dem, *, second=True):
+    """Nearest (and second-nearest distinct) facility per unit under the residents' rule.
+
+    See :func:`compound_distances`. Returns ``d1, s1, d2, s2``.
+    """
+    dist = compound_distances(net, fac, dem)
     order = np.argsort(dist, axis=1, kind="stable")
     rows = np.arange(len(dem))
     d1 = dist[rows, order[:, 0]]

@@ -356,3 +356,84 @@ def test_facility_inside_compound_reaches_outsiders_through_gates():
     d1, s1, d2, s2 = compound_reference(net, cov.fac_snap, cov.unit_snap)
     assert np.allclose(t["dist_m"], d1, atol=0.01)
     assert np.allclose(t["second_dist_m"], d2, atol=0.01)
+
+
+@pytest.fixture(scope="module")
+def gated_demo():
+    from geogrid.synth import make_district
+
+    d = make_district(n_communities=6, seed=3)
+    net = network_from_ways(d.ways, residential=d.compounds)
+    return d, net
+
+
+def test_demo_compounds_match_networkx_reference(gated_demo):
+    from _nxref import compound_distances
+
+    from geogrid._siting_matrix import coverage_pairs
+
+    d, net = gated_demo
+    comp = net.edges["compound"].to_numpy()
+    assert comp.max() >= 5  # several gated compounds
+    cov = compute_coverage(net, d.buildings, d.facilities)
+    fcomp = comp[cov.fac_snap.edge]
+    assert (fcomp >= 0).any() and len(np.unique(comp[cov.unit_snap.edge])) > 3
+    dist = compound_distances(net, cov.fac_snap, cov.unit_snap)
+    order = np.argsort(dist, axis=1, kind="stable")
+    rows = np.arange(len(dist))
+    t = cov.table()
+    np.testing.assert_allclose(t["dist_m"], dist[rows, order[:, 0]], atol=0.01)
+    np.testing.assert_allclose(t["second_dist_m"], dist[rows, order[:, 1]], atol=0.01)
+    types = cov.facilities["type"].to_numpy()
+    for ftype in np.unique(types):
+        ref = dist[:, types == ftype].min(axis=1)
+        np.testing.assert_allclose(t[f"dist_m_{ftype}"], ref, atol=0.01)
+    # bounded matrices (2SFCA, siting) under the same rule
+    pairs = coverage_pairs(net, cov.fac_snap, cov.unit_snap, 1000.0).toarray().T
+    within = dist <= 1000.0
+    assert np.array_equal(pairs > 0, within)
+    np.testing.assert_allclose(pairs[within], dist[within], atol=0.01)
+    # today's rule (everyone cuts through) never gives longer walks
+    every = compute_coverage(net, d.buildings, d.facilities, private="all").table()
+    assert (every["dist_m"].to_numpy() <= t["dist_m"].to_numpy() + 1e-6).all()
+
+
+def test_demo_what_if_inside_compounds_matches_recompute(gated_demo):
+    d, net = gated_demo
+    cov = compute_coverage(net, d.buildings, d.facilities)
+    comp = net.edges["compound"].to_numpy()
+    inside = np.flatnonzero(comp[cov.unit_snap.edge] >= 0)
+    c2 = cov.copy()
+    pts = cov.unit_snap.points()
+    c2.add_facility({"geometry": pts[inside[0]], "type": "station", "name": "new"})
+    fin = cov.facilities["facility_id"].to_numpy()[comp[cov.fac_snap.edge] >= 0]
+    c2.remove_facility(str(fin[0]))
+    c2.move_facility(str(fin[1]), pts[inside[len(inside) // 2]])
+    active = c2.facilities[c2.facilities["active"]].drop(columns=["active", "facility_id"])
+    ref = compute_coverage(net, d.buildings, gpd.GeoDataFrame(active, crs=net.crs))
+    a, b = c2.table(), ref.table()
+    for col in ("dist_m", "second_dist_m", "dist_m_station"):
+        np.testing.assert_allclose(a[col], b[col], atol=1e-6)
+
+
+def test_nanjing_has_no_private_paths_so_rules_agree():
+    from geogrid.network import build_network
+
+    net = build_network(real_path("nanjing_xuanwu.osm"))
+    assert net.private == "residents" and int(net.edges["private"].sum()) == 0
+    assert net.report["private_in_compounds"] == 0
+    rng = np.random.default_rng(2)
+    x0, y0, x1, y1 = net.nodes.total_bounds
+    dem = gpd.GeoDataFrame(
+        {"households": np.ones(200)},
+        geometry=gpd.points_from_xy(rng.uniform(x0, x1, 200), rng.uniform(y0, y1, 200)),
+        crs=net.crs,
+    )
+    fac = gpd.GeoDataFrame(
+        {"type": ["station"] * 5},
+        geometry=gpd.points_from_xy(rng.uniform(x0, x1, 5), rng.uniform(y0, y1, 5)),
+        crs=net.crs,
+    )
+    res = compute_coverage(net, dem, fac).table()
+    every = compute_coverage(net, dem, fac, private="all").table()
+    np.testing.assert_allclose(res["dist_m"], every["dist_m"])

@@ -187,3 +187,48 @@ def test_bbox_source_needs_four_numbers():
 def test_online_place_builds_network():
     net = build_network("bbox:118.780,32.040,118.790,32.047")
     assert net.n_edges > 50 and net.crs.to_epsg() == 4549
+
+
+def test_private_rule_options_and_compounds():
+    from geogrid.network import compound_pieces
+
+    ways = gpd.GeoDataFrame(
+        {"highway": ["residential", "service", "footway", "service"],
+         "access": [None, "private", "private", "private"]},
+        geometry=[
+            LineString([(0, 0), (300, 0)]),
+            LineString([(0, 0), (0, 50), (50, 50)]),  # compound A, gate at (0, 0)
+            LineString([(50, 50), (60, 80)]),  # compound A too (shares (50, 50))
+            LineString([(300, 0), (300, 50)]),  # compound B
+        ],
+        crs=CRS,
+    )
+    polys = gpd.GeoDataFrame(
+        geometry=[Polygon([(-5, 5), (100, 5), (100, 100), (-5, 100)]),
+                  Polygon([(250, 5), (350, 5), (350, 100), (250, 100)])],
+        crs=CRS,
+    )
+    net = network_from_ways(ways, residential=polys)
+    assert net.private == "residents"
+    comp = net.edges.set_index("way")["compound"]
+    assert comp[0] == -1 and comp[1] == comp[2] == 0 and comp[3] == 1
+    assert net.with_private("all").private == "all"
+    assert net.with_private("none").n_edges == 1
+    assert network_from_ways(ways, residential=polys, private="none").n_edges == 1
+    with pytest.raises(NetworkError, match="residents, all, none"):
+        network_from_ways(ways, residential=polys, private="gated")
+    # one polygon, two private pieces that do not touch: two compounds
+    u = np.array([0, 1, 5, 6])
+    v = np.array([1, 2, 6, 7])
+    assert list(compound_pieces(u, v, np.array([0, 0, 0, -1]))) == [0, 0, 1, -1]
+
+
+def test_cli_private_option_errors_in_one_line(capsys):
+    from geogrid.cli import main
+
+    code = main(["coverage", "--network", "x.osm", "--demand", "x.osm", "--facilities", "f.csv",
+                 "--private", "all", "--drop-private", "--out", "o"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("geogrid: error: --drop-private contradicts --private all")
+    assert "\n" not in err
