@@ -39,18 +39,24 @@ def compare(name: str, net, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFra
     hh = tables["all"]["households"].to_numpy(dtype=float)
     total = hh.sum()
     priv = int(net.edges["private"].sum())
-    print(f"{name}: {len(demand)} units, {total:,.0f} households, {len(facilities)} facilities, "
-          f"{priv} private edges in {int(net.edges['compound'].max()) + 1} compounds")
+    print(
+        f"{name}: {len(demand)} units, {total:,.0f} households, {len(facilities)} facilities, "
+        f"{priv} private edges in {int(net.edges['compound'].max()) + 1} compounds"
+    )
     for col in ("within_15min", "within_1km"):
         a = hh[tables["all"][col].to_numpy(dtype=bool)].sum()
         r = hh[tables["residents"][col].to_numpy(dtype=bool)].sum()
-        print(f"  {col}: all {a:,.0f} ({a / total:.2%}), residents {r:,.0f} ({r / total:.2%}), "
-              f"overstated {a - r:,.0f} households ({(a - r) / total:.2%} points)")
+        print(
+            f"  {col}: all {a:,.0f} ({a / total:.2%}), residents {r:,.0f} ({r / total:.2%}), "
+            f"overstated {a - r:,.0f} households ({(a - r) / total:.2%} points)"
+        )
     d_all = tables["all"]["dist_m"].to_numpy()
     d_res = tables["residents"]["dist_m"].to_numpy()
     longer = d_res > d_all + 0.01
-    print(f"  units whose nearest walk is longer for residents: {int(longer.sum())}, "
-          f"median +{np.median(d_res[longer] - d_all[longer]) if longer.any() else 0:.1f} m")
+    print(
+        f"  units whose nearest walk is longer for residents: {int(longer.sum())}, "
+        f"median +{np.median(d_res[longer] - d_all[longer]) if longer.any() else 0:.1f} m"
+    )
 
 
 def main() -> None:

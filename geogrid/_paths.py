@@ -85,7 +85,7 @@ def _min_csr(r: np.ndarray, c: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_
 
 
 def walk_graph(net: WalkNetwork) -> WalkGraph:
-    """The graph of ``net`` under its private-path rule (cached on the network)."""
+    """Return the graph of ``net`` under its private-path rule (cached on the network)."""
     key = f"_walk_{net.private}"
     cached = net.report.get(key)
     if cached is not None:
@@ -136,8 +136,10 @@ def _residents_graph(
     cols = [v[pl], u[pl], r_off + b, r_off + a, o_off + b, o_off + a, r_off + gate, kn[gate]]
     wts = [w[pl], w[pl], ww, ww, ww, ww, np.full(2 * len(gate), _EPS)]
     public = _min_csr(
-        np.concatenate([u[pl], v[pl]]), np.concatenate([v[pl], u[pl]]),
-        np.concatenate([w[pl], w[pl]]), n,
+        np.concatenate([u[pl], v[pl]]),
+        np.concatenate([v[pl], u[pl]]),
+        np.concatenate([w[pl], w[pl]]),
+        n,
     )
     inner = _min_csr(np.concatenate([a, b]), np.concatenate([b, a]), np.concatenate([ww, ww]), big)
     gb, gc, gw = _excursions(public, inner, gate, uk // n, kn, xy)
@@ -261,7 +263,7 @@ def unit_ends(net: WalkNetwork, unit: Snap) -> tuple[np.ndarray, np.ndarray]:
 
 
 def n_graph_nodes(net: WalkNetwork) -> int:
-    """Number of nodes of the graph the kernels search (network nodes plus compound copies)."""
+    """Return the node count of the graph the kernels search (nodes plus compound copies)."""
     return walk_graph(net).n
 
 
@@ -445,9 +447,7 @@ def node_units(net: WalkNetwork, unit: Snap) -> sparse.csr_matrix:
     xu, xv = unit_ends(net, unit)
     rows = np.concatenate([xu, xv])
     cols = np.concatenate([np.arange(m), np.arange(m)])
-    out = sparse.csr_matrix(
-        (np.ones(2 * m, np.int8), (rows, cols)), shape=(n_graph_nodes(net), m)
-    )
+    out = sparse.csr_matrix((np.ones(2 * m, np.int8), (rows, cols)), shape=(n_graph_nodes(net), m))
     out.data[:] = 1
     return out
 

@@ -185,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _private_rule(a: argparse.Namespace) -> str:
-    """The --private rule; --drop-private is its deprecated spelling of "none"."""
+    """Return the --private rule (--drop-private is its deprecated spelling of "none")."""
     rule = getattr(a, "private", None)
     if getattr(a, "drop_private", False):
         if rule not in (None, "none"):

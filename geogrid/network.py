@@ -167,7 +167,7 @@ class WalkNetwork:
         return self._incidence
 
     def with_private(self, private: str) -> WalkNetwork:
-        """This network with another private-path rule (``"residents"``, ``"all"``, ``"none"``).
+        """Return the network under another private-path rule (residents, all, none).
 
         ``"none"`` drops the private edges (and the nodes only they reach); the others share
         this network's geometry and only change who walks the private edges.
@@ -179,8 +179,10 @@ class WalkNetwork:
         if mode == "none" and priv.any():
             ways = self.edges[~priv].drop(columns=["u", "v", "length_m", "way"])
             net = network_from_ways(ways, crs=self.crs, walkable_only=False, private="none")
-            net.report = {**{k: v for k, v in self.report.items() if not k.startswith("_")},
-                          "dropped_private": int(priv.sum())}
+            net.report = {
+                **{k: v for k, v in self.report.items() if not k.startswith("_")},
+                "dropped_private": int(priv.sum()),
+            }
             return net
         return WalkNetwork(
             nodes=self.nodes,
@@ -275,7 +277,9 @@ def _private_mode(private: str | None, keep_private: bool = True) -> str:
             return "none"
         return "residents"
     if private not in _PRIVATE_MODES:
-        msg = f"private={private!r} is not one of residents, all, none; pass e.g. private='residents'"
+        msg = (
+            f"private={private!r} is not one of residents, all, none; pass e.g. private='residents'"
+        )
         raise NetworkError(msg)
     return str(private)
 

@@ -293,9 +293,7 @@ def gated_net(private="residents"):
         ],
         crs=CRS,
     )
-    compound = gpd.GeoDataFrame(
-        geometry=[shapely.box(20, 20, 380, 280)], crs=CRS
-    )
+    compound = gpd.GeoDataFrame(geometry=[shapely.box(20, 20, 380, 280)], crs=CRS)
     return network_from_ways(ways, residential=compound, private=private)
 
 

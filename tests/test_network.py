@@ -193,8 +193,10 @@ def test_private_rule_options_and_compounds():
     from geogrid.network import compound_pieces
 
     ways = gpd.GeoDataFrame(
-        {"highway": ["residential", "service", "footway", "service"],
-         "access": [None, "private", "private", "private"]},
+        {
+            "highway": ["residential", "service", "footway", "service"],
+            "access": [None, "private", "private", "private"],
+        },
         geometry=[
             LineString([(0, 0), (300, 0)]),
             LineString([(0, 0), (0, 50), (50, 50)]),  # compound A, gate at (0, 0)
@@ -204,8 +206,10 @@ def test_private_rule_options_and_compounds():
         crs=CRS,
     )
     polys = gpd.GeoDataFrame(
-        geometry=[Polygon([(-5, 5), (100, 5), (100, 100), (-5, 100)]),
-                  Polygon([(250, 5), (350, 5), (350, 100), (250, 100)])],
+        geometry=[
+            Polygon([(-5, 5), (100, 5), (100, 100), (-5, 100)]),
+            Polygon([(250, 5), (350, 5), (350, 100), (250, 100)]),
+        ],
         crs=CRS,
     )
     net = network_from_ways(ways, residential=polys)
@@ -226,8 +230,22 @@ def test_private_rule_options_and_compounds():
 def test_cli_private_option_errors_in_one_line(capsys):
     from geogrid.cli import main
 
-    code = main(["coverage", "--network", "x.osm", "--demand", "x.osm", "--facilities", "f.csv",
-                 "--private", "all", "--drop-private", "--out", "o"])
+    code = main(
+        [
+            "coverage",
+            "--network",
+            "x.osm",
+            "--demand",
+            "x.osm",
+            "--facilities",
+            "f.csv",
+            "--private",
+            "all",
+            "--drop-private",
+            "--out",
+            "o",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("geogrid: error: --drop-private contradicts --private all")
