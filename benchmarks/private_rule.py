@@ -52,6 +52,9 @@ def compare(name: str, net, demand: gpd.GeoDataFrame, facilities: gpd.GeoDataFra
             f"  {col}: all {a:,.0f} ({a / total:.2%}), residents {r:,.0f} ({r / total:.2%}), "
             f"overstated {a - r:,.0f} households ({(a - r) / total:.2%} points)"
         )
+    print(
+        f"  compute_coverage + table(): all {secs['all']:.2f} s, residents {secs['residents']:.2f} s"
+    )
     d_all = tables["all"]["dist_m"].to_numpy()
     d_res = tables["residents"]["dist_m"].to_numpy()
     longer = d_res > d_all + 0.01
