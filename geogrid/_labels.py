@@ -128,6 +128,7 @@ TEXT: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "summary": "汇总",
                 "value": "数值",
                 "item": "指标",
+                "other_target": "其他目标",
             }
         ),
         "en": MappingProxyType(
@@ -149,6 +150,7 @@ TEXT: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "summary": "Summary",
                 "value": "Value",
                 "item": "Item",
+                "other_target": "Other target",
             }
         ),
     }

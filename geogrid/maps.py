@@ -12,8 +12,13 @@ Basemaps: ``"osm"`` (OpenStreetMap, default), ``"amap"`` (Amap/Gaode, which is G
 overlay is shifted to GCJ-02 so that it lines up), ``"tianditu"`` (needs the user's key) and
 ``"none"`` (blank background; what offline maps use, since tiles need the network).
 
-Safety: every text from user files is HTML-escaped before it reaches a popup, tooltip, legend or
-search box; household-level personal fields (names, phones, ID numbers, ...) are left out unless
+Safety: text from user files (names, codes, column names, the title) is data, never code. It
+is written once into the page as a JSON blob (``<script type="application/json">``, with
+``<``, ``>``, ``&``, U+2028/9 escaped) and shown by the page's scripts with ``textContent``;
+it never becomes Jinja2 template source (folium/branca render every macro's output as a
+template a second time, so user text inside a folium element would be evaluated), HTML or
+script. Layer names, style functions and the legend are constant text of this module.
+Household-level personal fields (names, phones, ID numbers, ...) are left out unless
 ``include_personal=True`` (see :mod:`geogrid._privacy`).
 
 Size: polygons and lines are simplified in metres (``simplify_m``, default 5 m, topology kept)
@@ -163,21 +168,57 @@ table.gg-pop td { white-space: nowrap; }
 """
 
 _JS_HELPERS = """
+var ggStore = null;
+function ggData() {
+  if (ggStore === null) {
+    var el = document.getElementById('gg-data');
+    ggStore = el ? JSON.parse(el.textContent) : {layers: {}};
+  }
+  return ggStore;
+}
+function ggEl(tag, cls, text) {
+  var e = document.createElement(tag);
+  if (cls) { e.className = cls; }
+  if (text !== undefined && text !== null) { e.textContent = String(text); }
+  return e;
+}
+function ggEsc(text) { return ggEl('div', '', text).innerHTML; }
+function ggTip(text) { return ggEl('li', '', text); }
 function ggPopup(p, F) {
-  var h = '<table class="gg-pop">';
+  var t = ggEl('table', 'gg-pop');
   for (var i = 0; i < F.length; i++) {
     var v = p[F[i][0]];
-    if (v === null || v === undefined || v === '') continue;
-    h += '<tr><th>' + F[i][1] + '</th><td>' + v + '</td></tr>';
+    if (v === null || v === undefined || v === '') { continue; }
+    var tr = ggEl('tr');
+    tr.appendChild(ggEl('th', '', F[i][1]));
+    tr.appendChild(ggEl('td', '', v));
+    t.appendChild(tr);
   }
-  return h + '</table>';
+  return t;
 }
-function ggBind(F, sticky) {
+function ggBind(key, sticky) {
+  var d = ggData().layers[key] || {cols: [], rows: [], fields: []};
   return function (f, l) {
-    var p = f.properties;
-    if (p._t !== undefined && p._t !== null) l.bindTooltip(String(p._t), {sticky: sticky});
-    if (F.length) l.bindPopup(function () { return ggPopup(p, F); }, {maxWidth: 360});
+    var row = d.rows[f.properties._i] || [];
+    var p = Object.create(null);
+    for (var j = 0; j < d.cols.length; j++) {
+      p[d.cols[j]] = row[j];
+      if (d.cols[j] !== '__proto__' && d.cols[j].charAt(0) !== '_') {
+        f.properties[d.cols[j]] = row[j];
+      }
+    }
+    if (p._t !== undefined && p._t !== null) {
+      l.bindTooltip(ggEl('span', '', p._t), {sticky: sticky});
+    }
+    if (d.fields.length) {
+      l.bindPopup(function () { return ggPopup(p, d.fields); }, {maxWidth: 360});
+    }
   };
+}
+function ggDecorate(map) {
+  var d = ggData();
+  if (d.title) { document.body.appendChild(ggEl('div', 'gg-title', d.title)); }
+  if (d.attribution) { map.attributionControl.addAttribution(ggEsc(d.attribution)); }
 }
 """
 
@@ -185,16 +226,25 @@ function ggBind(F, sticky) {
 # --------------------------------------------------------------------------- elements
 
 
-class _Raw(MacroElement):
-    """A fixed piece of header HTML, script or body HTML."""
+class _Literal(Element):
+    """Text placed into the page as it is: never compiled as a Jinja2 template.
 
-    _template = Template(
-        """
-        {% macro header(this, kwargs) %}{{ this.header_html }}{% endmacro %}
-        {% macro html(this, kwargs) %}{{ this.body_html }}{% endmacro %}
-        {% macro script(this, kwargs) %}{{ this.script_js }}{% endmacro %}
-        """
-    )
+    branca's ``MacroElement.render`` wraps each rendered macro in ``Element(text)``, which
+    compiles ``text`` as a template a second time; anything that holds user text must
+    therefore reach the page through this element (or through :class:`_Data`) instead.
+    """
+
+    def __init__(self, text: str):
+        super().__init__()
+        self._name = "GeogridLiteral"
+        self.text = text
+
+    def render(self, **kwargs: Any) -> str:
+        return self.text
+
+
+class _Raw(MacroElement):
+    """A fixed piece of header HTML, script or body HTML (constant text from this module)."""
 
     def __init__(self, *, header_html: str = "", body_html: str = "", script_js: str = ""):
         super().__init__()
@@ -206,11 +256,79 @@ class _Raw(MacroElement):
     def render(self, **kwargs: Any) -> None:
         figure = self.get_root()
         if self.header_html:
-            figure.header.add_child(Element(self.header_html), name=self.get_name() + "_h")
+            figure.header.add_child(_Literal(self.header_html), name=self.get_name() + "_h")
         if self.body_html:
-            figure.html.add_child(Element(self.body_html), name=self.get_name() + "_b")
+            figure.html.add_child(_Literal(self.body_html), name=self.get_name() + "_b")
         if self.script_js:
-            figure.script.add_child(Element(self.script_js), name=self.get_name() + "_s")
+            figure.script.add_child(_Literal(self.script_js), name=self.get_name() + "_s")
+
+
+def _script_json(value: Any) -> str:
+    """JSON text that is safe inside an HTML ``<script>`` element.
+
+    ``<``, ``>`` and ``&`` (so ``</script>`` and ``<!--``), U+2028 and U+2029 are written as
+    ``\\uXXXX`` escapes, which JSON and JavaScript decode back to the same characters; lone
+    surrogates (not encodable as UTF-8) become U+FFFD.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    for ch, esc in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(ch, esc)
+    return re.sub("[\ud800-\udfff]", "\ufffd", text)
+
+
+class _Data(MacroElement):
+    """The one place user text enters a map: a JSON blob the page's scripts read as data.
+
+    Holds the title, the attribution and, per GeoJSON layer, the popup fields and the rows of
+    formatted values. Rendered as ``<script type="application/json" id="gg-data">`` through
+    :class:`_Literal`, so none of it is ever template source; the scripts build popups,
+    tooltips and search tips from it with ``textContent``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "GeogridData"
+        self.payload: dict[str, Any] = {"title": None, "attribution": None, "layers": {}}
+
+    def render(self, **kwargs: Any) -> None:
+        html_text = (
+            '<script type="application/json" id="gg-data">'
+            + _script_json(self.payload)
+            + "</script>"
+        )
+        self.get_root().header.add_child(_Literal(html_text), name=self.get_name())
+
+
+def _data_of(m: folium.Map) -> _Data:
+    for child in m._children.values():
+        if isinstance(child, _Data):
+            return child
+    store = _Data()
+    store.add_to(m)
+    return store
+
+
+def layer_properties(m: folium.Map) -> dict[str, list[dict[str, Any]]]:
+    """Popup and tooltip values of every GeoJSON layer of a map built by :func:`build_map`.
+
+    Returns
+    -------
+    dict of str to list of dict
+        Layer name (as in the layer control) -> one dict of formatted values per feature, in
+        the order of the layer's features.
+
+    """
+    layers = _data_of(m).payload["layers"]
+    return {
+        entry["name"]: [dict(zip(entry["cols"], row, strict=True)) for row in entry["rows"]]
+        for entry in layers.values()
+    }
 
 
 class _Search(JSCSSMixin, MacroElement):
@@ -229,6 +347,7 @@ class _Search(JSCSSMixin, MacroElement):
             textPlaceholder: {{ this.placeholder|tojson }},
             textErr: {{ this.text_err|tojson }},
             textCancel: {{ this.text_cancel|tojson }},
+            buildTip: ggTip,
             moveToLocation: function (latlng, title, map) {
                 if (latlng.layer && latlng.layer.getBounds) {
                     map.fitBounds(latlng.layer.getBounds(), {maxZoom: 17});
@@ -301,7 +420,7 @@ def _is_missing(value: Any) -> bool:
 
 
 def _fmt_column(series: pd.Series, col: str, lang: str) -> list[Any]:
-    """Format a column for popups: escaped text, shares as %, counts with separators."""
+    """Format a column for popups: text as is, shares as %, counts with separators."""
     t = TEXT[lang]
     out: list[Any] = []
     share = col.startswith("coverage_")
@@ -321,7 +440,7 @@ def _fmt_column(series: pd.Series, col: str, lang: str) -> list[Any]:
             fv = float(v)
             out.append(f"{fv:,.0f}" if abs(fv) >= 100 or fv == int(fv) else f"{fv:,.2f}")
         else:
-            out.append(_esc(v))
+            out.append(str(v))  # shown with textContent: no HTML escaping needed
     return out
 
 
@@ -370,13 +489,31 @@ def _props(
     for col in [*fields, *(c for c in personal_columns(gdf.columns) if c not in fields)]:
         if col in gdf.columns:
             data[col] = _fmt_column(gdf[col], col, lang)
-            popup.append([col, _esc(column_label(col, lang))])
+            popup.append([str(col), column_label(str(col), lang)])
     return pd.DataFrame(data, index=gdf.index), popup
 
 
-def _geojson(props: pd.DataFrame, geoms: gpd.GeoSeries) -> dict[str, Any]:
-    frame = gpd.GeoDataFrame(props.reset_index(drop=True), geometry=list(geoms), crs="EPSG:4326")
-    return json.loads(frame.to_json(drop_id=True, na="null"))
+#: Feature properties kept in the GeoJSON itself (read by the style and marker functions);
+#: each is computed by this module (palette colour, 0/1 flag, rank digits), never user text.
+_STYLE_KEYS = ("_f", "_o", "_r")
+_STYLE_OK = {
+    "_f": re.compile(r"#[0-9a-fA-F]{6}"),
+    "_o": re.compile(r"[01]"),
+    "_r": re.compile(r"[0-9]*"),
+}
+
+
+def _geojson(style: pd.DataFrame, geoms: gpd.GeoSeries) -> dict[str, Any]:
+    """GeoJSON of the geometries with only ``_i`` (row number) and the style keys."""
+    for col in style.columns:
+        bad = [v for v in style[col].astype(str) if not _STYLE_OK[col].fullmatch(v)]
+        if bad:
+            msg = f"internal style value {bad[0]!r} in {col}; this is a bug in geogrid.maps"
+            raise ValueError(msg)
+    frame = style.reset_index(drop=True)
+    frame.insert(0, "_i", np.arange(len(frame)))
+    gdf = gpd.GeoDataFrame(frame, geometry=list(geoms), crs="EPSG:4326")
+    return json.loads(gdf.to_json(drop_id=True, na="null"))
 
 
 def _add_geojson(
@@ -392,6 +529,11 @@ def _add_geojson(
     sticky: bool = True,
     interactive: bool = True,
 ) -> folium.GeoJson:
+    """Add one GeoJSON layer: geometry and style keys to folium, every text to :class:`_Data`.
+
+    ``name``, ``style_js`` and ``point_js`` must be constant text of this module (they become
+    template source inside folium); ``props`` and ``popup`` may hold any user text.
+    """
     options: dict[str, Any] = {}
     if style_js:
         options["style"] = JsCode(style_js)
@@ -399,11 +541,23 @@ def _add_geojson(
         options["point_to_layer"] = JsCode(point_js)
     if not interactive:
         options["interactive"] = False
+    style_cols = [c for c in props.columns if c in _STYLE_KEYS]
+    store = _data_of(parent).payload["layers"]
+    key = f"L{len(store)}"
+    text = props.drop(columns=style_cols)
+    store[key] = {
+        "name": name,
+        "fields": popup if interactive else [],
+        "cols": [str(c) for c in text.columns],
+        "rows": [[None if _is_missing(v) else str(v) for v in row] for row in text.itertuples(
+            index=False, name=None
+        )],
+    }
     layer = folium.GeoJson(
-        _geojson(props, gdf.geometry),
+        _geojson(props[style_cols], gdf.geometry),
         name=name,
         show=show,
-        on_each_feature=JsCode(f"ggBind({json.dumps(popup)}, {json.dumps(sticky)})")
+        on_each_feature=JsCode(f"ggBind({json.dumps(key)}, {json.dumps(sticky)})")
         if interactive
         else None,
         **options,
@@ -438,14 +592,13 @@ def _target_sort_key(name: str) -> tuple[int, float]:
     return (1, value * (1000.0 if unit == "km" else 1.0))
 
 
-def _target_label(name: str, lang: str) -> str:
-    m = re.fullmatch(r"\s*([\d.]+)\s*min\s*", str(name))
+def _target_label(name: str, lang: str, index: int) -> str:
+    """Label of a service-area target; only digits and fixed words, as it names a layer."""
+    m = re.fullmatch(r"\s*(\d{1,5}(?:\.\d{1,3})?)\s*(min|km|m)\s*", str(name), re.ASCII)
     if m:
-        return f"{m.group(1)}{'分钟' if lang == 'zh' else ' min'}"
-    m = re.fullmatch(r"\s*([\d.]+)\s*km\s*", str(name))
-    if m:
-        return f"{m.group(1)}{'公里' if lang == 'zh' else ' km'}"
-    return _esc(name)
+        unit = {"min": ("分钟", " min"), "km": ("公里", " km"), "m": ("米", " m")}[m.group(2)]
+        return f"{m.group(1)}{unit[0] if lang == 'zh' else unit[1]}"
+    return f"{TEXT[lang]['other_target']} {index + 1}"
 
 
 def _tile_spec(tiles: str, key: str | None, lang: str) -> list[tuple[str, dict[str, Any]]]:
@@ -509,7 +662,7 @@ def _outline_layer(
     props, popup = _props(gdf, fields, lang)
     label_col = next((c for c in ("name", "street_name", "district_name") if c in gdf), None)
     if label_col is not None:
-        props["_t"] = [_esc(v) if not _is_missing(v) else None for v in gdf[label_col]]
+        props["_t"] = [str(v) if not _is_missing(v) else None for v in gdf[label_col]]
     dash_js = f", dashArray: {json.dumps(dash)}" if dash else ""
     style = f"function(f){{return {{color: '{colour}', weight: {weight}, fill: false{dash_js}}};}}"
     return _add_geojson(m, gdf, props, popup, name=_esc(_layer_name(key, lang)), style_js=style)
@@ -543,7 +696,7 @@ def _choropleth(
         )
     props["_f"] = colours
     if tip_col in gdf:
-        props["_t"] = [_esc(v) if not _is_missing(v) else None for v in gdf[tip_col]]
+        props["_t"] = [str(v) if not _is_missing(v) else None for v in gdf[tip_col]]
     style = (
         "function(f){return {color: '#555', weight: 1, fillColor: f.properties._f, "
         "fillOpacity: 0.55};}"
@@ -579,7 +732,8 @@ def _facility_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> list[tu
             continue
         sub = gdf[sel]
         props, popup = _props(sub, fields, lang)
-        props["_t"] = [_esc(v) for v in (sub["name"] if "name" in sub else sub["type_name"])]
+        tips = sub["name"] if "name" in sub else sub["type_name"]
+        props["_t"] = [None if _is_missing(v) else str(v) for v in tips]
         props["_o"] = over[sel].astype(int).tolist() if over is not None else 0
         colour, glyph_zh, glyph_en = _TYPE_STYLE[ftype]
         glyph = glyph_zh if lang == "zh" else glyph_en
@@ -613,10 +767,10 @@ def _service_area_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> lis
     legend = []
     by_size = sorted(names, key=_target_sort_key)
     colours = {n: _TARGET_COLOURS[min(i, len(_TARGET_COLOURS) - 1)] for i, n in enumerate(by_size)}
-    for name in names:  # largest first, so smaller bands are drawn on top
+    for i, name in enumerate(names):  # largest first, so smaller bands are drawn on top
         sub = gdf[(targets == name).to_numpy()]
         props = pd.DataFrame(index=sub.index)
-        label = _target_label(name, lang)
+        label = _target_label(name, lang, len(names) - 1 - i)
         colour = colours[name]
         style = (
             f"function(f){{return {{color: '{colour}', weight: 1, fillColor: '{colour}', "
@@ -733,7 +887,7 @@ def build_map(
     lang : {"zh", "en"}
         Language of the layer names, legend, popups and (Amap, Tianditu) tile labels.
     title : str, optional
-        Title shown at the top of the map (escaped).
+        Title shown at the top of the map (as plain text).
     include_personal : bool
         Keep personal columns and household-level points (off by default).
     simplify_m : float
@@ -743,7 +897,7 @@ def build_map(
     grid_by : {"households", "coverage"}
         What colours the grids (coverage uses ``coverage_15min``).
     attribution : str, optional
-        Data attribution added to the map corner (escaped), e.g.
+        Data attribution added to the map corner (as plain text), e.g.
         ``"© OpenStreetMap contributors (ODbL)"``.
     prefer_canvas : bool, optional
         Draw vectors on a canvas rather than SVG; default: when there are more than 5,000
@@ -807,10 +961,15 @@ def build_map(
             control=False,
             overlay=False if i == 0 else True,
         ).add_to(m)
-    js = _JS_HELPERS + f"L.control.scale({{imperial: false}}).addTo({m.get_name()});\n"
+    store = _data_of(m)
+    store.payload["title"] = None if title is None else str(title)
+    store.payload["attribution"] = None if attribution is None else str(attribution)
+    # constant source only below: user text reaches the page through `store` alone
+    js = f"L.control.scale({{imperial: false}}).addTo({m.get_name()});\n"
+    js += f"ggDecorate({m.get_name()});\n"
     if not tile_spec:
         js += f"document.getElementById({json.dumps(m.get_name())}).classList.add('gg-blank');\n"
-    _Raw(header_html=_CSS, script_js=js).add_to(m)
+    _Raw(header_html=_CSS + "<script>" + _JS_HELPERS + "</script>", script_js=js).add_to(m)
 
     choropleth = None
     bands: list[tuple[str, str]] = []
@@ -903,7 +1062,7 @@ def build_map(
             lang,
         )
         if "households" in dem:
-            props["_t"] = [f"{_esc(TEXT[lang]['uncovered'])}: {v}" for v in props["households"]]
+            props["_t"] = [f"{TEXT[lang]['uncovered']}: {v}" for v in props["households"]]
         style = (
             "function(f){return {color: '#b10026', weight: 1, fillColor: '#e31a1c', "
             "fillOpacity: 0.6};}"
@@ -926,7 +1085,7 @@ def build_map(
         gaps = data["gaps"]
         props, popup = _props(gaps, ["gap_id", "households", "nearest_id", "miss_m"], lang)
         if "households" in gaps:
-            props["_t"] = [f"{_esc(_layer_name('gaps', lang))}: {v}" for v in props["households"]]
+            props["_t"] = [f"{_layer_name('gaps', lang)}: {v}" for v in props["households"]]
         style = (
             "function(f){return {color: '#d94801', weight: 2, dashArray: '4 3', "
             "fillColor: '#fd8d3c', fillOpacity: 0.35};}"
@@ -968,7 +1127,7 @@ def build_map(
             "" if rank is None or _is_missing(r) else str(int(r))
             for r in (rank if rank is not None else range(len(sites)))
         ]
-        props["_t"] = [f"{_esc(_layer_name('sites', lang))} {r}" for r in props["_r"]]
+        props["_t"] = [f"{_layer_name('sites', lang)} {r}" for r in props["_r"]]
         point = (
             "function(f, ll){return L.marker(ll, {zIndexOffset: 1000, icon: L.divIcon("
             "{className: '', iconSize: [26, 26], iconAnchor: [13, 13], html: "
@@ -1014,17 +1173,8 @@ def build_map(
         outline=outline,
     ).add_to(m)
     folium.LayerControl(collapsed=False, position="topright").add_to(m)
-    body = ""
-    if title:
-        body += f'<div class="gg-title">{_esc(title)}</div>'
-    body += _legend_html(lang, choropleth, facility_legend, bands, extra, "sites" in data)
+    body = _legend_html(lang, choropleth, facility_legend, bands, extra, "sites" in data)
     _Raw(body_html=body).add_to(m)
-    if attribution:
-        _Raw(
-            script_js=(
-                f"{m.get_name()}.attributionControl.addAttribution({json.dumps(_esc(attribution))});"
-            )
-        ).add_to(m)
     bounds = _bounds(list(data.values()))
     if bounds is not None:
         m.fit_bounds(bounds)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+import copy
 import io
 import json
 import os
@@ -24,12 +24,22 @@ from geogrid.maps import build_map, map_from_results, read_results, save_map
 
 
 def geojson_layers(m: folium.Map) -> dict[str, dict]:
-    """Layer name -> GeoJSON data of every GeoJson child of a map."""
-    return {
-        child.layer_name: child.data
-        for child in m._children.values()
-        if isinstance(child, folium.GeoJson)
-    }
+    """Layer name -> GeoJSON of every GeoJson child, with the text properties merged back.
+
+    The folium layers hold geometry and style keys only; every text lives in the map's JSON
+    blob (:func:`geogrid.maps.layer_properties`), matched by the feature's ``_i``.
+    """
+    text = maps.layer_properties(m)
+    out = {}
+    for child in m._children.values():
+        if isinstance(child, folium.GeoJson):
+            data = copy.deepcopy(child.data)
+            rows = text[child.layer_name]
+            assert len(rows) == len(data["features"])
+            for f in data["features"]:
+                f["properties"].update(rows[f["properties"]["_i"]])
+            out[child.layer_name] = data
+    return out
 
 
 def all_props(m: folium.Map) -> list[dict]:
@@ -77,10 +87,12 @@ def test_user_text_is_escaped(zh_map):
     assert "<img src=x" not in page
     assert "<script>alert(2)" not in page
     assert "<b>钢苑</b>" not in page and "<b>\\u94a2" not in page
+    # user text is data: kept as it is in the JSON blob (shown with textContent), with
+    # < > & written as \\u escapes so that it cannot close the <script> element
     names = [p.get("name") for p in all_props(zh_map) if p.get("name")]
-    assert html.escape(XSS) in names
-    assert "&lt;b&gt;钢苑&lt;/b&gt;社区" in names
-    assert "测试 &lt;script&gt;alert(2)&lt;/script&gt;" in page
+    assert XSS in names and "<b>钢苑</b>社区" in names
+    assert "\\u003cb\\u003e钢苑\\u003c/b\\u003e社区" in page
+    assert "测试 \\u003cscript\\u003ealert(2)\\u003c/script\\u003e" in page
 
 
 def test_personal_fields_left_out(zh_map, layers):
