@@ -5,6 +5,15 @@ address or birth date next to the building a household lives in. None of that be
 that is e-mailed around or a report that is printed, so maps and reports drop every column whose
 name matches :data:`PERSONAL_FIELDS` and aggregate household-level point layers to buildings,
 unless the user passes ``include_personal=True``.
+
+Column names are not enough: a ``manager`` or ``备注`` column may hold "张三 13800138000". So
+the values of every text (and integer) column are scanned too (:func:`scan_personal`) for
+Chinese mobile numbers (``1[3-9]`` and 9 more digits, optionally ``+86``), landlines with an
+area code (``0471-1234567``, ``(010)12345678``), 18-digit resident ID numbers whose check digit
+is right (GB 11643), and person names written next to such a number. A column where at least
+half of the filled values hold such data is dropped; elsewhere the number and the name next to
+it are replaced by ``***``. What was withheld is logged as a warning and counted in
+``attrs["personal_withheld"]`` (reports print the count).
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -21,12 +31,17 @@ import shapely
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "MASK",
     "PERSONAL_FIELDS",
+    "PersonalScan",
     "aggregate_households",
     "drop_personal",
     "is_household_level",
     "personal_columns",
     "protect",
+    "mask_text",
+    "scan_personal",
+    "withheld",
 ]
 
 _B = r"(?:^|[^a-z])"  # an ASCII word start: start of name or a non-letter (_ : space digit)
@@ -106,6 +121,216 @@ PERSONAL_FIELDS: tuple[str, ...] = (
 _PATTERN = re.compile("|".join(f"(?:{p})" for p in PERSONAL_FIELDS), re.IGNORECASE)
 
 
+#: What replaces a masked phone number, ID number or person name.
+MASK = "***"
+
+_SEP = r"[\s:：,，;；/、()（）\-]*"
+_MOBILE = r"(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}"
+_LANDLINE = r"(?:\(0[1-9]\d{1,2}\)\s?|0[1-9]\d{1,2}[\s-]?)[2-9]\d{6,7}(?:(?:-|转)\d{1,5})?"
+_IDCARD = r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+_NUMBER = re.compile(
+    rf"(?<![0-9A-Za-z])(?:(?P<id>{_IDCARD})|(?P<phone>{_MOBILE}|{_LANDLINE}))(?![0-9A-Za-z])"
+)
+_CJK_BEFORE = re.compile(rf"([\u4e00-\u9fff·]{{2,12}}){_SEP}$")
+_CJK_AFTER = re.compile(rf"^{_SEP}([\u4e00-\u9fff·]{{2,4}})")
+_LABEL_BEFORE = re.compile(
+    rf"(?:联系|办公|固定|移动)?(?:电话|手机|手机号|号码|电话号码|身份证号?|证件号码?|联系方式|"
+    rf"tel|phone|mobile|id){_SEP}$",
+    re.IGNORECASE,
+)
+#: Common Chinese surnames (single and compound): the first characters of a person's name.
+_SURNAMES = set(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝"
+    "龚邵万钱严覃武戴莫孔向汤常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞"
+    "左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕"
+    "屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧"
+    "闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+)
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙")
+#: Last characters of place and organisation names, which are not person names.
+_NOT_NAME_END = set("区街道路巷弄村镇乡站点楼栋号室院园苑府城场馆所局委会部处科队门店中心社厦庭里湾")
+
+
+def _is_person_name(text: str) -> bool:
+    """Whether ``text`` looks like a Chinese person's name (2-4 characters, a surname)."""
+    if not 2 <= len(text) <= 4 or text[-1] in _NOT_NAME_END:
+        return False
+    if text[:2] in _COMPOUND_SURNAMES:
+        return len(text) >= 3
+    return text[0] in _SURNAMES and len(text) <= 3
+
+
+def _id_checksum_ok(number: str) -> bool:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(d) * w for d, w in zip(number[:17], weights, strict=True))
+    return "10X98765432"[total % 11] == number[17].upper()
+
+
+def _name_before(text: str) -> tuple[int, int] | None:
+    label = _LABEL_BEFORE.search(text)
+    if label is not None:  # "李四，电话 0472-..." : the name comes before the label
+        text = text[: label.start()]
+    m = _CJK_BEFORE.search(text)
+    if m is None:
+        return None
+    run = m.group(1)
+    for size in (4, 3, 2):  # the longest tail of the run that is a name: "联系人张三" -> "张三"
+        if len(run) >= size and _is_person_name(run[-size:]):
+            return m.start(1) + len(run) - size, m.end(1)
+    return None
+
+
+def _name_after(text: str, offset: int) -> tuple[int, int] | None:
+    m = _CJK_AFTER.search(text[offset:])
+    if m is None:
+        return None
+    run = m.group(1)
+    for size in (4, 3, 2):
+        if len(run) >= size and _is_person_name(run[:size]):
+            return offset + m.start(1), offset + m.start(1) + size
+    return None
+
+
+def _personal_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of phone and ID numbers in ``text`` and of person names right next to them."""
+    spans: list[tuple[int, int]] = []
+    for m in _NUMBER.finditer(text):
+        if m.group("id") is not None and not _id_checksum_ok(m.group("id")):
+            continue
+        spans.append(m.span())
+        before = _name_before(text[: m.start()])
+        if before is not None:
+            spans.append(before)
+        after = _name_after(text, m.end())
+        if after is not None:
+            spans.append(after)
+    return spans
+
+
+def mask_text(text: str) -> tuple[str, int]:
+    """``text`` with phone/ID numbers and the names next to them replaced by :data:`MASK`.
+
+    Returns
+    -------
+    str, int
+        The masked text and how many numbers were found.
+
+    """
+    spans = sorted(_personal_spans(text))
+    if not spans:
+        return text, 0
+    out, pos, n = [], 0, 0
+    for start, end in spans:
+        if start < pos:
+            continue
+        out.append(text[pos:start])
+        out.append(MASK)
+        pos = end
+        n += 1
+    out.append(text[pos:])
+    return "".join(out), n
+
+
+@dataclass
+class PersonalScan:
+    """What :func:`scan_personal` found in a table.
+
+    Attributes
+    ----------
+    drop : columns to leave out (named like personal data, mostly phone/ID values, or person
+        names next to such a column).
+    masked : column -> {row label: masked text} for the other values holding phone/ID numbers.
+    reasons : column -> why it is withheld.
+
+    """
+
+    drop: list[str] = field(default_factory=list)
+    masked: dict[str, dict[object, str]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_values(self) -> int:
+        """Number of masked values."""
+        return sum(len(v) for v in self.masked.values())
+
+
+def _text_values(series: pd.Series) -> pd.Series | None:
+    """Non-empty values of a text or integer column as strings; None for other columns."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_float_dtype(series):
+        return None
+    if not (
+        pd.api.types.is_object_dtype(series)
+        or pd.api.types.is_string_dtype(series)
+        or pd.api.types.is_integer_dtype(series)
+    ):
+        return None
+    values = series.dropna()
+    values = values[[not isinstance(v, (bytes, float)) for v in values]]
+    return values.astype(str)[values.astype(str).str.strip() != ""]
+
+
+def scan_personal(gdf: pd.DataFrame) -> PersonalScan:
+    """Find the personal data of a table by column name and by value.
+
+    Parameters
+    ----------
+    gdf : DataFrame or GeoDataFrame
+        Any table.
+
+    Returns
+    -------
+    PersonalScan
+
+    """
+    scan = PersonalScan()
+    geom = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else None
+    for col in personal_columns(gdf.columns):
+        if col != geom:
+            scan.drop.append(col)
+            scan.reasons[col] = "column name"
+    texts: dict[str, pd.Series] = {}
+    for col in gdf.columns:
+        name = str(col)
+        if col == geom or name in scan.drop:
+            continue
+        values = _text_values(gdf[col])
+        if values is None or len(values) == 0:
+            continue
+        texts[name] = values
+        masked: dict[object, str] = {}
+        for value in values.unique():
+            new, n = mask_text(value)
+            if n:
+                for label in values.index[(values == value).to_numpy()]:
+                    masked[label] = new
+        if not masked:
+            continue
+        if 2 * len(masked) >= len(values):
+            scan.drop.append(name)
+            scan.reasons[name] = "phone or ID numbers"
+        else:
+            scan.masked[name] = masked
+            scan.reasons[name] = "phone or ID numbers in some values"
+    if scan.drop or scan.masked:  # person names in a column next to personal ones
+        for name, values in texts.items():
+            if name in scan.drop or name in scan.masked:
+                continue
+            uniq = values.str.strip()
+            if uniq.map(_is_person_name).mean() >= 0.8:
+                scan.drop.append(name)
+                scan.reasons[name] = "person names"
+    order = {str(c): i for i, c in enumerate(gdf.columns)}
+    scan.drop.sort(key=lambda c: order.get(c, 0))
+    return scan
+
+
+def withheld(gdf: pd.DataFrame) -> dict[str, int]:
+    """What :func:`drop_personal` left out of ``gdf``: ``{"columns": n, "values": n}``."""
+    info = gdf.attrs.get("personal_withheld") or {}
+    return {"columns": len(info.get("columns", ())), "values": int(info.get("values", 0))}
+
+
 def personal_columns(columns: Iterable[object]) -> list[str]:
     """Names in ``columns`` that match :data:`PERSONAL_FIELDS` (in their original order)."""
     return [str(c) for c in columns if _PATTERN.search(str(c))]
@@ -124,17 +349,39 @@ def drop_personal(gdf: pd.DataFrame, *, include_personal: bool = False) -> pd.Da
     Returns
     -------
     DataFrame or GeoDataFrame
-        The same type, without the columns :func:`personal_columns` finds.
+        The same type, without the columns :func:`scan_personal` drops and with the phone/ID
+        numbers (and the names next to them) it finds elsewhere masked; ``attrs
+        ["personal_withheld"]`` says what was left out.
 
     """
     if include_personal:
         return gdf.copy()
-    geom = gdf.geometry.name if isinstance(gdf, gpd.GeoDataFrame) else None
-    drop = [c for c in personal_columns(gdf.columns) if c != geom]
-    if drop:
-        logger.info("left out %d personal column(s): %s", len(drop), ", ".join(drop))
-    out = gdf.drop(columns=drop)
+    scan = scan_personal(gdf)
+    by_label = {str(c): c for c in gdf.columns}
+    out = gdf.drop(columns=[by_label[c] for c in scan.drop])
+    for name, masked in scan.masked.items():
+        col = by_label[name]
+        values = out[col].astype("object").copy()
+        values.loc[list(masked)] = list(masked.values())
+        out[col] = values
     out.attrs = dict(gdf.attrs)
+    prior = gdf.attrs.get("personal_withheld") or {}
+    out.attrs["personal_withheld"] = {
+        "columns": sorted({*prior.get("columns", ()), *scan.drop}),
+        "values": int(prior.get("values", 0)) + scan.n_values,
+    }
+    by_content = [c for c in scan.drop if scan.reasons[c] != "column name"]
+    if by_content or scan.masked:
+        logger.warning(
+            "withheld personal data: %s%s; pass include_personal=True (--include-personal) "
+            "to keep it",
+            ", ".join(f"column {c!r} ({scan.reasons[c]})" for c in scan.drop) or "no column",
+            f" and {scan.n_values} masked value(s) in {', '.join(map(repr, scan.masked))}"
+            if scan.masked
+            else "",
+        )
+    elif scan.drop:
+        logger.info("left out %d personal column(s): %s", len(scan.drop), ", ".join(scan.drop))
     return out
 
 

@@ -21,6 +21,7 @@ import html
 import logging
 import math
 import os
+import re
 import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ._labels import TEXT, check_lang, column_label, type_label
-from ._privacy import drop_personal, protect
+from ._privacy import drop_personal, protect, scan_personal
 from .crs import to_metric
 from .errors import InputError
 from .io import atomic_write
@@ -88,6 +89,8 @@ SUMMARY_LABELS: Mapping[str, tuple[str, str]] = {
     "n_sites": ("建议新增站点数", "Proposed sites"),
     "gain_households": ("新增站点可覆盖户数", "Households the proposed sites add"),
     "coverage_15min_after": ("新增站点后15分钟覆盖率", "15-min coverage with proposed sites"),
+    "personal_columns_withheld": ("未输出的个人信息列数", "Personal-data columns withheld"),
+    "personal_values_withheld": ("已遮盖的个人信息值数", "Personal-data values masked"),
 }
 
 # preferred column order of each sheet (other non-personal columns follow)
@@ -187,15 +190,33 @@ def _households(layers: Mapping[str, gpd.GeoDataFrame]) -> float | None:
     return None
 
 
+def _withheld(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, int]:
+    """Personal-data columns left out and values masked over all layers (zero ones omitted)."""
+    columns = values = 0
+    for gdf in layers.values():
+        if gdf is not None and len(gdf):
+            scan = scan_personal(gdf)
+            columns += len(scan.drop)
+            values += scan.n_values
+    out = {"personal_columns_withheld": columns, "personal_values_withheld": values}
+    return {k: v for k, v in out.items() if v}
+
+
 def summary(
-    layers: Mapping[str, gpd.GeoDataFrame], *, household_size: float = DEFAULTS.household_size
+    layers: Mapping[str, gpd.GeoDataFrame],
+    *,
+    household_size: float = DEFAULTS.household_size,
+    include_personal: bool = False,
 ) -> dict[str, float | int]:
     """Key figures of an analysis, for the summary sheet and page.
 
     Coverage shares are household-weighted: from ``demand`` (``households`` and
     ``within_15min`` / ``within_1km``) when present, else from ``communities``
     (``coverage_15min`` weighted by ``households``). Only figures whose inputs exist are
-    returned; keys and labels are :data:`SUMMARY_LABELS`.
+    returned; keys and labels are :data:`SUMMARY_LABELS`. Unless ``include_personal``, the
+    personal-data columns the outputs leave out and the values they mask are counted
+    (``personal_columns_withheld``, ``personal_values_withheld``; see
+    :func:`geogrid._privacy.scan_personal`).
 
     Returns
     -------
@@ -270,6 +291,8 @@ def summary(
             if "coverage_15min" in out and hh:
                 after = min(1.0, float(out["coverage_15min"]) + gain / hh)
                 out["coverage_15min_after"] = round(after, 4)
+    if not include_personal:
+        out.update(_withheld(layers))
     return out
 
 
@@ -290,15 +313,21 @@ def write_summary(
     *,
     lang: str = "zh",
     title: str | None = None,
+    include_personal: bool = False,
 ) -> Path:
-    """Write the one-page summary of key figures as Markdown (``.md``) or HTML (``.html``)."""
+    """Write the one-page summary of key figures as Markdown (``.md``) or HTML (``.html``).
+
+    The title is user text: escaped for Markdown (every ASCII punctuation character
+    backslash-escaped, ``&`` and ``<`` as entities, line breaks and control characters as
+    spaces) or HTML.
+    """
     idx = check_lang(lang)
     target = Path(path)
     if target.suffix.lower() not in {".md", ".html", ".htm"}:
         msg = f"summary file {target.name!r} must end in .md or .html; pass such a path"
         raise InputError(msg)
-    figures = summary(layers)
-    heading = title or (
+    figures = summary(layers, include_personal=include_personal)
+    heading = _one_line(title) if title else (
         "基层治理网格与15分钟服务圈 汇总"
         if idx == 0
         else "Governance grids and 15-minute service circle: summary"
@@ -306,7 +335,7 @@ def write_summary(
     rows = [(SUMMARY_LABELS[k][idx], _fmt_value(k, v, lang)) for k, v in figures.items()]
     item, value = TEXT[lang]["item"], TEXT[lang]["value"]
     if target.suffix.lower() == ".md":
-        lines = [f"# {heading}", "", f"| {item} | {value} |", "|---|---:|"]
+        lines = [f"# {_md_text(heading)}", "", f"| {item} | {value} |", "|---|---:|"]
         lines += [f"| {k.strip()} | {v} |" for k, v in rows]
         text = "\n".join(lines) + "\n"
     else:
@@ -325,6 +354,17 @@ def write_summary(
     with atomic_write(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
+
+
+def _one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters as single spaces."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", str(text)).strip()
+
+
+def _md_text(text: str) -> str:
+    """Plain text for Markdown: no emphasis, link, heading, table, HTML or math syntax."""
+    out = re.sub(r"([!-%'-/:;=-@\[-`{-~])", r"\\\1", _one_line(text))
+    return out.replace("&", "&amp;").replace("<", "&lt;")
 
 
 # --------------------------------------------------------------------------- tables
@@ -404,6 +444,37 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
+#: Characters XML 1.0 forbids (openpyxl refuses them), and lone surrogates (not UTF-8).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+#: First characters that make a spreadsheet read a cell as a formula (or a DDE command).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Excel's limit on the characters of one cell.
+_CELL_MAX = 32767
+
+
+def _xlsx_text(text: str) -> str:
+    """A string a workbook can hold: illegal XML characters become U+FFFD, length capped."""
+    clean = _XML_ILLEGAL.sub("\ufffd", text)
+    if len(clean) > _CELL_MAX:
+        clean = clean[: _CELL_MAX - 1] + "…"
+    return clean
+
+
+def _text_only(ws: Any) -> None:
+    """Make every string cell of ``ws`` plain text, never a formula.
+
+    openpyxl turns a string starting with ``=`` into a formula; text from user files (names,
+    column names, the title) must stay text, so such cells are typed as strings and, like
+    every cell starting with ``+ - @``, tab or CR, get Excel's quote prefix (shown as text
+    and kept as text when edited).
+    """
+    for row in ws.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def _cell_value(v: Any, *, boolean: bool, lang: str) -> Any:
     if v is None:
         return None
@@ -417,16 +488,18 @@ def _cell_value(v: Any, *, boolean: bool, lang: str) -> Any:
         return int(v)
     if isinstance(v, np.floating):
         return float(v)
-    if isinstance(v, (int, float, str)):
+    if isinstance(v, str):
+        return _xlsx_text(v)
+    if isinstance(v, (int, float)):
         return v
-    return str(v)
+    return _xlsx_text(str(v))
 
 
 def _write_sheet(ws: Any, table: pd.DataFrame, lang: str) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    headers = [column_label(str(c), lang) for c in table.columns]
+    headers = [_xlsx_text(column_label(str(c), lang)) for c in table.columns]
     ws.append(headers)
     bool_cols = {
         c
@@ -443,11 +516,7 @@ def _write_sheet(ws: Any, table: pd.DataFrame, lang: str) -> None:
             for j in range(len(columns))
         ]
         ws.append(row)
-    # text from user files is never a formula: "=HYPERLINK(...)" stays text
-    for col_cells in ws.iter_cols(min_row=2, max_row=ws.max_row):
-        for cell in col_cells:
-            if isinstance(cell.value, str) and cell.value.startswith("="):
-                cell.data_type = "s"
+    _text_only(ws)  # text from user files is never a formula: "=HYPERLINK(...)" stays text
     fill = PatternFill("solid", fgColor="DDEBF7")
     for cell in ws[1]:
         cell.font = Font(bold=True)
@@ -534,9 +603,9 @@ def write_report(
     wb.remove(wb.active)
     if summary:
         ws = wb.create_sheet(SHEETS["summary"][idx])
-        figures = _figures(layers)
+        figures = _figures(layers, include_personal=include_personal)
         heading = title or ("基层治理网格与15分钟服务圈 汇总" if idx == 0 else "Summary")
-        ws.append([heading])
+        ws.append([_xlsx_text(heading)])
         ws["A1"].font = Font(bold=True, size=14)
         ws.append([TEXT[lang]["item"], TEXT[lang]["value"]])
         for cell in ws[2]:
@@ -550,6 +619,7 @@ def write_report(
         ws.column_dimensions["A"].width = 34
         ws.column_dimensions["B"].width = 16
         ws.freeze_panes = "A3"
+        _text_only(ws)
     for key in ("communities", "grids", "facilities", "uncovered", "gaps", "sites"):
         if key in frames:
             _write_sheet(wb.create_sheet(SHEETS[key][idx]), frames[key], lang)
@@ -562,7 +632,9 @@ def write_report(
     if png_dir is not None:
         folder = Path(png_dir)
         static_map(layers, folder / "overview.png", lang=lang, title=title)
-        write_summary(layers, folder / "summary.md", lang=lang, title=title)
+        write_summary(
+            layers, folder / "summary.md", lang=lang, title=title, include_personal=include_personal
+        )
     return target
 
 
@@ -814,7 +886,8 @@ def static_map(
                 if li == 0
                 else "Governance grids and the 15-minute service circle"
             )
-            ax.set_title(heading, fontsize=13)
+            # parse_math=False: a "$x^2$" in a user title is text, not mathtext
+            ax.set_title(_one_line(heading), fontsize=13, parse_math=False)
             if any(str(g.attrs.get("source", "")).lower().startswith("osm") for g in data.values()):
                 fig.text(0.99, 0.01, "© OpenStreetMap contributors (ODbL)", ha="right", fontsize=6)
             fig.tight_layout()
@@ -827,6 +900,9 @@ def static_map(
 
 
 # --------------------------------------------------------------------------- everything
+
+#: What an output file stem may hold (no separators, no "..", nothing a shell would read).
+_STEM = re.compile(r"[\w\-.\u4e00-\u9fff]{1,100}")
 
 
 def publish(
@@ -854,6 +930,12 @@ def publish(
     """
     from .maps import build_map, save_map
 
+    if not _STEM.fullmatch(str(name)) or str(name).startswith("."):
+        msg = (
+            f"output name {name!r} is not a plain file name; pass letters, digits, Chinese "
+            "characters, '_', '-' or '.' (e.g. name='demo')"
+        )
+        raise InputError(msg)
     folder = Path(out_dir)
     maps_dir = folder / "maps"
     common = {
@@ -875,5 +957,7 @@ def publish(
     out["report"] = write_report(
         layers, folder / "report.xlsx", lang=lang, title=title, include_personal=include_personal
     )
-    out["summary"] = write_summary(layers, folder / "summary.md", lang=lang, title=title)
+    out["summary"] = write_summary(
+        layers, folder / "summary.md", lang=lang, title=title, include_personal=include_personal
+    )
     return out
