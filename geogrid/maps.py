@@ -51,7 +51,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 
 from ._labels import LAYER_LABELS, TEXT, check_lang, column_label, type_label
-from ._privacy import drop_personal, personal_columns, protect
+from ._privacy import drop_personal, personal_columns, protect, scan_personal
 from .crs import from_wgs84, to_metric
 from .errors import CRSError, InputError
 from .settings import FACILITY_TYPES
@@ -476,7 +476,11 @@ def _prepare(
     out = from_wgs84(gdf, target)
     geoms = shapely.transform(np.asarray(out.geometry.values), lambda c: np.round(c, precision))
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs="EPSG:4326"))
-    return out[~out.geometry.is_empty]
+    out = out[~out.geometry.is_empty]
+    if include_personal:  # the user asked for them: show the personal columns in popups
+        scan = scan_personal(out)
+        out.attrs["personal_columns"] = [*scan.drop, *scan.masked]
+    return out
 
 
 def _props(
@@ -486,7 +490,8 @@ def _props(
     data: dict[str, list[Any]] = {}
     popup: list[list[str]] = []
     # personal columns are only still there when the user passed include_personal=True
-    for col in [*fields, *(c for c in personal_columns(gdf.columns) if c not in fields)]:
+    personal = [*personal_columns(gdf.columns), *gdf.attrs.get("personal_columns", ())]
+    for col in [*fields, *(c for c in dict.fromkeys(personal) if c not in fields)]:
         if col in gdf.columns:
             data[col] = _fmt_column(gdf[col], col, lang)
             popup.append([str(col), column_label(str(col), lang)])
@@ -582,7 +587,7 @@ def _class_labels(breaks: tuple[float, ...], *, share: bool) -> list[str]:
 
 
 def _target_sort_key(name: str) -> tuple[int, float]:
-    m = re.fullmatch(r"\s*([\d.]+)\s*(min|km|m)\s*", str(name))
+    m = re.fullmatch(r"\s*(\d{1,5}(?:\.\d{1,3})?)\s*(min|km|m)\s*", str(name), re.ASCII)
     if not m:
         return (2, 0.0)
     value = float(m.group(1))
@@ -767,10 +772,11 @@ def _service_area_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> lis
     legend = []
     by_size = sorted(names, key=_target_sort_key)
     colours = {n: _TARGET_COLOURS[min(i, len(_TARGET_COLOURS) - 1)] for i, n in enumerate(by_size)}
-    for i, name in enumerate(names):  # largest first, so smaller bands are drawn on top
+    others = [n for n in by_size if _target_sort_key(n)[0] == 2]
+    for name in names:  # largest first, so smaller bands are drawn on top
         sub = gdf[(targets == name).to_numpy()]
         props = pd.DataFrame(index=sub.index)
-        label = _target_label(name, lang, len(names) - 1 - i)
+        label = _target_label(name, lang, others.index(name) if name in others else 0)
         colour = colours[name]
         style = (
             f"function(f){{return {{color: '{colour}', weight: 1, fillColor: '{colour}', "
