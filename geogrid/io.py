@@ -28,6 +28,7 @@ import io as _stdio
 import json
 import logging
 import os
+import re
 import secrets
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -770,6 +771,33 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame
     return target
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(frame: pd.DataFrame, *, csv: bool) -> pd.DataFrame:
+    """Text cells a spreadsheet shows as text: no formula, no XML-illegal characters.
+
+    In a CSV, a text cell starting with ``= + - @``, tab or CR gets a leading ``'`` (Excel
+    would run it as a formula: CSV injection); in a workbook, control characters XML forbids
+    become U+FFFD (the formula guard is the cell type, set by :func:`write_table`).
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype != object and not pd.api.types.is_string_dtype(out[col]):
+            continue
+        if csv:
+            out[col] = out[col].map(
+                lambda v: "'" + v if isinstance(v, str) and v.startswith(_FORMULA_START) else v
+            )
+        else:
+            out[col] = out[col].map(
+                lambda v: re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd", v)
+                if isinstance(v, str)
+                else v
+            )
+    return out
+
+
 def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write a table atomically: ``.csv`` as UTF-8 with BOM (Excel shows Chinese), or ``.xlsx``.
 
@@ -799,10 +827,17 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
         name = frame.geometry.name
         wkt = shapely.to_wkt(np.asarray(frame.geometry.values), rounding_precision=-1)
         frame = pd.DataFrame(frame.drop(columns=name)).assign(**{name: wkt})
+    frame = _spreadsheet_text(frame, csv=suffix == ".csv")
     with atomic_write(target) as tmp:
         if suffix == ".csv":
             frame.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\n")
         else:
-            frame.to_excel(tmp, index=False, engine="openpyxl")
+            with pd.ExcelWriter(tmp, engine="openpyxl") as book:
+                frame.to_excel(book, index=False)
+                for row in book.sheets["Sheet1"].iter_rows():
+                    for cell in row:  # text from user files is never a formula
+                        if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
+                            cell.data_type = "s"
+                            cell.quotePrefix = True
     log.info("wrote %d rows to %s", len(frame), target)
     return target

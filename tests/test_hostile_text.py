@@ -389,3 +389,21 @@ def test_scan_finds_personal_data_in_any_column():
     assert scan.drop == ["manager", "contact", "c_int"]
     assert scan.masked == {"note": {1: f"找{MASK} {MASK}"}}
     assert scan_personal(df[["name", "households"]]).drop == []
+
+
+def test_tables_written_by_commands_hold_no_formula(hostile, tmp_path):
+    """``write_table`` (grids_quality.csv, siting_curve.csv, ...) guards CSV and xlsx too."""
+    import pandas as pd
+
+    from geogrid.io import write_table
+
+    texts = hostile["texts"]
+    df = pd.DataFrame({"name": texts, "n": range(len(texts))})
+    csv = write_table(df, tmp_path / "t.csv").read_text(encoding="utf-8-sig")
+    for line in csv.splitlines()[1:]:
+        assert not line.startswith(("=", "+", "-", "@")), line
+    assert "'=HYPERLINK(" in csv and "{{ 7*7 }}" in csv
+    wb = load_workbook(write_table(df, tmp_path / "t.xlsx"))
+    cells = [c for row in wb.active.iter_rows(min_row=2) for c in row]
+    assert all(c.data_type != "f" for c in cells)
+    assert [c.value for c in cells if c.column == 1] == [xlsx_form(t) for t in texts]
