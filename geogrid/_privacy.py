@@ -147,9 +147,22 @@ _SURNAMES = set(
     "屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧"
     "闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
 )
-_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙")
+_COMPOUND_SURNAMES = (
+    "欧阳",
+    "司马",
+    "上官",
+    "诸葛",
+    "东方",
+    "皇甫",
+    "尉迟",
+    "公孙",
+    "慕容",
+    "长孙",
+)
 #: Last characters of place and organisation names, which are not person names.
-_NOT_NAME_END = set("区街道路巷弄村镇乡站点楼栋号室院园苑府城场馆所局委会部处科队门店中心社厦庭里湾")
+_NOT_NAME_END = set(
+    "区街道路巷弄村镇乡站点楼栋号室院园苑府城场馆所局委会部处科队门店中心社厦庭里湾"
+)
 
 
 def _is_person_name(text: str) -> bool:
@@ -326,7 +339,7 @@ def scan_personal(gdf: pd.DataFrame) -> PersonalScan:
 
 
 def withheld(gdf: pd.DataFrame) -> dict[str, int]:
-    """What :func:`drop_personal` left out of ``gdf``: ``{"columns": n, "values": n}``."""
+    """Count what :func:`drop_personal` left out of ``gdf``: ``{"columns": n, "values": n}``."""
     info = gdf.attrs.get("personal_withheld") or {}
     return {"columns": len(info.get("columns", ())), "values": int(info.get("values", 0))}
 

@@ -791,9 +791,9 @@ def _spreadsheet_text(frame: pd.DataFrame, *, csv: bool) -> pd.DataFrame:
             )
         else:
             out[col] = out[col].map(
-                lambda v: re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd", v)
-                if isinstance(v, str)
-                else v
+                lambda v: (
+                    re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f]", "\ufffd", v) if isinstance(v, str) else v
+                )
             )
     return out
 

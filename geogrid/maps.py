@@ -264,10 +264,10 @@ class _Raw(MacroElement):
 
 
 def _script_json(value: Any) -> str:
-    """JSON text that is safe inside an HTML ``<script>`` element.
+    """Return JSON text that is safe inside an HTML ``<script>`` element.
 
     ``<``, ``>`` and ``&`` (so ``</script>`` and ``<!--``), U+2028 and U+2029 are written as
-    ``\\uXXXX`` escapes, which JSON and JavaScript decode back to the same characters; lone
+    backslash-u escapes, which JSON and JavaScript decode back to the same characters; lone
     surrogates (not encodable as UTF-8) become U+FFFD.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -554,9 +554,10 @@ def _add_geojson(
         "name": name,
         "fields": popup if interactive else [],
         "cols": [str(c) for c in text.columns],
-        "rows": [[None if _is_missing(v) else str(v) for v in row] for row in text.itertuples(
-            index=False, name=None
-        )],
+        "rows": [
+            [None if _is_missing(v) else str(v) for v in row]
+            for row in text.itertuples(index=False, name=None)
+        ],
     }
     layer = folium.GeoJson(
         _geojson(props[style_cols], gdf.geometry),

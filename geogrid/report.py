@@ -327,10 +327,14 @@ def write_summary(
         msg = f"summary file {target.name!r} must end in .md or .html; pass such a path"
         raise InputError(msg)
     figures = summary(layers, include_personal=include_personal)
-    heading = _one_line(title) if title else (
-        "基层治理网格与15分钟服务圈 汇总"
-        if idx == 0
-        else "Governance grids and 15-minute service circle: summary"
+    heading = (
+        _one_line(title)
+        if title
+        else (
+            "基层治理网格与15分钟服务圈 汇总"
+            if idx == 0
+            else "Governance grids and 15-minute service circle: summary"
+        )
     )
     rows = [(SUMMARY_LABELS[k][idx], _fmt_value(k, v, lang)) for k, v in figures.items()]
     item, value = TEXT[lang]["item"], TEXT[lang]["value"]
@@ -453,7 +457,7 @@ _CELL_MAX = 32767
 
 
 def _xlsx_text(text: str) -> str:
-    """A string a workbook can hold: illegal XML characters become U+FFFD, length capped."""
+    """Return text a workbook can hold: XML-illegal characters as U+FFFD, length capped."""
     clean = _XML_ILLEGAL.sub("\ufffd", text)
     if len(clean) > _CELL_MAX:
         clean = clean[: _CELL_MAX - 1] + "…"

@@ -73,7 +73,9 @@ def hostile(tmp_path_factory) -> dict:
         d = real(**kwargs)
         d.facilities["name"] = cycle(texts, len(d.facilities))
         d.facilities["manager"] = [f"张三 {PHONE}"] * len(d.facilities)
-        d.facilities["备注"] = [f"联系人李四 身份证{ID_NO}"] + ["周末开放"] * (len(d.facilities) - 1)
+        d.facilities["备注"] = [f"联系人李四 身份证{ID_NO}"] + ["周末开放"] * (
+            len(d.facilities) - 1
+        )
         d.communities["name"] = cycle(texts, len(d.communities), 5)
         d.communities["street_name"] = texts[4]
         d.communities["district_name"] = texts[0]
@@ -94,9 +96,7 @@ def hostile(tmp_path_factory) -> dict:
     layers["gaps"]["gap_id"] = cycle(texts, len(layers["gaps"]), 6)
     layers["sites"]["name"] = cycle(texts, len(layers["sites"]), 8)
     layers["demand"]["compound_name"] = cycle(texts, len(layers["demand"]), 1)
-    layers["service_areas"]["target"] = layers["service_areas"]["target"].replace(
-        {"1km": texts[0]}
-    )
+    layers["service_areas"]["target"] = layers["service_areas"]["target"].replace({"1km": texts[0]})
     results = base / "results"
     results.mkdir()
     for key, gdf in layers.items():
@@ -134,8 +134,19 @@ def test_no_template_ran(hostile):
 def test_cli_map_of_hostile_results(hostile):
     out = hostile["base"] / "cli" / "map.html"
     assert main(["map", "--results", str(hostile["results"]), "--out", str(out)]) == 0
-    assert main(["map", "--results", str(hostile["results"]), "--offline", "--out",
-                 str(out.with_name("offline.html"))]) == 0
+    assert (
+        main(
+            [
+                "map",
+                "--results",
+                str(hostile["results"]),
+                "--offline",
+                "--out",
+                str(out.with_name("offline.html")),
+            ]
+        )
+        == 0
+    )
     page = out.read_text(encoding="utf-8")
     assert "{{ 7*7 }}" in page and not hostile["pwned"].exists()
     assert PHONE not in page and "张三" not in page and ID_NO not in page
@@ -151,7 +162,10 @@ def test_blob_is_safe_inside_script():
     for raw in ("<", ">", "&", "\u2028", "\u2029"):
         assert raw not in text
     back = json.loads(text)
-    assert back["a"] == "</script><!-- \u2028\u2029 & > \ufffd {{ 7*7 }}" and back["b"] == [None, "x"]
+    assert back["a"] == "</script><!-- \u2028\u2029 & > \ufffd {{ 7*7 }}" and back["b"] == [
+        None,
+        "x",
+    ]
 
 
 def test_folium_objects_hold_no_user_text(hostile):
