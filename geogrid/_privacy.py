@@ -268,9 +268,15 @@ class PersonalScan:
         return sum(len(v) for v in self.masked.values())
 
 
+#: Integer columns named like identifiers (OSM node ids will soon look like mobile numbers).
+_ID_NAME = re.compile(r"(?:^|_)(?:id|osmid|u|v|key|code|index|fid)$|id$", re.IGNORECASE)
+
+
 def _text_values(series: pd.Series) -> pd.Series | None:
     """Non-empty values of a text or integer column as strings; None for other columns."""
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_float_dtype(series):
+        return None
+    if pd.api.types.is_integer_dtype(series) and _ID_NAME.search(str(series.name)):
         return None
     if not (
         pd.api.types.is_object_dtype(series)
@@ -311,14 +317,16 @@ def scan_personal(gdf: pd.DataFrame) -> PersonalScan:
         if values is None or len(values) == 0:
             continue
         texts[name] = values
-        masked: dict[object, str] = {}
+        hits = {}
         for value in values.unique():
             new, n = mask_text(value)
             if n:
-                for label in values.index[(values == value).to_numpy()]:
-                    masked[label] = new
-        if not masked:
+                hits[value] = new
+        if not hits:
             continue
+        replaced = values.map(hits)
+        replaced = replaced[replaced.notna()]
+        masked: dict[object, str] = dict(zip(replaced.index, replaced.tolist(), strict=True))
         if 2 * len(masked) >= len(values):
             scan.drop.append(name)
             scan.reasons[name] = "phone or ID numbers"

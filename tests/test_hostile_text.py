@@ -421,3 +421,22 @@ def test_tables_written_by_commands_hold_no_formula(hostile, tmp_path):
     cells = [c for row in wb.active.iter_rows(min_row=2) for c in row]
     assert all(c.data_type != "f" for c in cells)
     assert [c.value for c in cells if c.column == 1] == [xlsx_form(t) for t in texts]
+
+
+def test_include_personal_keeps_it_and_html_summary_is_escaped(hostile, tmp_path):
+    layers = {"facilities": hostile["layers"]["facilities"]}
+    wb = load_workbook(report.write_report(layers, tmp_path / "p.xlsx", include_personal=True))
+    header = [c.value for c in wb["服务设施"][1]]
+    assert "manager" in header
+    assert "未输出的个人信息列数" not in {c.value for c in wb["汇总"]["A"]}
+    page = report.write_summary(layers, tmp_path / "s.html", title=hostile["title"])
+    text = page.read_text(encoding="utf-8")
+    assert "<img" not in text and "<script>alert" not in text and "&lt;img src=x" in text
+
+
+def test_identifier_integers_are_not_phone_numbers():
+    import pandas as pd
+
+    ids = [13812345678, 13912345678, 15012345678]
+    df = pd.DataFrame({"osmid": ids, "u": ids, "building_id": ids, "n": [1, 2, 3]})
+    assert scan_personal(df).drop == []

@@ -100,6 +100,10 @@ def test_summary_figures(layers):
     assert fig["grid_households_max"] == 520
     assert fig["n_gaps"] == 1 and fig["gap_households"] == 540
     assert fig["n_sites"] == 2 and fig["gain_households"] == 540
+    # personal columns the outputs leave out are counted (facilities' 负责人电话, demand's
+    # 户主姓名 and phone), not when the user keeps them
+    assert fig["personal_columns_withheld"] == 3
+    assert "personal_columns_withheld" not in summary(layers, include_personal=True)
     # without demand, coverage comes from the communities, household-weighted
     no_demand = {k: v for k, v in layers.items() if k != "demand"}
     fig2 = summary(no_demand)
