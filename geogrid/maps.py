@@ -253,8 +253,8 @@ class _Raw(MacroElement):
         self.body_html = body_html
         self.script_js = script_js
 
-    def render(self, **kwargs: Any) -> None:
-        figure = self.get_root()
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
+        figure: Any = self.get_root()  # a branca Figure
         if self.header_html:
             figure.header.add_child(_Literal(self.header_html), name=self.get_name() + "_h")
         if self.body_html:
@@ -296,13 +296,14 @@ class _Data(MacroElement):
         self._name = "GeogridData"
         self.payload: dict[str, Any] = {"title": None, "attribution": None, "layers": {}}
 
-    def render(self, **kwargs: Any) -> None:
+    def render(self, **kwargs: Any) -> None:  # type: ignore[override]
         html_text = (
             '<script type="application/json" id="gg-data">'
             + _script_json(self.payload)
             + "</script>"
         )
-        self.get_root().header.add_child(_Literal(html_text), name=self.get_name())
+        figure: Any = self.get_root()  # a branca Figure
+        figure.header.add_child(_Literal(html_text), name=self.get_name())
 
 
 def _data_of(m: folium.Map) -> _Data:
