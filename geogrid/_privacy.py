@@ -129,7 +129,9 @@ _MOBILE = r"(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}"
 _LANDLINE = r"(?:\(0[1-9]\d{1,2}\)\s?|0[1-9]\d{1,2}[\s-]?)[2-9]\d{6,7}(?:(?:-|转)\d{1,5})?"
 _IDCARD = r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
 _NUMBER = re.compile(
-    rf"(?<![0-9A-Za-z])(?:(?P<id>{_IDCARD})|(?P<phone>{_MOBILE}|{_LANDLINE}))(?![0-9A-Za-z])"
+    # not inside a longer number, a code or a decimal (coordinates in WKT text)
+    rf"(?<![0-9A-Za-z_.])(?:(?P<id>{_IDCARD})|(?P<phone>{_MOBILE}|{_LANDLINE}))"
+    r"(?![0-9A-Za-z_]|\.\d)"
 )
 _CJK_BEFORE = re.compile(rf"([\u4e00-\u9fff·]{{2,12}}){_SEP}$")
 _CJK_AFTER = re.compile(rf"^{_SEP}([\u4e00-\u9fff·]{{2,4}})")

@@ -440,3 +440,9 @@ def test_identifier_integers_are_not_phone_numbers():
     ids = [13812345678, 13912345678, 15012345678]
     df = pd.DataFrame({"osmid": ids, "u": ids, "building_id": ids, "n": [1, 2, 3]})
     assert scan_personal(df).drop == []
+
+
+def test_coordinates_in_text_are_not_phone_numbers():
+    wkt = "POLYGON ((116.05942102702 40.3334160274234, 116.0594210 40.04721234567))"
+    assert mask_text(wkt) == (wkt, 0)
+    assert mask_text(f"电话{PHONE}。")[0] == f"电话{MASK}。"
