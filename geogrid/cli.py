@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import GeogridError
 
@@ -34,8 +35,31 @@ _EPILOG = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``geogrid: error: ...``, naming the fix."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """Print one line naming the fix and exit with status 2."""
+        command = self.prog.split()[1:]
+        helper = " ".join(["geogrid", *command, "--help"])
+        self.exit(2, f"geogrid: error: {message}; run '{helper}' for the options\n")
+
+
+def _number(text: str) -> float:
+    """A finite number for ``--speed`` (nan, inf and words are refused by argparse)."""
+    try:
+        value = float(text)
+    except ValueError:
+        msg = f"{text!r} is not a number; pass e.g. 4"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not math.isfinite(value) or value <= 0:
+        msg = f"{text!r} must be a positive finite number; pass e.g. 4"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="geogrid",
         description=(
             "Governance grids, 15-minute walking coverage and station siting for Chinese "
@@ -112,11 +136,21 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="deprecated: same as --private none",
         )
-        sp.add_argument("--speed", type=float, help="walking speed in km/h (default 4)")
+        sp.add_argument(
+            "--speed", type=_number, help="walking speed in km/h (default 4; plausible 0.5-20)"
+        )
+        sp.add_argument(
+            "--allow-implausible",
+            action="store_true",
+            help="accept a speed or target outside the plausible ranges (for experiments)",
+        )
 
     c = add("coverage", "walking-network coverage of centres and stations (15 min / 1 km)")
     inputs(c)
-    c.add_argument("--targets", help="targets, default '5min,10min,15min,1km'")
+    c.add_argument(
+        "--targets",
+        help="targets, default '5min,10min,15min,1km' (plausible 1-120 min, 50-10,000 m)",
+    )
     c.add_argument("--out", required=True, help="output folder for coverage.gpkg and summary.csv")
 
     g = add("grids", "partition communities into balanced, contiguous, coded governance grids")
@@ -217,6 +251,22 @@ def _study(a: argparse.Namespace) -> Any:
         residential=a.residential,
         settings=settings,
     ), settings
+
+
+def _check_args(a: argparse.Namespace) -> None:
+    """Refuse implausible speeds and targets before any file is read."""
+    from .settings import check_plausible, parse_targets
+
+    spec = getattr(a, "targets", None) if a.command == "coverage" else getattr(a, "target", None)
+    targets = parse_targets(spec) if spec is not None else ()
+    if a.command == "site" and len(targets) != 1:
+        msg = f"--target takes one target, got {spec!r}; pass e.g. --target 15min"
+        raise GeogridError(msg)
+    check_plausible(
+        speed_kmh=getattr(a, "speed", None),
+        targets=targets,
+        allow_implausible=getattr(a, "allow_implausible", False),
+    )
 
 
 def _run(a: argparse.Namespace) -> int:
@@ -332,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        _check_args(a)
         return _run(a)
     except GeogridError as exc:
         print(f"geogrid: error: {exc}", file=sys.stderr)

@@ -128,6 +128,9 @@ def read_layer(
     if p.is_dir():
         msg = f"{p} is a folder; pass a file inside it (.gpkg, .geojson, .shp, .csv, .xlsx)"
         raise InputError(msg)
+    if p.stat().st_size == 0:
+        msg = f"{p.name} is an empty file (0 bytes); export the layer again"
+        raise InputError(msg)
     suffix = p.suffix.lower()
     user_crs = parse_crs(crs) if crs is not None else None
     if suffix in _TABLE_SUFFIXES:
@@ -159,7 +162,10 @@ def _read_vector(
     try:
         layers = pyogrio.list_layers(p)
     except Exception as exc:  # pyogrio raises DataSourceError and friends
-        msg = f"{p.name} cannot be opened as a vector file ({_first_line(exc)}); check the file"
+        kind = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GeoPackage"}.get(
+            p.suffix.lower(), "a vector file"
+        )
+        msg = f"{p.name} cannot be opened as {kind} (not a valid or complete file); export it again"
         raise InputError(msg) from exc
     names = [str(n) for n in layers[:, 0]]
     if layer is None and len(names) > 1:
@@ -188,7 +194,7 @@ def _read_vector(
         msg = f"{p.name} layer {layer!r} has no geometry column; pass a spatial layer"
         raise InputError(msg)
     gdf = _drop_empty(gdf, p)
-    return _apply_crs(gdf, p, crs)
+    return _check_coordinates(_apply_crs(gdf, p, crs), p)
 
 
 def _gdal_encoding(encoding: str) -> str:
@@ -223,6 +229,32 @@ def _drop_empty(gdf: gpd.GeoDataFrame, p: Path) -> gpd.GeoDataFrame:
     return gdf
 
 
+def _check_coordinates(gdf: gpd.GeoDataFrame, p: Path) -> gpd.GeoDataFrame:
+    """Refuse non-finite coordinates, and lon/lat out of range in a geographic layer."""
+    xy = shapely.get_coordinates(np.asarray(gdf.geometry.values))
+    if not np.isfinite(xy).all():
+        msg = f"{p.name} has coordinates that are not finite numbers (NaN or infinity); fix those features"
+        raise InputError(msg)
+    if gdf.crs is None or not pyproj.CRS(gdf.crs).is_geographic or not len(xy):
+        return gdf
+    x, y = xy[:, 0], xy[:, 1]
+    if (np.abs(x) <= 180).all() and (np.abs(y) <= 90).all():
+        return gdf
+    name = _crs_name(gdf.crs)
+    if (np.abs(x) <= 90).all() and (np.abs(y) <= 180).all():
+        msg = (
+            f"{p.name} declares {name} lon/lat, but its y values reach {np.abs(y).max():.4g} > 90: "
+            "the axes are swapped (lat, lon); swap x and y (QGIS: Swap X and Y) and save again"
+        )
+        raise CRSError(msg)
+    msg = (
+        f"{p.name} declares {name} lon/lat, but its coordinates reach {np.abs(xy).max():.4g}, "
+        "so they are metres in a projected system; pass that system as the layer's CRS "
+        "(--demand-crs/--facilities-crs EPSG:4547, crs= in Python) or fix the file's CRS"
+    )
+    raise CRSError(msg)
+
+
 def _apply_crs(gdf: gpd.GeoDataFrame, p: Path, crs: pyproj.CRS | str | None) -> gpd.GeoDataFrame:
     declared = gdf.crs
     if declared is not None and crs is None:
@@ -254,11 +286,24 @@ def _apply_crs(gdf: gpd.GeoDataFrame, p: Path, crs: pyproj.CRS | str | None) -> 
         return _shift_to_wgs84(gdf.set_crs("EPSG:4326", allow_override=True), crs)
     if declared.equals(crs, ignore_axis_order=True):
         return gdf
+    if declared.is_geographic and crs.is_projected and _out_of_lonlat(gdf):
+        log.warning(
+            "%s declares %s but its coordinates are metres; using crs=%s as passed",
+            p.name,
+            _crs_name(declared),
+            _crs_name(crs),
+        )
+        return gdf.set_crs(crs, allow_override=True)
     msg = (
         f"{p.name} declares {_crs_name(declared)} but crs={_crs_name(crs)!r} was passed; "
         "drop crs= to use the file's, or pass crs='gcj02'/'bd09' for shifted lon/lat"
     )
     raise CRSError(msg)
+
+
+def _out_of_lonlat(gdf: gpd.GeoDataFrame) -> bool:
+    xy = shapely.get_coordinates(np.asarray(gdf.geometry.values))
+    return bool(len(xy)) and bool((np.abs(xy[:, 0]) > 180).any() or (np.abs(xy[:, 1]) > 90).any())
 
 
 def _shift_to_wgs84(gdf: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:

@@ -401,6 +401,9 @@ def network_from_ways(
         raise NetworkError(msg)
     ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
     ways = ways.explode(index_parts=False).reset_index(drop=True)
+    if ways.empty:
+        msg = "the network input has no highway lines; pass an OSM extract or lines with highway tags"
+        raise NetworkError(msg)
     if crs is not None:
         target = pyproj.CRS(crs)
     elif _is_metric(ways.crs):
@@ -434,12 +437,21 @@ def network_from_ways(
     is_private = is_private[ok]
     owner = owner[ok]
     if kept.empty:
-        msg = "no walkable ways in the input; check the file covers the area and has highway tags"
+        msg = (
+            f"none of the {len(ways)} highway ways is walkable (motorways, trunks, foot=no and "
+            "access=no are dropped); pass the streets and paths people walk on"
+        )
         raise NetworkError(msg)
     geoms, src, u, v = _split_at_shared_vertices(np.asarray(kept.geometry.values))
     length = shapely.length(geoms)
     good = length > 1e-6
     geoms, src, u, v, length = geoms[good], src[good], u[good], v[good], length[good]
+    if not len(geoms):
+        msg = (
+            "the walking network has no edge of positive length (a single node); pass streets "
+            "that cover the study area"
+        )
+        raise NetworkError(msg)
     used, u_v = np.unique(np.concatenate([u, v]), return_inverse=True)
     u, v = u_v[: len(u)], u_v[len(u) :]
     edges = gpd.GeoDataFrame(
@@ -508,6 +520,30 @@ def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any])
     return WalkNetwork(nodes=nodes, edges=edges, crs=target, report=report)
 
 
+_XML_HEAD_BYTES = 1 << 20
+
+
+def _check_graphml(path: Path) -> None:
+    """Refuse XML that declares a DTD or entities (entity expansion, external entities).
+
+    A GraphML file needs neither, and a DTD must come before the root element, so the file's
+    head up to ``<graphml`` is enough to look at.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(_XML_HEAD_BYTES)
+    root = head.find(b"<graphml")
+    prolog = head if root < 0 else head[:root]
+    if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
+        msg = (
+            f"{path.name} declares a DTD or XML entities, which GraphML never needs and geogrid "
+            "refuses (entity expansion); save the graph again with osmnx.save_graphml"
+        )
+        raise NetworkError(msg)
+    if root < 0:
+        msg = f"{path.name} is not a GraphML file (no <graphml> element); pass an OSMnx GraphML or OSM file"
+        raise NetworkError(msg)
+
+
 def network_from_graphml(
     path: str | Path, *, crs: Any = None, keep_private: bool = True, private: str | None = None
 ) -> WalkNetwork:
@@ -518,7 +554,19 @@ def network_from_graphml(
     if not path.exists():
         msg = f"GraphML file {str(path)!r} does not exist; check the path"
         raise NetworkError(msg)
-    g = ox.load_graphml(path)
+    _check_graphml(path)
+    try:
+        g = ox.load_graphml(path)
+    except Exception as exc:  # ElementTree ParseError, osmnx/networkx KeyError/ValueError
+        text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        msg = (
+            f"{path.name} cannot be read as an OSMnx GraphML file ({text}); save it again with "
+            "osmnx.save_graphml, or pass the OSM extract"
+        )
+        raise NetworkError(msg) from exc
+    if g.number_of_edges() == 0:
+        msg = f"{path.name} has no edges; pass a GraphML of the walking network of the area"
+        raise NetworkError(msg)
     if "crs" not in g.graph:
         msg = f"{path.name} has no 'crs' graph attribute; save it with osmnx.save_graphml"
         raise CRSError(msg)
@@ -564,11 +612,25 @@ def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
         from .io import read_osm
 
         osm = read_osm(path)
+        if osm.ways.empty:
+            msg = (
+                f"{path.name} has no highway ways, so no walking network; pass an extract that "
+                "includes the streets (highway=*) of the study area"
+            )
+            raise NetworkError(msg)
         kwargs.setdefault("residential", osm.residential)
-        return network_from_ways(osm.ways, **kwargs)
+        return _named(path, network_from_ways, osm.ways, **kwargs)
     from .io import read_layer
 
-    return network_from_ways(read_layer(path), **kwargs)
+    return _named(path, network_from_ways, read_layer(path), **kwargs)
+
+
+def _named(path: Path, build: Any, *args: Any, **kwargs: Any) -> WalkNetwork:
+    """Call ``build`` and put the file name in front of a network error's message."""
+    try:
+        return build(*args, **kwargs)  # type: ignore[no-any-return]
+    except NetworkError as exc:
+        raise NetworkError(f"{path.name}: {exc}") from exc
 
 
 @dataclass

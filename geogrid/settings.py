@@ -8,12 +8,19 @@ and the published practice of Baotou, Wuhai and Foshan (see ``GUIDE.md``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from .errors import InputError
+
 __all__ = [
     "DEFAULTS",
+    "PLAUSIBLE_SPEED_KMH",
+    "PLAUSIBLE_TARGET_M",
+    "PLAUSIBLE_TARGET_MIN",
+    "check_plausible",
     "parse_targets",
     "FACILITY_TYPES",
     "FACILITY_TYPE_NAMES_ZH",
@@ -28,6 +35,14 @@ WALK_SPEED_KMH: float = 4.0
 HOUSEHOLD_SIZE: float = 2.62
 #: Snap distance beyond which a point is flagged as far from the network.
 MAX_SNAP_M: float = 300.0
+
+#: Plausible walking speeds in km/h: from a frail elderly walker (0.5) to a runner (20). Values
+#: outside are refused unless ``allow_implausible`` (``--allow-implausible``) is given.
+PLAUSIBLE_SPEED_KMH: tuple[float, float] = (0.5, 20.0)
+#: Plausible time targets in minutes (1 minute to 2 hours on foot).
+PLAUSIBLE_TARGET_MIN: tuple[float, float] = (1.0, 120.0)
+#: Plausible distance targets in metres (50 m to 10 km).
+PLAUSIBLE_TARGET_M: tuple[float, float] = (50.0, 10_000.0)
 
 #: Facility ``type`` vocabulary -> Chinese name.
 FACILITY_TYPE_NAMES_ZH: Mapping[str, str] = MappingProxyType(
@@ -175,20 +190,74 @@ def parse_targets(spec: str | tuple[Target, ...] | list[str] | None) -> tuple[Ta
         if isinstance(raw, Target):
             out.append(raw)
             continue
-        text = str(raw).strip().lower().replace(" ", "")
-        try:
-            if text.endswith("min"):
-                out.append(Target(text, minutes=float(text[:-3])))
-            elif text.endswith("km"):
-                out.append(Target(text, metres=float(text[:-2]) * 1000.0))
-            elif text.endswith("m"):
-                out.append(Target(text, metres=float(text[:-1])))
-            else:
-                raise ValueError(text)
-        except ValueError:
-            msg = f"cannot read target {raw!r}; write minutes like '15min' or distances like '1km', '800m'"
-            raise ValueError(msg) from None
+        out.append(_parse_target(raw))
     if not out:
         msg = "no targets given; pass e.g. '5min,10min,15min,1km'"
-        raise ValueError(msg)
+        raise InputError(msg)
     return tuple(out)
+
+
+def _parse_target(raw: object) -> Target:
+    text = str(raw).strip().lower().replace(" ", "")
+    hint = "write minutes like '15min' or distances like '1km', '800m'"
+    units = (("min", "minutes", 1.0), ("km", "metres", 1000.0), ("m", "metres", 1.0))
+    for suffix, kind, factor in units:
+        if text.endswith(suffix):
+            try:
+                value = float(text[: -len(suffix)]) * factor
+            except ValueError:
+                break
+            if not math.isfinite(value) or value <= 0:
+                msg = f"target {raw!r} must be a positive finite number; {hint}"
+                raise InputError(msg)
+            return Target(text, **{kind: value})
+    msg = f"cannot read target {raw!r}; {hint}"
+    raise InputError(msg)
+
+
+def check_plausible(
+    *,
+    speed_kmh: float | None = None,
+    targets: Iterable[Target] = (),
+    allow_implausible: bool = False,
+) -> None:
+    """Refuse a walking speed or target outside the documented plausible ranges.
+
+    The ranges are :data:`PLAUSIBLE_SPEED_KMH` (0.5-20 km/h), :data:`PLAUSIBLE_TARGET_MIN`
+    (1-120 min) and :data:`PLAUSIBLE_TARGET_M` (50-10,000 m). A speed that is not a positive
+    finite number is always refused; ``allow_implausible=True`` lets the other values through
+    (for experiments).
+
+    Raises
+    ------
+    InputError
+        Naming the value, the range and the override.
+
+    """
+    override = "or pass --allow-implausible (allow_implausible=True) for an experiment"
+    if speed_kmh is not None:
+        if not math.isfinite(speed_kmh) or speed_kmh <= 0:
+            msg = f"walking speed must be a positive number of km/h, got {speed_kmh!r}; pass e.g. --speed 4"
+            raise InputError(msg)
+        lo, hi = PLAUSIBLE_SPEED_KMH
+        if not allow_implausible and not lo <= speed_kmh <= hi:
+            msg = (
+                f"walking speed {speed_kmh:g} km/h is outside the plausible {lo:g}-{hi:g} km/h "
+                f"(elderly 3, adults 4-5); pass e.g. --speed 4, {override}"
+            )
+            raise InputError(msg)
+    if allow_implausible:
+        return
+    for t in targets:
+        if t.minutes is not None:
+            (lo, hi), value, unit = PLAUSIBLE_TARGET_MIN, float(t.minutes), "min"
+        elif t.metres is not None:
+            (lo, hi), value, unit = PLAUSIBLE_TARGET_M, float(t.metres), "m"
+        else:
+            continue
+        if not lo <= value <= hi:
+            msg = (
+                f"target {t.name!r} is outside the plausible {lo:g}-{hi:,g} {unit}; pass e.g. "
+                f"'15min' or '1km', {override}"
+            )
+            raise InputError(msg)
