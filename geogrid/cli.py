@@ -46,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _number(text: str) -> float:
-    """A finite number for ``--speed`` (nan, inf and words are refused by argparse)."""
+    """Parse a positive finite number for ``--speed`` (nan, inf and words are refused)."""
     try:
         value = float(text)
     except ValueError:
@@ -269,6 +269,12 @@ def _check_args(a: argparse.Namespace) -> None:
     )
 
 
+def _excluded(study: Any) -> dict[str, Any]:
+    """Return the study's ``excluded`` layer as a dict, empty if no rows were left out."""
+    exc = getattr(study, "excluded", None)
+    return {"excluded": exc} if exc is not None and len(exc) else {}
+
+
 def _run(a: argparse.Namespace) -> int:
     from .pipeline import format_summary
 
@@ -296,7 +302,7 @@ def _run(a: argparse.Namespace) -> int:
             targets=a.targets,
             settings=settings,
         )
-        paths = write_coverage(res, Path(a.out))
+        paths = write_coverage(res, Path(a.out), excluded=study.excluded)
         print(format_summary(study.summary()))
         print(res.summary.to_string(index=False))
         print(
@@ -348,7 +354,7 @@ def _run(a: argparse.Namespace) -> int:
         res = siting_step(study, k=a.k, target=a.target, candidates=cand)
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_layers(out / "siting.gpkg", res.layers())
+        write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
         write_table(res.curve, out / "siting_curve.csv")
         print(res.curve.to_string(index=False))
         print(f"wrote {out / 'siting.gpkg'} and {out / 'siting_curve.csv'}")

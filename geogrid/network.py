@@ -402,7 +402,9 @@ def network_from_ways(
     ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
     ways = ways.explode(index_parts=False).reset_index(drop=True)
     if ways.empty:
-        msg = "the network input has no highway lines; pass an OSM extract or lines with highway tags"
+        msg = (
+            "the network input has no highway lines; pass an OSM extract or lines with highway tags"
+        )
         raise NetworkError(msg)
     if crs is not None:
         target = pyproj.CRS(crs)

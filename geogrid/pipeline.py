@@ -15,17 +15,22 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
+import shapely
 
 from .coverage import CoverageResult, aggregate, run_coverage
+from .crs import SHIFTED, in_china, parse_crs, to_wgs84
 from .demand import prepare_demand
-from .errors import InputError
+from .errors import CRSError, InputError
 from .facilities import prepare_facilities
 from .io import read_layer, read_osm, write_layers, write_table
 from .network import WalkNetwork, build_network
 from .settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Settings
 
 __all__ = [
+    "EXCLUDED_COLUMNS",
     "StudyArea",
+    "excluded_rows",
     "format_summary",
     "grids_step",
     "load_study",
@@ -48,6 +53,7 @@ class StudyArea:
     facilities: gpd.GeoDataFrame | None = None
     communities: gpd.GeoDataFrame | None = None
     extra: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    excluded: gpd.GeoDataFrame | None = None
 
     @property
     def crs(self) -> Any:
@@ -80,11 +86,176 @@ class StudyArea:
         edges = self.network.edges.drop(columns=["way"], errors="ignore")
         out["network_edges"] = edges
         out.update(self.extra)
+        if self.excluded is not None and len(self.excluded):
+            out["excluded"] = self.excluded
         return out
+
+
+#: Columns of the ``excluded`` layer: input layer, original id (or row number), reason, geometry.
+EXCLUDED_COLUMNS: tuple[str, ...] = ("layer", "source_id", "reason", "geometry")
+_ID_COLUMNS = ("building_id", "facility_id", "unit_id", "osmid", "id", "fid")
+
+
+def excluded_rows(layer: str, rows: gpd.GeoDataFrame, reason: str) -> gpd.GeoDataFrame:
+    """Rows left out of an analysis as an ``excluded`` frame (EPSG:4326), one reason each.
+
+    ``source_id`` is the row's id column (``building_id``, ``facility_id``, ``osmid``, ``id``)
+    when it has one, else its row number in the input.
+    """
+    id_col = next((c for c in _ID_COLUMNS if c in rows.columns), None)
+    ids = rows[id_col] if id_col is not None else pd.Series(rows.index, index=rows.index)
+    geom = rows.geometry
+    if rows.crs is not None:
+        geom = geom.to_crs("EPSG:4326")
+    return gpd.GeoDataFrame(
+        {
+            "layer": layer,
+            "source_id": ids.astype(str).to_numpy(),
+            "reason": reason,
+        },
+        geometry=np.asarray(geom.values),
+        crs="EPSG:4326",
+    )
+
+
+def _join_excluded(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame | None:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+
+
+#: A feature farther than this beyond the network's extent is outside the study area
+#: (or this share of the extent's diagonal, when larger).
+OUTLIER_MARGIN_M = 2000.0
+OUTLIER_MARGIN_SHARE = 0.1
+
+
+def _drop_far(
+    gdf: gpd.GeoDataFrame, net: WalkNetwork, what: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Drop features far outside the network's extent; return (kept, excluded)."""
+    from .network import representative_points
+
+    x0, y0, x1, y1 = net.edges.total_bounds
+    margin = max(OUTLIER_MARGIN_M, OUTLIER_MARGIN_SHARE * float(np.hypot(x1 - x0, y1 - y0)))
+    with np.errstate(all="ignore"):
+        pts = representative_points(gdf.to_crs(net.crs))
+        xy = shapely.get_coordinates(pts)
+        dx = np.maximum(np.maximum(x0 - xy[:, 0], xy[:, 0] - x1), 0.0)
+        dy = np.maximum(np.maximum(y0 - xy[:, 1], xy[:, 1] - y1), 0.0)
+        dist = np.hypot(dx, dy)
+    far = ~np.isfinite(dist) | (dist > margin)
+    if not far.any():
+        return gdf, excluded_rows(what, gdf.iloc[:0], "")
+    if far.all():
+        msg = (
+            f"none of the {len(gdf)} {what} features lies within {margin / 1000:.1f} km of the "
+            "network; check the layer's coordinate system (metres labelled as lon/lat? "
+            "swapped axes?) or pass the network of the same area"
+        )
+        raise InputError(msg)
+    reason = f"outside the study area: more than {margin / 1000:.1f} km beyond the network"
+    log.warning(
+        "dropped %d of %d %s features %s (listed in the 'excluded' layer); check their coordinates",
+        int(far.sum()),
+        len(gdf),
+        what,
+        reason,
+    )
+    return gdf.loc[~far], excluded_rows(what, gdf.loc[far], reason)
+
+
+#: A layer is taken to be in a shifted system when moving it back fits the network this much
+#: better: building footprints crossing streets fall to a third (from at least 10 %), or the
+#: mean point-to-street distance (capped at 150 m) falls by a quarter and at least 10 m.
+_SHIFT_CROSS_MIN = 0.10
+_SHIFT_CROSS_RATIO = 1 / 3
+_SHIFT_DIST_RATIO = 0.75
+_SHIFT_DIST_CAP_M = 150.0
+_SHIFT_SAMPLE = 5000
+
+
+def _fit(geoms: np.ndarray, net: WalkNetwork, polygons: bool) -> float:
+    """How badly ``geoms`` (in the network CRS) sit on the streets: lower is better."""
+    if polygons:
+        hit = net.tree.query(geoms, predicate="intersects")
+        return float(len(np.unique(hit[0]))) / len(geoms)
+    _, dist = net.tree.query_nearest(geoms, return_distance=True, all_matches=False)
+    return float(np.mean(np.minimum(dist, _SHIFT_DIST_CAP_M)))
+
+
+def _check_shift(gdf: gpd.GeoDataFrame, net: WalkNetwork, what: str) -> None:
+    """Refuse a lon/lat layer that fits the network far better once moved from GCJ-02/BD-09."""
+    wgs = gdf.to_crs("EPSG:4326")
+    step = max(1, len(wgs) // _SHIFT_SAMPLE)
+    wgs = wgs.iloc[::step]
+    geoms = np.asarray(wgs.geometry.values)
+    polygons = bool((shapely.get_type_id(geoms) >= 3).mean() >= 0.5)
+    if len(wgs) < (20 if polygons else 5):
+        return
+    centre = shapely.get_coordinates(shapely.centroid(shapely.union_all(shapely.envelope(geoms))))
+    if not bool(np.asarray(in_china(centre[:, 0], centre[:, 1])).all()):
+        return
+
+    def fit(frame: gpd.GeoDataFrame) -> float:
+        return _fit(np.asarray(frame.to_crs(net.crs).geometry.values), net, polygons)
+
+    as_is = fit(wgs)
+    scores = {name: fit(to_wgs84(wgs, name)) for name in ("gcj02", "bd09")}
+    best = min(scores, key=lambda k: scores[k])
+    if polygons:
+        shifted = as_is >= _SHIFT_CROSS_MIN and scores[best] <= as_is * _SHIFT_CROSS_RATIO
+        detail = f"{as_is:.0%} of footprints cross streets, {scores[best]:.0%} once moved back"
+    else:
+        shifted = scores[best] <= as_is * _SHIFT_DIST_RATIO and as_is - scores[best] >= 10.0
+        detail = f"mean distance to streets {as_is:.0f} m, {scores[best]:.0f} m once moved back"
+    if shifted:
+        source = {"gcj02": "GCJ-02 (Amap/Tencent)", "bd09": "BD-09 (Baidu)"}[best]
+        flag = {"demand": "--demand-crs", "facilities": "--facilities-crs"}.get(what, "--crs")
+        msg = (
+            f"the {what} layer says WGS84 but sits on the streets as {source} coordinates do "
+            f"({detail}); pass {flag} {best}, or {flag} wgs84 if it really is WGS84"
+        )
+        raise CRSError(msg)
+
+
+def _asserted_wgs84(value: Any) -> bool:
+    """Whether a per-layer CRS option states plain lon/lat (so no shift check is made)."""
+    if value is None:
+        return False
+    parsed = parse_crs(value)
+    return not isinstance(parsed, str) and bool(parsed.is_geographic)
+
+
+def _screen(
+    gdf: gpd.GeoDataFrame,
+    net: WalkNetwork,
+    what: str,
+    *,
+    check_shift: bool,
+    excluded: list[gpd.GeoDataFrame],
+) -> gpd.GeoDataFrame:
+    """Drop far-away features and refuse a layer in a shifted system labelled WGS84."""
+    if gdf.crs is None:
+        return gdf
+    kept, far = _drop_far(gdf, net, what)
+    excluded.append(far)
+    if (
+        check_shift
+        and pyproj.CRS(kept.crs).is_geographic
+        and kept.attrs.get("source_crs") not in SHIFTED
+    ):
+        _check_shift(kept, net, what)
+    return kept
 
 
 def _is_osm(path: Path) -> bool:
     return path.name.lower().endswith(_OSM_SUFFIXES)
+
+
+def _is_path_osm(value: Any) -> bool:
+    return isinstance(value, (str, Path)) and _is_osm(Path(value))
 
 
 def _layer(path: str | Path | None, *, crs: Any = None, what: str) -> gpd.GeoDataFrame | None:
@@ -159,6 +330,22 @@ def load_study(
     if dem is None:
         msg = "no demand layer given; pass buildings, compounds or points with households"
         raise InputError(msg)
+    excluded: list[gpd.GeoDataFrame] = []
+    dem = _screen(
+        dem,
+        net,
+        "demand",
+        check_shift=not (_is_path_osm(demand) or _asserted_wgs84(demand_crs)),
+        excluded=excluded,
+    )
+    if fac is not None:
+        fac = _screen(
+            fac,
+            net,
+            "facilities",
+            check_shift=not (_is_path_osm(facilities) or _asserted_wgs84(facilities_crs)),
+            excluded=excluded,
+        )
     dem = prepare_demand(dem, settings=settings, crs=net.crs)
     if "residential" in dem.columns:
         dem = dem[dem["households"] > 0].reset_index(drop=True)
@@ -170,13 +357,26 @@ def load_study(
             msg = "communities need a 'community_code' column (12 digits); rename the code column"
             raise InputError(msg)
         com["community_code"] = com["community_code"].astype(str)
-    return StudyArea(network=net, demand=dem, facilities=fac, communities=com)
+    return StudyArea(
+        network=net,
+        demand=dem,
+        facilities=fac,
+        communities=com,
+        excluded=_join_excluded(excluded),
+    )
 
 
-def write_coverage(res: CoverageResult, out: Path) -> dict[str, Path]:
-    """Write ``coverage.gpkg`` and ``summary.csv`` (and per-street/district tables)."""
+def write_coverage(
+    res: CoverageResult, out: Path, *, excluded: gpd.GeoDataFrame | None = None
+) -> dict[str, Path]:
+    """Write ``coverage.gpkg`` and ``summary.csv`` (and per-street/district tables).
+
+    ``excluded`` (see :attr:`StudyArea.excluded`) becomes the ``excluded`` layer.
+    """
     out.mkdir(parents=True, exist_ok=True)
     layers = res.layers()
+    if excluded is not None and len(excluded):
+        layers["excluded"] = excluded
     if "communities" not in layers and isinstance(res.communities, pd.DataFrame):
         layers["communities_table"] = res.communities  # type: ignore[assignment]
     if res.streets is not None:
