@@ -271,7 +271,11 @@ def _check_args(a: argparse.Namespace) -> None:
 
 def _excluded(study: Any) -> dict[str, Any]:
     """Return the study's ``excluded`` layer as a dict, empty if no rows were left out."""
-    exc = getattr(study, "excluded", None)
+    return _excluded_frame(getattr(study, "excluded", None))
+
+
+def _excluded_frame(exc: Any) -> dict[str, Any]:
+    """Return ``{"excluded": exc}``, or an empty dict when no rows were left out."""
     return {"excluded": exc} if exc is not None and len(exc) else {}
 
 
@@ -313,9 +317,10 @@ def _run(a: argparse.Namespace) -> int:
         from .demand import prepare_demand
         from .io import write_layers, write_table
         from .network import build_network
-        from .pipeline import _layer, grids_step
+        from .pipeline import _layer, drop_outliers, grids_step
 
-        dem = prepare_demand(_layer(a.demand, crs=a.crs, what="demand"))  # type: ignore[arg-type]
+        dem, excluded = drop_outliers(_layer(a.demand, crs=a.crs, what="demand"), "demand")  # type: ignore[arg-type]
+        dem = prepare_demand(dem)
         dem = dem[dem["households"] > 0].reset_index(drop=True)
         com = _layer(a.communities, crs=a.crs, what="communities")
         edges = None
@@ -334,7 +339,7 @@ def _run(a: argparse.Namespace) -> int:
         )
         out = Path(a.out)
         out.mkdir(parents=True, exist_ok=True)
-        write_layers(out / "grids.gpkg", {"grids": res.grids})
+        write_layers(out / "grids.gpkg", {"grids": res.grids, **_excluded_frame(excluded)})
         write_table(res.quality, out / "grids_quality.csv")
         print(res.quality.to_string(index=False))
         if len(res.infeasible):

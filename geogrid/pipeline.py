@@ -30,6 +30,7 @@ from .settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Settings
 __all__ = [
     "EXCLUDED_COLUMNS",
     "StudyArea",
+    "drop_outliers",
     "excluded_rows",
     "format_summary",
     "grids_step",
@@ -156,6 +157,45 @@ def _drop_far(
         )
         raise InputError(msg)
     reason = f"outside the study area: more than {margin / 1000:.1f} km beyond the network"
+    log.warning(
+        "dropped %d of %d %s features %s (listed in the 'excluded' layer); check their coordinates",
+        int(far.sum()),
+        len(gdf),
+        what,
+        reason,
+    )
+    return gdf.loc[~far], excluded_rows(what, gdf.loc[far], reason)
+
+
+#: Without a network, a feature is an outlier when it lies farther from the layer's median
+#: point than this many times the median distance (and at least ``SELF_OUTLIER_MIN_KM``).
+SELF_OUTLIER_FACTOR = 10.0
+SELF_OUTLIER_MIN_KM = 30.0
+
+
+def drop_outliers(gdf: gpd.GeoDataFrame, what: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Drop features far from the rest of their own layer (a stray point at 0, 0).
+
+    Used when there is no network to compare with. A feature counts as far when its distance
+    to the layer's median lon/lat exceeds ``SELF_OUTLIER_FACTOR`` times the median distance and
+    ``SELF_OUTLIER_MIN_KM``. Returns the kept rows and an ``excluded`` frame of the others;
+    a warning gives the count.
+    """
+    from .network import representative_points
+
+    if gdf.crs is None or len(gdf) < 3:
+        return gdf, excluded_rows(what, gdf.iloc[:0], "")
+    with np.errstate(all="ignore"):
+        xy = shapely.get_coordinates(representative_points(gdf.to_crs("EPSG:4326")))
+        lon0, lat0 = np.nanmedian(xy[:, 0]), np.nanmedian(xy[:, 1])
+        dx = (xy[:, 0] - lon0) * 111.32 * np.cos(np.radians(lat0))
+        dy = (xy[:, 1] - lat0) * 110.57
+        dist = np.hypot(dx, dy)
+        limit = max(SELF_OUTLIER_MIN_KM, SELF_OUTLIER_FACTOR * float(np.nanmedian(dist)))
+    far = ~np.isfinite(dist) | (dist > limit)
+    if not far.any():
+        return gdf, excluded_rows(what, gdf.iloc[:0], "")
+    reason = f"outside the study area: more than {limit:.0f} km from the rest of the layer"
     log.warning(
         "dropped %d of %d %s features %s (listed in the 'excluded' layer); check their coordinates",
         int(far.sum()),

@@ -203,16 +203,125 @@ def test_coverage_command_on_real_osm(tmp_path):
     from geogrid.crs import wgs84_to_gcj02
 
     lon, lat = wgs84_to_gcj02([118.770, 118.788], [32.040, 32.048])
-    rows = "\n".join(f"中心{i},社区党群服务中心,{x:.6f},{y:.6f},600" for i, (x, y) in enumerate(zip(lon, lat, strict=True)))
-    (tmp_path / "centres.csv").write_text("name,type,经度,纬度,area_m2\n" + rows + "\n", encoding="gbk")
-    proc = run(["coverage", "--network", str(osm), "--demand", str(osm), "--facilities", "centres.csv",
-                "--facilities-crs", "gcj02", "--out", "out"], tmp_path)
+    rows = "\n".join(
+        f"中心{i},社区党群服务中心,{x:.6f},{y:.6f},600"
+        for i, (x, y) in enumerate(zip(lon, lat, strict=True))
+    )
+    (tmp_path / "centres.csv").write_text(
+        "name,type,经度,纬度,area_m2\n" + rows + "\n", encoding="gbk"
+    )
+    proc = run(
+        [
+            "coverage",
+            "--network",
+            str(osm),
+            "--demand",
+            str(osm),
+            "--facilities",
+            "centres.csv",
+            "--facilities-crs",
+            "gcj02",
+            "--out",
+            "out",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert len(dem) > 1000 and dem["dist_m"].notna().all()
     fac = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="facilities").to_crs(4326)
     # converted back to WGS84: within a metre of where they really are
-    assert abs(fac.geometry.x.iloc[0] - 118.770) < 1e-5 and abs(fac.geometry.y.iloc[1] - 32.048) < 1e-5
+    assert (
+        abs(fac.geometry.x.iloc[0] - 118.770) < 1e-5 and abs(fac.geometry.y.iloc[1] - 32.048) < 1e-5
+    )
     assert set(fac["type"]) == {"centre_community"}
     summary = pd.read_csv(tmp_path / "out" / "summary.csv", encoding="utf-8-sig")
     assert 0 < float(summary.set_index("metric").loc["coverage_15min", "value"]) <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (
+            [
+                "site",
+                "--network",
+                "n.osm",
+                "--demand",
+                "d",
+                "--facilities",
+                "f",
+                "--k",
+                "x",
+                "--out",
+                "o",
+            ],
+            "invalid int",
+        ),
+        (
+            [
+                "coverage",
+                "--network",
+                "n.osm",
+                "--demand",
+                "d",
+                "--facilities",
+                "f",
+                "--speed",
+                "inf",
+                "--out",
+                "o",
+            ],
+            "positive finite",
+        ),
+        (
+            [
+                "coverage",
+                "--network",
+                "n.osm",
+                "--demand",
+                "d",
+                "--facilities",
+                "f",
+                "--targets",
+                "15",
+                "--out",
+                "o",
+            ],
+            "15min",
+        ),
+    ],
+)
+def test_argument_errors_are_one_line_in_a_real_process(args, fragment, tmp_path):
+    proc = run(args, tmp_path)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("geogrid: error:") and fragment in lines[0]
+
+
+def test_plausible_ranges_and_override():
+    from geogrid.errors import InputError
+    from geogrid.settings import (
+        PLAUSIBLE_SPEED_KMH,
+        PLAUSIBLE_TARGET_M,
+        PLAUSIBLE_TARGET_MIN,
+        check_plausible,
+        parse_targets,
+    )
+
+    assert PLAUSIBLE_SPEED_KMH == (0.5, 20.0)
+    assert PLAUSIBLE_TARGET_MIN == (1.0, 120.0) and PLAUSIBLE_TARGET_M == (50.0, 10_000.0)
+    check_plausible(speed_kmh=20.0, targets=parse_targets("1min,120min,50m,10km"))
+    for kw in (
+        {"speed_kmh": 20.5},
+        {"targets": parse_targets("121min")},
+        {"targets": parse_targets("49m")},
+    ):
+        with pytest.raises(InputError, match="allow-implausible"):
+            check_plausible(**kw)
+        check_plausible(**kw, allow_implausible=True)
+    with pytest.raises(InputError):
+        check_plausible(speed_kmh=float("inf"), allow_implausible=True)
+    for bad in ("15", "abcmin", "", "nanmin", "-5min", "0km", "infm"):
+        with pytest.raises(InputError):
+            parse_targets(bad)

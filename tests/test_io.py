@@ -149,6 +149,44 @@ def test_bad_inputs_are_one_line_input_errors(tmp_path: Path, name: str, content
     assert "; " in _one_line(exc)
 
 
+def test_swapped_axes_in_geopackage_name_the_fix(tmp_path: Path) -> None:
+    swapped = gpd.GeoDataFrame(geometry=gpd.points_from_xy(LAT, LON), crs=4326)
+    swapped.to_file(tmp_path / "swapped.gpkg")
+    with pytest.raises(CRSError) as exc:
+        read_layer(tmp_path / "swapped.gpkg")
+    assert "swapped" in _one_line(exc) and "swap x and y" in _one_line(exc).lower()
+
+
+def test_metres_labelled_wgs84_is_refused_or_relabelled(tmp_path: Path) -> None:
+    metres = _points().to_crs(4549)
+    metres.set_crs(4326, allow_override=True).to_file(tmp_path / "metres.gpkg")
+    with pytest.raises(CRSError) as exc:
+        read_layer(tmp_path / "metres.gpkg")
+    assert "metres" in _one_line(exc) and "--demand-crs" in _one_line(exc)
+    fixed = read_layer(tmp_path / "metres.gpkg", crs="EPSG:4549")
+    assert fixed.crs.to_epsg() == 4549
+    back = fixed.to_crs(4326)
+    np.testing.assert_allclose(back.geometry.x, LON, atol=1e-7)
+    # a correct lon/lat file still may not be relabelled as metres
+    _points().to_file(tmp_path / "ok.gpkg")
+    with pytest.raises(CRSError):
+        read_layer(tmp_path / "ok.gpkg", crs="EPSG:4549")
+
+
+def test_empty_and_non_finite_files(tmp_path: Path) -> None:
+    (tmp_path / "empty.gpkg").write_bytes(b"")
+    with pytest.raises(InputError, match="empty file"):
+        read_layer(tmp_path / "empty.gpkg")
+    bad = _points()
+    bad.geometry = [shapely.Point(118.79, 32.05), shapely.Point(np.inf, 32.0), shapely.Point(1, 2)]
+    bad.to_file(tmp_path / "inf.gpkg")
+    with pytest.raises(InputError, match="not finite"):
+        read_layer(tmp_path / "inf.gpkg")
+    (tmp_path / "broken.geojson").write_text("{not json")
+    with pytest.raises(InputError, match="GeoJSON"):
+        read_layer(tmp_path / "broken.geojson")
+
+
 def test_osm_file_to_read_layer_points_to_read_osm(tmp_path: Path) -> None:
     path = tmp_path / "x.osm"
     path.write_text("<osm/>")
