@@ -23,6 +23,7 @@ __all__ = [
     "SHIFTED",
     "bd09_to_gcj02",
     "bd09_to_wgs84",
+    "far_from_centre",
     "from_wgs84",
     "gcj02_to_bd09",
     "gcj02_to_wgs84",
@@ -250,15 +251,14 @@ def metric_crs(gdf: gpd.GeoDataFrame | None = None, *, lon: float | None = None)
 
     Inside China's longitudes (73.5-136.5 E) the CGCS2000 3-degree Gauss-Kruger zone with central
     meridian nearest the centre (EPSG:4534-4554, metres, no false zone prefix); elsewhere the
-    UTM zone of the centre.
+    UTM zone of the centre. The centre is the median vertex, so one stray feature (a point at
+    0, 0) cannot drag the zone away from where the data is.
     """
     if lon is None:
         if gdf is None or gdf.crs is None:
             msg = "metric_crs needs a layer with a coordinate system or lon=; set gdf.crs first"
             raise CRSError(msg)
-        bounds = gdf.to_crs("EPSG:4326").total_bounds
-        lon = float((bounds[0] + bounds[2]) / 2.0)
-        lat = float((bounds[1] + bounds[3]) / 2.0)
+        lon, lat = _median_lonlat(gdf)
     else:
         lat = 35.0
     if 73.5 <= lon <= 136.5 and lat > 0:
@@ -266,6 +266,57 @@ def metric_crs(gdf: gpd.GeoDataFrame | None = None, *, lon: float | None = None)
         return pyproj.CRS.from_epsg(4534 + min(max(zone, 0), 20))
     utm = int((lon + 180.0) // 6.0) + 1
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + utm)
+
+
+_CENTRE_SAMPLE = 200_000
+
+
+def _median_lonlat(gdf: gpd.GeoDataFrame) -> tuple[float, float]:
+    """Median lon/lat of a layer's vertices (a sample of them for big layers)."""
+    xy = shapely.get_coordinates(np.asarray(gdf.geometry.values))
+    if len(xy) > _CENTRE_SAMPLE:
+        xy = xy[:: len(xy) // _CENTRE_SAMPLE + 1]
+    if not len(xy):
+        msg = "metric_crs needs a layer with at least one coordinate; pass a non-empty layer"
+        raise CRSError(msg)
+    pts = gpd.GeoSeries(shapely.points(xy), crs=gdf.crs).to_crs("EPSG:4326")
+    with np.errstate(all="ignore"):
+        lon = float(np.nanmedian(pts.x.to_numpy()))
+        lat = float(np.nanmedian(pts.y.to_numpy()))
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        msg = "the layer's coordinates are not finite lon/lat; check its coordinate system"
+        raise CRSError(msg)
+    return lon, lat
+
+
+def far_from_centre(
+    lon: Any, lat: Any, *, factor: float = 10.0, min_km: float = 30.0
+) -> tuple[np.ndarray, float]:
+    """Flag points far from the rest: beyond ``factor`` times the median distance to the median.
+
+    Parameters
+    ----------
+    lon, lat : array-like
+        Degrees (WGS84).
+    factor, min_km : float
+        A point is far when its distance to the median lon/lat exceeds both ``min_km`` and
+        ``factor`` times the median of those distances.
+
+    Returns
+    -------
+    (ndarray of bool, float)
+        The mask of far points (non-finite ones included) and the limit in km.
+
+    """
+    x = np.asarray(lon, dtype=float)
+    y = np.asarray(lat, dtype=float)
+    with np.errstate(all="ignore"):
+        lon0, lat0 = np.nanmedian(x), np.nanmedian(y)
+        dx = (x - lon0) * 111.32 * np.cos(np.radians(lat0))
+        dy = (y - lat0) * 110.57
+        dist = np.hypot(dx, dy)
+        limit = max(min_km, factor * float(np.nanmedian(dist)))
+    return ~np.isfinite(dist) | (dist > limit), limit
 
 
 def _is_metric(crs: Any) -> bool:

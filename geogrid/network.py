@@ -24,7 +24,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from .crs import _is_metric, metric_crs, to_metric
+from .crs import _is_metric, far_from_centre, metric_crs, to_metric
 from .errors import CRSError, NetworkError
 from .settings import DEFAULTS
 
@@ -360,6 +360,30 @@ def _split_at_shared_vertices(
     return np.asarray(lines), src_line, u, v
 
 
+def _drop_far_ways(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Drop ways far away from all the others (a stray line at 0, 0), with a warning."""
+    if len(ways) < 3:
+        return ways
+    with np.errstate(all="ignore"):
+        mid = shapely.line_interpolate_point(
+            np.asarray(ways.to_crs("EPSG:4326").geometry.values), 0.5, normalized=True
+        )
+    xy = shapely.get_coordinates(mid)
+    if len(xy) != len(ways):
+        return ways
+    far, limit = far_from_centre(xy[:, 0], xy[:, 1])
+    if far.any() and not far.all():
+        log.warning(
+            "dropped %d of %d network ways more than %.0f km from the rest of the network; "
+            "check their coordinates",
+            int(far.sum()),
+            len(ways),
+            limit,
+        )
+        ways = ways.loc[~far].reset_index(drop=True)
+    return ways
+
+
 def network_from_ways(
     ways: gpd.GeoDataFrame,
     *,
@@ -406,6 +430,7 @@ def network_from_ways(
             "the network input has no highway lines; pass an OSM extract or lines with highway tags"
         )
         raise NetworkError(msg)
+    ways = _drop_far_ways(ways)
     if crs is not None:
         target = pyproj.CRS(crs)
     elif _is_metric(ways.crs):
@@ -440,8 +465,8 @@ def network_from_ways(
     owner = owner[ok]
     if kept.empty:
         msg = (
-            f"none of the {len(ways)} highway ways is walkable (motorways, trunks, foot=no and "
-            "access=no are dropped); pass the streets and paths people walk on"
+            f"no walkable ways among the {len(ways)} highway ways (motorways, trunks, foot=no "
+            "and access=no are dropped); pass the streets and paths people walk on"
         )
         raise NetworkError(msg)
     geoms, src, u, v = _split_at_shared_vertices(np.asarray(kept.geometry.values))

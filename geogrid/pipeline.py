@@ -19,7 +19,7 @@ import pyproj
 import shapely
 
 from .coverage import CoverageResult, aggregate, run_coverage
-from .crs import SHIFTED, in_china, parse_crs, to_wgs84
+from .crs import SHIFTED, far_from_centre, in_china, parse_crs, to_wgs84
 from .demand import prepare_demand
 from .errors import CRSError, InputError
 from .facilities import prepare_facilities
@@ -187,12 +187,9 @@ def drop_outliers(gdf: gpd.GeoDataFrame, what: str) -> tuple[gpd.GeoDataFrame, g
         return gdf, excluded_rows(what, gdf.iloc[:0], "")
     with np.errstate(all="ignore"):
         xy = shapely.get_coordinates(representative_points(gdf.to_crs("EPSG:4326")))
-        lon0, lat0 = np.nanmedian(xy[:, 0]), np.nanmedian(xy[:, 1])
-        dx = (xy[:, 0] - lon0) * 111.32 * np.cos(np.radians(lat0))
-        dy = (xy[:, 1] - lat0) * 110.57
-        dist = np.hypot(dx, dy)
-        limit = max(SELF_OUTLIER_MIN_KM, SELF_OUTLIER_FACTOR * float(np.nanmedian(dist)))
-    far = ~np.isfinite(dist) | (dist > limit)
+    far, limit = far_from_centre(
+        xy[:, 0], xy[:, 1], factor=SELF_OUTLIER_FACTOR, min_km=SELF_OUTLIER_MIN_KM
+    )
     if not far.any():
         return gdf, excluded_rows(what, gdf.iloc[:0], "")
     reason = f"outside the study area: more than {limit:.0f} km from the rest of the layer"

@@ -113,6 +113,13 @@ def one_node_network(p: dict[str, Path], tmp: Path) -> Path:
     return _write(ways, tmp / "one_node.gpkg")
 
 
+def stray_network_way(p: dict[str, Path], tmp: Path) -> Path:
+    ways = _wgs("ways")
+    row = ways.iloc[[0]].copy()
+    row.geometry = [shapely.LineString([(0.0, 0.0), (0.001, 0.0)])]
+    return _write(pd.concat([ways, row], ignore_index=True), tmp / "stray_way.gpkg")
+
+
 def motorway_osm(p: dict[str, Path], tmp: Path) -> Path:
     return _text(
         tmp / "motorway.osm",
@@ -423,6 +430,13 @@ CASES = [
 ]
 
 CASES_WITH_CHECKS = [
+    case(
+        "repair",
+        "network-stray-way-at-0-0",
+        cov(network=stray_network_way),
+        ["dropped 1", "network ways", "from the rest"],
+        _verify_same_households,
+    ),
     case(
         "repair",
         "stray-building-at-0-0",
