@@ -67,6 +67,8 @@ LAT_NAMES: tuple[str, ...] = ("lat", "latitude", "y", "纬度", "wgs84_lat")
 
 _VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".fgb", ".gml", ".kml", ".zip"}
 _TABLE_SUFFIXES = {".csv", ".txt", ".tsv", ".xlsx", ".xlsm", ".xls"}
+#: ``file.gpkg|layername=NAME`` (the QGIS convention) picks a layer on the command line.
+_LAYER_SEP = "|layername="
 _CRS_CHOICES = "crs='wgs84' (GPS/OSM), 'gcj02' (Amap/Tencent) or 'bd09' (Baidu)"
 
 
@@ -87,7 +89,7 @@ def read_layer(
     Parameters
     ----------
     path : str or path-like
-        A GeoPackage (``.gpkg``), GeoJSON (``.geojson``/``.json``), Shapefile (``.shp``),
+        A GeoPackage (``.gpkg``; ``"file.gpkg|layername=NAME"`` picks a layer, as in QGIS), GeoJSON (``.geojson``/``.json``), Shapefile (``.shp``),
         FlatGeobuf (``.fgb``), CSV (``.csv``/``.txt``/``.tsv``) or Excel (``.xlsx``/``.xls``)
         file. The file is never modified.
     layer : str or int, optional
@@ -121,7 +123,10 @@ def read_layer(
         No coordinate system known, or ``crs=`` contradicts the file's.
 
     """
-    p = Path(path)
+    text = os.fspath(path)
+    if layer is None and _LAYER_SEP in text:
+        text, layer = text.split(_LAYER_SEP, 1)
+    p = Path(text)
     if not p.exists():
         msg = f"{p} does not exist; check the path (relative paths start at {Path.cwd()})"
         raise InputError(msg)
@@ -170,7 +175,7 @@ def _read_vector(
     names = [str(n) for n in layers[:, 0]]
     if layer is None and len(names) > 1:
         shown = ", ".join(repr(n) for n in names[:8]) + (" ..." if len(names) > 8 else "")
-        msg = f"{p.name} has {len(names)} layers ({shown}); pass layer='{names[0]}' (or --layer)"
+        msg = f"{p.name} has {len(names)} layers ({shown}); pass layer='{names[0]}' (command line: '{p.name}|layername={names[0]}')"
         raise InputError(msg)
     if layer is not None and not isinstance(layer, int) and str(layer) not in names:
         msg = f"{p.name} has no layer {layer!r}; pass one of {', '.join(map(repr, names))}"
@@ -464,7 +469,7 @@ def _find_column(
             return lower[name]
     msg = (
         f"{fname} has no {what} column (columns: {shown}); name it {'/'.join(names[:5])} "
-        f"or pass lon='...' and lat='...' (--lon/--lat)"
+        "or pass lon='...' and lat='...' in Python"
     )
     raise InputError(msg)
 

@@ -298,7 +298,7 @@ def _is_path_osm(value: Any) -> bool:
 def _layer(path: str | Path | None, *, crs: Any = None, what: str) -> gpd.GeoDataFrame | None:
     if path is None:
         return None
-    p = Path(path)
+    p = Path(str(path).split("|layername=", 1)[0])
     if not p.exists():
         msg = f"{what} file {str(p)!r} does not exist; check the path"
         raise InputError(msg)
@@ -310,7 +310,7 @@ def _layer(path: str | Path | None, *, crs: Any = None, what: str) -> gpd.GeoDat
             return osm.pois
         msg = f"an OSM file cannot be used as {what}; pass a GeoPackage, GeoJSON, Shapefile or CSV"
         raise InputError(msg)
-    return read_layer(p, crs=crs)
+    return read_layer(path, crs=crs)
 
 
 def load_study(

@@ -227,6 +227,13 @@ def text_file(name: str, text: str) -> Build:
     return build  # type: ignore[return-value]
 
 
+def two_layers(p: dict[str, Path], tmp: Path) -> Path:
+    path = tmp / "two.gpkg"
+    _wgs("buildings").to_file(path, layer="buildings")
+    _wgs("facilities").to_file(path, layer="facilities")
+    return path
+
+
 def empty_layer(p: dict[str, Path], tmp: Path) -> Path:
     return _write(_wgs("buildings").iloc[:0], tmp / "empty_layer.gpkg")
 
@@ -361,6 +368,13 @@ CASES = [
         "geojson-not-json",
         cov(demand=text_file("a.geojson", "{not json")),
         ["a.geojson", "GeoJSON", "export it again"],
+    ),
+    case("error", "gpkg-two-layers", cov(demand=two_layers), ["2 layers", "|layername=buildings"]),
+    case(
+        "ok",
+        "gpkg-layer-picked",
+        cov(demand=lambda p, t: f"{two_layers(p, t)}|layername=buildings"),
+        ["coverage_15min"],
     ),
     case("error", "empty-layer", cov(demand=empty_layer), ["no features"]),
     case("error", "mixed-geometries", cov(demand=mixed_geometries), ["not polygons"]),
