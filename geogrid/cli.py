@@ -262,6 +262,10 @@ def _check_args(a: argparse.Namespace) -> None:
     if a.command == "site" and len(targets) != 1:
         msg = f"--target takes one target, got {spec!r}; pass e.g. --target 15min"
         raise GeogridError(msg)
+    k = getattr(a, "k", None)
+    if k is not None and k < 1:
+        msg = f"--k must be a positive whole number of new stations, got {k}; pass e.g. --k 5"
+        raise GeogridError(msg)
     check_plausible(
         speed_kmh=getattr(a, "speed", None),
         targets=targets,
