@@ -438,12 +438,6 @@ CASES = [
         ["metres", "--demand-crs", "EPSG:"],
     ),
     case(
-        "repair",
-        "metres-labelled-4326-with-demand-crs",
-        cov(demand=metres_labelled_wgs84, demand_crs="EPSG:4546"),
-        ["metres", "EPSG:4546"],
-    ),
-    case(
         "error", "latlon-swapped-gpkg", cov(demand=swapped_buildings), ["swapped", "swap x and y"]
     ),
     case(
@@ -483,6 +477,13 @@ CASES = [
 ]
 
 CASES_WITH_CHECKS = [
+    case(
+        "repair",
+        "metres-labelled-4326-with-demand-crs",
+        cov(demand=metres_labelled_wgs84, demand_crs="EPSG:4546"),
+        ["metres", "EPSG:4546"],
+        _verify_same_households,
+    ),
     case(
         "repair",
         "network-stray-way-at-0-0",
@@ -629,7 +630,13 @@ def test_catalogue_with_result_checks(
     verify(inputs, tmp_path)
 
 
-@pytest.mark.parametrize("make", [external_entity_graphml, external_entity_osm])
+@pytest.mark.parametrize(
+    "make",
+    [
+        case("error", "graphml-external-entity-subprocess", external_entity_graphml),
+        case("error", "osm-external-entity-subprocess", external_entity_osm),
+    ],
+)
 def test_external_entity_is_never_read(
     make: Callable[[dict[str, Path], Path], Path], inputs: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -757,7 +764,9 @@ def test_shifted_coordinates_shenzhen(
     check(cls, res, *(["--demand-crs gcj02"] if cls == "error" else []))
 
 
+@pytest.mark.parametrize("name", [case("ok", "gcj02-bd09-declared-gives-wgs84-answer", "nanjing")])
 def test_declared_shift_gives_the_wgs84_answer(
+    name: str,
     real_layers: dict[str, dict[str, Path]],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
