@@ -8,6 +8,7 @@ warning naming the repair, correct result) or ``ok``. Count them with
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,9 @@ def mixed_geometries(p: dict[str, Path], tmp: Path) -> Path:
 
 def no_crs_layer(p: dict[str, Path], tmp: Path) -> Path:
     gdf = _wgs("buildings").set_crs(None, allow_override=True)
-    pyogrio.write_dataframe(gdf, tmp / "nocrs.gpkg")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # pyogrio: "'crs' was not provided"
+        pyogrio.write_dataframe(gdf, tmp / "nocrs.gpkg")
     return tmp / "nocrs.gpkg"
 
 
