@@ -126,7 +126,14 @@ def estimate_households(
     out["residential"] = ~nonres
     out["levels_used"] = levels
     out["levels_source"] = source
-    hh = out["footprint_m2"] * levels * settings.net_to_gross / settings.dwelling_m2
+    hh = (
+        out["footprint_m2"]
+        * levels
+        * settings.net_to_gross
+        * settings.occupancy_rate
+        / settings.dwelling_m2
+    )
+    out["demand_source"] = np.where(source == "default", "default_storeys", "storeys")
     out["households"] = hh.where(~nonres, 0.0).round(2)
     out["population"] = (out["households"] * settings.household_size).round(2)
     counts = source.value_counts().to_dict()
@@ -198,14 +205,38 @@ def apply_overrides(
 
 
 def prepare_demand(
-    demand: gpd.GeoDataFrame, *, settings: Settings = DEFAULTS, crs: Any = None
+    demand: gpd.GeoDataFrame,
+    *,
+    settings: Settings = DEFAULTS,
+    crs: Any = None,
+    landuse: gpd.GeoDataFrame | None = None,
+    pois: gpd.GeoDataFrame | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    population: Any = None,
+    registry: gpd.GeoDataFrame | None = None,
+    residential_rule: str = "evidence",
+    residential_column: str | None = None,
+    study_area: Any = None,
 ) -> gpd.GeoDataFrame:
     """Make any demand layer usable: households, population, party members, ``unit_id``.
 
     Points or polygons with ``households`` and/or ``population`` are completed with the
     household size; building polygons without either are estimated
-    (:func:`estimate_households`). ``party_members`` defaults to 0. Every input column is kept.
+    (:func:`estimate_households`) after deciding which are housing from ``landuse``,
+    ``compounds``, ``pois``, names and footprints (``residential``, ``residential_evidence``;
+    ``residential_rule`` and ``residential_column`` let the user decide). Non-residential
+    buildings stay, with 0 households. Then known figures replace the estimates: population
+    rasters (``population="adults.tif"`` or ``{"population": ..., "elderly": ...}``,
+    dasymetric within ``study_area``), compound tables (``compounds``, points or polygons with
+    ``households``) and registry totals (``registry`` zones with ``households`` or
+    ``population``). ``households`` and ``population`` are whole numbers whose totals per
+    community add up (``households_est`` keeps the fraction); ``party_members`` defaults to
+    0; ``demand_source`` says where each figure came from and ``attrs["demand_report"]``
+    counts them. Every input column is kept.
     """
+    from ._demand_sources import apply_sources, demand_summary, finish_demand, parse_rasters
+    from ._residential import classify_buildings
+
     if demand.crs is None:
         msg = "demand layer has no coordinate system; pass crs= when reading or call .set_crs(...)"
         raise InputError(msg)
@@ -216,6 +247,16 @@ def prepare_demand(
     has_pop = "population" in demand.columns
     if not has_hh and not has_pop:
         out = estimate_households(demand, settings=settings, crs=crs)
+        out = classify_buildings(
+            out,
+            landuse=landuse,
+            compounds=compounds,
+            pois=pois,
+            rule=residential_rule,
+            column=residential_column,
+            settings=settings,
+        )
+        out.loc[~out["residential"], ["households", "population"]] = 0.0
     else:
         out = to_metric(demand, crs).copy()
         if has_hh:
@@ -223,22 +264,51 @@ def prepare_demand(
         if has_pop:
             out["population"] = pd.to_numeric(out["population"], errors="coerce")
         if not has_hh:
-            out["households"] = (out["population"] / settings.household_size).round(2)
+            out["households"] = out["population"] / settings.household_size
         if not has_pop:
-            out["population"] = (out["households"] * settings.household_size).round(2)
+            out["population"] = out["households"] * settings.household_size
         bad = out["households"].isna() | (out["households"] < 0)
         if bad.any():
             msg = f"{int(bad.sum())} demand rows have missing or negative households; fill them or drop those rows"
             raise InputError(msg)
-        out.attrs["demand_report"] = {
-            "units": len(out),
-            "households": float(out["households"].sum()),
-            "population": float(out["population"].sum()),
-            "fell_back_to_default": 0,
-        }
+    rasters = parse_rasters(population)
+    report: dict[str, Any] = {}
+    if rasters or compounds is not None or registry is not None:
+        areas = _residential_areas(landuse, compounds)
+        out, report, tables = apply_sources(
+            out,
+            compounds=compounds,
+            rasters=rasters,
+            registry=registry,
+            areas=areas,
+            area=study_area,
+            settings=settings,
+        )
+        out.attrs["demand_tables"] = tables
+    out = finish_demand(out, settings=settings, group="community_code")
     if "party_members" not in out.columns:
         out["party_members"] = 0
     out["party_members"] = pd.to_numeric(out["party_members"], errors="coerce").fillna(0)
     if "unit_id" not in out.columns:
         out["unit_id"] = np.arange(len(out))
+    summary = demand_summary(out, report)
+    src = out["demand_source"] if "demand_source" in out.columns else pd.Series("", index=out.index)
+    summary["fell_back_to_default"] = int(((src == "default_storeys") & (out["households"] > 0)).sum())
+    out.attrs["demand_report"] = summary
     return out
+
+
+def _residential_areas(
+    landuse: gpd.GeoDataFrame | None, compounds: gpd.GeoDataFrame | None
+) -> gpd.GeoDataFrame | None:
+    """Residential land and compound polygons, where compound points look for buildings."""
+    parts = []
+    if landuse is not None and len(landuse):
+        lu = landuse["landuse"] if "landuse" in landuse.columns else None
+        parts.append(landuse if lu is None else landuse[lu == "residential"])
+    if compounds is not None and len(compounds):
+        parts.append(compounds[compounds.geom_type.isin(["Polygon", "MultiPolygon"])])
+    parts = [gpd.GeoDataFrame(geometry=p.geometry.to_crs(parts[0].crs)) for p in parts if len(p)]
+    if not parts:
+        return None
+    return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)

@@ -112,10 +112,32 @@ class Settings:
         (community centres 15 minutes, compound stations 10 minutes).
     street_side_m : half-width of a service-area band drawn around reached street
         segments (50 m: the buildings that front a street).
-    net_to_gross : net living floor area / gross floor area of residential buildings (0.75).
-    dwelling_m2 : gross floor area per dwelling used to estimate households (90 m2).
-    storey_height_m : metres per storey when only ``height`` is known (3 m).
-    default_levels : storeys by building tag when no level, floor or height is known.
+    net_to_gross : share of a residential building's gross floor area (footprint x storeys)
+        that is in dwellings, not stairs, lobbies, plant or ground-floor shops (0.75; GB
+        50096-2011 practice puts 套内 area at 70-80 % of 建筑面积 for slab and tower blocks).
+    dwelling_m2 : floor area per household (90 m2: the 7th census' 36.5 m2 of housing per
+        urban resident x 2.62 persons is 96 m2 of gross area; 90 m2 is also the national
+        small-and-medium dwelling line of the 2006 "90/70" housing policy).
+    occupancy_rate : share of dwellings with a resident household (1.0: the census counts
+        households where they live and vacancy surveys disagree widely, 5-20 %; set a local
+        figure, e.g. 0.9, where a vacancy or utility-meter survey exists).
+    storey_height_m : metres per storey when only ``height`` is known (3 m; GB 50096-2011
+        §5.5.1 sets a 2.8 m minimum storey height, 3 m is the common design value).
+    default_levels : storeys by building tag when no level, floor or height is known
+        (6 for apartments/residential: the pre-2000 walk-up slab; 2 for houses; 3 otherwise).
+    min_housing_footprint_m2 : a footprint smaller than this is not housing (20 m2: GB
+        50096-2011 §5.1.2 sets 22 m2 of usable area as the smallest dwelling; sheds, kiosks
+        and garages fall below).
+    max_untagged_housing_footprint_m2 : a ``building=yes`` footprint larger than this is not
+        housing unless land use, a compound or its name says so (4,000 m2: slab and tower
+        blocks are 12-20 m deep and rarely over 150 m long; halls, malls and factories are
+        larger).
+    near_residential_m : an untagged building this close to ``landuse=residential`` counts as
+        housing (30 m: land-use polygons in OSM are often drawn to the kerb).
+    compound_radius_m : a compound point that falls in no residential area gives its
+        households to the residential buildings within this distance (150 m: half the side
+        of a typical 300 m Chinese superblock, so that one compound's point does not reach the
+        next block); beyond it the point itself becomes a demand unit.
     grid_min_households, grid_target_households, grid_max_households : grid band (200-500).
     min_m2_per_100_households : service standard for facility load: floor area per 100
         households served (30 m2, the civil-affairs guideline for community service rooms);
@@ -162,6 +184,11 @@ class Settings:
             }
         )
     )
+    min_housing_footprint_m2: float = 20.0
+    max_untagged_housing_footprint_m2: float = 4000.0
+    near_residential_m: float = 30.0
+    occupancy_rate: float = 1.0
+    compound_radius_m: float = 150.0
     grid_min_households: int = 200
     grid_target_households: int = 350
     grid_max_households: int = 500
