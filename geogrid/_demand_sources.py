@@ -260,10 +260,16 @@ def _read_window(path: Path, area_ll: Any) -> tuple[np.ndarray, Any, Any]:
         return values, src.window_transform(win), src.crs
 
 
+def _affine(t: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Apply an affine transform to coordinate arrays."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+
+
 def _cells(values: np.ndarray, transform: Any, area_r: Any) -> pd.DataFrame:
     """Cells with a positive value whose centre lies in ``area_r``: row, col, x, y, value."""
     rows, cols = np.nonzero(values > 0)
-    x, y = transform * (cols + 0.5, rows + 0.5)
+    x, y = _affine(transform, cols + 0.5, rows + 0.5)
     keep = shapely.contains_xy(area_r, np.asarray(x), np.asarray(y))
     return pd.DataFrame(
         {"row": rows[keep], "col": cols[keep], "x": np.asarray(x)[keep], "y": np.asarray(y)[keep],
@@ -295,13 +301,14 @@ def allocate_rasters(
     report: dict[str, Any] = {}
     for name, path in rasters.items():
         p = Path(path)
-        area_r = gpd.GeoSeries([area], crs=out.crs).to_crs(_raster_crs(p)).iloc[0]
+        rcrs = _raster_crs(p)
+        area_r = gpd.GeoSeries([area], crs=out.crs).to_crs(rcrs).iloc[0]
         values, transform, _ = _read_window(p, area_r)
         cells = _cells(values, transform, area_r)
         out["households_floor"] = _weights(out)
         cand = out.index[out["households_floor"] > 0]
         pts = gpd.GeoSeries(representative_points(out.loc[cand]), crs=out.crs, index=cand).to_crs(rcrs)
-        col, row = ~transform * (pts.x.to_numpy(), pts.y.to_numpy())
+        col, row = _affine(~transform, pts.x.to_numpy(), pts.y.to_numpy())
         key = pd.Series(
             np.floor(row).astype(np.int64) * 1_000_003 + np.floor(col).astype(np.int64), index=cand
         )

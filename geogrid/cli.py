@@ -144,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="accept a speed or target outside the plausible ranges (for experiments)",
         )
+        _demand_options(sp)
 
     c = add("coverage", "walking-network coverage of centres and stations (15 min / 1 km)")
     inputs(c)
@@ -230,6 +231,120 @@ def _private_rule(a: argparse.Namespace) -> str:
     return rule or "residents"
 
 
+def _demand_options(sp: argparse.ArgumentParser) -> None:
+    """Demand sources and household assumptions (shared by coverage and site)."""
+    from .settings import DEFAULTS
+
+    g = sp.add_argument_group("demand sources and household assumptions")
+    g.add_argument(
+        "--compounds",
+        metavar="FILE",
+        help="compound (小区) table, points or polygons with households (户数); its households "
+        "replace the estimates of the buildings inside or nearby",
+    )
+    g.add_argument(
+        "--compounds-crs",
+        help="coordinate system of the compound table: bd09 (Baidu, Lianjia), gcj02 (Amap, "
+        "Anjuke), wgs84, EPSG:xxxx",
+    )
+    g.add_argument(
+        "--population",
+        action="append",
+        metavar="[NAME=]FILE.tif",
+        help="population raster (WorldPop, GHS-POP) spread over residential buildings; repeat "
+        "with a name for more, e.g. --population adults.tif --population elderly=old.tif",
+    )
+    g.add_argument(
+        "--registry",
+        metavar="FILE",
+        help="zones (community/street/township polygons) with households or population; the "
+        "estimates inside each zone are scaled to its total",
+    )
+    g.add_argument("--registry-crs", help="coordinate system of the registry zones")
+    g.add_argument(
+        "--residential-rule",
+        choices=["evidence", "strict", "tags"],
+        default="evidence",
+        help="building=yes without evidence counts as housing (evidence, default), does not "
+        "(strict); tags: decide on the building tag only",
+    )
+    g.add_argument(
+        "--residential-column",
+        metavar="COLUMN",
+        help="demand column that overrides the housing decision (1/0, true/false, 是/否)",
+    )
+    g.add_argument(
+        "--dwelling-m2",
+        type=float,
+        help=f"floor area per household in m2 (default {DEFAULTS.dwelling_m2:g})",
+    )
+    g.add_argument(
+        "--net-to-gross",
+        type=float,
+        help=f"dwelling share of gross floor area (default {DEFAULTS.net_to_gross:g})",
+    )
+    g.add_argument(
+        "--occupancy",
+        type=float,
+        help=f"share of dwellings occupied (default {DEFAULTS.occupancy_rate:g})",
+    )
+    g.add_argument(
+        "--household-size",
+        type=float,
+        help=f"persons per household (default {DEFAULTS.household_size:g}, 7th census)",
+    )
+    g.add_argument(
+        "--min-footprint",
+        type=float,
+        help=f"smallest footprint that can be housing, m2 (default {DEFAULTS.min_housing_footprint_m2:g})",
+    )
+    g.add_argument(
+        "--default-storeys",
+        metavar="TAG=N,...",
+        help="storeys by building tag when none is known, e.g. yes=6,apartments=18 "
+        "(default yes=3, apartments/residential=6, house=2)",
+    )
+
+
+def _demand_settings(a: argparse.Namespace, settings: Any) -> Any:
+    """Apply the household-assumption flags to ``settings``."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from .errors import InputError
+
+    changes: dict[str, Any] = {}
+    for flag, key, low, high in (
+        ("dwelling_m2", "dwelling_m2", 10.0, 1000.0),
+        ("net_to_gross", "net_to_gross", 0.05, 1.0),
+        ("occupancy", "occupancy_rate", 0.05, 1.0),
+        ("household_size", "household_size", 1.0, 10.0),
+        ("min_footprint", "min_housing_footprint_m2", 0.0, 1000.0),
+    ):
+        value = getattr(a, flag, None)
+        if value is None:
+            continue
+        if not low <= value <= high:
+            msg = f"--{flag.replace('_', '-')} {value:g} is out of range; pass a value from {low:g} to {high:g}"
+            raise InputError(msg)
+        changes[key] = value
+    spec = getattr(a, "default_storeys", None)
+    if spec:
+        levels = dict(settings.default_levels)
+        for item in spec.split(","):
+            tag, _, num = item.partition("=")
+            try:
+                n = int(num)
+            except ValueError:
+                n = 0
+            if not tag.strip() or not 1 <= n <= 200:
+                msg = f"--default-storeys item {item!r} is not TAG=N; write e.g. yes=6,apartments=18"
+                raise InputError(msg)
+            levels[tag.strip()] = n
+        changes["default_levels"] = MappingProxyType(levels)
+    return replace(settings, **changes) if changes else settings
+
+
 def _study(a: argparse.Namespace) -> Any:
     from .pipeline import load_study
     from .settings import DEFAULTS
@@ -239,6 +354,7 @@ def _study(a: argparse.Namespace) -> Any:
         from dataclasses import replace
 
         settings = replace(DEFAULTS, speed_kmh=a.speed)
+    settings = _demand_settings(a, settings)
     return load_study(
         network=a.network,
         demand=a.demand,
@@ -250,6 +366,13 @@ def _study(a: argparse.Namespace) -> Any:
         private=_private_rule(a),
         residential=a.residential,
         settings=settings,
+        compounds=a.compounds,
+        compounds_crs=a.compounds_crs,
+        population=a.population,
+        registry=a.registry,
+        registry_crs=a.registry_crs,
+        residential_rule=a.residential_rule,
+        residential_column=a.residential_column,
     ), settings
 
 

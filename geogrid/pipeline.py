@@ -55,6 +55,7 @@ class StudyArea:
     communities: gpd.GeoDataFrame | None = None
     extra: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     excluded: gpd.GeoDataFrame | None = None
+    demand_report: dict[str, Any] = field(default_factory=dict)
 
     @property
     def crs(self) -> Any:
@@ -64,8 +65,8 @@ class StudyArea:
     def summary(self) -> dict[str, Any]:
         """Headline counts: households, population, network size, facilities by type."""
         out: dict[str, Any] = {
-            "households": round(float(self.demand["households"].sum()), 1),
-            "population": round(float(self.demand["population"].sum()), 1),
+            "households": int(round(float(self.demand["households"].sum()))),
+            "population": int(round(float(self.demand["population"].sum()))),
             "demand_units": len(self.demand),
             **{f"network_{k}": v for k, v in self.network.summary().items()},
         }
@@ -74,6 +75,15 @@ class StudyArea:
             out["facilities"] = {str(k): int(v) for k, v in counts.items()}
         if self.communities is not None:
             out["communities"] = len(self.communities)
+        rep = self.demand_report
+        if rep.get("sources"):
+            out["demand_sources"] = {
+                k: f"{v['units']} units, {v['households']} households"
+                for k, v in rep["sources"].items()
+            }
+        for key in ("compounds", "registry", "rasters"):
+            if key in rep:
+                out[f"demand_{key}"] = rep[key]
         return out
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -327,6 +337,14 @@ def load_study(
     residential: str | Path | gpd.GeoDataFrame | None = None,
     settings: Settings = DEFAULTS,
     private: str | None = None,
+    compounds: str | Path | gpd.GeoDataFrame | None = None,
+    compounds_crs: Any = None,
+    population: Any = None,
+    registry: str | Path | gpd.GeoDataFrame | None = None,
+    registry_crs: Any = None,
+    residential_rule: str = "evidence",
+    residential_column: str | None = None,
+    study_area: Any = None,
 ) -> StudyArea:
     """Read and project every input once; households are estimated where missing.
 
@@ -336,6 +354,14 @@ def load_study(
     private paths are kept when the network is not an OSM file (an OSM file brings its own).
     ``private`` says who walks them: ``"residents"`` (default: trips to or from that gated
     compound), ``"all"`` or ``"none"``; ``keep_private=False`` is the deprecated ``"none"``.
+
+    Demand sources (see :func:`geogrid.demand.prepare_demand`): ``compounds`` (a compound
+    table of points or polygons with ``households``; ``compounds_crs`` e.g. ``"bd09"``),
+    ``population`` (GeoTIFF path, or ``["adults.tif", "elderly=old.tif"]``), ``registry``
+    (zones with ``households`` or ``population``), ``residential_rule`` / ``residential_column``
+    for the housing decision on ``building=yes``; ``study_area`` bounds raster totals. An OSM
+    demand file brings its land use and POIs as evidence. The matched compound and registry
+    tables go to ``study.extra`` and the per-source counts to ``study.demand_report``.
     """
     res = (
         residential
@@ -349,11 +375,16 @@ def load_study(
         net = network.with_private(private) if private is not None else network
     else:
         net = build_network(network, **kw)
-    dem = (
-        demand
-        if isinstance(demand, gpd.GeoDataFrame)
-        else _layer(demand, crs=demand_crs or crs, what="demand")
-    )
+    evidence: dict[str, Any] = {}
+    if isinstance(demand, gpd.GeoDataFrame):
+        dem = demand
+    elif _is_osm(Path(demand)) and Path(demand).exists():
+        dem, evidence = _osm_demand(Path(demand))
+    else:
+        dem = _layer(demand, crs=demand_crs or crs, what="demand")
+    if res is not None and "landuse" not in evidence:
+        evidence["landuse"] = res
+    sources = _demand_sources(compounds, compounds_crs or crs, registry, registry_crs or crs)
     fac = (
         facilities
         if isinstance(facilities, gpd.GeoDataFrame) or facilities is None
@@ -383,9 +414,19 @@ def load_study(
             check_shift=not (_is_path_osm(facilities) or _asserted_wgs84(facilities_crs)),
             excluded=excluded,
         )
-    dem = prepare_demand(dem, settings=settings, crs=net.crs)
-    if "residential" in dem.columns:
-        dem = dem[dem["households"] > 0].reset_index(drop=True)
+    dem = prepare_demand(
+        dem,
+        settings=settings,
+        crs=net.crs,
+        population=population,
+        residential_rule=residential_rule,
+        residential_column=residential_column,
+        study_area=study_area,
+        **evidence,
+        **sources,
+    )
+    tables = dict(dem.attrs.get("demand_tables", {}))
+    report = dict(dem.attrs.get("demand_report", {}))
     if fac is not None:
         fac = prepare_facilities(fac, crs=net.crs)
     if com is not None:
@@ -400,7 +441,39 @@ def load_study(
         facilities=fac,
         communities=com,
         excluded=_join_excluded(excluded),
+        extra=tables,
+        demand_report=report,
     )
+
+
+def _osm_demand(path: Path) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Buildings of an OSM file, with its land use and POIs as housing evidence."""
+    from ._residential import read_landuse
+
+    osm = read_osm(path)
+    return osm.buildings, {"landuse": read_landuse(path), "pois": osm.pois}
+
+
+def _demand_sources(
+    compounds: Any, compounds_crs: Any, registry: Any, registry_crs: Any
+) -> dict[str, Any]:
+    """Read the compound table and registry zones when paths are given."""
+    from ._demand_sources import read_compounds
+
+    out: dict[str, Any] = {}
+    if compounds is not None:
+        out["compounds"] = (
+            compounds
+            if isinstance(compounds, gpd.GeoDataFrame)
+            else read_compounds(compounds, crs=compounds_crs)
+        )
+    if registry is not None:
+        out["registry"] = (
+            registry
+            if isinstance(registry, gpd.GeoDataFrame)
+            else _layer(registry, crs=registry_crs, what="registry")
+        )
+    return out
 
 
 def write_coverage(
@@ -611,6 +684,8 @@ def format_summary(figures: dict[str, Any]) -> str:
         if key == "facilities":
             parts = [f"{FACILITY_TYPE_NAMES_ZH.get(t, t)} {t}: {n}" for t, n in fac.items()]
             lines.append(f"facilities by type: {'; '.join(parts)}")
+        elif isinstance(value, dict):
+            lines.append(f"{key}: {'; '.join(f'{k}: {v}' for k, v in value.items())}")
         elif isinstance(value, float):
             lines.append(f"{key}: {value:,.4g}" if abs(value) < 10 else f"{key}: {value:,.1f}")
         elif isinstance(value, int) and not isinstance(value, bool):
