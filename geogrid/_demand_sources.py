@@ -71,7 +71,9 @@ def read_compounds(path: str | Path, *, crs: Any = None) -> gpd.GeoDataFrame:
 def _check_figures(comp: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     out = comp.copy()
     rename = {"户数": "households", "人口": "population", "党员": "party_members", "名称": "name"}
-    out = out.rename(columns={k: v for k, v in rename.items() if k in out.columns and v not in out.columns})
+    out = out.rename(
+        columns={k: v for k, v in rename.items() if k in out.columns and v not in out.columns}
+    )
     if "households" not in out.columns and "population" not in out.columns:
         shown = ", ".join(map(str, list(out.columns)[:12]))
         msg = f"{what} has no 'households' or 'population' column (columns: {shown}); rename the 户数 column to households"
@@ -120,7 +122,7 @@ def _spread(
 def _point_units(
     like: gpd.GeoDataFrame, table: gpd.GeoDataFrame, columns: list[str], source: str
 ) -> gpd.GeoDataFrame:
-    """New demand units at the representative points of ``table`` rows."""
+    """Make new demand units at the representative points of ``table`` rows."""
     pts = representative_points(table)
     data: dict[str, Any] = {c: table[c].to_numpy(dtype=float) for c in columns}
     if "name" in table.columns:
@@ -194,7 +196,9 @@ def allocate_compounds(
     pr["w"] = w.reindex(pr["unit"]).to_numpy()
     out = _spread(out, pr, comp, cols)
     out.loc[pr["unit"].unique(), "demand_source"] = "compound"
-    comp["matched_units"] = pr.groupby("row")["unit"].nunique().reindex(comp.index).fillna(0).astype(int)
+    comp["matched_units"] = (
+        pr.groupby("row")["unit"].nunique().reindex(comp.index).fillna(0).astype(int)
+    )
     lone = comp[comp["matched_units"] == 0]
     out = _append(out, _point_units(out, lone, cols, "compound_point"))
     if "households" in cols and "population" not in cols:
@@ -213,7 +217,9 @@ def _within(
     """Pairs (unit, row) of unit points inside each shape; marks ``comp.match``."""
     if len(shapes) == 0 or len(pts) == 0:
         return pd.DataFrame({"unit": pd.Series(dtype=int), "row": pd.Series(dtype=int)})
-    hit = gpd.sjoin(pts, gpd.GeoDataFrame(geometry=shapes.geometry, crs=pts.crs), predicate="within")
+    hit = gpd.sjoin(
+        pts, gpd.GeoDataFrame(geometry=shapes.geometry, crs=pts.crs), predicate="within"
+    )
     pairs = pd.DataFrame({"unit": hit.index.to_numpy(), "row": hit["index_right"].to_numpy()})
     comp.loc[pairs["row"].unique(), "match"] = how
     return pairs
@@ -272,8 +278,13 @@ def _cells(values: np.ndarray, transform: Any, area_r: Any) -> pd.DataFrame:
     x, y = _affine(transform, cols + 0.5, rows + 0.5)
     keep = shapely.contains_xy(area_r, np.asarray(x), np.asarray(y))
     return pd.DataFrame(
-        {"row": rows[keep], "col": cols[keep], "x": np.asarray(x)[keep], "y": np.asarray(y)[keep],
-         "value": values[rows[keep], cols[keep]]}
+        {
+            "row": rows[keep],
+            "col": cols[keep],
+            "x": np.asarray(x)[keep],
+            "y": np.asarray(y)[keep],
+            "value": values[rows[keep], cols[keep]],
+        }
     )
 
 
@@ -307,7 +318,9 @@ def allocate_rasters(
         cells = _cells(values, transform, area_r)
         out["households_floor"] = _weights(out)
         cand = out.index[out["households_floor"] > 0]
-        pts = gpd.GeoSeries(representative_points(out.loc[cand]), crs=out.crs, index=cand).to_crs(rcrs)
+        pts = gpd.GeoSeries(representative_points(out.loc[cand]), crs=out.crs, index=cand).to_crs(
+            rcrs
+        )
         col, row = _affine(~transform, pts.x.to_numpy(), pts.y.to_numpy())
         key = pd.Series(
             np.floor(row).astype(np.int64) * 1_000_003 + np.floor(col).astype(np.int64), index=cand
@@ -322,7 +335,9 @@ def allocate_rasters(
         out = _spread(out, pairs, table, [name])
         empty = cells[~cells.index.isin(inside.to_numpy())]
         geo = gpd.GeoSeries(gpd.points_from_xy(empty["x"], empty["y"]), crs=rcrs).to_crs(out.crs)
-        lone = gpd.GeoDataFrame({name: empty["value"].to_numpy()}, geometry=geo.to_numpy(), crs=out.crs)
+        lone = gpd.GeoDataFrame(
+            {name: empty["value"].to_numpy()}, geometry=geo.to_numpy(), crs=out.crs
+        )
         out = _append(out, _point_units(out, lone, [name], "raster_cell"))
         out[name] = out[name].fillna(0.0)
         if name == "population":
@@ -335,7 +350,13 @@ def allocate_rasters(
             "cells": len(cells),
             "cells_without_buildings": len(empty),
         }
-        log.info("raster %s: %.0f over %d cells, %d without buildings", name, cells["value"].sum(), len(cells), len(empty))
+        log.info(
+            "raster %s: %.0f over %d cells, %d without buildings",
+            name,
+            cells["value"].sum(),
+            len(cells),
+            len(empty),
+        )
     return out.drop(columns=["households_floor"], errors="ignore"), report
 
 
@@ -438,7 +459,11 @@ def apply_sources(
     if rasters:
         out, report["rasters"] = allocate_rasters(out, rasters, area=area, settings=settings)
     if compounds is not None:
-        given = float(pd.to_numeric(compounds.get("households"), errors="coerce").sum()) if "households" in compounds.columns else None
+        given = (
+            float(pd.to_numeric(compounds.get("households"), errors="coerce").sum())
+            if "households" in compounds.columns
+            else None
+        )
         out, comp = allocate_compounds(out, compounds, areas=areas, settings=settings)
         report["compounds"] = {
             "rows": len(comp),
@@ -450,7 +475,9 @@ def apply_sources(
         out, zones = scale_to_registry(out, registry, settings=settings)
         report["registry"] = {
             "zones": len(zones),
-            "status": {str(k): int(v) for k, v in zones["status"].value_counts().sort_index().items()},
+            "status": {
+                str(k): int(v) for k, v in zones["status"].value_counts().sort_index().items()
+            },
         }
         tables["registry_zones"] = zones
     return out, report, tables
@@ -482,8 +509,12 @@ def finish_demand(
 
 
 def demand_summary(units: gpd.GeoDataFrame, report: Mapping[str, Any]) -> dict[str, Any]:
-    """Counts and totals per source, per residential decision, and the source reports."""
-    src = units["demand_source"].astype(str) if "demand_source" in units.columns else pd.Series("given", index=units.index)
+    """Count units and totals per source and per residential decision; add the source reports."""
+    src = (
+        units["demand_source"].astype(str)
+        if "demand_source" in units.columns
+        else pd.Series("given", index=units.index)
+    )
     if "residential" in units.columns:
         src = src.where(units["residential"].astype(bool), "non_residential")
     by: dict[str, Any] = {}
@@ -503,7 +534,13 @@ def demand_summary(units: gpd.GeoDataFrame, report: Mapping[str, Any]) -> dict[s
         res = units["residential"].astype(bool)
         out["residential_units"] = int(res.sum())
         out["non_residential_units"] = int((~res).sum())
-        basis = units["residential_basis"].astype(str) + ":" + np.where(res, "residential", "non_residential")
-        out["residential_basis"] = {str(k): int(v) for k, v in basis.value_counts().sort_index().items()}
+        basis = (
+            units["residential_basis"].astype(str)
+            + ":"
+            + np.where(res, "residential", "non_residential")
+        )
+        out["residential_basis"] = {
+            str(k): int(v) for k, v in basis.value_counts().sort_index().items()
+        }
     out.update({k: v for k, v in report.items()})
     return out

@@ -373,14 +373,19 @@ def classify_buildings(
     if res_land is not None and len(res_land) and settings.near_residential_m > 0:
         near_area = to_metric(res_land, b.crs).buffer(settings.near_residential_m).union_all()
         near = pd.Series(b.geometry.intersects(near_area), index=b.index)
-        put(near, True, f"within {settings.near_residential_m:g} m of landuse=residential", "landuse")
+        put(
+            near,
+            True,
+            f"within {settings.near_residential_m:g} m of landuse=residential",
+            "landuse",
+        )
     put(pd.Series(True, index=b.index), rule == "evidence", "no evidence", "default")
     log.info("classified %d buildings", n)
     return _finish(b, decided, evidence, basis)
 
 
 def _as_landuse(landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
-    """A layer with neither ``landuse`` nor ``amenity`` is residential areas (compounds)."""
+    """Take a layer with neither ``landuse`` nor ``amenity`` as residential areas (compounds)."""
     if landuse is None or len(landuse) == 0:
         return None
     if "landuse" in landuse.columns or "amenity" in landuse.columns:
@@ -396,8 +401,12 @@ def _finish(
     b["residential"] = decided.astype(bool).to_numpy()
     b["residential_evidence"] = evidence.astype(str).to_numpy()
     b["residential_basis"] = basis.astype(str).to_numpy()
-    key = b["residential_basis"] + ":" + np.where(b["residential"], "residential", "non_residential")
-    b.attrs["residential_counts"] = {str(k): int(v) for k, v in key.value_counts().sort_index().items()}
+    key = (
+        b["residential_basis"] + ":" + np.where(b["residential"], "residential", "non_residential")
+    )
+    b.attrs["residential_counts"] = {
+        str(k): int(v) for k, v in key.value_counts().sort_index().items()
+    }
     return b
 
 
@@ -406,10 +415,10 @@ def read_landuse(path: Any) -> gpd.GeoDataFrame:
 
     Returns polygons in EPSG:4326 with ``landuse``, ``amenity`` and ``name`` (raw tags).
     """
+    from pathlib import Path
+
     import osmium
     import shapely
-
-    from pathlib import Path
 
     from ._osm import osm_file
 
@@ -418,19 +427,24 @@ def read_landuse(path: Any) -> gpd.GeoDataFrame:
     geoms: list[Any] = []
     wkb = osmium.geom.WKBFactory()
     fp = osmium.FileProcessor(osm_file(Path(path))).with_areas()
-    for obj in fp:
-        if not obj.is_area():
-            continue
-        tags = obj.tags
-        lu, am = tags.get("landuse"), tags.get("amenity")
-        if lu is None and am not in campus:
-            continue
-        try:
-            geom = shapely.from_wkb(wkb.create_multipolygon(obj))
-        except RuntimeError:
-            continue
-        rows.append({"landuse": lu, "amenity": am if am in campus else None, "name": tags.get("name")})
-        geoms.append(shapely.make_valid(geom))
+    try:
+        for obj in fp:
+            if not isinstance(obj, osmium.osm.Area):
+                continue
+            tags = obj.tags
+            lu, am = tags.get("landuse"), tags.get("amenity")
+            if lu is None and am not in campus:
+                continue
+            try:
+                geom = shapely.from_wkb(wkb.create_multipolygon(obj))
+            except RuntimeError:
+                continue
+            amenity = am if am in campus else None
+            rows.append({"landuse": lu, "amenity": amenity, "name": tags.get("name")})
+            geoms.append(shapely.make_valid(geom))
+    except RuntimeError as exc:
+        msg = f"could not read land use from {Path(path).name} ({exc}); pass an OSM XML or PBF file"
+        raise InputError(msg) from exc
     return gpd.GeoDataFrame(
         pd.DataFrame(rows, columns=["landuse", "amenity", "name"]), geometry=geoms, crs="EPSG:4326"
     )

@@ -251,7 +251,8 @@ def _demand_options(sp: argparse.ArgumentParser) -> None:
         "--population",
         action="append",
         metavar="[NAME=]FILE.tif",
-        help="population raster (WorldPop, GHS-POP) spread over residential buildings; repeat "
+        help="population raster (WorldPop, GHS-POP) spread over residential buildings, totals over "
+        "the area the buildings span; repeat "
         "with a name for more, e.g. --population adults.tif --population elderly=old.tif",
     )
     g.add_argument(
@@ -338,7 +339,9 @@ def _demand_settings(a: argparse.Namespace, settings: Any) -> Any:
             except ValueError:
                 n = 0
             if not tag.strip() or not 1 <= n <= 200:
-                msg = f"--default-storeys item {item!r} is not TAG=N; write e.g. yes=6,apartments=18"
+                msg = (
+                    f"--default-storeys item {item!r} is not TAG=N; write e.g. yes=6,apartments=18"
+                )
                 raise InputError(msg)
             levels[tag.strip()] = n
         changes["default_levels"] = MappingProxyType(levels)

@@ -1,16 +1,23 @@
 """Households, population and party members per demand unit.
 
-Three sources, in order of precedence:
+Sources, in order of precedence (see :func:`prepare_demand`):
 
-(b) a compound or community layer with ``households`` / ``population`` / ``party_members``
-    columns overrides estimates: its totals are spread over the buildings inside it in
-    proportion to their estimated floor area;
-(c) a unit with only ``population`` gets ``population / household_size`` households (2.62, 7th
-    census), one with only ``households`` gets ``households * household_size`` persons;
+(d) registry totals (community, street or township zones with ``households`` or
+    ``population``) scale the estimates inside each zone to the known total;
+(c) compound tables (points or polygons with ``households``) replace the estimates of the
+    residential buildings inside or near each compound (``geogrid._demand_sources``);
+(b) population rasters are spread over residential buildings by floor area (dasymetric);
 (a) otherwise residential buildings are estimated as
-    ``footprint_m2 x storeys x net_to_gross / dwelling_m2`` (0.75 and 90 m2 by default), with
-    storeys from ``building:levels`` / ``levels``, else a ``Floor``/``floors`` column, else
-    ``height / 3 m``, else a default by building type (``settings.default_levels``).
+    ``footprint_m2 x storeys x net_to_gross x occupancy_rate / dwelling_m2`` (0.75, 1.0 and
+    90 m2 by default), with storeys from ``building:levels`` / ``levels``, else a
+    ``Floor``/``floors`` column, else ``height / 3 m``, else a default by building type
+    (``settings.default_levels``). Which buildings are housing is decided from the evidence
+    in the data (``geogrid._residential``): ``building=yes`` is not taken on trust.
+
+A unit with only ``population`` gets ``population / household_size`` households (2.62, 7th
+census), one with only ``households`` gets ``households * household_size`` persons. Output
+``households`` and ``population`` are whole numbers (largest remainder per community,
+:func:`geogrid.households.round_households`); ``households_est`` keeps the fraction.
 """
 
 from __future__ import annotations
@@ -293,7 +300,9 @@ def prepare_demand(
         out["unit_id"] = np.arange(len(out))
     summary = demand_summary(out, report)
     src = out["demand_source"] if "demand_source" in out.columns else pd.Series("", index=out.index)
-    summary["fell_back_to_default"] = int(((src == "default_storeys") & (out["households"] > 0)).sum())
+    summary["fell_back_to_default"] = int(
+        ((src == "default_storeys") & (out["households"] > 0)).sum()
+    )
     out.attrs["demand_report"] = summary
     return out
 

@@ -447,7 +447,7 @@ def load_study(
 
 
 def _osm_demand(path: Path) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
-    """Buildings of an OSM file, with its land use and POIs as housing evidence."""
+    """Read the buildings of an OSM file, with its land use and POIs as housing evidence."""
     from ._residential import read_landuse
 
     osm = read_osm(path)

@@ -73,7 +73,11 @@ def town():
         [
             {"building": "apartments", "name": None, "geometry": square(0, 0, 20)},
             {"building": "yes", "name": "金贸大厦", "geometry": square(100, 0, 30)},
-            {"building": "yes", "name": None, "geometry": square(300, 300, 20)},  # in residential land
+            {
+                "building": "yes",
+                "name": None,
+                "geometry": square(300, 300, 20),
+            },  # in residential land
             {"building": "yes", "name": None, "geometry": square(600, 0, 20)},  # school POI inside
             {"building": "yes", "name": None, "geometry": square(800, 0, 3)},  # 9 m2 shed
             {"building": "yes", "name": None, "geometry": square(1000, 0, 140)},  # 19,600 m2 hall
@@ -81,7 +85,9 @@ def town():
         ]
     )
     land = gpd.GeoDataFrame(
-        {"landuse": ["residential"], "name": ["幸福小区"]}, geometry=[square(250, 250, 200)], crs=UTM
+        {"landuse": ["residential"], "name": ["幸福小区"]},
+        geometry=[square(250, 250, 200)],
+        crs=UTM,
     )
     pois = gpd.GeoDataFrame(
         {"amenity": ["school"], "name": ["第九中学"]}, geometry=[Point(X0 + 610, Y0 + 10)], crs=UTM
@@ -133,7 +139,9 @@ def test_prepare_demand_keeps_non_residential_rows_with_zero_households(town):
     assert out["households"].dtype.kind == "i"
     assert out["households"].sum() == int(np.floor(out["households_est"].sum() + 0.5))
     rep = out.attrs["demand_report"]
-    assert rep["non_residential_units"] == 4 and rep["sources"]["non_residential"]["households"] == 0
+    assert (
+        rep["non_residential_units"] == 4 and rep["sources"]["non_residential"]["households"] == 0
+    )
 
 
 def test_household_options_change_the_estimate():
@@ -141,7 +149,9 @@ def test_household_options_change_the_estimate():
 
     from geogrid.settings import DEFAULTS
 
-    b = buildings([{"building": "residential", "building:levels": "10", "geometry": square(0, 0, 30)}])
+    b = buildings(
+        [{"building": "residential", "building:levels": "10", "geometry": square(0, 0, 30)}]
+    )
     base = prepare_demand(b)
     # 900 m2 x 10 storeys x 0.75 / 90 m2 = 75 households
     assert base["households_est"].iloc[0] == pytest.approx(75.0)
@@ -157,7 +167,11 @@ def test_compounds_polygon_area_radius_and_point():
     b = buildings(
         [
             {"building": "residential", "building:levels": "6", "geometry": square(0, 0, 10)},
-            {"building": "residential", "building:levels": "6", "geometry": square(20, 0, 10 * 3**0.5)},
+            {
+                "building": "residential",
+                "building:levels": "6",
+                "geometry": square(20, 0, 10 * 3**0.5),
+            },
             {"building": "residential", "building:levels": "6", "geometry": square(500, 500, 20)},
             {"building": "residential", "building:levels": "6", "geometry": square(1000, 0, 20)},
             {"building": "school", "geometry": square(1040, 0, 20)},
@@ -190,9 +204,13 @@ def test_compounds_polygon_area_radius_and_point():
 
 
 def test_compounds_through_prepare_demand_are_whole_and_reported():
-    b = buildings([{"building": "residential", "geometry": square(0, 0, 10)},
-                   {"building": "residential", "geometry": square(20, 0, 10)},
-                   {"building": "residential", "geometry": square(40, 0, 10)}])
+    b = buildings(
+        [
+            {"building": "residential", "geometry": square(0, 0, 10)},
+            {"building": "residential", "geometry": square(20, 0, 10)},
+            {"building": "residential", "geometry": square(40, 0, 10)},
+        ]
+    )
     comp = gpd.GeoDataFrame({"households": [100]}, geometry=[square(-5, -5, 60)], crs=UTM)
     out = prepare_demand(b, compounds=comp)
     assert out["households"].tolist() == [34, 33, 33]  # 33.33 each, largest remainder
@@ -207,7 +225,9 @@ def test_lianjia_bd09_compounds_point_path(real):
     assert len(comp) == 480 and comp["households"].sum() == 798_857
     raw = pd.read_csv(path)
     # BD-09 -> WGS84 moves Beijing points by several hundred metres, never kilometres
-    shift = gpd.GeoSeries(gpd.points_from_xy(raw["lng_bd09"], raw["lat_bd09"]), crs=4326).to_crs(UTM)
+    shift = gpd.GeoSeries(gpd.points_from_xy(raw["lng_bd09"], raw["lat_bd09"]), crs=4326).to_crs(
+        UTM
+    )
     d = shift.distance(comp.geometry.to_crs(UTM))
     assert d.between(300, 1500).all()
     # three buildings next to the first compound; every other compound becomes a point unit
@@ -221,7 +241,9 @@ def test_lianjia_bd09_compounds_point_path(real):
     rep = out.attrs["demand_report"]["compounds"]
     assert rep["match"]["radius"] >= 1 and rep["match"]["point"] >= 470
     assert out["households"].sum() == 798_857
-    assert out["households"].iloc[:3].sum() >= 1124  # 华龙美晟's 1,124 households (plus any neighbour)
+    assert (
+        out["households"].iloc[:3].sum() >= 1124
+    )  # 华龙美晟's 1,124 households (plus any neighbour)
     assert (out["demand_source"] == "compound_point").sum() == rep["match"]["point"]
 
 
@@ -233,18 +255,38 @@ def write_tif(path: Path, values: np.ndarray, *, west: float, north: float, cell
     from rasterio.transform import from_origin
 
     with rasterio.open(
-        path, "w", driver="GTiff", width=values.shape[1], height=values.shape[0], count=1,
-        dtype="float32", crs=crs, transform=from_origin(west, north, cell, cell), nodata=-99999,
+        path,
+        "w",
+        driver="GTiff",
+        width=values.shape[1],
+        height=values.shape[0],
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=from_origin(west, north, cell, cell),
+        nodata=-99999,
     ) as dst:
         dst.write(values.astype("float32"), 1)
 
 
 def test_raster_dasymetric_hand_checkable(tmp_path):
     # 2 x 2 cells of 100 m: 300 | 50 ; nodata | 20
-    write_tif(tmp_path / "pop.tif", np.array([[300, 50], [-99999, 20]]), west=X0, north=Y0 + 200,
-              cell=100, crs=UTM)
-    write_tif(tmp_path / "old.tif", np.array([[30, 5], [0, 2]]), west=X0, north=Y0 + 200,
-              cell=100, crs=UTM)
+    write_tif(
+        tmp_path / "pop.tif",
+        np.array([[300, 50], [-99999, 20]]),
+        west=X0,
+        north=Y0 + 200,
+        cell=100,
+        crs=UTM,
+    )
+    write_tif(
+        tmp_path / "old.tif",
+        np.array([[30, 5], [0, 2]]),
+        west=X0,
+        north=Y0 + 200,
+        cell=100,
+        crs=UTM,
+    )
     b = buildings(
         [
             {"building": "residential", "geometry": square(10, 110, 10)},  # top-left, 100 m2
@@ -255,7 +297,8 @@ def test_raster_dasymetric_hand_checkable(tmp_path):
     )
     units = prepare_demand(b)
     out, rep = allocate_rasters(
-        units, parse_rasters([str(tmp_path / "pop.tif"), f"elderly={tmp_path / 'old.tif'}"]),
+        units,
+        parse_rasters([str(tmp_path / "pop.tif"), f"elderly={tmp_path / 'old.tif'}"]),
         area=box(X0, Y0, X0 + 200, Y0 + 200),
     )
     assert out["population"].iloc[:4].tolist() == pytest.approx([60.0, 240.0, 20.0, 0.0])
@@ -265,7 +308,9 @@ def test_raster_dasymetric_hand_checkable(tmp_path):
     assert len(cell) == 1 and cell["population"].iloc[0] == pytest.approx(50.0)
     assert cell.geometry.iloc[0].equals(Point(X0 + 150, Y0 + 150))
     assert rep["population"]["raster_total"] == pytest.approx(370.0)
-    assert out["population"].sum() == pytest.approx(370.0) and out["elderly"].sum() == pytest.approx(37.0)
+    assert out["population"].sum() == pytest.approx(370.0) and out[
+        "elderly"
+    ].sum() == pytest.approx(37.0)
     assert out["households"].iloc[0] == pytest.approx(60.0 / 2.62)
 
 
@@ -279,8 +324,11 @@ def test_wuhan_worldpop_total_equals_raster_over_the_area(real, tmp_path):
     area_ll = box(114.270, 30.580, 114.2857, 30.590)
     area = gpd.GeoSeries([area_ll], crs=4326).to_crs(UTM).iloc[0]
     minx, miny, maxx, maxy = area.bounds
-    geoms = [box(x, y, x + 15, y + 15) for x in np.arange(minx + 5, (minx + maxx) / 2, 50)
-             for y in np.arange(miny + 5, maxy - 20, 50)]
+    geoms = [
+        box(x, y, x + 15, y + 15)
+        for x in np.arange(minx + 5, (minx + maxx) / 2, 50)
+        for y in np.arange(miny + 5, maxy - 20, 50)
+    ]
     b = gpd.GeoDataFrame({"building": ["residential"] * len(geoms)}, geometry=geoms, crs=UTM)
     out = prepare_demand(b, population=[str(adults), f"elderly={elderly}"], study_area=area)
     # independent total: every cell whose centre lies in the area
@@ -301,7 +349,9 @@ def test_wuhan_worldpop_total_equals_raster_over_the_area(real, tmp_path):
     assert out["elderly"].sum() == int(np.floor(out["elderly_est"].sum() + 0.5))
     # the eastern half has no buildings: its cells became units of their own
     assert rep["population"]["cells_without_buildings"] > 0
-    assert (out["demand_source"] == "raster_cell").sum() == rep["population"]["cells_without_buildings"]
+    assert (out["demand_source"] == "raster_cell").sum() == rep["population"][
+        "cells_without_buildings"
+    ]
 
 
 def test_raster_errors(tmp_path):
@@ -369,7 +419,9 @@ def test_beijing_townships_registry(real):
 # --- the three OSM extracts and the command line --------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["nanjing_xuanwu.osm", "guixi_jiangxi.osm", "shenzhen_longgang.osm"])
+@pytest.mark.parametrize(
+    "name", ["nanjing_xuanwu.osm", "guixi_jiangxi.osm", "shenzhen_longgang.osm"]
+)
 def test_osm_extracts_classified_with_evidence(real, name):
     from geogrid._residential import read_landuse
     from geogrid.io import read_osm
@@ -389,23 +441,49 @@ def test_osm_extracts_classified_with_evidence(real, name):
 def test_cli_coverage_with_compounds_and_flags(real, tmp_path):
     osm = real("guixi_jiangxi.osm")
     (tmp_path / "centres.csv").write_text(
-        "name,type,lon,lat,area_m2\n东门社区,centre_community,117.215,28.292,300\n", encoding="utf-8"
+        "name,type,lon,lat,area_m2\n东门社区,centre_community,117.215,28.292,300\n",
+        encoding="utf-8",
     )
     (tmp_path / "compounds.csv").write_text(
         "name,households,lng_wgs84,lat_wgs84\n远郊小区,321,117.0,28.0\n", encoding="utf-8"
     )
-    cmd = [sys.executable, "-m", "geogrid", "coverage", "--network", str(osm), "--demand", str(osm),
-           "--facilities", "centres.csv", "--crs", "wgs84", "--compounds", "compounds.csv",
-           "--compounds-crs", "wgs84", "--dwelling-m2", "100", "--default-storeys", "yes=5",
-           "--out", "out"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "geogrid",
+        "coverage",
+        "--network",
+        str(osm),
+        "--demand",
+        str(osm),
+        "--facilities",
+        "centres.csv",
+        "--crs",
+        "wgs84",
+        "--compounds",
+        "compounds.csv",
+        "--compounds-crs",
+        "wgs84",
+        "--dwelling-m2",
+        "100",
+        "--default-storeys",
+        "yes=5",
+        "--out",
+        "out",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "compound_point: 1 units, 321 households" in proc.stdout
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert {"residential", "residential_evidence", "households_est"} <= set(dem.columns)
     assert (dem["households"] % 1 == 0).all() and 321 in dem["households"].tolist()
-    bad = subprocess.run(cmd[:-2] + ["--occupancy", "3", "--out", "o2"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+    bad = subprocess.run(
+        cmd[:-2] + ["--occupancy", "3", "--out", "o2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("geogrid: error: --occupancy 3")
     assert "Traceback" not in bad.stderr
     json.dumps({})
