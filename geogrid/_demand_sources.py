@@ -32,6 +32,7 @@ __all__ = [
     "allocate_rasters",
     "parse_rasters",
     "read_compounds",
+    "read_registry",
     "scale_to_registry",
 ]
 
@@ -272,11 +273,14 @@ def _affine(t: Any, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
 
 
-def _cells(values: np.ndarray, transform: Any, area_r: Any) -> pd.DataFrame:
-    """Cells with a positive value whose centre lies in ``area_r``: row, col, x, y, value."""
+def _cells(values: np.ndarray, transform: Any, area_r: Any, held: np.ndarray) -> pd.DataFrame:
+    """Cells with a positive value whose centre lies in ``area_r`` or that ``held`` marks.
+
+    Returns row, col, x, y (cell centre in the raster's CRS) and value.
+    """
     rows, cols = np.nonzero(values > 0)
     x, y = _affine(transform, cols + 0.5, rows + 0.5)
-    keep = shapely.contains_xy(area_r, np.asarray(x), np.asarray(y))
+    keep = shapely.contains_xy(area_r, np.asarray(x), np.asarray(y)) | held[rows, cols]
     return pd.DataFrame(
         {
             "row": rows[keep],
@@ -298,7 +302,7 @@ def allocate_rasters(
     """Spread raster cell values over the residential units in each cell (dasymetric).
 
     Each cell whose centre lies in ``area`` (a polygon in the units' CRS; default the convex
-    hull of the residential units) gives its value to the residential units whose
+    hull of the residential units), or that holds a residential unit of the area, gives its value to the residential units whose
     representative point falls in it, in proportion to floor area; a cell with a value and no
     unit becomes a point unit at its centre (``demand_source="raster_cell"``). The raster named
     ``population`` (the first one given unnamed) sets population, and households =
@@ -315,16 +319,19 @@ def allocate_rasters(
         rcrs = _raster_crs(p)
         area_r = gpd.GeoSeries([area], crs=out.crs).to_crs(rcrs).iloc[0]
         values, transform, _ = _read_window(p, area_r)
-        cells = _cells(values, transform, area_r)
         out["households_floor"] = _weights(out)
         cand = out.index[out["households_floor"] > 0]
         pts = gpd.GeoSeries(representative_points(out.loc[cand]), crs=out.crs, index=cand).to_crs(
             rcrs
         )
         col, row = _affine(~transform, pts.x.to_numpy(), pts.y.to_numpy())
-        key = pd.Series(
-            np.floor(row).astype(np.int64) * 1_000_003 + np.floor(col).astype(np.int64), index=cand
-        )
+        r, c = np.floor(row).astype(np.int64), np.floor(col).astype(np.int64)
+        ok = (r >= 0) & (r < values.shape[0]) & (c >= 0) & (c < values.shape[1])
+        ok &= shapely.contains_xy(area_r, pts.x.to_numpy(), pts.y.to_numpy())
+        held = np.zeros(values.shape, dtype=bool)
+        held[r[ok], c[ok]] = True
+        cells = _cells(values, transform, area_r, held)
+        key = pd.Series(r * 1_000_003 + c, index=cand)
         cells["key"] = cells["row"].astype(np.int64) * 1_000_003 + cells["col"].astype(np.int64)
         cells = cells.set_index("key")
         inside = key[key.isin(cells.index)]
@@ -381,6 +388,71 @@ def _raster_crs(p: Path) -> Any:
 # --- registry totals ----------------------------------------------------------------------
 
 
+#: Code columns a registry table may be joined on, in order of preference.
+CODE_COLUMNS = ("community_code", "street_code", "code", "区划代码", "统计用区划代码")
+
+
+def read_registry(
+    path: str | Path, *, crs: Any = None, communities: gpd.GeoDataFrame | None = None
+) -> gpd.GeoDataFrame:
+    """Read registry zones: polygons with totals, or a code table joined to ``communities``.
+
+    A CSV/Excel table without coordinates needs a code column (``community_code``,
+    ``street_code``, ``code``, 区划代码) that the community layer also has; rows whose code
+    is not there keep no geometry and are reported (``status="no_geometry"``).
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = f"registry file {str(p)!r} does not exist; check the path"
+        raise InputError(msg)
+    if p.suffix.lower() not in {".csv", ".tsv", ".txt", ".xlsx", ".xls", ".xlsm"}:
+        return _check_figures(read_layer(p, crs=crs), p.name)
+    lon, lat = _coord_columns(p)
+    if lon is not None and lat is not None:
+        msg = f"{p.name} has point coordinates; registry totals need zone polygons or codes"
+        raise InputError(msg)
+    table = _plain_table(p)
+    code = next((c for c in CODE_COLUMNS if c in table.columns), None)
+    if code is None:
+        shown = ", ".join(map(str, list(table.columns)[:12]))
+        msg = (
+            f"{p.name} has no code column (columns: {shown}); name it community_code or street_code"
+        )
+        raise InputError(msg)
+    if communities is None or code not in communities.columns:
+        msg = f"{p.name} gives totals by {code}; pass --communities polygons with a {code} column"
+        raise InputError(msg)
+    table[code] = table[code].astype(str).str.strip()
+    shapes = communities[[code, "geometry"]].copy()
+    shapes[code] = shapes[code].astype(str).str.strip()
+    shapes = shapes.drop_duplicates(code)
+    merged = table.merge(shapes, on=code, how="left")
+    out = gpd.GeoDataFrame(merged, geometry="geometry", crs=communities.crs)
+    missing = int(out.geometry.isna().sum())
+    if missing:
+        log.warning(
+            "%s: %d codes are not in the community layer (reported, not used)", p.name, missing
+        )
+    return _check_figures(out, p.name)
+
+
+def _plain_table(p: Path) -> pd.DataFrame:
+    """Read a CSV/Excel table as text columns (codes keep their leading zeros)."""
+    if p.suffix.lower() in {".xlsx", ".xls", ".xlsm"}:
+        return pd.read_excel(p, dtype=str)
+    raw = p.read_bytes()
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            text = raw.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    sep = "\t" if p.suffix.lower() == ".tsv" else ","
+    import io as _stdio
+
+    return pd.read_csv(_stdio.StringIO(text), sep=sep, dtype=str)
+
+
 def scale_to_registry(
     units: gpd.GeoDataFrame,
     zones: gpd.GeoDataFrame,
@@ -399,15 +471,17 @@ def scale_to_registry(
     -------
     (units, zones)
         Scaled units (``registry_zone`` = zone row) and the zones with ``status``
-        (scaled / no_units / compounds_exceed / no_total), ``estimated`` and ``factor``.
+        (scaled / no_units / compounds_exceed / no_total / no_geometry), ``estimated`` and
+        ``factor``.
 
     """
     z = _check_figures(to_metric(zones, units.crs), "registry table").reset_index(drop=True)
-    z = z[z.geom_type.isin(["Polygon", "MultiPolygon"])]
+    polys = z.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
     col = "households" if "households" in z.columns else "population"
     out = units.copy()
     pts = gpd.GeoDataFrame(geometry=representative_points(out), crs=out.crs, index=out.index)
-    hit = gpd.sjoin(pts, gpd.GeoDataFrame(geometry=z.geometry, crs=out.crs), predicate="within")
+    shapes = gpd.GeoDataFrame(geometry=z.geometry[polys], crs=out.crs)
+    hit = gpd.sjoin(pts, shapes, predicate="within")
     hit = hit[~hit.index.duplicated(keep="first")]
     out["registry_zone"] = hit["index_right"].reindex(out.index)
     fixed = out["demand_source"].isin(["compound", "compound_point"])
@@ -421,6 +495,7 @@ def scale_to_registry(
     z.loc[z[col].isna(), "status"] = "no_total"
     z.loc[z[col].notna() & (have.reindex(z.index).fillna(0) <= 0), "status"] = "no_units"
     z.loc[(z["status"] == "scaled") & (target < 0), "status"] = "compounds_exceed"
+    z.loc[~polys, "status"] = "no_geometry"
     z["factor"] = factor.where(z["status"] == "scaled")
     f = out["registry_zone"].map(z["factor"]).where(free)
     ok = f.notna()
@@ -495,7 +570,9 @@ def finish_demand(
     from .households import round_households
 
     out = units.copy()
-    g = out[group] if group is not None and group in out.columns else None
+    if group is None or group not in out.columns:
+        group = "registry_zone"  # the zones whose totals must come out exactly
+    g = out[group] if group in out.columns else None
     non = ~out["residential"].astype(bool) if "residential" in out.columns else None
     for col in ("households", "population", "elderly"):
         if col not in out.columns:

@@ -382,9 +382,10 @@ def load_study(
         dem, evidence = _osm_demand(Path(demand))
     else:
         dem = _layer(demand, crs=demand_crs or crs, what="demand")
+    if not evidence and isinstance(network, str | Path) and _is_osm(Path(network)):
+        evidence = _osm_demand(Path(network))[1]  # the network's land use and POIs
     if res is not None and "landuse" not in evidence:
         evidence["landuse"] = res
-    sources = _demand_sources(compounds, compounds_crs or crs, registry, registry_crs or crs)
     fac = (
         facilities
         if isinstance(facilities, gpd.GeoDataFrame) or facilities is None
@@ -395,6 +396,7 @@ def load_study(
         if isinstance(communities, gpd.GeoDataFrame) or communities is None
         else _layer(communities, crs=communities_crs or crs, what="communities")
     )
+    sources = _demand_sources(compounds, compounds_crs or crs, registry, registry_crs or crs, com)
     if dem is None:
         msg = "no demand layer given; pass buildings, compounds or points with households"
         raise InputError(msg)
@@ -455,10 +457,10 @@ def _osm_demand(path: Path) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
 
 
 def _demand_sources(
-    compounds: Any, compounds_crs: Any, registry: Any, registry_crs: Any
+    compounds: Any, compounds_crs: Any, registry: Any, registry_crs: Any, communities: Any
 ) -> dict[str, Any]:
     """Read the compound table and registry zones when paths are given."""
-    from ._demand_sources import read_compounds
+    from ._demand_sources import read_compounds, read_registry
 
     out: dict[str, Any] = {}
     if compounds is not None:
@@ -471,7 +473,7 @@ def _demand_sources(
         out["registry"] = (
             registry
             if isinstance(registry, gpd.GeoDataFrame)
-            else _layer(registry, crs=registry_crs, what="registry")
+            else read_registry(registry, crs=registry_crs, communities=communities)
         )
     return out
 

@@ -338,7 +338,12 @@ def test_wuhan_worldpop_total_equals_raster_over_the_area(real, tmp_path):
         t = src.transform
         x = t.c + t.a * (cols + 0.5)
         y = t.f + t.e * (rows + 0.5)
+        # cells holding a building of the area count too (their centre may lie just outside)
+        bpts = gpd.GeoSeries(b.representative_point(), crs=UTM).to_crs(4326)
+        bpts = bpts[bpts.within(area_ll)]
+        held = {src.index(px, py) for px, py in zip(bpts.x, bpts.y, strict=True)}
     inside = shapely.contains_xy(area_ll, np.asarray(x), np.asarray(y))
+    inside |= np.array([(r, c) in held for r, c in zip(rows, cols, strict=True)])
     total = float(v[rows[inside], cols[inside]].sum())
     assert total > 10_000  # a dense district: tens of thousands of adults
     assert out["population_est"].sum() == pytest.approx(total, rel=1e-6)
@@ -487,3 +492,48 @@ def test_cli_coverage_with_compounds_and_flags(real, tmp_path):
     assert bad.returncode == 2 and bad.stderr.startswith("geogrid: error: --occupancy 3")
     assert "Traceback" not in bad.stderr
     json.dumps({})
+
+
+def test_cli_population_raster_and_registry_codes(real, tmp_path):
+    """Raster people spread over Guixi's buildings, then scaled to two communities' registry totals."""
+    from geogrid.io import read_osm
+
+    osm = real("guixi_jiangxi.osm")
+    w, s, e, n = read_osm(osm).buildings.total_bounds
+    cols, rows = int(np.ceil((e - w) / 0.002)) + 1, int(np.ceil((n - s) / 0.002)) + 1
+    write_tif(tmp_path / "pop.tif", np.full((rows, cols), 10.0), west=w - 0.001, north=n + 0.001,
+              cell=0.002, crs="EPSG:4326")
+    write_tif(tmp_path / "old.tif", np.full((rows, cols), 2.0), west=w - 0.001, north=n + 0.001,
+              cell=0.002, crs="EPSG:4326")
+    mid = (w + e) / 2
+    com = gpd.GeoDataFrame(
+        {"community_code": ["360681001001", "360681001002"], "name": ["东门社区", "西门社区"]},
+        geometry=[box(w - 0.01, s - 0.01, mid, n + 0.01), box(mid, s - 0.01, e + 0.01, n + 0.01)],
+        crs=4326,
+    )
+    com.to_file(tmp_path / "communities.gpkg", layer="communities", driver="GPKG")
+    (tmp_path / "registry.csv").write_text(
+        "community_code,population\n360681001001,5000\n360681001002,7001\n360681009999,99\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "centres.csv").write_text(
+        "name,type,lon,lat,area_m2\n东门社区,centre_community,117.215,28.292,300\n", encoding="utf-8"
+    )
+    cmd = [sys.executable, "-m", "geogrid", "coverage", "--network", str(osm), "--demand", str(osm),
+           "--facilities", "centres.csv", "--crs", "wgs84", "--communities", "communities.gpkg",
+           "--population", "pop.tif", "--population", "elderly=old.tif",
+           "--registry", "registry.csv", "--out", "out"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "'no_geometry': 1" in proc.stdout and "'scaled': 2" in proc.stdout
+    assert "raster: " not in proc.stdout  # every building's cell counted: none left at 0
+    dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
+    assert dem["population"].sum() == 12_001  # the two communities' registry totals, whole
+    inside = gpd.sjoin(dem.to_crs(4326).set_geometry(dem.to_crs(4326).representative_point()),
+                       com, predicate="within")
+    per = inside.groupby("community_code_right" if "community_code_right" in inside else "community_code")["population"].sum()
+    assert per.tolist() == [5000, 7001]
+    assert dem["elderly"].sum() > 0 and (dem["elderly"] % 1 == 0).all()
+    bad = subprocess.run(cmd[:-4] + ["--registry", "centres.csv", "--out", "o2"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "registry totals need zone polygons or codes" in bad.stderr
