@@ -409,6 +409,14 @@ def _excluded_frame(exc: Any) -> dict[str, Any]:
     return {"excluded": exc} if exc is not None and len(exc) else {}
 
 
+def _write_demand_tables(study: Any, out: Path) -> None:
+    """Write how each compound was matched and each registry zone scaled, when given."""
+    if study.extra:
+        from .io import write_layers
+
+        write_layers(out / "demand_sources.gpkg", study.extra)
+
+
 def _run(a: argparse.Namespace) -> int:
     from .pipeline import format_summary
 
@@ -437,6 +445,7 @@ def _run(a: argparse.Namespace) -> int:
             settings=settings,
         )
         paths = write_coverage(res, Path(a.out), excluded=study.excluded)
+        _write_demand_tables(study, Path(a.out))
         print(format_summary(study.summary()))
         print(res.summary.to_string(index=False))
         print(
@@ -491,6 +500,7 @@ def _run(a: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
         write_table(res.curve, out / "siting_curve.csv")
+        _write_demand_tables(study, out)
         print(res.curve.to_string(index=False))
         print(f"wrote {out / 'siting.gpkg'} and {out / 'siting_curve.csv'}")
         return 0

@@ -482,6 +482,8 @@ def test_cli_coverage_with_compounds_and_flags(real, tmp_path):
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert {"residential", "residential_evidence", "households_est"} <= set(dem.columns)
     assert (dem["households"] % 1 == 0).all() and 321 in dem["households"].tolist()
+    matched = gpd.read_file(tmp_path / "out" / "demand_sources.gpkg", layer="compounds_matched")
+    assert matched["match"].tolist() == ["point"] and matched["name"].tolist() == ["远郊小区"]
     bad = subprocess.run(
         cmd[:-2] + ["--occupancy", "3", "--out", "o2"],
         cwd=tmp_path,
@@ -534,6 +536,8 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
     per = inside.groupby("community_code_right" if "community_code_right" in inside else "community_code")["population"].sum()
     assert per.tolist() == [5000, 7001]
     assert dem["elderly"].sum() > 0 and (dem["elderly"] % 1 == 0).all()
+    zones = gpd.read_file(tmp_path / "out" / "demand_sources.gpkg", layer="registry_zones")
+    assert zones["status"].tolist() == ["scaled", "scaled", "no_geometry"]
     bad = subprocess.run(cmd[:-4] + ["--registry", "centres.csv", "--out", "o2"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "registry totals need zone polygons or codes" in bad.stderr
