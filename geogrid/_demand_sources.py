@@ -82,9 +82,15 @@ def _check_figures(comp: gpd.GeoDataFrame, what: str) -> gpd.GeoDataFrame:
     for col in COMPOUND_COLUMNS:
         if col in out.columns:
             v = pd.to_numeric(out[col], errors="coerce")
-            bad = v.isna() | (v < 0)
-            if col in ("households", "population") and bad.all():
+            if col in ("households", "population") and v.isna().all():
                 msg = f"{what}: column {col!r} has no numbers; fill it"
+                raise InputError(msg)
+            neg = np.flatnonzero((v < 0).to_numpy())
+            if len(neg):
+                msg = (
+                    f"{what}: column {col!r} has {len(neg)} negative values (first: row "
+                    f"{neg[0] + 1}); fix or delete those rows"
+                )
                 raise InputError(msg)
             out[col] = v
     return out
@@ -163,11 +169,14 @@ def allocate_compounds(
     (units, compounds)
         Units with the figures replaced (``demand_source="compound"``) plus one point unit per
         unmatched compound (``"compound_point"``); the compounds in the units' CRS with
-        ``match`` (polygon, area, radius, point) and ``matched_units``.
+        ``match`` (polygon, area, radius, point; no_figures for a row without households,
+        which is reported and not used) and ``matched_units``.
 
     """
     comp = _check_figures(to_metric(compounds, units.crs), "compound table").reset_index(drop=True)
     cols = [c for c in COMPOUND_COLUMNS if c in comp.columns]
+    main = "households" if "households" in cols else "population"
+    lack = comp[main].isna()  # reported as "no_figures", never spread as zeros
     for c in cols:
         comp[c] = comp[c].fillna(0.0)
     out = units.copy()
@@ -194,13 +203,15 @@ def allocate_compounds(
         disks = gpd.GeoDataFrame(geometry=rest.buffer(settings.compound_radius_m), crs=out.crs)
         pairs.append(_within(pts, disks, "radius", comp))
     pr = pd.concat(pairs, ignore_index=True)
+    pr = pr[~pr["row"].isin(comp.index[lack])]
+    comp.loc[lack, "match"] = "no_figures"
     pr["w"] = w.reindex(pr["unit"]).to_numpy()
     out = _spread(out, pr, comp, cols)
     out.loc[pr["unit"].unique(), "demand_source"] = "compound"
     comp["matched_units"] = (
         pr.groupby("row")["unit"].nunique().reindex(comp.index).fillna(0).astype(int)
     )
-    lone = comp[comp["matched_units"] == 0]
+    lone = comp[(comp["matched_units"] == 0) & ~lack]
     out = _append(out, _point_units(out, lone, cols, "compound_point"))
     if "households" in cols and "population" not in cols:
         fresh = out["demand_source"].isin(["compound", "compound_point"])

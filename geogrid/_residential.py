@@ -161,8 +161,8 @@ NON_RESIDENTIAL_LAND = frozenset(
         "kindergarten",
     }
 )
-_TRUE = {"1", "true", "yes", "y", "t", "是", "住宅", "residential"}
-_FALSE = {"0", "false", "no", "n", "f", "否", "非住宅", "non-residential", "nonresidential"}
+_TRUE = {"1", "1.0", "true", "yes", "y", "t", "是", "住宅", "residential"}
+_FALSE = {"0", "0.0", "false", "no", "n", "f", "否", "非住宅", "non-residential", "nonresidential"}
 
 
 def _tags(b: gpd.GeoDataFrame) -> pd.Series:

@@ -203,6 +203,23 @@ def test_compounds_polygon_area_radius_and_point():
     assert est_other != 70.0
 
 
+def test_compound_without_households_is_reported_not_zeroed():
+    b = buildings([{"building": "residential", "geometry": square(0, 0, 10)}])
+    units = prepare_demand(b)
+    comp = gpd.GeoDataFrame(
+        {"name": ["甲", "乙"], "households": [None, 50]},
+        geometry=[square(-5, -5, 30), Point(X0 + 3000, Y0)],
+        crs=UTM,
+    )
+    out, matched = allocate_compounds(units, comp)
+    assert matched["match"].tolist() == ["no_figures", "point"]
+    assert out["households"].iloc[0] == pytest.approx(units["households_est"].iloc[0])
+    assert out["households"].sum() == pytest.approx(units["households_est"].iloc[0] + 50)
+    comp["households"] = [10, -3]
+    with pytest.raises(InputError, match="negative values"):
+        allocate_compounds(units, comp)
+
+
 def test_compounds_through_prepare_demand_are_whole_and_reported():
     b = buildings(
         [
@@ -503,10 +520,22 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
     osm = real("guixi_jiangxi.osm")
     w, s, e, n = read_osm(osm).buildings.total_bounds
     cols, rows = int(np.ceil((e - w) / 0.002)) + 1, int(np.ceil((n - s) / 0.002)) + 1
-    write_tif(tmp_path / "pop.tif", np.full((rows, cols), 10.0), west=w - 0.001, north=n + 0.001,
-              cell=0.002, crs="EPSG:4326")
-    write_tif(tmp_path / "old.tif", np.full((rows, cols), 2.0), west=w - 0.001, north=n + 0.001,
-              cell=0.002, crs="EPSG:4326")
+    write_tif(
+        tmp_path / "pop.tif",
+        np.full((rows, cols), 10.0),
+        west=w - 0.001,
+        north=n + 0.001,
+        cell=0.002,
+        crs="EPSG:4326",
+    )
+    write_tif(
+        tmp_path / "old.tif",
+        np.full((rows, cols), 2.0),
+        west=w - 0.001,
+        north=n + 0.001,
+        cell=0.002,
+        crs="EPSG:4326",
+    )
     mid = (w + e) / 2
     com = gpd.GeoDataFrame(
         {"community_code": ["360681001001", "360681001002"], "name": ["东门社区", "西门社区"]},
@@ -519,25 +548,56 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
         encoding="utf-8",
     )
     (tmp_path / "centres.csv").write_text(
-        "name,type,lon,lat,area_m2\n东门社区,centre_community,117.215,28.292,300\n", encoding="utf-8"
+        "name,type,lon,lat,area_m2\n东门社区,centre_community,117.215,28.292,300\n",
+        encoding="utf-8",
     )
-    cmd = [sys.executable, "-m", "geogrid", "coverage", "--network", str(osm), "--demand", str(osm),
-           "--facilities", "centres.csv", "--crs", "wgs84", "--communities", "communities.gpkg",
-           "--population", "pop.tif", "--population", "elderly=old.tif",
-           "--registry", "registry.csv", "--out", "out"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "geogrid",
+        "coverage",
+        "--network",
+        str(osm),
+        "--demand",
+        str(osm),
+        "--facilities",
+        "centres.csv",
+        "--crs",
+        "wgs84",
+        "--communities",
+        "communities.gpkg",
+        "--population",
+        "pop.tif",
+        "--population",
+        "elderly=old.tif",
+        "--registry",
+        "registry.csv",
+        "--out",
+        "out",
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "'no_geometry': 1" in proc.stdout and "'scaled': 2" in proc.stdout
     assert "raster: " not in proc.stdout  # every building's cell counted: none left at 0
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert dem["population"].sum() == 12_001  # the two communities' registry totals, whole
-    inside = gpd.sjoin(dem.to_crs(4326).set_geometry(dem.to_crs(4326).representative_point()),
-                       com, predicate="within")
-    per = inside.groupby("community_code_right" if "community_code_right" in inside else "community_code")["population"].sum()
+    inside = gpd.sjoin(
+        dem.to_crs(4326).set_geometry(dem.to_crs(4326).representative_point()),
+        com,
+        predicate="within",
+    )
+    per = inside.groupby(
+        "community_code_right" if "community_code_right" in inside else "community_code"
+    )["population"].sum()
     assert per.tolist() == [5000, 7001]
     assert dem["elderly"].sum() > 0 and (dem["elderly"] % 1 == 0).all()
     zones = gpd.read_file(tmp_path / "out" / "demand_sources.gpkg", layer="registry_zones")
     assert zones["status"].tolist() == ["scaled", "scaled", "no_geometry"]
-    bad = subprocess.run(cmd[:-4] + ["--registry", "centres.csv", "--out", "o2"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+    bad = subprocess.run(
+        cmd[:-4] + ["--registry", "centres.csv", "--out", "o2"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert bad.returncode == 2 and "registry totals need zone polygons or codes" in bad.stderr
