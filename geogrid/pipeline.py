@@ -81,7 +81,7 @@ class StudyArea:
                 k: f"{v['units']} units, {v['households']} households"
                 for k, v in rep["sources"].items()
             }
-        for key in ("compounds", "registry", "rasters"):
+        for key in ("residential_basis", "compounds", "registry", "rasters"):
             if key in rep:
                 out[f"demand_{key}"] = rep[key]
         return out
