@@ -447,6 +447,7 @@ def aggregate(
             rec[f"covered_hh_{t.name}"] = round(cov, 2)
             rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
             rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
+        rec.update(dict(_elderly_rows(sel, targets)))
         fin = np.isfinite(wm)
         rec["mean_walk_min"] = (
             round(float(np.average(wm[fin], weights=w[fin])), 2)
@@ -1089,6 +1090,20 @@ def run_coverage(
     return CoverageResult(cov, tbl, comm, streets, districts, fac, areas, gap, summary)
 
 
+def _elderly_rows(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> list[tuple[str, Any]]:
+    """Elderly residents and those within each target, when the demand has ``elderly``."""
+    if "elderly" not in tbl.columns:
+        return []
+    e = pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    total = float(e.sum())
+    rows: list[tuple[str, Any]] = [("elderly", round(total, 1))]
+    for t in targets:
+        c = float(e[tbl[t.column].to_numpy(dtype=bool)].sum())
+        rows.append((f"covered_elderly_{t.name}", round(c, 1)))
+        rows.append((f"coverage_elderly_{t.name}", round(c / total, 4) if total else np.nan))
+    return rows
+
+
 def _summary(
     cov: Coverage, tbl: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, gap: gpd.GeoDataFrame
 ) -> pd.DataFrame:
@@ -1105,6 +1120,7 @@ def _summary(
         c = float(hh[tbl[t.column].to_numpy(dtype=bool)].sum())
         rows.append((f"covered_hh_{t.name}", round(c, 1)))
         rows.append((f"coverage_{t.name}", round(c / total, 4) if total else np.nan))
+    rows += _elderly_rows(tbl, cov.targets)
     w = hh > 0
     rows += [
         (

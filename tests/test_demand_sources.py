@@ -591,6 +591,11 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
     )["population"].sum()
     assert per.tolist() == [5000, 7001]
     assert dem["elderly"].sum() > 0 and (dem["elderly"] % 1 == 0).all()
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", encoding="utf-8-sig").set_index(
+        "metric"
+    )
+    assert float(summary.loc["elderly", "value"]) == dem["elderly"].sum()
+    assert 0 <= float(summary.loc["coverage_elderly_15min", "value"]) <= 1
     zones = gpd.read_file(tmp_path / "out" / "demand_sources.gpkg", layer="registry_zones")
     assert zones["status"].tolist() == ["scaled", "scaled", "no_geometry"]
     bad = subprocess.run(
