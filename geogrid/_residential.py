@@ -113,6 +113,8 @@ NON_RESIDENTIAL_WORDS = (
     "派出所",
     "办事处",
     "委员会",
+    "村委会",
+    "居委会",
     "食堂",
     "车站",
     "收费站",
@@ -316,72 +318,116 @@ def classify_buildings(
     if rule not in RULES:
         msg = f"unknown residential rule {rule!r}; pass one of {', '.join(RULES)}"
         raise InputError(msg)
-    from .demand import NON_RESIDENTIAL
-
-    b = to_metric(buildings, None).copy() if buildings.crs is not None else buildings.copy()
-    if b.crs is None:
+    if buildings.crs is None:
         msg = "buildings have no coordinate system; pass crs= when reading or call .set_crs(...)"
         raise InputError(msg)
-    tag = _tags(b)
-    area = b.geometry.area
-    n = len(b)
-    decided = pd.Series(np.nan, index=b.index, dtype=object)
-    evidence = pd.Series("", index=b.index, dtype=object)
-    basis = pd.Series("", index=b.index, dtype=object)
-
-    def put(mask: pd.Series, value: bool, why: pd.Series | str, kind: str) -> None:
-        m = mask.fillna(False).astype(bool) & decided.isna()
-        decided[m] = value
-        evidence[m] = why[m] if isinstance(why, pd.Series) else why
-        basis[m] = kind
-
-    over = _override(b, column)
-    put(over == True, True, f"column {column}", "override")  # noqa: E712
-    put(over == False, False, f"column {column}", "override")  # noqa: E712
-    put(tag.isin(RESIDENTIAL_TAGS), True, "building=" + tag, "tag")
-    put(tag.isin(NON_RESIDENTIAL), False, "building=" + tag, "tag")
+    b = to_metric(buildings, None).copy()
+    led = _Ledger(b.index)
+    tag = _by_tag(b, led, _override(b, column), column)
     if rule == "tags":
-        put(pd.Series(True, index=b.index), True, "building=" + tag, "tag")
-        return _finish(b, decided, evidence, basis)
+        led.put(pd.Series(True, index=b.index), True, "building=" + tag, "tag")
+        return led.finish(b)
+    weak = _by_own_data(b, led, pois, settings)
+    _by_place(b, led, landuse, compounds, weak, settings)
+    led.put(pd.Series(True, index=b.index), rule == "evidence", "no evidence", "default")
+    log.info("classified %d buildings", len(b))
+    return led.finish(b)
+
+
+class _Ledger:
+    """The decision, evidence and basis per building; the first evidence that applies wins."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.decided = pd.Series(np.nan, index=index, dtype=object)
+        self.evidence = pd.Series("", index=index, dtype=object)
+        self.basis = pd.Series("", index=index, dtype=object)
+
+    def put(self, mask: pd.Series, value: bool, why: pd.Series | str, kind: str) -> None:
+        """Decide ``value`` for the undecided buildings in ``mask``, citing ``why``."""
+        m = mask.fillna(False).astype(bool) & self.decided.isna()
+        self.decided[m] = value
+        self.evidence[m] = why[m] if isinstance(why, pd.Series) else why
+        self.basis[m] = kind
+
+    def finish(self, b: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        """Write ``residential``, ``residential_evidence``, ``residential_basis`` into ``b``."""
+        b["residential"] = self.decided.astype(bool).to_numpy()
+        b["residential_evidence"] = self.evidence.astype(str).to_numpy()
+        b["residential_basis"] = self.basis.astype(str).to_numpy()
+        key = (
+            b["residential_basis"]
+            + ":"
+            + np.where(b["residential"], "residential", "non_residential")
+        )
+        counts = key.value_counts().sort_index()
+        b.attrs["residential_counts"] = {str(k): int(v) for k, v in counts.items()}
+        return b
+
+
+def _by_tag(b: gpd.GeoDataFrame, led: _Ledger, over: pd.Series, column: str | None) -> pd.Series:
+    """Decide on the user's column, then on the ``building`` tag; return the tags."""
+    from .demand import NON_RESIDENTIAL
+
+    led.put(over == True, True, f"column {column}", "override")  # noqa: E712
+    led.put(over == False, False, f"column {column}", "override")  # noqa: E712
+    tag = _tags(b)
+    led.put(tag.isin(RESIDENTIAL_TAGS), True, "building=" + tag, "tag")
+    led.put(tag.isin(NON_RESIDENTIAL), False, "building=" + tag, "tag")
+    return tag
+
+
+def _by_own_data(
+    b: gpd.GeoDataFrame, led: _Ledger, pois: gpd.GeoDataFrame | None, settings: Settings
+) -> pd.Series:
+    """Decide on the building's own tags, its name, strong POIs inside and a tiny footprint.
+
+    Returns the weak POI inside each building (a shop, restaurant or bank), which counts only
+    after land use: a shop in a housing estate is usually a ground-floor shop (底商).
+    """
     own = _own_tag(b)
-    put(own.notna(), False, own, "own_tag")
+    led.put(own.notna(), False, own, "own_tag")
     names = (
         b["name"].astype(object).where(b["name"].notna(), "").astype(str)
         if "name" in b.columns
         else pd.Series("", index=b.index)
     )
     non_w, res_w = _word(names, NON_RESIDENTIAL_WORDS), _word(names, RESIDENTIAL_WORDS)
-    put(non_w.notna(), False, "name has " + non_w.fillna(""), "name")
-    put(res_w.notna(), True, "name has " + res_w.fillna(""), "name")
+    led.put(non_w.notna(), False, "name has " + non_w.fillna(""), "name")
+    led.put(res_w.notna(), True, "name has " + res_w.fillna(""), "name")
     strong, weak = _poi_kind(b, pois)
-    put(strong.notna(), False, "POI inside: " + strong.fillna(""), "poi")
-    small = area < settings.min_housing_footprint_m2
-    put(small, False, f"footprint < {settings.min_housing_footprint_m2:g} m2", "footprint")
+    led.put(strong.notna(), False, "POI inside: " + strong.fillna(""), "poi")
+    small = b.geometry.area < settings.min_housing_footprint_m2
+    led.put(small, False, f"footprint < {settings.min_housing_footprint_m2:g} m2", "footprint")
+    return weak
+
+
+def _by_place(
+    b: gpd.GeoDataFrame,
+    led: _Ledger,
+    landuse: gpd.GeoDataFrame | None,
+    compounds: gpd.GeoDataFrame | None,
+    weak: pd.Series,
+    settings: Settings,
+) -> None:
+    """Decide on compounds and land use around the building, weak POIs and a huge footprint."""
     pts = gpd.GeoDataFrame(geometry=representative_points(b), crs=b.crs, index=b.index)
     res_land, non_land = _split_land(_as_landuse(landuse))
     if compounds is not None and len(compounds):
-        comp = to_metric(compounds, b.crs)
-        in_comp = _inside(pts, comp)
-        put(in_comp.notna(), True, _named("inside compound", in_comp), "compound")
+        in_comp = _inside(pts, to_metric(compounds, b.crs))
+        led.put(in_comp.notna(), True, _named("inside compound", in_comp), "compound")
     in_res = _inside(pts, to_metric(res_land, b.crs) if res_land is not None else None)
-    put(in_res.notna(), True, _named("inside landuse=residential", in_res), "landuse")
+    led.put(in_res.notna(), True, _named("inside landuse=residential", in_res), "landuse")
     in_non = _inside(pts, to_metric(non_land, b.crs) if non_land is not None else None)
-    put(in_non.notna(), False, _named("inside", in_non), "landuse")
-    put(weak.notna(), False, "POI inside: " + weak.fillna(""), "poi")
-    big = area > settings.max_untagged_housing_footprint_m2
-    put(big, False, f"footprint > {settings.max_untagged_housing_footprint_m2:g} m2", "footprint")
+    led.put(in_non.notna(), False, _named("inside", in_non), "landuse")
+    led.put(weak.notna(), False, "POI inside: " + weak.fillna(""), "poi")
+    big = b.geometry.area > settings.max_untagged_housing_footprint_m2
+    limit = settings.max_untagged_housing_footprint_m2
+    led.put(big, False, f"footprint > {limit:g} m2", "footprint")
     if res_land is not None and len(res_land) and settings.near_residential_m > 0:
         near_area = to_metric(res_land, b.crs).buffer(settings.near_residential_m).union_all()
         near = pd.Series(b.geometry.intersects(near_area), index=b.index)
-        put(
-            near,
-            True,
-            f"within {settings.near_residential_m:g} m of landuse=residential",
-            "landuse",
-        )
-    put(pd.Series(True, index=b.index), rule == "evidence", "no evidence", "default")
-    log.info("classified %d buildings", n)
-    return _finish(b, decided, evidence, basis)
+        why = f"within {settings.near_residential_m:g} m of landuse=residential"
+        led.put(near, True, why, "landuse")
 
 
 def _as_landuse(landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
@@ -393,21 +439,6 @@ def _as_landuse(landuse: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
     out = landuse.copy()
     out["landuse"] = "residential"
     return out
-
-
-def _finish(
-    b: gpd.GeoDataFrame, decided: pd.Series, evidence: pd.Series, basis: pd.Series
-) -> gpd.GeoDataFrame:
-    b["residential"] = decided.astype(bool).to_numpy()
-    b["residential_evidence"] = evidence.astype(str).to_numpy()
-    b["residential_basis"] = basis.astype(str).to_numpy()
-    key = (
-        b["residential_basis"] + ":" + np.where(b["residential"], "residential", "non_residential")
-    )
-    b.attrs["residential_counts"] = {
-        str(k): int(v) for k, v in key.value_counts().sort_index().items()
-    }
-    return b
 
 
 def read_landuse(path: Any) -> gpd.GeoDataFrame:
