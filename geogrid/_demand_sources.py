@@ -313,8 +313,9 @@ def allocate_rasters(
     """Spread raster cell values over the residential units in each cell (dasymetric).
 
     Each cell whose centre lies in ``area`` (a polygon in the units' CRS; default the convex
-    hull of the residential units), or that holds a residential unit of the area, gives its value to the residential units whose
-    representative point falls in it, in proportion to floor area; a cell with a value and no
+    hull of the residential units), or that holds a residential unit of the area, gives its
+    value to the residential units whose representative point falls in it, in proportion to
+    floor area; a cell with a value and no
     unit becomes a point unit at its centre (``demand_source="raster_cell"``). The raster named
     ``population`` (the first one given unnamed) sets population, and households =
     population / ``household_size``; other rasters (``elderly=...``) add columns. Totals over
@@ -326,56 +327,62 @@ def allocate_rasters(
         area = (res if len(res) else out).geometry.union_all().convex_hull
     report: dict[str, Any] = {}
     for name, path in rasters.items():
-        p = Path(path)
-        rcrs = _raster_crs(p)
-        area_r = gpd.GeoSeries([area], crs=out.crs).to_crs(rcrs).iloc[0]
-        values, transform, _ = _read_window(p, area_r)
-        out["households_floor"] = _weights(out)
-        cand = out.index[out["households_floor"] > 0]
-        pts = gpd.GeoSeries(representative_points(out.loc[cand]), crs=out.crs, index=cand).to_crs(
-            rcrs
-        )
-        col, row = _affine(~transform, pts.x.to_numpy(), pts.y.to_numpy())
-        r, c = np.floor(row).astype(np.int64), np.floor(col).astype(np.int64)
-        ok = (r >= 0) & (r < values.shape[0]) & (c >= 0) & (c < values.shape[1])
-        ok &= shapely.contains_xy(area_r, pts.x.to_numpy(), pts.y.to_numpy())
-        held = np.zeros(values.shape, dtype=bool)
-        held[r[ok], c[ok]] = True
-        cells = _cells(values, transform, area_r, held)
-        key = pd.Series(r * 1_000_003 + c, index=cand)
-        cells["key"] = cells["row"].astype(np.int64) * 1_000_003 + cells["col"].astype(np.int64)
-        cells = cells.set_index("key")
-        inside = key[key.isin(cells.index)]
-        pairs = pd.DataFrame({"unit": inside.index.to_numpy(), "row": inside.to_numpy()})
-        pairs["w"] = out["households_floor"].reindex(pairs["unit"]).to_numpy()
-        table = pd.DataFrame({name: cells["value"]})
-        out[name] = 0.0
-        out = _spread(out, pairs, table, [name])
-        empty = cells[~cells.index.isin(inside.to_numpy())]
-        geo = gpd.GeoSeries(gpd.points_from_xy(empty["x"], empty["y"]), crs=rcrs).to_crs(out.crs)
-        lone = gpd.GeoDataFrame(
-            {name: empty["value"].to_numpy()}, geometry=geo.to_numpy(), crs=out.crs
-        )
-        out = _append(out, _point_units(out, lone, [name], "raster_cell"))
-        out[name] = out[name].fillna(0.0)
+        out, report[name] = _allocate_one(out, name, Path(path), area)
         if name == "population":
             out.loc[out["demand_source"] != "raster_cell", "demand_source"] = "raster"
             out["households"] = out["population"] / settings.household_size
-        report[name] = {
-            "file": p.name,
-            "raster_total": float(cells["value"].sum()),
-            "demand_total": float(out[name].sum()),
-            "cells": len(cells),
-            "cells_without_buildings": len(empty),
-        }
-        log.info(
-            "raster %s: %.0f over %d cells, %d without buildings",
-            name,
-            cells["value"].sum(),
-            len(cells),
-            len(empty),
-        )
     return out.drop(columns=["households_floor"], errors="ignore"), report
+
+
+def _allocate_one(
+    out: gpd.GeoDataFrame, name: str, p: Path, area: Any
+) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:
+    """Spread one raster over the units (column ``name``); return them and the totals."""
+    rcrs = _raster_crs(p)
+    area_r = gpd.GeoSeries([area], crs=out.crs).to_crs(rcrs).iloc[0]
+    values, transform, _ = _read_window(p, area_r)
+    out["households_floor"] = _weights(out)
+    key, held = _unit_cells(out, values.shape, transform, area_r, rcrs)
+    cells = _cells(values, transform, area_r, held)
+    cells.index = cells["row"].astype(np.int64) * 1_000_003 + cells["col"].astype(np.int64)
+    inside = key[key.isin(cells.index)]
+    pairs = pd.DataFrame({"unit": inside.index.to_numpy(), "row": inside.to_numpy()})
+    pairs["w"] = out["households_floor"].reindex(pairs["unit"]).to_numpy()
+    out[name] = 0.0
+    out = _spread(out, pairs, pd.DataFrame({name: cells["value"]}), [name])
+    empty = cells[~cells.index.isin(inside.to_numpy())]
+    geo = gpd.GeoSeries(gpd.points_from_xy(empty["x"], empty["y"]), crs=rcrs).to_crs(out.crs)
+    lone = gpd.GeoDataFrame({name: empty["value"].to_numpy()}, geometry=geo.to_numpy(), crs=out.crs)
+    out = _append(out, _point_units(out, lone, [name], "raster_cell"))
+    out[name] = out[name].fillna(0.0)
+    total = float(cells["value"].sum())
+    log.info(
+        "raster %s: %.0f over %d cells, %d without buildings", name, total, len(cells), len(empty)
+    )
+    return out, {
+        "file": p.name,
+        "raster_total": total,
+        "demand_total": float(out[name].sum()),
+        "cells": len(cells),
+        "cells_without_buildings": len(empty),
+    }
+
+
+def _unit_cells(
+    out: gpd.GeoDataFrame, shape: tuple[int, ...], transform: Any, area_r: Any, rcrs: Any
+) -> tuple[pd.Series, np.ndarray]:
+    """Cell key of each weighted unit, and the mask of cells holding a unit of the area."""
+    cand = out.index[out["households_floor"] > 0]
+    pts = gpd.GeoSeries(representative_points(out.loc[cand]), crs=out.crs, index=cand)
+    pts = pts.to_crs(rcrs)
+    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    col, row = _affine(~transform, x, y)
+    r, c = np.floor(row).astype(np.int64), np.floor(col).astype(np.int64)
+    ok = (r >= 0) & (r < shape[0]) & (c >= 0) & (c < shape[1])
+    ok &= shapely.contains_xy(area_r, x, y)
+    held = np.zeros(shape[:2], dtype=bool)
+    held[r[ok], c[ok]] = True
+    return pd.Series(r * 1_000_003 + c, index=cand), held
 
 
 def _raster_crs(p: Path) -> Any:
