@@ -256,6 +256,12 @@ def _demand_options(sp: argparse.ArgumentParser) -> None:
         "with a name for more, e.g. --population adults.tif --population elderly=old.tif",
     )
     g.add_argument(
+        "--area",
+        metavar="FILE",
+        help="study-area outline (e.g. the street boundary); raster totals are taken over it "
+        "(default: the area the residential buildings span)",
+    )
+    g.add_argument(
         "--registry",
         metavar="FILE",
         help="zones (community/street/township polygons) with households or population; the "
@@ -376,6 +382,7 @@ def _study(a: argparse.Namespace) -> Any:
         registry_crs=a.registry_crs,
         residential_rule=a.residential_rule,
         residential_column=a.residential_column,
+        study_area=a.area,
     ), settings
 
 

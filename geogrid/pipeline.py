@@ -359,7 +359,8 @@ def load_study(
     table of points or polygons with ``households``; ``compounds_crs`` e.g. ``"bd09"``),
     ``population`` (GeoTIFF path, or ``["adults.tif", "elderly=old.tif"]``), ``registry``
     (zones with ``households`` or ``population``), ``residential_rule`` / ``residential_column``
-    for the housing decision on ``building=yes``; ``study_area`` bounds raster totals. An OSM
+    for the housing decision on ``building=yes``; ``study_area`` (a polygon in the network's
+    CRS, or a polygon layer or file) bounds raster totals. An OSM
     demand file brings its land use and POIs as evidence. The matched compound and registry
     tables go to ``study.extra`` and the per-source counts to ``study.demand_report``.
     """
@@ -397,6 +398,8 @@ def load_study(
         else _layer(communities, crs=communities_crs or crs, what="communities")
     )
     sources = _demand_sources(compounds, compounds_crs or crs, registry, registry_crs or crs, com)
+    if study_area is not None and not hasattr(study_area, "geom_type"):
+        study_area = _outline(study_area, crs=crs, target=net.crs)
     if dem is None:
         msg = "no demand layer given; pass buildings, compounds or points with households"
         raise InputError(msg)
@@ -446,6 +449,19 @@ def load_study(
         extra=tables,
         demand_report=report,
     )
+
+
+def _outline(area: Any, *, crs: Any, target: Any) -> Any:
+    """Return the union of a study-area layer (path or GeoDataFrame) in ``target``'s CRS."""
+    layer = area if isinstance(area, gpd.GeoDataFrame) else _layer(area, crs=crs, what="area")
+    if layer is None or len(layer) == 0:
+        msg = "the study area layer is empty; pass a polygon file such as the street boundary"
+        raise InputError(msg)
+    geom = layer.to_crs(target).geometry.union_all()
+    if geom.area <= 0:
+        msg = "the study area has no polygon; pass a polygon file such as the street boundary"
+        raise InputError(msg)
+    return geom
 
 
 def _osm_demand(path: Path) -> tuple[gpd.GeoDataFrame, dict[str, Any]]:

@@ -606,3 +606,54 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
         timeout=600,
     )
     assert bad.returncode == 2 and "registry totals need zone polygons or codes" in bad.stderr
+
+
+def test_cli_area_bounds_raster_totals(real, tmp_path):
+    """With --area, the demand's population is the raster's total over that outline."""
+    from geogrid.io import read_osm
+
+    osm = real("guixi_jiangxi.osm")
+    w, s, e, n = read_osm(osm).buildings.total_bounds
+    cols, rows = int(np.ceil((e - w) / 0.002)) + 1, int(np.ceil((n - s) / 0.002)) + 1
+    write_tif(
+        tmp_path / "pop.tif",
+        np.full((rows, cols), 10.0),
+        west=w - 0.001,
+        north=n + 0.001,
+        cell=0.002,
+        crs="EPSG:4326",
+    )
+    # an outline of whole cells: 3 x 2 cells in the north-west corner
+    x0, y1 = w - 0.001, n + 0.001
+    outline = box(x0 + 1e-6, y1 - 0.004 + 1e-6, x0 + 0.006 - 1e-6, y1 - 1e-6)
+    gpd.GeoDataFrame(geometry=[outline], crs=4326).to_file(tmp_path / "area.geojson")
+    (tmp_path / "centres.csv").write_text(
+        "name,type,lon,lat,area_m2\n东门社区,centre_community,117.215,28.292,300\n",
+        encoding="utf-8",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "geogrid",
+        "coverage",
+        "--network",
+        str(osm),
+        "--demand",
+        str(osm),
+        "--facilities",
+        "centres.csv",
+        "--crs",
+        "wgs84",
+        "--population",
+        "pop.tif",
+        "--area",
+        "area.geojson",
+        "--out",
+        "out",
+    ]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
+    # 6 cells of 10 people, plus the cells outside holding a building of the area (none here:
+    # buildings whose point is in the outline lie in its cells)
+    assert dem["population"].sum() == 60
