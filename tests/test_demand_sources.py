@@ -264,6 +264,36 @@ def test_lianjia_bd09_compounds_point_path(real):
     assert (out["demand_source"] == "compound_point").sum() == rep["match"]["point"]
 
 
+def test_lianjia_compound_in_a_residential_area(real):
+    """A Lianjia point inside a synthetic landuse=residential block gives its 户数 to the
+    block's buildings, even those beyond the 150 m radius; the school in it gets none."""
+    comp = read_compounds(real("beijing_lianjia_compounds_bd09.csv"), crs="bd09")
+    c1 = comp.geometry.to_crs(UTM).iloc[1]  # 新景家园东区, 5,389 households
+    block = gpd.GeoDataFrame(
+        {"landuse": ["residential"]},
+        geometry=[box(c1.x - 50, c1.y - 50, c1.x + 350, c1.y + 50)],
+        crs=UTM,
+    )
+    b = gpd.GeoDataFrame(
+        {"building": ["yes", "yes", "school"]},
+        geometry=[box(c1.x + dx, c1.y - 10, c1.x + dx + 30, c1.y + 10) for dx in (200, 260, 100)],
+        crs=UTM,
+    )
+    out = prepare_demand(b, compounds=comp, landuse=block)
+    assert out["residential_evidence"].tolist()[:3] == [
+        "inside landuse=residential",
+        "inside landuse=residential",
+        "building=school",
+    ]
+    matched = out.attrs["demand_tables"]["compounds_matched"]
+    assert matched["match"].iloc[1] == "area" and matched["matched_units"].iloc[1] == 2
+    # the block's buildings hold 新景家园东区 and any real neighbour whose point is near them
+    near = matched[matched["match"] != "point"]
+    assert out["households"].iloc[:2].sum() == near["households"].sum() >= 5389
+    assert out["households"].iloc[2] == 0
+    assert out["households"].sum() == 798_857
+
+
 # --- population rasters -------------------------------------------------------------------
 
 
