@@ -424,7 +424,51 @@ def _write_demand_tables(study: Any, out: Path) -> None:
         write_layers(out / "demand_sources.gpkg", study.extra)
 
 
+#: Files each folder-writing command writes (checked against the folder before computing).
+_OUTPUTS = {
+    "coverage": ("coverage.gpkg", "summary.csv", "demand_sources.gpkg"),
+    "grids": ("grids.gpkg", "grids_quality.csv"),
+    "site": ("siting.gpkg", "siting_curve.csv", "demand_sources.gpkg"),
+}
+_NOT_PARAMETERS = {"command", "verbose", "out", "json"}
+
+
+def _input_paths(a: argparse.Namespace) -> dict[str, str]:
+    """Return option -> file for every argument naming an existing file (hashed in run.json)."""
+    out: dict[str, str] = {}
+    for key, value in sorted(vars(a).items()):
+        if key in _NOT_PARAMETERS:
+            continue
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            path = item.split("|", 1)[0] if isinstance(item, str) else ""  # file.gpkg|layername=
+            if path and Path(path).is_file():
+                out[key if i == 0 else f"{key}_{i + 1}"] = path
+    return out
+
+
 def _run(a: argparse.Namespace) -> int:
+    """Run a command; a folder-writing one inside a :class:`RunFolder` (staged, locked)."""
+    from ._runfolder import RunFolder, check_output_file, check_results_folder
+
+    if a.command == "map":
+        check_output_file(a.out)
+        check_results_folder(a.results)
+    if a.command not in _OUTPUTS:
+        return _command(a, Path(a.out), {})
+    params = {k: v for k, v in sorted(vars(a).items()) if k not in _NOT_PARAMETERS}
+    inputs = _input_paths(a)
+    planned = _OUTPUTS[a.command]
+    with RunFolder(
+        a.out, command=a.command, parameters=params, inputs=inputs, planned=planned
+    ) as run:
+        code = _command(a, run.stage, run.timing)
+    out = Path(a.out)
+    print(f"wrote {', '.join(str(out / n) for n in run.written)} and {out / 'run.json'}")
+    return code
+
+
+def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
+    """Compute a command; write its files into ``out`` (a run's staging folder, or --out)."""
     from .pipeline import format_summary
 
     if a.command == "demo":
@@ -451,13 +495,11 @@ def _run(a: argparse.Namespace) -> int:
             targets=a.targets,
             settings=settings,
         )
-        paths = write_coverage(res, Path(a.out), excluded=study.excluded)
-        _write_demand_tables(study, Path(a.out))
+        write_coverage(res, out, excluded=study.excluded)
+        _write_demand_tables(study, out)
         print(format_summary(study.summary()))
         print(res.summary.to_string(index=False))
-        print(
-            f"wrote {paths['coverage']} and {paths['summary']} in {time.perf_counter() - t0:.1f} s"
-        )
+        print(f"computed in {time.perf_counter() - t0:.1f} s")
         return 0
     if a.command == "grids":
         from .demand import prepare_demand
@@ -483,8 +525,6 @@ def _run(a: argparse.Namespace) -> int:
             target_households=a.target_hh,
             max_households=a.max_hh,
         )
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
         write_layers(out / "grids.gpkg", {"grids": res.grids, **_excluded_frame(excluded)})
         write_table(res.quality, out / "grids_quality.csv")
         print(res.quality.to_string(index=False))
@@ -492,9 +532,7 @@ def _run(a: argparse.Namespace) -> int:
             print(
                 f"{len(res.infeasible)} communities could not meet the band; see grids_quality.csv"
             )
-        print(
-            f"wrote {out / 'grids.gpkg'} ({len(res.grids)} grids) and {out / 'grids_quality.csv'}"
-        )
+        print(f"{len(res.grids)} grids")
         return 0
     if a.command == "site":
         from .io import write_layers, write_table
@@ -503,13 +541,11 @@ def _run(a: argparse.Namespace) -> int:
         study, _ = _study(a)
         cand = _layer(a.candidates, crs=a.crs, what="candidates") if a.candidates else None
         res = siting_step(study, k=a.k, target=a.target, candidates=cand)
-        out = Path(a.out)
-        out.mkdir(parents=True, exist_ok=True)
         write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
         write_table(res.curve, out / "siting_curve.csv")
         _write_demand_tables(study, out)
+        timing["siting_solver"] = res.timings()
         print(res.curve.to_string(index=False))
-        print(f"wrote {out / 'siting.gpkg'} and {out / 'siting_curve.csv'}")
         return 0
     if a.command == "map":
         from .maps import map_from_results
@@ -539,14 +575,31 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if a.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from ._runfolder import RunInterrupted, handle_signals
+
     try:
-        _check_args(a)
-        return _run(a)
+        with handle_signals():
+            _check_args(a)
+            return _run(a)
+    except RunInterrupted as exc:
+        print(
+            f"geogrid: interrupted by {exc}; no partial output or temporary file was left",
+            file=sys.stderr,
+        )
+        return exc.exit_code
     except GeogridError as exc:
         print(f"geogrid: error: {exc}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"geogrid: error: {exc.filename or exc} not found; check the path", file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, permissions, read-only file system, name too long
+        where = f" {exc.filename}" if exc.filename else ""
+        print(
+            f"geogrid: error: cannot use{where} ({exc.strerror or exc}); check the path, "
+            "its permissions and the free disk space",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         print("geogrid: interrupted", file=sys.stderr)

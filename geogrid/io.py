@@ -42,6 +42,7 @@ import pyproj
 import shapely
 
 from . import _osm
+from ._runfolder import TEMP_PREFIX, fixed_timestamp, stable_zip
 from .crs import SHIFTED, parse_crs, to_wgs84
 from .errors import CRSError, InputError
 
@@ -703,7 +704,8 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one step.
 
     The temporary file has the same suffix as ``path`` (so writers that pick a format from the
-    extension work) and does not exist yet. If the block raises, ``path`` is left untouched and
+    extension work), does not exist yet, and is named ``.geogrid-tmp-<pid>-...`` so that a
+    later command recognises (and removes) one left by a killed run. If the block raises, ``path`` is left untouched and
     the temporary file is removed. Missing parent folders are created.
 
     Examples
@@ -715,8 +717,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     suffix = "".join(target.suffixes[-2:]) if target.name.endswith(".osm.pbf") else target.suffix
-    stem = target.name[: len(target.name) - len(suffix)] if suffix else target.name
-    tmp = target.with_name(f".{stem}.tmp-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    tmp = target.with_name(f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
     try:
         yield tmp
         if not tmp.exists():
@@ -770,6 +771,23 @@ def _safe_frame(df: pd.DataFrame, *, bool_to_int: bool = False) -> pd.DataFrame:
     return out
 
 
+@contextlib.contextmanager
+def _fixed_gdal_date() -> Iterator[None]:
+    """GDAL stamps :func:`fixed_timestamp` instead of the clock into GeoPackages written here.
+
+    GeoPackage ``gpkg_contents.last_change`` is the only varying byte between two writes of the
+    same layers; GDAL's ``OGR_CURRENT_DATE`` option fixes it (restored afterwards).
+    """
+    key = "OGR_CURRENT_DATE"
+    old = pyogrio.get_gdal_config_option(key)
+    stamp = fixed_timestamp().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    pyogrio.set_gdal_config_options({key: stamp})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: old})
+
+
 def write_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame]) -> Path:
     """Write several layers into one GeoPackage atomically.
 
@@ -805,7 +823,7 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame
         if not isinstance(gdf, pd.DataFrame):
             msg = f"layer {name!r} is a {type(gdf).__name__}; pass a GeoDataFrame or DataFrame"
             raise InputError(msg)
-    with atomic_write(target) as tmp:
+    with atomic_write(target) as tmp, _fixed_gdal_date():
         for name, gdf in layers.items():
             frame = _safe_frame(gdf)
             if isinstance(frame, gpd.GeoDataFrame):
@@ -889,5 +907,6 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
                         if isinstance(cell.value, str) and cell.value.startswith(_FORMULA_START):
                             cell.data_type = "s"
                             cell.quotePrefix = True
+            stable_zip(tmp)
     log.info("wrote %d rows to %s", len(frame), target)
     return target

@@ -52,6 +52,7 @@ from folium.utilities import JsCode
 
 from ._labels import LAYER_LABELS, TEXT, check_lang, column_label, type_label
 from ._privacy import drop_personal, personal_columns, protect, scan_personal
+from ._runfolder import TEMP_PREFIX
 from .crs import from_wgs84, to_metric
 from .errors import CRSError, InputError
 from .settings import FACILITY_TYPES
@@ -956,6 +957,7 @@ def build_map(
 
     tile_spec = _tile_spec(tiles, tianditu_key, lang)
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=prefer_canvas, zoom_start=13)
+    _number_elements(m.get_root())  # the map's name is used in scripts below: fix it now
     # only Leaflet itself: no jQuery, Bootstrap, Font Awesome or awesome-markers are used
     m.default_js = [("leaflet", _LEAFLET_JS)]
     m.default_css = [("leaflet_css", _LEAFLET_CSS)]
@@ -1264,6 +1266,36 @@ def _offline_html(page: str) -> str:
     return page.replace("</head>", marker_fix + "\n</head>", 1)
 
 
+_RANDOM_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def _number_elements(root: Any) -> None:
+    """Give the elements of a map counter ids instead of branca's random ones.
+
+    branca names each element ``<kind>_<random hex>`` and uses the name as HTML id and JS
+    variable; numbering the tree in its (deterministic) order makes the same map render to the
+    same bytes. Names are derived from ``_id`` at render time, so every reference made through
+    ``get_name()`` stays right; an element numbered earlier (whose name a script already holds)
+    keeps its number, and new numbers continue after the highest one in use.
+    """
+    elements: list[Any] = []
+    queue = [root]
+    seen: set[int] = set()
+    while queue:
+        element = queue.pop(0)
+        if id(element) in seen:
+            continue
+        seen.add(id(element))
+        elements.append(element)
+        queue.extend(getattr(element, "_children", {}).values())
+    used = [int(e._id) for e in elements if str(getattr(e, "_id", "")).isdigit()]
+    count = max(used, default=-1) + 1
+    for element in elements:
+        if _RANDOM_ID.fullmatch(str(getattr(element, "_id", ""))):
+            element._id = f"{count:04d}"
+            count += 1
+
+
 def save_map(m: folium.Map, path: str | os.PathLike[str], *, offline: bool = False) -> Path:
     """Write a map to an HTML file atomically (temporary file, then ``os.replace``).
 
@@ -1288,7 +1320,9 @@ def save_map(m: folium.Map, path: str | os.PathLike[str], *, offline: bool = Fal
     from .io import atomic_write
 
     target = Path(path)
-    page = m.get_root().render()
+    root = m.get_root()
+    _number_elements(root)
+    page = root.render()
     if offline:
         page = _offline_html(page)
         if re.search(r"L\.tileLayer\(\s*\"https?:", page):
@@ -1328,6 +1362,8 @@ def read_results(results_dir: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFr
         raise InputError(msg)
     out: dict[str, gpd.GeoDataFrame] = {}
     for gpkg in sorted(folder.glob("*.gpkg")):
+        if gpkg.name.startswith(TEMP_PREFIX):
+            continue  # a run's temporary file, never a result
         names = [str(n) for n in pyogrio.list_layers(gpkg)[:, 0]]
         for name in names:
             key = name if name in LAYER_KEYS else gpkg.stem if len(names) == 1 else None

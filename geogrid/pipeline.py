@@ -18,6 +18,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from ._runfolder import RunFolder
 from .coverage import CoverageResult, aggregate, run_coverage
 from .crs import SHIFTED, far_from_centre, in_china, parse_crs, to_wgs84
 from .demand import prepare_demand
@@ -591,13 +592,55 @@ def run_demo(
     on), ``study.gpkg``, ``coverage.gpkg``, ``summary.csv``, ``grids.gpkg``,
     ``grids_quality.csv``, ``siting.gpkg``, ``siting_curve.csv``, ``maps/demo.html``,
     ``maps/demo_offline.html`` and ``report.xlsx`` into ``out``; returns the headline figures.
+
+    The folder is written as one unit (:class:`geogrid._runfolder.RunFolder`): checked before
+    any computation, locked, and filled only when the whole run succeeded, with the manifest
+    ``run.json`` (parameters, output hashes, timings) written last.
     """
+    parameters = {"communities": n_communities, "seed": seed, "k": k, "maps": maps}
+    with RunFolder(out, command="demo", parameters=parameters, planned=demo_outputs(maps)) as run:
+        figures = _demo_into(
+            run.stage,
+            run.timing,
+            n_communities=n_communities,
+            seed=seed,
+            k=k,
+            maps=maps,
+            settings=settings,
+        )
+    figures["out"] = str(out)
+    return figures
+
+
+def demo_outputs(maps: bool = True) -> list[str]:
+    """Names of the files :func:`run_demo` writes, relative to its folder."""
+    names = ["study.gpkg", "coverage.gpkg", "summary.csv", "grids.gpkg", "grids_quality.csv"]
+    names += ["siting.gpkg", "siting_curve.csv"]
+    names += [f"inputs/{n}.gpkg" for n in _DEMO_INPUTS]
+    if maps:
+        names += ["maps/demo.html", "maps/demo_offline.html", "maps/demo.png", "report.xlsx"]
+        names += ["summary.md"]
+    return names
+
+
+_DEMO_INPUTS = ("ways", "compounds", "walls", "buildings", "facilities", "communities")
+
+
+def _demo_into(
+    folder: Path,
+    timing: dict[str, Any],
+    *,
+    n_communities: int,
+    seed: int,
+    k: int,
+    maps: bool,
+    settings: Settings,
+) -> dict[str, Any]:
+    """Run the demo workflow, writing into ``folder`` (a run's staging folder)."""
     from .network import network_from_ways
     from .synth import make_district
 
     t0 = time.perf_counter()
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
     d = make_district(n_communities=n_communities, seed=seed)
     net = network_from_ways(d.ways, residential=d.compounds)
     study = load_study(
@@ -661,6 +704,7 @@ def run_demo(
     write_layers(folder / "siting.gpkg", site.layers())
     write_table(site.curve, folder / "siting_curve.csv")
     timings["siting"] = time.perf_counter() - t
+    timing["siting_solver"] = site.timings()
 
     if maps:
         from .maps import read_results
@@ -688,9 +732,9 @@ def run_demo(
             "seconds": {k2: round(v, 2) for k2, v in timings.items()},
             "total_seconds": round(time.perf_counter() - t0, 2),
             "underserved_communities": list(d.underserved_codes),
-            "out": str(folder),
         }
     )
+    timing["steps_s"] = figures["seconds"]
     return figures
 
 

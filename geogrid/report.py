@@ -34,6 +34,7 @@ import pandas as pd
 
 from ._labels import TEXT, check_lang, column_label, type_label
 from ._privacy import drop_personal, protect, scan_personal
+from ._runfolder import stable_zip
 from .crs import to_metric
 from .errors import InputError
 from .io import atomic_write
@@ -632,6 +633,7 @@ def write_report(
         raise InputError(msg)
     with atomic_write(target) as tmp:
         wb.save(tmp)
+        stable_zip(tmp)  # no clock in the workbook: same figures, same bytes
     logger.info("wrote %s (%d sheets)", target, len(wb.sheetnames))
     if png_dir is not None:
         folder = Path(png_dir)

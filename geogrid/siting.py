@@ -202,6 +202,10 @@ def candidates(
 _make_candidates = candidates
 
 
+#: Summary rows that are wall-clock times: in the manifest, never in output files.
+_TIMING_METRICS = ("matrix_seconds",)
+
+
 # ---------------------------------------------------------------------- model
 @dataclass
 class SitingModel:
@@ -512,15 +516,31 @@ class SitingResult:
         ``sites``, ``candidates``, ``curve``, ``solvers``, ``summary`` and ``communities``
         when known.
         """
+        timed = self.summary["metric"].isin(_TIMING_METRICS)
         out: dict[str, pd.DataFrame] = {
             "sites": self.sites,
             "candidates": self.candidates,
             "curve": self.curve,
-            "solvers": self.solvers,
-            "summary": _text_values(self.summary),
+            "solvers": self.solvers.drop(columns=["seconds"], errors="ignore"),
+            "summary": _text_values(self.summary[~timed].reset_index(drop=True)),
         }
         if self.communities is not None:
             out["communities"] = self.communities
+        return out
+
+    def timings(self) -> dict[str, float]:
+        """Wall-clock seconds of the matrix and each solver (for a run's manifest).
+
+        Kept out of :meth:`layers`, so the same inputs write the same bytes.
+        """
+        out = {
+            str(m): float(v)
+            for m, v in zip(self.summary["metric"], self.summary["value"], strict=True)
+            if m in _TIMING_METRICS
+        }
+        if "seconds" in self.solvers.columns:
+            for name, sec in zip(self.solvers["solver"], self.solvers["seconds"], strict=True):
+                out[f"{name}_seconds"] = float(sec)
         return out
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
