@@ -29,13 +29,17 @@ and coordinates rounded to ``precision`` decimals of a degree (6 = about 0.1 m),
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import html
+import itertools
 import json
 import logging
 import mimetypes
 import os
 import re
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -849,9 +853,63 @@ def _legend_html(
     return "".join(parts)
 
 
+# --------------------------------------------------------------------------- element ids
+
+_IDS = threading.local()
+_BRANCA_ID = Element._generate_id  # bound classmethod: branca's random hex id
+
+
+def _counter_or_random_id(cls: type) -> str:
+    counter = getattr(_IDS, "counter", None)
+    return _BRANCA_ID() if counter is None else f"{next(counter):04d}"
+
+
+@contextlib.contextmanager
+def _counter_ids(start: int = 0) -> Iterator[None]:
+    """Give the branca elements created in this thread numbered ids while the block runs.
+
+    branca gives every element a random id, used in its HTML id and JS variable name; numbered
+    ids make the same map render to the same bytes. Ids are fixed when an element is created
+    and never change, so every name a script already holds stays right. Elsewhere (other
+    threads, outside the block) branca's random ids are unchanged.
+    """
+    if Element._generate_id.__func__ is not _counter_or_random_id:  # type: ignore[attr-defined]
+        Element._generate_id = classmethod(_counter_or_random_id)  # type: ignore[method-assign,assignment]
+    old = getattr(_IDS, "counter", None)
+    _IDS.counter = itertools.count(start)
+    try:
+        yield
+    finally:
+        _IDS.counter = old
+
+
+def _deterministic_ids(func: Callable[..., folium.Map]) -> Callable[..., folium.Map]:
+    """Build a map with numbered element ids (see :func:`_counter_ids`)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> folium.Map:
+        with _counter_ids():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _next_id(root: Any) -> int:
+    """Return one more than the highest numbered id in an element tree (0 if none)."""
+    top, queue = -1, [root]
+    while queue:
+        element = queue.pop()
+        ident = str(getattr(element, "_id", ""))
+        if ident.isdigit():
+            top = max(top, int(ident))
+        queue.extend(getattr(element, "_children", {}).values())
+    return top + 1
+
+
 # --------------------------------------------------------------------------- public API
 
 
+@_deterministic_ids
 def build_map(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
@@ -957,7 +1015,6 @@ def build_map(
 
     tile_spec = _tile_spec(tiles, tianditu_key, lang)
     m = folium.Map(tiles=None, control_scale=False, prefer_canvas=prefer_canvas, zoom_start=13)
-    _number_elements(m.get_root())  # the map's name is used in scripts below: fix it now
     # only Leaflet itself: no jQuery, Bootstrap, Font Awesome or awesome-markers are used
     m.default_js = [("leaflet", _LEAFLET_JS)]
     m.default_css = [("leaflet_css", _LEAFLET_CSS)]
@@ -1266,36 +1323,6 @@ def _offline_html(page: str) -> str:
     return page.replace("</head>", marker_fix + "\n</head>", 1)
 
 
-_RANDOM_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def _number_elements(root: Any) -> None:
-    """Give the elements of a map counter ids instead of branca's random ones.
-
-    branca names each element ``<kind>_<random hex>`` and uses the name as HTML id and JS
-    variable; numbering the tree in its (deterministic) order makes the same map render to the
-    same bytes. Names are derived from ``_id`` at render time, so every reference made through
-    ``get_name()`` stays right; an element numbered earlier (whose name a script already holds)
-    keeps its number, and new numbers continue after the highest one in use.
-    """
-    elements: list[Any] = []
-    queue = [root]
-    seen: set[int] = set()
-    while queue:
-        element = queue.pop(0)
-        if id(element) in seen:
-            continue
-        seen.add(id(element))
-        elements.append(element)
-        queue.extend(getattr(element, "_children", {}).values())
-    used = [int(e._id) for e in elements if str(getattr(e, "_id", "")).isdigit()]
-    count = max(used, default=-1) + 1
-    for element in elements:
-        if _RANDOM_ID.fullmatch(str(getattr(element, "_id", ""))):
-            element._id = f"{count:04d}"
-            count += 1
-
-
 def save_map(m: folium.Map, path: str | os.PathLike[str], *, offline: bool = False) -> Path:
     """Write a map to an HTML file atomically (temporary file, then ``os.replace``).
 
@@ -1321,8 +1348,8 @@ def save_map(m: folium.Map, path: str | os.PathLike[str], *, offline: bool = Fal
 
     target = Path(path)
     root = m.get_root()
-    _number_elements(root)
-    page = root.render()
+    with _counter_ids(_next_id(root)):  # elements folium adds while rendering
+        page = root.render()
     if offline:
         page = _offline_html(page)
         if re.search(r"L\.tileLayer\(\s*\"https?:", page):
