@@ -205,8 +205,9 @@ def _limits(existing: Path) -> tuple[int, int]:
 
 def _existing_ancestor(p: Path) -> Path:
     for q in (p, *p.parents):
-        if q.exists():
-            return q
+        with contextlib.suppress(OSError):  # e.g. a name too long to look up
+            if q.exists():
+                return q
     return Path(p.anchor or ".")
 
 
@@ -374,6 +375,11 @@ def _recorded(manifest: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     out = dict(manifest.get("earlier_outputs") or {})
     out.update(manifest.get("outputs") or {})
     return out
+
+
+def _is_recorded(path: Path, record: Mapping[str, Any] | None) -> bool:
+    """Whether ``path`` is, byte for byte, the output its manifest record describes."""
+    return bool(record) and file_sha256(path) == record.get("sha256")  # type: ignore[union-attr]
 
 
 def _version() -> str:
@@ -675,10 +681,10 @@ class RunFolder:
             if dest.is_dir() and not dest.is_symlink():
                 msg = f"{str(dest)!r} is a folder where geogrid writes a file; choose another --out folder"
                 raise OutputError(msg)
-            if dest.exists() and name not in known:
+            if dest.exists() and not _is_recorded(dest, known.get(name)):
                 msg = (
                     f"{str(dest)!r} exists and is not an earlier geogrid output recorded in "
-                    f"{MANIFEST}; move it away or choose another --out folder"
+                    f"{MANIFEST} (or was edited since); move it away or choose another --out folder"
                 )
                 raise OutputError(msg)
 
