@@ -418,6 +418,8 @@ def _pid_alive(pid: int) -> bool:
         return True
     if pid <= 0:
         return False
+    if os.name == "nt":  # pragma: no cover - os.kill(pid, 0) would terminate it on Windows
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -448,11 +448,10 @@ def _input_paths(a: argparse.Namespace) -> dict[str, str]:
 
 def _run(a: argparse.Namespace) -> int:
     """Run a command; a folder-writing one inside a :class:`RunFolder` (staged, locked)."""
-    from ._runfolder import RunFolder, check_output_file, check_results_folder
+    from ._runfolder import RunFolder, check_output_file
 
     if a.command == "map":
-        check_output_file(a.out)
-        check_results_folder(a.results)
+        check_output_file(a.out)  # the results folder is checked as it is read
     if a.command not in _OUTPUTS:
         return _command(a, Path(a.out), {})
     params = {k: v for k, v in sorted(vars(a).items()) if k not in _NOT_PARAMETERS}

@@ -56,7 +56,7 @@ from folium.utilities import JsCode
 
 from ._labels import LAYER_LABELS, TEXT, check_lang, column_label, type_label
 from ._privacy import drop_personal, personal_columns, protect, scan_personal
-from ._runfolder import TEMP_PREFIX
+from ._runfolder import TEMP_PREFIX, check_results_folder
 from .crs import from_wgs84, to_metric
 from .errors import CRSError, InputError
 from .settings import FACILITY_TYPES
@@ -1374,7 +1374,9 @@ def read_results(results_dir: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFr
 
     Looks for GeoPackages in ``results_dir`` whose layers (or file stems) are layer keys
     (:data:`LAYER_KEYS`), and for ``<key>.geojson``, ``<key>.gpkg``, ``<key>.parquet`` or
-    ``<key>.shp`` files.
+    ``<key>.shp`` files. Temporary files of a run (``.geogrid-tmp-*``) are never read; a folder
+    another geogrid run is writing is refused, and files that do not match the folder's
+    ``run.json`` are named in a warning (see :func:`geogrid._runfolder.check_results_folder`).
 
     Returns
     -------
@@ -1387,6 +1389,7 @@ def read_results(results_dir: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFr
     if not folder.is_dir():
         msg = f"results folder {str(folder)!r} does not exist; pass the folder an analysis wrote"
         raise InputError(msg)
+    check_results_folder(folder)  # not while a run writes it; warn if it mixes runs
     out: dict[str, gpd.GeoDataFrame] = {}
     for gpkg in sorted(folder.glob("*.gpkg")):
         if gpkg.name.startswith(TEMP_PREFIX):
