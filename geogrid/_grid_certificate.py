@@ -510,6 +510,8 @@ def exact_feasible(
     they can always join a neighbouring grid afterwards).
     """
     wp, np_, where = _reduced(w, nbrs, lo)
+    if (wp > hi + EPS_HH).any():  # a light leaf must join a neighbour that is then too heavy
+        return "infeasible", None
     m, arrays = _build(wp, np_, lo=lo, hi=hi, reach=hi, balance=None, optional=wp <= EPS_HH)
     arrays["col_hi"][m.n_x : m.f0] = 0.0  # no households outside the band
     status, x, _, _ = _solve(arrays, None, max_nodes=max_nodes, time_limit_s=time_limit_s)
@@ -549,7 +551,13 @@ def certify(
     ub0 = outside(h0[h0 > EPS_HH], lo, hi)
     proofs = cheap_proofs(w, comp, names, lo, hi)
     if proofs:
-        return Certificate("infeasible", "proof", proofs, outside_lb=0.0, outside_ub=ub0)
+        # households any partition leaves outside: heavy atoms above hi, light parts below lo
+        lb = float(np.maximum(0.0, w - hi).sum())
+        for c in np.unique(comp).tolist():
+            t = float(w[comp == c].sum())
+            if EPS_HH < t < lo:
+                lb += lo - t
+        return Certificate("infeasible", "proof", proofs, outside_lb=lb, outside_ub=ub0)
     new = labels.copy()
     changed = False
     unknown: list[str] = []

@@ -276,6 +276,14 @@ def plausible_area_m2(households: np.ndarray | float) -> np.ndarray:
     return np.maximum(PLAUSIBLE_MIN_M2, np.asarray(households, float) * PLAUSIBLE_M2_PER_HOUSEHOLD)
 
 
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The (Multi)Polygon part of a union (drops stray lines and points of a collection)."""
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+    return shapely.union_all(parts)
+
+
 def _unit_shapes(dem: dict[str, np.ndarray], sel: np.ndarray) -> np.ndarray:
     """Footprints of the selected demand units, their points where they have none."""
     fp = dem["footprints"][sel]
@@ -436,7 +444,7 @@ def derive_communities(
         hi=target_households * 1.5,
         seed=seed,
     )
-    polys = [dissolve(blocks[lab == r]) for r in range(lab.max() + 1)]
+    polys = [_polygonal(shapely.union_all(blocks[lab == r])) for r in range(lab.max() + 1)]
     polys_arr = np.empty(len(polys), dtype=object)
     polys_arr[:] = polys
     order = _reading_order(polys_arr, float(shapely.area(blocks).sum()))
