@@ -8,7 +8,9 @@ Peers (spopt 0.7, same process, same atoms, same adjacency):
 
 Metrics per method: share of grids inside the 200-500 band, CV of households, mean
 Polsby-Popper of the dissolved grids, contiguity, seconds spent partitioning the atoms.
-Also times the full pipeline (atoms + partition + report) at scale.
+Also times the full pipeline (atoms + partition + band certificates + report) at scale,
+gives the share of communities proven feasible, proven infeasible and unknown, and times
+redrawing one community (its atoms kept: partition + certificate).
 
 Run: ``python benchmarks/bench_grids.py`` (300 communities, 20 for the peers) or
 ``python benchmarks/bench_grids.py --quick`` (20 communities, 6 for the peers).
@@ -29,7 +31,8 @@ import shapely
 from shapely.geometry import LineString, box
 
 from geogrid._grid_atoms import adjacency
-from geogrid._partition import make_graph, partition_graph
+from geogrid._grid_certificate import certify
+from geogrid._partition import components, make_graph, partition_graph
 from geogrid.grids import partition
 
 LO, TARGET, HI = 200.0, 350.0, 500.0
@@ -183,6 +186,41 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
     return pd.DataFrame(rows).set_index("method")
 
 
+def certificate_table(cert: pd.DataFrame) -> pd.DataFrame:
+    """Communities and shares per certificate status, with how each was settled."""
+    rows = []
+    for status in ("feasible", "infeasible", "unknown"):
+        sub = cert[cert["status"] == status]
+        by = sub["method"].value_counts().sort_index()
+        rows.append(
+            {
+                "status": status,
+                "communities": len(sub),
+                "share": len(sub) / max(len(cert), 1),
+                "settled_by": ", ".join(f"{k} {v}" for k, v in by.items()) or "-",
+            }
+        )
+    return pd.DataFrame(rows).set_index("status")
+
+
+def redraw_seconds(atoms: gpd.GeoDataFrame, n: int = 30) -> np.ndarray:
+    """Seconds to redraw one community from its atoms: graph, partition, certificate."""
+    out = []
+    for code in sorted(atoms["community_code"].unique())[:n]:
+        sub = atoms[atoms["community_code"] == code]
+        geoms = np.asarray(sub.geometry.values, dtype=object)
+        hh = sub["households"].to_numpy(float)
+        t = time.perf_counter()
+        i, j, s = adjacency(geoms)
+        xy = shapely.get_coordinates(shapely.centroid(geoms))
+        g = make_graph(hh, xy, shapely.area(geoms), shapely.length(geoms), i, j, s, hi=HI)
+        lab = partition_graph(g, lo=LO, target=TARGET, hi=HI, seed=0)
+        names = [str(k) for k in range(len(hh))]
+        certify(g.w, g.nbrs, components(g), lab, names, lo=LO, hi=HI, balance=False)
+        out.append(time.perf_counter() - t)
+    return np.asarray(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small size (20 communities)")
@@ -207,6 +245,17 @@ def main() -> None:
         f"{len(res.grids)} grids in {full:.1f} s"
     )
     print(q.to_string())
+    print("\nband certificates per community:")
+    print(certificate_table(res.certificates).to_string(float_format=lambda v: f"{v:.1%}"))
+    big = res.grids[~res.grids["area_plausible"]]
+    print(f"grids above the plausible area for their households: {len(big)}")
+    if len(big):
+        print(big[["grid_code", "households", "area_m2", "n_units"]].to_string(index=False))
+    rd = redraw_seconds(res.atoms)
+    print(
+        f"redraw one community (atoms kept; {len(rd)} communities): median "
+        f"{np.median(rd) * 1000:.0f} ms, max {rd.max() * 1000:.0f} ms"
+    )
     t = time.perf_counter()
     res2 = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
     print(

@@ -538,13 +538,14 @@ def certify(
     lo: float,
     hi: float,
     max_atoms: int = EXACT_MAX_ATOMS,
-    balance: bool = True,
+    balance: bool = False,
 ) -> Certificate:
     """Certificate of one community from its atom graph and the heuristic's labels.
 
     Cheap proofs first, then the heuristic's partition is checked, then the exact model runs
     on every connected part (up to ``max_atoms`` atoms) whose grids miss the band. When the
-    exact model finds a partition meeting the band, ``labels`` holds it.
+    exact model finds a partition meeting the band, ``labels`` holds it. ``balance`` also
+    runs :func:`exact_balance` on every feasible part (slow: about 1-2 s per part).
     """
     w = np.asarray(w, float)
     h0 = np.bincount(labels, weights=w)
