@@ -27,7 +27,7 @@ _EPILOG = {
         "  (an OSM file as --demand uses its buildings, households estimated from storeys)"
     ),
     "grids": (
-        "examples:\n  geogrid grids --communities communities.gpkg --demand buildings.gpkg "
+        "example:\n  geogrid grids --communities communities.gpkg --demand buildings.gpkg "
         "--network streets.gpkg --out grids_out\n"
         "  geogrid grids --demand xuanwu.osm --network xuanwu.osm --out grids_out\n"
         "  (no --communities: provisional communities from where people live; "
