@@ -246,7 +246,7 @@ def _build(
     order = np.lexsort((pi, pj))
     pi, pj = pi[order], pj[order]
     col = {(int(a), int(b)): c for c, (a, b) in enumerate(zip(pi, pj, strict=True))}
-    elig = [set() for _ in range(n)]
+    elig: list[set[int]] = [set() for _ in range(n)]
     for a, b in zip(pi.tolist(), pj.tolist(), strict=True):
         elig[b].add(a)
     tail, head = _arcs(nbrs)

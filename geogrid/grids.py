@@ -4,8 +4,14 @@ Grids are unions of *atoms* (street blocks cut by streets and compound walls, th
 cells inside a block), so a grid follows streets, walls and block edges, never splits a
 building and splits a compound only when the compound alone holds more than the maximum.
 Each community is partitioned into contiguous grids (one Polygon each) that tile it exactly,
-with households inside a band (default 200-500, target 350) wherever the atoms allow it;
-communities where the band cannot be met are listed with the reason. Atoms without
+with households inside a band (default 200-500, target 350) wherever the atoms allow it.
+Every community gets a band certificate (:attr:`GridResult.certificates`): ``feasible``
+(its grids meet the band), ``infeasible`` with the proof, or ``unknown`` with bounds (see
+:mod:`geogrid._grid_certificate`: cheap proofs, then an exact HiGHS model with flow
+contiguity constraints for parts of up to 150 atoms). Without community polygons,
+provisional communities are derived from where people live (:func:`derive_communities`).
+Grids larger than plausible for their households (:func:`plausible_area_m2`) are flagged
+and logged. Atoms without
 households join a neighbouring grid; an empty part of the community touching no grid (a
 separate part of a MultiPolygon community) joins the nearest grid, which is then a
 MultiPolygon counted in ``contiguity_share`` (a warning is logged).
@@ -277,7 +283,7 @@ def plausible_area_m2(households: np.ndarray | float) -> np.ndarray:
 
 
 def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
-    """The (Multi)Polygon part of a union (drops stray lines and points of a collection)."""
+    """Return the (Multi)Polygon part of a union (stray lines and points dropped)."""
     if shapely.get_type_id(geom) in (3, 6):
         return geom
     parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
@@ -349,7 +355,7 @@ def residential_extent(
     tree = shapely.STRtree(blocks)
     pi, bi = tree.query(pts, predicate="intersects")
     hh_blocks = np.unique(bi)
-    pieces = []
+    pieces: list[shapely.Geometry] = []
     for b in hh_blocks.tolist():
         blk = blocks[b]
         if blk.area > BLOCK_WHOLE_M2:
