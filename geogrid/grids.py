@@ -957,13 +957,15 @@ def _atom_names(at, idx: np.ndarray, compound: np.ndarray, index: pd.Index) -> l
     """Name every atom for the certificate's proofs: its compound, else its demand row."""
     names = [f"{k} {a}" for a, k in enumerate(at.kind.tolist())]
     for u, a in enumerate(at.unit_atom.tolist()):
-        if a < 0 or not names[a].startswith(("compound", "building", "block")):
+        if a < 0:
             continue
         comp = str(compound[idx[u]])
         if comp and at.kind[a] == "compound":
             names[a] = f"compound {comp}"
+        elif at.n_units[a] == 1:
+            names[a] = f"the building in demand row {index[idx[u]]!s}"
         elif at.kind[a] != "compound":
-            names[a] = f"{at.kind[a]} holding demand row {index[idx[u]]!s}"
+            names[a] = f"the {at.n_units[a]} buildings of {at.kind[a]} {a}"
     return names
 
 
