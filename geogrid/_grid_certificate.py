@@ -46,11 +46,11 @@ EXACT_MAX_ATOMS = 150
 #: Branch-and-bound node limit of one exact solve (keeps results deterministic).
 EXACT_MAX_NODES = 2000
 #: Backstop time limit (s) of one exact solve; hitting it may make results vary by machine.
-EXACT_TIME_LIMIT_S = 5.0
+EXACT_TIME_LIMIT_S = 10.0
 #: Node limit of the balance model, which only measures the distance to the most balanced.
 BALANCE_MAX_NODES = 200
 #: Backstop time limit (s) of one balance solve.
-BALANCE_TIME_LIMIT_S = 1.0
+BALANCE_TIME_LIMIT_S = 5.0
 #: Households below which a band violation counts as none (float noise).
 EPS_HH = 1e-6
 
