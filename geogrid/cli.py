@@ -497,6 +497,12 @@ def _run(a: argparse.Namespace) -> int:
         from .network import build_network
         from .pipeline import _layer, drop_outliers, grids_step
 
+        if not 0 < a.min_hh <= a.target_hh <= a.max_hh:
+            msg = (
+                f"--min, --target and --max must satisfy 0 < min <= target <= max, got "
+                f"{a.min_hh}, {a.target_hh}, {a.max_hh}; pass e.g. --min 200 --target 350 --max 500"
+            )
+            raise InputError(msg)
         if not a.communities and not a.network:
             msg = (
                 "grids needs --communities (community polygons) or --network (streets, to "
