@@ -803,14 +803,14 @@ def partition(
                 "method": cert.method,
                 "proof": "; ".join(cert.proof),
                 "atoms": len(at.households),
-                "households": float(at.households.sum()),
+                "households": round(float(at.households.sum()), 2),
                 "grids": p,
                 "grids_in_band": int(((hh >= min_households) & (hh <= max_households)).sum()),
-                "outside_band_lb_hh": cert.outside_lb,
-                "outside_band_best_hh": cert.outside_ub,
-                "balance_dev_hh": cert.balance_dev_hh,
-                "balance_best_hh": cert.balance_best_hh,
-                "balance_bound_hh": cert.balance_bound_hh,
+                "outside_band_lb_hh": round(cert.outside_lb, 2),
+                "outside_band_best_hh": round(cert.outside_ub, 2),
+                "balance_dev_hh": round(cert.balance_dev_hh, 2),
+                "balance_best_hh": round(cert.balance_best_hh, 2),
+                "balance_bound_hh": round(cert.balance_bound_hh, 2),
             }
         )
 
