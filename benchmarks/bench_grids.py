@@ -8,7 +8,9 @@ Peers (spopt 0.7, same process, same atoms, same adjacency):
 
 Metrics per method: share of grids inside the 200-500 band, CV of households, mean
 Polsby-Popper of the dissolved grids, contiguity, seconds spent partitioning the atoms.
-Also times the full pipeline (atoms + partition + report) at scale.
+Also times the full pipeline (atoms + partition + band certificates + report) at scale,
+gives the share of communities proven feasible, proven infeasible and unknown, and times
+redrawing one community (its atoms kept: partition + certificate).
 
 Run: ``python benchmarks/bench_grids.py`` (300 communities, 20 for the peers) or
 ``python benchmarks/bench_grids.py --quick`` (20 communities, 6 for the peers).
@@ -28,8 +30,10 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, box
 
+import geogrid.grids as gg
 from geogrid._grid_atoms import adjacency
-from geogrid._partition import make_graph, partition_graph
+from geogrid._grid_certificate import certify
+from geogrid._partition import components, make_graph, partition_graph
 from geogrid.grids import partition
 
 LO, TARGET, HI = 200.0, 350.0, 500.0
@@ -183,6 +187,47 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
     return pd.DataFrame(rows).set_index("method")
 
 
+def certificate_table(cert: pd.DataFrame) -> pd.DataFrame:
+    """Communities and shares per certificate status, with how each was settled."""
+    rows = []
+    for status in ("feasible", "infeasible", "unknown"):
+        sub = cert[cert["status"] == status]
+        by = sub["method"].value_counts().sort_index()
+        rows.append(
+            {
+                "status": status,
+                "communities": len(sub),
+                "share": len(sub) / max(len(cert), 1),
+                "settled_by": ", ".join(f"{k} {v}" for k, v in by.items()) or "-",
+            }
+        )
+    return pd.DataFrame(rows).set_index("status")
+
+
+def redraw_seconds(
+    atoms: gpd.GeoDataFrame, n: int = 30
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds to redraw one community from its atoms: wall, the certificate's part, CPU."""
+    total, cert, cpu = [], [], []
+    for code in sorted(atoms["community_code"].unique())[:n]:
+        sub = atoms[atoms["community_code"] == code]
+        geoms = np.asarray(sub.geometry.values, dtype=object)
+        hh = sub["households"].to_numpy(float)
+        t, c = time.perf_counter(), time.process_time()
+        i, j, s = adjacency(geoms)
+        xy = shapely.get_coordinates(shapely.centroid(geoms))
+        g = make_graph(hh, xy, shapely.area(geoms), shapely.length(geoms), i, j, s, hi=HI)
+        lab = partition_graph(g, lo=LO, target=TARGET, hi=HI, seed=0)
+        t1 = time.perf_counter()
+        names = [str(k) for k in range(len(hh))]
+        certify(g.w, g.nbrs, components(g), lab, names, lo=LO, hi=HI, balance=False)
+        t2 = time.perf_counter()
+        total.append(t2 - t)
+        cert.append(t2 - t1)
+        cpu.append(time.process_time() - c)
+    return np.asarray(total), np.asarray(cert), np.asarray(cpu)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small size (20 communities)")
@@ -198,15 +243,52 @@ def main() -> None:
         f"{dem['households'].sum():,.0f} households ({time.perf_counter() - t:.1f} s)"
     )
 
-    t = time.perf_counter()
-    res = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
-    full = time.perf_counter() - t
+    spent = {"certify": 0.0, "restarts": 0.0}
+    real_certify, real_pg = gg.certify, gg.partition_graph
+
+    def timed_certify(*a, **k):
+        t0 = time.process_time()
+        try:
+            return real_certify(*a, **k)
+        finally:
+            spent["certify"] += time.process_time() - t0
+
+    def timed_pg(*a, **k):
+        t0 = time.process_time()
+        try:
+            return real_pg(*a, **k)
+        finally:
+            if k.get("seed", 0) != 0:
+                spent["restarts"] += time.process_time() - t0
+
+    gg.certify, gg.partition_graph = timed_certify, timed_pg
+    t, c = time.perf_counter(), time.process_time()
+    try:
+        res = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
+    finally:
+        gg.certify, gg.partition_graph = real_certify, real_pg
+    full, cpu = time.perf_counter() - t, time.process_time() - c
     q = res.quality.iloc[0]
     print(
-        f"\nfull pipeline (atoms + partition + report): {len(comm)} communities -> "
-        f"{len(res.grids)} grids in {full:.1f} s"
+        f"\nfull pipeline (atoms + partition + certificates + report): {len(comm)} communities "
+        f"-> {len(res.grids)} grids in {full:.1f} s wall, {cpu:.1f} s CPU of this process; "
+        f"certificates {spent['certify']:.1f} s CPU, heuristic restarts "
+        f"{spent['restarts']:.1f} s CPU"
     )
     print(q.to_string())
+    print("\nband certificates per community:")
+    print(certificate_table(res.certificates).to_string(float_format=lambda v: f"{v:.1%}"))
+    big = res.grids[~res.grids["area_plausible"]]
+    print(f"grids above the plausible area for their households: {len(big)}")
+    if len(big):
+        print(big[["grid_code", "households", "area_m2", "n_units"]].to_string(index=False))
+    rd, rc, rcpu = redraw_seconds(res.atoms)
+    print(
+        f"redraw one community (atoms kept; {len(rd)} communities): median "
+        f"{np.median(rd) * 1000:.0f} ms wall ({np.median(rcpu) * 1000:.0f} ms CPU), max "
+        f"{rd.max() * 1000:.0f} ms wall ({rcpu.max() * 1000:.0f} ms CPU); of which the "
+        f"certificate median {np.median(rc) * 1000:.1f} ms, max {rc.max() * 1000:.1f} ms"
+    )
     t = time.perf_counter()
     res2 = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
     print(

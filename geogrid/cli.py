@@ -26,7 +26,14 @@ _EPILOG = {
         "--facilities centres.csv --crs gcj02 --out cov_out\n"
         "  (an OSM file as --demand uses its buildings, households estimated from storeys)"
     ),
-    "grids": "example:\n  geogrid grids --communities communities.gpkg --demand buildings.gpkg --out grids_out",
+    "grids": (
+        "example:\n  geogrid grids --communities communities.gpkg --demand buildings.gpkg "
+        "--network streets.gpkg --out grids_out\n"
+        "  geogrid grids --demand xuanwu.osm --network xuanwu.osm --out grids_out\n"
+        "  (no --communities: provisional communities from where people live; "
+        "--network is then required)\n"
+        "writes grids.gpkg, grids_quality.csv and grids_certificates.csv"
+    ),
     "site": (
         "example:\n  geogrid site --network city.osm.pbf --demand buildings.gpkg "
         "--facilities centres.gpkg --k 5 --target 15min --out site_out"
@@ -155,15 +162,39 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="output folder for coverage.gpkg and summary.csv")
 
     g = add("grids", "partition communities into balanced, contiguous, coded governance grids")
+    g.description = (
+        "partition communities into balanced, contiguous, coded governance grids, with a "
+        "certificate per community (feasible / infeasible with the proof / unknown).\n"
+        "Give --communities, or --network: without --communities, --network is required and "
+        "provisional communities (codes 000000000NNN) are derived from where people live."
+    )
     g.add_argument(
-        "--communities", help="community polygons (derived from street blocks when omitted)"
+        "--communities",
+        help="community polygons with community_code (12 digits) and name; "
+        "when omitted, --network is required",
     )
     g.add_argument(
         "--demand",
         required=True,
-        help="buildings or points with households (estimated when missing)",
+        help="buildings or points with households (estimated when missing), or an OSM file",
     )
-    g.add_argument("--network", help="streets to follow (OSM extract, GraphML or lines)")
+    g.add_argument(
+        "--network",
+        help="streets to follow (OSM extract, GraphML or lines); required without "
+        "--communities, to derive provisional communities from residential areas, "
+        "building clusters and the street blocks holding them",
+    )
+    g.add_argument(
+        "--residential",
+        help="landuse=residential / compound polygons used to derive communities "
+        "(an OSM --demand or --network file brings its own)",
+    )
+    g.add_argument(
+        "--balance",
+        action="store_true",
+        help="also measure how far each feasible community's grids are from the most "
+        "balanced partition the exact model finds (slow: about 1-2 s per community)",
+    )
     g.add_argument("--crs", help="coordinate system of layers that have none")
     g.add_argument(
         "--min", type=int, default=200, dest="min_hh", help="minimum households per grid (200)"
@@ -427,7 +458,7 @@ def _write_demand_tables(study: Any, out: Path) -> None:
 #: Files each folder-writing command writes (checked against the folder before computing).
 _OUTPUTS = {
     "coverage": ("coverage.gpkg", "summary.csv", "demand_sources.gpkg"),
-    "grids": ("grids.gpkg", "grids_quality.csv"),
+    "grids": ("grids.gpkg", "grids_quality.csv", "grids_certificates.csv"),
     "site": ("siting.gpkg", "siting_curve.csv", "demand_sources.gpkg"),
 }
 _NOT_PARAMETERS = {"command", "verbose", "out", "json"}
@@ -502,10 +533,23 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
         return 0
     if a.command == "grids":
         from .demand import prepare_demand
-        from .io import write_layers, write_table
+        from .errors import InputError
+        from .io import read_osm, write_layers, write_table
         from .network import build_network
         from .pipeline import _layer, drop_outliers, grids_step
 
+        if not 0 < a.min_hh <= a.target_hh <= a.max_hh:
+            msg = (
+                f"--min, --target and --max must satisfy 0 < min <= target <= max, got "
+                f"{a.min_hh}, {a.target_hh}, {a.max_hh}; pass e.g. --min 200 --target 350 --max 500"
+            )
+            raise InputError(msg)
+        if not a.communities and not a.network:
+            msg = (
+                "grids needs --communities (community polygons) or --network (streets, to "
+                "derive provisional communities from where people live); pass one of them"
+            )
+            raise InputError(msg)
         dem, excluded = drop_outliers(_layer(a.demand, crs=a.crs, what="demand"), "demand")  # type: ignore[arg-type]
         dem = prepare_demand(dem)
         dem = dem[dem["households"] > 0].reset_index(drop=True)
@@ -515,22 +559,40 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
             edges = build_network(a.network, crs=dem.crs).edges
         if com is not None:
             com = com.to_crs(dem.crs)
+        residential = None
+        if a.residential:
+            residential = _layer(a.residential, crs=a.crs, what="residential")
+        elif com is None:
+            osm_ext = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
+            osm_file = next(
+                (f for f in (a.demand, a.network) if f and str(f).lower().endswith(osm_ext)),
+                None,
+            )
+            if osm_file is not None:
+                residential = read_osm(osm_file).residential
         res = grids_step(
             com,
             dem,
             network_edges=edges,
+            residential=residential,
             seed=a.seed,
             min_households=a.min_hh,
             target_households=a.target_hh,
             max_households=a.max_hh,
+            certificates="full" if a.balance else "band",
         )
         write_layers(out / "grids.gpkg", {"grids": res.grids, **_excluded_frame(excluded)})
         write_table(res.quality, out / "grids_quality.csv")
+        write_table(res.certificates, out / "grids_certificates.csv")
         print(res.quality.to_string(index=False))
-        if len(res.infeasible):
-            print(
-                f"{len(res.infeasible)} communities could not meet the band; see grids_quality.csv"
+        counts = res.certificates["status"].value_counts()
+        print(
+            "certificates: "
+            + ", ".join(
+                f"{k} {int(counts.get(k, 0))}" for k in ("feasible", "infeasible", "unknown")
             )
+            + f" of {len(res.certificates)} communities (proofs in grids_certificates.csv)"
+        )
         print(f"{len(res.grids)} grids")
         return 0
     if a.command == "site":

@@ -4,8 +4,14 @@ Grids are unions of *atoms* (street blocks cut by streets and compound walls, th
 cells inside a block), so a grid follows streets, walls and block edges, never splits a
 building and splits a compound only when the compound alone holds more than the maximum.
 Each community is partitioned into contiguous grids (one Polygon each) that tile it exactly,
-with households inside a band (default 200-500, target 350) wherever the atoms allow it;
-communities where the band cannot be met are listed with the reason. Atoms without
+with households inside a band (default 200-500, target 350) wherever the atoms allow it.
+Every community gets a band certificate (:attr:`GridResult.certificates`): ``feasible``
+(its grids meet the band), ``infeasible`` with the proof, or ``unknown`` with bounds (see
+:mod:`geogrid._grid_certificate`: cheap proofs, then an exact HiGHS model with flow
+contiguity constraints for parts of up to 150 atoms). Without community polygons,
+provisional communities are derived from where people live (:func:`derive_communities`).
+Grids larger than plausible for their households (:func:`plausible_area_m2`) are flagged
+and logged. Atoms without
 households join a neighbouring grid; an empty part of the community touching no grid (a
 separate part of a MultiPolygon community) joins the nearest grid, which is then a
 MultiPolygon counted in ``contiguity_share`` (a warning is logged).
@@ -34,6 +40,7 @@ import pandas as pd
 import shapely
 
 from geogrid._grid_atoms import adjacency, blocks_of, build_atoms, dissolve
+from geogrid._grid_certificate import certify, outside
 from geogrid._partition import components, make_graph, partition_graph
 from geogrid.demand import prepare_demand
 from geogrid.errors import CRSError, InputError
@@ -46,6 +53,8 @@ __all__ = [
     "grid_atoms",
     "grid_quality",
     "partition",
+    "plausible_area_m2",
+    "residential_extent",
     "responsibility_areas",
     "workload",
 ]
@@ -56,6 +65,25 @@ logger = logging.getLogger(__name__)
 TILING_TOL = 1e-6
 #: An empty region this close (metres) to a grid may join it when the union is one Polygon.
 MIN_TOUCH_M = 0.01
+#: Further seeds tried when the heuristic's grids miss the band (before the exact model).
+RESTARTS = 8
+#: Columns of :attr:`GridResult.certificates`.
+CERTIFICATE_COLUMNS = [
+    "community_code",
+    "community_name",
+    "status",
+    "method",
+    "proof",
+    "atoms",
+    "households",
+    "grids",
+    "grids_in_band",
+    "outside_band_lb_hh",
+    "outside_band_best_hh",
+    "balance_dev_hh",
+    "balance_best_hh",
+    "balance_bound_hh",
+]
 
 
 @dataclass
@@ -66,15 +94,20 @@ class GridResult:
     ----------
     grids : GeoDataFrame, one Polygon per grid. Columns ``grid_code`` (15-digit str),
         ``community_code``, ``community_name``, ``households``, ``population``,
-        ``party_members``, ``area_m2``, ``polsby_popper``, ``party_group_eligible``,
+        ``party_members``, ``area_m2``, ``area_plausible`` (see :func:`plausible_area_m2`),
+        ``polsby_popper``, ``party_group_eligible``,
         ``n_units``, ``in_band``, then the :func:`workload` columns
         (``vulnerable_households``, ``visits_month``, ``workload_h_month``,
         ``grid_workers``, ``worker_load_share``).
     assignment : Series indexed like ``demand``: the grid code of each demand unit (NaN for
         units outside every community).
     quality : one-row DataFrame from :func:`grid_quality`.
-    infeasible : DataFrame ``community_code``, ``reason`` (one row per reason).
-    communities_derived : True when the communities were derived from street blocks.
+    infeasible : DataFrame ``community_code``, ``status``, ``reason``: one row per reason of
+        every community whose certificate is not ``feasible``.
+    certificates : DataFrame, one row per community: ``status`` (``feasible``,
+        ``infeasible``, ``unknown``), ``method``, ``proof`` and the bounds (see
+        :data:`CERTIFICATE_COLUMNS` and :mod:`geogrid._grid_certificate`).
+    communities_derived : True when provisional communities were derived (no communities given).
     communities : the communities used (given or derived), with ``households``,
         ``party_members`` and the :func:`community_funds` columns.
     atoms : GeoDataFrame of the atoms (``community_code``, ``households``, ``kind``,
@@ -89,6 +122,7 @@ class GridResult:
     communities_derived: bool
     communities: gpd.GeoDataFrame
     atoms: gpd.GeoDataFrame
+    certificates: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -229,26 +263,142 @@ def _community_table(communities: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 # ------------------------------------------------------------------- derived communities
 
 
+#: Buildings closer than twice this (metres) form one residential cluster (see
+#: :func:`residential_extent`); a cluster keeps a margin of half of it around its buildings.
+CLUSTER_GAP_M = 40.0
+#: A street block holding households is taken whole up to this area (m2, a 200 x 200 m
+#: urban block); a larger block is clipped to the residential clusters and polygons in it.
+BLOCK_WHOLE_M2 = 40_000.0
+#: Plausible area of a grid: at most this many m2 per household (10 households per hectare,
+#: below the gross density of any urban residential area) ...
+PLAUSIBLE_M2_PER_HOUSEHOLD = 1_000.0
+#: ... and at least this many m2 whatever the households; a larger grid is logged as a
+#: warning and flagged ``area_plausible = False``.
+PLAUSIBLE_MIN_M2 = 150_000.0
+
+
+def plausible_area_m2(households: np.ndarray | float) -> np.ndarray:
+    """Largest plausible grid area (m2) for its households (see :data:`PLAUSIBLE_M2_PER_HOUSEHOLD`)."""
+    return np.maximum(PLAUSIBLE_MIN_M2, np.asarray(households, float) * PLAUSIBLE_M2_PER_HOUSEHOLD)
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """Return the (Multi)Polygon part of a union (stray lines and points dropped)."""
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
+    return shapely.union_all(parts)
+
+
+def _unit_shapes(dem: dict[str, np.ndarray], sel: np.ndarray) -> np.ndarray:
+    """Footprints of the selected demand units, their points where they have none."""
+    fp = dem["footprints"][sel]
+    missing = np.array([f is None for f in fp], dtype=bool)
+    return np.where(missing, dem["points"][sel], fp)
+
+
+def _residential_polygons(
+    residential: gpd.GeoDataFrame | gpd.GeoSeries | None, crs, dem: dict[str, np.ndarray]
+) -> np.ndarray:
+    """Residential areas and compounds holding households: given polygons, compound hulls."""
+    out = []
+    if residential is not None:
+        _check_frame(residential, "residential")
+        r = residential.to_crs(crs) if residential.crs is not None else None
+        if r is None:
+            msg = "residential has no CRS; set one with .set_crs(...)"
+            raise CRSError(msg)
+        geoms = shapely.get_parts(np.asarray(r.geometry.values, dtype=object))
+        geoms = shapely.make_valid(geoms[shapely.get_type_id(geoms) == 3])
+        out.extend(shapely.get_parts(geoms).tolist())
+    comp = dem["compound"]
+    has = (comp != "") & (dem["households"] > 0)
+    for cid in sorted(set(comp[has].tolist())):
+        sel = comp == cid
+        shapes = _unit_shapes(dem, sel)
+        out.append(shapely.buffer(shapely.convex_hull(shapely.union_all(shapes)), 10.0))
+    arr = np.empty(len(out), dtype=object)
+    arr[:] = out
+    arr = arr[shapely.get_type_id(arr) == 3] if len(arr) else arr
+    if len(arr) == 0:
+        return arr
+    tree = shapely.STRtree(dem["points"][dem["households"] > 0])
+    hit = np.unique(tree.query(arr, predicate="intersects")[0])
+    return arr[hit]
+
+
+def residential_extent(
+    lines: np.ndarray,
+    dem: dict[str, np.ndarray],
+    residential: np.ndarray,
+) -> np.ndarray:
+    """Pieces of the area where people live, cut by streets: the derived communities' blocks.
+
+    The extent is the union of the residential polygons holding households
+    (``landuse=residential``, compounds) and the clusters of buildings with households
+    (every building with a margin of ``CLUSTER_GAP_M / 2``, buildings closer than
+    ``CLUSTER_GAP_M`` joined). It is cut by the streets into blocks; a block holding
+    households is taken whole when it is at most ``BLOCK_WHOLE_M2`` (an urban block), else
+    only its part inside the extent. Pieces without households are dropped.
+    """
+    pos = dem["households"] > 0
+    shapes = _unit_shapes(dem, pos)
+    g = CLUSTER_GAP_M
+    clusters = shapely.buffer(
+        shapely.buffer(shapely.union_all(shapely.buffer(shapes, g)), -g / 2), 0
+    )
+    extent = shapely.union_all(np.concatenate([[clusters], residential]))
+    outline = shapely.buffer(extent, 1.0)
+    near = lines[shapely.intersects(lines, outline)] if len(lines) else lines
+    blocks = blocks_of(outline, near)
+    pts = dem["points"][pos]
+    tree = shapely.STRtree(blocks)
+    pi, bi = tree.query(pts, predicate="intersects")
+    hh_blocks = np.unique(bi)
+    pieces: list[shapely.Geometry] = []
+    for b in hh_blocks.tolist():
+        blk = blocks[b]
+        if blk.area > BLOCK_WHOLE_M2:
+            blk = shapely.intersection(blk, extent)
+        pieces.extend(p for p in shapely.get_parts(blk) if shapely.get_type_id(p) == 3)
+    arr = np.empty(len(pieces), dtype=object)
+    arr[:] = pieces
+    if len(arr) == 0:
+        return arr
+    hit = np.unique(shapely.STRtree(arr).query(pts, predicate="intersects")[1])
+    return arr[hit]
+
+
 def derive_communities(
-    network_edges: gpd.GeoDataFrame | gpd.GeoSeries,
+    network_edges: gpd.GeoDataFrame | gpd.GeoSeries | None,
     demand: gpd.GeoDataFrame,
     *,
+    residential: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     target_households: float = 3500.0,
     street_code: str = "000000000",
     seed: int = 0,
 ) -> gpd.GeoDataFrame:
-    """Derive community polygons from street blocks when none are given.
+    """Derive provisional communities from where people live, when none are given.
 
-    The network edges (plus a 30 m outline around all demand and edges) are polygonized into
-    street blocks; adjacent blocks are then grouped with the grid partition engine into
-    communities of about ``target_households`` (band 0.5x-1.5x).
+    The area to grid is the residential extent (:func:`residential_extent`): residential
+    and compound polygons holding households, clusters of buildings with households, and the
+    street blocks that hold them; never the network's hull, and never a block without
+    households. Its pieces are grouped with the grid partition engine into communities of
+    about ``target_households`` (band 0.5x-1.5x).
+
+    Provisional codes: ``street_code`` (9 digits, default ``000000000``, which no real
+    street has) + a 3-digit sequence in reading order (rows north to south, west to east,
+    as for grid codes). They depend only on positions, so re-runs on the same inputs give
+    the same codes; replace them by passing real community polygons (``--communities``).
 
     Parameters
     ----------
     network_edges
-        Street LineStrings in a metric CRS.
+        Street LineStrings in a metric CRS (or None: blocks are the clusters themselves).
     demand
-        Demand units with ``households`` (same CRS family).
+        Demand units with ``households`` (same CRS family), optional ``compound_id``.
+    residential
+        ``landuse=residential`` or compound polygons (any CRS), optional.
     target_households
         Households per derived community (default 3,500: ten grids of 350).
     street_code
@@ -258,18 +408,25 @@ def derive_communities(
 
     Returns
     -------
-    GeoDataFrame with ``community_code`` (``street_code`` + 3 digits), ``name``
-    (``derived community N``) and ``households``.
+    GeoDataFrame with ``community_code``, ``name`` (``临时社区NNN``), ``households`` and
+    ``code_provisional`` (True), in the network's CRS (the demand's without a network).
 
     """
-    _check_frame(network_edges, "network_edges")
-    _check_metric(network_edges, "network_edges")
-    crs = network_edges.crs
+    if network_edges is not None:
+        _check_frame(network_edges, "network_edges")
+        _check_metric(network_edges, "network_edges")
+        crs = network_edges.crs
+    else:
+        _check_frame(demand, "demand")
+        _check_metric(demand, "demand")
+        crs = demand.crs
     lines = _lines(network_edges, "network_edges", crs)
     dem = _demand_table(demand.to_crs(crs), DEFAULTS.household_size)
-    everything = np.concatenate([lines, dem["points"]])
-    outline = shapely.buffer(shapely.convex_hull(shapely.union_all(everything)), 30.0)
-    blocks = blocks_of(outline, lines)
+    if not (dem["households"] > 0).any():
+        msg = "demand holds no households; pass buildings or points with households > 0"
+        raise InputError(msg)
+    res = _residential_polygons(residential, crs, dem)
+    blocks = residential_extent(lines, dem, res)
     tree = shapely.STRtree(blocks)
     pi, bi = tree.query(dem["points"], predicate="intersects")
     first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.empty(0, bool)
@@ -293,17 +450,18 @@ def derive_communities(
         hi=target_households * 1.5,
         seed=seed,
     )
-    polys = [shapely.union_all(blocks[lab == r]) for r in range(lab.max() + 1)]
+    polys = [_polygonal(shapely.union_all(blocks[lab == r])) for r in range(lab.max() + 1)]
     polys_arr = np.empty(len(polys), dtype=object)
     polys_arr[:] = polys
-    order = _reading_order(polys_arr, outline.area)
+    order = _reading_order(polys_arr, float(shapely.area(blocks).sum()))
     polys_arr = polys_arr[order]
     n = len(polys_arr)
     out = gpd.GeoDataFrame(
         {
             "community_code": [f"{street_code}{k + 1:03d}" for k in range(n)],
-            "name": [f"derived community {k + 1}" for k in range(n)],
+            "name": [f"临时社区{k + 1:03d}" for k in range(n)],
             "households": np.bincount(lab, weights=hh)[order],
+            "code_provisional": True,
         },
         geometry=polys_arr,
         crs=crs,
@@ -449,11 +607,13 @@ def partition(
     *,
     network_edges: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     walls: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
+    residential: gpd.GeoDataFrame | gpd.GeoSeries | None = None,
     min_households: float = DEFAULTS.grid_min_households,
     target_households: float = DEFAULTS.grid_target_households,
     max_households: float = DEFAULTS.grid_max_households,
     household_size: float = DEFAULTS.household_size,
     seed: int = 0,
+    certificates: str = "band",
     verbose: bool = False,
 ) -> GridResult:
     """Partition communities into governance grids inside a household band.
@@ -462,8 +622,9 @@ def partition(
     ----------
     communities : GeoDataFrame or None
         Community polygons (Polygon/MultiPolygon) with ``community_code`` (12 digits) and
-        ``name``, in a metric CRS. ``None`` derives them from street blocks of
-        ``network_edges`` (see :func:`derive_communities`) and logs a warning.
+        ``name``, in a metric CRS. ``None`` derives provisional ones from where people live
+        (residential polygons, building clusters and the street blocks holding them, see
+        :func:`derive_communities`) and logs a warning.
     demand : GeoDataFrame
         Building footprints (Polygon) or points with ``households``; without that column
         households are estimated by :func:`geogrid.demand.prepare_demand` (from
@@ -474,12 +635,22 @@ def partition(
     network_edges, walls : GeoDataFrame or GeoSeries, optional
         Street LineStrings and compound walls (LineStrings or compound Polygons); grids
         follow them.
+    residential : GeoDataFrame or GeoSeries, optional
+        ``landuse=residential`` or compound polygons; used only to derive communities.
     min_households, target_households, max_households : float
         The household band (default 200, 350, 500).
     household_size : float
         Persons per household used when ``population`` is missing (2.62).
     seed : int
         RNG seed; the same inputs and seed give the same grids.
+    certificates : {"full", "band"}
+        Every community gets a band certificate (``feasible``, ``infeasible`` with the
+        proof, or ``unknown`` with bounds; see :mod:`geogrid._grid_certificate`); where the
+        heuristic misses the band on a part of up to 150 atoms, the exact model (HiGHS)
+        either finds grids that meet it (they replace the heuristic's) or proves none exist.
+        ``"full"`` also measures, for feasible communities, how far the grids are from the
+        most balanced partition the exact model finds with the same number of grids;
+        ``"band"`` skips that measure (faster redraws).
     verbose : bool
         Show a progress bar over communities.
 
@@ -490,14 +661,22 @@ def partition(
     """
     _check_band(min_households, target_households, max_households)
     _check_frame(demand, "demand")
+    if certificates not in ("full", "band"):
+        msg = f"certificates must be 'full' or 'band', got {certificates!r}; pass one of them"
+        raise InputError(msg)
     derived = communities is None
     if derived:
         if network_edges is None:
-            msg = "communities=None needs network_edges to derive street blocks; pass either"
+            msg = (
+                "without communities, partition needs network_edges (streets) to derive "
+                "provisional communities from where people live; pass communities= or "
+                "network_edges="
+            )
             raise InputError(msg)
-        communities = derive_communities(network_edges, demand, seed=seed)
+        communities = derive_communities(network_edges, demand, residential=residential, seed=seed)
         logger.warning(
-            "no community polygons given: derived %d communities from street blocks",
+            "no community polygons given: derived %d provisional communities (codes "
+            "000000000NNN) from where people live; pass real ones to replace them",
             len(communities),
         )
     comm = _community_table(communities)
@@ -525,7 +704,8 @@ def partition(
     grid_geoms: list = []
     atom_frames: list[pd.DataFrame] = []
     unit_grid = np.full(len(unit_comm), None, dtype=object)
-    infeasible: list[tuple[str, str]] = []
+    infeasible: list[tuple[str, str, str]] = []
+    cert_rows: list[dict] = []
     for c in it:
         code = comm["community_code"].iloc[c]
         cname = str(comm["name"].iloc[c])
@@ -552,9 +732,21 @@ def partition(
             alen,
             hi=max_households,
         )
-        lab = partition_graph(
+        lab = _partition_with_restarts(
             g, lo=min_households, target=target_households, hi=max_households, seed=seed
         )
+        cert = certify(
+            g.w,
+            g.nbrs,
+            components(g),
+            lab,
+            _atom_names(at, idx, dem["compound"], demand.index),
+            lo=min_households,
+            hi=max_households,
+            balance=certificates == "full",
+        )
+        if cert.labels is not None:
+            lab = cert.labels
         lab, n_multi = _absorb_empty(at.geoms, at.households, lab)
         if n_multi:
             logger.warning(
@@ -601,15 +793,25 @@ def partition(
                 }
             )
         )
-        infeasible.extend(
-            (code, r)
-            for r in _reasons(
-                hh,
-                at,
-                g,
-                min_households=min_households,
-                max_households=max_households,
-            )
+        if cert.status != "feasible":
+            infeasible.extend((code, cert.status, r) for r in cert.proof)
+        cert_rows.append(
+            {
+                "community_code": code,
+                "community_name": cname,
+                "status": cert.status,
+                "method": cert.method,
+                "proof": "; ".join(cert.proof),
+                "atoms": len(at.households),
+                "households": round(float(at.households.sum()), 2),
+                "grids": p,
+                "grids_in_band": int(((hh >= min_households) & (hh <= max_households)).sum()),
+                "outside_band_lb_hh": round(cert.outside_lb, 2),
+                "outside_band_best_hh": round(cert.outside_ub, 2),
+                "balance_dev_hh": round(cert.balance_dev_hh, 2),
+                "balance_best_hh": round(cert.balance_best_hh, 2),
+                "balance_bound_hh": round(cert.balance_bound_hh, 2),
+            }
         )
 
     grids = gpd.GeoDataFrame(pd.DataFrame(grid_rows), geometry=grid_geoms, crs=crs)
@@ -618,13 +820,24 @@ def partition(
             {"grid_code": [], "community_code": [], "households": []}, geometry=[], crs=crs
         )
     grids["area_m2"] = grids.area
+    grids["area_plausible"] = grids["area_m2"] <= plausible_area_m2(grids["households"])
+    n_big = int((~grids["area_plausible"]).sum())
+    if n_big:
+        logger.warning(
+            "%d grids are larger than plausible for their households (more than %g m2 per "
+            "household, at least %g m2): check the communities or the demand",
+            n_big,
+            PLAUSIBLE_M2_PER_HOUSEHOLD,
+            PLAUSIBLE_MIN_M2,
+        )
     grids["polsby_popper"] = _polsby_popper(np.asarray(grids.geometry.values, dtype=object))
     grids["party_group_eligible"] = grids["party_members"] >= 3
     grids["in_band"] = (grids["households"] >= min_households) & (
         grids["households"] <= max_households
     )
     grids = workload(grids)
-    infeasible_df = pd.DataFrame(infeasible, columns=["community_code", "reason"])
+    infeasible_df = pd.DataFrame(infeasible, columns=["community_code", "status", "reason"])
+    cert_df = pd.DataFrame(cert_rows, columns=CERTIFICATE_COLUMNS)
     quality = grid_quality(
         grids,
         comm,
@@ -632,6 +845,8 @@ def partition(
         max_households=max_households,
         infeasible=infeasible_df,
     )
+    for status in ("feasible", "infeasible", "unknown"):
+        quality[f"communities_{status}"] = int((cert_df["status"] == status).sum())
     comm_out = comm.copy()
     sums = grids.groupby("community_code")[["households", "population", "party_members"]].sum()
     for col in sums.columns:
@@ -665,7 +880,33 @@ def partition(
         communities_derived=derived,
         communities=comm_out,
         atoms=atoms,
+        certificates=cert_df,
     )
+
+
+def _partition_with_restarts(g, *, lo: float, target: float, hi: float, seed: int) -> np.ndarray:
+    """Heuristic partition; when it misses the band, the best of ``RESTARTS`` more seeds.
+
+    Restarts are skipped when an atom alone is above ``hi`` or the total below ``lo`` (the
+    band cannot be met anyway). Deterministic: seeds ``seed + 1 .. seed + RESTARTS``.
+    """
+    lab = partition_graph(g, lo=lo, target=target, hi=hi, seed=seed)
+
+    def miss(labels: np.ndarray) -> float:
+        h = np.bincount(labels, weights=g.w)
+        return outside(h[h > 0], lo, hi)
+
+    best = miss(lab)
+    if best <= 0 or (g.w > hi).any() or g.w.sum() < lo:
+        return lab
+    for k in range(1, RESTARTS + 1):
+        cand = partition_graph(g, lo=lo, target=target, hi=hi, seed=seed + k)
+        m = miss(cand)
+        if m < best:
+            lab, best = cand, m
+        if best <= 0:
+            break
+    return lab
 
 
 def _absorb_empty(
@@ -712,40 +953,20 @@ def _absorb_empty(
     return lab, n_multi
 
 
-def _reasons(hh: np.ndarray, at, g, *, min_households: float, max_households: float) -> list[str]:
-    """Why a community cannot meet the band (empty when all grids are inside it)."""
-    out: list[str] = []
-    total = float(at.households.sum())
-    if total < min_households:
-        out.append(
-            f"community holds {total:.0f} households, below the minimum {min_households:g}: "
-            "one grid below the band"
-        )
-        return out
-    for k in np.flatnonzero(at.oversized):
-        out.append(
-            f"one {at.kind[k]} holds {at.households[k]:.0f} households, above the maximum "
-            f"{max_households:g}: it is a grid of its own"
-        )
-    comp = components(g)
-    if len(np.unique(comp)) > 1:
-        small = [
-            float(at.households[comp == c].sum())
-            for c in np.unique(comp)
-            if 0 < at.households[comp == c].sum() < min_households
-        ]
-        if small:
-            out.append(
-                f"community has {len(np.unique(comp))} separate parts, "
-                f"{len(small)} with fewer than {min_households:g} households"
-            )
-    outside = int(((hh < min_households) | (hh > max_households)).sum())
-    if outside and not out:
-        out.append(
-            f"{outside} of {len(hh)} grids outside {min_households:g}-{max_households:g} "
-            "households: atoms (compounds, blocks) too coarse at bottlenecks"
-        )
-    return out
+def _atom_names(at, idx: np.ndarray, compound: np.ndarray, index: pd.Index) -> list[str]:
+    """Name every atom for the certificate's proofs: its compound, else its demand row."""
+    names = [f"{k} {a}" for a, k in enumerate(at.kind.tolist())]
+    for u, a in enumerate(at.unit_atom.tolist()):
+        if a < 0:
+            continue
+        comp = str(compound[idx[u]])
+        if comp and at.kind[a] == "compound":
+            names[a] = f"compound {comp}"
+        elif at.n_units[a] == 1:
+            names[a] = f"the building in demand row {index[idx[u]]!s}"
+        elif at.kind[a] != "compound":
+            names[a] = f"the {at.n_units[a]} buildings of {at.kind[a]} {a}"
+    return names
 
 
 def _polsby_popper(geoms: np.ndarray) -> np.ndarray:

@@ -427,6 +427,10 @@ def test_demo_district_synth():
     assert bool(q["tiling_exact"])
     assert q["share_in_band"] >= 0.9
     assert q["share_in_band_feasible"] >= 0.95 or np.isnan(q["share_in_band_feasible"])
+    # every demo community carries a certificate other than unknown
+    assert (res.certificates["status"] != "unknown").all()
+    bad = res.certificates["status"] == "infeasible"
+    assert (res.certificates.loc[bad, "proof"].str.len() > 0).all()
     check_tiling(res.grids, d.communities)
     # compounds that fit the band stay in one grid
     comp = b["compound_id"].astype("string")
@@ -572,3 +576,168 @@ def test_households_estimated_when_missing(area):
     assert res.grids["households"].sum() == pytest.approx(expected, rel=1e-3)
     pd.testing.assert_series_equal(res.assignment, ref.assignment)
     pd.testing.assert_series_equal(res.grids["households"], ref.grids["households"])
+
+
+# ------------------------------------------------------------------ band certificates
+
+
+def _path_graph(n):
+    return [[b for b in (a - 1, a + 1) if 0 <= b < n] for a in range(n)]
+
+
+def test_cheap_proofs_by_hand():
+    from geogrid._grid_certificate import band_counts, cheap_proofs
+
+    names = ["A", "B", "C"]
+    one = np.zeros(3, int)
+    # a single atom above the maximum
+    p = cheap_proofs(np.array([620.0, 50.0, 50.0]), one, names, 200, 500)
+    assert len(p) == 1 and "A alone holds 620 households" in p[0]
+    # total below the minimum
+    p = cheap_proofs(np.array([50.0, 50.0, 50.0]), one, names, 200, 500)
+    assert len(p) == 1 and "150 households, below the minimum 200" in p[0]
+    # 260 households, band 200-250: p = 1 gives 260 > 250, p = 2 needs 400 <= 260
+    assert band_counts(260, 200, 250) == (2, 1)
+    p = cheap_proofs(np.array([100.0, 80.0, 80.0]), one, names, 200, 250)
+    assert any("no whole number of grids" in s for s in p)
+    # C (156) needs a partner, the lightest other holds 355: 511 > 500
+    p = cheap_proofs(np.array([395.0, 355.0, 156.0]), one, names, 200, 500)
+    assert len(p) == 1 and p[0].startswith("C holds 156") and "355" in p[0]
+    # per connected part: two parts of 300 and 150
+    p = cheap_proofs(np.array([300.0, 100.0, 50.0]), np.array([0, 1, 1]), names, 200, 500)
+    assert len(p) == 1 and "separate part (2 atoms)" in p[0]
+    assert cheap_proofs(np.array([300.0, 100.0, 150.0]), one, names, 200, 500) == []
+
+
+def test_contract_leaves_by_hand():
+    from geogrid._grid_certificate import contract_leaves
+
+    # star: centre 0 (100) with leaves 1 (50), 2 (300), 3 (0); band minimum 200. Leaves 1
+    # and 3 join 0 (150), which is then a light leaf of 2 and joins it: 450 in one atom
+    nbrs = [[1, 2, 3], [0], [0], [0]]
+    w, nb, owner = contract_leaves(np.array([100.0, 50.0, 300.0, 0.0]), nbrs, 200)
+    assert w.tolist() == [450.0]
+    assert nb == [[]]
+    assert owner.tolist() == [0, 0, 0, 0]
+    # path 250-50-250: nothing to contract (the leaves are not light)
+    w, nb, owner = contract_leaves(np.array([250.0, 50.0, 250.0]), _path_graph(3), 200)
+    assert w.tolist() == [250.0, 50.0, 250.0] and owner.tolist() == [0, 1, 2]
+
+
+def test_exact_model_proves_and_finds():
+    from geogrid._grid_certificate import certify, cheap_proofs, exact_feasible
+
+    nbrs = _path_graph(5)
+    w = np.array([150.0, 100.0, 150.0, 100.0, 150.0])
+    # 650 households in 200-300: three grids, consecutive on the path; every way to cut it
+    # leaves a grid of 150 or one of 400. No cheap proof applies; the exact model proves it
+    assert cheap_proofs(w, np.zeros(5, int), list("abcde"), 200, 300) == []
+    assert exact_feasible(w, nbrs, lo=200, hi=300)[0] == "infeasible"
+    cert = certify(w, nbrs, np.zeros(5, int), np.array([0, 0, 1, 1, 2]), list("abcde"),
+                   lo=200, hi=300)  # fmt: skip
+    assert cert.status == "infeasible" and cert.method == "exact"
+    assert "exact model (HiGHS)" in cert.proof[0]
+    # with 200-400 it is feasible: 250 + 400 (a, b | c, d, e)
+    assert exact_feasible(w, nbrs, lo=200, hi=400)[0] == "feasible"
+    # path 150-150-0-150-150 in 200-400: bad labels {150}, {150, 0, 150}, {150}; the exact
+    # model finds {150, 150, 0}, {150, 150}
+    w = np.array([150.0, 150.0, 0.0, 150.0, 150.0])
+    cert = certify(w, _path_graph(5), np.zeros(5, int), np.array([0, 1, 1, 1, 2]),
+                   list("abcde"), lo=200, hi=400)  # fmt: skip
+    assert cert.status == "feasible" and cert.method == "exact"
+    h = np.bincount(cert.labels, weights=w)
+    assert sorted(h.tolist()) == [300.0, 300.0]
+    # the heuristic's grids are kept when they already meet the band
+    cert = certify(w, _path_graph(5), np.zeros(5, int), np.array([0, 0, 0, 1, 1]),
+                   list("abcde"), lo=200, hi=400)  # fmt: skip
+    assert cert.status == "feasible" and cert.method == "heuristic" and cert.labels is None
+
+
+def test_partition_certificates(area, result):
+    c = result.certificates
+    assert list(c["community_code"]) == sorted(area[0]["community_code"])
+    assert (c["status"] == "feasible").all()
+    assert (c["grids_in_band"] == c["grids"]).all()
+    q = result.quality.iloc[0]
+    assert q["communities_feasible"] == len(c)
+    assert q["communities_infeasible"] == q["communities_unknown"] == 0
+    assert result.grids["area_plausible"].all()
+
+
+def test_certificate_names_oversized_compound():
+    comm, dem, edges = make_area(nx=1, ny=1, compounds=True)
+    dem = dem.copy()
+    dem.loc[dem.index[0], "households"] = 700.0  # one building alone above 500
+    res = partition(comm, dem, network_edges=edges)
+    c = res.certificates.iloc[0]
+    assert c["status"] == "infeasible" and c["method"] == "proof"
+    assert "700 households, above the maximum 500" in c["proof"]
+    assert c["outside_band_lb_hh"] >= 200.0
+
+
+def test_balance_measure_small():
+    comm, dem, edges = make_area(nx=1, ny=1)
+    res = partition(comm, dem, network_edges=edges, certificates="full")
+    c = res.certificates.iloc[0]
+    assert c["status"] == "feasible"
+    assert 0.0 <= c["balance_bound_hh"] <= c["balance_best_hh"] <= c["balance_dev_hh"] + 1e-9
+    with pytest.raises(InputError, match="certificates"):
+        partition(comm, dem, network_edges=edges, certificates="all")
+
+
+# ------------------------------------------------------- residential extent on real OSM
+
+
+@pytest.mark.parametrize(
+    ("name", "max_km2"),
+    [("nanjing_xuanwu.osm", 4.0), ("guixi_jiangxi.osm", 1.0), ("shenzhen_longgang.osm", 1.0)],
+)
+def test_real_osm_grids_only_where_households_are(name, max_km2):
+    from geogrid.io import read_osm
+    from geogrid.network import build_network
+
+    path = real_path(name)
+    osm = read_osm(path)
+    dem = prepare_demand(osm.buildings)
+    dem = dem[dem["households"] > 0].reset_index(drop=True)
+    edges = build_network(path, crs=dem.crs).edges
+    res = partition(None, dem, network_edges=edges, residential=osm.residential)
+    g = res.grids
+    # before: the network's hull, 12.6 km2 in Nanjing with a 4.57 km2 grid of 11 buildings
+    assert g.area.sum() / 1e6 < max_km2
+    assert g["area_plausible"].all()
+    assert (g["households"] > 0).all()
+    assert res.assignment.notna().all()
+    assert g["households"].sum() == pytest.approx(dem["households"].sum())
+    # every grid holds buildings: no grid is an empty block
+    pts = dem.geometry.representative_point()
+    holds = [pts.intersects(geom.buffer(0.01)).any() for geom in g.geometry]
+    assert all(holds)
+    c = res.communities
+    assert c["community_code"].str.fullmatch(r"000000000\d{3}").all()
+    assert c["code_provisional"].all()
+    assert bool(res.quality["tiling_exact"].iloc[0])
+    assert set(res.certificates["status"]) <= {"feasible", "infeasible"}
+    if name.startswith("nanjing"):
+        again = partition(None, dem, network_edges=edges, residential=osm.residential)
+        assert again.communities["community_code"].tolist() == c["community_code"].tolist()
+        assert all(again.communities.geometry.geom_equals_exact(c.geometry, 1e-6))
+
+
+# ---------------------------------------------------------------------- command line
+
+
+def test_cli_grids_needs_communities_or_network(tmp_path, capsys):
+    from geogrid.cli import main
+
+    dem = tmp_path / "d.geojson"
+    gpd.GeoDataFrame({"households": [300.0]}, geometry=[Point(X0, Y0)], crs=CRS).to_file(dem)
+    assert main(["grids", "--demand", str(dem), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("geogrid: error:")
+    assert "--communities" in err and "--network" in err and "network_edges" not in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit):
+        main(["grids", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "without --communities, --network is required" in out.lower()
