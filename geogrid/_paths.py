@@ -361,14 +361,19 @@ def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
     """Pairs (unit, source) on the same edge with their direct along-edge distance."""
     if len(src) == 0 or len(unit) == 0:
         return pd.DataFrame({"unit": [], "src": [], "dist": []})
-    s = pd.DataFrame(
-        {"edge": src.edge, "src": np.arange(len(src)), "spos": src.pos_m, "sleg": src.snap_m}
-    )
-    s = s[s["edge"].isin(np.unique(unit.edge))]
-    if s.empty:
+    top = int(max(unit.edge.max(), src.edge.max())) + 1
+    has_src = np.zeros(top, dtype=bool)
+    has_src[src.edge] = True
+    ui = np.flatnonzero(has_src[unit.edge])
+    if len(ui) == 0:
         return pd.DataFrame({"unit": [], "src": [], "dist": []})
-    u = pd.DataFrame({"edge": unit.edge, "unit": np.arange(len(unit)), "upos": unit.pos_m})
-    u = u[u["edge"].isin(s["edge"].unique())]
+    has_unit = np.zeros(top, dtype=bool)
+    has_unit[unit.edge[ui]] = True
+    si = np.flatnonzero(has_unit[src.edge])
+    s = pd.DataFrame(
+        {"edge": src.edge[si], "src": si, "spos": src.pos_m[si], "sleg": src.snap_m[si]}
+    )
+    u = pd.DataFrame({"edge": unit.edge[ui], "unit": ui, "upos": unit.pos_m[ui]})
     m = u.merge(s, on="edge")
     m["dist"] = np.abs(m["upos"] - m["spos"]) + m["sleg"]
     return m[["unit", "src", "dist"]]

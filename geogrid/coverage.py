@@ -78,6 +78,10 @@ class Coverage:
     _type_fields: dict[str, _paths.NodeField] = field(default_factory=dict, repr=False)
     _second_stale: bool = field(default=False, repr=False)
     _adj: tuple[list[int], list[int], list[float]] | None = field(default=None, repr=False)
+    _cols: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _touched: np.ndarray | None = field(default=None, repr=False)
+    _touched_edges: set[int] = field(default_factory=set, repr=False)
+    _aggs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ fields
     def _active(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -127,44 +131,179 @@ class Coverage:
             self.field, self.unit_snap, self.fac_snap, second=self.second, active=active
         )
 
-    def table(self) -> gpd.GeoDataFrame:
-        """Return the demand layer with the coverage columns (see module docstring)."""
-        out = self.demand.copy()
-        d1, s1, d2, s2 = self.nearest()
+    def _present_types(self) -> list[str]:
+        types = self.facilities["type"].to_numpy(dtype=object)
+        return sorted(str(t) for t in pd.unique(types[self._active()]))
+
+    def _columns(self, rows: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Coverage columns of the units ``rows`` (all units when None), in table order."""
+        unit = self.unit_snap if rows is None else self.unit_snap.take(rows)
+        active = self._active()
+        d1, s1, d2, s2 = _paths.unit_nearest(
+            self.field, unit, self.fac_snap, second=self.second, active=active
+        )
         fac = self.facilities
         ids = fac["facility_id"].to_numpy(dtype=object)
         names = fac["name"].to_numpy(dtype=object)
         types = fac["type"].to_numpy(dtype=object)
         has = s1 >= 0
-        out["nearest_id"] = np.where(has, ids[np.maximum(s1, 0)], None)
-        out["nearest_name"] = np.where(has, names[np.maximum(s1, 0)], None)
-        out["nearest_type"] = np.where(has, types[np.maximum(s1, 0)], None)
-        out["dist_m"] = np.round(d1, 3)
-        m_per_min = self.speed_kmh * 1000.0 / 60.0
-        out["walk_min"] = np.round(d1 / m_per_min, 3)
+        out: dict[str, np.ndarray] = {
+            "nearest_id": np.where(has, ids[np.maximum(s1, 0)], None),
+            "nearest_name": np.where(has, names[np.maximum(s1, 0)], None),
+            "nearest_type": np.where(has, types[np.maximum(s1, 0)], None),
+            "dist_m": np.round(d1, 3),
+            "walk_min": np.round(d1 / (self.speed_kmh * 1000.0 / 60.0), 3),
+            "_d1": d1,
+        }
         for t in self.targets:
             out[t.column] = d1 <= t.max_dist_m(self.speed_kmh)
         if self.second and s2 is not None and d2 is not None:
             has2 = s2 >= 0
             out["second_id"] = np.where(has2, ids[np.maximum(s2, 0)], None)
             out["second_dist_m"] = np.round(d2, 3)
-        out["snap_m"] = np.round(self.unit_snap.snap_m, 3)
-        out["snap_far"] = self.unit_snap.far
+        out["snap_m"] = np.round(unit.snap_m, 3)
+        out["snap_far"] = unit.far
         if self.by_type:
-            meets_any = np.zeros(len(out), dtype=bool)
-            present = [t for t in pd.unique(types[self._active()])]
-            for ftype in sorted(present):
+            meets_any = np.zeros(len(unit), dtype=bool)
+            for ftype in self._present_types():
                 fld = self.type_field(ftype)
                 idx = self._active(np.flatnonzero(types == ftype))
                 dt, _, _, _ = _paths.unit_nearest(
-                    fld, self.unit_snap, self.fac_snap, second=False, active=idx
+                    fld, unit, self.fac_snap, second=False, active=idx
                 )
                 out[f"dist_m_{ftype}"] = np.round(dt, 3)
+                out[f"_dt_{ftype}"] = dt
                 tname = self.settings.type_targets.get(ftype, self.settings.primary_target)
                 meets = dt <= self.max_dist_m(tname)
                 out[f"meets_{ftype}"] = meets
                 meets_any |= meets
             out["meets_type_targets"] = meets_any
+        return out
+
+    def _affected_units(self) -> np.ndarray:
+        """Units whose edge ends (or edge) an edit touched since the columns were computed."""
+        if self._touched is None and not self._touched_edges:
+            return np.zeros(0, dtype=np.int64)
+        xu, xv = _paths.unit_ends(self.net, self.unit_snap)
+        hit = np.zeros(len(self.unit_snap), dtype=bool)
+        if self._touched is not None:
+            hit = self._touched[xu] | self._touched[xv]
+        if self._touched_edges:
+            hit |= np.isin(self.unit_snap.edge, np.fromiter(self._touched_edges, np.int64))
+        return np.flatnonzero(hit)
+
+    def _refresh(self) -> np.ndarray | None:
+        """Bring the cached columns up to date; return the units patched (None: all)."""
+        keys = [f"dist_m_{t}" for t in self._present_types()] if self.by_type else []
+        if (
+            self._cols is None
+            or any(k not in self._cols for k in keys)
+            or (self.by_type and sum(c.startswith("dist_m_") for c in self._cols) != len(keys))
+        ):
+            self._cols = self._columns(None)
+            self._touched, self._touched_edges = None, set()
+            for agg in self._aggs.values():
+                agg["stale"] = True
+            return None
+        rows = self._affected_units()
+        self._touched, self._touched_edges = None, set()
+        if len(rows):
+            for name, values in self._columns(rows).items():
+                self._cols[name][rows] = values
+            for agg in self._aggs.values():
+                agg["pending"][rows] = True
+        return rows
+
+    def table(self) -> gpd.GeoDataFrame:
+        """Return the demand layer with the coverage columns (see module docstring).
+
+        The columns are kept between calls: after :meth:`add_facility`,
+        :meth:`remove_facility` or :meth:`move_facility` only the units whose nearest
+        facilities changed are recomputed.
+        """
+        self._refresh()
+        out = self.demand.copy()
+        assert self._cols is not None
+        for name, values in self._cols.items():
+            if not name.startswith("_"):
+                out[name] = values.copy()
+        return out
+
+    def aggregates(self, by: str = "community_code") -> pd.DataFrame:
+        """Coverage aggregates per zone of the demand's ``by`` column (see :func:`aggregate`).
+
+        Kept between calls: after an edit only the zones of the units that changed are
+        recomputed. ``n_facilities`` counts active facilities when they carry ``by``.
+        """
+        if by not in self.demand.columns:
+            msg = f"demand has no {by!r} column; pass by= one of its zone columns"
+            raise InputError(msg)
+        self._refresh()
+        agg = self._aggs.get(by)
+        if agg is None or agg["stale"]:
+            key = self.demand[by].astype(object).where(self.demand[by].notna(), "(outside)")
+            df = aggregate(self._frame(None, by), by=by, targets=self.targets)
+            agg = {
+                "df": df,
+                "key": key.to_numpy(dtype=object),
+                "pos": {z: i for i, z in enumerate(df[by].tolist())},
+                "pending": np.zeros(len(self.demand), dtype=bool),
+                "stale": False,
+            }
+            self._aggs[by] = agg
+        elif agg["pending"].any():
+            zones = pd.unique(agg["key"][agg["pending"]])
+            rows = np.flatnonzero(pd.Series(agg["key"]).isin(zones).to_numpy())
+            part = aggregate(self._frame(rows, by), by=by, targets=self.targets)
+            df = agg["df"]
+            at = np.asarray([agg["pos"][z] for z in part[by].tolist()], dtype=np.int64)
+            for c in part.columns:
+                vals = df[c].to_numpy().copy()
+                vals[at] = part[c].to_numpy()
+                df[c] = vals
+            agg["pending"][:] = False
+        out = agg["df"].copy()
+        if by in self.facilities.columns:
+            fkey = self.facilities.loc[self.facilities["active"].to_numpy(), by]
+            out["n_facilities"] = out[by].map(fkey.value_counts()).fillna(0).astype(int)
+        return out
+
+    def _frame(self, rows: np.ndarray | None, by: str) -> pd.DataFrame:
+        """Return the columns :func:`aggregate` reads, for ``rows`` (all when None)."""
+        assert self._cols is not None
+        sel = slice(None) if rows is None else rows
+        data = {by: self.demand[by].to_numpy(dtype=object)[sel]}
+        for c in ("households", "population", "party_members"):
+            data[c] = self.demand[c].to_numpy(dtype=float)[sel]
+        data["walk_min"] = self._cols["walk_min"][sel]
+        for t in self.targets:
+            data[t.column] = self._cols[t.column][sel]
+        return pd.DataFrame(data)
+
+    def with_speed(self, speed_kmh: float) -> Coverage:
+        """Return a copy at another walking speed (distances are reused, minutes recomputed)."""
+        speed = float(speed_kmh)
+        if not speed > 0:
+            msg = f"walking speed must be positive, got {speed!r}; pass e.g. speed_kmh=4"
+            raise InputError(msg)
+        out = self.copy()
+        out.speed_kmh = speed
+        out.settings = replace(self.settings, speed_kmh=speed)
+        out._aggs = {}
+        if out._cols is not None:
+            cols = out._cols
+            d1 = cols["_d1"]
+            cols["walk_min"] = np.round(d1 / (speed * 1000.0 / 60.0), 3)
+            for t in out.targets:
+                cols[t.column] = d1 <= t.max_dist_m(speed)
+            if out.by_type:
+                meets_any = np.zeros(len(d1), dtype=bool)
+                for ftype in out._present_types():
+                    tname = out.settings.type_targets.get(ftype, out.settings.primary_target)
+                    meets = cols[f"_dt_{ftype}"] <= out.max_dist_m(tname)
+                    cols[f"meets_{ftype}"] = meets
+                    meets_any |= meets
+                cols["meets_type_targets"] = meets_any
         return out
 
     # ------------------------------------------------------------------ what-if
@@ -174,26 +313,115 @@ class Coverage:
             self._adj = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
         return self._adj
 
+    def _mark(self, nodes: Any) -> None:
+        """Remember graph nodes whose fields changed (their units are patched in the table)."""
+        if self._touched is None:
+            self._touched = np.zeros(_paths.n_graph_nodes(self.net), dtype=bool)
+        self._touched[nodes] = True
+
     def _grow(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> int:
         """Pruned Dijkstra: relax only nodes whose nearest distance improves. Returns #nodes."""
         indptr, indices, data = self._adjacency()
         d1, s1 = fld.d1, fld.s1
         heap = list(seeds)
         heapq.heapify(heap)
-        touched = 0
+        done: list[int] = []
         while heap:
             d, x, s = heapq.heappop(heap)
             if d >= d1[x] and not (d == d1[x] and s1[x] < 0):
                 continue
             d1[x] = d
             s1[x] = s
-            touched += 1
+            done.append(x)
             for k in range(indptr[x], indptr[x + 1]):
                 nd = d + data[k]
                 y = indices[k]
                 if nd < d1[y]:
                     heapq.heappush(heap, (nd, y, s))
-        return touched
+        self._mark(done)
+        return len(done)
+
+    def _grow_second(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> None:
+        """Add one new source to a field with second-nearest: a search pruned at ``d2``.
+
+        A node whose new distance is not below its second-nearest keeps both, and so does
+        every node reached through it (its two sources reach them no later).
+        """
+        assert fld.d2 is not None and fld.s2 is not None
+        indptr, indices, data = self._adjacency()
+        d1, s1, d2, s2 = fld.d1, fld.s1, fld.d2, fld.s2
+        heap = list(seeds)
+        heapq.heapify(heap)
+        best: dict[int, float] = {}
+        while heap:
+            d, x, s = heapq.heappop(heap)
+            if d >= d2[x] or x in best:
+                continue
+            best[x] = d
+            if d < d1[x]:
+                d2[x], s2[x] = d1[x], s1[x]
+                d1[x], s1[x] = d, s
+            else:
+                d2[x], s2[x] = d, s
+            for k in range(indptr[x], indptr[x + 1]):
+                nd = d + data[k]
+                y = indices[k]
+                if nd < d2[y] and y not in best:
+                    heapq.heappush(heap, (nd, y, s))
+        self._mark(list(best))
+
+    def _repair_second(self, fld: _paths.NodeField, j: int) -> None:
+        """Remove source ``j`` from a field with second-nearest.
+
+        Only nodes that had ``j`` as nearest or second-nearest change. They are searched again
+        with two labels of distinct sources per node, seeded from the kept labels of their
+        in-neighbours outside that region and from the sources whose links enter it.
+        """
+        assert fld.d2 is not None and fld.s2 is not None
+        d1, s1, d2, s2 = fld.d1, fld.s1, fld.d2, fld.s2
+        region = np.flatnonzero((s1 == j) | (s2 == j))
+        if len(region) == 0:
+            return
+        self._mark(region)
+        inside = np.zeros(len(d1), dtype=bool)
+        inside[region] = True
+        sub = _paths.walk_graph(self.net).transpose()[region]
+        rows = np.repeat(region, np.diff(sub.indptr))
+        nbr, w = sub.indices, sub.data
+        out = ~inside[nbr]
+        rows, nbr, w = rows[out], nbr[out], w[out]
+        d1[region], d2[region] = np.inf, np.inf
+        s1[region], s2[region] = -1, -1
+        seeds: list[tuple[float, int, int]] = []
+        for dd, ss in ((d1, s1), (d2, s2)):
+            ok = (ss[nbr] >= 0) & np.isfinite(dd[nbr])
+            seeds.extend(
+                zip(
+                    (dd[nbr] + w)[ok].tolist(), rows[ok].tolist(), ss[nbr][ok].tolist(), strict=True
+                )
+            )
+        cand = self._active()
+        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand))
+        hit = inside[lnode]
+        seeds.extend(
+            zip(lw[hit].tolist(), lnode[hit].tolist(), cand[lj[hit]].tolist(), strict=True)
+        )
+        indptr, indices, data = self._adjacency()
+        region_set = set(region.tolist())
+        heapq.heapify(seeds)
+        heap = seeds
+        while heap:
+            d, x, s = heapq.heappop(heap)
+            if s1[x] == s or s2[x] >= 0:
+                continue
+            if s1[x] < 0:
+                d1[x], s1[x] = d, s
+            else:
+                d2[x], s2[x] = d, s
+            for k in range(indptr[x], indptr[x + 1]):
+                y = indices[k]
+                if y in region_set and s2[y] < 0 and s1[y] != s:
+                    heapq.heappush(heap, (d + data[k], y, s))
 
     def _seed_from(self, j: int) -> list[tuple[float, int, int]]:
         _, nodes, ws = _paths.source_links(self.net, self.fac_snap.take([j]))
@@ -229,9 +457,14 @@ class Coverage:
         snap = snap_points(self.net, row, max_snap_m=self.settings.max_snap_m)
         self.fac_snap = _concat_snaps(self.fac_snap, snap)
         j = len(self.facilities) - 1
+        self._touched_edges.add(int(snap.edge[0]))
         for fld in self._fields_of(str(row["type"].iloc[0])):
-            self._grow(fld, self._seed_from(j))
-        self._second_stale = True
+            if fld.d2 is not None and fld is self._field:
+                self._grow_second(fld, self._seed_from(j))
+            else:
+                self._grow(fld, self._seed_from(j))
+                if fld is self._field:
+                    self._second_stale = True
         return str(row["facility_id"].iloc[0])
 
     def _index_of(self, facility_id: str) -> int:
@@ -249,9 +482,14 @@ class Coverage:
         j = self._index_of(facility_id)
         ftype = str(self.facilities.at[j, "type"])
         self.facilities.loc[j, "active"] = False
+        self._touched_edges.add(int(self.fac_snap.edge[j]))
         for fld in self._fields_of(ftype):
-            self._repair(fld, j, ftype if fld is not self._field else None)
-        self._second_stale = True
+            if fld.d2 is not None and fld is self._field:
+                self._repair_second(fld, j)
+            else:
+                self._repair(fld, j, ftype if fld is not self._field else None)
+                if fld is self._field:
+                    self._second_stale = True
 
     def _repair(self, fld: _paths.NodeField, j: int, ftype: str | None) -> None:
         lost = np.flatnonzero(fld.s1 == j)
@@ -270,6 +508,7 @@ class Coverage:
         )
         lost_set = np.zeros(len(fld.d1), dtype=bool)
         lost_set[lost] = True
+        self._mark(lost)
         cand_idx = self._active()
         if ftype is not None:
             cand_idx = cand_idx[self.facilities["type"].to_numpy()[cand_idx] == ftype]
@@ -311,6 +550,13 @@ class Coverage:
             facilities=self.facilities.copy(),
             _field=cp(self._field),
             _type_fields={k: cp(v) for k, v in self._type_fields.items()},  # type: ignore[misc]
+            _cols=None if self._cols is None else {k: v.copy() for k, v in self._cols.items()},
+            _touched=None if self._touched is None else self._touched.copy(),
+            _touched_edges=set(self._touched_edges),
+            _aggs={
+                k: {**a, "df": a["df"].copy(), "pending": a["pending"].copy()}
+                for k, a in self._aggs.items()
+            },
         )
 
 
