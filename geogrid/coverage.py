@@ -222,12 +222,14 @@ class Coverage:
         facilities changed are recomputed.
         """
         self._refresh()
-        out = self.demand.copy()
         assert self._cols is not None
-        for name, values in self._cols.items():
-            if not name.startswith("_"):
-                out[name] = values.copy()
-        return out
+        cols = {k: v.copy() for k, v in self._cols.items() if not k.startswith("_")}
+        if any(k in self.demand.columns for k in cols):
+            out = self.demand.copy()
+            for name, values in cols.items():
+                out[name] = values
+            return out
+        return pd.concat([self.demand, pd.DataFrame(cols, index=self.demand.index)], axis=1)
 
     def aggregates(self, by: str = "community_code") -> pd.DataFrame:
         """Coverage aggregates per zone of the demand's ``by`` column (see :func:`aggregate`).
@@ -239,46 +241,67 @@ class Coverage:
             msg = f"demand has no {by!r} column; pass by= one of its zone columns"
             raise InputError(msg)
         self._refresh()
+        assert self._cols is not None
         agg = self._aggs.get(by)
         if agg is None or agg["stale"]:
-            key = self.demand[by].astype(object).where(self.demand[by].notna(), "(outside)")
-            df = aggregate(self._frame(None, by), by=by, targets=self.targets)
-            agg = {
-                "df": df,
-                "key": key.to_numpy(dtype=object),
-                "pos": {z: i for i, z in enumerate(df[by].tolist())},
-                "pending": np.zeros(len(self.demand), dtype=bool),
-                "stale": False,
-            }
-            self._aggs[by] = agg
+            agg = self._new_aggregates(by)
+        cols = {
+            **agg["base"],
+            **{c: self._cols[c] for c in ["walk_min", *(t.column for t in self.targets)]},
+        }
+        if agg["records"] is None:
+            agg["records"] = [
+                _zone_record(by, z, idx, cols, self.targets)
+                for z, idx in zip(agg["zones"], agg["rows"], strict=True)
+            ]
+            agg["df"] = None
         elif agg["pending"].any():
-            zones = pd.unique(agg["key"][agg["pending"]])
-            rows = np.flatnonzero(pd.Series(agg["key"]).isin(zones).to_numpy())
-            part = aggregate(self._frame(rows, by), by=by, targets=self.targets)
-            df = agg["df"]
-            at = np.asarray([agg["pos"][z] for z in part[by].tolist()], dtype=np.int64)
-            for c in part.columns:
-                vals = df[c].to_numpy().copy()
-                vals[at] = part[c].to_numpy()
-                df[c] = vals
-            agg["pending"][:] = False
+            for i in np.unique(agg["zone_of"][agg["pending"]]).tolist():
+                agg["records"][i] = _zone_record(
+                    by, agg["zones"][i], agg["rows"][i], cols, self.targets
+                )
+            agg["df"] = None
+        agg["pending"][:] = False
+        if agg["df"] is None:
+            agg["df"] = pd.DataFrame(agg["records"])
         out = agg["df"].copy()
         if by in self.facilities.columns:
-            fkey = self.facilities.loc[self.facilities["active"].to_numpy(), by]
-            out["n_facilities"] = out[by].map(fkey.value_counts()).fillna(0).astype(int)
+            fzone = self.facilities[by].map(agg["pos"]).to_numpy(dtype=float)
+            ok = self.facilities["active"].to_numpy(dtype=bool) & np.isfinite(fzone)
+            out["n_facilities"] = np.bincount(
+                fzone[ok].astype(np.int64), minlength=len(out)
+            ).astype(int)
         return out
 
-    def _frame(self, rows: np.ndarray | None, by: str) -> pd.DataFrame:
-        """Return the columns :func:`aggregate` reads, for ``rows`` (all when None)."""
-        assert self._cols is not None
-        sel = slice(None) if rows is None else rows
-        data = {by: self.demand[by].to_numpy(dtype=object)[sel]}
-        for c in ("households", "population", "party_members"):
-            data[c] = self.demand[c].to_numpy(dtype=float)[sel]
-        data["walk_min"] = self._cols["walk_min"][sel]
-        for t in self.targets:
-            data[t.column] = self._cols[t.column][sel]
-        return pd.DataFrame(data)
+    def _new_aggregates(self, by: str) -> dict[str, Any]:
+        """Zone index of the demand for :meth:`aggregates` (records filled on first use)."""
+        zones, zone_rows = _zone_index(self.demand[by])
+        zone_of = np.empty(len(self.demand), dtype=np.int64)
+        for i, idx in enumerate(zone_rows):
+            zone_of[idx] = i
+        agg = {
+            "zones": zones,
+            "pos": {z: i for i, z in enumerate(zones)},
+            "rows": zone_rows,
+            "zone_of": zone_of,
+            "base": {
+                **{
+                    c: self.demand[c].to_numpy(dtype=float)
+                    for c in ("households", "population", "party_members")
+                },
+                **(
+                    {"elderly": _elderly_values(self.demand)}
+                    if "elderly" in self.demand.columns
+                    else {}
+                ),
+            },
+            "records": None,
+            "df": None,
+            "pending": np.zeros(len(self.demand), dtype=bool),
+            "stale": False,
+        }
+        self._aggs[by] = agg
+        return agg
 
     def with_speed(self, speed_kmh: float) -> Coverage:
         """Return a copy at another walking speed (distances are reused, minutes recomputed)."""
@@ -289,7 +312,10 @@ class Coverage:
         out = self.copy()
         out.speed_kmh = speed
         out.settings = replace(self.settings, speed_kmh=speed)
-        out._aggs = {}
+        out._aggs = {
+            k: {**a, "records": None, "df": None, "pending": np.zeros_like(a["pending"])}
+            for k, a in self._aggs.items()
+        }
         if out._cols is not None:
             cols = out._cols
             d1 = cols["_d1"]
@@ -309,8 +335,7 @@ class Coverage:
     # ------------------------------------------------------------------ what-if
     def _adjacency(self) -> tuple[list[int], list[int], list[float]]:
         if self._adj is None:
-            csr = _paths.walk_graph(self.net).csr
-            self._adj = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
+            self._adj = _paths.adjacency_lists(self.net)
         return self._adj
 
     def _mark(self, nodes: Any) -> None:
@@ -340,35 +365,6 @@ class Coverage:
                     heapq.heappush(heap, (nd, y, s))
         self._mark(done)
         return len(done)
-
-    def _grow_second(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> None:
-        """Add one new source to a field with second-nearest: a search pruned at ``d2``.
-
-        A node whose new distance is not below its second-nearest keeps both, and so does
-        every node reached through it (its two sources reach them no later).
-        """
-        assert fld.d2 is not None and fld.s2 is not None
-        indptr, indices, data = self._adjacency()
-        d1, s1, d2, s2 = fld.d1, fld.s1, fld.d2, fld.s2
-        heap = list(seeds)
-        heapq.heapify(heap)
-        best: dict[int, float] = {}
-        while heap:
-            d, x, s = heapq.heappop(heap)
-            if d >= d2[x] or x in best:
-                continue
-            best[x] = d
-            if d < d1[x]:
-                d2[x], s2[x] = d1[x], s1[x]
-                d1[x], s1[x] = d, s
-            else:
-                d2[x], s2[x] = d, s
-            for k in range(indptr[x], indptr[x + 1]):
-                nd = d + data[k]
-                y = indices[k]
-                if nd < d2[y] and y not in best:
-                    heapq.heappush(heap, (nd, y, s))
-        self._mark(list(best))
 
     def _repair_second(self, fld: _paths.NodeField, j: int) -> None:
         """Remove source ``j`` from a field with second-nearest.
@@ -423,10 +419,6 @@ class Coverage:
                 if y in region_set and s2[y] < 0 and s1[y] != s:
                     heapq.heappush(heap, (d + data[k], y, s))
 
-    def _seed_from(self, j: int) -> list[tuple[float, int, int]]:
-        _, nodes, ws = _paths.source_links(self.net, self.fac_snap.take([j]))
-        return [(float(w), int(x), j) for w, x in zip(ws.tolist(), nodes.tolist(), strict=True)]
-
     def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
         out = [self.field]
         if ftype in self._type_fields:
@@ -458,14 +450,35 @@ class Coverage:
         self.fac_snap = _concat_snaps(self.fac_snap, snap)
         j = len(self.facilities) - 1
         self._touched_edges.add(int(snap.edge[0]))
-        for fld in self._fields_of(str(row["type"].iloc[0])):
-            if fld.d2 is not None and fld is self._field:
-                self._grow_second(fld, self._seed_from(j))
-            else:
-                self._grow(fld, self._seed_from(j))
-                if fld is self._field:
-                    self._second_stale = True
+        fields = self._fields_of(str(row["type"].iloc[0]))
+        # one search from the new facility, as far as it can still be first or second anywhere
+        reach = max(
+            float(np.max(f.d2 if f.d2 is not None and f is self._field else f.d1)) for f in fields
+        )
+        dn = _paths.source_distances(self.net, snap, limit=reach)
+        for fld in fields:
+            self._merge_source(fld, dn, j, second=fld.d2 is not None and fld is self._field)
+            if fld is self._field and fld.d2 is None:
+                self._second_stale = True
         return str(row["facility_id"].iloc[0])
+
+    def _merge_source(self, fld: _paths.NodeField, dn: np.ndarray, j: int, *, second: bool) -> None:
+        """Merge a new source's distances ``dn`` into a field (nearest, and second-nearest)."""
+        d1, s1 = fld.d1, fld.s1
+        if not second:
+            better = np.flatnonzero(dn < d1)
+            d1[better], s1[better] = dn[better], j
+            self._mark(better)
+            return
+        assert fld.d2 is not None and fld.s2 is not None
+        d2, s2 = fld.d2, fld.s2
+        first = np.flatnonzero(dn < d1)
+        d2[first], s2[first] = d1[first], s1[first]
+        d1[first], s1[first] = dn[first], j
+        runner = np.flatnonzero((dn >= d1) & (dn < d2) & (s1 != j))
+        d2[runner], s2[runner] = dn[runner], j
+        self._mark(first)
+        self._mark(runner)
 
     def _index_of(self, facility_id: str) -> int:
         hit = np.flatnonzero(
@@ -554,7 +567,11 @@ class Coverage:
             _touched=None if self._touched is None else self._touched.copy(),
             _touched_edges=set(self._touched_edges),
             _aggs={
-                k: {**a, "df": a["df"].copy(), "pending": a["pending"].copy()}
+                k: {
+                    **a,
+                    "records": None if a["records"] is None else list(a["records"]),
+                    "pending": a["pending"].copy(),
+                }
                 for k, a in self._aggs.items()
             },
         )
@@ -649,6 +666,69 @@ def _attach_zone(table: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, key: str) -> 
     return hit[key].reindex(table.index)
 
 
+def _zone_index(key: pd.Series) -> tuple[list[Any], list[np.ndarray]]:
+    """Zones in sorted order (missing: ``"(outside)"``) and the row positions of each."""
+    key = key.astype(object).where(key.notna(), "(outside)")
+    codes, uniq = pd.factorize(key, sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    return list(uniq), [order[bounds[i] : bounds[i + 1]] for i in range(len(uniq))]
+
+
+def _zone_columns(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> dict[str, np.ndarray]:
+    """Return the columns a zone record reads, as arrays."""
+    cols = {
+        c: tbl[c].to_numpy(dtype=float)
+        for c in ("households", "population", "party_members", "walk_min")
+    }
+    for t in targets:
+        cols[t.column] = tbl[t.column].to_numpy(dtype=bool)
+    if "elderly" in tbl.columns:
+        cols["elderly"] = _elderly_values(tbl)
+    return cols
+
+
+def _elderly_values(tbl: pd.DataFrame) -> np.ndarray:
+    """Elderly residents per unit (non-numbers count 0)."""
+    return pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
+
+
+def _zone_record(
+    by: str, zone: Any, idx: np.ndarray, cols: dict[str, np.ndarray], targets: tuple[Target, ...]
+) -> dict[str, Any]:
+    """One row of :func:`aggregate`: the units ``idx`` of one zone."""
+    w = cols["households"][idx]
+    wm = cols["walk_min"][idx]
+    rec: dict[str, Any] = {
+        by: zone,
+        "units": len(idx),
+        "households": round(float(w.sum()), 2),
+        "population": round(float(cols["population"][idx].sum()), 2),
+        "party_members": round(float(cols["party_members"][idx].sum()), 2),
+    }
+    total = w.sum()
+    for t in targets:
+        cov = float(w[cols[t.column][idx]].sum())
+        rec[f"covered_hh_{t.name}"] = round(cov, 2)
+        rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
+        rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
+    if "elderly" in cols:
+        e = cols["elderly"][idx]
+        etotal = float(e.sum())
+        rec["elderly"] = round(etotal, 1)
+        for t in targets:
+            c = float(e[cols[t.column][idx]].sum())
+            rec[f"covered_elderly_{t.name}"] = round(c, 1)
+            rec[f"coverage_elderly_{t.name}"] = round(c / etotal, 4) if etotal else np.nan
+    fin = np.isfinite(wm)
+    rec["mean_walk_min"] = (
+        round(float(np.average(wm[fin], weights=w[fin])), 2) if (fin & (w > 0)).any() else np.nan
+    )
+    rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
+    rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
+    return rec
+
+
 def aggregate(
     table: gpd.GeoDataFrame,
     *,
@@ -674,35 +754,12 @@ def aggregate(
     targets = targets or tuple(
         Target(c[len("within_") :]) for c in tbl.columns if c.startswith("within_")
     )
-    key = tbl[by].astype(object).where(tbl[by].notna(), "(outside)")
-    rows = []
-    for zone, idx in key.groupby(key, sort=True).groups.items():
-        sel = tbl.loc[idx]
-        w = sel["households"].to_numpy(dtype=float)
-        wm = sel["walk_min"].to_numpy(dtype=float)
-        rec: dict[str, Any] = {
-            by: zone,
-            "units": len(sel),
-            "households": round(float(w.sum()), 2),
-            "population": round(float(sel["population"].sum()), 2),
-            "party_members": round(float(sel["party_members"].sum()), 2),
-        }
-        total = w.sum()
-        for t in targets:
-            cov = float(w[sel[t.column].to_numpy(dtype=bool)].sum())
-            rec[f"covered_hh_{t.name}"] = round(cov, 2)
-            rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
-            rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
-        rec.update(dict(_elderly_rows(sel, targets)))
-        fin = np.isfinite(wm)
-        rec["mean_walk_min"] = (
-            round(float(np.average(wm[fin], weights=w[fin])), 2)
-            if (fin & (w > 0)).any()
-            else np.nan
-        )
-        rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
-        rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
-        rows.append(rec)
+    names, zone_rows = _zone_index(tbl[by])
+    cols = _zone_columns(tbl, targets)
+    rows = [
+        _zone_record(by, zone, idx, cols, targets)
+        for zone, idx in zip(names, zone_rows, strict=True)
+    ]
     out = pd.DataFrame(rows)
     if facilities is not None and len(out):
         if by in facilities.columns:

@@ -166,6 +166,10 @@ class WalkNetwork:
             self._incidence = inc
         return self._incidence
 
+    def prepare_snapping(self) -> None:
+        """Build the snapping index now (else the first :func:`snap_points` call builds it)."""
+        _snap_index(self, False)
+
     def with_private(self, private: str) -> WalkNetwork:
         """Return the network under another private-path rule (residents, all, none).
 
