@@ -224,7 +224,7 @@ class Coverage:
         self._refresh()
         assert self._cols is not None
         cols = {k: v.copy() for k, v in self._cols.items() if not k.startswith("_")}
-        if any(k in self.demand.columns for k in cols):
+        if any(k in self.demand.columns for k in cols) or not self.demand.index.is_unique:
             out = self.demand.copy()
             for name, values in cols.items():
                 out[name] = values
