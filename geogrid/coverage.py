@@ -147,7 +147,7 @@ class Coverage:
         names = fac["name"].to_numpy(dtype=object)
         types = fac["type"].to_numpy(dtype=object)
         has = s1 >= 0
-        out: dict[str, np.ndarray] = {
+        out: dict[str, Any] = {
             "nearest_id": np.where(has, ids[np.maximum(s1, 0)], None),
             "nearest_name": np.where(has, names[np.maximum(s1, 0)], None),
             "nearest_type": np.where(has, types[np.maximum(s1, 0)], None),
