@@ -72,6 +72,17 @@ class WalkGraph:
         return t
 
 
+def adjacency_lists(net: WalkNetwork) -> tuple[list[int], list[int], list[float]]:
+    """Walk graph CSR as Python lists for pure-Python searches (cached on the network)."""
+    key = f"_walk_lists_{net.private}"
+    cached = net.report.get(key)
+    if cached is None:
+        csr = walk_graph(net).csr
+        cached = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
+        net.report[key] = cached
+    return cached
+
+
 def _min_csr(r: np.ndarray, c: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matrix:
     """CSR of directed edges keeping the shortest of parallel ones."""
     order = np.lexsort((w, c, r))
@@ -281,6 +292,19 @@ def augmented(net: WalkNetwork, src: Snap) -> sparse.csr_matrix:
     return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f))
 
 
+def source_distances(net: WalkNetwork, src: Snap, limit: float = np.inf) -> np.ndarray:
+    """Distance from the nearest of ``src`` to every graph node (``inf`` beyond ``limit``)."""
+    n = walk_graph(net).n
+    dist = csgraph.dijkstra(
+        augmented(net, src),
+        directed=True,
+        indices=n + np.arange(len(src)),
+        min_only=True,
+        limit=limit,
+    )
+    return np.asarray(dist[:n])
+
+
 @dataclass
 class NodeField:
     """Per graph node: nearest and second-nearest source (``graph``: the graph searched)."""
@@ -358,20 +382,29 @@ def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField
 
 
 def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
-    """Pairs (unit, source) on the same edge with their direct along-edge distance."""
+    """Pairs (unit, source) on the same edge with their direct along-edge distance.
+
+    Rows are ordered by unit, then by source (as a merge of units with sources on ``edge``).
+    """
+    empty = pd.DataFrame({"unit": [], "src": [], "dist": []})
     if len(src) == 0 or len(unit) == 0:
-        return pd.DataFrame({"unit": [], "src": [], "dist": []})
-    s = pd.DataFrame(
-        {"edge": src.edge, "src": np.arange(len(src)), "spos": src.pos_m, "sleg": src.snap_m}
-    )
-    s = s[s["edge"].isin(np.unique(unit.edge))]
-    if s.empty:
-        return pd.DataFrame({"unit": [], "src": [], "dist": []})
-    u = pd.DataFrame({"edge": unit.edge, "unit": np.arange(len(unit)), "upos": unit.pos_m})
-    u = u[u["edge"].isin(s["edge"].unique())]
-    m = u.merge(s, on="edge")
-    m["dist"] = np.abs(m["upos"] - m["spos"]) + m["sleg"]
-    return m[["unit", "src", "dist"]]
+        return empty
+    top = int(max(unit.edge.max(), src.edge.max())) + 1
+    has_src = np.zeros(top, dtype=bool)
+    has_src[src.edge] = True
+    ui = np.flatnonzero(has_src[unit.edge])
+    if len(ui) == 0:
+        return empty
+    order = np.argsort(src.edge, kind="stable")
+    sedge = src.edge[order]
+    lo = np.searchsorted(sedge, unit.edge[ui], side="left")
+    hi = np.searchsorted(sedge, unit.edge[ui], side="right")
+    cnt = hi - lo
+    uu = np.repeat(ui, cnt)
+    k = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    ss = order[np.repeat(lo, cnt) + k]
+    dist = np.abs(unit.pos_m[uu] - src.pos_m[ss]) + src.snap_m[ss]
+    return pd.DataFrame({"unit": uu, "src": ss, "dist": dist})
 
 
 def unit_nearest(
@@ -403,8 +436,10 @@ def unit_nearest(
         if len(pairs):
             pairs["src"] = active[pairs["src"].to_numpy(dtype=np.int64)]
     if len(pairs):
-        # widen with the same-edge candidates (few units have any)
-        k = pairs.groupby("unit").cumcount().to_numpy()
+        # widen with the same-edge candidates (few units have any); rows come by unit
+        pu = pairs["unit"].to_numpy(dtype=np.int64)
+        starts = np.r_[0, np.flatnonzero(pu[1:] != pu[:-1]) + 1]
+        k = np.arange(len(pu)) - np.repeat(starts, np.diff(np.r_[starts, len(pu)]))
         width = int(k.max()) + 1
         extra_d = np.full((len(unit), width), np.inf)
         extra_s = np.full((len(unit), width), -1, dtype=np.int64)

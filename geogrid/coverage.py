@@ -78,6 +78,10 @@ class Coverage:
     _type_fields: dict[str, _paths.NodeField] = field(default_factory=dict, repr=False)
     _second_stale: bool = field(default=False, repr=False)
     _adj: tuple[list[int], list[int], list[float]] | None = field(default=None, repr=False)
+    _cols: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _touched: np.ndarray | None = field(default=None, repr=False)
+    _touched_edges: set[int] = field(default_factory=set, repr=False)
+    _aggs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ fields
     def _active(self, idx: np.ndarray | None = None) -> np.ndarray:
@@ -127,39 +131,48 @@ class Coverage:
             self.field, self.unit_snap, self.fac_snap, second=self.second, active=active
         )
 
-    def table(self) -> gpd.GeoDataFrame:
-        """Return the demand layer with the coverage columns (see module docstring)."""
-        out = self.demand.copy()
-        d1, s1, d2, s2 = self.nearest()
+    def _present_types(self) -> list[str]:
+        types = self.facilities["type"].to_numpy(dtype=object)
+        return sorted(str(t) for t in pd.unique(types[self._active()]))
+
+    def _columns(self, rows: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Coverage columns of the units ``rows`` (all units when None), in table order."""
+        unit = self.unit_snap if rows is None else self.unit_snap.take(rows)
+        active = self._active()
+        d1, s1, d2, s2 = _paths.unit_nearest(
+            self.field, unit, self.fac_snap, second=self.second, active=active
+        )
         fac = self.facilities
         ids = fac["facility_id"].to_numpy(dtype=object)
         names = fac["name"].to_numpy(dtype=object)
         types = fac["type"].to_numpy(dtype=object)
         has = s1 >= 0
-        out["nearest_id"] = np.where(has, ids[np.maximum(s1, 0)], None)
-        out["nearest_name"] = np.where(has, names[np.maximum(s1, 0)], None)
-        out["nearest_type"] = np.where(has, types[np.maximum(s1, 0)], None)
-        out["dist_m"] = np.round(d1, 3)
-        m_per_min = self.speed_kmh * 1000.0 / 60.0
-        out["walk_min"] = np.round(d1 / m_per_min, 3)
+        out: dict[str, Any] = {
+            "nearest_id": np.where(has, ids[np.maximum(s1, 0)], None),
+            "nearest_name": np.where(has, names[np.maximum(s1, 0)], None),
+            "nearest_type": np.where(has, types[np.maximum(s1, 0)], None),
+            "dist_m": np.round(d1, 3),
+            "walk_min": np.round(d1 / (self.speed_kmh * 1000.0 / 60.0), 3),
+            "_d1": d1,
+        }
         for t in self.targets:
             out[t.column] = d1 <= t.max_dist_m(self.speed_kmh)
         if self.second and s2 is not None and d2 is not None:
             has2 = s2 >= 0
             out["second_id"] = np.where(has2, ids[np.maximum(s2, 0)], None)
             out["second_dist_m"] = np.round(d2, 3)
-        out["snap_m"] = np.round(self.unit_snap.snap_m, 3)
-        out["snap_far"] = self.unit_snap.far
+        out["snap_m"] = np.round(unit.snap_m, 3)
+        out["snap_far"] = unit.far
         if self.by_type:
-            meets_any = np.zeros(len(out), dtype=bool)
-            present = [t for t in pd.unique(types[self._active()])]
-            for ftype in sorted(present):
+            meets_any = np.zeros(len(unit), dtype=bool)
+            for ftype in self._present_types():
                 fld = self.type_field(ftype)
                 idx = self._active(np.flatnonzero(types == ftype))
                 dt, _, _, _ = _paths.unit_nearest(
-                    fld, self.unit_snap, self.fac_snap, second=False, active=idx
+                    fld, unit, self.fac_snap, second=False, active=idx
                 )
                 out[f"dist_m_{ftype}"] = np.round(dt, 3)
+                out[f"_dt_{ftype}"] = dt
                 tname = self.settings.type_targets.get(ftype, self.settings.primary_target)
                 meets = dt <= self.max_dist_m(tname)
                 out[f"meets_{ftype}"] = meets
@@ -167,12 +180,169 @@ class Coverage:
             out["meets_type_targets"] = meets_any
         return out
 
+    def _affected_units(self) -> np.ndarray:
+        """Units whose edge ends (or edge) an edit touched since the columns were computed."""
+        if self._touched is None and not self._touched_edges:
+            return np.zeros(0, dtype=np.int64)
+        xu, xv = _paths.unit_ends(self.net, self.unit_snap)
+        hit = np.zeros(len(self.unit_snap), dtype=bool)
+        if self._touched is not None:
+            hit = self._touched[xu] | self._touched[xv]
+        if self._touched_edges:
+            hit |= np.isin(self.unit_snap.edge, np.fromiter(self._touched_edges, np.int64))
+        return np.flatnonzero(hit)
+
+    def _refresh(self) -> np.ndarray | None:
+        """Bring the cached columns up to date; return the units patched (None: all)."""
+        keys = [f"dist_m_{t}" for t in self._present_types()] if self.by_type else []
+        if (
+            self._cols is None
+            or any(k not in self._cols for k in keys)
+            or (self.by_type and sum(c.startswith("dist_m_") for c in self._cols) != len(keys))
+        ):
+            self._cols = self._columns(None)
+            self._touched, self._touched_edges = None, set()
+            for agg in self._aggs.values():
+                agg["stale"] = True
+            return None
+        rows = self._affected_units()
+        self._touched, self._touched_edges = None, set()
+        if len(rows):
+            for name, values in self._columns(rows).items():
+                self._cols[name][rows] = values
+            for agg in self._aggs.values():
+                agg["pending"][rows] = True
+        return rows
+
+    def table(self) -> gpd.GeoDataFrame:
+        """Return the demand layer with the coverage columns (see module docstring).
+
+        The columns are kept between calls: after :meth:`add_facility`,
+        :meth:`remove_facility` or :meth:`move_facility` only the units whose nearest
+        facilities changed are recomputed.
+        """
+        self._refresh()
+        assert self._cols is not None
+        cols = {k: v.copy() for k, v in self._cols.items() if not k.startswith("_")}
+        if any(k in self.demand.columns for k in cols) or not self.demand.index.is_unique:
+            out = self.demand.copy()
+            for name, values in cols.items():
+                out[name] = values
+            return out
+        return pd.concat([self.demand, pd.DataFrame(cols, index=self.demand.index)], axis=1)
+
+    def aggregates(self, by: str = "community_code") -> pd.DataFrame:
+        """Coverage aggregates per zone of the demand's ``by`` column (see :func:`aggregate`).
+
+        Kept between calls: after an edit only the zones of the units that changed are
+        recomputed. ``n_facilities`` counts active facilities when they carry ``by``.
+        """
+        if by not in self.demand.columns:
+            msg = f"demand has no {by!r} column; pass by= one of its zone columns"
+            raise InputError(msg)
+        self._refresh()
+        assert self._cols is not None
+        agg = self._aggs.get(by)
+        if agg is None or agg["stale"]:
+            agg = self._new_aggregates(by)
+        cols = {
+            **agg["base"],
+            **{c: self._cols[c] for c in ["walk_min", *(t.column for t in self.targets)]},
+        }
+        if agg["records"] is None:
+            agg["records"] = [
+                _zone_record(by, z, idx, cols, self.targets)
+                for z, idx in zip(agg["zones"], agg["rows"], strict=True)
+            ]
+            agg["df"] = None
+        elif agg["pending"].any():
+            for i in np.unique(agg["zone_of"][agg["pending"]]).tolist():
+                agg["records"][i] = _zone_record(
+                    by, agg["zones"][i], agg["rows"][i], cols, self.targets
+                )
+            agg["df"] = None
+        agg["pending"][:] = False
+        if agg["df"] is None:
+            agg["df"] = pd.DataFrame(agg["records"])
+        out = agg["df"].copy()
+        if by in self.facilities.columns:
+            fzone = self.facilities[by].map(agg["pos"]).to_numpy(dtype=float)
+            ok = self.facilities["active"].to_numpy(dtype=bool) & np.isfinite(fzone)
+            out["n_facilities"] = np.bincount(
+                fzone[ok].astype(np.int64), minlength=len(out)
+            ).astype(int)
+        return out
+
+    def _new_aggregates(self, by: str) -> dict[str, Any]:
+        """Zone index of the demand for :meth:`aggregates` (records filled on first use)."""
+        zones, zone_rows = _zone_index(self.demand[by])
+        zone_of = np.empty(len(self.demand), dtype=np.int64)
+        for i, idx in enumerate(zone_rows):
+            zone_of[idx] = i
+        agg = {
+            "zones": zones,
+            "pos": {z: i for i, z in enumerate(zones)},
+            "rows": zone_rows,
+            "zone_of": zone_of,
+            "base": {
+                **{
+                    c: self.demand[c].to_numpy(dtype=float)
+                    for c in ("households", "population", "party_members")
+                },
+                **(
+                    {"elderly": _elderly_values(self.demand)}
+                    if "elderly" in self.demand.columns
+                    else {}
+                ),
+            },
+            "records": None,
+            "df": None,
+            "pending": np.zeros(len(self.demand), dtype=bool),
+            "stale": False,
+        }
+        self._aggs[by] = agg
+        return agg
+
+    def with_speed(self, speed_kmh: float) -> Coverage:
+        """Return a copy at another walking speed (distances are reused, minutes recomputed)."""
+        speed = float(speed_kmh)
+        if not speed > 0:
+            msg = f"walking speed must be positive, got {speed!r}; pass e.g. speed_kmh=4"
+            raise InputError(msg)
+        out = self.copy()
+        out.speed_kmh = speed
+        out.settings = replace(self.settings, speed_kmh=speed)
+        out._aggs = {
+            k: {**a, "records": None, "df": None, "pending": np.zeros_like(a["pending"])}
+            for k, a in self._aggs.items()
+        }
+        if out._cols is not None:
+            cols = out._cols
+            d1 = cols["_d1"]
+            cols["walk_min"] = np.round(d1 / (speed * 1000.0 / 60.0), 3)
+            for t in out.targets:
+                cols[t.column] = d1 <= t.max_dist_m(speed)
+            if out.by_type:
+                meets_any = np.zeros(len(d1), dtype=bool)
+                for ftype in out._present_types():
+                    tname = out.settings.type_targets.get(ftype, out.settings.primary_target)
+                    meets = cols[f"_dt_{ftype}"] <= out.max_dist_m(tname)
+                    cols[f"meets_{ftype}"] = meets
+                    meets_any |= meets
+                cols["meets_type_targets"] = meets_any
+        return out
+
     # ------------------------------------------------------------------ what-if
     def _adjacency(self) -> tuple[list[int], list[int], list[float]]:
         if self._adj is None:
-            csr = _paths.walk_graph(self.net).csr
-            self._adj = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
+            self._adj = _paths.adjacency_lists(self.net)
         return self._adj
+
+    def _mark(self, nodes: Any) -> None:
+        """Remember graph nodes whose fields changed (their units are patched in the table)."""
+        if self._touched is None:
+            self._touched = np.zeros(_paths.n_graph_nodes(self.net), dtype=bool)
+        self._touched[nodes] = True
 
     def _grow(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> int:
         """Pruned Dijkstra: relax only nodes whose nearest distance improves. Returns #nodes."""
@@ -180,24 +350,74 @@ class Coverage:
         d1, s1 = fld.d1, fld.s1
         heap = list(seeds)
         heapq.heapify(heap)
-        touched = 0
+        done: list[int] = []
         while heap:
             d, x, s = heapq.heappop(heap)
             if d >= d1[x] and not (d == d1[x] and s1[x] < 0):
                 continue
             d1[x] = d
             s1[x] = s
-            touched += 1
+            done.append(x)
             for k in range(indptr[x], indptr[x + 1]):
                 nd = d + data[k]
                 y = indices[k]
                 if nd < d1[y]:
                     heapq.heappush(heap, (nd, y, s))
-        return touched
+        self._mark(done)
+        return len(done)
 
-    def _seed_from(self, j: int) -> list[tuple[float, int, int]]:
-        _, nodes, ws = _paths.source_links(self.net, self.fac_snap.take([j]))
-        return [(float(w), int(x), j) for w, x in zip(ws.tolist(), nodes.tolist(), strict=True)]
+    def _repair_second(self, fld: _paths.NodeField, j: int) -> None:
+        """Remove source ``j`` from a field with second-nearest.
+
+        Only nodes that had ``j`` as nearest or second-nearest change. They are searched again
+        with two labels of distinct sources per node, seeded from the kept labels of their
+        in-neighbours outside that region and from the sources whose links enter it.
+        """
+        assert fld.d2 is not None and fld.s2 is not None
+        d1, s1, d2, s2 = fld.d1, fld.s1, fld.d2, fld.s2
+        region = np.flatnonzero((s1 == j) | (s2 == j))
+        if len(region) == 0:
+            return
+        self._mark(region)
+        inside = np.zeros(len(d1), dtype=bool)
+        inside[region] = True
+        sub = _paths.walk_graph(self.net).transpose()[region]
+        rows = np.repeat(region, np.diff(sub.indptr))
+        nbr, w = sub.indices, sub.data
+        out = ~inside[nbr]
+        rows, nbr, w = rows[out], nbr[out], w[out]
+        d1[region], d2[region] = np.inf, np.inf
+        s1[region], s2[region] = -1, -1
+        seeds: list[tuple[float, int, int]] = []
+        for dd, ss in ((d1, s1), (d2, s2)):
+            ok = (ss[nbr] >= 0) & np.isfinite(dd[nbr])
+            seeds.extend(
+                zip(
+                    (dd[nbr] + w)[ok].tolist(), rows[ok].tolist(), ss[nbr][ok].tolist(), strict=True
+                )
+            )
+        cand = self._active()
+        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand))
+        hit = inside[lnode]
+        seeds.extend(
+            zip(lw[hit].tolist(), lnode[hit].tolist(), cand[lj[hit]].tolist(), strict=True)
+        )
+        indptr, indices, data = self._adjacency()
+        region_set = set(region.tolist())
+        heapq.heapify(seeds)
+        heap = seeds
+        while heap:
+            d, x, s = heapq.heappop(heap)
+            if s1[x] == s or s2[x] >= 0:
+                continue
+            if s1[x] < 0:
+                d1[x], s1[x] = d, s
+            else:
+                d2[x], s2[x] = d, s
+            for k in range(indptr[x], indptr[x + 1]):
+                y = indices[k]
+                if y in region_set and s2[y] < 0 and s1[y] != s:
+                    heapq.heappush(heap, (d + data[k], y, s))
 
     def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
         out = [self.field]
@@ -229,10 +449,36 @@ class Coverage:
         snap = snap_points(self.net, row, max_snap_m=self.settings.max_snap_m)
         self.fac_snap = _concat_snaps(self.fac_snap, snap)
         j = len(self.facilities) - 1
-        for fld in self._fields_of(str(row["type"].iloc[0])):
-            self._grow(fld, self._seed_from(j))
-        self._second_stale = True
+        self._touched_edges.add(int(snap.edge[0]))
+        fields = self._fields_of(str(row["type"].iloc[0]))
+        # one search from the new facility, as far as it can still be first or second anywhere
+        reach = max(
+            float(np.max(f.d2 if f.d2 is not None and f is self._field else f.d1)) for f in fields
+        )
+        dn = _paths.source_distances(self.net, snap, limit=reach)
+        for fld in fields:
+            self._merge_source(fld, dn, j, second=fld.d2 is not None and fld is self._field)
+            if fld is self._field and fld.d2 is None:
+                self._second_stale = True
         return str(row["facility_id"].iloc[0])
+
+    def _merge_source(self, fld: _paths.NodeField, dn: np.ndarray, j: int, *, second: bool) -> None:
+        """Merge a new source's distances ``dn`` into a field (nearest, and second-nearest)."""
+        d1, s1 = fld.d1, fld.s1
+        if not second:
+            better = np.flatnonzero(dn < d1)
+            d1[better], s1[better] = dn[better], j
+            self._mark(better)
+            return
+        assert fld.d2 is not None and fld.s2 is not None
+        d2, s2 = fld.d2, fld.s2
+        first = np.flatnonzero(dn < d1)
+        d2[first], s2[first] = d1[first], s1[first]
+        d1[first], s1[first] = dn[first], j
+        runner = np.flatnonzero((dn >= d1) & (dn < d2) & (s1 != j))
+        d2[runner], s2[runner] = dn[runner], j
+        self._mark(first)
+        self._mark(runner)
 
     def _index_of(self, facility_id: str) -> int:
         hit = np.flatnonzero(
@@ -249,9 +495,14 @@ class Coverage:
         j = self._index_of(facility_id)
         ftype = str(self.facilities.at[j, "type"])
         self.facilities.loc[j, "active"] = False
+        self._touched_edges.add(int(self.fac_snap.edge[j]))
         for fld in self._fields_of(ftype):
-            self._repair(fld, j, ftype if fld is not self._field else None)
-        self._second_stale = True
+            if fld.d2 is not None and fld is self._field:
+                self._repair_second(fld, j)
+            else:
+                self._repair(fld, j, ftype if fld is not self._field else None)
+                if fld is self._field:
+                    self._second_stale = True
 
     def _repair(self, fld: _paths.NodeField, j: int, ftype: str | None) -> None:
         lost = np.flatnonzero(fld.s1 == j)
@@ -270,6 +521,7 @@ class Coverage:
         )
         lost_set = np.zeros(len(fld.d1), dtype=bool)
         lost_set[lost] = True
+        self._mark(lost)
         cand_idx = self._active()
         if ftype is not None:
             cand_idx = cand_idx[self.facilities["type"].to_numpy()[cand_idx] == ftype]
@@ -311,6 +563,17 @@ class Coverage:
             facilities=self.facilities.copy(),
             _field=cp(self._field),
             _type_fields={k: cp(v) for k, v in self._type_fields.items()},  # type: ignore[misc]
+            _cols=None if self._cols is None else {k: v.copy() for k, v in self._cols.items()},
+            _touched=None if self._touched is None else self._touched.copy(),
+            _touched_edges=set(self._touched_edges),
+            _aggs={
+                k: {
+                    **a,
+                    "records": None if a["records"] is None else list(a["records"]),
+                    "pending": a["pending"].copy(),
+                }
+                for k, a in self._aggs.items()
+            },
         )
 
 
@@ -403,6 +666,69 @@ def _attach_zone(table: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, key: str) -> 
     return hit[key].reindex(table.index)
 
 
+def _zone_index(key: pd.Series) -> tuple[list[Any], list[np.ndarray]]:
+    """Zones in sorted order (missing: ``"(outside)"``) and the row positions of each."""
+    key = key.astype(object).where(key.notna(), "(outside)")
+    codes, uniq = pd.factorize(key, sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    return list(uniq), [order[bounds[i] : bounds[i + 1]] for i in range(len(uniq))]
+
+
+def _zone_columns(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> dict[str, np.ndarray]:
+    """Return the columns a zone record reads, as arrays."""
+    cols = {
+        c: tbl[c].to_numpy(dtype=float)
+        for c in ("households", "population", "party_members", "walk_min")
+    }
+    for t in targets:
+        cols[t.column] = tbl[t.column].to_numpy(dtype=bool)
+    if "elderly" in tbl.columns:
+        cols["elderly"] = _elderly_values(tbl)
+    return cols
+
+
+def _elderly_values(tbl: pd.DataFrame) -> np.ndarray:
+    """Elderly residents per unit (non-numbers count 0)."""
+    return pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
+
+
+def _zone_record(
+    by: str, zone: Any, idx: np.ndarray, cols: dict[str, np.ndarray], targets: tuple[Target, ...]
+) -> dict[str, Any]:
+    """One row of :func:`aggregate`: the units ``idx`` of one zone."""
+    w = cols["households"][idx]
+    wm = cols["walk_min"][idx]
+    rec: dict[str, Any] = {
+        by: zone,
+        "units": len(idx),
+        "households": round(float(w.sum()), 2),
+        "population": round(float(cols["population"][idx].sum()), 2),
+        "party_members": round(float(cols["party_members"][idx].sum()), 2),
+    }
+    total = w.sum()
+    for t in targets:
+        cov = float(w[cols[t.column][idx]].sum())
+        rec[f"covered_hh_{t.name}"] = round(cov, 2)
+        rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
+        rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
+    if "elderly" in cols:
+        e = cols["elderly"][idx]
+        etotal = float(e.sum())
+        rec["elderly"] = round(etotal, 1)
+        for t in targets:
+            c = float(e[cols[t.column][idx]].sum())
+            rec[f"covered_elderly_{t.name}"] = round(c, 1)
+            rec[f"coverage_elderly_{t.name}"] = round(c / etotal, 4) if etotal else np.nan
+    fin = np.isfinite(wm)
+    rec["mean_walk_min"] = (
+        round(float(np.average(wm[fin], weights=w[fin])), 2) if (fin & (w > 0)).any() else np.nan
+    )
+    rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
+    rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
+    return rec
+
+
 def aggregate(
     table: gpd.GeoDataFrame,
     *,
@@ -428,35 +754,12 @@ def aggregate(
     targets = targets or tuple(
         Target(c[len("within_") :]) for c in tbl.columns if c.startswith("within_")
     )
-    key = tbl[by].astype(object).where(tbl[by].notna(), "(outside)")
-    rows = []
-    for zone, idx in key.groupby(key, sort=True).groups.items():
-        sel = tbl.loc[idx]
-        w = sel["households"].to_numpy(dtype=float)
-        wm = sel["walk_min"].to_numpy(dtype=float)
-        rec: dict[str, Any] = {
-            by: zone,
-            "units": len(sel),
-            "households": round(float(w.sum()), 2),
-            "population": round(float(sel["population"].sum()), 2),
-            "party_members": round(float(sel["party_members"].sum()), 2),
-        }
-        total = w.sum()
-        for t in targets:
-            cov = float(w[sel[t.column].to_numpy(dtype=bool)].sum())
-            rec[f"covered_hh_{t.name}"] = round(cov, 2)
-            rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
-            rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
-        rec.update(dict(_elderly_rows(sel, targets)))
-        fin = np.isfinite(wm)
-        rec["mean_walk_min"] = (
-            round(float(np.average(wm[fin], weights=w[fin])), 2)
-            if (fin & (w > 0)).any()
-            else np.nan
-        )
-        rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
-        rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
-        rows.append(rec)
+    names, zone_rows = _zone_index(tbl[by])
+    cols = _zone_columns(tbl, targets)
+    rows = [
+        _zone_record(by, zone, idx, cols, targets)
+        for zone, idx in zip(names, zone_rows, strict=True)
+    ]
     out = pd.DataFrame(rows)
     if facilities is not None and len(out):
         if by in facilities.columns:

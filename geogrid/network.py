@@ -166,6 +166,10 @@ class WalkNetwork:
             self._incidence = inc
         return self._incidence
 
+    def prepare_snapping(self) -> None:
+        """Build the snapping index now (else the first :func:`snap_points` call builds it)."""
+        _snap_index(self, False)
+
     def with_private(self, private: str) -> WalkNetwork:
         """Return the network under another private-path rule (residents, all, none).
 
@@ -708,54 +712,130 @@ def representative_points(gdf: gpd.GeoDataFrame) -> np.ndarray:
     return out
 
 
-_SAMPLE_STEP_M = 10.0
+_PIECE_M = 20.0  # longest straight piece in the snapping index (half: the search slack)
+_SNAP_K = (6, 16)  # nearest piece midpoints tried before an exact radius search
 
 
-def _nearest_edge(
-    net: WalkNetwork, xy: np.ndarray, pts: np.ndarray, mask: np.ndarray | None, k: int = 8
-) -> np.ndarray:
-    """Index of the nearest edge (optionally among ``mask``) for each point.
+@dataclass
+class _SnapIndex:
+    """Straight pieces of the edges (each at most ``_PIECE_M`` long) and a KD-tree of their midpoints."""
 
-    A KD-tree over points every 10 m along the edges proposes candidate edges; the exact
-    point-edge distance picks among them. The answer is certain when the k-th nearest sample is
-    at least ``min distance + 5 m`` away (no other edge can be closer); the rest fall back to an
-    exact STRtree search.
-    """
+    tree: Any
+    edge: np.ndarray
+    ax: np.ndarray
+    ay: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    along: np.ndarray
+    slack: float
+
+
+def _snap_index(net: WalkNetwork, main_only: bool) -> _SnapIndex:
+    """Snapping index over all edges or over the main component's (cached on the network)."""
     from scipy.spatial import cKDTree
 
-    from ._areas import edge_samples
-
-    key = "_kdtree" if mask is None else "_kdtree_main"
+    key = "_snap_main" if main_only else "_snap_all"
     cached = net.report.get(key)
-    if cached is None:
-        smp = edge_samples(net, _SAMPLE_STEP_M)
-        sel = np.ones(len(smp["edge"]), bool) if mask is None else mask[smp["edge"]]
-        cached = (cKDTree(np.column_stack([smp["x"][sel], smp["y"][sel]])), smp["edge"][sel])
-        net.report[key] = cached
-    tree, s_edge = cached
-    geoms = np.asarray(net.edges.geometry.values)
-    kk = min(k, len(s_edge))
-    dist_s, idx = tree.query(xy, k=kk)
-    dist_s = np.atleast_2d(dist_s).reshape(len(xy), kk)
-    cand = s_edge[np.atleast_2d(idx).reshape(len(xy), kk)]
-    d = shapely.distance(np.repeat(pts, kk).reshape(len(xy), kk), geoms[cand])
-    # same edge repeated: keep the first occurrence so argmin is deterministic
-    j = np.argmin(d, axis=1)
-    rows = np.arange(len(xy))
-    best = cand[rows, j]
-    sure = dist_s[:, -1] >= d[rows, j] + _SAMPLE_STEP_M / 2.0
-    if kk < len(s_edge) and not sure.all():
-        rest = np.flatnonzero(~sure)
-        if mask is None:
-            found = net.tree.query_nearest(pts[rest], return_distance=False, all_matches=False)
-            best[rest[found[0]]] = found[1]
-        else:
-            sub = np.flatnonzero(mask)
-            found = shapely.STRtree(geoms[sub]).query_nearest(
-                pts[rest], return_distance=False, all_matches=False
-            )
-            best[rest[found[0]]] = sub[found[1]]
-    return best
+    if cached is not None:
+        return cached
+    coords, owner = shapely.get_coordinates(
+        np.asarray(net.edges.geometry.values), return_index=True
+    )
+    seg = np.flatnonzero(owner[1:] == owner[:-1])
+    if main_only:
+        comp_u = net.nodes["component"].to_numpy()[net.edges["u"].to_numpy()]
+        seg = seg[comp_u[owner[seg]] == 0]
+    a, b = coords[seg], coords[seg + 1]
+    step = np.hypot(*np.diff(coords, axis=0).T)
+    step[owner[1:] != owner[:-1]] = 0.0
+    cum = np.r_[0.0, np.cumsum(step)]
+    first = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    cum -= np.repeat(cum[first], np.diff(np.r_[first, len(owner)]))
+    seg_len = step[seg]
+    npc = np.maximum(np.ceil(seg_len / _PIECE_M).astype(np.int64), 1)
+    rep = np.repeat(np.arange(len(seg)), npc)
+    k = np.arange(len(rep)) - np.repeat(np.cumsum(npc) - npc, npc)
+    frac0 = k / npc[rep]
+    d = (b - a)[rep] / npc[rep][:, None]
+    start = a[rep] + (b - a)[rep] * frac0[:, None]
+    mid = start + d / 2.0
+    # pieces in spatial order (200 m cells), so that nearby points read nearby memory
+    cell = np.floor(mid / 200.0)
+    order = np.lexsort((cell[:, 0], cell[:, 1]))
+    mid, start, d, rep, frac0 = mid[order], start[order], d[order], rep[order], frac0[order]
+    idx = _SnapIndex(
+        tree=cKDTree(mid, balanced_tree=False, compact_nodes=False),
+        edge=owner[seg][rep],
+        ax=start[:, 0].copy(),
+        ay=start[:, 1].copy(),
+        dx=d[:, 0].copy(),
+        dy=d[:, 1].copy(),
+        along=cum[seg][rep] + seg_len[rep] * frac0,
+        slack=float((seg_len / npc).max() / 2.0) if len(seg) else 0.0,
+    )
+    net.report[key] = idx
+    return idx
+
+
+def _pick(
+    ix: _SnapIndex, cand: np.ndarray, px: np.ndarray, py: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest candidate piece per row (first of equals), its distance and parameter."""
+    px, py = px[:, None], py[:, None]
+    dx, dy = ix.dx[cand], ix.dy[cand]
+    rx = px - ix.ax[cand]
+    ry = py - ix.ay[cand]
+    ll = dx * dx + dy * dy
+    t = rx * dx
+    t += ry * dy
+    np.divide(t, ll, out=t, where=ll > 0)
+    t[ll <= 0] = 0.0
+    np.clip(t, 0.0, 1.0, out=t)
+    rx -= t * dx
+    ry -= t * dy
+    dist = np.hypot(rx, ry, out=rx)
+    rows = np.arange(len(cand))
+    j = np.argmin(dist, axis=1)
+    return cand[rows, j], dist[rows, j], t[rows, j]
+
+
+def _nearest_edge(net: WalkNetwork, xy: np.ndarray, main_only: bool) -> tuple[np.ndarray, ...]:
+    """Nearest edge for each point: ``(edge, distance, position along the edge, x, y)``.
+
+    Exact: a KD-tree over the midpoints of straight pieces (at most 20 m long) proposes the
+    ``k`` nearest pieces and the exact point-segment distance picks among them. The nearest
+    piece is certainly among them when the ``k``-th midpoint lies farther than the best
+    distance plus half the longest piece; the few other points get a larger ``k``, then every
+    piece whose midpoint is within that bound. Points are searched in spatial order (200 m
+    cells), which keeps the tree walk in cache.
+    """
+    ix = _snap_index(net, main_only)
+    n = len(xy)
+    cell = np.floor(xy / 200.0)
+    todo = np.lexsort((cell[:, 0], cell[:, 1]))
+    px, py = xy[:, 0], xy[:, 1]
+    piece = np.zeros(n, dtype=np.int64)
+    dist = np.full(n, np.inf)
+    t = np.zeros(n)
+    for k in _SNAP_K:
+        if len(todo) == 0:
+            break
+        kk = min(k, len(ix.edge))
+        dm, cand = ix.tree.query(xy[todo], k=kk, workers=-1)
+        dm = dm.reshape(len(todo), kk)
+        cand = cand.reshape(len(todo), kk)
+        p, d, tt = _pick(ix, cand, px[todo], py[todo])
+        piece[todo], dist[todo], t[todo] = p, d, tt
+        sure = (dm[:, -1] > d + ix.slack) | (kk == len(ix.edge))
+        todo = todo[~sure]
+    for i in todo.tolist():
+        near = ix.tree.query_ball_point(xy[i], r=dist[i] + ix.slack + 1e-6)
+        p, d, tt = _pick(ix, np.asarray([near], dtype=np.int64), px[[i]], py[[i]])
+        piece[i], dist[i], t[i] = p[0], d[0], tt[0]
+    x = ix.ax[piece] + t * ix.dx[piece]
+    y = ix.ay[piece] + t * ix.dy[piece]
+    along = ix.along[piece] + t * np.hypot(ix.dx[piece], ix.dy[piece])
+    return ix.edge[piece], dist, along, x, y
 
 
 def snap_points(
@@ -803,23 +883,21 @@ def snap_points(
             empty.astype(bool),
             empty.astype(bool),
         )
-    geoms = np.asarray(net.edges.geometry.values)
     comp_u = net.nodes["component"].to_numpy()[net.edges["u"].to_numpy()]
     xy_pts = shapely.get_coordinates(pts)
-    edge = _nearest_edge(net, xy_pts, pts, None)
+    if len(xy_pts) != len(pts):
+        msg = "snapping needs one point per row; drop empty or multi-part geometries first"
+        raise NetworkError(msg)
+    edge, leg, pos, x, y = _nearest_edge(net, xy_pts, False)
     island = comp_u[edge] > 0
     if main_component and island.any():
         q = np.flatnonzero(island)
-        edge[q] = _nearest_edge(net, xy_pts[q], pts[q], comp_u == 0)
+        sub = _nearest_edge(net, xy_pts[q], True)
+        edge[q], leg[q], pos[q], x[q], y[q] = sub
         log.warning(
             "%d points lie nearest an island of the network; snapped to the main one",
             int(island.sum()),
         )
-    lines = geoms[edge]
-    pos = shapely.line_locate_point(lines, pts)
-    snapped = shapely.line_interpolate_point(lines, pos)
-    xy = shapely.get_coordinates(snapped)
-    leg = shapely.distance(pts, snapped)
     length = net.edges["length_m"].to_numpy()[edge]
     pos = np.clip(pos, 0.0, length)
     far = leg > max_snap_m
@@ -837,8 +915,8 @@ def snap_points(
         to_u_m=pos,
         to_v_m=length - pos,
         snap_m=leg,
-        x=xy[:, 0],
-        y=xy[:, 1],
+        x=x,
+        y=y,
         far=far,
         island=island,
     )

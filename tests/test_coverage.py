@@ -435,3 +435,82 @@ def test_nanjing_has_no_private_paths_so_rules_agree():
     res = compute_coverage(net, dem, fac).table()
     every = compute_coverage(net, dem, fac, private="all").table()
     np.testing.assert_allclose(res["dist_m"], every["dist_m"])
+
+
+def _assert_tables_equal(a, b):
+    assert list(a.columns) == list(b.columns)
+    for col in a.columns:
+        if col == "geometry":
+            continue
+        x, y = a[col].to_numpy(), b[col].to_numpy()
+        if x.dtype.kind == "f":
+            np.testing.assert_allclose(x, y, atol=1e-6, err_msg=col)
+        else:
+            assert (x == y).all(), col
+
+
+@pytest.mark.parametrize("rule", ["residents", "all"])
+def test_incremental_table_and_aggregates_equal_full_recompute(gated_demo, rule):
+    d, net = gated_demo
+    cov = compute_coverage(net, d.buildings, d.facilities, private=rule)
+    cov.table()
+    before = cov.aggregates()
+    c2 = cov.copy()
+    pts = cov.unit_snap.points()
+    fac = cov.facilities
+    station = str(fac.loc[fac["type"] == "station", "facility_id"].iloc[0])
+    centre = str(fac.loc[fac["type"] != "station", "facility_id"].iloc[0])
+    # one edit at a time, table and aggregates patched after each
+    edits = [
+        lambda c: c.add_facility({"geometry": pts[5], "type": "station", "name": "新站"}),
+        lambda c: c.remove_facility(station),
+        lambda c: c.move_facility(centre, pts[len(pts) // 2]),
+        lambda c: c.add_facility({"geometry": pts[-3], "type": "station", "name": "新站二"}),
+    ]
+    for edit in edits:
+        edit(c2)
+        got, agg = c2.table(), c2.aggregates()
+        active = c2.facilities[c2.facilities["active"]].drop(columns=["active"])
+        ref = compute_coverage(
+            net, d.buildings, gpd.GeoDataFrame(active, crs=net.crs), private=rule
+        )
+        want = ref.table()
+        _assert_tables_equal(got, want)
+        # second-nearest kept incrementally equals the full two-label search
+        np.testing.assert_allclose(c2.field.d2, ref.field.d2, atol=1e-6)
+        np.testing.assert_allclose(c2.field.d1, ref.field.d1, atol=1e-6)
+        full = aggregate(want, by="community_code", targets=ref.targets)
+        full["n_facilities"] = (
+            full["community_code"]
+            .map(active["community_code"].value_counts())
+            .fillna(0)
+            .astype(int)
+        )
+        cols = [c for c in full.columns if c in agg.columns]
+        assert len(cols) == len(full.columns)
+        for col in cols:
+            np.testing.assert_allclose(
+                agg[col].to_numpy(dtype=float) if col != "community_code" else 0,
+                full[col].to_numpy(dtype=float) if col != "community_code" else 0,
+                atol=1e-9,
+                err_msg=col,
+            )
+        assert agg["community_code"].tolist() == full["community_code"].tolist()
+    # the original is untouched
+    np.testing.assert_allclose(
+        cov.aggregates()["coverage_15min"].to_numpy(), before["coverage_15min"].to_numpy()
+    )
+
+
+def test_with_speed_equals_full_recompute(gated_demo):
+    d, net = gated_demo
+    cov = compute_coverage(net, d.buildings, d.facilities)
+    cov.table()
+    slow = cov.with_speed(3.0)
+    ref = compute_coverage(net, d.buildings, d.facilities, speed_kmh=3.0)
+    _assert_tables_equal(slow.table(), ref.table())
+    agg, full = slow.aggregates(), ref.aggregates()
+    np.testing.assert_allclose(agg["coverage_15min"], full["coverage_15min"])
+    assert cov.speed_kmh == 4.0 and slow.speed_kmh == 3.0
+    with pytest.raises(InputError, match="positive"):
+        cov.with_speed(0)

@@ -2,6 +2,7 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pytest
+import shapely
 from conftest import real_path
 from shapely.geometry import LineString, Point, Polygon
 
@@ -250,3 +251,26 @@ def test_cli_private_option_errors_in_one_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("geogrid: error: --drop-private contradicts --private all")
     assert "\n" not in err
+
+
+def test_snap_matches_exact_nearest_edge_search():
+    """The KD-tree of edge pieces gives the exact nearest edge (STRtree reference)."""
+    from geogrid.synth import make_district
+
+    d = make_district(n_communities=4, seed=1)
+    net = network_from_ways(d.ways, residential=d.compounds, private="all")
+    rng = np.random.default_rng(11)
+    x0, y0, x1, y1 = net.edges.total_bounds
+    pts = shapely.points(
+        rng.uniform(x0 - 400, x1 + 400, 3000), rng.uniform(y0 - 400, y1 + 400, 3000)
+    )
+    pts = np.concatenate([pts, shapely.get_point(np.asarray(net.edges.geometry.values)[:200], 0)])
+    s = snap_points(net, gpd.GeoDataFrame(geometry=pts, crs=net.crs), main_component=False)
+    geoms = np.asarray(net.edges.geometry.values)
+    ref = shapely.distance(pts, geoms[net.tree.query_nearest(pts, all_matches=False)[1]])
+    np.testing.assert_allclose(s.snap_m, ref, atol=1e-9)
+    np.testing.assert_allclose(shapely.distance(pts, geoms[s.edge]), s.snap_m, atol=1e-9)
+    on = shapely.line_interpolate_point(geoms[s.edge], s.pos_m)
+    np.testing.assert_allclose(shapely.get_coordinates(on)[:, 0], s.x, atol=1e-6)
+    np.testing.assert_allclose(shapely.get_coordinates(on)[:, 1], s.y, atol=1e-6)
+    np.testing.assert_allclose(s.to_u_m + s.to_v_m, net.edges["length_m"].to_numpy()[s.edge])

@@ -1,0 +1,76 @@
+"""Interleaved A/B under one load: our snapping, reach sets, compute_coverage and table()
+against pandana's nearest-node query and ``nodes_in_range`` in the same process (best of 3).
+
+The shared 2-core machine makes separate-process timings drift by several times between
+stages; this puts each of our stages right next to a pandana call on the same data.
+
+Run: ``PYTHONPATH=$PWD python benchmarks/ab_coverage.py [--communities 1100]`` (same data as
+``bench_coverage.py``: ``make_district(n)``, 300,000 household points at 1,100 communities).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import shapely
+from bench_coverage import UNITS_AT_1100, household_points
+
+
+def main() -> None:
+    import pandana
+
+    from geogrid import _paths
+    from geogrid.coverage import compute_coverage
+    from geogrid.network import network_from_ways, representative_points, snap_points
+    from geogrid.synth import make_district
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--communities", type=int, default=1100)
+    a = p.parse_args()
+    d = make_district(n_communities=a.communities, seed=0)
+    net = network_from_ways(d.ways, residential=d.compounds, private="all")
+    demand = household_points(d.buildings, round(UNITS_AT_1100 * a.communities / 1100), 0)
+    fac = d.facilities.reset_index(drop=True)
+    e = net.edges
+    pn = pandana.Network(
+        net.nodes["x"], net.nodes["y"], e["u"], e["v"], e[["length_m"]], twoway=True
+    )
+    ux, uy = shapely.get_coordinates(representative_points(demand)).T
+    fx, fy = shapely.get_coordinates(representative_points(fac)).T
+    getattr(net, "prepare_snapping", lambda: snap_points(net, fac.iloc[:3]))()  # main: no method
+    times: dict[str, list[float]] = {}
+
+    def rec(key, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        times.setdefault(key, []).append(time.perf_counter() - t0)
+        return out
+
+    for _ in range(3):
+        rec(
+            "pandana_snap",
+            lambda: (
+                pn.get_node_ids(pd.Series(ux), pd.Series(uy)),
+                pn.get_node_ids(pd.Series(fx), pd.Series(fy)),
+            ),
+        )
+        _, fs = rec("ours_snap", lambda: (snap_points(net, demand), snap_points(net, fac)))
+        fnode = pn.get_node_ids(pd.Series(fx), pd.Series(fy)).tolist()
+        rec("pandana_reach", lambda fnode=fnode: pn.nodes_in_range(fnode, 1000.0))
+        rec(
+            "ours_reach",
+            lambda fs=fs: sum(
+                int(np.isfinite(dist).sum()) for _, _, dist in _paths.tiled_rows(net, fs, 1000.0)
+            ),
+        )
+        cov = rec("ours_compute_coverage", lambda: compute_coverage(net, demand, fac))
+        rec("ours_table", cov.table)
+    print(json.dumps({k: round(min(v), 3) for k, v in times.items()}))
+
+
+if __name__ == "__main__":
+    main()
