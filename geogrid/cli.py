@@ -39,6 +39,14 @@ _EPILOG = {
         "--facilities centres.gpkg --k 5 --target 15min --out site_out"
     ),
     "map": "example:\n  geogrid map --results demo_out --offline --out demo_out/maps/offline.html",
+    "batch": (
+        "examples:\n  geogrid batch areas.csv --out batch_out --workers 4 --memory-limit 4GiB\n"
+        "  geogrid batch --split-network region.osm.pbf --boundaries districts.gpkg "
+        "--id-column gb --out batch_out\n"
+        "  (areas.csv: id,name,network,demand,facilities,communities[,residential,boundary,crs,"
+        "speed,targets,k];\n   exit status 1 when an area failed, 2 on a bad command line or "
+        "manifest; a re-run skips finished areas)"
+    ),
 }
 
 
@@ -247,7 +255,96 @@ def _parser() -> argparse.ArgumentParser:
         help="include household-level personal fields (off by default)",
     )
     m.add_argument("--out", required=True, help="output HTML file")
+    _batch_parser(add("batch", "many study areas at once on dask.distributed (local or a cluster)"))
     return p
+
+
+def _batch_parser(b: argparse.ArgumentParser) -> None:
+    """Options of ``geogrid batch`` (run by :mod:`geogrid.batch`)."""
+    b.add_argument("manifest", nargs="?", help="CSV with one row per study area")
+    b.add_argument(
+        "--out", required=True, help="batch folder: one folder per area + combined files"
+    )
+    b.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    b.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    b.add_argument("--memory-limit", default="2GiB", help="memory per local worker (default 2GiB)")
+    b.add_argument("--retries", type=int, default=1, help="retries of a task that raised (1)")
+    b.add_argument(
+        "--allowed-failures",
+        type=int,
+        default=2,
+        help="workers an area may kill before it is marked failed (default 2)",
+    )
+    b.add_argument("--no-maps", action="store_true", help="skip each area's maps and report")
+    b.add_argument("--lang", default="zh", choices=["zh", "en"], help="labels (default zh)")
+    b.add_argument("--rerun", action="store_true", help="run finished areas again too")
+    b.add_argument("--split-network", help="region split: one OSM extract (or street lines)")
+    b.add_argument("--boundaries", help="region split: district/street polygons, one per area")
+    b.add_argument("--buffer-m", type=float, default=2000.0, help="region split buffer (2000 m)")
+    b.add_argument("--id-column", help="region split: boundary column of area ids")
+    b.add_argument("--name-column", help="region split: boundary column of area names")
+    b.add_argument("--demand", help="region split: buildings (default: the extract's)")
+    b.add_argument("--facilities", help="region split: facilities (default: the extract's POIs)")
+    b.add_argument("--communities", help="region split: community polygons")
+    b.add_argument("--k", type=int, default=3, help="region split: new stations per area (3)")
+    b.add_argument("--crs", help="coordinate system of layers that have none (CSV)")
+
+
+def _batch(a: argparse.Namespace) -> int:
+    """``geogrid batch``: exit 0 when every area is done or skipped, 1 when any failed."""
+    from .batch import run_many, split_region
+
+    if (a.manifest is None) == (a.split_network is None):
+        msg = "pass either a manifest CSV or --split-network with --boundaries"
+        raise GeogridError(msg)
+    manifest = a.manifest
+    if a.split_network is not None:
+        if a.boundaries is None:
+            msg = "--split-network needs --boundaries (one polygon per study area)"
+            raise GeogridError(msg)
+        manifest = split_region(
+            a.split_network,
+            a.boundaries,
+            a.out,
+            buffer_m=a.buffer_m,
+            demand=a.demand,
+            facilities=a.facilities,
+            communities=a.communities,
+            id_column=a.id_column,
+            name_column=a.name_column,
+            crs=a.crs,
+            k=a.k,
+        )
+        print(f"wrote {manifest}")
+
+    if not a.verbose:  # distributed logs every worker start and stop at INFO
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+
+    def dashboard(link: str | None) -> None:
+        print(f"Dask dashboard: {link}" if link else "no Dask dashboard (install bokeh for one)")
+
+    res = run_many(
+        manifest,
+        a.out,
+        scheduler=a.scheduler,
+        n_workers=a.workers,
+        memory_limit=a.memory_limit,
+        retries=a.retries,
+        allowed_failures=a.allowed_failures,
+        maps=not a.no_maps,
+        lang=a.lang,
+        resume=not a.rerun,
+        progress=True,
+        on_dashboard=dashboard,
+    )
+    n = len(res.summary)
+    print(
+        f"{n} areas: {n - res.failed - res.skipped} done, {res.skipped} skipped (finished "
+        f"before), {res.failed} failed; wrote {Path(a.out) / 'batch_summary.csv'}"
+    )
+    for row in res.summary[res.summary["status"] == "failed"].itertuples():
+        print(f"  failed {row.id}: {row.error}")
+    return 1 if res.failed else 0
 
 
 def _private_rule(a: argparse.Namespace) -> str:
@@ -481,6 +578,8 @@ def _run(a: argparse.Namespace) -> int:
     """Run a command; a folder-writing one inside a :class:`RunFolder` (staged, locked)."""
     from ._runfolder import RunFolder, check_output_file
 
+    if a.command == "batch":
+        return _batch(a)
     if a.command == "map":
         check_output_file(a.out)  # the results folder is checked as it is read
     if a.command not in _OUTPUTS:

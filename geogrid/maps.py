@@ -199,6 +199,16 @@ function ggPopup(p, F) {
     tr.appendChild(ggEl('td', '', v));
     t.appendChild(tr);
   }
+  if (typeof p._l === 'string' && new RegExp('^[A-Za-z0-9_][A-Za-z0-9_./-]*[.]html$').test(p._l) &&
+      p._l.indexOf('..') < 0) {
+    var a = ggEl('a', '', ggData().link_text || p._l);
+    a.href = p._l;
+    var lr = ggEl('tr'), lc = ggEl('td');
+    lc.colSpan = 2;
+    lc.appendChild(a);
+    lr.appendChild(lc);
+    t.appendChild(lr);
+  }
   return t;
 }
 function ggBind(key, sticky) {
@@ -680,6 +690,16 @@ def _outline_layer(
     return _add_geojson(m, gdf, props, popup, name=_esc(_layer_name(key, lang)), style_js=style)
 
 
+_LINK_TEXT = {"zh": "打开该地区地图", "en": "Open this area's map"}
+_RELATIVE_LINK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.html")
+
+
+def _relative_link(value: Any) -> str | None:
+    """Return a relative ``.html`` link inside the map's folder, or None (no scheme, no ``..``)."""
+    text = "" if _is_missing(value) else str(value)
+    return text if _RELATIVE_LINK_RE.fullmatch(text) and ".." not in text else None
+
+
 def _choropleth(
     m: folium.Map,
     gdf: gpd.GeoDataFrame,
@@ -689,8 +709,11 @@ def _choropleth(
     fields: list[str],
     by: str,
     tip_col: str,
+    links: str | None = None,
 ) -> tuple[folium.GeoJson, tuple[str, list[str], tuple[str, ...]]]:
     props, popup = _props(gdf, fields, lang)
+    if links is not None and links in gdf:
+        props["_l"] = [_relative_link(v) for v in gdf[links]]
     if by == "coverage":
         colours = _classify(gdf["coverage_15min"], _COV_BREAKS, _COV_COLOURS)
         legend = (
@@ -923,6 +946,7 @@ def build_map(
     grid_by: str = "households",
     attribution: str | None = None,
     prefer_canvas: bool | None = None,
+    links: str | None = None,
 ) -> folium.Map:
     """Build an interactive map of the analysis layers.
 
@@ -969,6 +993,10 @@ def build_map(
     prefer_canvas : bool, optional
         Draw vectors on a canvas rather than SVG; default: when there are more than 5,000
         features.
+    links : str, optional
+        Column of the ``communities`` layer holding a relative link to another page of the
+        same folder (e.g. ``"a1/maps/area_offline.html"``), shown in its popup (what the
+        ``geogrid batch`` overview map uses); other values (schemes, ``..``) are dropped.
 
     Returns
     -------
@@ -1084,8 +1112,17 @@ def build_map(
             )
         else:
             layer, choropleth = _choropleth(
-                m, comm, "communities", lang, by="coverage", tip_col="name", fields=fields
+                m,
+                comm,
+                "communities",
+                lang,
+                by="coverage",
+                tip_col="name",
+                fields=fields,
+                links=links,
             )
+            if links is not None:
+                store.payload["link_text"] = _LINK_TEXT[lang]
         if "name" in comm:
             searches.append((layer, "name", TEXT[lang]["search_community"]))
     if "streets" in data:
