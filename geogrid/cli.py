@@ -7,6 +7,7 @@ traceback; ``--verbose`` shows progress logs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -317,6 +318,8 @@ def _batch(a: argparse.Namespace) -> int:
         )
         print(f"wrote {manifest}")
 
+    with contextlib.suppress(ImportError):  # distributed sets up its loggers on import
+        import distributed  # noqa: F401
     if not a.verbose:  # distributed logs every worker start and stop at INFO
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
