@@ -514,6 +514,26 @@ class BatchResult:
         return int((self.summary["status"] == "skipped").sum())
 
 
+def _check_memory_limit(limit: str | int) -> None:
+    """Refuse a memory limit Dask cannot read (before any work)."""
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        return
+    if limit == "auto":
+        return
+    try:
+        from dask.utils import parse_bytes
+
+        ok = parse_bytes(str(limit)) > 0
+    except ImportError as exc:
+        msg = 'geogrid batch needs dask.distributed; install it with pip install "geogrid[batch]"'
+        raise InputError(msg) from exc
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        msg = f"memory limit {str(limit)[:30]!r} is not a size; pass e.g. 2GiB, 4GB or auto"
+        raise InputError(msg)
+
+
 def _dashboard_address() -> str | None:
     try:
         import bokeh  # noqa: F401
@@ -709,6 +729,7 @@ def run_many(
         if isinstance(value, bool) or not isinstance(value, int) or value < lo:
             msg = f"{name}={value!r}; pass a whole number >= {lo}"
             raise InputError(msg)
+    _check_memory_limit(memory_limit)
     target = check_output_folder(out)
     params = {
         "areas": [s.id for s in specs],

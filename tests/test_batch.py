@@ -15,16 +15,15 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import real_path
+
+from geogrid import batch
+from geogrid.cli import main
+from geogrid.errors import InputError
+from geogrid.io import write_layers
+from geogrid.synth import make_district
 
 pytest.importorskip("distributed")
-
-from geogrid import batch  # noqa: E402
-from geogrid.cli import main  # noqa: E402
-from geogrid.errors import InputError  # noqa: E402
-from geogrid.io import write_layers  # noqa: E402
-from geogrid.synth import make_district  # noqa: E402
-
-from conftest import real_path  # noqa: E402
 
 HEADER = "id,name,network,demand,facilities,communities,residential,k"
 
@@ -285,3 +284,43 @@ def test_region_split_of_a_real_osm_extract(tmp_path):
     west_only = gpd.read_file(specs["west"].network).to_crs(4326)
     # the 2 km buffer reaches into the other box: streets east of the border are kept
     assert (west_only.geometry.bounds["maxx"] > 118.7795).any() and min(ways.values()) > 10
+
+
+OPEN_AREA_POPUP = """
+(function () {
+  var key = Object.keys(window).find(function (n) { return n.indexOf('map_') === 0; });
+  var out = [];
+  window[key].eachLayer(function (l) {
+    if (l.feature && l.getPopup && l.getPopup()) {
+      l.openPopup();
+      var a = document.querySelector('.leaflet-popup-content a');
+      var b = document.querySelector('.leaflet-popup-content b');
+      out.push([a ? a.getAttribute('href') : null, a ? a.textContent : null, b !== null]);
+    }
+  });
+  return out;
+})()
+"""
+
+
+@pytest.mark.browser
+def test_overview_map_opens_in_chromium_with_links(tmp_path):
+    from shapely.geometry import box
+
+    from geogrid._chromium import check_page, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("chromium not installed (CI=true)")
+        pytest.skip("chromium not installed")
+    areas = gpd.GeoDataFrame(
+        {"id": ["a1"], "name": ["<b>一区</b>"], "coverage_15min": [0.9], "households": [10.0]},
+        geometry=[box(116.0, 39.0, 116.01, 39.01)],
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "overview.html"
+    batch._overview_map(areas, path, lang="zh", title="<i>x</i>")
+    check = check_page(path, chromium=chromium, expressions={"popups": OPEN_AREA_POPUP})
+    assert check.errors == [] and check.dialogs == []
+    assert check.values["popups"] == [["a1/maps/area_offline.html", "打开该地区地图", False]]
