@@ -1155,7 +1155,7 @@ def split_region(
                 if gdf is None:
                     cells[key] = ""
                     continue
-                write_layers(run.stage / aid / f"{key}.gpkg", {key: gdf.to_crs("EPSG:4326")})
+                write_layers(run.stage / aid / f"{key}.gpkg", {key: gdf})  # metric CRS
                 cells[key] = f"{aid}/{key}.gpkg"
             rows.append(
                 ",".join(

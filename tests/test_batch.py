@@ -186,10 +186,11 @@ def test_cli_bad_command_line_is_exit_2(capsys, tmp_path):
 
 
 def test_area_that_kills_its_worker_is_marked_failed():
-    """A task that kills its worker process is retried on a new worker, then given up."""
+    """A task that kills its worker process is retried on another worker, then given up."""
     spec = batch.AreaSpec(id="crash", name="crash", network="", demand="")
+    # two workers: the retry runs on the other one, not on a worker still restarting
     with batch._client(
-        None, n_workers=1, memory_limit="1GiB", threads_per_worker=1, allowed_failures=1
+        None, n_workers=2, memory_limit="1GiB", threads_per_worker=1, allowed_failures=1
     ) as client:
         fut = client.submit(os._exit, 3, key="geogrid-test-crash", pure=False)
         row = batch._row_of(fut, spec)
