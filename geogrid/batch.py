@@ -73,7 +73,7 @@ COMBINED = ("batch_summary.csv", "batch.xlsx", "batch.gpkg", "batch_overview.htm
 MAP_NAME = "area"
 
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-_RESERVED_IDS = (
+_RESERVED_IDS = {"split"} | (
     {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
 )
 _REQUIRED = ("id", "name", "network", "demand", "facilities", "communities")
@@ -191,6 +191,19 @@ def _number_cell(row: Mapping[str, Any], key: str, where: str, *, integer: bool)
     return value
 
 
+def _check_speed_targets(row: Mapping[str, Any], where: str) -> None:
+    """Refuse an implausible walking speed or target, naming the row."""
+    from .settings import check_plausible, parse_targets
+
+    speed = _number_cell(row, "speed", where, integer=False)
+    spec = _cell(row, "targets")
+    try:
+        check_plausible(speed_kmh=speed, targets=parse_targets(spec) if spec else ())
+    except GeogridError as exc:
+        msg = f"{where}: {exc}"
+        raise InputError(msg) from exc
+
+
 def area_from_row(row: Mapping[str, Any], base: Path, where: str) -> AreaSpec:
     """Check one manifest row and return its :class:`AreaSpec`."""
     aid = check_area_id(_cell(row, "id") or "", where)
@@ -200,6 +213,7 @@ def area_from_row(row: Mapping[str, Any], base: Path, where: str) -> AreaSpec:
             msg = f"{where}: the {key} cell is empty; give the {key} file of this area"
             raise InputError(msg)
     k = _number_cell(row, "k", where, integer=True)
+    _check_speed_targets(row, where)
     return AreaSpec(
         id=aid,
         name=_cell(row, "name") or aid,
@@ -391,7 +405,7 @@ def run_area(
             planned=area_outputs(spec, maps=maps),
         ) as run:
             run.timing["steps_s"] = _compute_area(spec, run.stage, maps=maps, lang=lang)
-    except (GeogridError, OSError, MemoryError, KeyError, TypeError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a bad area is recorded, not retried
         log.info("area %s failed: %s", spec.id, _one_line(exc))
         row.update(status="failed", error=_one_line(exc))
     row["seconds"] = round(time.perf_counter() - t0, 2)
@@ -746,7 +760,13 @@ def run_many(
         todo = []
         for spec in specs:
             if resume and is_finished(spec, target, maps=maps, lang=lang):
-                rows[spec.id] = {"id": spec.id, "status": "skipped", "error": ""}
+                timing = (read_run_manifest(target / spec.id) or {}).get("timing") or {}
+                rows[spec.id] = {
+                    "id": spec.id,
+                    "status": "skipped",
+                    "error": "",
+                    "seconds": timing.get("duration_s"),
+                }
             else:
                 todo.append(spec)
         log.info("%d areas, %d already finished, %d to run", len(specs), len(rows), len(todo))

@@ -158,6 +158,7 @@ def test_changed_parameters_are_not_skipped(first, inputs):
         ("ok,x,a0/nope.gpkg,a0/buildings.gpkg,,,,", "line 2 (id ok): network file"),
         ("ok,x,a0/ways.gpkg,,,,,", "demand cell is empty"),
         ("ok,x,a0/ways.gpkg,a0/buildings.gpkg,,,,three", "k 'three' is not a whole number"),
+        ("split,x,a0/ways.gpkg,a0/buildings.gpkg,,,,", "not a safe folder name"),
     ],
 )
 def test_manifest_errors_name_the_row_and_the_fix(inputs, tmp_path, row, message):
@@ -166,6 +167,17 @@ def test_manifest_errors_name_the_row_and_the_fix(inputs, tmp_path, row, message
     with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")) as e:
         batch.read_area_manifest(p)
     assert "\n" not in str(e.value)
+
+
+def test_manifest_implausible_speed_names_the_row(inputs):
+    p = inputs / "speed.csv"
+    p.write_text(
+        "id,name,network,demand,facilities,communities,speed\n"
+        "fast,x,a0/ways.gpkg,a0/buildings.gpkg,,,40\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=r"line 2 \(id fast\): .*speed"):
+        batch.read_area_manifest(p)
 
 
 def test_manifest_repeated_id_and_missing_column(inputs):
