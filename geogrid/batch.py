@@ -779,6 +779,8 @@ def run_many(
                 threads_per_worker=threads_per_worker,
                 allowed_failures=allowed_failures,
             ) as client:
+                # a remote scheduler's link is given as is (the client cannot tell whether
+                # it serves the bokeh pages); a local one has them only with bokeh installed
                 dashboard = client.dashboard_link if scheduler or _dashboard_address() else None
                 if on_dashboard is not None:
                     on_dashboard(dashboard)

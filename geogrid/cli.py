@@ -324,7 +324,12 @@ def _batch(a: argparse.Namespace) -> int:
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
     def dashboard(link: str | None) -> None:
-        print(f"Dask dashboard: {link}" if link else "no Dask dashboard (install bokeh for one)")
+        if a.scheduler:
+            print(f"Dask dashboard, if the scheduler serves one: {link}")
+        else:
+            print(
+                f"Dask dashboard: {link}" if link else "no Dask dashboard (install bokeh for one)"
+            )
 
     res = run_many(
         manifest,
