@@ -215,20 +215,26 @@ def drop_outliers(gdf: gpd.GeoDataFrame, what: str) -> tuple[gpd.GeoDataFrame, g
 
 
 #: A layer is taken to be in a shifted system when moving it back fits the network this much
-#: better: building footprints crossing streets fall to a third (from at least 10 %), or the
-#: mean point-to-street distance (capped at 150 m) falls by a quarter and at least 10 m.
+#: better: building footprints crossing streets or lying off them fall to a third (from at least
+#: 10 %), or the mean point-to-street distance (capped at 150 m) falls by a quarter and at least 10 m.
 _SHIFT_CROSS_MIN = 0.10
 _SHIFT_CROSS_RATIO = 1 / 3
 _SHIFT_DIST_RATIO = 0.75
 _SHIFT_DIST_CAP_M = 150.0
 _SHIFT_SAMPLE = 5000
+#: A footprint with no street this close counts as a bad fit too, so that moving a layer off a
+#: small network (where it crosses nothing) never looks like a better fit.
+_SHIFT_NEAR_M = 100.0
 
 
 def _fit(geoms: np.ndarray, net: WalkNetwork, polygons: bool) -> float:
     """How badly ``geoms`` (in the network CRS) sit on the streets: lower is better."""
     if polygons:
         hit = net.tree.query(geoms, predicate="intersects")
-        return float(len(np.unique(hit[0]))) / len(geoms)
+        near = net.tree.query(geoms, predicate="dwithin", distance=_SHIFT_NEAR_M)
+        crossing = len(np.unique(hit[0]))
+        off_network = len(geoms) - len(np.unique(near[0]))
+        return float(crossing + off_network) / len(geoms)
     _, dist = net.tree.query_nearest(geoms, return_distance=True, all_matches=False)
     return float(np.mean(np.minimum(dist, _SHIFT_DIST_CAP_M)))
 
@@ -254,7 +260,10 @@ def _check_shift(gdf: gpd.GeoDataFrame, net: WalkNetwork, what: str) -> None:
     best = min(scores, key=lambda k: scores[k])
     if polygons:
         shifted = as_is >= _SHIFT_CROSS_MIN and scores[best] <= as_is * _SHIFT_CROSS_RATIO
-        detail = f"{as_is:.0%} of footprints cross streets, {scores[best]:.0%} once moved back"
+        detail = (
+            f"{as_is:.0%} of footprints cross streets or lie off them, "
+            f"{scores[best]:.0%} once moved back"
+        )
     else:
         shifted = scores[best] <= as_is * _SHIFT_DIST_RATIO and as_is - scores[best] >= 10.0
         detail = f"mean distance to streets {as_is:.0f} m, {scores[best]:.0f} m once moved back"

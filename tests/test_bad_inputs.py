@@ -802,3 +802,20 @@ def test_declared_shift_gives_the_wgs84_answer(
     vb = dict(zip(b["metric"], b["value"], strict=True))
     assert va["households"] == pytest.approx(vb["households"], rel=1e-3)
     assert va["coverage_15min"] == pytest.approx(vb["coverage_15min"], abs=0.01)
+
+
+def test_small_district_in_wgs84_is_not_taken_for_shifted() -> None:
+    """Moving a small layer off its network must not look like a better fit (false positive)."""
+    from geogrid.network import network_from_ways
+    from geogrid.pipeline import load_study
+    from geogrid.synth import make_district
+
+    d = make_district(n_communities=2, seed=0)
+    net = network_from_ways(d.ways, residential=d.compounds)
+    study = load_study(
+        network=net,
+        demand=d.buildings.to_crs(4326),
+        facilities=d.facilities.to_crs(4326),
+        communities=d.communities,
+    )
+    assert len(study.demand) == len(d.buildings)
