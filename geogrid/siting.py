@@ -602,6 +602,12 @@ class SitingResult:
                 )
             else:
                 out[name] = float(v)
+        # the names the run manifest has used since before the per-k curve
+        for old, new in (("matrix_seconds", "matrix_s"), ("greedy_seconds", "greedy_s")):
+            if new in out:
+                out[old] = out[new]
+        if "exact_s" in out:
+            out["highs_seconds"] = out["exact_s"]
         return out
 
     def write(self, out_dir: str | Path, *, lang: str = "zh") -> dict[str, Path]:
