@@ -37,7 +37,23 @@ _EPILOG = {
     ),
     "site": (
         "example:\n  geogrid site --network city.osm.pbf --demand buildings.gpkg "
-        "--facilities centres.gpkg --k 5 --target 15min --out site_out"
+        "--facilities centres.gpkg --k 5 --target 15min --out site_out\n"
+        "examples of each option:\n"
+        "  --problem setcover --share 0.95      fewest sites reaching 95% of households\n"
+        "  --problem pmedian --k 5 --cap 2000   shortest household-weighted walk (capped at 2 km)\n"
+        "  --problem pcenter --k 5              shortest longest walk\n"
+        "  --speed 3                            walking speed 3 km/h (15 min = 750 m)\n"
+        "  --exclude parks_water.gpkg           no station inside these polygons\n"
+        "  --capacity 3000                      households one new station can serve\n"
+        "  --weight weighted_hh                 demand weights from a column (e.g. elderly x2)\n"
+        "  --require C00012,C00345              sites that must be in the answer\n"
+        "  --require premises.gpkg              ... or a file of points\n"
+        "  --relocate 2                         may close or move up to 2 existing stations\n"
+        "  --candidates public                  streets and gates outside compounds (default)\n"
+        "  --candidates compounds | all | vacant_premises.gpkg\n"
+        "  --gates gates.gpkg                   compound gates join the public pool\n"
+        "  --min-gain 200                       flag sites adding fewer than 200 households\n"
+        "  --solver both --time-limit 60 --gap 0.0001   HiGHS per k, greedy compared"
     ),
     "map": "example:\n  geogrid map --results demo_out --offline --out demo_out/maps/offline.html",
     "batch": (
@@ -219,18 +235,60 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, help="output folder for grids.gpkg and grids_quality.csv"
     )
 
-    s = add("site", "site k new stations: maximal coverage, with the coverage curve")
+    s = add(
+        "site",
+        "site k new stations (maximal coverage, set cover, p-median, p-centre) with the "
+        "best coverage for every number of stations",
+    )
     inputs(s)
-    s.add_argument("--k", type=int, required=True, help="number of new stations")
+    s.add_argument(
+        "--k", type=int, help="number of new stations (for setcover an optional upper limit)"
+    )
+    s.add_argument(
+        "--problem",
+        default="mclp",
+        choices=["mclp", "setcover", "pmedian", "pcenter"],
+        help="mclp: most households within the target (default); setcover: fewest sites to "
+        "--share; pmedian: shortest average walk; pcenter: shortest longest walk",
+    )
     s.add_argument(
         "--target", default="15min", help="coverage target, e.g. 15min, 10min, 1km (default 15min)"
     )
+    s.add_argument("--share", type=float, help="setcover: share of households to reach (1.0)")
+    s.add_argument("--capacity", type=float, help="mclp: households one new station can serve")
     s.add_argument(
-        "--candidates",
-        help="candidate sites (vacant premises, offices); default: network points every 100 m",
+        "--cap", type=float, help="pmedian/pcenter distance cap in metres (twice the target)"
     )
     s.add_argument(
-        "--out", required=True, help="output folder for siting.gpkg and siting_curve.csv"
+        "--candidates",
+        default="public",
+        help="public (streets and gates outside gated compounds, default), compounds, all, "
+        "or a file of candidate sites (vacant premises, offices)",
+    )
+    s.add_argument("--every", type=float, default=100.0, help="street sampling step, m (100)")
+    s.add_argument("--gates", help="compound gates (points) added to the public pool")
+    s.add_argument("--exclude", help="polygons where no station may go (parks, water, schools)")
+    s.add_argument("--weight", help="demand column with weights (default: households)")
+    s.add_argument(
+        "--require",
+        help="sites that must be in the answer: candidate ids (C00012,C00345) or a file",
+    )
+    s.add_argument(
+        "--relocate", type=int, help="may close up to M existing stations, each freeing a new site"
+    )
+    s.add_argument(
+        "--min-gain", type=float, help="flag sites adding fewer households than this (low_gain)"
+    )
+    s.add_argument(
+        "--solver", default="both", choices=["both", "exact", "greedy"], help="default both"
+    )
+    s.add_argument("--time-limit", type=float, default=60.0, help="HiGHS seconds per k (60)")
+    s.add_argument("--gap", type=float, default=1e-4, help="relative gap counted exact (1e-4)")
+    s.add_argument("--lang", default="zh", choices=["zh", "en"], help="curve plot labels (zh)")
+    s.add_argument(
+        "--out",
+        required=True,
+        help="output folder for siting.gpkg, siting_curve.csv and siting_curve.png",
     )
 
     m = add("map", "interactive Folium map of a results folder")
@@ -564,7 +622,7 @@ def _write_demand_tables(study: Any, out: Path) -> None:
 _OUTPUTS = {
     "coverage": ("coverage.gpkg", "summary.csv", "demand_sources.gpkg"),
     "grids": ("grids.gpkg", "grids_quality.csv", "grids_certificates.csv"),
-    "site": ("siting.gpkg", "siting_curve.csv", "demand_sources.gpkg"),
+    "site": ("siting.gpkg", "siting_curve.csv", "siting_curve.png", "demand_sources.gpkg"),
 }
 _NOT_PARAMETERS = {"command", "verbose", "out", "json"}
 
@@ -703,18 +761,7 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
         print(f"{len(res.grids)} grids")
         return 0
     if a.command == "site":
-        from .io import write_layers, write_table
-        from .pipeline import _layer, siting_step
-
-        study, _ = _study(a)
-        cand = _layer(a.candidates, crs=a.crs, what="candidates") if a.candidates else None
-        res = siting_step(study, k=a.k, target=a.target, candidates=cand)
-        write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
-        write_table(res.curve, out / "siting_curve.csv")
-        _write_demand_tables(study, out)
-        timing["siting_solver"] = res.timings()
-        print(res.curve.to_string(index=False))
-        return 0
+        return _site(a, out, timing)
     if a.command == "map":
         from .maps import map_from_results
 
@@ -730,6 +777,69 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
         print(f"wrote {path}")
         return 0
     return 2
+
+
+def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
+    """Run ``geogrid site``: every library option of :func:`geogrid.siting.run_siting`."""
+    from .errors import InputError
+    from .pipeline import _layer, siting_step
+
+    if a.k is None and a.problem != "setcover":
+        msg = f"--problem {a.problem} needs --k, the number of new stations; pass e.g. --k 5"
+        raise InputError(msg)
+    study, _ = _study(a)
+
+    def layer(path: str | None, what: str) -> Any:
+        return _layer(path, crs=a.crs, what=what) if path else None
+
+    pool = a.candidates if a.candidates in ("public", "compounds", "all") else "public"
+    cand = (
+        None
+        if a.candidates in ("public", "compounds", "all")
+        else layer(a.candidates, "candidates")
+    )
+    required: Any = None
+    if a.require:
+        if Path(a.require).suffix or Path(a.require).exists():
+            required = layer(a.require, "required sites")
+        else:
+            required = [x.strip() for x in a.require.split(",") if x.strip()]
+    res = siting_step(
+        study,
+        k=a.k,
+        target=a.target,
+        candidates=cand,
+        problem=a.problem,
+        share=a.share,
+        capacity_hh=a.capacity,
+        pmedian_cap_m=a.cap,
+        solver=a.solver,
+        time_limit_s=a.time_limit,
+        mip_rel_gap=a.gap,
+        every_m=a.every,
+        exclude=layer(a.exclude, "exclude zones"),
+        speed_kmh=a.speed,
+        weight=a.weight,
+        required=required,
+        relocate=a.relocate,
+        candidate_pool=pool,
+        compounds=layer(a.residential, "compounds"),
+        gates=layer(a.gates, "gates"),
+        min_gain=a.min_gain,
+    )
+    from .io import write_layers, write_table
+    from .siting import plot_curve
+
+    write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
+    write_table(res.curve, out / "siting_curve.csv")
+    plot_curve(res.curve, out / "siting_curve.png", lang=a.lang)
+    _write_demand_tables(study, out)
+    timing["siting_solver"] = res.timings()
+    print(res.curve.drop(columns=["sites"]).to_string(index=False))
+    summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
+    line = f"sites requested {summ['n_requested']}, chosen {summ['n_chosen']}"
+    print(line + (f" ({summ['reason']})" if summ["reason"] else ""))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

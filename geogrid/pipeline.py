@@ -569,11 +569,15 @@ def grids_step(
 
 
 def siting_step(
-    study: StudyArea, *, k: int, target: str = "15min", candidates: Any = None, **kwargs: Any
+    study: StudyArea, *, k: int | None, target: str = "15min", candidates: Any = None, **kwargs: Any
 ) -> Any:
     """Run the siting model on a study area."""
     from .siting import run_siting
 
+    # the demo's compounds and gates (study.extra) shape the default candidate pool
+    for key in ("compounds", "gates"):
+        if kwargs.get(key) is None and key in study.extra:
+            kwargs[key] = study.extra[key]
     return run_siting(
         study.network,
         study.demand,
@@ -624,7 +628,7 @@ def run_demo(
 def demo_outputs(maps: bool = True) -> list[str]:
     """Names of the files :func:`run_demo` writes, relative to its folder."""
     names = ["study.gpkg", "coverage.gpkg", "summary.csv", "grids.gpkg", "grids_quality.csv"]
-    names += ["siting.gpkg", "siting_curve.csv"]
+    names += ["siting.gpkg", "siting_curve.csv", "siting_curve.png"]
     names += [f"inputs/{n}.gpkg" for n in _DEMO_INPUTS]
     if maps:
         names += ["maps/demo.html", "maps/demo_offline.html", "maps/demo.png", "report.xlsx"]
@@ -710,8 +714,7 @@ def _demo_into(
 
     t = time.perf_counter()
     site = siting_step(study, k=k, target=settings.primary_target)
-    write_layers(folder / "siting.gpkg", site.layers())
-    write_table(site.curve, folder / "siting_curve.csv")
+    site.write(folder)
     timings["siting"] = time.perf_counter() - t
     timing["siting_solver"] = site.timings()
 

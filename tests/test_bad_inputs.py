@@ -582,10 +582,6 @@ def _site_curves(p: dict[str, Path], tmp: Path, capsys: Any, caplog: Any) -> lis
             "ok",
             "site-speed-changes-answer",
             "site",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="geogrid site ignores --speed until the siting engineer's fix lands",
-            ),
         )
     ],
 )

@@ -372,7 +372,7 @@ def test_candidates_wgs84_user_list(grid):
     "kwargs, match",
     [
         ({"k": 0}, "k must be"),
-        ({"k": 2, "problem": "pcenter"}, "unknown siting problem"),
+        ({"k": 2, "problem": "maxcover"}, "unknown siting problem"),
         ({"k": 2, "solver": "cbc"}, "unknown solver"),
         ({"problem": "set_cover", "share": 1.5}, "share must be"),
         ({"k": 2, "capacity_hh": -1}, "capacity_hh must be"),
@@ -411,3 +411,231 @@ def test_deterministic(small_model):
     a = small_model.maximal_coverage(k=4, solver="greedy")
     b = small_model.maximal_coverage(k=4, solver="greedy")
     assert a.sites.tolist() == b.sites.tolist()
+
+
+# ---------------------------------------------------------------------- issue 12
+@pytest.fixture(scope="module")
+def demo():
+    from geogrid.synth import make_district
+
+    d = make_district()
+    net = network_from_ways(d.ways, residential=d.compounds)
+    return d, net
+
+
+@pytest.mark.parametrize("pool, target, k", [("public", "15min", 4), ("all", "10min", 6)])
+def test_curve_each_k_equals_independent_highs(demo, pool, target, k):
+    from geogrid import _siting_solve as S
+
+    d, net = demo
+    res = run_siting(
+        net,
+        d.buildings,
+        d.facilities,
+        k=k,
+        target=target,
+        candidate_pool=pool,
+        compounds=d.compounds,
+        gates=d.gates,
+        solver="exact",
+        mip_rel_gap=1e-9,
+    )
+    m = res.model
+    curve = res.curve.iloc[1:]
+    assert len(curve) >= 2 and (curve["status"] == "exact").all()
+    for _, row in curve.iterrows():
+        kk = int(row["n_new_sites"])
+        ref = S.exact_cover(m.cover, m.w, m.covered0, k=kk, mip_rel_gap=1e-9)
+        assert ref.status == "Optimal"
+        assert row["objective"] == pytest.approx(ref.objective, abs=0.01)
+        assert row["households_covered"] == pytest.approx(
+            m.w[m.covered0].sum() + ref.objective, abs=0.01
+        )
+        assert row["bound_households"] >= row["households_covered"] - 0.01
+    # the best single site, not the first of a k-site answer
+    best1 = S.greedy_cover(m.cover, m.w, m.covered0, k=1).objective
+    assert curve["objective"].iloc[0] == pytest.approx(best1, abs=0.01)
+
+
+def test_k_asked_k_returned(demo, tmp_path):
+    d, net = demo
+    res = run_siting(
+        net,
+        d.buildings,
+        d.facilities,
+        k=5,
+        compounds=d.compounds,
+        gates=d.gates,
+        communities=d.communities,
+    )
+    summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
+    n = len(res.sites)
+    assert res.curve["coverage_share"].iloc[-1] == pytest.approx(1.0)
+    assert summ["n_requested"] == 5 and summ["n_chosen"] == n == summ["new_sites"] < 5
+    assert summ["reason"].startswith("target met")
+    highs = res.solvers.set_index("solver").loc["highs"]
+    assert highs["n_requested"] == 5 and highs["n_chosen"] == n
+    assert len(res.curve) - 1 == n
+    assert res.communities["new_sites"].sum() == n
+    paths = res.write(tmp_path)
+    assert len(gpd.read_file(paths["gpkg"], layer="sites")) == n
+
+
+def test_marginal_gain_and_min_gain_flag(demo):
+    d, net = demo
+    res = run_siting(net, d.buildings, d.facilities, k=3, compounds=d.compounds, min_gain=2500)
+    s = res.sites
+    assert s["gain_households"].sum() == pytest.approx(
+        res.curve["households_covered"].iloc[-1] - res.curve["households_covered"].iloc[0],
+        abs=0.05,
+    )
+    assert (s["only_households"] <= s["gain_households"] + 0.01).all()
+    assert s["low_gain"].tolist() == (s["only_households"] < 2500).tolist()
+    assert s["low_gain"].any() and not s["low_gain"].all()
+    assert not s["inside_compound"].any()  # public pool (private compound paths left out)
+
+
+def test_speed_changes_the_answer(demo):
+    d, net = demo
+    slow = run_siting(net, d.buildings, d.facilities, k=2, speed_kmh=1.0, solver="exact")
+    fast = run_siting(net, d.buildings, d.facilities, k=2, speed_kmh=8.0, solver="exact")
+    assert slow.model.limit_m == pytest.approx(250.0) and fast.model.limit_m == pytest.approx(
+        2000.0
+    )
+    assert slow.curve["households_covered"].iloc[-1] < fast.curve["households_covered"].iloc[-1]
+
+
+def test_cli_site_speed_and_options(demo, tmp_path):
+    from geogrid.cli import main
+    from geogrid.io import write_layers
+
+    d, _ = demo
+    for name, layer in (
+        ("ways", d.ways),
+        ("buildings", d.buildings),
+        ("facilities", d.facilities),
+        ("compounds", d.compounds),
+    ):
+        write_layers(tmp_path / f"{name}.gpkg", {name: layer})
+    base = [
+        "site",
+        "--network",
+        str(tmp_path / "ways.gpkg"),
+        "--demand",
+        str(tmp_path / "buildings.gpkg"),
+        "--facilities",
+        str(tmp_path / "facilities.gpkg"),
+        "--residential",
+        str(tmp_path / "compounds.gpkg"),
+        "--k",
+        "2",
+    ]
+    curves = {}
+    for speed in ("1", "8"):
+        out = tmp_path / f"s{speed}"
+        assert main([*base, "--speed", speed, "--out", str(out)]) == 0
+        curves[speed] = pd.read_csv(out / "siting_curve.csv", encoding="utf-8-sig")
+        assert (out / "siting_curve.png").stat().st_size > 0
+    assert not curves["1"]["households_covered"].equals(curves["8"]["households_covered"])
+    out = tmp_path / "pc"
+    assert main([*base, "--problem", "pcenter", "--candidates", "all", "--out", str(out)]) == 0
+    summ = pd.read_csv(out / "siting_curve.csv", encoding="utf-8-sig")
+    assert np.all(np.diff(summ["objective"]) <= 1e-9)  # longest walk shrinks with k
+    assert main([*base, "--weight", "nope", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_pcenter_line_and_brute_force(line_net, small_model):
+    dem = points([(X0 + 100, Y0), (X0 + 2900, Y0)], households=[10.0, 30.0])
+    cands = points([(X0 + x, Y0) for x in (100, 1500, 2900)])
+    res = run_siting(
+        line_net,
+        dem,
+        None,
+        k=1,
+        target="1km",
+        candidates=cands,
+        problem="pcenter",
+        pmedian_cap_m=5000.0,
+    )
+    assert res.sites["candidate_id"].tolist() == ["C00002"]
+    assert res.curve["objective"].iloc[-1] == pytest.approx(1400.0, abs=0.01)
+    from geogrid import _siting_solve as S
+
+    m = small_model
+    dist = m.distances(900.0)
+    base = np.minimum(m.d0, np.inf)
+    for k in (1, 2):
+        sol = S.exact_pcenter(dist, m.w, base, k=k)
+        best = np.inf
+        for combo in itertools.combinations(range(dist.shape[0]), k):
+            cur = base.copy()
+            sub = dist[list(combo)].tocoo()
+            np.minimum.at(cur, sub.col, sub.data - 1e-9)
+            best = min(best, float(np.max(np.where(m.w > 0, cur, 0.0))))
+        reach = np.isfinite(best)
+        if reach:
+            assert sol.objective == pytest.approx(best, abs=1e-6)
+
+
+def test_required_relocate_and_weights(line_net):
+    dem = points(
+        [(X0 + 100, Y0), (X0 + 2900, Y0), (X0 + 1500, Y0)],
+        households=[10.0, 30.0, 5.0],
+        elderly=[10.0, 0.0, 0.0],
+    )
+    cands = points([(X0 + x, Y0) for x in (100, 1500, 2900)])
+    fac = points([(X0 + 1500, Y0 + 5)], name=["centre"], type=["centre_community"])
+    kw = dict(target="500m", candidates=cands, solver="exact")
+    plain = run_siting(line_net, dem, fac, k=1, **kw)
+    assert plain.sites["candidate_id"].tolist() == ["C00003"]
+    # weights: households + elderly households (elderly count double) -> 20 at the west end
+    # still less than 30; triple them and the west end wins
+    heavy = dem.assign(w=dem["households"] + 3 * dem["elderly"])
+    wres = run_siting(line_net, heavy, fac, k=1, weight="w", **kw)
+    assert wres.sites["candidate_id"].tolist() == ["C00001"]
+    assert wres.curve["households_covered"].iloc[-1] == pytest.approx(15.0)  # households
+    req = run_siting(line_net, dem, fac, k=2, required=["C00002"], **kw)
+    assert set(req.sites["candidate_id"]) == {"C00002", "C00003"}
+    assert req.sites.set_index("candidate_id").loc["C00002", "required"]
+    # relocation: the centre reaches 5 households; closing it frees a site for both ends
+    rel = run_siting(line_net, dem, fac, k=1, relocate=1, **kw)
+    assert set(rel.sites["candidate_id"]) == {"C00001", "C00003"}
+    assert len(rel.closed) == 1
+    assert rel.curve["households_covered"].iloc[-1] == pytest.approx(40.0)
+    with pytest.raises(InputError, match="not among the candidates"):
+        run_siting(line_net, dem, fac, k=1, required=["C09999"], **kw)
+    with pytest.raises(InputError, match="weight column"):
+        run_siting(line_net, dem, fac, k=1, weight="missing", **kw)
+
+
+def test_allocation_lines_and_byte_identical_outputs(demo, tmp_path):
+    d, net = demo
+    res = run_siting(net, d.buildings, d.facilities, k=3, compounds=d.compounds, gates=d.gates)
+    al = res.allocation
+    assert len(al) and (al.geometry.geom_type == "LineString").all()
+    assert set(al["candidate_id"]) <= set(res.sites["candidate_id"])
+    assert (al["walk_m"] <= res.model.limit_m + 1e-6).all()
+    # every newly covered household is allocated once
+    assert al["households"].sum() == pytest.approx(res.sites["gain_households"].sum(), abs=0.05)
+    assert not al["unit_id"].duplicated().any()
+    a, b = tmp_path / "a", tmp_path / "b"
+    res.write(a)
+    run_siting(net, d.buildings, d.facilities, k=3, compounds=d.compounds, gates=d.gates).write(b)
+    for f in ("siting_curve.csv", "siting_curve.png"):
+        assert (a / f).read_bytes() == (b / f).read_bytes()
+    assert "total_s" in res.timings() and "seconds" not in res.solvers.columns
+
+
+def test_candidate_pools(demo):
+    from geogrid.siting import _pool, inside_compounds
+
+    d, net = demo
+    allc = _pool(net, "all", every_m=100.0, exclude=None, compounds=d.compounds, gates=d.gates)
+    inside = inside_compounds(net, allc, d.compounds)
+    pub = _pool(net, "public", every_m=100.0, exclude=None, compounds=d.compounds, gates=d.gates)
+    comp = _pool(
+        net, "compounds", every_m=100.0, exclude=None, compounds=d.compounds, gates=d.gates
+    )
+    assert len(pub) == int((~inside).sum()) and inside.sum() > len(pub)
+    assert (pub["source"] == "gate").sum() == len(d.gates)
+    assert set(pub["candidate_id"]).isdisjoint(comp["candidate_id"])
