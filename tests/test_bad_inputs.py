@@ -420,7 +420,8 @@ CASES = [
         ["coverage_15min"],
     ),
     case("error", "empty-layer", cov(demand=empty_layer), ["no features"]),
-    case("error", "mixed-geometries", cov(demand=mixed_geometries), ["not polygons"]),
+    # a line among footprints is excluded with its reason (issue 9 part 3), not refused
+    case("repair", "mixed-geometries", cov(demand=mixed_geometries), ["not a point or polygon"]),
     case("error", "layer-without-crs", cov(demand=no_crs_layer), ["no coordinate system", "--crs"]),
     case(
         "error",
