@@ -537,8 +537,9 @@ def prepare_demand(
     out = drop_duplicates(out, ids, layer="demand", exclusions=excl)
     if "unit_id" not in out.columns:
         out["unit_id"] = pd.Series(np.arange(len(ids)), index=ids.index).loc[out.index]
-    if not out["unit_id"].is_unique:
-        dup = sorted(set(map(str, out.loc[out["unit_id"].duplicated(), "unit_id"])))[:5]
+    uid = out["unit_id"]
+    if (uid.notna() & uid.duplicated()).any():
+        dup = sorted(set(map(str, uid[uid.notna() & uid.duplicated()])))[:5]
         msg = f"unit_id {', '.join(dup)} appear more than once with different data; make unit ids unique"
         raise InputError(msg)
     has_hh = "households" in out.columns
