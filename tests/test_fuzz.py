@@ -110,7 +110,7 @@ def _check_demand(gdf: gpd.GeoDataFrame) -> None:
         total = est.to_numpy(dtype=float).sum() + excl.households("demand")
         # households_est is rounded to 3 decimals
         assert math.isclose(total, given_hh, rel_tol=1e-9, abs_tol=1e-3 * len(gdf))
-        assert abs(hh.sum() + excl.households("demand") - given_hh) <= 1.0 + 1e-9 * given_hh
+        assert abs(hh.sum() + excl.households("demand") - given_hh) <= 1.0 + 1e-9 * abs(given_hh)
 
 
 # --------------------------------------------------------------------------- geometry repair
