@@ -274,14 +274,16 @@ def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
             path.name,
             col.missing_nodes,
         )
-    if col.skipped_ways or col.skipped_areas:
-        log.warning(
-            "%s: skipped %d highway ways with < 2 located nodes and %d unclosed or "
-            "incomplete areas",
-            path.name,
-            col.skipped_ways,
-            col.skipped_areas,
+    skipped = [
+        f"{n} {what}"
+        for n, what in (
+            (col.skipped_ways, "highway ways with < 2 located nodes"),
+            (col.skipped_areas, "unclosed or incomplete areas"),
         )
+        if n
+    ]
+    if skipped:
+        log.warning("%s: skipped %s", path.name, " and ".join(skipped))
     return _assemble(col)
 
 

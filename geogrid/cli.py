@@ -139,6 +139,16 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument(
                 "--facilities", required=True, help="centres and stations with name, type, area_m2"
             )
+            sp.add_argument(
+                "--facility-type-column",
+                metavar="COLUMN",
+                help="the facility layer's type column when it is not 'type', e.g. 类型",
+            )
+            sp.add_argument(
+                "--facility-type",
+                metavar="TYPE",
+                help="type of facilities without one, e.g. station or 党群服务站",
+            )
         sp.add_argument(
             "--communities", help="community polygons with community_code (12 digits) and name"
         )
@@ -577,6 +587,8 @@ def _study(a: argparse.Namespace) -> Any:
         residential_rule=a.residential_rule,
         residential_column=a.residential_column,
         study_area=a.area,
+        facility_type_column=getattr(a, "facility_type_column", None),
+        facility_type=getattr(a, "facility_type", None),
     ), settings
 
 
@@ -602,7 +614,8 @@ def _check_args(a: argparse.Namespace) -> None:
 
 def _excluded(study: Any) -> dict[str, Any]:
     """Return the study's ``excluded`` layer as a dict, empty if no rows were left out."""
-    return _excluded_frame(getattr(study, "excluded", None))
+    exc = getattr(study, "excluded", None)
+    return _excluded_frame(exc.frame(study.crs) if exc else None)
 
 
 def _excluded_frame(exc: Any) -> dict[str, Any]:
@@ -690,18 +703,26 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
             targets=a.targets,
             settings=settings,
         )
-        write_coverage(res, out, excluded=study.excluded)
+        write_coverage(res, out, excluded=study.excluded.frame(study.crs))
         _write_demand_tables(study, out)
         print(format_summary(study.summary()))
         print(res.summary.to_string(index=False))
         print(f"computed in {time.perf_counter() - t0:.1f} s")
         return 0
     if a.command == "grids":
+        from ._exclusions import Exclusions
         from .demand import prepare_demand
         from .errors import InputError
         from .io import read_osm, write_layers, write_table
         from .network import build_network
-        from .pipeline import _layer, drop_outliers, grids_step
+        from .pipeline import (
+            _layer,
+            drop_outliers,
+            grids_step,
+            prepare_communities,
+            residential_units,
+            source_ids,
+        )
 
         if not 0 < a.min_hh <= a.target_hh <= a.max_hh:
             msg = (
@@ -715,15 +736,17 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
                 "derive provisional communities from where people live); pass one of them"
             )
             raise InputError(msg)
-        dem, excluded = drop_outliers(_layer(a.demand, crs=a.crs, what="demand"), "demand")  # type: ignore[arg-type]
-        dem = prepare_demand(dem)
-        dem = dem[dem["households"] > 0].reset_index(drop=True)
+        excl = Exclusions()
+        raw = _layer(a.demand, crs=a.crs, what="demand", exclusions=excl)
+        raw, far = drop_outliers(raw, "demand")  # type: ignore[arg-type]
+        excl.add_frame(far)
+        dem = residential_units(prepare_demand(raw, exclusions=excl), excl)
         com = _layer(a.communities, crs=a.crs, what="communities")
         edges = None
         if a.network:
             edges = build_network(a.network, crs=dem.crs).edges
         if com is not None:
-            com = com.to_crs(dem.crs)
+            com = prepare_communities(com, dem.crs)
         residential = None
         if a.residential:
             residential = _layer(a.residential, crs=a.crs, what="residential")
@@ -746,7 +769,20 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
             max_households=a.max_hh,
             certificates="full" if a.balance else "band",
         )
-        write_layers(out / "grids.gpkg", {"grids": res.grids, **_excluded_frame(excluded)})
+        outside = res.assignment.reindex(dem.index).isna().to_numpy()
+        excl.add(
+            dem.loc[outside],
+            layer="demand",
+            reason="outside every community",
+            ids=source_ids(dem).loc[outside],
+        )
+        units = dem.assign(grid_code=res.assignment.reindex(dem.index)).loc[~outside]
+        write_layers(
+            out / "grids.gpkg",
+            {"grids": res.grids, "units": units, "excluded": excl.frame(dem.crs)},
+        )
+        for key, n in excl.summary().items():
+            print(f"excluded {key}: {n:,} rows (see the 'excluded' layer)")
         write_table(res.quality, out / "grids_quality.csv")
         write_table(res.certificates, out / "grids_certificates.csv")
         print(res.quality.to_string(index=False))

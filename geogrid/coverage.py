@@ -9,7 +9,9 @@ Output columns of :meth:`Coverage.table` (one row per demand unit, input columns
 ``nearest_id``, ``nearest_name``, ``nearest_type``, ``dist_m``, ``walk_min``, one boolean
 ``within_<target>`` per target (``within_5min``, ``within_10min``, ``within_15min``,
 ``within_1km`` by default), ``second_id``, ``second_dist_m`` (redundancy), ``snap_m``,
-``snap_far``, and per facility type present ``dist_m_<type>`` and ``meets_<type>`` (within the
+``snap_far`` (leg longer than ``max_snap_m``), ``snap_island`` (nearest edge on a network
+island, snapped to the main network instead), and per facility type present
+``dist_m_<type>`` and ``meets_<type>`` (within the
 type's own target, ``settings.type_targets``), plus ``meets_type_targets`` (any facility
 within its own type's target).
 """
@@ -163,6 +165,7 @@ class Coverage:
             out["second_dist_m"] = np.round(d2, 3)
         out["snap_m"] = np.round(unit.snap_m, 3)
         out["snap_far"] = unit.far
+        out["snap_island"] = unit.island
         if self.by_type:
             meets_any = np.zeros(len(unit), dtype=bool)
             for ftype in self._present_types():
@@ -1259,7 +1262,7 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     Columns added: ``served_households``, ``served_population``, ``served_party_members``,
     ``hh_per_m2``, ``m2_per_100hh``, ``overloaded`` (less than
     ``settings.min_m2_per_100_households`` m2 per 100 households served, or more households
-    than ``capacity``).
+    than ``capacity``), and the snap flags ``snap_m``, ``snap_far`` and ``snap_island``.
     """
     tbl = table if table is not None else cov.table()
     fac = cov.facilities.copy()
@@ -1277,6 +1280,9 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     over_area = (fac["m2_per_100hh"] < cov.settings.min_m2_per_100_households).fillna(False)
     over_cap = (served > fac["capacity"]).fillna(False) if "capacity" in fac.columns else False
     fac["overloaded"] = (over_area | over_cap) & fac["active"]
+    fac["snap_m"] = np.round(cov.fac_snap.snap_m, 3)
+    fac["snap_far"] = cov.fac_snap.far
+    fac["snap_island"] = cov.fac_snap.island
     return fac
 
 
@@ -1451,5 +1457,8 @@ def _summary(
         ("gap_households", round(float(gap["households"].sum()), 1) if len(gap) else 0.0),
         ("overloaded_facilities", int(fac["overloaded"].sum())),
         ("units_far_from_network", int(tbl["snap_far"].sum())),
+        ("units_snapped_from_island", int(tbl["snap_island"].sum())),
+        ("facilities_far_from_network", int(cov.fac_snap.far.sum())),
+        ("facilities_snapped_from_island", int(cov.fac_snap.island.sum())),
     ]
     return pd.DataFrame(rows, columns=["metric", "value"])

@@ -28,13 +28,24 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
+import shapely
 
+from ._exclusions import Exclusions, id_column, row_ids
 from .crs import to_metric
 from .errors import InputError
 from .network import representative_points
 from .settings import DEFAULTS, Settings
 
-__all__ = ["NON_RESIDENTIAL", "apply_overrides", "estimate_households", "prepare_demand"]
+__all__ = [
+    "MAX_UNIT_HOUSEHOLDS",
+    "NON_RESIDENTIAL",
+    "apply_overrides",
+    "clean_geometries",
+    "drop_duplicates",
+    "estimate_households",
+    "prepare_demand",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +88,12 @@ NON_RESIDENTIAL = frozenset(
         "greenhouse",
     }
 )
+#: More households than this in one demand unit is refused as implausible (the largest
+#: Chinese compounds hold a few tens of thousands; Beijing's 480 listed compounds at most 6,968).
+MAX_UNIT_HOUSEHOLDS: float = 50_000.0
+
+#: Columns that hold a demand row's own id, in order of preference (else its row number).
+_DEMAND_IDS = ("unit_id", "building_id", "id", "osmid")
 _LEVEL_COLS = ("building:levels", "levels", "building_levels")
 _FLOOR_COLS = ("Floor", "floor", "floors", "Floors", "storeys", "层数")
 _HEIGHT_COLS = ("height", "Height", "building:height", "高度")
@@ -211,6 +228,252 @@ def apply_overrides(
     return out
 
 
+def _named(ids: pd.Series, mask: Any, values: pd.Series | None = None, limit: int = 5) -> str:
+    """Name the first rows of ``mask`` by original id: ``3 ('abc'), 7 (empty) and 4 more``."""
+    m = np.asarray(mask, dtype=bool)
+    picked = ids[m]
+    shown = [
+        f"{i} ({_value(values.loc[k])})" if values is not None else str(i)
+        for k, i in list(picked.items())[:limit]
+    ]
+    more = f" and {len(picked) - limit} more" if len(picked) > limit else ""
+    return ", ".join(shown) + more
+
+
+def _value(v: Any) -> str:
+    """Show a cell as a user wrote it: ``1e+12``, ``-5``, ``'about 40'``, ``empty``."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "empty"
+    if isinstance(v, float | int) and not isinstance(v, bool):
+        return f"{v:g}"
+    return repr(str(v))
+
+
+def clean_geometries(
+    gdf: gpd.GeoDataFrame, ids: pd.Series, *, layer: str, exclusions: Exclusions
+) -> gpd.GeoDataFrame:
+    """Repair what :func:`shapely.make_valid` can; record the rest in ``exclusions``.
+
+    Empty or missing geometries, non-finite coordinates, lines, and polygons that collapse to
+    nothing (zero area) are excluded with their reason; invalid polygons whose repair keeps an
+    area are replaced by the repaired polygon (a warning gives the count). Collections keep
+    their polygonal parts, or their points when they hold no polygon. ``ids`` (aligned with
+    ``gdf``) name the rows in the ``excluded`` layer.
+    """
+    geoms = np.asarray(gdf.geometry.values, dtype=object).copy()
+    reason = np.full(len(geoms), "", dtype=object)
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    reason[empty] = "empty geometry"
+    live = ~empty
+    finite = np.zeros(len(geoms), dtype=bool)
+    finite[live] = np.isfinite(shapely.bounds(geoms[live])).all(axis=1)
+    reason[live & ~finite] = "invalid geometry not repairable"
+    live &= finite
+    for k in np.flatnonzero(live & (shapely.get_type_id(geoms) == 7)):
+        geoms[k] = _collection_part(geoms[k])
+    types = shapely.get_type_id(geoms)
+    other = live & ~np.isin(types, [0, 3, 4, 6])
+    reason[other] = "not a point or polygon"
+    polys = live & np.isin(types, [3, 6])
+    invalid = polys & ~shapely.is_valid(geoms)
+    if invalid.any():
+        where = np.flatnonzero(invalid)
+        fixed = np.array([_repaired(g) for g in geoms[where]], dtype=object)
+        with np.errstate(all="ignore"):
+            ok = ~shapely.is_empty(fixed) & (shapely.area(fixed) > 0) & shapely.is_valid(fixed)
+        geoms[where[ok]] = fixed[ok]
+        was_flat = shapely.area(geoms[where[~ok]]) <= 0
+        reason[where[~ok]] = np.where(was_flat, "zero area", "invalid geometry not repairable")
+        if ok.any():
+            log.warning(
+                "repaired %d invalid %s polygons with shapely.make_valid (self-intersections, "
+                "bad rings)",
+                int(ok.sum()),
+                layer,
+            )
+    with np.errstate(all="ignore"):
+        area = shapely.area(geoms)
+    reason[polys & ~invalid & (area <= 0)] = "zero area"
+    reason[polys & (reason == "") & ~np.isfinite(area)] = "invalid geometry not repairable"
+    out = gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
+    for why in pd.unique(reason[reason != ""]):
+        mask = reason == why
+        log.warning(
+            "%d %s rows: %s%s; excluded (see the 'excluded' layer)",
+            int(mask.sum()),
+            layer,
+            why,
+            _households_note(out, mask),
+        )
+        exclusions.add(out.loc[mask], layer=layer, reason=str(why), ids=ids.loc[out.index[mask]])
+    return out.loc[reason == ""]
+
+
+def _collection_part(geom: shapely.Geometry) -> shapely.Geometry:
+    parts = shapely.get_parts(geom)
+    ptype = shapely.get_type_id(parts)
+    poly = parts[np.isin(ptype, [3, 6])]
+    if len(poly):
+        return shapely.union_all(poly)
+    pts = parts[np.isin(ptype, [0, 4])]
+    return shapely.union_all(pts) if len(pts) else geom
+
+
+def _repaired(geom: shapely.Geometry) -> shapely.Geometry:
+    """Return the polygonal part of ``make_valid(geom)``, or an empty polygon.
+
+    A zero buffer follows when ``make_valid`` is still invalid; an empty polygon means GEOS
+    cannot repair it (huge or degenerate coordinates).
+    """
+    try:
+        with np.errstate(all="ignore"):
+            fixed = _polygonal(shapely.make_valid(geom, method="structure", keep_collapsed=False))
+            if not shapely.is_valid(fixed):
+                fixed = _polygonal(shapely.buffer(fixed, 0))
+    except shapely.errors.GEOSException:
+        return shapely.Polygon()
+    return fixed
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    if shapely.get_type_id(geom) in (3, 6):
+        return geom
+    parts = shapely.get_parts(geom)
+    poly = parts[np.isin(shapely.get_type_id(parts), [3, 6])]
+    return shapely.union_all(poly) if len(poly) else shapely.Polygon()
+
+
+def _households_note(gdf: gpd.GeoDataFrame, mask: np.ndarray) -> str:
+    if "households" not in gdf.columns:
+        return ""
+    hh = pd.to_numeric(gdf["households"], errors="coerce").to_numpy(dtype=float)[mask]
+    total = float(np.nansum(hh))
+    return f" ({total:,.0f} households)" if total else ""
+
+
+def drop_duplicates(
+    gdf: gpd.GeoDataFrame, ids: pd.Series, *, layer: str, exclusions: Exclusions
+) -> gpd.GeoDataFrame:
+    """Exclude rows identical to an earlier row (every column and the geometry)."""
+    if len(gdf) < 2:
+        return gdf
+    wkb = pd.Series(shapely.to_wkb(np.asarray(gdf.geometry.values, dtype=object)))
+    same_geom = wkb.duplicated(keep=False).to_numpy()  # only these can repeat a row
+    dup = np.zeros(len(gdf), dtype=bool)
+    if same_geom.any():
+        attrs = gdf.loc[same_geom].drop(columns=gdf.geometry.name).astype(str)
+        attrs["__wkb"] = wkb[same_geom].to_numpy()
+        dup[same_geom] = attrs.duplicated(keep="first").to_numpy()
+    if dup.any():
+        log.warning(
+            "%d %s rows repeat an earlier row exactly (same attributes and geometry): "
+            "excluded as duplicates%s",
+            int(dup.sum()),
+            layer,
+            _households_note(gdf, dup),
+        )
+    return exclusions.drop(gdf, dup, layer=layer, reason="duplicate", ids=ids)
+
+
+def _given_households(out: gpd.GeoDataFrame, ids: pd.Series, settings: Settings) -> None:
+    """Validate and complete ``households`` / ``population`` given in the layer (in place)."""
+    for col in ("households", "population"):
+        if col not in out.columns:
+            continue
+        raw = out[col]
+        val = pd.to_numeric(raw, errors="coerce")
+        text = val.isna() & raw.notna()
+        if text.any():
+            text[text] = raw[text].astype(str).str.strip() != ""
+        if text.any():
+            msg = (
+                f"demand column {col!r} has {int(text.sum())} values that are not numbers "
+                f"(ids {_named(ids.loc[out.index], text, raw)}); write plain numbers such as 120"
+            )
+            raise InputError(msg)
+        out[col] = val.astype(float)
+    has_hh, has_pop = "households" in out.columns, "population" in out.columns
+    if has_hh and has_pop:
+        out["households"] = out["households"].fillna(
+            (out["population"] / settings.household_size).round(2)
+        )
+    elif has_pop:
+        out["households"] = (out["population"] / settings.household_size).round(2)
+    hh = out["households"]
+    missing = hh.isna().to_numpy()
+    if missing.any():
+        msg = (
+            f"{int(missing.sum())} demand rows have no households (ids "
+            f"{_named(ids.loc[out.index], missing)}); fill them or drop those rows"
+        )
+        raise InputError(msg)
+    neg = (hh < 0).to_numpy()
+    if neg.any():
+        msg = (
+            f"{int(neg.sum())} demand rows have negative households (ids "
+            f"{_named(ids.loc[out.index], neg, hh)}); fix them (0 or more)"
+        )
+        raise InputError(msg)
+    big = (hh > MAX_UNIT_HOUSEHOLDS).to_numpy() | ~np.isfinite(hh.to_numpy())
+    if big.any():
+        msg = (
+            f"{int(big.sum())} demand rows have implausible households, more than "
+            f"{MAX_UNIT_HOUSEHOLDS:,.0f} in one unit (ids {_named(ids.loc[out.index], big, hh)}); "
+            "fix the values or split the unit"
+        )
+        raise InputError(msg)
+    if len(hh) and float(hh.sum()) <= 0:
+        msg = (
+            f"every one of the {len(hh)} demand rows has 0 households; fill the "
+            "'households' column, or drop it to estimate households from building footprints"
+        )
+        raise InputError(msg)
+    if has_pop:
+        out["population"] = out["population"].fillna(
+            (out["households"] * settings.household_size).round(2)
+        )
+    else:
+        out["population"] = (out["households"] * settings.household_size).round(2)
+
+
+def _project(gdf: gpd.GeoDataFrame, crs: Any, ids: pd.Series, excl: Exclusions) -> gpd.GeoDataFrame:
+    """Project to the metric CRS; rows whose coordinates do not project are excluded."""
+    if len(gdf) == 0:
+        msg = "no demand row has a usable geometry; fix the layer's geometries (see the warnings)"
+        raise InputError(msg)
+    if pyproj.CRS(gdf.crs).is_geographic:
+        b = shapely.bounds(np.asarray(gdf.geometry.values, dtype=object))
+        off = (b[:, 0] < -180) | (b[:, 2] > 180) | (b[:, 1] < -90) | (b[:, 3] > 90)
+        if off.all():
+            msg = (
+                f"every demand row lies outside the lon/lat range of {pyproj.CRS(gdf.crs).name}; "
+                "the coordinates look like metres: pass the layer's projected CRS (e.g. "
+                "EPSG:4547)"
+            )
+            raise InputError(msg)
+        if off.any():
+            log.warning(
+                "%d demand rows have coordinates outside the lon/lat range: excluded",
+                int(off.sum()),
+            )
+            gdf = excl.drop(gdf, off, layer="demand", reason="coordinates out of range", ids=ids)
+    out = to_metric(gdf, crs).copy()
+    bounds = shapely.bounds(np.asarray(out.geometry.values, dtype=object))
+    bad = ~np.isfinite(bounds).all(axis=1)
+    if bad.any():
+        log.warning(
+            "%d demand rows have coordinates that do not project to metres: excluded",
+            int(bad.sum()),
+        )
+        out = excl.drop(out, bad, layer="demand", reason="invalid geometry not repairable", ids=ids)
+        if len(out) == 0:
+            msg = "no demand row has coordinates that project to metres; check the layer's CRS"
+            raise InputError(msg)
+    return out
+
+
 def prepare_demand(
     demand: gpd.GeoDataFrame,
     *,
@@ -224,6 +487,7 @@ def prepare_demand(
     residential_rule: str = "evidence",
     residential_column: str | None = None,
     study_area: Any = None,
+    exclusions: Exclusions | None = None,
 ) -> gpd.GeoDataFrame:
     """Make any demand layer usable: households, population, party members, ``unit_id``.
 
@@ -239,7 +503,21 @@ def prepare_demand(
     ``population``). ``households`` and ``population`` are whole numbers whose totals per
     community add up (``households_est`` keeps the fraction); ``party_members`` defaults to
     0; ``demand_source`` says where each figure came from and ``attrs["demand_report"]``
-    counts them. Every input column is kept.
+    counts them. Every input column is kept; ``unit_id`` is the row's own when given, else
+    its 0-based row number in the input.
+
+    Rows that cannot be used (empty geometry, zero area, invalid beyond repair, exact
+    duplicates, points when households must be estimated from footprints) are recorded in
+    ``exclusions`` with their reason (see :mod:`geogrid._exclusions`) and a warning; invalid
+    polygons are repaired with :func:`shapely.make_valid`.
+
+    Raises
+    ------
+    InputError
+        No CRS, no rows, households that are not numbers, missing, negative, implausible
+        (more than :data:`MAX_UNIT_HOUSEHOLDS` in one unit) or zero everywhere, or repeated
+        ``unit_id`` values.
+
     """
     from ._demand_sources import apply_sources, demand_summary, finish_demand, parse_rasters
     from ._residential import classify_buildings
@@ -250,10 +528,24 @@ def prepare_demand(
     if len(demand) == 0:
         msg = "demand layer is empty; pass buildings, compounds or points with households"
         raise InputError(msg)
-    has_hh = "households" in demand.columns
-    has_pop = "population" in demand.columns
+    excl = exclusions if exclusions is not None else Exclusions()
+    before = len(excl)
+    out = demand.copy() if demand.index.is_unique else demand.reset_index(drop=True)
+    id_col = id_column(out, _DEMAND_IDS)
+    ids = row_ids(out, _DEMAND_IDS)
+    out = clean_geometries(out, ids, layer="demand", exclusions=excl)
+    out = drop_duplicates(out, ids, layer="demand", exclusions=excl)
+    if "unit_id" not in out.columns:
+        out["unit_id"] = pd.Series(np.arange(len(ids)), index=ids.index).loc[out.index]
+    uid = out["unit_id"]
+    if (uid.notna() & uid.duplicated()).any():
+        dup = sorted(set(map(str, uid[uid.notna() & uid.duplicated()])))[:5]
+        msg = f"unit_id {', '.join(dup)} appear more than once with different data; make unit ids unique"
+        raise InputError(msg)
+    has_hh = "households" in out.columns
+    has_pop = "population" in out.columns
     if not has_hh and not has_pop:
-        out = estimate_households(demand, settings=settings, crs=crs)
+        out = _estimate(out, ids, excl, settings=settings, crs=crs)
         out = classify_buildings(
             out,
             landuse=landuse,
@@ -265,19 +557,8 @@ def prepare_demand(
         )
         out.loc[~out["residential"], ["households", "population"]] = 0.0
     else:
-        out = to_metric(demand, crs).copy()
-        if has_hh:
-            out["households"] = pd.to_numeric(out["households"], errors="coerce")
-        if has_pop:
-            out["population"] = pd.to_numeric(out["population"], errors="coerce")
-        if not has_hh:
-            out["households"] = out["population"] / settings.household_size
-        if not has_pop:
-            out["population"] = out["households"] * settings.household_size
-        bad = out["households"].isna() | (out["households"] < 0)
-        if bad.any():
-            msg = f"{int(bad.sum())} demand rows have missing or negative households; fill them or drop those rows"
-            raise InputError(msg)
+        out = _project(out, crs, ids, excl)
+        _given_households(out, ids, settings)
     rasters = parse_rasters(population)
     report: dict[str, Any] = {}
     if rasters or compounds is not None or registry is not None:
@@ -295,15 +576,58 @@ def prepare_demand(
     out = finish_demand(out, settings=settings, group="community_code")
     if "party_members" not in out.columns:
         out["party_members"] = 0
-    out["party_members"] = pd.to_numeric(out["party_members"], errors="coerce").fillna(0)
-    if "unit_id" not in out.columns:
-        out["unit_id"] = np.arange(len(out))
+    pm = pd.to_numeric(out["party_members"], errors="coerce")
+    text = pm.isna() & out["party_members"].notna()
+    if text.any():
+        log.warning(
+            "%d demand rows have a party_members value that is not a number (ids %s): "
+            "counted as 0",
+            int(text.sum()),
+            _named(ids.loc[out.index], text.to_numpy(), out["party_members"]),
+        )
+    out["party_members"] = pm.fillna(0)
     summary = demand_summary(out, report)
     src = out["demand_source"] if "demand_source" in out.columns else pd.Series("", index=out.index)
     summary["fell_back_to_default"] = int(
         ((src == "default_storeys") & (out["households"] > 0)).sum()
     )
     out.attrs["demand_report"] = summary
+    out.attrs["excluded_rows"] = len(excl) - before
+    out.attrs["source_id_column"] = id_col or "unit_id"
+    return out if len(excl) == before else out.reset_index(drop=True)
+
+
+def _estimate(
+    out: gpd.GeoDataFrame, ids: pd.Series, excl: Exclusions, *, settings: Settings, crs: Any
+) -> gpd.GeoDataFrame:
+    """Estimate households of footprints; points are excluded, implausible results refused."""
+    pts = ~out.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    if pts.all():
+        msg = (
+            f"{len(out)} demand rows are points without households; add a 'households' "
+            "(or 'population') column, or pass building footprints"
+        )
+        raise InputError(msg)
+    if pts.any():
+        log.warning(
+            "%d of %d demand rows are points without households (households are estimated "
+            "from footprints): excluded; add a 'households' column to count them",
+            int(pts.sum()),
+            len(out),
+        )
+    out = excl.drop(out, pts, layer="demand", reason="point without households", ids=ids)
+    out = _project(out, crs, ids, excl)
+    out = estimate_households(out, settings=settings, crs=crs)
+    hh = out["households"].to_numpy(dtype=float)
+    big = ~np.isfinite(hh) | (hh > MAX_UNIT_HOUSEHOLDS)
+    if big.any():
+        msg = (
+            f"{int(big.sum())} buildings give implausible household estimates, more than "
+            f"{MAX_UNIT_HOUSEHOLDS:,.0f} each (ids "
+            f"{_named(ids.loc[out.index], big, out['footprint_m2'])} m2 footprint); "
+            "check their geometry and the layer's coordinate system"
+        )
+        raise InputError(msg)
     return out
 
 

@@ -231,7 +231,11 @@ def _drop_empty(gdf: gpd.GeoDataFrame, p: Path) -> gpd.GeoDataFrame:
         raise InputError(msg)
     if bad.any():
         log.warning("%s: dropped %d rows without geometry", p.name, int(bad.sum()))
+        dropped = pd.DataFrame(gdf.loc[bad].drop(columns=gdf.geometry.name)).astype(object)
+        dropped["_row_number"] = np.flatnonzero(bad)
         gdf = gdf.loc[~bad].reset_index(drop=True)
+        # the caller records them in its 'excluded' layer (geogrid._exclusions)
+        gdf.attrs["rows_without_geometry"] = dropped.to_dict("records")
     return gdf
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyproj
 import shapely
 
+from ._exclusions import Exclusions, row_ids
 from ._runfolder import RunFolder
 from .coverage import CoverageResult, aggregate, run_coverage
 from .crs import SHIFTED, far_from_centre, in_china, parse_crs, to_wgs84
@@ -34,6 +35,9 @@ __all__ = [
     "drop_outliers",
     "excluded_rows",
     "format_summary",
+    "prepare_communities",
+    "residential_units",
+    "source_ids",
     "grids_step",
     "load_study",
     "run_demo",
@@ -55,7 +59,7 @@ class StudyArea:
     facilities: gpd.GeoDataFrame | None = None
     communities: gpd.GeoDataFrame | None = None
     extra: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
-    excluded: gpd.GeoDataFrame | None = None
+    excluded: Exclusions = field(default_factory=Exclusions)
     demand_report: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,6 +89,9 @@ class StudyArea:
         for key in ("residential_basis", "compounds", "registry", "rasters"):
             if key in rep:
                 out[f"demand_{key}"] = rep[key]
+        if self.excluded:
+            out["excluded_rows"] = self.excluded.summary()
+            out["excluded_households"] = round(self.excluded.households("demand"), 1)
         return out
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -98,8 +105,8 @@ class StudyArea:
         edges = self.network.edges.drop(columns=["way"], errors="ignore")
         out["network_edges"] = edges
         out.update(self.extra)
-        if self.excluded is not None and len(self.excluded):
-            out["excluded"] = self.excluded
+        if self.excluded:
+            out["excluded"] = self.excluded.frame(self.crs)
         return out
 
 
@@ -315,7 +322,13 @@ def _is_path_osm(value: Any) -> bool:
     return isinstance(value, (str, Path)) and _is_osm(Path(value))
 
 
-def _layer(path: str | Path | None, *, crs: Any = None, what: str) -> gpd.GeoDataFrame | None:
+def _layer(
+    path: str | Path | None,
+    *,
+    crs: Any = None,
+    what: str,
+    exclusions: Exclusions | None = None,
+) -> gpd.GeoDataFrame | None:
     if path is None:
         return None
     p = Path(str(path).split("|layername=", 1)[0])
@@ -330,7 +343,82 @@ def _layer(path: str | Path | None, *, crs: Any = None, what: str) -> gpd.GeoDat
             return osm.pois
         msg = f"an OSM file cannot be used as {what}; pass a GeoPackage, GeoJSON, Shapefile or CSV"
         raise InputError(msg)
-    return read_layer(path, crs=crs)
+    gdf = read_layer(path, crs=crs)
+    dropped = gdf.attrs.pop("rows_without_geometry", None)
+    if dropped and exclusions is not None:
+        rows = pd.DataFrame(dropped)
+        ids = row_ids(rows, ("unit_id", "building_id", "facility_id", "id", "osmid", "_row_number"))
+        exclusions.add(rows, layer=what, reason="empty geometry", ids=ids)
+    return gdf
+
+
+def prepare_communities(communities: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    """Project communities to ``crs`` and check their codes: present and unique.
+
+    Raises
+    ------
+    InputError
+        No ``community_code`` column, or a code used by more than one row (every code
+        repeated is named), which would show one community's figures under another's name.
+
+    """
+    if "community_code" not in communities.columns:
+        msg = "communities need a 'community_code' column (12 digits); rename the code column"
+        raise InputError(msg)
+    com = communities.to_crs(crs)
+    code = com["community_code"]
+    blank = code.isna() | (code.astype(str).str.strip() == "")
+    if blank.any():
+        msg = (
+            f"{int(blank.sum())} communities have no community_code (rows "
+            f"{', '.join(str(i) for i in np.flatnonzero(blank.to_numpy())[:5])}); fill them in"
+        )
+        raise InputError(msg)
+    com["community_code"] = code.astype(str).str.strip()
+    counts = com["community_code"].value_counts()
+    dup = counts[counts > 1]
+    if len(dup):
+        shown = ", ".join(f"{c} ({n} rows)" for c, n in sorted(dup.items())[:8])
+        more = f" and {len(dup) - 8} more" if len(dup) > 8 else ""
+        msg = (
+            f"community_code {shown}{more} appear more than once; give each community its own "
+            "code, or dissolve the rows of one community into one polygon"
+        )
+        raise InputError(msg)
+    return com
+
+
+def source_ids(demand: gpd.GeoDataFrame) -> pd.Series:
+    """Return the input ids of prepared demand units, as the ``excluded`` layer names them.
+
+    The column :func:`geogrid.demand.prepare_demand` took ids from (``building_id``,
+    ``osmid``...), else ``unit_id``.
+    """
+    col = demand.attrs.get("source_id_column", "unit_id")
+    return demand[col if col in demand.columns else "unit_id"].astype(str)
+
+
+def residential_units(demand: gpd.GeoDataFrame, exclusions: Exclusions) -> gpd.GeoDataFrame:
+    """Keep the demand units that hold households; record the others in ``exclusions``.
+
+    Buildings tagged non-residential (see :data:`geogrid.demand.NON_RESIDENTIAL`) are
+    excluded as ``non-residential building``, other units with no household as ``zero
+    households``. ``demand`` comes from :func:`geogrid.demand.prepare_demand`.
+    """
+    ids = source_ids(demand)
+    out = demand
+    if "residential" in out.columns:
+        nonres = ~out["residential"].astype(bool).to_numpy()
+        out = exclusions.drop(
+            out, nonres, layer="demand", reason="non-residential building", ids=ids
+        )
+        if nonres.any():
+            log.info("left out %d non-residential buildings (no households)", int(nonres.sum()))
+    zero = (out["households"] <= 0).to_numpy()
+    if zero.any():
+        log.warning("%d demand units have no households: left out of the analysis", int(zero.sum()))
+    out = exclusions.drop(out, zero, layer="demand", reason="zero households", ids=ids)
+    return out.reset_index(drop=True)
 
 
 def load_study(
@@ -355,6 +443,8 @@ def load_study(
     residential_rule: str = "evidence",
     residential_column: str | None = None,
     study_area: Any = None,
+    facility_type_column: str | None = None,
+    facility_type: str | None = None,
 ) -> StudyArea:
     """Read and project every input once; households are estimated where missing.
 
@@ -373,7 +463,13 @@ def load_study(
     CRS, or a polygon layer or file) bounds raster totals. An OSM
     demand file brings its land use and POIs as evidence. The matched compound and registry
     tables go to ``study.extra`` and the per-source counts to ``study.demand_report``.
+    ``facility_type_column`` names the facility layer's type column when it is not ``type``;
+    ``facility_type`` is the type of facilities without one.
+
+    Every demand and facility row ends in ``demand``/``facilities`` or in ``excluded`` (with
+    its reason: non-residential building, zero area, empty geometry, duplicate...).
     """
+    excl = Exclusions()
     res = (
         residential
         if isinstance(residential, gpd.GeoDataFrame) or residential is None
@@ -392,7 +488,7 @@ def load_study(
     elif _is_osm(Path(demand)) and Path(demand).exists():
         dem, evidence = _osm_demand(Path(demand))
     else:
-        dem = _layer(demand, crs=demand_crs or crs, what="demand")
+        dem = _layer(demand, crs=demand_crs or crs, what="demand", exclusions=excl)
     if not evidence and isinstance(network, str | Path) and _is_osm(Path(network)):
         evidence = _osm_demand(Path(network))[1]  # the network's land use and POIs
     if res is not None and "landuse" not in evidence:
@@ -400,7 +496,7 @@ def load_study(
     fac = (
         facilities
         if isinstance(facilities, gpd.GeoDataFrame) or facilities is None
-        else _layer(facilities, crs=facilities_crs or crs, what="facilities")
+        else _layer(facilities, crs=facilities_crs or crs, what="facilities", exclusions=excl)
     )
     com = (
         communities
@@ -429,6 +525,8 @@ def load_study(
             check_shift=not (_is_path_osm(facilities) or _asserted_wgs84(facilities_crs)),
             excluded=excluded,
         )
+    for frame in excluded:
+        excl.add_frame(frame)
     dem = prepare_demand(
         dem,
         settings=settings,
@@ -439,23 +537,26 @@ def load_study(
         study_area=study_area,
         **evidence,
         **sources,
+        exclusions=excl,
     )
     tables = dict(dem.attrs.get("demand_tables", {}))
     report = dict(dem.attrs.get("demand_report", {}))
     if fac is not None:
-        fac = prepare_facilities(fac, crs=net.crs)
+        fac = prepare_facilities(
+            fac,
+            crs=net.crs,
+            type_column=facility_type_column,
+            default_type=facility_type,
+            exclusions=excl,
+        )
     if com is not None:
-        com = com.to_crs(net.crs)
-        if "community_code" not in com.columns:
-            msg = "communities need a 'community_code' column (12 digits); rename the code column"
-            raise InputError(msg)
-        com["community_code"] = com["community_code"].astype(str)
+        com = prepare_communities(com, net.crs)
     return StudyArea(
         network=net,
         demand=dem,
         facilities=fac,
         communities=com,
-        excluded=_join_excluded(excluded),
+        excluded=excl,
         extra=tables,
         demand_report=report,
     )
@@ -509,11 +610,12 @@ def write_coverage(
 ) -> dict[str, Path]:
     """Write ``coverage.gpkg`` and ``summary.csv`` (and per-street/district tables).
 
-    ``excluded`` (see :attr:`StudyArea.excluded`) becomes the ``excluded`` layer.
+    ``excluded`` (the study's :class:`~geogrid._exclusions.Exclusions` frame) becomes the
+    ``excluded`` layer, always written, so that every input row is accounted for.
     """
     out.mkdir(parents=True, exist_ok=True)
     layers = res.layers()
-    if excluded is not None and len(excluded):
+    if excluded is not None:
         layers["excluded"] = excluded
     if "communities" not in layers and isinstance(res.communities, pd.DataFrame):
         layers["communities_table"] = res.communities  # type: ignore[assignment]
@@ -690,7 +792,7 @@ def _demo_into(
     cov = run_coverage(
         net, study.demand, study.facilities, communities=d.communities, settings=settings
     )
-    write_coverage(cov, folder)
+    write_coverage(cov, folder, excluded=study.excluded.frame(study.crs))
     timings["coverage"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -750,20 +852,49 @@ def _demo_into(
     return figures
 
 
+def _plain(value: Any) -> str:
+    """One figure as people read it: no numpy reprs, ``n/a`` for a missing number."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or value is None:
+        return "n/a" if value is None else str(value)
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return "n/a"
+        return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
+
+
+def _is_zero_count(key: str, value: Any) -> bool:
+    """Tell whether a figure is a zero count of things left out ("skipped 0 ...")."""
+    words = ("excluded", "skipped", "dropped")
+    if isinstance(value, np.generic):
+        value = value.item()
+    return any(w in key for w in words) and isinstance(value, int | float) and not value
+
+
 def format_summary(figures: dict[str, Any]) -> str:
-    """Human-readable lines for the command line."""
+    """Human-readable lines for the command line.
+
+    Numbers print plainly (never ``np.float64(...)``; a missing one as ``n/a``), and empty
+    counts are left out (no "excluded rows: " line when nothing was excluded).
+    """
     lines = []
     fac = figures.get("facilities") or {}
     for key, value in figures.items():
         if key == "facilities":
             parts = [f"{FACILITY_TYPE_NAMES_ZH.get(t, t)} {t}: {n}" for t, n in fac.items()]
             lines.append(f"facilities by type: {'; '.join(parts)}")
-        elif isinstance(value, dict):
-            lines.append(f"{key}: {'; '.join(f'{k}: {v}' for k, v in value.items())}")
-        elif isinstance(value, float):
-            lines.append(f"{key}: {value:,.4g}" if abs(value) < 10 else f"{key}: {value:,.1f}")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            lines.append(f"{key}: {value:,}")
+        elif isinstance(value, dict | list | tuple) and not value:
+            continue
+        elif _is_zero_count(key, value):
+            continue
         else:
-            lines.append(f"{key}: {value}")
+            lines.append(f"{key}: {_plain(value)}")
     return "\n".join(lines)

@@ -607,7 +607,7 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "'no_geometry': 1" in proc.stdout and "'scaled': 2" in proc.stdout
+    assert "no_geometry: 1" in proc.stdout and "scaled: 2" in proc.stdout  # plain, not reprs
     assert "raster: " not in proc.stdout  # every building's cell counted: none left at 0
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert dem["population"].sum() == 12_001  # the two communities' registry totals, whole
