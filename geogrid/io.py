@@ -424,10 +424,16 @@ def _read_table(
             df = pd.read_excel(p, sheet_name=0 if sheet is None else sheet)
         else:
             text = _decode_text(p.read_bytes(), encoding, p.name)
-            if suffix == ".txt":
-                df = pd.read_csv(_stdio.StringIO(text), sep=None, engine="python")
-            else:
-                df = pd.read_csv(_stdio.StringIO(text), sep="\t" if suffix == ".tsv" else ",")
+            sep = None if suffix == ".txt" else "\t" if suffix == ".tsv" else ","
+            df = _typed_columns(
+                pd.read_csv(
+                    _stdio.StringIO(text),
+                    sep=sep,
+                    engine="python" if sep is None else "c",
+                    dtype=str,
+                    keep_default_na=False,
+                )
+            )
     except ImportError as exc:
         msg = f"{p.name}: {suffix} needs an extra package ({_first_line(exc)}); save it as .xlsx"
         raise InputError(msg) from exc
@@ -456,6 +462,34 @@ def _read_table(
         gdf = gpd.GeoDataFrame(df, geometry=geometry, crs="EPSG:4326")
         return _shift_to_wgs84(gdf, crs)
     return gpd.GeoDataFrame(df, geometry=geometry, crs=crs)
+
+
+#: Columns whose text is kept as text even when it looks like a number (codes keep their zeros).
+_CODE_COLUMN = re.compile(r"(code|(^|_)id$|编码|代码|编号)", re.IGNORECASE)
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+
+
+def _typed_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Turn a table read as text into numbers only where every value is a plain number.
+
+    Codes (``community_code``, ``编码``, ids) and any column with a value such as ``"007"`` stay
+    text, so leading zeros survive; ``"NA"`` or ``"FALSE"`` stay the text they are; blank cells
+    become missing.
+    """
+    out = {}
+    for col in df.columns:
+        text = df[col].str.strip()
+        text = text.mask(text == "")
+        present = text.dropna()
+        numbers = pd.to_numeric(present, errors="coerce")
+        numeric = (
+            len(present) > 0
+            and not _CODE_COLUMN.search(str(col))
+            and bool(numbers.notna().all())
+            and not bool(present.str.match(_LEADING_ZERO).any())
+        )
+        out[col] = pd.to_numeric(text, errors="coerce") if numeric else text
+    return pd.DataFrame(out, index=df.index)
 
 
 def _find_column(

@@ -581,3 +581,21 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path: Path) -> None:
         tmp.write_text("new")
     assert path.read_text() == "new"
     assert os.listdir(tmp_path) == ["map.html"]
+
+
+def test_csv_text_keeps_codes_and_words(tmp_path) -> None:
+    """Codes keep their leading zeros; 'NA' and 'FALSE' stay text; numbers become numbers."""
+    from geogrid.io import read_layer
+
+    p = tmp_path / "t.csv"
+    p.write_text(
+        "name,community_code,lon,lat,households,flag,note\n"
+        "甲,0150203001001,116.4,39.9,12,FALSE,NA\n"
+        "乙,150203001002,116.41,39.91,,TRUE,007\n",
+        encoding="utf-8",
+    )
+    g = read_layer(p, crs="wgs84")
+    assert list(g["community_code"]) == ["0150203001001", "150203001002"]
+    assert list(g["note"]) == ["NA", "007"]
+    assert list(g["flag"]) == ["FALSE", "TRUE"]
+    assert g["households"].iloc[0] == 12 and g["households"].isna().iloc[1]
