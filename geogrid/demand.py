@@ -533,6 +533,8 @@ def prepare_demand(
     out = demand.copy() if demand.index.is_unique else demand.reset_index(drop=True)
     id_col = id_column(out, _DEMAND_IDS)
     ids = row_ids(out, _DEMAND_IDS)
+    if {"households", "population"} & set(out.columns):
+        _given_households(out.copy(), ids, settings)  # every row's figures, excluded ones too
     out = clean_geometries(out, ids, layer="demand", exclusions=excl)
     out = drop_duplicates(out, ids, layer="demand", exclusions=excl)
     if "unit_id" not in out.columns:
