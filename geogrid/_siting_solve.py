@@ -753,6 +753,8 @@ class MclpCurve:
             gains = _row_sums(mat, wa)
             gains[~free] = -1.0
             gains[np.asarray(out, dtype=np.int64)] = -1.0
+            if gains.size == 0:  # no candidate left to open
+                break
             j = int(np.argmax(gains))
             if gains[j] <= _EPS:
                 break

@@ -350,7 +350,8 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
         targets=spec.targets,
         settings=settings,
     )
-    write_coverage(cov, folder)
+    excluded = study.excluded.frame(study.crs)
+    write_coverage(cov, folder, excluded=excluded)
     timings["coverage"] = time.perf_counter() - t
     t = time.perf_counter()
     grid = grids_step(
@@ -366,7 +367,8 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
     if spec.k > 0:
         t = time.perf_counter()
         site = siting_step(study, k=spec.k, target=settings.primary_target)
-        write_layers(folder / "siting.gpkg", site.layers())
+        extra = {"excluded": excluded} if len(excluded) else {}
+        write_layers(folder / "siting.gpkg", {**site.layers(), **extra})
         write_table(site.curve, folder / "siting_curve.csv")
         timings["siting"] = time.perf_counter() - t
     if maps:
