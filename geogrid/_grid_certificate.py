@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import sparse
 
+from ._highs import quiet_highs
+
 #: Largest connected part (atoms) sent to the exact model.
 EXACT_MAX_ATOMS = 150
 #: Branch-and-bound node limit of one exact solve (keeps results deterministic).
@@ -398,7 +400,7 @@ def _solve(arrays: dict, warm: np.ndarray | None, *, max_nodes: int, time_limit_
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_int + [
         highspy.HighsVarType.kContinuous
     ] * (lp.num_col_ - n_int)
-    h = highspy.Highs()
+    h = quiet_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", 1)
     h.setOptionValue("random_seed", 0)

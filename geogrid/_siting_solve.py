@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from ._highs import quiet_highs
 from .errors import GeogridError
 
 __all__: list[str] = []
@@ -314,7 +315,7 @@ def _solve_mip(
     )
     lp.integrality_ = integ
     lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    h = highspy.Highs()
+    h = quiet_highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(time_limit_s))
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
@@ -725,7 +726,7 @@ class MclpCurve:
             highspy.HighsVarType.kContinuous
         ] * m
         lp.sense_ = highspy.ObjSense.kMaximize
-        h = highspy.Highs()
+        h = quiet_highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("time_limit", float(time_limit_s))
         h.setOptionValue("mip_rel_gap", float(mip_rel_gap))

@@ -639,3 +639,20 @@ def test_candidate_pools(demo):
     assert len(pub) == int((~inside).sum()) and inside.sum() > len(pub)
     assert (pub["source"] == "gate").sum() == len(d.gates)
     assert set(pub["candidate_id"]).isdisjoint(comp["candidate_id"])
+
+
+def test_highs_banner_is_not_printed() -> None:
+    """HiGHS prints a banner from its constructor; geogrid's solvers print nothing."""
+    import subprocess
+    import sys
+
+    code = "from geogrid._highs import quiet_highs; quiet_highs(); print('done')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "done\n"
+    loud = subprocess.run(
+        [sys.executable, "-c", "import highspy; highspy.Highs()"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "HiGHS" in loud.stdout  # the banner this guards against
