@@ -893,7 +893,7 @@ def service_areas(
     Each area is the reached street segments buffered by ``street_side_m`` (default
     ``settings.street_side_m`` = 50 m: the buildings fronting a street), never a convex hull.
     Rows: ``facility_id`` (``"all"`` for the union over facilities), ``target``,
-    ``max_dist_m``, ``reached_km``. ``chunk`` sources share one search in the exact-lines mode.
+    ``max_dist_m``, ``reached_km``. ``chunk`` is no longer used (searches run per tile).
     ``lines=True`` returns the reached segments themselves
     (MultiLineStrings, exact) instead of polygons. Polygons are drawn from the walking-distance
     field on a ``resolution_m`` raster (10 m: within one cell of the exact buffer), which
@@ -960,52 +960,39 @@ def service_areas(
             got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon())
         )
     if per_facility and len(active):
-        lim_max = max(limits.values())
-        sub = cov.fac_snap.take(active)
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
-        inc = _paths.edge_incidence(cov.net)
-        for start, dist in _paths.bounded_rows(cov.net, sub, lim_max, chunk=chunk):
-            rr, nn = np.nonzero(np.isfinite(dist))
-            from scipy import sparse
-
-            sel = sparse.csr_matrix(
-                (np.ones(len(rr), np.int8), (rr, nn)), shape=(dist.shape[0], graph.n)
-            )
-            pe = (sel @ inc).tocoo()
-            r, ed = pe.row, pe.col
+        per: list[list[tuple[dict[str, Any], Any]]] = [[] for _ in range(len(active))]
+        ln_all = cov.net.edges["length_m"].to_numpy()
+        for tidx, r, e, du, dv in _tile_pairs(cov, active, max(limits.values())):
+            own = active[tidx]
             for tname, lim in limits.items():
-                pe_, ps_, pt_, pw_ = _reached_pieces(
-                    cov.net, dist[r, u[ed]], dist[r, v[ed]], ed, lim
-                )
-                # _reached_pieces concatenates whole/from_u/from_v; recover row ids in the same order
-                du = dist[r, u[ed]]
-                dv = dist[r, v[ed]]
-                length = cov.net.edges["length_m"].to_numpy()[ed]
                 a = lim - du
                 b = lim - dv
-                whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
+                ln = ln_all[e]
+                whole = (a >= ln) | (b >= ln) | ((a >= 0) & (b >= 0) & (a + b >= ln))
+                pe_, ps_, pt_, pw_ = _reached_pieces(cov.net, du, dv, e, lim)
                 grp = np.concatenate([r[whole], r[~whole & (a > 0)], r[~whole & (b > 0)]])
-                oe, os_, ot = _own_edge(cov, active[start : start + dist.shape[0]], lim)
-                own_rows = np.arange(dist.shape[0])[
-                    (lim - cov.fac_snap.snap_m[active[start : start + dist.shape[0]]]) > 0
-                ]
-                e = np.concatenate([pe_, oe])
-                s = np.concatenate([ps_, os_])
-                t = np.concatenate([pt_, ot])
-                w = np.concatenate([pw_, np.zeros(len(oe), bool)])
+                oe, os_, ot = _own_edge(cov, own, lim)
+                own_rows = np.flatnonzero((lim - cov.fac_snap.snap_m[own]) > 0)
+                e2 = np.concatenate([pe_, oe])
+                s2 = np.concatenate([ps_, os_])
+                t2 = np.concatenate([pt_, ot])
+                w2 = np.concatenate([pw_, np.zeros(len(oe), bool)])
                 grp = np.concatenate([grp, own_rows])
-                mg, _, ms, mt, _ = _merge_intervals(cov.net, grp, e, s, t)
+                mg, _, ms, mt, _ = _merge_intervals(cov.net, grp, e2, s2, t2)
                 km = pd.Series(mt - ms).groupby(mg).sum() / 1000.0
-                for g, geom in emit(e, s, t, w, group=grp):
-                    rows.append(
-                        {
-                            "facility_id": fid_arr[start + g],
-                            "target": tname,
-                            "max_dist_m": lim,
-                            "reached_km": round(float(km[g]), 3),
-                        }
-                    )
-                    geoms.append(geom)
+                for g, geom in emit(e2, s2, t2, w2, group=grp):
+                    row = {
+                        "facility_id": fid_arr[tidx[g]],
+                        "target": tname,
+                        "max_dist_m": lim,
+                        "reached_km": round(float(km[g]), 3),
+                    }
+                    per[int(tidx[g])].append((row, geom))
+        for items in per:
+            for row, geom in items:
+                rows.append(row)
+                geoms.append(geom)
     gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
     if not lines:
         gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
@@ -1020,115 +1007,192 @@ def _area_polygons(
     per_facility: bool,
     resolution_m: float,
 ) -> gpd.GeoDataFrame:
-    from scipy import sparse
-
     from . import _areas
 
     tlist = parse_targets(targets) if targets is not None else cov.targets
     side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
     names = [t.name for t in tlist]
     limits = [t.max_dist_m(cov.speed_kmh) for t in tlist]
-    lim_max = max(limits)
     net = cov.net
-    samples = _areas.edge_samples(net, resolution_m / 2.0)
+    samples = _areas.edge_cells(net, resolution_m)
     graph = _paths.walk_graph(net)
     u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
     length = net.edges["length_m"].to_numpy()
     active = cov._active()
     fs = cov.fac_snap
-    rows: list[dict[str, Any]] = []
-    geoms: list[Any] = []
 
-    def own_edge(x, y, d, idx, js):
-        # direct walks along each source's own edge (no detour through its ends)
-        if len(idx) == 0:
-            return d
-        js = np.asarray(js, dtype=np.int64)
-        edge_of = samples["edge"][idx]
-        if len(js) == 1:
-            j = int(js[0])
-            on = edge_of == fs.edge[j]
-            d[on] = np.minimum(d[on], fs.snap_m[j] + np.abs(samples["pos"][idx[on]] - fs.pos_m[j]))
-            return d
-        on = np.flatnonzero(np.isin(edge_of, fs.edge[js]))
-        if len(on) == 0:
-            return d
-        m = pd.DataFrame({"s": on, "edge": edge_of[on], "pos": samples["pos"][idx[on]]}).merge(
-            pd.DataFrame({"edge": fs.edge[js], "pf": fs.pos_m[js], "leg": fs.snap_m[js]}), on="edge"
+    def polygons(job, x, y, d, n_jobs):
+        return _areas.mosaic_polygons(
+            job, x, y, d, n_jobs, limits, side_m=side, resolution_m=resolution_m
         )
-        direct = m["leg"].to_numpy() + np.abs(m["pos"].to_numpy() - m["pf"].to_numpy())
-        np.minimum.at(d, m["s"].to_numpy(), direct)
-        return d
-
-    def polys_of(job):
-        return _areas.field_polygons(
-            job[1], job[2], job[3], limits, side_m=side, resolution_m=resolution_m
-        )
-
-    def add_all(jobs):
-        for job in jobs:
-            polys = polys_of(job)
-            for name, lim, geom in zip(names, limits, polys, strict=True):
-                rows.append(
-                    {
-                        "facility_id": job[0],
-                        "target": name,
-                        "max_dist_m": lim,
-                        "reached_km": job[4].get(name, 0.0),
-                    }
-                )
-                geoms.append(geom)
-
-    def reached_km(du, dv, ln):
-        out = {}
-        for name, lim in zip(names, limits, strict=True):
-            a = np.clip(lim - du, 0, ln)
-            b = np.clip(lim - dv, 0, ln)
-            out[name] = round(float(np.minimum(a + b, ln).sum()) / 1000.0, 3)
-        return out
 
     fld = cov.field
     du_all, dv_all = fld.d1[u], fld.d1[v]
-    touched = np.flatnonzero(np.minimum(du_all, dv_all) <= lim_max)
-    own = np.unique(fs.edge[active])
-    touched = np.union1d(touched, own)
-    x, y, d, idx = _areas.sample_distances(
+    touched = np.flatnonzero(np.minimum(du_all, dv_all) <= max(limits))
+    touched = np.union1d(touched, fs.edge[active])
+    x, y, d, idx, _ = _areas.cell_distances(
         samples, touched, du_all[touched], dv_all[touched], length[touched]
     )
-    d = own_edge(x, y, d, idx, active.tolist())
-    add_all([("all", x, y, d, reached_km(du_all[touched], dv_all[touched], length[touched]))])
+    d = _direct_walks_all(samples, fs, d, idx, active)
+    zero = np.zeros(len(touched), dtype=np.int64)
+    km = _reached_km(limits, zero, du_all[touched], dv_all[touched], length[touched], 1)
+    out_ids: list[Any] = ["all"]
+    out_polys = polygons(np.zeros(len(d), dtype=np.int64), x, y, d, 1)
+    out_km = [km[0]]
     if per_facility and len(active):
-        sub = fs.take(active)
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
-        inc = _paths.edge_incidence(net)
-        loc = np.full(graph.n, -1, dtype=np.int64)
-        for tidx, nodes, dist in _paths.tiled_rows(net, sub, lim_max):
-            g, m = dist.shape
-            loc[nodes] = np.arange(m)
-            rr, nn = np.nonzero(np.isfinite(dist))
-            sel = sparse.csr_matrix(
-                (np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, graph.n)
+        polys, kms = _facility_polygons(cov, samples, active, limits, polygons)
+        out_ids += fid_arr.tolist()
+        out_polys += polys
+        out_km += list(kms)
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    for fid, plist, krow in zip(out_ids, out_polys, out_km, strict=True):
+        for k, (name, lim) in enumerate(zip(names, limits, strict=True)):
+            rows.append(
+                {"facility_id": fid, "target": name, "max_dist_m": lim, "reached_km": krow[k]}
             )
-            pe = (sel @ inc).tocsr()
-            jobs = []
-            for r in range(g):
-                j = int(active[tidx[r]])
-                e = pe.indices[pe.indptr[r] : pe.indptr[r + 1]]
-                e = np.append(e, fs.edge[j])
-                lu, lv = loc[u[e]], loc[v[e]]
-                du = np.where(lu >= 0, dist[r, np.maximum(lu, 0)], np.inf)
-                dv = np.where(lv >= 0, dist[r, np.maximum(lv, 0)], np.inf)
-                x, y, d, idx = _areas.sample_distances(samples, e, du, dv, length[e])
-                d = own_edge(x, y, d, idx, [j])
-                jobs.append((fid_arr[tidx[r]], x, y, d, reached_km(du, dv, length[e])))
-            loc[nodes] = -1
-            add_all(jobs)
+            geoms.append(plist[k])
     gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=net.crs)
-    order = {fid: i for i, fid in enumerate(cov.facilities["facility_id"].astype(str))}
-    key = gdf["facility_id"].map(lambda f: -1 if f == "all" else order.get(str(f), len(order)))
-    gdf = gdf.iloc[np.lexsort((np.arange(len(gdf)), key.to_numpy()))].reset_index(drop=True)
     gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
     return gdf
+
+
+def _tile_pairs(cov: Coverage, active: np.ndarray, limit: float):
+    """Yield ``(source positions, row, edge, du, dv)`` per tile of bounded searches.
+
+    For every source of a tile (``row`` indexes ``source positions``, which index
+    ``active``), the edges with a reached end plus its own edge, once each, rows in order,
+    with the walking distances at the edge's ends (``inf`` when not reached).
+    """
+    from scipy import sparse
+
+    net, fs = cov.net, cov.fac_snap
+    graph = _paths.walk_graph(net)
+    u, v = graph.edge_u, graph.edge_v
+    inc = _paths.edge_incidence(net)
+    loc = np.full(graph.n, -1, dtype=np.int64)
+    for tidx, nodes, dist in _paths.tiled_rows(net, fs.take(active), limit):
+        g, m = dist.shape
+        rr, nn = np.nonzero(np.isfinite(dist))
+        sel = sparse.csr_matrix((np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, graph.n))
+        pe = (sel @ inc).tocsr()
+        own = fs.edge[active[tidx]]
+        loc[nodes] = np.arange(m)
+        rows = np.arange(g)
+        # the own edge is in the row already when one of its ends is reached
+        ou, ov = loc[u[own]], loc[v[own]]
+        seen = ((ou >= 0) & np.isfinite(dist[rows, np.maximum(ou, 0)])) | (
+            (ov >= 0) & np.isfinite(dist[rows, np.maximum(ov, 0)])
+        )
+        r = np.concatenate([np.repeat(rows, np.diff(pe.indptr)), rows[~seen]])
+        e = np.concatenate([pe.indices, own[~seen]])
+        order = np.argsort(r, kind="stable")
+        r, e = r[order], e[order]
+        lu, lv = loc[u[e]], loc[v[e]]
+        du = np.where(lu >= 0, dist[r, np.maximum(lu, 0)], np.inf)
+        dv = np.where(lv >= 0, dist[r, np.maximum(lv, 0)], np.inf)
+        loc[nodes] = -1
+        yield tidx, r, e, du, dv
+
+
+def _reached_km(
+    limits: list[float],
+    job: np.ndarray,
+    du: np.ndarray,
+    dv: np.ndarray,
+    ln: np.ndarray,
+    n_jobs: int,
+) -> np.ndarray:
+    """Kilometres of street reached per job (rows) and limit (columns), rounded to metres."""
+    out = np.zeros((n_jobs, len(limits)))
+    for k, lim in enumerate(limits):
+        a = np.clip(lim - du, 0, ln)
+        b = np.clip(lim - dv, 0, ln)
+        out[:, k] = np.bincount(job, np.minimum(a + b, ln), minlength=n_jobs) / 1000.0
+    return np.round(out, 3)
+
+
+def _direct_walks_all(
+    cells: dict[str, np.ndarray], fs: Snap, d: np.ndarray, idx: np.ndarray, js: np.ndarray
+) -> np.ndarray:
+    """Shorten cell distances by direct walks from any facility ``js`` on the same edge."""
+    from ._areas import direct_distance
+
+    edge_of = cells["edge"][idx]
+    on = np.flatnonzero(np.isin(edge_of, fs.edge[js]))
+    if len(on) == 0:
+        return d
+    m = pd.DataFrame({"s": on, "edge": edge_of[on]}).merge(
+        pd.DataFrame({"edge": fs.edge[js], "pf": fs.pos_m[js], "leg": fs.snap_m[js]}), on="edge"
+    )
+    s = m["s"].to_numpy()
+    direct = direct_distance(cells, idx[s], m["pf"].to_numpy(), m["leg"].to_numpy())
+    np.minimum.at(d, s, direct)
+    return d
+
+
+def _facility_polygons(
+    cov: Coverage,
+    samples: dict[str, np.ndarray],
+    active: np.ndarray,
+    limits: list[float],
+    polygons: Any,
+    *,
+    batch_samples: int = 3_000_000,
+) -> tuple[list[list[Any]], np.ndarray]:
+    """Polygons and reached km of every active facility from tiled bounded searches.
+
+    The samples of many facilities are gathered (up to ``batch_samples``) and drawn in one
+    mosaic call; nothing loops over facilities in Python.
+    """
+    from . import _areas
+
+    fs = cov.fac_snap
+    length = cov.net.edges["length_m"].to_numpy()
+    lim_max = max(limits)
+    polys: list[list[Any]] = [[] for _ in range(len(active))]
+    kms = np.zeros((len(active), len(limits)))
+    pend: list[tuple[np.ndarray, ...]] = []
+    pend_n = 0
+
+    def flush() -> None:
+        nonlocal pend, pend_n
+        if not pend:
+            return
+        fac = np.concatenate([p[0] for p in pend])  # facility position per job
+        offs = np.cumsum([0] + [len(p[0]) for p in pend])
+        job = np.concatenate([p[1] + o for p, o in zip(pend, offs[:-1], strict=True)])
+        got = polygons(
+            job,
+            np.concatenate([p[2] for p in pend]),
+            np.concatenate([p[3] for p in pend]),
+            np.concatenate([p[4] for p in pend]),
+            len(fac),
+        )
+        for i, f in enumerate(fac.tolist()):
+            polys[f] = got[i]
+        pend, pend_n = [], 0
+
+    for tidx, r, e, du, dv in _tile_pairs(cov, active, lim_max):
+        g = len(tidx)
+        x, y, d, idx, which = _areas.cell_distances(samples, e, du, dv, length[e])
+        job = r[which]
+        # direct walks along each source's own edge (no detour through its ends)
+        j = active[tidx][job]
+        on = np.flatnonzero(samples["edge"][idx] == fs.edge[j])
+        jo = j[on]
+        d[on] = np.minimum(
+            d[on], _areas.direct_distance(samples, idx[on], fs.pos_m[jo], fs.snap_m[jo])
+        )
+        kms[tidx] = _reached_km(limits, r, du, dv, length[e], g)
+        near = d <= lim_max
+        pend.append((tidx, job[near], x[near], y[near], d[near]))
+        pend_n += int(near.sum())
+        if pend_n >= batch_samples:
+            flush()
+    flush()
+    return polys, kms
 
 
 def _merge_intervals(
