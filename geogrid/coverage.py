@@ -1035,7 +1035,9 @@ def _area_polygons(
     )
     d = _direct_walks_all(samples, fs, d, idx, active)
     zero = np.zeros(len(touched), dtype=np.int64)
-    km = _reached_km(limits, zero, du_all[touched], dv_all[touched], length[touched], 1)
+    km = _reached_km(
+        cov, limits, zero, touched, du_all[touched], dv_all[touched], 1, active * 0, active
+    )
     out_ids: list[Any] = ["all"]
     out_polys = polygons(np.zeros(len(d), dtype=np.int64), x, y, d, 1)
     out_km = [km[0]]
@@ -1097,20 +1099,46 @@ def _tile_pairs(cov: Coverage, active: np.ndarray, limit: float):
 
 
 def _reached_km(
+    cov: Coverage,
     limits: list[float],
     job: np.ndarray,
+    edge: np.ndarray,
     du: np.ndarray,
     dv: np.ndarray,
-    ln: np.ndarray,
     n_jobs: int,
+    src_job: np.ndarray,
+    src: np.ndarray,
 ) -> np.ndarray:
-    """Kilometres of street reached per job (rows) and limit (columns), rounded to metres."""
+    """Kilometres of street reached per job (rows) and limit (columns), rounded to metres.
+
+    Edges are reached from their ends; a source's own edge (``src`` are facility indices,
+    ``src_job`` their jobs) also directly from the source, merged as intervals.
+    """
+    fs = cov.fac_snap
+    ln_all = cov.net.edges["length_m"].to_numpy()
+    ln = ln_all[edge]
+    key = job * cov.net.n_edges + edge
+    skey = src_job * cov.net.n_edges + fs.edge[src]
+    own = np.isin(key, skey)
     out = np.zeros((n_jobs, len(limits)))
     for k, lim in enumerate(limits):
         a = np.clip(lim - du, 0, ln)
         b = np.clip(lim - dv, 0, ln)
-        out[:, k] = np.bincount(job, np.minimum(a + b, ln), minlength=n_jobs) / 1000.0
-    return np.round(out, 3)
+        out[:, k] = np.bincount(job[~own], np.minimum(a + b, ln)[~own], minlength=n_jobs)
+        # own edges: union of the reach from each end and the direct walk from each source
+        oj, oe = job[own], edge[own]
+        rd = lim - fs.snap_m[src]
+        sl = ln_all[fs.edge[src]]
+        g = np.concatenate([oj, oj, src_job])
+        e = np.concatenate([oe, oe, fs.edge[src]])
+        st = np.concatenate(
+            [np.zeros(len(oe)), ln[own] - b[own], np.clip(fs.pos_m[src] - rd, 0, sl)]
+        )
+        en = np.concatenate([a[own], ln[own], np.clip(fs.pos_m[src] + rd, 0, sl)])
+        ok = en > st
+        mg, _, ms, mt, _ = _merge_intervals(cov.net, g[ok], e[ok], st[ok], en[ok])
+        out[:, k] += np.bincount(mg, mt - ms, minlength=n_jobs)
+    return np.round(out / 1000.0, 3)
 
 
 def _direct_walks_all(
@@ -1185,7 +1213,7 @@ def _facility_polygons(
         d[on] = np.minimum(
             d[on], _areas.direct_distance(samples, idx[on], fs.pos_m[jo], fs.snap_m[jo])
         )
-        kms[tidx] = _reached_km(limits, r, du, dv, length[e], g)
+        kms[tidx] = _reached_km(cov, limits, r, e, du, dv, g, np.arange(g), active[tidx])
         near = d <= lim_max
         pend.append((tidx, job[near], x[near], y[near], d[near]))
         pend_n += int(near.sum())

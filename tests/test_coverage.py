@@ -514,3 +514,33 @@ def test_with_speed_equals_full_recompute(gated_demo):
     assert cov.speed_kmh == 4.0 and slow.speed_kmh == 3.0
     with pytest.raises(InputError, match="positive"):
         cov.with_speed(0)
+
+
+def test_service_areas_per_facility_equal_each_facility_alone():
+    """The mosaic of all facilities' fields gives each facility the polygon it gets alone."""
+    net = network_from_graphml(real_path("shenzhen_futian.graphml"))
+    rng = np.random.default_rng(7)
+    pts = gpd.points_from_xy(
+        rng.uniform(114.0, 114.04, 12), rng.uniform(22.52, 22.55, 12), crs=4326
+    )
+    fac = gpd.GeoDataFrame({"type": ["station"] * 12}, geometry=pts, crs=4326)
+    dem = gpd.GeoDataFrame({"households": [1]}, geometry=pts[:1], crs=4326)
+    cov = compute_coverage(net, dem, fac)
+    polys = service_areas(cov)
+    lines = service_areas(cov, lines=True)
+    assert (polys[polys.target == "15min"].area > 0).sum() >= 10
+    for j in range(len(fac)):
+        fid = cov.facilities["facility_id"].iloc[j]
+        alone = compute_coverage(net, dem, fac.iloc[[j]])
+        ref = service_areas(alone, per_facility=False)
+        got = polys[polys.facility_id == fid]
+        exact = lines[lines.facility_id == fid]
+        assert list(got.target) == list(ref.target)
+        for g, r in zip(got.geometry, ref.geometry, strict=True):
+            assert shapely.symmetric_difference(g, r).area < 1.0  # m2
+        np.testing.assert_allclose(got.reached_km, ref.reached_km, atol=1e-9)
+        # reached street length: the polygons' figure against the exact reached lines (the
+        # lines mode has no row for a target that reaches no street)
+        km = dict(zip(exact.target, exact.reached_km, strict=True))
+        want = [km.get(t, 0.0) for t in got.target]
+        np.testing.assert_allclose(got.reached_km, want, atol=0.002)
