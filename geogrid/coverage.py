@@ -1112,33 +1112,74 @@ def _reached_km(
     """Kilometres of street reached per job (rows) and limit (columns), rounded to metres.
 
     Edges are reached from their ends; a source's own edge (``src`` are facility indices,
-    ``src_job`` their jobs) also directly from the source, merged as intervals.
+    ``src_job`` their jobs) also directly from the source. With one source per job
+    (``src_job`` = 0, 1, ...) the three intervals are merged in closed form, else by
+    :func:`_merge_intervals`.
     """
     fs = cov.fac_snap
-    ln_all = cov.net.edges["length_m"].to_numpy()
-    ln = ln_all[edge]
-    key = job * cov.net.n_edges + edge
-    skey = src_job * cov.net.n_edges + fs.edge[src]
-    own = np.isin(key, skey)
+    ln = cov.net.edges["length_m"].to_numpy()[edge]
+    one = len(src_job) == n_jobs and np.array_equal(src_job, np.arange(n_jobs))
+    if one:
+        own = edge == fs.edge[src][job]
+    else:
+        own = np.isin(job * cov.net.n_edges + edge, src_job * cov.net.n_edges + fs.edge[src])
     out = np.zeros((n_jobs, len(limits)))
     for k, lim in enumerate(limits):
         a = np.clip(lim - du, 0, ln)
         b = np.clip(lim - dv, 0, ln)
-        out[:, k] = np.bincount(job[~own], np.minimum(a + b, ln)[~own], minlength=n_jobs)
-        # own edges: union of the reach from each end and the direct walk from each source
-        oj, oe = job[own], edge[own]
-        rd = lim - fs.snap_m[src]
-        sl = ln_all[fs.edge[src]]
-        g = np.concatenate([oj, oj, src_job])
-        e = np.concatenate([oe, oe, fs.edge[src]])
-        st = np.concatenate(
-            [np.zeros(len(oe)), ln[own] - b[own], np.clip(fs.pos_m[src] - rd, 0, sl)]
-        )
-        en = np.concatenate([a[own], ln[own], np.clip(fs.pos_m[src] + rd, 0, sl)])
-        ok = en > st
-        mg, _, ms, mt, _ = _merge_intervals(cov.net, g[ok], e[ok], st[ok], en[ok])
-        out[:, k] += np.bincount(mg, mt - ms, minlength=n_jobs)
+        part = np.where(own, 0.0, np.minimum(a + b, ln))
+        out[:, k] = np.bincount(job, part, minlength=n_jobs)
+        if one:
+            out[:, k] += _own_edge_reach(fs, lim, src, job[own], a[own], b[own], ln[own], n_jobs)
+        else:
+            out[:, k] += _merged_reach(cov, lim, job[own], edge[own], a[own], b[own], src_job, src)
     return np.round(out / 1000.0, 3)
+
+
+def _own_edge_reach(
+    fs: Snap,
+    lim: float,
+    src: np.ndarray,
+    job: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    ln: np.ndarray,
+    n_jobs: int,
+) -> np.ndarray:
+    """Metres of each source's own edge reached: ``[0, a] | [ln - b, ln] | direct walk``."""
+    j = src[job]
+    rd = lim - fs.snap_m[j]
+    lo = np.clip(fs.pos_m[j] - rd, 0, ln)
+    hi = np.clip(fs.pos_m[j] + rd, 0, ln)
+    direct = np.maximum(hi - lo, 0.0)
+    inter = np.maximum(np.minimum(hi, a) - lo, 0.0) + np.maximum(hi - np.maximum(lo, ln - b), 0.0)
+    total = np.where(a + b >= ln, ln, a + b + direct - np.minimum(inter, direct))
+    return np.bincount(job, total, minlength=n_jobs)
+
+
+def _merged_reach(
+    cov: Coverage,
+    lim: float,
+    job: np.ndarray,
+    edge: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    src_job: np.ndarray,
+    src: np.ndarray,
+) -> np.ndarray:
+    """Metres of own edges reached when several sources share a job (interval union)."""
+    fs = cov.fac_snap
+    n_jobs = int(max(job.max(initial=0), src_job.max(initial=0))) + 1
+    ln = cov.net.edges["length_m"].to_numpy()
+    rd = lim - fs.snap_m[src]
+    sl = ln[fs.edge[src]]
+    g = np.concatenate([job, job, src_job])
+    e = np.concatenate([edge, edge, fs.edge[src]])
+    st = np.concatenate([np.zeros(len(edge)), ln[edge] - b, np.clip(fs.pos_m[src] - rd, 0, sl)])
+    en = np.concatenate([a, ln[edge], np.clip(fs.pos_m[src] + rd, 0, sl)])
+    ok = en > st
+    mg, _, ms, mt, _ = _merge_intervals(cov.net, g[ok], e[ok], st[ok], en[ok])
+    return np.bincount(mg, mt - ms, minlength=n_jobs)
 
 
 def _direct_walks_all(
