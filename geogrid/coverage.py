@@ -1208,7 +1208,7 @@ def _facility_polygons(
     limits: list[float],
     polygons: Any,
     *,
-    batch_samples: int = 3_000_000,
+    batch_samples: int = 1_000_000,
 ) -> tuple[list[list[Any]], np.ndarray]:
     """Polygons and reached km of every active facility from tiled bounded searches.
 
