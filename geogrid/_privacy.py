@@ -14,6 +14,10 @@ is right (GB 11643), and person names written next to such a number. A column wh
 half of the filled values hold such data is dropped; elsewhere the number and the name next to
 it are replaced by ``***``. What was withheld is logged as a warning and counted in
 ``attrs["personal_withheld"]`` (reports print the count).
+
+The files the commands write pass through one :class:`ExportGuard`, which applies the same
+rules to every layer and table, aggregates a household-level ``demand`` layer to buildings, and
+counts what it withheld over the whole run (one warning; ``run.json`` and the summary).
 """
 
 from __future__ import annotations
