@@ -428,13 +428,20 @@ def drop_personal(gdf: pd.DataFrame, *, include_personal: bool = False) -> pd.Da
 
 
 def _building_keys(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """One key per building: its id (OSM type and id), else its geometry.
+
+    Rows without an id (compound or raster-cell units appended to OSM buildings) are keyed by
+    their geometry, so they never share the key of every other row without one.
+    """
+    geom = np.asarray(["g:" + k for k in shapely.to_wkb(np.asarray(gdf.geometry.values), hex=True)])
     for col in ("building_id", "osmid", "compound_building_id"):
         if col in gdf.columns:
-            keys = gdf[col].astype(str)
+            ids = gdf[col]
+            keys = "i:" + ids.astype(str)
             if col == "osmid" and "osm_type" in gdf.columns:  # way 5 and relation 5 differ
-                keys = gdf["osm_type"].astype(str) + "/" + keys
-            return keys.to_numpy()
-    return shapely.to_wkb(np.asarray(gdf.geometry.values), hex=True)
+                keys = "i:" + gdf["osm_type"].astype(str) + "/" + ids.astype(str)
+            return np.where(ids.notna().to_numpy(), keys.to_numpy(dtype=object), geom)
+    return geom
 
 
 def is_household_level(gdf: gpd.GeoDataFrame) -> bool:

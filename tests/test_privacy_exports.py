@@ -372,3 +372,16 @@ def test_osm_way_and_relation_with_one_id_are_two_buildings():
     two = two.drop(columns=["building_id"])
     assert not is_household_level(two)
     assert is_household_level(two.assign(osm_type="way"))
+
+
+def test_units_without_an_id_are_not_one_building():
+    """Raster-cell and compound units appended to OSM buildings have no osmid."""
+    d = demo_district()
+    rows = d.buildings.iloc[:4].drop(columns=["building_id"]).copy()
+    rows["osmid"] = [7.0, 8.0, float("nan"), float("nan")]
+    rows["osm_type"] = ["way", "way", None, None]
+    rows["geometry"] = rows.geometry.representative_point()
+    assert not is_household_level(rows)
+    same_place = rows.copy()
+    same_place.loc[same_place.index[3], "geometry"] = same_place.geometry.iloc[2]
+    assert is_household_level(same_place)  # two units at one point with no id: one building
