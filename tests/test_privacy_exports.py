@@ -232,9 +232,9 @@ def test_include_personal_keeps_everything(inputs, tmp_path, capsys, caplog):
 
 
 @pytest.mark.parametrize("personal", [False, True], ids=["withheld", "include_personal"])
-def test_grids_and_site_write_no_personal_data(inputs, tmp_path, capsys, caplog, personal):
+def test_grids_withholds_personal_data_of_units(inputs, tmp_path, capsys, caplog, personal):
     flag = ["--include-personal"] if personal else []
-    grids = tmp_path / "grids"
+    out = tmp_path / "grids"
     res = run_cli(
         [
             "grids",
@@ -246,48 +246,59 @@ def test_grids_and_site_write_no_personal_data(inputs, tmp_path, capsys, caplog,
             inputs["network"],
             *flag,
             "--out",
-            grids,
+            out,
         ],
         capsys,
         caplog,
     )
     assert res.code == 0, str(res)
-    assert {"grids.gpkg", "grids_quality.csv", "grids_certificates.csv"} <= _written(grids)
-    # grids aggregate households: no demand row, so no personal data, with or without the flag
-    assert _leaks(grids) == []
-    site = tmp_path / "site"
+    assert {"grids.gpkg", "grids_quality.csv", "grids_certificates.csv"} <= _written(out)
+    units = _read_all(out)["grids.gpkg:units"]
+    assert units["grid_code"].notna().all()
+    if personal:
+        assert set(units["manager"]) == {f"张伟 {MOBILE}"}
+        assert _withheld(out) == {"include_personal": True}
+        return
+    assert _leaks(out) == []
+    assert "manager" not in units.columns
+    assert any("***" in r for r in units["备注"])
+    info = _withheld(out)
+    assert info["columns"] == ["manager"] and info["values"] > 0
+    assert "personal data withheld" in res.out
+
+
+@pytest.mark.parametrize("personal", [False, True], ids=["withheld", "include_personal"])
+def test_site_writes_no_personal_data(inputs, tmp_path, capsys, caplog, personal):
+    flag = ["--include-personal"] if personal else []
+    out = tmp_path / "site"
     res = run_cli(
         [
             "site",
             "--network",
             inputs["network"],
             "--demand",
-            inputs["households"],
+            inputs["demand_p"],
             "--facilities",
             inputs["facilities_p"],
             "--k",
             "2",
             *flag,
             "--out",
-            site,
+            out,
         ],
         capsys,
         caplog,
     )
     assert res.code == 0, str(res)
-    assert {"siting.gpkg", "siting_curve.csv"} <= _written(site)
-    assert _leaks(site) == []
+    assert {"siting.gpkg", "siting_curve.csv"} <= _written(out)
+    # siting writes sites, candidates and curves: no user column reaches them either way
+    assert _leaks(out) == []
     expected = (
         {"include_personal": True}
         if personal
-        else {
-            "columns": [],
-            "values": 0,
-            "household_rows": 0,
-            "buildings": 0,
-        }
+        else {"columns": [], "values": 0, "household_rows": 0, "buildings": 0}
     )
-    assert _withheld(grids) == expected and _withheld(site) == expected
+    assert _withheld(out) == expected
 
 
 def test_excluded_layer_holds_no_personal_data(inputs, tmp_path, capsys, caplog):
