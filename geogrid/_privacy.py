@@ -14,14 +14,21 @@ is right (GB 11643), and person names written next to such a number. A column wh
 half of the filled values hold such data is dropped; elsewhere the number and the name next to
 it are replaced by ``***``. What was withheld is logged as a warning and counted in
 ``attrs["personal_withheld"]`` (reports print the count).
+
+The files the commands write pass through one :class:`ExportGuard`, which applies the same
+rules to every layer and table, aggregates a household-level ``demand`` layer to buildings, and
+counts what it withheld over the whole run (one warning; ``run.json`` and the summary).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -31,10 +38,14 @@ import shapely
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "COUNT_COLUMNS",
+    "HOUSEHOLD_LAYERS",
     "MASK",
     "PERSONAL_FIELDS",
+    "ExportGuard",
     "PersonalScan",
     "aggregate_households",
+    "describe_withheld",
     "drop_personal",
     "is_household_level",
     "personal_columns",
@@ -359,6 +370,25 @@ def personal_columns(columns: Iterable[object]) -> list[str]:
     return [str(c) for c in columns if _PATTERN.search(str(c))]
 
 
+def _withhold(gdf: pd.DataFrame) -> tuple[pd.DataFrame, PersonalScan]:
+    """``gdf`` without the columns :func:`scan_personal` drops and with its masks applied."""
+    scan = scan_personal(gdf)
+    by_label = {str(c): c for c in gdf.columns}
+    out = gdf.drop(columns=[by_label[c] for c in scan.drop])
+    for name, masked in scan.masked.items():
+        col = by_label[name]
+        values = out[col].astype("object").copy()
+        values.loc[list(masked)] = list(masked.values())
+        out[col] = values
+    out.attrs = dict(gdf.attrs)
+    prior = gdf.attrs.get("personal_withheld") or {}
+    out.attrs["personal_withheld"] = {
+        "columns": sorted({*prior.get("columns", ()), *scan.drop}),
+        "values": int(prior.get("values", 0)) + scan.n_values,
+    }
+    return out, scan
+
+
 def drop_personal(gdf: pd.DataFrame, *, include_personal: bool = False) -> pd.DataFrame:
     """Return ``gdf`` without its personal columns (a copy; the input is not modified).
 
@@ -379,20 +409,7 @@ def drop_personal(gdf: pd.DataFrame, *, include_personal: bool = False) -> pd.Da
     """
     if include_personal:
         return gdf.copy()
-    scan = scan_personal(gdf)
-    by_label = {str(c): c for c in gdf.columns}
-    out = gdf.drop(columns=[by_label[c] for c in scan.drop])
-    for name, masked in scan.masked.items():
-        col = by_label[name]
-        values = out[col].astype("object").copy()
-        values.loc[list(masked)] = list(masked.values())
-        out[col] = values
-    out.attrs = dict(gdf.attrs)
-    prior = gdf.attrs.get("personal_withheld") or {}
-    out.attrs["personal_withheld"] = {
-        "columns": sorted({*prior.get("columns", ()), *scan.drop}),
-        "values": int(prior.get("values", 0)) + scan.n_values,
-    }
+    out, scan = _withhold(gdf)
     by_content = [c for c in scan.drop if scan.reasons[c] != "column name"]
     if by_content or scan.masked:
         logger.warning(
@@ -404,15 +421,27 @@ def drop_personal(gdf: pd.DataFrame, *, include_personal: bool = False) -> pd.Da
             else "",
         )
     elif scan.drop:
-        logger.info("left out %d personal column(s): %s", len(scan.drop), ", ".join(scan.drop))
+        logger.info(
+            "left out %d personal column(s): %s", len(scan.drop), ", ".join(map(repr, scan.drop))
+        )
     return out
 
 
 def _building_keys(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """One key per building: its id (OSM type and id), else its geometry.
+
+    Rows without an id (compound or raster-cell units appended to OSM buildings) are keyed by
+    their geometry, so they never share the key of every other row without one.
+    """
+    geom = np.asarray(["g:" + k for k in shapely.to_wkb(np.asarray(gdf.geometry.values), hex=True)])
     for col in ("building_id", "osmid", "compound_building_id"):
         if col in gdf.columns:
-            return gdf[col].astype(str).to_numpy()
-    return shapely.to_wkb(np.asarray(gdf.geometry.values), hex=True)
+            ids = gdf[col]
+            keys = "i:" + ids.astype(str)
+            if col == "osmid" and "osm_type" in gdf.columns:  # way 5 and relation 5 differ
+                keys = "i:" + gdf["osm_type"].astype(str) + "/" + ids.astype(str)
+            return np.where(ids.notna().to_numpy(), keys.to_numpy(dtype=object), geom)
+    return geom
 
 
 def is_household_level(gdf: gpd.GeoDataFrame) -> bool:
@@ -430,17 +459,35 @@ def is_household_level(gdf: gpd.GeoDataFrame) -> bool:
     return bool(pd.Series(keys).duplicated().any())
 
 
+#: Numeric columns that count people or households: summed over a building's households.
+COUNT_COLUMNS = frozenset(
+    {
+        "households",
+        "households_est",
+        "population",
+        "population_est",
+        "persons",
+        "party_members",
+        "elderly",
+    }
+)
+
+
 def aggregate_households(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Aggregate a household-level layer to one row per building.
 
     ``households`` is summed (each row counts as one household when the column is missing),
     boolean columns (``within_*``) are true when true for every household of the building,
-    other numbers are summed when they are counts (``party_members``, ``population``) and
-    dropped otherwise; text columns are kept only when constant within a building and not
-    personal.
+    counts (:data:`COUNT_COLUMNS`: ``party_members``, ``population``) are summed; other
+    columns are kept only when constant within every building (a walking time, a nearest
+    facility) and not personal.
     """
+    return _aggregate(gdf, drop_personal(gdf))
+
+
+def _aggregate(gdf: gpd.GeoDataFrame, base: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Aggregate ``base`` (``gdf`` without its personal columns) to one row per building."""
     keys = _building_keys(gdf)
-    base = drop_personal(gdf)
     if "households" in base.columns:
         hh = pd.to_numeric(base["households"], errors="coerce").fillna(1.0)
     else:
@@ -455,23 +502,25 @@ def aggregate_households(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if pd.api.types.is_bool_dtype(series):
             frame[col] = series.to_numpy()
             agg[col] = "all"
-        elif pd.api.types.is_numeric_dtype(series):
-            if col in {"party_members", "population", "persons"}:
-                frame[col] = series.to_numpy()
-                agg[col] = "sum"
+        elif pd.api.types.is_numeric_dtype(series) and col in COUNT_COLUMNS:
+            frame[col] = series.to_numpy()
+            agg[col] = "sum"
         else:
             frame[col] = series.astype("object").to_numpy()
             agg[col] = "first"
     grouped = frame.groupby("_key", sort=False)
     out = grouped.agg(agg)
-    # text columns that vary inside a building are household details: leave them out
+    # columns that vary inside a building are household details: leave them out
     for col, how in agg.items():
         if how == "first" and (grouped[col].nunique(dropna=False) > 1).any():
             out = out.drop(columns=col)
+    for col in out.columns:  # numbers kept as "first" come back as objects
+        if col in base.columns and agg.get(col) == "first":
+            out[col] = out[col].astype(base[col].dtype)
     first = pd.Series(np.arange(len(frame)), index=frame.index).groupby(frame["_key"], sort=False)
     geoms = base.geometry.to_numpy()[first.first().to_numpy()]
     result = gpd.GeoDataFrame(out.reset_index(drop=True), geometry=list(geoms), crs=gdf.crs)
-    result.attrs = {**gdf.attrs, "level": "building"}
+    result.attrs = {**base.attrs, "level": "building"}
     logger.info("aggregated %d household rows to %d buildings", len(gdf), len(result))
     return result
 
@@ -487,3 +536,130 @@ def protect(gdf: gpd.GeoDataFrame, *, include_personal: bool = False) -> gpd.Geo
     if isinstance(gdf, gpd.GeoDataFrame) and is_household_level(gdf):
         return aggregate_households(gdf)
     return drop_personal(gdf)
+
+
+#: Layer names that may hold one row per household (aggregated to buildings in exports):
+#: the demand layer and the demand units ``geogrid grids`` writes with their grid codes.
+HOUSEHOLD_LAYERS = frozenset({"demand", "units"})
+
+
+@dataclass
+class ExportGuard:
+    """The one gate every layer and table a command writes passes through.
+
+    Unless ``include_personal``, each layer loses the columns :func:`scan_personal` drops
+    (named like personal data, or holding phone/ID numbers or person names next to them),
+    gets the other phone/ID numbers masked, and a household-level layer named in
+    :data:`HOUSEHOLD_LAYERS` is aggregated to buildings (:func:`aggregate_households`).
+    The guard counts what it withheld over all files; :meth:`warn` logs it as one warning
+    and :meth:`withheld` returns it for the run's manifest and summary.
+
+    Parameters
+    ----------
+    include_personal : bool
+        ``True`` writes every layer as it is (the user asked for personal data).
+
+    Examples
+    --------
+    >>> guard = ExportGuard()
+    >>> guard.write_layers(out / "coverage.gpkg", res.layers())  # doctest: +SKIP
+    >>> guard.warn()  # doctest: +SKIP
+
+    """
+
+    include_personal: bool = False
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    values: int = 0
+    household_rows: int = 0
+    buildings: int = 0
+
+    def protect_layer(self, name: str, gdf: pd.DataFrame, *, where: str = "") -> pd.DataFrame:
+        """Return layer ``name`` as it may be written; ``where`` names the file in the counts."""
+        if self.include_personal:
+            return gdf
+        household = (
+            name in HOUSEHOLD_LAYERS
+            and isinstance(gdf, gpd.GeoDataFrame)
+            and len(gdf) > 0
+            and is_household_level(gdf)
+        )
+        out, scan = _withhold(gdf)
+        if household:
+            agg = _aggregate(gdf, out)  # type: ignore[arg-type]
+            self.household_rows += len(gdf)
+            self.buildings += len(agg)
+            out = agg
+        label = f"{where}:{name}" if where else name
+        for col in scan.drop:
+            self.columns.setdefault(col, []).append(label)
+        self.values += scan.n_values
+        return out
+
+    def protect_layers(
+        self, layers: Mapping[str, pd.DataFrame], *, where: str = ""
+    ) -> dict[str, pd.DataFrame]:
+        """Return every layer of ``layers`` through :meth:`protect_layer`."""
+        return {k: self.protect_layer(k, v, where=where) for k, v in layers.items()}
+
+    def write_layers(
+        self, path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame]
+    ) -> Path:
+        """Protect ``layers`` and write them into one GeoPackage (see ``io.write_layers``)."""
+        from .io import write_layers
+
+        target = Path(path)
+        return write_layers(target, self.protect_layers(layers, where=target.name))
+
+    def write_table(self, df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+        """Protect ``df`` and write it as CSV or xlsx (see ``io.write_table``)."""
+        from .io import write_table
+
+        target = Path(path)
+        return write_table(self.protect_layer(target.stem, df, where=target.name), target)
+
+    def withheld(self) -> dict[str, Any]:
+        """Return what was withheld: column names, masked values, household rows aggregated.
+
+        Keys ``columns`` (sorted names), ``values``, ``household_rows`` and ``buildings``;
+        with ``include_personal`` just ``{"include_personal": True}``.
+        """
+        if self.include_personal:
+            return {"include_personal": True}
+        return {
+            "columns": sorted(self.columns),
+            "values": self.values,
+            "household_rows": self.household_rows,
+            "buildings": self.buildings,
+        }
+
+    def warn(self) -> str | None:
+        """Log what was withheld as one warning (column names quoted with repr).
+
+        Returns
+        -------
+        str or None
+            The message, or None when nothing was withheld.
+
+        """
+        text = describe_withheld(self.withheld())
+        if text is None:
+            return None
+        msg = f"withheld personal data from the outputs: {text}; pass --include-personal to keep it"
+        logger.warning("%s", msg)
+        return msg
+
+
+def describe_withheld(info: Mapping[str, Any]) -> str | None:
+    """One line naming what :meth:`ExportGuard.withheld` reports; None when nothing was."""
+    parts = []
+    cols = list(info.get("columns") or ())
+    if cols:
+        parts.append(f"{len(cols)} column(s) left out ({', '.join(map(repr, cols))})")
+    if info.get("values"):
+        parts.append(f"{int(info['values'])} phone/ID value(s) masked as {MASK}")
+    if info.get("household_rows"):
+        parts.append(
+            f"{int(info['household_rows'])} household rows aggregated to "
+            f"{int(info.get('buildings', 0))} buildings"
+        )
+    return "; ".join(parts) or None

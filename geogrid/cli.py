@@ -90,6 +90,16 @@ def _number(text: str) -> float:
     return value
 
 
+def _personal_flag(sp: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--include-personal`` (personal data is withheld from ``what`` by default)."""
+    sp.add_argument(
+        "--include-personal",
+        action="store_true",
+        help=f"keep personal data (phone and ID numbers, householders' names, one row per "
+        f"household) in {what}; withheld by default",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="geogrid",
@@ -123,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--k", type=int, default=5, help="new stations to site (default 5)")
     d.add_argument("--no-maps", action="store_true", help="skip maps and report")
     d.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _personal_flag(d, "the files, maps and report")
 
     def inputs(sp: argparse.ArgumentParser, *, facilities: bool = True) -> None:
         sp.add_argument(
@@ -195,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
         help="targets, default '5min,10min,15min,1km' (plausible 1-120 min, 50-10,000 m)",
     )
     c.add_argument("--out", required=True, help="output folder for coverage.gpkg and summary.csv")
+    _personal_flag(c, "the output files")
 
     g = add("grids", "partition communities into balanced, contiguous, coded governance grids")
     g.description = (
@@ -244,6 +256,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--out", required=True, help="output folder for grids.gpkg and grids_quality.csv"
     )
+    _personal_flag(g, "the output files")
 
     s = add(
         "site",
@@ -300,6 +313,7 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="output folder for siting.gpkg, siting_curve.csv and siting_curve.png",
     )
+    _personal_flag(s, "the output files")
 
     m = add("map", "interactive Folium map of a results folder")
     m.add_argument(
@@ -623,12 +637,10 @@ def _excluded_frame(exc: Any) -> dict[str, Any]:
     return {"excluded": exc} if exc is not None and len(exc) else {}
 
 
-def _write_demand_tables(study: Any, out: Path) -> None:
+def _write_demand_tables(study: Any, out: Path, guard: Any) -> None:
     """Write how each compound was matched and each registry zone scaled, when given."""
     if study.extra:
-        from .io import write_layers
-
-        write_layers(out / "demand_sources.gpkg", study.extra)
+        guard.write_layers(out / "demand_sources.gpkg", study.extra)
 
 
 #: Files each folder-writing command writes (checked against the folder before computing).
@@ -662,28 +674,57 @@ def _run(a: argparse.Namespace) -> int:
     if a.command == "map":
         check_output_file(a.out)  # the results folder is checked as it is read
     if a.command not in _OUTPUTS:
-        return _command(a, Path(a.out), {})
+        return _command(a, Path(a.out), {}, {})
     params = {k: v for k, v in sorted(vars(a).items()) if k not in _NOT_PARAMETERS}
     inputs = _input_paths(a)
     planned = _OUTPUTS[a.command]
     with RunFolder(
         a.out, command=a.command, parameters=params, inputs=inputs, planned=planned
     ) as run:
-        code = _command(a, run.stage, run.timing)
+        code = _command(a, run.stage, run.timing, run.parameters)
     out = Path(a.out)
     print(f"wrote {', '.join(str(out / n) for n in run.written)} and {out / 'run.json'}")
     return code
 
 
-def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
-    """Compute a command; write its files into ``out`` (a run's staging folder, or --out)."""
+def _command(
+    a: argparse.Namespace, out: Path, timing: dict[str, Any], parameters: dict[str, Any]
+) -> int:
+    """Compute a command; write its files into ``out`` (a run's staging folder, or --out).
+
+    Every file goes through one :class:`ExportGuard` (personal data withheld unless
+    ``--include-personal``); what it withheld is warned about and recorded in ``parameters``
+    (the run's manifest).
+    """
+    from ._privacy import ExportGuard
+    from .pipeline import format_summary
+
+    guard = ExportGuard(include_personal=bool(getattr(a, "include_personal", False)))
+    code = _compute(a, out, timing, guard)
+    if a.command in _OUTPUTS:
+        parameters["personal_withheld"] = guard.withheld()
+        guard.warn()
+        if a.command != "coverage":  # coverage prints it with the study summary
+            line = format_summary({"personal_withheld": guard.withheld()})
+            if line:
+                print(line)
+    return code
+
+
+def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
+    """Compute a command and write its files into ``out`` through ``guard``."""
     from .pipeline import format_summary
 
     if a.command == "demo":
         from .pipeline import run_demo
 
         figures = run_demo(
-            a.out, n_communities=a.communities, seed=a.seed, k=a.k, maps=not a.no_maps
+            a.out,
+            n_communities=a.communities,
+            seed=a.seed,
+            k=a.k,
+            maps=not a.no_maps,
+            include_personal=a.include_personal,
         )
         print(
             json.dumps(figures, ensure_ascii=False, indent=1) if a.json else format_summary(figures)
@@ -703,9 +744,9 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
             targets=a.targets,
             settings=settings,
         )
-        write_coverage(res, out, excluded=study.excluded.frame(study.crs))
-        _write_demand_tables(study, out)
-        print(format_summary(study.summary()))
+        write_coverage(res, out, excluded=study.excluded.frame(study.crs), guard=guard)
+        _write_demand_tables(study, out, guard)
+        print(format_summary({**study.summary(), "personal_withheld": guard.withheld()}))
         print(res.summary.to_string(index=False))
         print(f"computed in {time.perf_counter() - t0:.1f} s")
         return 0
@@ -713,7 +754,7 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
         from ._exclusions import Exclusions
         from .demand import prepare_demand
         from .errors import InputError
-        from .io import read_osm, write_layers, write_table
+        from .io import read_osm
         from .network import build_network
         from .pipeline import (
             _layer,
@@ -777,14 +818,14 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
             ids=source_ids(dem).loc[outside],
         )
         units = dem.assign(grid_code=res.assignment.reindex(dem.index)).loc[~outside]
-        write_layers(
+        guard.write_layers(
             out / "grids.gpkg",
             {"grids": res.grids, "units": units, "excluded": excl.frame(dem.crs)},
         )
         for key, n in excl.summary().items():
             print(f"excluded {key}: {n:,} rows (see the 'excluded' layer)")
-        write_table(res.quality, out / "grids_quality.csv")
-        write_table(res.certificates, out / "grids_certificates.csv")
+        guard.write_table(res.quality, out / "grids_quality.csv")
+        guard.write_table(res.certificates, out / "grids_certificates.csv")
         print(res.quality.to_string(index=False))
         counts = res.certificates["status"].value_counts()
         print(
@@ -797,7 +838,7 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
         print(f"{len(res.grids)} grids")
         return 0
     if a.command == "site":
-        return _site(a, out, timing)
+        return _site(a, out, timing, guard)
     if a.command == "map":
         from .maps import map_from_results
 
@@ -815,7 +856,7 @@ def _command(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
     return 2
 
 
-def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
+def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
     """Run ``geogrid site``: every library option of :func:`geogrid.siting.run_siting`."""
     from .errors import InputError
     from .pipeline import _layer, siting_step
@@ -863,13 +904,12 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any]) -> int:
         gates=layer(a.gates, "gates"),
         min_gain=a.min_gain,
     )
-    from .io import write_layers, write_table
     from .siting import plot_curve
 
-    write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
-    write_table(res.curve, out / "siting_curve.csv")
-    plot_curve(res.curve, out / "siting_curve.png", lang=a.lang)
-    _write_demand_tables(study, out)
+    guard.write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
+    guard.write_table(res.curve, out / "siting_curve.csv")
+    plot_curve(res.curve, out / "siting_curve.png", lang=a.lang)  # numbers only
+    _write_demand_tables(study, out, guard)
     timing["siting_solver"] = res.timings()
     print(res.curve.drop(columns=["sites"]).to_string(index=False))
     summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))

@@ -19,13 +19,14 @@ import pyproj
 import shapely
 
 from ._exclusions import Exclusions, row_ids
+from ._privacy import ExportGuard, describe_withheld
 from ._runfolder import RunFolder
 from .coverage import CoverageResult, aggregate, run_coverage
 from .crs import SHIFTED, far_from_centre, in_china, parse_crs, to_wgs84
 from .demand import prepare_demand
 from .errors import CRSError, InputError
 from .facilities import prepare_facilities
-from .io import read_layer, read_osm, write_layers, write_table
+from .io import read_layer, read_osm
 from .network import WalkNetwork, build_network
 from .settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Settings
 
@@ -606,13 +607,20 @@ def _demand_sources(
 
 
 def write_coverage(
-    res: CoverageResult, out: Path, *, excluded: gpd.GeoDataFrame | None = None
+    res: CoverageResult,
+    out: Path,
+    *,
+    excluded: gpd.GeoDataFrame | None = None,
+    guard: ExportGuard | None = None,
 ) -> dict[str, Path]:
     """Write ``coverage.gpkg`` and ``summary.csv`` (and per-street/district tables).
 
     ``excluded`` (the study's :class:`~geogrid._exclusions.Exclusions` frame) becomes the
-    ``excluded`` layer, always written, so that every input row is accounted for.
+    ``excluded`` layer, always written, so that every input row is accounted for. Every
+    layer passes through ``guard`` (default: a new :class:`ExportGuard`, which withholds
+    personal data and aggregates household rows to buildings).
     """
+    guard = ExportGuard() if guard is None else guard
     out.mkdir(parents=True, exist_ok=True)
     layers = res.layers()
     if excluded is not None:
@@ -623,8 +631,8 @@ def write_coverage(
         layers["streets_coverage"] = res.streets  # type: ignore[assignment]
     if res.districts is not None:
         layers["districts_coverage"] = res.districts  # type: ignore[assignment]
-    paths = {"coverage": write_layers(out / "coverage.gpkg", layers)}
-    paths["summary"] = write_table(res.summary, out / "summary.csv")
+    paths = {"coverage": guard.write_layers(out / "coverage.gpkg", layers)}
+    paths["summary"] = guard.write_table(res.summary, out / "summary.csv")
     return paths
 
 
@@ -700,6 +708,7 @@ def run_demo(
     k: int = 5,
     maps: bool = True,
     settings: Settings = DEFAULTS,
+    include_personal: bool = False,
 ) -> dict[str, Any]:
     """Generate the demo district and run the whole workflow on it, offline.
 
@@ -710,9 +719,14 @@ def run_demo(
 
     The folder is written as one unit (:class:`geogrid._runfolder.RunFolder`): checked before
     any computation, locked, and filled only when the whole run succeeded, with the manifest
-    ``run.json`` (parameters, output hashes, timings) written last.
+    ``run.json`` (parameters, output hashes, timings) written last. Every file passes
+    through one :class:`ExportGuard`: personal data is withheld unless ``include_personal``,
+    and what was withheld is in ``run.json`` (``parameters.personal_withheld``) and the
+    figures.
     """
     parameters = {"communities": n_communities, "seed": seed, "k": k, "maps": maps}
+    parameters["include_personal"] = include_personal
+    guard = ExportGuard(include_personal=include_personal)
     with RunFolder(out, command="demo", parameters=parameters, planned=demo_outputs(maps)) as run:
         figures = _demo_into(
             run.stage,
@@ -722,7 +736,9 @@ def run_demo(
             k=k,
             maps=maps,
             settings=settings,
+            guard=guard,
         )
+        run.parameters["personal_withheld"] = figures["personal_withheld"]
     figures["out"] = str(out)
     return figures
 
@@ -750,9 +766,11 @@ def _demo_into(
     k: int,
     maps: bool,
     settings: Settings,
+    guard: ExportGuard,
 ) -> dict[str, Any]:
-    """Run the demo workflow, writing into ``folder`` (a run's staging folder)."""
+    """Run the demo workflow, writing into ``folder`` (a run's staging folder) via ``guard``."""
     from .network import network_from_ways
+    from .siting import plot_curve
     from .synth import make_district
 
     t0 = time.perf_counter()
@@ -774,7 +792,7 @@ def _demo_into(
         "compounds": d.compounds,
         "gates": d.gates,
     }
-    write_layers(folder / "study.gpkg", study.layers())
+    guard.write_layers(folder / "study.gpkg", study.layers())
     inputs = folder / "inputs"
     inputs.mkdir(exist_ok=True)
     for name, layer in (
@@ -785,14 +803,14 @@ def _demo_into(
         ("facilities", d.facilities),
         ("communities", d.communities),
     ):
-        write_layers(inputs / f"{name}.gpkg", {name: layer})
+        guard.write_layers(inputs / f"{name}.gpkg", {name: layer})
     timings = {"study": time.perf_counter() - t0}
 
     t = time.perf_counter()
     cov = run_coverage(
         net, study.demand, study.facilities, communities=d.communities, settings=settings
     )
-    write_coverage(cov, folder, excluded=study.excluded.frame(study.crs))
+    write_coverage(cov, folder, excluded=study.excluded.frame(study.crs), guard=guard)
     timings["coverage"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -810,13 +828,15 @@ def _demo_into(
         seed=seed,
         settings=settings,
     )
-    write_layers(folder / "grids.gpkg", {"grids": grid.grids})
-    write_table(grid.quality, folder / "grids_quality.csv")
+    guard.write_layers(folder / "grids.gpkg", {"grids": grid.grids})
+    guard.write_table(grid.quality, folder / "grids_quality.csv")
     timings["grids"] = time.perf_counter() - t
 
     t = time.perf_counter()
     site = siting_step(study, k=k, target=settings.primary_target)
-    site.write(folder)
+    guard.write_layers(folder / "siting.gpkg", site.layers())
+    guard.write_table(site.curve, folder / "siting_curve.csv")
+    plot_curve(site.curve, folder / "siting_curve.png")  # numbers only
     timings["siting"] = time.perf_counter() - t
     timing["siting_solver"] = site.timings()
 
@@ -825,7 +845,13 @@ def _demo_into(
         from .report import publish
 
         t = time.perf_counter()
-        publish(read_results(folder), folder, name="demo", title="geogrid 示范街道 demo district")
+        publish(
+            read_results(folder),
+            folder,
+            name="demo",
+            title="geogrid 示范街道 demo district",
+            include_personal=guard.include_personal,
+        )
         timings["maps_report"] = time.perf_counter() - t
 
     summ = dict(zip(cov.summary["metric"], cov.summary["value"], strict=False))
@@ -846,8 +872,10 @@ def _demo_into(
             "seconds": {k2: round(v, 2) for k2, v in timings.items()},
             "total_seconds": round(time.perf_counter() - t0, 2),
             "underserved_communities": list(d.underserved_codes),
+            "personal_withheld": guard.withheld(),
         }
     )
+    guard.warn()
     timing["steps_s"] = figures["seconds"]
     return figures
 
@@ -888,7 +916,11 @@ def format_summary(figures: dict[str, Any]) -> str:
     lines = []
     fac = figures.get("facilities") or {}
     for key, value in figures.items():
-        if key == "facilities":
+        if key == "personal_withheld":
+            text = describe_withheld(value) if isinstance(value, dict) else None
+            if text is not None:
+                lines.append(f"personal data withheld (--include-personal keeps it): {text}")
+        elif key == "facilities":
             parts = [f"{FACILITY_TYPE_NAMES_ZH.get(t, t)} {t}: {n}" for t, n in fac.items()]
             lines.append(f"facilities by type: {'; '.join(parts)}")
         elif isinstance(value, dict | list | tuple) and not value:

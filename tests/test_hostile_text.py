@@ -91,6 +91,11 @@ def hostile(tmp_path_factory) -> dict:
         pipeline.run_demo(run, n_communities=4, seed=3, maps=True)
     # the results, with hostile text in the layers the pipeline fills with its own ids
     layers = read_results(run)
+    # and the personal data the demo's files withheld, as in results written with
+    # --include-personal: the map and the workbook must withhold it again
+    fac = layers["facilities"]
+    fac["manager"] = [f"张三 {PHONE}"] * len(fac)
+    fac["备注"] = [f"联系人李四 身份证{ID_NO}"] + ["周末开放"] * (len(fac) - 1)
     layers["grids"]["grid_code"] = cycle(texts, len(layers["grids"]))
     layers["grids"]["community_name"] = cycle(texts, len(layers["grids"]), 3)
     layers["gaps"]["gap_id"] = cycle(texts, len(layers["gaps"]), 6)
@@ -129,6 +134,20 @@ def test_no_template_ran(hostile):
         assert "</script><script>alert" not in text and "<img src=x" not in text
         assert "\u2028" not in text and "\u2029" not in text
         assert not hostile["pwned"].exists()
+
+
+def test_demo_files_hold_no_personal_data(hostile):
+    """The demo run wrote its files through the export guard: no phone, ID number or name."""
+    files = [
+        p
+        for p in hostile["run"].rglob("*")
+        if p.suffix in {".gpkg", ".csv", ".html", ".md", ".json"}
+    ]
+    assert any(p.name == "coverage.gpkg" for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for secret in (PHONE, ID_NO, "张三", "李四"):
+            assert secret.encode() not in data, (path.name, secret)
 
 
 def test_cli_map_of_hostile_results(hostile):
