@@ -313,10 +313,12 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
     """Run study, coverage, grids, siting and report of one area into ``folder``."""
     from dataclasses import replace
 
+    from ._privacy import ExportGuard
     from .coverage import run_coverage
-    from .io import write_layers, write_table
     from .pipeline import grids_step, load_study, siting_step, write_coverage
     from .settings import DEFAULTS
+
+    guard = ExportGuard()  # personal data withheld, as the single-area commands do
 
     settings = DEFAULTS if spec.speed is None else replace(DEFAULTS, speed_kmh=spec.speed)
     timings: dict[str, float] = {}
@@ -351,7 +353,7 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
         settings=settings,
     )
     excluded = study.excluded.frame(study.crs)
-    write_coverage(cov, folder, excluded=excluded)
+    write_coverage(cov, folder, excluded=excluded, guard=guard)
     timings["coverage"] = time.perf_counter() - t
     t = time.perf_counter()
     grid = grids_step(
@@ -361,15 +363,15 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
         coverage_table=cov.demand,
         settings=settings,
     )
-    write_layers(folder / "grids.gpkg", {"grids": grid.grids})
-    write_table(grid.quality, folder / "grids_quality.csv")
+    guard.write_layers(folder / "grids.gpkg", {"grids": grid.grids})
+    guard.write_table(grid.quality, folder / "grids_quality.csv")
     timings["grids"] = time.perf_counter() - t
     if spec.k > 0:
         t = time.perf_counter()
         site = siting_step(study, k=spec.k, target=settings.primary_target)
         extra = {"excluded": excluded} if len(excluded) else {}
-        write_layers(folder / "siting.gpkg", {**site.layers(), **extra})
-        write_table(site.curve, folder / "siting_curve.csv")
+        guard.write_layers(folder / "siting.gpkg", {**site.layers(), **extra})
+        guard.write_table(site.curve, folder / "siting_curve.csv")
         timings["siting"] = time.perf_counter() - t
     if maps:
         from .maps import read_results
@@ -914,11 +916,12 @@ def _write_combined(
     lang: str,
     title: str | None,
 ) -> None:
-    from .io import write_layers, write_table
+    from ._privacy import ExportGuard
 
-    write_table(summary, stage / "batch_summary.csv")
+    guard = ExportGuard()
+    guard.write_table(summary, stage / "batch_summary.csv")
     layers = _area_layers(specs, summary, shapes, out)
-    write_layers(stage / "batch.gpkg", layers)
+    guard.write_layers(stage / "batch.gpkg", layers)
     _write_workbook(stage / "batch.xlsx", {"summary": summary, **layers}, lang)
     _overview_map(
         layers["areas"], stage / "batch_overview.html", lang=lang, title=title, links=maps
