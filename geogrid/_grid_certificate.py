@@ -400,14 +400,12 @@ def _solve(arrays: dict, warm: np.ndarray | None, *, max_nodes: int, time_limit_
     lp.integrality_ = [highspy.HighsVarType.kInteger] * n_int + [
         highspy.HighsVarType.kContinuous
     ] * (lp.num_col_ - n_int)
-    h = quiet_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    h.setOptionValue("random_seed", 0)
-    h.setOptionValue("mip_max_nodes", int(max_nodes))
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("mip_rel_gap", 1e-6)
-    h.setOptionValue("mip_abs_gap", 1e-6)
+    h = quiet_highs(
+        mip_max_nodes=int(max_nodes),
+        time_limit=float(time_limit_s),
+        mip_rel_gap=1e-6,
+        mip_abs_gap=1e-6,
+    )
     h.passModel(lp)
     if warm is not None:
         sol = highspy.HighsSolution()

@@ -9,11 +9,17 @@ from typing import Any
 __all__ = ["quiet_highs"]
 
 
-def quiet_highs() -> Any:
-    """Return a ``highspy.Highs`` with ``output_flag`` off and no banner on stdout.
+def quiet_highs(**options: Any) -> Any:
+    """Return a deterministic ``highspy.Highs``: no banner, no log, one thread, seed 0.
 
     HiGHS prints its version banner from the C++ constructor, before any option can be set,
     so file descriptor 1 is pointed at the null device while the object is made.
+
+    Parameters
+    ----------
+    **options
+        HiGHS options set on top of the defaults (``output_flag=False``, ``threads=1``,
+        ``random_seed=0``), e.g. ``time_limit=60.0``, ``mip_rel_gap=1e-3``.
 
     Returns
     -------
@@ -22,7 +28,7 @@ def quiet_highs() -> Any:
 
     Examples
     --------
-    >>> h = quiet_highs()  # doctest: +SKIP
+    >>> h = quiet_highs(time_limit=10.0)  # doctest: +SKIP
     >>> h.run()  # doctest: +SKIP
 
     """
@@ -43,5 +49,6 @@ def quiet_highs() -> Any:
         if saved >= 0:
             os.dup2(saved, 1)
             os.close(saved)
-    h.setOptionValue("output_flag", False)
+    for key, value in {"output_flag": False, "threads": 1, "random_seed": 0, **options}.items():
+        h.setOptionValue(key, value)
     return h

@@ -315,12 +315,7 @@ def _solve_mip(
     )
     lp.integrality_ = integ
     lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    h = quiet_highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-    h.setOptionValue("random_seed", 0)
-    h.setOptionValue("threads", 1)
+    h = quiet_highs(time_limit=float(time_limit_s), mip_rel_gap=float(mip_rel_gap))
     t0 = time.perf_counter()
     h.passModel(lp)
     if start is not None:
@@ -726,12 +721,7 @@ class MclpCurve:
             highspy.HighsVarType.kContinuous
         ] * m
         lp.sense_ = highspy.ObjSense.kMaximize
-        h = quiet_highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("time_limit", float(time_limit_s))
-        h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
-        h.setOptionValue("random_seed", 0)
-        h.setOptionValue("threads", 1)
+        h = quiet_highs(time_limit=float(time_limit_s), mip_rel_gap=float(mip_rel_gap))
         h.passModel(lp)
         self.h = h
         self.card_row = m
