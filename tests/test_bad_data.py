@@ -19,7 +19,6 @@ the two can be folded together once both land.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,80 +28,11 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+from _catalogue import case, check_error, check_ok, check_repair, run_cli
 from conftest import real_path
 from shapely.geometry import Point, Polygon
 
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class Outcome:
-    """Exit status, stdout, stderr and the warnings logged by one command run."""
-
-    code: int
-    out: str
-    err: str
-    warnings: list[str]
-
-    @property
-    def err_lines(self) -> list[str]:
-        """Non-blank stderr lines."""
-        return [ln for ln in self.err.splitlines() if ln.strip()]
-
-    def __str__(self) -> str:
-        return (
-            f"exit {self.code}\n--- stdout\n{self.out[-2000:]}\n--- stderr\n{self.err[-3000:]}"
-            "\n--- warnings\n" + "\n".join(self.warnings)
-        )
-
-
-def case(cls: str, name: str, *values: Any) -> Any:
-    """One catalogue parameter set with the id ``"<cls>:<name>"``."""
-    assert cls in ("error", "repair", "ok")
-    return pytest.param(*values, id=f"{cls}:{name}")
-
-
-def run_cli(args: list[Any], capsys: Any, caplog: Any) -> Outcome:
-    """Run ``geogrid.cli.main(args)`` in-process; any exception but SystemExit escapes."""
-    from geogrid.cli import main
-
-    capsys.readouterr()
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        try:
-            code = main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 2
-    cap = capsys.readouterr()
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    return Outcome(int(code), cap.out, cap.err, warnings)
-
-
-def _lacks(text: str, fragments: tuple[str, ...]) -> list[str]:
-    return [f for f in fragments if f.lower() not in text.lower()]
-
-
-def check_error(res: Outcome, *fragments: str) -> None:
-    """Exit 2, one line ``geogrid: error: ...`` holding every fragment, no traceback."""
-    assert "Traceback" not in res.err, str(res)
-    assert res.code == 2, str(res)
-    lines = [ln for ln in res.err_lines if not ln.startswith(("WARNING ", "INFO "))]
-    assert len(lines) == 1 and lines[0].startswith("geogrid: error:"), str(res)
-    assert not _lacks(lines[0], fragments), f"message lacks {_lacks(lines[0], fragments)}: {res}"
-
-
-def check_repair(res: Outcome, *fragments: str) -> None:
-    """Exit 0 and one warning holding every fragment, no traceback."""
-    assert "Traceback" not in res.err, str(res)
-    assert res.code == 0, str(res)
-    assert any(not _lacks(w, fragments) for w in res.warnings), f"no warning has {fragments}: {res}"
-
-
-def check_ok(res: Outcome, *fragments: str) -> None:
-    """Exit 0, no traceback, stdout holding every fragment."""
-    assert "Traceback" not in res.err, str(res)
-    assert res.code == 0, str(res)
-    assert not _lacks(res.out, fragments), str(res)
 
 
 CHECK = {"error": check_error, "repair": check_repair, "ok": check_ok}
