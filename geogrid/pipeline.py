@@ -138,11 +138,18 @@ def excluded_rows(layer: str, rows: gpd.GeoDataFrame, reason: str) -> gpd.GeoDat
     )
 
 
-def _join_excluded(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame | None:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return None
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
+def _split_far(
+    gdf: gpd.GeoDataFrame, far: np.ndarray, what: str, reason: str
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Return (kept rows, ``excluded`` frame of the far ones), with one warning giving the count."""
+    log.warning(
+        "dropped %d of %d %s features %s (listed in the 'excluded' layer); check their coordinates",
+        int(far.sum()),
+        len(gdf),
+        what,
+        reason,
+    )
+    return gdf.loc[~far], excluded_rows(what, gdf.loc[far], reason)
 
 
 #: A feature farther than this beyond the network's extent is outside the study area
@@ -176,14 +183,7 @@ def _drop_far(
         )
         raise InputError(msg)
     reason = f"outside the study area: more than {margin / 1000:.1f} km beyond the network"
-    log.warning(
-        "dropped %d of %d %s features %s (listed in the 'excluded' layer); check their coordinates",
-        int(far.sum()),
-        len(gdf),
-        what,
-        reason,
-    )
-    return gdf.loc[~far], excluded_rows(what, gdf.loc[far], reason)
+    return _split_far(gdf, far, what, reason)
 
 
 #: Without a network, a feature is an outlier when it lies farther from the layer's median
@@ -212,14 +212,7 @@ def drop_outliers(gdf: gpd.GeoDataFrame, what: str) -> tuple[gpd.GeoDataFrame, g
     if not far.any():
         return gdf, excluded_rows(what, gdf.iloc[:0], "")
     reason = f"outside the study area: more than {limit:.0f} km from the rest of the layer"
-    log.warning(
-        "dropped %d of %d %s features %s (listed in the 'excluded' layer); check their coordinates",
-        int(far.sum()),
-        len(gdf),
-        what,
-        reason,
-    )
-    return gdf.loc[~far], excluded_rows(what, gdf.loc[far], reason)
+    return _split_far(gdf, far, what, reason)
 
 
 #: A layer is taken to be in a shifted system when moving it back fits the network this much
