@@ -337,3 +337,36 @@ def test_overview_map_opens_in_chromium_with_links(tmp_path):
     check = check_page(path, chromium=chromium, expressions={"popups": OPEN_AREA_POPUP})
     assert check.errors == [] and check.dialogs == []
     assert check.values["popups"] == [["a1/maps/area_offline.html", "打开该地区地图", False]]
+
+
+@pytest.mark.browser
+def test_overview_map_shows_hostile_area_names_literally(tmp_path):
+    """Area names and the title from a manifest are data in the overview map, never code."""
+    from shapely.geometry import box
+    from test_hostile_text import PAGE_TEXTS, chromium_or_skip
+
+    from geogrid._chromium import check_page
+
+    chromium = chromium_or_skip()
+    pwned = tmp_path / "pwned"
+    evil = "{{ 7*7 }}</script><img src=x onerror=alert(1)>"
+    areas = gpd.GeoDataFrame(
+        {
+            "id": ["a1", "a2"],
+            "name": [evil, "{{ lipsum.__globals__.os.makedirs('%s') }}" % pwned],
+            "community_code": ["a1", "a2"],
+            "coverage_15min": [0.5, 0.9],
+        },
+        geometry=[box(110.0, 40.0, 110.01, 40.01), box(110.01, 40.0, 110.02, 40.01)],
+        crs="EPSG:4326",
+    )
+    page = tmp_path / "batch_overview.html"
+    batch._overview_map(areas, page, lang="zh", title=evil, links=True)
+    html = page.read_text(encoding="utf-8")
+    assert "</script><img" not in html
+    check = check_page(page, chromium=chromium, expressions={"page": PAGE_TEXTS})
+    assert check.errors == [] and check.dialogs == []
+    seen = check.values["page"]
+    assert seen["imgs"] == 0 and seen["title"] == evil
+    assert evil in "\n".join(seen["pops"] + seen["tips"])
+    assert not pwned.exists()
