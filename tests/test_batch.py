@@ -353,7 +353,7 @@ def test_overview_map_shows_hostile_area_names_literally(tmp_path):
     areas = gpd.GeoDataFrame(
         {
             "id": ["a1", "a2"],
-            "name": [evil, "{{ lipsum.__globals__.os.makedirs('%s') }}" % pwned],
+            "name": [evil, "{{ lipsum.__globals__.os.makedirs('" + str(pwned) + "') }}"],
             "community_code": ["a1", "a2"],
             "coverage_15min": [0.5, 0.9],
         },
