@@ -24,7 +24,7 @@ def areas_only(net, demand, fac) -> None:
     """Service-area polygons of every facility, 4 default targets, best of 3 (and peak RSS)."""
     import resource
 
-    from geogrid.coverage import compute_coverage, service_areas
+    from geogrid.analyses.coverage.engine import compute_coverage, service_areas
 
     cov = compute_coverage(net, demand, fac, by_type=False, second=False)
     service_areas(cov, per_facility=False)  # builds the per-network raster caches
@@ -44,10 +44,11 @@ def areas_only(net, demand, fac) -> None:
 def main() -> None:
     import pandana
 
-    from geogrid import _paths
-    from geogrid.coverage import compute_coverage
-    from geogrid.network import network_from_ways, representative_points, snap_points
-    from geogrid.synth import make_district
+    from geogrid.analyses.coverage.engine import compute_coverage
+    from geogrid.demo import make_district
+    from geogrid.network import paths as _paths
+    from geogrid.network.build import network_from_ways
+    from geogrid.network.snap import representative_points, snap_points
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--communities", type=int, default=1100)

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from geogrid import batch
-from geogrid.io import write_layers
-from geogrid.synth import make_district
+from geogrid.demo import make_district
+from geogrid.io.writers import write_layers
 
 SIZES = [2, 2, 3, 3, 4, 4, 6, 6, 8, 8, 12, 12]
 

@@ -1,6 +1,6 @@
 """Benchmark: walking coverage at city scale vs the osmnx + networkx recipe and pandana.
 
-Data (deterministic, seed 0): ``geogrid.synth.make_district(n_communities=1100)`` (about
+Data (deterministic, seed 0): ``geogrid.demo.make_district(n_communities=1100)`` (about
 330,000 network nodes after ``network_from_ways``, about 1,950 facilities), and 300,000
 household points (1 household each) sampled inside the residential buildings, each building
 drawn with probability proportional to its estimated households, each point uniform in its
@@ -83,7 +83,7 @@ def household_points(buildings, n_units: int, seed: int):
     import geopandas as gpd
     import shapely
 
-    from geogrid.demand import estimate_households
+    from geogrid.study.demand import estimate_households
 
     b = estimate_households(buildings)
     b = b[b["households"].to_numpy(dtype=float) > 0].reset_index(drop=True)
@@ -124,9 +124,9 @@ def load(data: str):
 def worker_ours(
     data: str, stage: str, repeat: int, outdir: str, area_sample: int
 ) -> dict[str, Any]:
-    from geogrid import _paths
-    from geogrid.coverage import compute_coverage, service_areas
-    from geogrid.network import snap_points
+    from geogrid.analyses.coverage.engine import compute_coverage, service_areas
+    from geogrid.network import paths as _paths
+    from geogrid.network.snap import snap_points
 
     net, demand, fac = load(data)
     res: dict[str, Any] = {"rss_load_mb": peak_mb()}
@@ -223,9 +223,9 @@ def worker_ours(
 
 def worker_whatif(communities: int, repeat: int) -> dict[str, Any]:
     """What-if edits on a district with buildings as demand (the analyst's notebook)."""
-    from geogrid.coverage import aggregate, compute_coverage
-    from geogrid.network import network_from_ways
-    from geogrid.synth import make_district
+    from geogrid.analyses.coverage.engine import aggregate, compute_coverage
+    from geogrid.demo import make_district
+    from geogrid.network.build import network_from_ways
 
     d = make_district(n_communities=communities, seed=0)
     net = network_from_ways(d.ways, residential=d.compounds)
@@ -311,8 +311,8 @@ def worker_nx(data: str, n_ego: int, outdir: str) -> dict[str, Any]:
     import networkx as nx
     import osmnx as ox
 
-    from geogrid import _paths
-    from geogrid.network import representative_points, snap_points
+    from geogrid.network import paths as _paths
+    from geogrid.network.snap import representative_points, snap_points
 
     net, demand, fac = load(data)
     res: dict[str, Any] = {
@@ -399,7 +399,7 @@ def worker_pandana(data: str, outdir: str, maxdist_m: float) -> dict[str, Any]:
     import pandas as pd
     import shapely
 
-    from geogrid.network import representative_points
+    from geogrid.network.snap import representative_points
 
     net, demand, fac = load(data)
     res: dict[str, Any] = {"rss_load_mb": peak_mb(), "pandana": pandana.__version__}
@@ -544,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     n_units = a.units or int(round(UNITS_AT_1100 * a.communities / 1100))
 
-    from geogrid.network import network_from_ways
-    from geogrid.synth import make_district
+    from geogrid.demo import make_district
+    from geogrid.network.build import network_from_ways
 
     t0 = time.perf_counter()
     d = make_district(n_communities=a.communities, seed=a.seed)

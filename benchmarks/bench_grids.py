@@ -30,29 +30,30 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, box
 
-import geogrid.grids as gg
-from geogrid._grid_atoms import adjacency
-from geogrid._grid_certificate import certify
-from geogrid._partition import components, make_graph, partition_graph
-from geogrid.grids import partition
+from geogrid.analyses.grids import certificate as _cert
+from geogrid.analyses.grids import search as _search
+from geogrid.analyses.grids.atoms import adjacency
+from geogrid.analyses.grids.certificate import certify
+from geogrid.analyses.grids.partition import partition
+from geogrid.analyses.grids.search import components, make_graph, partition_graph
 
 LO, TARGET, HI = 200.0, 350.0, 500.0
 
 
 def demo_inputs(n_communities: int, seed: int = 0):
-    """Demo district from geogrid.synth when available, else a simple street-grid city."""
+    """Demo district from geogrid.demo when available, else a simple street-grid city."""
     try:
-        from geogrid.synth import make_district  # type: ignore[import-not-found]
+        from geogrid.demo import make_district
 
         d = make_district(n_communities=n_communities, seed=seed)
-        from geogrid.demand import estimate_households
+        from geogrid.study.demand import estimate_households
 
         b = estimate_households(d.buildings)
         walls = d.walls
         ways = d.ways
         if "compound_id" in ways.columns:  # public streets cut blocks; walls cut compounds
             ways = ways[ways["compound_id"].isna()]
-        return d.communities, b, ways, walls, "geogrid.synth.make_district"
+        return d.communities, b, ways, walls, "geogrid.demo.make_district"
     except ImportError:
         pass
     rng = np.random.default_rng(seed)
@@ -89,7 +90,7 @@ def demo_inputs(n_communities: int, seed: int = 0):
         gpd.GeoDataFrame(bld, crs=crs),
         gpd.GeoDataFrame(geometry=edges, crs=crs),
         None,
-        "built-in street grid (geogrid.synth not available)",
+        "built-in street grid (geogrid.demo not available)",
     )
 
 
@@ -244,7 +245,7 @@ def main() -> None:
     )
 
     spent = {"certify": 0.0, "restarts": 0.0}
-    real_certify, real_pg = gg.certify, gg.partition_graph
+    real_certify, real_pg = _cert.certify, _search.partition_graph
 
     def timed_certify(*a, **k):
         t0 = time.process_time()
@@ -261,12 +262,12 @@ def main() -> None:
             if k.get("seed", 0) != 0:
                 spent["restarts"] += time.process_time() - t0
 
-    gg.certify, gg.partition_graph = timed_certify, timed_pg
+    _cert.certify, _search.partition_graph = timed_certify, timed_pg
     t, c = time.perf_counter(), time.process_time()
     try:
         res = partition(comm, dem, network_edges=ways, walls=walls, seed=0)
     finally:
-        gg.certify, gg.partition_graph = real_certify, real_pg
+        _cert.certify, _search.partition_graph = real_certify, real_pg
     full, cpu = time.perf_counter() - t, time.process_time() - c
     q = res.quality.iloc[0]
     print(

@@ -1,6 +1,6 @@
 """City-scale map benchmark: HTML size and headless Chromium render time.
 
-Builds a map of the demo city ``geogrid.synth.make_district(n_communities=300)`` from the real
+Builds a map of the demo city ``geogrid.demo.make_district(n_communities=300)`` from the real
 pipeline (coverage with network service areas and gaps, about 3,000 governance grids from
 ``geogrid.grids.partition``, 565 facilities, uncovered buildings), writes the online and the offline HTML and loads the offline one
 in headless Chromium with the network disabled.
@@ -13,18 +13,21 @@ Run: ``python benchmarks/bench_maps.py [--communities 300] [--out DIR]``.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import geopandas as gpd
 
-from geogrid._chromium import check_page, find_chromium
-from geogrid.coverage import run_coverage
-from geogrid.grids import partition
-from geogrid.maps import build_map, save_map
-from geogrid.network import network_from_ways
-from geogrid.synth import make_district
+from geogrid.analyses.coverage.engine import run_coverage
+from geogrid.analyses.grids.partition import partition
+from geogrid.demo import make_district
+from geogrid.network.build import network_from_ways
+from geogrid.outputs.webmap import build_map, save_map
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _chromium import check_page, find_chromium  # noqa: E402  (the tests' browser driver)
 
 
 def city(n_communities: int) -> dict[str, gpd.GeoDataFrame]:

@@ -30,18 +30,19 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geogrid import _paths
-from geogrid._siting_matrix import coverage_pairs
-from geogrid.network import network_from_ways, snap_points
-from geogrid.siting import build_model, candidates
-from geogrid.synth import make_district
+from geogrid.analyses.siting.matrix import coverage_pairs
+from geogrid.analyses.siting.model import build_model, candidates
+from geogrid.demo import make_district
+from geogrid.network import paths as _paths
+from geogrid.network.build import network_from_ways
+from geogrid.network.snap import snap_points
 
 warnings.filterwarnings("ignore")
 logging.basicConfig(level=logging.WARNING)
 
 
 def sample_points(buildings, n: int, seed: int = 0) -> np.ndarray:
-    from geogrid.demand import prepare_demand
+    from geogrid.study.demand import prepare_demand
 
     dem = prepare_demand(buildings)
     rng = np.random.default_rng(seed)
@@ -144,7 +145,7 @@ def bench_spopt(model, *, every: int) -> list[dict]:
     import pulp
     from spopt.locate import LSCP, MCLP, PMedian
 
-    from geogrid import _siting_solve as S
+    from geogrid.analyses.siting import solve as S
 
     sub = np.arange(0, model.cover.shape[0], every)
     cover = model.cover[sub]
@@ -245,7 +246,7 @@ def _spopt_mclp(cover, w, covered0, k: int, limit_m: float, time_limit_s: float)
 
 def bench_curve(n_comm: int, kmax: int, spopt_limit_s: float) -> list[dict]:
     """MCLP k = 1..kmax on make_district(n_comm), default (public) candidates, gap <= 0.1%."""
-    from geogrid.siting import run_siting
+    from geogrid.analyses.siting.model import run_siting
 
     d = make_district(n_communities=n_comm, seed=0)
     net = network_from_ways(d.ways, residential=d.compounds)
@@ -300,7 +301,7 @@ def bench_curve(n_comm: int, kmax: int, spopt_limit_s: float) -> list[dict]:
 
 def bench_large(n_units: int, n_cand: int, k: int) -> list[dict]:
     """n_units demand points x n_cand candidates at 1 km, MCLP k, on make_district(300)."""
-    from geogrid import _siting_solve as S
+    from geogrid.analyses.siting import solve as S
 
     d = make_district(n_communities=300, seed=0)
     net = network_from_ways(d.ways, residential=d.compounds)
@@ -350,8 +351,8 @@ def bench_nanjing_pmedian(k: int) -> list[dict]:
     """p-median k on the real Nanjing Xuanwu extract (two centres, public candidates)."""
     import geopandas as gpd
 
-    from geogrid.pipeline import load_study
-    from geogrid.siting import run_siting
+    from geogrid.analyses.siting.model import run_siting
+    from geogrid.study.area import load_study
 
     osm = "../shared/data/real/nanjing_xuanwu.osm"
     fac = gpd.GeoDataFrame(
@@ -400,7 +401,7 @@ def bench_nanjing_pmedian(k: int) -> list[dict]:
             pulp.PULP_CBC_CMD(msg=False, timeLimit=300)
         )
         sp_s = time.perf_counter() - t
-        from geogrid import _siting_solve as S
+        from geogrid.analyses.siting import solve as S
 
         ours = S.exact_pmedian(dist, m.w, np.full(len(m.w), cap), k=k, time_limit_s=60)
         row.update(

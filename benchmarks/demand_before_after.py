@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from geogrid._residential import read_landuse
-from geogrid.demand import prepare_demand
-from geogrid.io import read_osm
+from geogrid.io.osm import read_osm
+from geogrid.study.demand import prepare_demand
+from geogrid.study.residential import read_landuse
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real"
 EXTRACTS = ("nanjing_xuanwu.osm", "guixi_jiangxi.osm", "shenzhen_longgang.osm")

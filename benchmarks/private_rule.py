@@ -22,10 +22,10 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 
-from geogrid.coverage import compute_coverage
-from geogrid.io import read_osm
-from geogrid.network import build_network, network_from_ways
-from geogrid.synth import make_district
+from geogrid.analyses.coverage.engine import compute_coverage
+from geogrid.demo import make_district
+from geogrid.io.osm import read_osm
+from geogrid.network.build import build_network, network_from_ways
 
 NANJING = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
 STAND_INS = ("police", "hospital", "school", "townhall", "community_centre")

@@ -48,9 +48,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from ._runfolder import RunFolder, check_output_folder, file_sha256, hash_inputs
-from ._runfolder import read_manifest as read_run_manifest
-from .errors import GeogridError, InputError
+from geogrid.errors import GeogridError, InputError
+from geogrid.io.runfolder import RunFolder, check_output_folder, file_sha256, hash_inputs
+from geogrid.io.runfolder import read_manifest as read_run_manifest
 
 __all__ = [
     "AREA_COMMAND",
@@ -193,7 +193,7 @@ def _number_cell(row: Mapping[str, Any], key: str, where: str, *, integer: bool)
 
 def _check_speed_targets(row: Mapping[str, Any], where: str) -> None:
     """Refuse an implausible walking speed or target, naming the row."""
-    from .settings import check_plausible, parse_targets
+    from geogrid.settings import check_plausible, parse_targets
 
     speed = _number_cell(row, "speed", where, integer=False)
     spec = _cell(row, "targets")
@@ -303,7 +303,7 @@ def _one_line(exc: BaseException) -> str:
 def _boundary(path: str | None, crs: Any) -> Any:
     if path is None:
         return None
-    from .io import read_layer
+    from geogrid.io.readers import read_layer
 
     layer = read_layer(path).to_crs(crs)
     return layer.geometry.union_all()
@@ -313,10 +313,11 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
     """Run study, coverage, grids, siting and report of one area into ``folder``."""
     from dataclasses import replace
 
-    from ._privacy import ExportGuard
-    from .coverage import run_coverage
-    from .pipeline import grids_step, load_study, siting_step, write_coverage
-    from .settings import DEFAULTS
+    from geogrid.analyses.coverage.engine import run_coverage
+    from geogrid.api import grids_step, siting_step, write_coverage
+    from geogrid.outputs.privacy import ExportGuard
+    from geogrid.settings import DEFAULTS
+    from geogrid.study.area import load_study
 
     guard = ExportGuard()  # personal data withheld, as the single-area commands do
 
@@ -374,8 +375,8 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
         guard.write_table(site.curve, folder / "siting_curve.csv")
         timings["siting"] = time.perf_counter() - t
     if maps:
-        from .maps import read_results
-        from .report import publish
+        from geogrid.outputs.publish import publish
+        from geogrid.outputs.webmap import read_results
 
         t = time.perf_counter()
         publish(
@@ -734,7 +735,7 @@ def run_many(
     BatchResult
 
     """
-    from ._labels import check_lang
+    from geogrid.schema import check_lang
 
     check_lang(lang)
     specs, manifest = _as_specs(areas)
@@ -916,7 +917,7 @@ def _write_combined(
     lang: str,
     title: str | None,
 ) -> None:
-    from ._privacy import ExportGuard
+    from geogrid.outputs.privacy import ExportGuard
 
     guard = ExportGuard()
     guard.write_table(summary, stage / "batch_summary.csv")
@@ -954,8 +955,8 @@ def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame], lang: str) -
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    from ._labels import column_label
-    from ._runfolder import stable_zip
+    from geogrid.io.runfolder import stable_zip
+    from geogrid.schema import column_label
 
     idx = 0 if lang == "zh" else 1
     wb = Workbook()
@@ -996,7 +997,7 @@ def _overview_map(
     areas: gpd.GeoDataFrame, path: Path, *, lang: str, title: str | None, links: bool = True
 ) -> None:
     """Write the areas coloured by 15-minute coverage; each popup links to the area's map."""
-    from .maps import build_map, save_map
+    from geogrid.outputs.webmap import build_map, save_map
 
     layer = areas.assign(
         map_link=[f"{aid}/maps/{MAP_NAME}_offline.html" if links else None for aid in areas["id"]]
@@ -1014,7 +1015,7 @@ _OSM_NAMES = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
 
 
 def _read_any(path: str | os.PathLike[str] | None, crs: Any) -> gpd.GeoDataFrame | None:
-    from .io import read_layer
+    from geogrid.io.readers import read_layer
 
     return None if path is None else read_layer(path, crs=crs)
 
@@ -1028,7 +1029,8 @@ def _region_layers(
     crs: Any,
 ) -> dict[str, gpd.GeoDataFrame | None]:
     """Read the whole region once: ways, demand, facilities, residential compounds."""
-    from .io import read_layer, read_osm
+    from geogrid.io.osm import read_osm
+    from geogrid.io.readers import read_layer
 
     layers: dict[str, gpd.GeoDataFrame | None] = {}
     if Path(network).name.lower().endswith(_OSM_NAMES):
@@ -1133,8 +1135,8 @@ def split_region(
         ``out/split/manifest.csv``.
 
     """
-    from .crs import to_metric
-    from .io import write_layers
+    from geogrid.crs import to_metric
+    from geogrid.io.writers import write_layers
 
     if not (
         isinstance(buffer_m, int | float) and math.isfinite(buffer_m) and 0 <= buffer_m <= 50_000

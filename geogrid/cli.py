@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .errors import GeogridError
+from geogrid.errors import GeogridError
 
 __all__ = ["main"]
 
@@ -375,7 +375,7 @@ def _batch_parser(b: argparse.ArgumentParser) -> None:
 
 def _batch(a: argparse.Namespace) -> int:
     """``geogrid batch``: exit 0 when every area is done or skipped, 1 when any failed."""
-    from .batch import run_many, split_region
+    from geogrid.batch import run_many, split_region
 
     if (a.manifest is None) == (a.split_network is None):
         msg = "pass either a manifest CSV or --split-network with --boundaries"
@@ -451,7 +451,7 @@ def _private_rule(a: argparse.Namespace) -> str:
 
 def _demand_options(sp: argparse.ArgumentParser) -> None:
     """Demand sources and household assumptions (shared by coverage and site)."""
-    from .settings import DEFAULTS
+    from geogrid.settings import DEFAULTS
 
     g = sp.add_argument_group("demand sources and household assumptions")
     g.add_argument(
@@ -536,7 +536,7 @@ def _demand_settings(a: argparse.Namespace, settings: Any) -> Any:
     from dataclasses import replace
     from types import MappingProxyType
 
-    from .errors import InputError
+    from geogrid.errors import InputError
 
     changes: dict[str, Any] = {}
     for flag, key, low, high in (
@@ -573,8 +573,8 @@ def _demand_settings(a: argparse.Namespace, settings: Any) -> Any:
 
 
 def _study(a: argparse.Namespace) -> Any:
-    from .pipeline import load_study
-    from .settings import DEFAULTS
+    from geogrid.settings import DEFAULTS
+    from geogrid.study.area import load_study
 
     settings = DEFAULTS
     if getattr(a, "speed", None) is not None:
@@ -608,7 +608,7 @@ def _study(a: argparse.Namespace) -> Any:
 
 def _check_args(a: argparse.Namespace) -> None:
     """Refuse implausible speeds and targets before any file is read."""
-    from .settings import check_plausible, parse_targets
+    from geogrid.settings import check_plausible, parse_targets
 
     spec = getattr(a, "targets", None) if a.command == "coverage" else getattr(a, "target", None)
     targets = parse_targets(spec) if spec is not None else ()
@@ -667,7 +667,7 @@ def _input_paths(a: argparse.Namespace) -> dict[str, str]:
 
 def _run(a: argparse.Namespace) -> int:
     """Run a command; a folder-writing one inside a :class:`RunFolder` (staged, locked)."""
-    from ._runfolder import RunFolder, check_output_file
+    from geogrid.io.runfolder import RunFolder, check_output_file
 
     if a.command == "batch":
         return _batch(a)
@@ -696,8 +696,8 @@ def _command(
     ``--include-personal``); what it withheld is warned about and recorded in ``parameters``
     (the run's manifest).
     """
-    from ._privacy import ExportGuard
-    from .pipeline import format_summary
+    from geogrid.api import format_summary
+    from geogrid.outputs.privacy import ExportGuard
 
     guard = ExportGuard(include_personal=bool(getattr(a, "include_personal", False)))
     code = _compute(a, out, timing, guard)
@@ -713,10 +713,10 @@ def _command(
 
 def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
     """Compute a command and write its files into ``out`` through ``guard``."""
-    from .pipeline import format_summary
+    from geogrid.api import format_summary
 
     if a.command == "demo":
-        from .pipeline import run_demo
+        from geogrid.api import run_demo
 
         figures = run_demo(
             a.out,
@@ -731,8 +731,8 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         )
         return 0
     if a.command == "coverage":
-        from .coverage import run_coverage
-        from .pipeline import write_coverage
+        from geogrid.analyses.coverage.engine import run_coverage
+        from geogrid.api import write_coverage
 
         t0 = time.perf_counter()
         study, settings = _study(a)
@@ -751,19 +751,19 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         print(f"computed in {time.perf_counter() - t0:.1f} s")
         return 0
     if a.command == "grids":
-        from ._exclusions import Exclusions
-        from .demand import prepare_demand
-        from .errors import InputError
-        from .io import read_osm
-        from .network import build_network
-        from .pipeline import (
+        from geogrid.api import grids_step
+        from geogrid.errors import InputError
+        from geogrid.io.osm import read_osm
+        from geogrid.network.build import build_network
+        from geogrid.study.area import (
             _layer,
             drop_outliers,
-            grids_step,
             prepare_communities,
             residential_units,
             source_ids,
         )
+        from geogrid.study.demand import prepare_demand
+        from geogrid.study.exclusions import Exclusions
 
         if not 0 < a.min_hh <= a.target_hh <= a.max_hh:
             msg = (
@@ -840,7 +840,7 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
     if a.command == "site":
         return _site(a, out, timing, guard)
     if a.command == "map":
-        from .maps import map_from_results
+        from geogrid.outputs.webmap import map_from_results
 
         path = map_from_results(
             a.results,
@@ -858,8 +858,9 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
 
 def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
     """Run ``geogrid site``: every library option of :func:`geogrid.siting.run_siting`."""
-    from .errors import InputError
-    from .pipeline import _layer, siting_step
+    from geogrid.api import siting_step
+    from geogrid.errors import InputError
+    from geogrid.study.area import _layer
 
     if a.k is None and a.problem != "setcover":
         msg = f"--problem {a.problem} needs --k, the number of new stations; pass e.g. --k 5"
@@ -904,7 +905,7 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
         gates=layer(a.gates, "gates"),
         min_gain=a.min_gain,
     )
-    from .siting import plot_curve
+    from geogrid.analyses.siting.model import plot_curve
 
     guard.write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
     guard.write_table(res.curve, out / "siting_curve.csv")
@@ -929,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if a.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    from ._runfolder import RunInterrupted, handle_signals
+    from geogrid.io.runfolder import RunInterrupted, handle_signals
 
     try:
         with handle_signals():

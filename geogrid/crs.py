@@ -17,7 +17,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from .errors import CRSError
+from geogrid.errors import CRSError
 
 __all__ = [
     "SHIFTED",

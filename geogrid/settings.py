@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import InputError
+from geogrid.errors import InputError
 
 __all__ = [
     "DEFAULTS",

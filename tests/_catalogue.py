@@ -175,7 +175,7 @@ def demo_district() -> Any:
     """The tiny demo district (2 communities, seed 0), built once per test session."""
     global _DISTRICT
     if _DISTRICT is None:
-        from geogrid.synth import make_district
+        from geogrid.demo import make_district
 
         _DISTRICT = make_district(n_communities=2, seed=0)
     return _DISTRICT

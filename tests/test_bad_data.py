@@ -40,7 +40,7 @@ CHECK = {"error": check_error, "repair": check_repair, "ok": check_ok}
 
 @pytest.fixture(scope="module")
 def district() -> Any:
-    from geogrid.synth import make_district
+    from geogrid.demo import make_district
 
     return make_district(n_communities=2, seed=0)
 
@@ -323,7 +323,7 @@ def test_bad_facilities(
 
 
 def test_facilities_without_type_in_the_api_too(district, caplog):
-    from geogrid.facilities import prepare_facilities
+    from geogrid.study.facilities import prepare_facilities
 
     with caplog.at_level(logging.WARNING):
         out = prepare_facilities(district.facilities.drop(columns="type"))
@@ -408,7 +408,7 @@ def test_snap_flags_are_columns(district, inputs, tmp_path, capsys, caplog):
 
 
 def test_summary_prints_plain_numbers():
-    from geogrid.pipeline import format_summary
+    from geogrid.api import format_summary
 
     text = format_summary(
         {
@@ -445,7 +445,7 @@ def _accounting(out: Path, n_in: int, hh_in: float | None = None) -> dict[str, A
 
 def test_nanjing_every_building_accounted_for(tmp_path, capsys, caplog):
     """Every OSM building ends in the demand layer (non-residential ones with 0 households)."""
-    from geogrid.io import read_osm
+    from geogrid.io.osm import read_osm
 
     osm = real_path("nanjing_xuanwu.osm")
     (tmp_path / "centres.csv").write_text(
@@ -472,8 +472,8 @@ def test_nanjing_every_building_accounted_for(tmp_path, capsys, caplog):
 
 
 def test_demo_every_building_accounted_for(tmp_path):
-    from geogrid.pipeline import run_demo
-    from geogrid.synth import make_district
+    from geogrid.api import run_demo
+    from geogrid.demo import make_district
 
     run_demo(tmp_path, n_communities=2, maps=False)
     b = make_district(n_communities=2, seed=0).buildings

@@ -655,7 +655,7 @@ def test_external_entity_is_never_read(
 @pytest.fixture(scope="module")
 def real_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Path]]:
     """Buildings and POIs of the real extracts, as WGS84 and shifted into GCJ-02 and BD-09."""
-    from geogrid.io import read_osm
+    from geogrid.io.osm import read_osm
 
     folder = tmp_path_factory.mktemp("shifted")
     out: dict[str, dict[str, Path]] = {}
@@ -805,9 +805,9 @@ def test_declared_shift_gives_the_wgs84_answer(
 
 def test_small_district_in_wgs84_is_not_taken_for_shifted() -> None:
     """Moving a small layer off its network must not look like a better fit (false positive)."""
-    from geogrid.network import network_from_ways
-    from geogrid.pipeline import load_study
-    from geogrid.synth import make_district
+    from geogrid.demo import make_district
+    from geogrid.network.build import network_from_ways
+    from geogrid.study.area import load_study
 
     d = make_district(n_communities=2, seed=0)
     net = network_from_ways(d.ways, residential=d.compounds)

@@ -19,9 +19,9 @@ from conftest import real_path
 
 from geogrid import batch
 from geogrid.cli import main
+from geogrid.demo import make_district
 from geogrid.errors import InputError
-from geogrid.io import write_layers
-from geogrid.synth import make_district
+from geogrid.io.writers import write_layers
 
 pytest.importorskip("distributed")
 
@@ -227,7 +227,7 @@ def test_overview_links_only_to_area_maps(tmp_path):
     page = path.read_text(encoding="utf-8")
     assert "a1/maps/area_offline.html" in page and "x2/maps/area_offline.html" in page
     assert "</script><b>" not in page  # the name is data in the JSON blob, escaped
-    from geogrid.maps import build_map
+    from geogrid.outputs.webmap import build_map
 
     bad = areas.assign(link=["javascript:alert(1)//.html", "../../etc/x.html"])
     m = build_map({"communities": bad}, tiles="none", links="link")
@@ -287,7 +287,7 @@ def test_region_split_of_a_real_osm_extract(tmp_path):
     manifest = batch.split_region(osm, tmp_path / "boxes.gpkg", tmp_path / "out", id_column="code")
     specs = {s.id: s for s in batch.read_area_manifest(manifest)}
     assert set(specs) == {"west", "east"} and specs["west"].name == "西片"
-    from geogrid.io import read_osm
+    from geogrid.io.osm import read_osm
 
     total = len(read_osm(osm).buildings)
     own = {k: len(gpd.read_file(s.demand)) for k, s in specs.items()}
@@ -318,9 +318,8 @@ OPEN_AREA_POPUP = """
 
 @pytest.mark.browser
 def test_overview_map_opens_in_chromium_with_links(tmp_path):
+    from _chromium import check_page, find_chromium
     from shapely.geometry import box
-
-    from geogrid._chromium import check_page, find_chromium
 
     chromium = find_chromium()
     if chromium is None:
@@ -342,10 +341,9 @@ def test_overview_map_opens_in_chromium_with_links(tmp_path):
 @pytest.mark.browser
 def test_overview_map_shows_hostile_area_names_literally(tmp_path):
     """Area names and the title from a manifest are data in the overview map, never code."""
+    from _chromium import check_page
     from shapely.geometry import box
     from test_hostile_text import PAGE_TEXTS, chromium_or_skip
-
-    from geogrid._chromium import check_page
 
     chromium = chromium_or_skip()
     pwned = tmp_path / "pwned"

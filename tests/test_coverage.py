@@ -6,7 +6,7 @@ from _nxref import compound_reference, nearest_reference, reference_graph
 from conftest import real_path
 from shapely.geometry import LineString, Point
 
-from geogrid.coverage import (
+from geogrid.analyses.coverage.engine import (
     aggregate,
     compute_coverage,
     facility_load,
@@ -16,7 +16,7 @@ from geogrid.coverage import (
     two_step_fca,
 )
 from geogrid.errors import InputError
-from geogrid.network import network_from_graphml, network_from_ways
+from geogrid.network.build import network_from_graphml, network_from_ways
 
 CRS = "EPSG:4546"
 
@@ -165,7 +165,7 @@ def test_what_if_add_remove_move_match_full_recompute():
 
 @pytest.mark.parametrize("which", ["nanjing", "shenzhen"])
 def test_real_networks_match_networkx(which):
-    from geogrid.network import build_network
+    from geogrid.network.build import build_network
 
     if which == "nanjing":
         net = build_network(real_path("nanjing_xuanwu.osm"))
@@ -358,7 +358,7 @@ def test_facility_inside_compound_reaches_outsiders_through_gates():
 
 @pytest.fixture(scope="module")
 def gated_demo():
-    from geogrid.synth import make_district
+    from geogrid.demo import make_district
 
     d = make_district(n_communities=6, seed=3)
     net = network_from_ways(d.ways, residential=d.compounds)
@@ -368,7 +368,7 @@ def gated_demo():
 def test_demo_compounds_match_networkx_reference(gated_demo):
     from _nxref import compound_distances
 
-    from geogrid._siting_matrix import coverage_pairs
+    from geogrid.analyses.siting.matrix import coverage_pairs
 
     d, net = gated_demo
     comp = net.edges["compound"].to_numpy()
@@ -415,7 +415,7 @@ def test_demo_what_if_inside_compounds_matches_recompute(gated_demo):
 
 
 def test_nanjing_has_no_private_paths_so_rules_agree():
-    from geogrid.network import build_network
+    from geogrid.network.build import build_network
 
     net = build_network(real_path("nanjing_xuanwu.osm"))
     assert net.private == "residents" and int(net.edges["private"].sum()) == 0

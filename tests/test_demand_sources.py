@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from geogrid._demand_sources import (
+from geogrid.errors import InputError
+from geogrid.study.demand import prepare_demand
+from geogrid.study.demand_sources import (
     allocate_compounds,
     allocate_rasters,
     parse_rasters,
     read_compounds,
     scale_to_registry,
 )
-from geogrid._residential import classify_buildings
-from geogrid.demand import prepare_demand
-from geogrid.errors import InputError
-from geogrid.households import round_households
+from geogrid.study.households import round_households
+from geogrid.study.residential import classify_buildings
 
 UTM = "EPSG:32650"  # metres; the synthetic cases are drawn around (500 km, 4,400 km)
 X0, Y0 = 500_000.0, 4_400_000.0
@@ -475,8 +475,8 @@ def test_beijing_townships_registry(real):
     "name", ["nanjing_xuanwu.osm", "guixi_jiangxi.osm", "shenzhen_longgang.osm"]
 )
 def test_osm_extracts_classified_with_evidence(real, name):
-    from geogrid._residential import read_landuse
-    from geogrid.io import read_osm
+    from geogrid.io.osm import read_osm
+    from geogrid.study.residential import read_landuse
 
     path = real(name)
     osm = read_osm(path)
@@ -545,7 +545,7 @@ def test_cli_coverage_with_compounds_and_flags(real, tmp_path):
 
 def test_cli_population_raster_and_registry_codes(real, tmp_path):
     """Raster people spread over Guixi's buildings, then scaled to two communities' registry totals."""
-    from geogrid.io import read_osm
+    from geogrid.io.osm import read_osm
 
     osm = real("guixi_jiangxi.osm")
     w, s, e, n = read_osm(osm).buildings.total_bounds
@@ -640,7 +640,7 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
 
 def test_cli_area_bounds_raster_totals(real, tmp_path):
     """With --area, the demand's population is the raster's total over that outline."""
-    from geogrid.io import read_osm
+    from geogrid.io.osm import read_osm
 
     osm = real("guixi_jiangxi.osm")
     w, s, e, n = read_osm(osm).buildings.total_bounds

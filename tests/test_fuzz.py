@@ -20,11 +20,11 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from geogrid._exclusions import Exclusions
-from geogrid.demand import prepare_demand
 from geogrid.errors import GeogridError
-from geogrid.facilities import prepare_facilities
-from geogrid.io import read_layer
+from geogrid.io.readers import read_layer
+from geogrid.study.demand import prepare_demand
+from geogrid.study.exclusions import Exclusions
+from geogrid.study.facilities import prepare_facilities
 
 FUZZ = settings(
     max_examples=60,
@@ -287,7 +287,7 @@ def test_lonlat_points_reconcile(rows: list[Any]) -> None:
 @given(st.lists(st.tuples(any_text, any_text), min_size=1, max_size=6))
 def test_community_codes_and_names(rows: list[tuple[str, str]]) -> None:
     """Any text as community_code and name: refused by name, or kept verbatim (codes trimmed)."""
-    from geogrid.pipeline import prepare_communities
+    from geogrid.study.area import prepare_communities
 
     codes, names = (list(c) for c in zip(*rows, strict=True))
     polys = [shapely.box(X0 + 100 * i, Y0, X0 + 100 * i + 90, Y0 + 90) for i in range(len(rows))]

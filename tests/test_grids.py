@@ -13,9 +13,7 @@ import shapely
 from conftest import real_path
 from shapely.geometry import LineString, Point, box
 
-from geogrid.demand import estimate_households, prepare_demand
-from geogrid.errors import CRSError, InputError
-from geogrid.grids import (
+from geogrid.analyses.grids.partition import (
     community_funds,
     grid_atoms,
     grid_quality,
@@ -23,6 +21,8 @@ from geogrid.grids import (
     responsibility_areas,
     workload,
 )
+from geogrid.errors import CRSError, InputError
+from geogrid.study.demand import estimate_households, prepare_demand
 
 CRS = "EPSG:4546"
 X0, Y0 = 500000.0, 4000000.0
@@ -448,7 +448,7 @@ def test_demo_district_synth():
 def test_walkable_network_tiles_exactly():
     """Regression: footways along a community edge used to lose a whole block (2.3 %)."""
     synth = pytest.importorskip("geogrid.synth")
-    from geogrid.network import network_from_ways
+    from geogrid.network.build import network_from_ways
 
     d = synth.make_district()
     dem = prepare_demand(d.buildings)
@@ -506,7 +506,7 @@ def tilted_case():
 
 
 def test_blocks_tile_with_path_along_outline():
-    from geogrid._grid_atoms import blocks_of
+    from geogrid.analyses.grids.atoms import blocks_of
 
     comm, lines, _ = tilted_case()
     poly = comm.geometry.iloc[0]
@@ -586,7 +586,7 @@ def _path_graph(n):
 
 
 def test_cheap_proofs_by_hand():
-    from geogrid._grid_certificate import band_counts, cheap_proofs
+    from geogrid.analyses.grids.certificate import band_counts, cheap_proofs
 
     names = ["A", "B", "C"]
     one = np.zeros(3, int)
@@ -610,7 +610,7 @@ def test_cheap_proofs_by_hand():
 
 
 def test_contract_leaves_by_hand():
-    from geogrid._grid_certificate import contract_leaves
+    from geogrid.analyses.grids.certificate import contract_leaves
 
     # star: centre 0 (100) with leaves 1 (50), 2 (300), 3 (0); band minimum 200. Leaves 1
     # and 3 join 0 (150), which is then a light leaf of 2 and joins it: 450 in one atom
@@ -625,7 +625,7 @@ def test_contract_leaves_by_hand():
 
 
 def test_exact_model_proves_and_finds():
-    from geogrid._grid_certificate import certify, cheap_proofs, exact_feasible
+    from geogrid.analyses.grids.certificate import certify, cheap_proofs, exact_feasible
 
     nbrs = _path_graph(5)
     w = np.array([150.0, 100.0, 150.0, 100.0, 150.0])
@@ -693,8 +693,8 @@ def test_balance_measure_small():
     [("nanjing_xuanwu.osm", 4.0), ("guixi_jiangxi.osm", 1.0), ("shenzhen_longgang.osm", 1.0)],
 )
 def test_real_osm_grids_only_where_households_are(name, max_km2):
-    from geogrid.io import read_osm
-    from geogrid.network import build_network
+    from geogrid.io.osm import read_osm
+    from geogrid.network.build import build_network
 
     path = real_path(name)
     osm = read_osm(path)

@@ -16,14 +16,20 @@ from pathlib import Path
 
 import geopandas as gpd
 import pytest
+from _chromium import check_page, find_chromium
 from openpyxl import load_workbook
 
-from geogrid import maps, pipeline, report, synth
-from geogrid._chromium import check_page, find_chromium
-from geogrid._privacy import MASK, mask_text, scan_personal
+from geogrid import api as pipeline
+from geogrid import demo as synth
 from geogrid.cli import main
 from geogrid.errors import InputError
-from geogrid.maps import build_map, read_results, save_map
+from geogrid.outputs import markdown as _markdown_mod
+from geogrid.outputs import publish as _publish_mod
+from geogrid.outputs import static_map as _static_mod
+from geogrid.outputs import webmap as maps
+from geogrid.outputs import workbook as _workbook_mod
+from geogrid.outputs.privacy import MASK, mask_text, scan_personal
+from geogrid.outputs.webmap import build_map, read_results, save_map
 
 PHONE = "13812345678"
 ID_NO = "110101199003074477"  # check digit right (GB 11643)
@@ -107,7 +113,7 @@ def hostile(tmp_path_factory) -> dict:
     for key, gdf in layers.items():
         gdf.to_file(results / f"{key}.gpkg", layer=key, driver="GPKG")
     title = " | ".join(texts[:6] + [texts[8]])
-    published = report.publish(layers, base / "published", tiles="none", title=title)
+    published = _publish_mod.publish(layers, base / "published", tiles="none", title=title)
     return {
         "texts": texts,
         "pwned": pwned,
@@ -358,7 +364,7 @@ def test_summary_markdown_is_escaped(hostile):
 def test_static_map_title_is_not_mathtext(hostile, tmp_path):
     layers = {"communities": hostile["layers"]["communities"]}
     for title in ("$x^2$", "unbalanced $ sign", "$\\frac{1}{", "{{ 7*7 }}\n\x07"):
-        path = report.static_map(layers, tmp_path / "t.png", title=title)
+        path = _static_mod.static_map(layers, tmp_path / "t.png", title=title)
         assert path.stat().st_size > 1000
 
 
@@ -366,7 +372,7 @@ def test_publish_name_is_a_plain_file_name(hostile, tmp_path):
     layers = {"communities": hostile["layers"]["communities"]}
     for bad in ("../escape", "a/b", ".hidden", "x;rm -rf", "{{ 7*7 }}", ""):
         with pytest.raises(InputError, match="plain file name"):
-            report.publish(layers, tmp_path / "p", name=bad)
+            _publish_mod.publish(layers, tmp_path / "p", name=bad)
     assert not (tmp_path / "escape").exists() and not (tmp_path / "p").exists()
 
 
@@ -378,7 +384,7 @@ def test_nul_and_surrogates_do_not_break_outputs(tmp_path):
     )
     out = save_map(build_map({"facilities": gdf}, tiles="none"), tmp_path / "m.html")
     assert "\ud800" not in out.read_text(encoding="utf-8")
-    wb = load_workbook(report.write_report({"facilities": gdf}, tmp_path / "r.xlsx"))
+    wb = load_workbook(_workbook_mod.write_report({"facilities": gdf}, tmp_path / "r.xlsx"))
     names = [c.value for c in wb["服务设施"]["B"][1:]]
     assert names == ["a\ufffdb", "c\ufffdd"]
 
@@ -428,7 +434,7 @@ def test_tables_written_by_commands_hold_no_formula(hostile, tmp_path):
     """``write_table`` (grids_quality.csv, siting_curve.csv, ...) guards CSV and xlsx too."""
     import pandas as pd
 
-    from geogrid.io import write_table
+    from geogrid.io.writers import write_table
 
     texts = hostile["texts"]
     df = pd.DataFrame({"name": texts, "n": range(len(texts))})
@@ -444,11 +450,13 @@ def test_tables_written_by_commands_hold_no_formula(hostile, tmp_path):
 
 def test_include_personal_keeps_it_and_html_summary_is_escaped(hostile, tmp_path):
     layers = {"facilities": hostile["layers"]["facilities"]}
-    wb = load_workbook(report.write_report(layers, tmp_path / "p.xlsx", include_personal=True))
+    wb = load_workbook(
+        _workbook_mod.write_report(layers, tmp_path / "p.xlsx", include_personal=True)
+    )
     header = [c.value for c in wb["服务设施"][1]]
     assert "manager" in header
     assert "未输出的个人信息列数" not in {c.value for c in wb["汇总"]["A"]}
-    page = report.write_summary(layers, tmp_path / "s.html", title=hostile["title"])
+    page = _markdown_mod.write_summary(layers, tmp_path / "s.html", title=hostile["title"])
     text = page.read_text(encoding="utf-8")
     assert "<img" not in text and "<script>alert" not in text and "&lt;img src=x" in text
 

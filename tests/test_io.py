@@ -19,15 +19,9 @@ from conftest import real_path
 
 from geogrid.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geogrid.errors import CRSError, GeogridError, InputError
-from geogrid.io import (
-    OSMData,
-    atomic_write,
-    fetch_osm,
-    read_layer,
-    read_osm,
-    write_layers,
-    write_table,
-)
+from geogrid.io.osm import OSMData, fetch_osm, read_osm
+from geogrid.io.readers import read_layer
+from geogrid.io.writers import atomic_write, write_layers, write_table
 
 NAMES = ["玄武区人民政府", "新街口社区党群服务中心", "梅园新村街道"]
 LON = np.array([118.7927, 118.7800, 118.7950])
@@ -447,7 +441,7 @@ def _tiny_elements() -> list[dict[str, object]]:
 
 
 def test_tiny_hand_built_file(tmp_path: Path) -> None:
-    from geogrid import _osm
+    from geogrid.io import osmxml as _osm
 
     path = tmp_path / "tiny.osm.pbf"
     assert _osm.write_elements(_tiny_elements(), path) == 22
@@ -585,7 +579,7 @@ def test_atomic_write_keeps_old_file_on_error(tmp_path: Path) -> None:
 
 def test_csv_text_keeps_codes_and_words(tmp_path) -> None:
     """Codes keep their leading zeros; 'NA' and 'FALSE' stay text; numbers become numbers."""
-    from geogrid.io import read_layer
+    from geogrid.io.readers import read_layer
 
     p = tmp_path / "t.csv"
     p.write_text(

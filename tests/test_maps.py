@@ -13,14 +13,14 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from _chromium import check_page, find_chromium
 from _maplayers import CRS, XSS, make_layers, origin
 from shapely.geometry import Point, box
 
-from geogrid import maps
-from geogrid._chromium import check_page, find_chromium
 from geogrid.crs import wgs84_to_gcj02
 from geogrid.errors import CRSError, InputError
-from geogrid.maps import build_map, map_from_results, read_results, save_map
+from geogrid.outputs import webmap as maps
+from geogrid.outputs.webmap import build_map, map_from_results, read_results, save_map
 
 
 def geojson_layers(m: folium.Map) -> dict[str, dict]:

@@ -6,10 +6,11 @@ import shapely
 from conftest import real_path
 from shapely.geometry import LineString, Point, Polygon
 
-from geogrid.demand import estimate_households, prepare_demand
 from geogrid.errors import NetworkError
-from geogrid.io import read_osm
-from geogrid.network import build_network, network_from_graphml, network_from_ways, snap_points
+from geogrid.io.osm import read_osm
+from geogrid.network.build import build_network, network_from_graphml, network_from_ways
+from geogrid.network.snap import snap_points
+from geogrid.study.demand import estimate_households, prepare_demand
 
 CRS = "EPSG:4546"
 
@@ -117,7 +118,7 @@ def test_nanjing_walking_network_and_households():
     )
     s = snap_points(net, pts)
     g = net.to_networkx()
-    from geogrid import _paths
+    from geogrid.network import paths as _paths
 
     for i in range(0, 20, 2):
         a, bb = s.take([i]), s.take([i + 1])
@@ -154,7 +155,7 @@ def test_suzhou_buildings_use_floor_column():
 
 
 def test_demand_from_population_and_overrides():
-    from geogrid.demand import apply_overrides
+    from geogrid.study.demand import apply_overrides
 
     pts = gpd.GeoDataFrame(
         {"population": [262.0, 524.0]}, geometry=[Point(0, 0), Point(10, 0)], crs=CRS
@@ -191,7 +192,7 @@ def test_online_place_builds_network():
 
 
 def test_private_rule_options_and_compounds():
-    from geogrid.network import compound_pieces
+    from geogrid.network.build import compound_pieces
 
     ways = gpd.GeoDataFrame(
         {
@@ -255,7 +256,7 @@ def test_cli_private_option_errors_in_one_line(capsys):
 
 def test_snap_matches_exact_nearest_edge_search():
     """The KD-tree of edge pieces gives the exact nearest edge (STRtree reference)."""
-    from geogrid.synth import make_district
+    from geogrid.demo import make_district
 
     d = make_district(n_communities=4, seed=1)
     net = network_from_ways(d.ways, residential=d.compounds, private="all")

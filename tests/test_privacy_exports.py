@@ -20,8 +20,8 @@ import pyogrio
 import pytest
 from _catalogue import demo_district, demo_inputs, run_cli, run_subprocess
 
-from geogrid._privacy import ExportGuard, is_household_level
-from geogrid.pipeline import format_summary
+from geogrid.api import format_summary
+from geogrid.outputs.privacy import ExportGuard, is_household_level
 
 
 def _id_number(first17: str) -> str:

@@ -11,16 +11,20 @@ from _maplayers import XSS, make_layers
 from openpyxl import load_workbook
 from PIL import Image
 
-from geogrid import report
-from geogrid._labels import COLUMN_LABELS
-from geogrid._privacy import (
+import geogrid.outputs.static_map
+from geogrid.errors import InputError
+from geogrid.outputs.figures import key_figures as summary
+from geogrid.outputs.markdown import write_summary
+from geogrid.outputs.privacy import (
     aggregate_households,
     drop_personal,
     is_household_level,
     personal_columns,
 )
-from geogrid.errors import InputError
-from geogrid.report import publish, static_map, summary, write_report, write_summary
+from geogrid.outputs.publish import publish
+from geogrid.outputs.static_map import static_map
+from geogrid.outputs.workbook import write_report
+from geogrid.schema import COLUMN_LABELS
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +184,7 @@ def test_static_map_png(layers, tmp_path):
 
 
 def test_static_map_without_cjk_font_is_quiet(layers, tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "cjk_font", lambda: None)
+    monkeypatch.setattr(geogrid.outputs.static_map, "cjk_font", lambda: None)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a missing-glyph warning would fail the test
         path = static_map(layers, tmp_path / "map_en.png", lang="zh")

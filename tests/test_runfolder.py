@@ -24,7 +24,7 @@ import pytest
 import shapely
 
 from geogrid import cli
-from geogrid._runfolder import (
+from geogrid.io.runfolder import (
     LOCK_NAME,
     MANIFEST,
     TEMP_PREFIX,
@@ -35,7 +35,7 @@ from geogrid._runfolder import (
     check_output_folder,
     stable_zip,
 )
-from geogrid.io import write_layers, write_table
+from geogrid.io.writers import write_layers, write_table
 
 DEAD_PID = 99_999_999  # above any pid_max: never a running process
 
@@ -321,12 +321,12 @@ def test_output_path_catalogue(wd, tmp_path, request, setup, expect):
 
 
 def test_paths_are_checked_before_any_computation(wd, monkeypatch, capsys):
-    import geogrid.pipeline
+    import geogrid.study.area
 
     def computed(*a, **k):
         raise AssertionError("computation started before the output path was checked")
 
-    monkeypatch.setattr(geogrid.pipeline, "load_study", computed)
+    monkeypatch.setattr(geogrid.study.area, "load_study", computed)
     monkeypatch.chdir(wd)
     (wd / "a_file.txt").write_text("x")
     assert cli.main(coverage_args("a_file.txt")) == 2
@@ -492,7 +492,7 @@ def test_map_ids_are_numbered_not_random(tmp_path):
     import branca.element
     from _maplayers import make_layers
 
-    from geogrid.maps import build_map, save_map
+    from geogrid.outputs.webmap import build_map, save_map
 
     layers = make_layers()
     pages = [

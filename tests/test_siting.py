@@ -9,12 +9,13 @@ import pytest
 import shapely
 from conftest import real_path
 
-from geogrid import _paths
-from geogrid._siting_matrix import coverage_pairs
-from geogrid.coverage import compute_coverage
+from geogrid.analyses.coverage.engine import compute_coverage
+from geogrid.analyses.siting.matrix import coverage_pairs
+from geogrid.analyses.siting.model import build_model, candidates, run_siting
 from geogrid.errors import GeogridError, InputError
-from geogrid.network import network_from_graphml, network_from_ways, snap_points
-from geogrid.siting import build_model, candidates, run_siting
+from geogrid.network import paths as _paths
+from geogrid.network.build import network_from_graphml, network_from_ways
+from geogrid.network.snap import snap_points
 
 CRS = "EPSG:4546"
 X0, Y0 = 400000.0, 4500000.0
@@ -416,7 +417,7 @@ def test_deterministic(small_model):
 # ---------------------------------------------------------------------- issue 12
 @pytest.fixture(scope="module")
 def demo():
-    from geogrid.synth import make_district
+    from geogrid.demo import make_district
 
     d = make_district()
     net = network_from_ways(d.ways, residential=d.compounds)
@@ -425,7 +426,7 @@ def demo():
 
 @pytest.mark.parametrize("pool, target, k", [("public", "15min", 4), ("all", "10min", 6)])
 def test_curve_each_k_equals_independent_highs(demo, pool, target, k):
-    from geogrid import _siting_solve as S
+    from geogrid.analyses.siting import solve as S
 
     d, net = demo
     res = run_siting(
@@ -507,7 +508,7 @@ def test_speed_changes_the_answer(demo):
 
 def test_cli_site_speed_and_options(demo, tmp_path):
     from geogrid.cli import main
-    from geogrid.io import write_layers
+    from geogrid.io.writers import write_layers
 
     d, _ = demo
     for name, layer in (
@@ -559,7 +560,7 @@ def test_pcenter_line_and_brute_force(line_net, small_model):
     )
     assert res.sites["candidate_id"].tolist() == ["C00002"]
     assert res.curve["objective"].iloc[-1] == pytest.approx(1400.0, abs=0.01)
-    from geogrid import _siting_solve as S
+    from geogrid.analyses.siting import solve as S
 
     m = small_model
     dist = m.distances(900.0)
@@ -627,7 +628,7 @@ def test_allocation_lines_and_byte_identical_outputs(demo, tmp_path):
 
 
 def test_candidate_pools(demo):
-    from geogrid.siting import _pool, inside_compounds
+    from geogrid.analyses.siting.model import _pool, inside_compounds
 
     d, net = demo
     allc = _pool(net, "all", every_m=100.0, exclude=None, compounds=d.compounds, gates=d.gates)
@@ -646,7 +647,7 @@ def test_highs_banner_is_not_printed() -> None:
     import subprocess
     import sys
 
-    code = "from geogrid._highs import quiet_highs; quiet_highs(); print('done')"
+    code = "from geogrid.analyses.highs import quiet_highs; quiet_highs(); print('done')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "done\n"
     loud = subprocess.run(

@@ -7,9 +7,9 @@ import pyproj
 import pytest
 import shapely
 
+from geogrid.demo import DEMO_CRS, DemoDistrict, make_district
 from geogrid.errors import GeogridError, InputError
 from geogrid.settings import DEFAULTS, FACILITY_TYPES
-from geogrid.synth import DEMO_CRS, DemoDistrict, make_district
 
 NOT_WALKABLE = {"motorway", "trunk"}
 HIGHWAYS = {
@@ -401,7 +401,7 @@ def test_scales_roughly_linearly(demo, demo40):
 
 
 def test_geogrid_network_builder_keeps_compound_paths(demo):
-    from geogrid.network import network_from_ways
+    from geogrid.network.build import network_from_ways
 
     net = network_from_ways(demo.ways, residential=demo.compounds)
     s = net.summary()

@@ -1,0 +1,1 @@
+"""Analyses over a study area: coverage, governance grids and station siting."""

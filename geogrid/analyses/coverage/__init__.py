@@ -1,0 +1,1 @@
+"""Walking coverage: the engine and what-if edits, metrics, service areas and gaps."""

@@ -1,0 +1,1598 @@
+"""Walking-network coverage of party-mass service centres and stations.
+
+Every distance is measured on the walking network, edge-snapped at both ends with both snap
+legs included. The engine keeps per-node fields (distance to and index of the nearest
+facility) so that adding, removing or moving one facility updates only the part of the network
+whose nearest facility changes (see :meth:`Coverage.add_facility`).
+
+Output columns of :meth:`Coverage.table` (one row per demand unit, input columns kept):
+``nearest_id``, ``nearest_name``, ``nearest_type``, ``dist_m``, ``walk_min``, one boolean
+``within_<target>`` per target (``within_5min``, ``within_10min``, ``within_15min``,
+``within_1km`` by default), ``second_id``, ``second_dist_m`` (redundancy), ``snap_m``,
+``snap_far`` (leg longer than ``max_snap_m``), ``snap_island`` (nearest edge on a network
+island, snapped to the main network instead), and per facility type present
+``dist_m_<type>`` and ``meets_<type>`` (within the
+type's own target, ``settings.type_targets``), plus ``meets_type_targets`` (any facility
+within its own type's target).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geogrid.analyses.siting.matrix import coverage_pairs
+from geogrid.crs import to_metric
+from geogrid.errors import InputError
+from geogrid.network import paths as _paths
+from geogrid.network.build import WalkNetwork
+from geogrid.network.snap import Snap, representative_points, snap_points
+from geogrid.settings import DEFAULTS, Settings, Target, parse_targets
+from geogrid.study.demand import prepare_demand
+from geogrid.study.facilities import prepare_facilities
+
+__all__ = [
+    "Coverage",
+    "aggregate",
+    "circle_overstatement",
+    "compute_coverage",
+    "facility_load",
+    "gaps",
+    "run_coverage",
+    "service_areas",
+    "two_step_fca",
+]
+
+log = logging.getLogger(__name__)
+
+
+def _concat_snaps(a: Snap, b: Snap) -> Snap:
+    return Snap(
+        **{k: np.concatenate([getattr(a, k), getattr(b, k)]) for k in a.__dataclass_fields__}
+    )
+
+
+@dataclass
+class Coverage:
+    """Coverage state of one study area: network, demand, facilities and per-node fields.
+
+    Build it with :func:`compute_coverage`. Facilities are never renumbered: a removed one
+    stays in :attr:`facilities` with ``active == False``.
+    """
+
+    net: WalkNetwork
+    demand: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
+    targets: tuple[Target, ...]
+    speed_kmh: float
+    settings: Settings
+    unit_snap: Snap
+    fac_snap: Snap
+    by_type: bool = True
+    second: bool = True
+    _field: _paths.NodeField | None = field(default=None, repr=False)
+    _type_fields: dict[str, _paths.NodeField] = field(default_factory=dict, repr=False)
+    _second_stale: bool = field(default=False, repr=False)
+    _adj: tuple[list[int], list[int], list[float]] | None = field(default=None, repr=False)
+    _cols: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    _touched: np.ndarray | None = field(default=None, repr=False)
+    _touched_edges: set[int] = field(default_factory=set, repr=False)
+    _aggs: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ fields
+    def _active(self, idx: np.ndarray | None = None) -> np.ndarray:
+        act = np.flatnonzero(self.facilities["active"].to_numpy())
+        if idx is None:
+            return act
+        return np.intersect1d(act, idx)
+
+    def _compute_field(self, idx: np.ndarray, *, second: bool) -> _paths.NodeField:
+        sub = self.fac_snap.take(idx)
+        fld = _paths.node_field(self.net, sub, second=second)
+        s1 = np.where(fld.s1 >= 0, idx[np.maximum(fld.s1, 0)], -1)
+        s2 = None
+        if fld.s2 is not None:
+            s2 = np.where(fld.s2 >= 0, idx[np.maximum(fld.s2, 0)], -1)
+        return _paths.NodeField(fld.d1, s1, fld.d2, s2, fld.graph)
+
+    @property
+    def field(self) -> _paths.NodeField:
+        """Nearest (and second-nearest) active facility per node."""
+        if self._field is None or (self.second and self._second_stale):
+            self._field = self._compute_field(self._active(), second=self.second)
+            self._second_stale = False
+        return self._field
+
+    def type_field(self, ftype: str) -> _paths.NodeField:
+        """Nearest active facility of one type per node."""
+        if ftype not in self._type_fields:
+            idx = self._active(np.flatnonzero(self.facilities["type"].to_numpy() == ftype))
+            self._type_fields[ftype] = self._compute_field(idx, second=False)
+        return self._type_fields[ftype]
+
+    def max_dist_m(self, target: str | Target) -> float:
+        """Distance in metres a target allows at this coverage's walking speed."""
+        if isinstance(target, Target):
+            return target.max_dist_m(self.speed_kmh)
+        for t in self.targets:
+            if t.name == target:
+                return t.max_dist_m(self.speed_kmh)
+        return parse_targets(target)[0].max_dist_m(self.speed_kmh)
+
+    # ------------------------------------------------------------------ table
+    def nearest(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Per unit: distance to and index of nearest (and second-nearest) active facility."""
+        active = self._active()
+        return _paths.unit_nearest(
+            self.field, self.unit_snap, self.fac_snap, second=self.second, active=active
+        )
+
+    def _present_types(self) -> list[str]:
+        types = self.facilities["type"].to_numpy(dtype=object)
+        return sorted(str(t) for t in pd.unique(types[self._active()]))
+
+    def _columns(self, rows: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Coverage columns of the units ``rows`` (all units when None), in table order."""
+        unit = self.unit_snap if rows is None else self.unit_snap.take(rows)
+        active = self._active()
+        d1, s1, d2, s2 = _paths.unit_nearest(
+            self.field, unit, self.fac_snap, second=self.second, active=active
+        )
+        fac = self.facilities
+        ids = fac["facility_id"].to_numpy(dtype=object)
+        names = fac["name"].to_numpy(dtype=object)
+        types = fac["type"].to_numpy(dtype=object)
+        has = s1 >= 0
+        out: dict[str, Any] = {
+            "nearest_id": np.where(has, ids[np.maximum(s1, 0)], None),
+            "nearest_name": np.where(has, names[np.maximum(s1, 0)], None),
+            "nearest_type": np.where(has, types[np.maximum(s1, 0)], None),
+            "dist_m": np.round(d1, 3),
+            "walk_min": np.round(d1 / (self.speed_kmh * 1000.0 / 60.0), 3),
+            "_d1": d1,
+        }
+        for t in self.targets:
+            out[t.column] = d1 <= t.max_dist_m(self.speed_kmh)
+        if self.second and s2 is not None and d2 is not None:
+            has2 = s2 >= 0
+            out["second_id"] = np.where(has2, ids[np.maximum(s2, 0)], None)
+            out["second_dist_m"] = np.round(d2, 3)
+        out["snap_m"] = np.round(unit.snap_m, 3)
+        out["snap_far"] = unit.far
+        out["snap_island"] = unit.island
+        if self.by_type:
+            meets_any = np.zeros(len(unit), dtype=bool)
+            for ftype in self._present_types():
+                fld = self.type_field(ftype)
+                idx = self._active(np.flatnonzero(types == ftype))
+                dt, _, _, _ = _paths.unit_nearest(
+                    fld, unit, self.fac_snap, second=False, active=idx
+                )
+                out[f"dist_m_{ftype}"] = np.round(dt, 3)
+                out[f"_dt_{ftype}"] = dt
+                tname = self.settings.type_targets.get(ftype, self.settings.primary_target)
+                meets = dt <= self.max_dist_m(tname)
+                out[f"meets_{ftype}"] = meets
+                meets_any |= meets
+            out["meets_type_targets"] = meets_any
+        return out
+
+    def _affected_units(self) -> np.ndarray:
+        """Units whose edge ends (or edge) an edit touched since the columns were computed."""
+        if self._touched is None and not self._touched_edges:
+            return np.zeros(0, dtype=np.int64)
+        xu, xv = _paths.unit_ends(self.net, self.unit_snap)
+        hit = np.zeros(len(self.unit_snap), dtype=bool)
+        if self._touched is not None:
+            hit = self._touched[xu] | self._touched[xv]
+        if self._touched_edges:
+            hit |= np.isin(self.unit_snap.edge, np.fromiter(self._touched_edges, np.int64))
+        return np.flatnonzero(hit)
+
+    def _refresh(self) -> np.ndarray | None:
+        """Bring the cached columns up to date; return the units patched (None: all)."""
+        keys = [f"dist_m_{t}" for t in self._present_types()] if self.by_type else []
+        if (
+            self._cols is None
+            or any(k not in self._cols for k in keys)
+            or (self.by_type and sum(c.startswith("dist_m_") for c in self._cols) != len(keys))
+        ):
+            self._cols = self._columns(None)
+            self._touched, self._touched_edges = None, set()
+            for agg in self._aggs.values():
+                agg["stale"] = True
+            return None
+        rows = self._affected_units()
+        self._touched, self._touched_edges = None, set()
+        if len(rows):
+            for name, values in self._columns(rows).items():
+                self._cols[name][rows] = values
+            for agg in self._aggs.values():
+                agg["pending"][rows] = True
+        return rows
+
+    def table(self) -> gpd.GeoDataFrame:
+        """Return the demand layer with the coverage columns (see module docstring).
+
+        The columns are kept between calls: after :meth:`add_facility`,
+        :meth:`remove_facility` or :meth:`move_facility` only the units whose nearest
+        facilities changed are recomputed.
+        """
+        self._refresh()
+        assert self._cols is not None
+        cols = {k: v.copy() for k, v in self._cols.items() if not k.startswith("_")}
+        if any(k in self.demand.columns for k in cols) or not self.demand.index.is_unique:
+            out = self.demand.copy()
+            for name, values in cols.items():
+                out[name] = values
+            return out
+        return pd.concat([self.demand, pd.DataFrame(cols, index=self.demand.index)], axis=1)
+
+    def aggregates(self, by: str = "community_code") -> pd.DataFrame:
+        """Coverage aggregates per zone of the demand's ``by`` column (see :func:`aggregate`).
+
+        Kept between calls: after an edit only the zones of the units that changed are
+        recomputed. ``n_facilities`` counts active facilities when they carry ``by``.
+        """
+        if by not in self.demand.columns:
+            msg = f"demand has no {by!r} column; pass by= one of its zone columns"
+            raise InputError(msg)
+        self._refresh()
+        assert self._cols is not None
+        agg = self._aggs.get(by)
+        if agg is None or agg["stale"]:
+            agg = self._new_aggregates(by)
+        cols = {
+            **agg["base"],
+            **{c: self._cols[c] for c in ["walk_min", *(t.column for t in self.targets)]},
+        }
+        if agg["records"] is None:
+            agg["records"] = [
+                _zone_record(by, z, idx, cols, self.targets)
+                for z, idx in zip(agg["zones"], agg["rows"], strict=True)
+            ]
+            agg["df"] = None
+        elif agg["pending"].any():
+            for i in np.unique(agg["zone_of"][agg["pending"]]).tolist():
+                agg["records"][i] = _zone_record(
+                    by, agg["zones"][i], agg["rows"][i], cols, self.targets
+                )
+            agg["df"] = None
+        agg["pending"][:] = False
+        if agg["df"] is None:
+            agg["df"] = pd.DataFrame(agg["records"])
+        out = agg["df"].copy()
+        if by in self.facilities.columns:
+            fzone = self.facilities[by].map(agg["pos"]).to_numpy(dtype=float)
+            ok = self.facilities["active"].to_numpy(dtype=bool) & np.isfinite(fzone)
+            out["n_facilities"] = np.bincount(
+                fzone[ok].astype(np.int64), minlength=len(out)
+            ).astype(int)
+        return out
+
+    def _new_aggregates(self, by: str) -> dict[str, Any]:
+        """Zone index of the demand for :meth:`aggregates` (records filled on first use)."""
+        zones, zone_rows = _zone_index(self.demand[by])
+        zone_of = np.empty(len(self.demand), dtype=np.int64)
+        for i, idx in enumerate(zone_rows):
+            zone_of[idx] = i
+        agg = {
+            "zones": zones,
+            "pos": {z: i for i, z in enumerate(zones)},
+            "rows": zone_rows,
+            "zone_of": zone_of,
+            "base": {
+                **{
+                    c: self.demand[c].to_numpy(dtype=float)
+                    for c in ("households", "population", "party_members")
+                },
+                **(
+                    {"elderly": _elderly_values(self.demand)}
+                    if "elderly" in self.demand.columns
+                    else {}
+                ),
+            },
+            "records": None,
+            "df": None,
+            "pending": np.zeros(len(self.demand), dtype=bool),
+            "stale": False,
+        }
+        self._aggs[by] = agg
+        return agg
+
+    def with_speed(self, speed_kmh: float) -> Coverage:
+        """Return a copy at another walking speed (distances are reused, minutes recomputed)."""
+        speed = float(speed_kmh)
+        if not speed > 0:
+            msg = f"walking speed must be positive, got {speed!r}; pass e.g. speed_kmh=4"
+            raise InputError(msg)
+        out = self.copy()
+        out.speed_kmh = speed
+        out.settings = replace(self.settings, speed_kmh=speed)
+        out._aggs = {
+            k: {**a, "records": None, "df": None, "pending": np.zeros_like(a["pending"])}
+            for k, a in self._aggs.items()
+        }
+        if out._cols is not None:
+            cols = out._cols
+            d1 = cols["_d1"]
+            cols["walk_min"] = np.round(d1 / (speed * 1000.0 / 60.0), 3)
+            for t in out.targets:
+                cols[t.column] = d1 <= t.max_dist_m(speed)
+            if out.by_type:
+                meets_any = np.zeros(len(d1), dtype=bool)
+                for ftype in out._present_types():
+                    tname = out.settings.type_targets.get(ftype, out.settings.primary_target)
+                    meets = cols[f"_dt_{ftype}"] <= out.max_dist_m(tname)
+                    cols[f"meets_{ftype}"] = meets
+                    meets_any |= meets
+                cols["meets_type_targets"] = meets_any
+        return out
+
+    # ------------------------------------------------------------------ what-if
+    def _adjacency(self) -> tuple[list[int], list[int], list[float]]:
+        if self._adj is None:
+            self._adj = _paths.adjacency_lists(self.net)
+        return self._adj
+
+    def _mark(self, nodes: Any) -> None:
+        """Remember graph nodes whose fields changed (their units are patched in the table)."""
+        if self._touched is None:
+            self._touched = np.zeros(_paths.n_graph_nodes(self.net), dtype=bool)
+        self._touched[nodes] = True
+
+    def _grow(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> int:
+        """Pruned Dijkstra: relax only nodes whose nearest distance improves. Returns #nodes."""
+        indptr, indices, data = self._adjacency()
+        d1, s1 = fld.d1, fld.s1
+        heap = list(seeds)
+        heapq.heapify(heap)
+        done: list[int] = []
+        while heap:
+            d, x, s = heapq.heappop(heap)
+            if d >= d1[x] and not (d == d1[x] and s1[x] < 0):
+                continue
+            d1[x] = d
+            s1[x] = s
+            done.append(x)
+            for k in range(indptr[x], indptr[x + 1]):
+                nd = d + data[k]
+                y = indices[k]
+                if nd < d1[y]:
+                    heapq.heappush(heap, (nd, y, s))
+        self._mark(done)
+        return len(done)
+
+    def _repair_second(self, fld: _paths.NodeField, j: int) -> None:
+        """Remove source ``j`` from a field with second-nearest.
+
+        Only nodes that had ``j`` as nearest or second-nearest change. They are searched again
+        with two labels of distinct sources per node, seeded from the kept labels of their
+        in-neighbours outside that region and from the sources whose links enter it.
+        """
+        assert fld.d2 is not None and fld.s2 is not None
+        d1, s1, d2, s2 = fld.d1, fld.s1, fld.d2, fld.s2
+        region = np.flatnonzero((s1 == j) | (s2 == j))
+        if len(region) == 0:
+            return
+        self._mark(region)
+        inside = np.zeros(len(d1), dtype=bool)
+        inside[region] = True
+        sub = _paths.walk_graph(self.net).transpose()[region]
+        rows = np.repeat(region, np.diff(sub.indptr))
+        nbr, w = sub.indices, sub.data
+        out = ~inside[nbr]
+        rows, nbr, w = rows[out], nbr[out], w[out]
+        d1[region], d2[region] = np.inf, np.inf
+        s1[region], s2[region] = -1, -1
+        seeds: list[tuple[float, int, int]] = []
+        for dd, ss in ((d1, s1), (d2, s2)):
+            ok = (ss[nbr] >= 0) & np.isfinite(dd[nbr])
+            seeds.extend(
+                zip(
+                    (dd[nbr] + w)[ok].tolist(), rows[ok].tolist(), ss[nbr][ok].tolist(), strict=True
+                )
+            )
+        cand = self._active()
+        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand))
+        hit = inside[lnode]
+        seeds.extend(
+            zip(lw[hit].tolist(), lnode[hit].tolist(), cand[lj[hit]].tolist(), strict=True)
+        )
+        indptr, indices, data = self._adjacency()
+        region_set = set(region.tolist())
+        heapq.heapify(seeds)
+        heap = seeds
+        while heap:
+            d, x, s = heapq.heappop(heap)
+            if s1[x] == s or s2[x] >= 0:
+                continue
+            if s1[x] < 0:
+                d1[x], s1[x] = d, s
+            else:
+                d2[x], s2[x] = d, s
+            for k in range(indptr[x], indptr[x + 1]):
+                y = indices[k]
+                if y in region_set and s2[y] < 0 and s1[y] != s:
+                    heapq.heappush(heap, (d + data[k], y, s))
+
+    def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
+        out = [self.field]
+        if ftype in self._type_fields:
+            out.append(self._type_fields[ftype])
+        return out
+
+    def add_facility(self, facility: gpd.GeoDataFrame | dict[str, Any]) -> str:
+        """Add one facility and update nearest-facility fields incrementally.
+
+        ``facility`` is a one-row GeoDataFrame or a dict with ``geometry`` (in the study CRS)
+        and optional ``name``, ``type``, ``area_m2``, ``capacity``, ``facility_id``. Only nodes
+        that the new facility serves better are touched. Returns the new facility id.
+        """
+        if isinstance(facility, dict):
+            facility = gpd.GeoDataFrame([facility], geometry="geometry", crs=self.net.crs)
+        if len(facility) != 1:
+            msg = f"add_facility takes one facility, got {len(facility)} rows; call it once per facility"
+            raise InputError(msg)
+        row = to_metric(facility, self.net.crs).copy()
+        if "facility_id" not in row.columns or pd.isna(row["facility_id"].iloc[0]):
+            row["facility_id"] = f"N{len(self.facilities) + 1:04d}"
+        if str(row["facility_id"].iloc[0]) in set(self.facilities["facility_id"]):
+            msg = f"facility_id {row['facility_id'].iloc[0]!r} exists; pass a new id or use move_facility"
+            raise InputError(msg)
+        row = prepare_facilities(row, crs=self.net.crs)
+        row["active"] = True
+        self.facilities = pd.concat([self.facilities, row], ignore_index=True)
+        snap = snap_points(self.net, row, max_snap_m=self.settings.max_snap_m)
+        self.fac_snap = _concat_snaps(self.fac_snap, snap)
+        j = len(self.facilities) - 1
+        self._touched_edges.add(int(snap.edge[0]))
+        fields = self._fields_of(str(row["type"].iloc[0]))
+        # one search from the new facility, as far as it can still be first or second anywhere
+        reach = max(
+            float(np.max(f.d2 if f.d2 is not None and f is self._field else f.d1)) for f in fields
+        )
+        dn = _paths.source_distances(self.net, snap, limit=reach)
+        for fld in fields:
+            self._merge_source(fld, dn, j, second=fld.d2 is not None and fld is self._field)
+            if fld is self._field and fld.d2 is None:
+                self._second_stale = True
+        return str(row["facility_id"].iloc[0])
+
+    def _merge_source(self, fld: _paths.NodeField, dn: np.ndarray, j: int, *, second: bool) -> None:
+        """Merge a new source's distances ``dn`` into a field (nearest, and second-nearest)."""
+        d1, s1 = fld.d1, fld.s1
+        if not second:
+            better = np.flatnonzero(dn < d1)
+            d1[better], s1[better] = dn[better], j
+            self._mark(better)
+            return
+        assert fld.d2 is not None and fld.s2 is not None
+        d2, s2 = fld.d2, fld.s2
+        first = np.flatnonzero(dn < d1)
+        d2[first], s2[first] = d1[first], s1[first]
+        d1[first], s1[first] = dn[first], j
+        runner = np.flatnonzero((dn >= d1) & (dn < d2) & (s1 != j))
+        d2[runner], s2[runner] = dn[runner], j
+        self._mark(first)
+        self._mark(runner)
+
+    def _index_of(self, facility_id: str) -> int:
+        hit = np.flatnonzero(
+            (self.facilities["facility_id"].astype(str) == str(facility_id)).to_numpy()
+            & self.facilities["active"].to_numpy()
+        )
+        if len(hit) == 0:
+            msg = f"no active facility with id {facility_id!r}; see coverage.facilities['facility_id']"
+            raise InputError(msg)
+        return int(hit[0])
+
+    def remove_facility(self, facility_id: str) -> None:
+        """Remove one facility; only the nodes it served are recomputed."""
+        j = self._index_of(facility_id)
+        ftype = str(self.facilities.at[j, "type"])
+        self.facilities.loc[j, "active"] = False
+        self._touched_edges.add(int(self.fac_snap.edge[j]))
+        for fld in self._fields_of(ftype):
+            if fld.d2 is not None and fld is self._field:
+                self._repair_second(fld, j)
+            else:
+                self._repair(fld, j, ftype if fld is not self._field else None)
+                if fld is self._field:
+                    self._second_stale = True
+
+    def _repair(self, fld: _paths.NodeField, j: int, ftype: str | None) -> None:
+        lost = np.flatnonzero(fld.s1 == j)
+        fld.d1[lost] = np.inf
+        fld.s1[lost] = -1
+        if len(lost) == 0:
+            return
+        # best way into each lost node from a kept one (in-edges of the directed walk graph)
+        sub = _paths.walk_graph(self.net).transpose()[lost]
+        rows = np.repeat(lost, np.diff(sub.indptr))
+        nbr = sub.indices
+        cand = fld.d1[nbr] + sub.data
+        ok = np.isfinite(cand)
+        seeds = list(
+            zip(cand[ok].tolist(), rows[ok].tolist(), fld.s1[nbr][ok].tolist(), strict=False)
+        )
+        lost_set = np.zeros(len(fld.d1), dtype=bool)
+        lost_set[lost] = True
+        self._mark(lost)
+        cand_idx = self._active()
+        if ftype is not None:
+            cand_idx = cand_idx[self.facilities["type"].to_numpy()[cand_idx] == ftype]
+        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand_idx))
+        hit = lost_set[lnode]
+        seeds.extend(
+            zip(lw[hit].tolist(), lnode[hit].tolist(), cand_idx[lj[hit]].tolist(), strict=True)
+        )
+        self._grow(fld, seeds)
+
+    def move_facility(self, facility_id: str, geometry: Any) -> str:
+        """Move one facility to ``geometry`` (study CRS): remove, then add with the same attributes."""
+        j = self._index_of(facility_id)
+        row = self.facilities.iloc[[j]].drop(columns=["active", "type_zh"], errors="ignore").copy()
+        self.remove_facility(facility_id)
+        row = gpd.GeoDataFrame(row, geometry="geometry", crs=self.net.crs)
+        row["geometry"] = [geometry]
+        row["facility_id"] = (
+            f"{facility_id}~{int((self.facilities['facility_id'].astype(str).str.startswith(str(facility_id))).sum())}"
+        )
+        return self.add_facility(row)
+
+    def copy(self) -> Coverage:
+        """Return an independent copy for what-if edits (the network is shared, read-only)."""
+
+        def cp(f: _paths.NodeField | None) -> _paths.NodeField | None:
+            if f is None:
+                return None
+            return _paths.NodeField(
+                f.d1.copy(),
+                f.s1.copy(),
+                None if f.d2 is None else f.d2.copy(),
+                None if f.s2 is None else f.s2.copy(),
+                f.graph,
+            )
+
+        return replace(
+            self,
+            facilities=self.facilities.copy(),
+            _field=cp(self._field),
+            _type_fields={k: cp(v) for k, v in self._type_fields.items()},  # type: ignore[misc]
+            _cols=None if self._cols is None else {k: v.copy() for k, v in self._cols.items()},
+            _touched=None if self._touched is None else self._touched.copy(),
+            _touched_edges=set(self._touched_edges),
+            _aggs={
+                k: {
+                    **a,
+                    "records": None if a["records"] is None else list(a["records"]),
+                    "pending": a["pending"].copy(),
+                }
+                for k, a in self._aggs.items()
+            },
+        )
+
+
+def compute_coverage(
+    net: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    targets: Any = None,
+    speed_kmh: float | None = None,
+    by_type: bool = True,
+    second: bool = True,
+    max_snap_m: float | None = None,
+    settings: Settings = DEFAULTS,
+    private: str | None = None,
+) -> Coverage:
+    """Snap demand and facilities and compute nearest-facility fields.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The walking network (its CRS is the study area's).
+    demand : GeoDataFrame
+        Buildings, compounds or points; households are estimated when missing
+        (:func:`geogrid.demand.prepare_demand`). Every input column is kept.
+    facilities : GeoDataFrame
+        Points or polygons with ``name``, ``type`` (see :mod:`geogrid.facilities`),
+        ``area_m2``, optional ``capacity``.
+    targets : str or sequence, optional
+        e.g. ``"5min,10min,15min,1km"`` (the default).
+    speed_kmh : float, optional
+        Walking speed; default ``settings.speed_kmh`` (4 km/h).
+    by_type, second : bool
+        Also compute nearest facility per type / the second-nearest facility.
+    max_snap_m : float, optional
+        Snap legs longer than this are flagged (default ``settings.max_snap_m``, 300 m).
+    settings : Settings
+        Defaults for everything else (:mod:`geogrid.settings`).
+    private : {"residents", "all", "none"}, optional
+        Who walks compound private paths (default: the network's rule, ``"residents"``
+        unless it was built otherwise): only trips that start or end in that compound, all,
+        or nobody (see :meth:`geogrid.network.WalkNetwork.with_private`).
+
+    """
+    if private is not None:
+        net = net.with_private(private)
+    speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
+    if not speed > 0:
+        msg = f"walking speed must be positive, got {speed!r}; pass e.g. speed_kmh=4"
+        raise InputError(msg)
+    snap_limit = float(max_snap_m if max_snap_m is not None else settings.max_snap_m)
+    dem = prepare_demand(demand, settings=settings, crs=net.crs)
+    fac = prepare_facilities(facilities, crs=net.crs)
+    fac["active"] = True
+    unit_snap = snap_points(net, dem, max_snap_m=snap_limit)
+    fac_snap = snap_points(net, fac, max_snap_m=snap_limit)
+    cov = Coverage(
+        net=net,
+        demand=dem,
+        facilities=fac,
+        targets=parse_targets(targets),
+        speed_kmh=speed,
+        settings=replace(settings, max_snap_m=snap_limit),
+        unit_snap=unit_snap,
+        fac_snap=fac_snap,
+        by_type=by_type,
+        second=second,
+    )
+    _ = cov.field
+    return cov
+
+
+# ---------------------------------------------------------------------- aggregates
+def _wquantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    ok = np.isfinite(values) & (weights > 0)
+    if not ok.any():
+        return float("nan")
+    v, w = values[ok], weights[ok]
+    order = np.argsort(v, kind="stable")
+    v, w = v[order], w[order]
+    cw = np.cumsum(w)
+    return float(v[np.searchsorted(cw, q * cw[-1], side="left").clip(max=len(v) - 1)])
+
+
+def _attach_zone(table: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, key: str) -> pd.Series:
+    z = to_metric(zones, table.crs)
+    pts = gpd.GeoDataFrame(geometry=representative_points(table), crs=table.crs, index=table.index)
+    hit = gpd.sjoin(pts, z[[key, "geometry"]], predicate="within", how="left")
+    hit = hit[~hit.index.duplicated(keep="first")]
+    return hit[key].reindex(table.index)
+
+
+def _zone_index(key: pd.Series) -> tuple[list[Any], list[np.ndarray]]:
+    """Zones in sorted order (missing: ``"(outside)"``) and the row positions of each."""
+    key = key.astype(object).where(key.notna(), "(outside)")
+    codes, uniq = pd.factorize(key, sort=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    return list(uniq), [order[bounds[i] : bounds[i + 1]] for i in range(len(uniq))]
+
+
+def _zone_columns(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> dict[str, np.ndarray]:
+    """Return the columns a zone record reads, as arrays."""
+    cols = {
+        c: tbl[c].to_numpy(dtype=float)
+        for c in ("households", "population", "party_members", "walk_min")
+    }
+    for t in targets:
+        cols[t.column] = tbl[t.column].to_numpy(dtype=bool)
+    if "elderly" in tbl.columns:
+        cols["elderly"] = _elderly_values(tbl)
+    return cols
+
+
+def _elderly_values(tbl: pd.DataFrame) -> np.ndarray:
+    """Elderly residents per unit (non-numbers count 0)."""
+    return pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
+
+
+def _zone_record(
+    by: str, zone: Any, idx: np.ndarray, cols: dict[str, np.ndarray], targets: tuple[Target, ...]
+) -> dict[str, Any]:
+    """One row of :func:`aggregate`: the units ``idx`` of one zone."""
+    w = cols["households"][idx]
+    wm = cols["walk_min"][idx]
+    rec: dict[str, Any] = {
+        by: zone,
+        "units": len(idx),
+        "households": round(float(w.sum()), 2),
+        "population": round(float(cols["population"][idx].sum()), 2),
+        "party_members": round(float(cols["party_members"][idx].sum()), 2),
+    }
+    total = w.sum()
+    for t in targets:
+        cov = float(w[cols[t.column][idx]].sum())
+        rec[f"covered_hh_{t.name}"] = round(cov, 2)
+        rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
+        rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
+    if "elderly" in cols:
+        e = cols["elderly"][idx]
+        etotal = float(e.sum())
+        rec["elderly"] = round(etotal, 1)
+        for t in targets:
+            c = float(e[cols[t.column][idx]].sum())
+            rec[f"covered_elderly_{t.name}"] = round(c, 1)
+            rec[f"coverage_elderly_{t.name}"] = round(c / etotal, 4) if etotal else np.nan
+    fin = np.isfinite(wm)
+    rec["mean_walk_min"] = (
+        round(float(np.average(wm[fin], weights=w[fin])), 2) if (fin & (w > 0)).any() else np.nan
+    )
+    rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
+    rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
+    return rec
+
+
+def aggregate(
+    table: gpd.GeoDataFrame,
+    *,
+    by: str = "community_code",
+    zones: gpd.GeoDataFrame | None = None,
+    facilities: gpd.GeoDataFrame | None = None,
+    targets: tuple[Target, ...] | None = None,
+) -> pd.DataFrame:
+    """Coverage aggregates per zone (community, street, district, grid).
+
+    Columns: ``households``, ``population``, ``party_members``, ``units``; per target
+    ``covered_hh_<t>``, ``coverage_<t>`` (share 0-1), ``uncovered_hh_<t>``; household-weighted
+    ``mean_walk_min``, ``median_walk_min``, ``p90_walk_min``; ``n_facilities`` inside. Units are
+    assigned to zones by ``by`` when the table has that column, else by location in ``zones``.
+    """
+    tbl = table
+    if by not in tbl.columns:
+        if zones is None or by not in zones.columns:
+            msg = f"demand has no {by!r} column and no zone layer with it was given; pass zones= with {by!r}"
+            raise InputError(msg)
+        tbl = table.copy()
+        tbl[by] = _attach_zone(table, zones, by)
+    targets = targets or tuple(
+        Target(c[len("within_") :]) for c in tbl.columns if c.startswith("within_")
+    )
+    names, zone_rows = _zone_index(tbl[by])
+    cols = _zone_columns(tbl, targets)
+    rows = [
+        _zone_record(by, zone, idx, cols, targets)
+        for zone, idx in zip(names, zone_rows, strict=True)
+    ]
+    out = pd.DataFrame(rows)
+    if facilities is not None and len(out):
+        if by in facilities.columns:
+            fkey = facilities[by]
+        elif zones is not None:
+            fkey = _attach_zone(facilities, zones, by)
+        else:
+            fkey = None
+        if fkey is not None:
+            if "active" in facilities.columns:
+                fkey = fkey[facilities["active"].to_numpy()]
+            counts = fkey.value_counts()
+            out["n_facilities"] = out[by].map(counts).fillna(0).astype(int)
+    return out
+
+
+def circle_overstatement(
+    cov: Coverage,
+    *,
+    radius_m: float = 1000.0,
+    network_target: str = "1km",
+    table: gpd.GeoDataFrame | None = None,
+) -> np.ndarray:
+    """Flag units a straight-line circle counts as covered but the walking network does not.
+
+    Per unit: inside a circle of ``radius_m`` around a facility but not within
+    ``network_target`` on the walking network (what a circle map overstates).
+    """
+    tbl = table if table is not None else cov.table()
+    pts = representative_points(tbl)
+    fpts = representative_points(cov.facilities[cov.facilities["active"]])
+    tree = shapely.STRtree(fpts)
+    hit = tree.query(pts, predicate="dwithin", distance=radius_m)
+    in_circle = np.zeros(len(tbl), dtype=bool)
+    in_circle[np.unique(hit[0])] = True
+    col = f"within_{network_target}"
+    reached = (
+        tbl[col].to_numpy(dtype=bool)
+        if col in tbl.columns
+        else (tbl["dist_m"].to_numpy() <= cov.max_dist_m(network_target))
+    )
+    return in_circle & ~reached
+
+
+# ---------------------------------------------------------------------- service areas
+def substrings(
+    net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """Vectorised pieces ``[start, end]`` (metres from ``u``) of network edges as LineStrings."""
+    from geogrid.analyses.coverage.areas import edge_vertices
+
+    coords, _, cum, offsets = edge_vertices(net)
+    n = len(edge)
+    if n == 0:
+        return np.array([], dtype=object)
+    lines = np.asarray(net.edges.geometry.values)[edge]
+    p0 = shapely.get_coordinates(shapely.line_interpolate_point(lines, start))
+    p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, end))
+    counts = offsets[edge + 1] - offsets[edge]
+    seg = np.repeat(np.arange(n), counts)
+    vidx = (
+        np.arange(counts.sum())
+        - np.repeat(np.cumsum(counts) - counts, counts)
+        + np.repeat(offsets[edge], counts)
+    )
+    vc = cum[vidx]
+    inside = (vc > start[seg]) & (vc < end[seg])
+    seg_all = np.concatenate([np.arange(n), seg[inside], np.arange(n)])
+    key = np.concatenate([np.full(n, -1.0), vc[inside], np.full(n, np.inf)])
+    xy = np.vstack([p0, coords[vidx[inside]], p1])
+    order = np.lexsort((key, seg_all))
+    return np.asarray(shapely.linestrings(xy[order], indices=seg_all[order]))
+
+
+def _reached_pieces(
+    net: WalkNetwork, du: np.ndarray, dv: np.ndarray, edge: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reached intervals of edges given distances at their ends: (edge, start, end, whole)."""
+    length = net.edges["length_m"].to_numpy()[edge]
+    a = limit - du
+    b = limit - dv
+    whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
+    from_u = ~whole & (a > 0)
+    from_v = ~whole & (b > 0)
+    e = np.concatenate([edge[whole], edge[from_u], edge[from_v]])
+    s = np.concatenate([np.zeros(whole.sum()), np.zeros(from_u.sum()), (length - b)[from_v]])
+    t = np.concatenate([length[whole], a[from_u], length[from_v]])
+    w = np.concatenate([np.ones(whole.sum(), bool), np.zeros(from_u.sum() + from_v.sum(), bool)])
+    return e, s, t, w
+
+
+def _own_edge(
+    cov: Coverage, idx: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s = cov.fac_snap
+    r = limit - s.snap_m[idx]
+    ok = r > 0
+    length = cov.net.edges["length_m"].to_numpy()[s.edge[idx]]
+    lo = np.clip(s.pos_m[idx] - r, 0, length)
+    hi = np.clip(s.pos_m[idx] + r, 0, length)
+    return s.edge[idx][ok], lo[ok], hi[ok]
+
+
+def _segments(
+    cov: Coverage, edge: np.ndarray, s: np.ndarray, t: np.ndarray, whole: np.ndarray
+) -> np.ndarray:
+    geoms = np.empty(len(edge), dtype=object)
+    allg = np.asarray(cov.net.edges.geometry.values)
+    geoms[whole] = allg[edge[whole]]
+    part = ~whole
+    if part.any():
+        geoms[part] = substrings(cov.net, edge[part], s[part], t[part])
+    return geoms
+
+
+def service_areas(
+    cov: Coverage,
+    *,
+    targets: Any = None,
+    street_side_m: float | None = None,
+    per_facility: bool = True,
+    chunk: int = 64,
+    lines: bool = False,
+    resolution_m: float = 10.0,
+) -> gpd.GeoDataFrame:
+    """Service areas from the reached network edges (partial edges included).
+
+    Each area is the reached street segments buffered by ``street_side_m`` (default
+    ``settings.street_side_m`` = 50 m: the buildings fronting a street), never a convex hull.
+    Rows: ``facility_id`` (``"all"`` for the union over facilities), ``target``,
+    ``max_dist_m``, ``reached_km``. ``chunk`` is no longer used (searches run per tile).
+    ``lines=True`` returns the reached segments themselves
+    (MultiLineStrings, exact) instead of polygons. Polygons are drawn from the walking-distance
+    field on a ``resolution_m`` raster (10 m: within one cell of the exact buffer), which
+    makes every target of a facility one contouring pass (see :mod:`geogrid._areas`).
+    """
+    if not lines:
+        return _area_polygons(
+            cov,
+            targets=targets,
+            street_side_m=street_side_m,
+            per_facility=per_facility,
+            resolution_m=resolution_m,
+        )
+    tlist = parse_targets(targets) if targets is not None else cov.targets
+    side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
+    limits = {t.name: t.max_dist_m(cov.speed_kmh) for t in tlist}
+    graph = _paths.walk_graph(cov.net)
+    u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    active = cov._active()
+
+    def emit(e, s, t, w, group=None):
+        if group is None:
+            group = np.zeros(len(e), dtype=np.int64)
+        group, e, s, t, w = _merge_intervals(cov.net, group, e, s, t)
+        segs = _segments(cov, e, s, t, w)
+        keys = np.unique(group)
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], keys, side="left").tolist() + [len(order)]
+        segs = segs[order]
+        if not lines:
+            segs = shapely.buffer(segs, side, quad_segs=4)
+        out = []
+        for i, k in enumerate(keys.tolist()):
+            part = segs[bounds[i] : bounds[i + 1]]
+            out.append(
+                (k, shapely.union_all(part) if not lines else shapely.multilinestrings(part))
+            )
+        if len(keys) == 0 and group is not None and not len(segs):
+            return out
+        return out
+
+    # union over facilities from the nearest-facility field
+    fld = cov.field
+    for tname, lim in limits.items():
+        e, s, t, w = _reached_pieces(cov.net, fld.d1[u], fld.d1[v], np.arange(cov.net.n_edges), lim)
+        oe, os_, ot = _own_edge(cov, active, lim)
+        e = np.concatenate([e, oe])
+        s = np.concatenate([s, os_])
+        t = np.concatenate([t, ot])
+        w = np.concatenate([w, np.zeros(len(oe), bool)])
+        got = emit(e, s, t, w)
+        _, _, ms, mt, _ = _merge_intervals(cov.net, np.zeros(len(e), dtype=np.int64), e, s, t)
+        rows.append(
+            {
+                "facility_id": "all",
+                "target": tname,
+                "max_dist_m": lim,
+                "reached_km": round(float(np.sum(mt - ms)) / 1000.0, 3),
+            }
+        )
+        geoms.append(
+            got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon())
+        )
+    if per_facility and len(active):
+        fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
+        per: list[list[tuple[dict[str, Any], Any]]] = [[] for _ in range(len(active))]
+        ln_all = cov.net.edges["length_m"].to_numpy()
+        for tidx, r, e, du, dv in _tile_pairs(cov, active, max(limits.values())):
+            own = active[tidx]
+            for tname, lim in limits.items():
+                a = lim - du
+                b = lim - dv
+                ln = ln_all[e]
+                whole = (a >= ln) | (b >= ln) | ((a >= 0) & (b >= 0) & (a + b >= ln))
+                pe_, ps_, pt_, pw_ = _reached_pieces(cov.net, du, dv, e, lim)
+                grp = np.concatenate([r[whole], r[~whole & (a > 0)], r[~whole & (b > 0)]])
+                oe, os_, ot = _own_edge(cov, own, lim)
+                own_rows = np.flatnonzero((lim - cov.fac_snap.snap_m[own]) > 0)
+                e2 = np.concatenate([pe_, oe])
+                s2 = np.concatenate([ps_, os_])
+                t2 = np.concatenate([pt_, ot])
+                w2 = np.concatenate([pw_, np.zeros(len(oe), bool)])
+                grp = np.concatenate([grp, own_rows])
+                mg, _, ms, mt, _ = _merge_intervals(cov.net, grp, e2, s2, t2)
+                km = pd.Series(mt - ms).groupby(mg).sum() / 1000.0
+                for g, geom in emit(e2, s2, t2, w2, group=grp):
+                    row = {
+                        "facility_id": fid_arr[tidx[g]],
+                        "target": tname,
+                        "max_dist_m": lim,
+                        "reached_km": round(float(km[g]), 3),
+                    }
+                    per[int(tidx[g])].append((row, geom))
+        for items in per:
+            for row, geom in items:
+                rows.append(row)
+                geoms.append(geom)
+    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
+    if not lines:
+        gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
+    return gdf
+
+
+def _area_polygons(
+    cov: Coverage,
+    *,
+    targets: Any,
+    street_side_m: float | None,
+    per_facility: bool,
+    resolution_m: float,
+) -> gpd.GeoDataFrame:
+    from geogrid.analyses.coverage import areas as _areas
+
+    tlist = parse_targets(targets) if targets is not None else cov.targets
+    side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
+    names = [t.name for t in tlist]
+    limits = [t.max_dist_m(cov.speed_kmh) for t in tlist]
+    net = cov.net
+    samples = _areas.edge_cells(net, resolution_m)
+    graph = _paths.walk_graph(net)
+    u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
+    length = net.edges["length_m"].to_numpy()
+    active = cov._active()
+    fs = cov.fac_snap
+
+    def polygons(job, x, y, d, n_jobs):
+        return _areas.mosaic_polygons(
+            job, x, y, d, n_jobs, limits, side_m=side, resolution_m=resolution_m
+        )
+
+    fld = cov.field
+    du_all, dv_all = fld.d1[u], fld.d1[v]
+    touched = np.flatnonzero(np.minimum(du_all, dv_all) <= max(limits))
+    touched = np.union1d(touched, fs.edge[active])
+    x, y, d, idx, _ = _areas.cell_distances(
+        samples, touched, du_all[touched], dv_all[touched], length[touched]
+    )
+    d = _direct_walks_all(samples, fs, d, idx, active)
+    zero = np.zeros(len(touched), dtype=np.int64)
+    km = _reached_km(
+        cov, limits, zero, touched, du_all[touched], dv_all[touched], 1, active * 0, active
+    )
+    out_ids: list[Any] = ["all"]
+    out_polys = polygons(np.zeros(len(d), dtype=np.int64), x, y, d, 1)
+    out_km = [km[0]]
+    if per_facility and len(active):
+        fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
+        polys, kms = _facility_polygons(cov, samples, active, limits, polygons)
+        out_ids += fid_arr.tolist()
+        out_polys += polys
+        out_km += list(kms)
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    for fid, plist, krow in zip(out_ids, out_polys, out_km, strict=True):
+        for k, (name, lim) in enumerate(zip(names, limits, strict=True)):
+            rows.append(
+                {"facility_id": fid, "target": name, "max_dist_m": lim, "reached_km": krow[k]}
+            )
+            geoms.append(plist[k])
+    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=net.crs)
+    gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
+    return gdf
+
+
+def _tile_pairs(cov: Coverage, active: np.ndarray, limit: float):
+    """Yield ``(source positions, row, edge, du, dv)`` per tile of bounded searches.
+
+    For every source of a tile (``row`` indexes ``source positions``, which index
+    ``active``), the edges with a reached end plus its own edge, once each, rows in order,
+    with the walking distances at the edge's ends (``inf`` when not reached).
+    """
+    from scipy import sparse
+
+    net, fs = cov.net, cov.fac_snap
+    graph = _paths.walk_graph(net)
+    u, v = graph.edge_u, graph.edge_v
+    inc = _paths.edge_incidence(net)
+    loc = np.full(graph.n, -1, dtype=np.int64)
+    for tidx, nodes, dist in _paths.tiled_rows(net, fs.take(active), limit):
+        g, m = dist.shape
+        rr, nn = np.nonzero(np.isfinite(dist))
+        sel = sparse.csr_matrix((np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, graph.n))
+        pe = (sel @ inc).tocsr()
+        own = fs.edge[active[tidx]]
+        loc[nodes] = np.arange(m)
+        rows = np.arange(g)
+        # the own edge is in the row already when one of its ends is reached
+        ou, ov = loc[u[own]], loc[v[own]]
+        seen = ((ou >= 0) & np.isfinite(dist[rows, np.maximum(ou, 0)])) | (
+            (ov >= 0) & np.isfinite(dist[rows, np.maximum(ov, 0)])
+        )
+        r = np.concatenate([np.repeat(rows, np.diff(pe.indptr)), rows[~seen]])
+        e = np.concatenate([pe.indices, own[~seen]])
+        order = np.argsort(r, kind="stable")
+        r, e = r[order], e[order]
+        lu, lv = loc[u[e]], loc[v[e]]
+        du = np.where(lu >= 0, dist[r, np.maximum(lu, 0)], np.inf)
+        dv = np.where(lv >= 0, dist[r, np.maximum(lv, 0)], np.inf)
+        loc[nodes] = -1
+        yield tidx, r, e, du, dv
+
+
+def _reached_km(
+    cov: Coverage,
+    limits: list[float],
+    job: np.ndarray,
+    edge: np.ndarray,
+    du: np.ndarray,
+    dv: np.ndarray,
+    n_jobs: int,
+    src_job: np.ndarray,
+    src: np.ndarray,
+) -> np.ndarray:
+    """Kilometres of street reached per job (rows) and limit (columns), rounded to metres.
+
+    Edges are reached from their ends; a source's own edge (``src`` are facility indices,
+    ``src_job`` their jobs) also directly from the source. With one source per job
+    (``src_job`` = 0, 1, ...) the three intervals are merged in closed form, else by
+    :func:`_merge_intervals`.
+    """
+    fs = cov.fac_snap
+    ln = cov.net.edges["length_m"].to_numpy()[edge]
+    one = len(src_job) == n_jobs and np.array_equal(src_job, np.arange(n_jobs))
+    if one:
+        own = edge == fs.edge[src][job]
+    else:
+        own = np.isin(job * cov.net.n_edges + edge, src_job * cov.net.n_edges + fs.edge[src])
+    out = np.zeros((n_jobs, len(limits)))
+    for k, lim in enumerate(limits):
+        a = np.clip(lim - du, 0, ln)
+        b = np.clip(lim - dv, 0, ln)
+        part = np.where(own, 0.0, np.minimum(a + b, ln))
+        out[:, k] = np.bincount(job, part, minlength=n_jobs)
+        if one:
+            out[:, k] += _own_edge_reach(fs, lim, src, job[own], a[own], b[own], ln[own], n_jobs)
+        else:
+            out[:, k] += _merged_reach(cov, lim, job[own], edge[own], a[own], b[own], src_job, src)
+    return np.round(out / 1000.0, 3)
+
+
+def _own_edge_reach(
+    fs: Snap,
+    lim: float,
+    src: np.ndarray,
+    job: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    ln: np.ndarray,
+    n_jobs: int,
+) -> np.ndarray:
+    """Metres of each source's own edge reached: ``[0, a] | [ln - b, ln] | direct walk``."""
+    j = src[job]
+    rd = lim - fs.snap_m[j]
+    lo = np.clip(fs.pos_m[j] - rd, 0, ln)
+    hi = np.clip(fs.pos_m[j] + rd, 0, ln)
+    direct = np.maximum(hi - lo, 0.0)
+    inter = np.maximum(np.minimum(hi, a) - lo, 0.0) + np.maximum(hi - np.maximum(lo, ln - b), 0.0)
+    total = np.where(a + b >= ln, ln, a + b + direct - np.minimum(inter, direct))
+    return np.bincount(job, total, minlength=n_jobs)
+
+
+def _merged_reach(
+    cov: Coverage,
+    lim: float,
+    job: np.ndarray,
+    edge: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    src_job: np.ndarray,
+    src: np.ndarray,
+) -> np.ndarray:
+    """Metres of own edges reached when several sources share a job (interval union)."""
+    fs = cov.fac_snap
+    n_jobs = int(max(job.max(initial=0), src_job.max(initial=0))) + 1
+    ln = cov.net.edges["length_m"].to_numpy()
+    rd = lim - fs.snap_m[src]
+    sl = ln[fs.edge[src]]
+    g = np.concatenate([job, job, src_job])
+    e = np.concatenate([edge, edge, fs.edge[src]])
+    st = np.concatenate([np.zeros(len(edge)), ln[edge] - b, np.clip(fs.pos_m[src] - rd, 0, sl)])
+    en = np.concatenate([a, ln[edge], np.clip(fs.pos_m[src] + rd, 0, sl)])
+    ok = en > st
+    mg, _, ms, mt, _ = _merge_intervals(cov.net, g[ok], e[ok], st[ok], en[ok])
+    return np.bincount(mg, mt - ms, minlength=n_jobs)
+
+
+def _direct_walks_all(
+    cells: dict[str, np.ndarray], fs: Snap, d: np.ndarray, idx: np.ndarray, js: np.ndarray
+) -> np.ndarray:
+    """Shorten cell distances by direct walks from any facility ``js`` on the same edge."""
+    from geogrid.analyses.coverage.areas import direct_distance
+
+    edge_of = cells["edge"][idx]
+    on = np.flatnonzero(np.isin(edge_of, fs.edge[js]))
+    if len(on) == 0:
+        return d
+    m = pd.DataFrame({"s": on, "edge": edge_of[on]}).merge(
+        pd.DataFrame({"edge": fs.edge[js], "pf": fs.pos_m[js], "leg": fs.snap_m[js]}), on="edge"
+    )
+    s = m["s"].to_numpy()
+    direct = direct_distance(cells, idx[s], m["pf"].to_numpy(), m["leg"].to_numpy())
+    np.minimum.at(d, s, direct)
+    return d
+
+
+def _facility_polygons(
+    cov: Coverage,
+    samples: dict[str, np.ndarray],
+    active: np.ndarray,
+    limits: list[float],
+    polygons: Any,
+    *,
+    batch_samples: int = 1_000_000,
+) -> tuple[list[list[Any]], np.ndarray]:
+    """Polygons and reached km of every active facility from tiled bounded searches.
+
+    The samples of many facilities are gathered (up to ``batch_samples``) and drawn in one
+    mosaic call; nothing loops over facilities in Python.
+    """
+    from geogrid.analyses.coverage import areas as _areas
+
+    fs = cov.fac_snap
+    length = cov.net.edges["length_m"].to_numpy()
+    lim_max = max(limits)
+    polys: list[list[Any]] = [[] for _ in range(len(active))]
+    kms = np.zeros((len(active), len(limits)))
+    pend: list[tuple[np.ndarray, ...]] = []
+    pend_n = 0
+
+    def flush() -> None:
+        nonlocal pend, pend_n
+        if not pend:
+            return
+        fac = np.concatenate([p[0] for p in pend])  # facility position per job
+        offs = np.cumsum([0] + [len(p[0]) for p in pend])
+        job = np.concatenate([p[1] + o for p, o in zip(pend, offs[:-1], strict=True)])
+        got = polygons(
+            job,
+            np.concatenate([p[2] for p in pend]),
+            np.concatenate([p[3] for p in pend]),
+            np.concatenate([p[4] for p in pend]),
+            len(fac),
+        )
+        for i, f in enumerate(fac.tolist()):
+            polys[f] = got[i]
+        pend, pend_n = [], 0
+
+    for tidx, r, e, du, dv in _tile_pairs(cov, active, lim_max):
+        g = len(tidx)
+        x, y, d, idx, which = _areas.cell_distances(samples, e, du, dv, length[e])
+        job = r[which]
+        # direct walks along each source's own edge (no detour through its ends)
+        j = active[tidx][job]
+        on = np.flatnonzero(samples["edge"][idx] == fs.edge[j])
+        jo = j[on]
+        d[on] = np.minimum(
+            d[on], _areas.direct_distance(samples, idx[on], fs.pos_m[jo], fs.snap_m[jo])
+        )
+        kms[tidx] = _reached_km(cov, limits, r, e, du, dv, g, np.arange(g), active[tidx])
+        near = d <= lim_max
+        pend.append((tidx, job[near], x[near], y[near], d[near]))
+        pend_n += int(near.sum())
+        if pend_n >= batch_samples:
+            flush()
+    flush()
+    return polys, kms
+
+
+def _merge_intervals(
+    net: WalkNetwork, group: np.ndarray, e: np.ndarray, s: np.ndarray, t: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Union of intervals per (group, edge): returns group, edge, start, end, whole."""
+    if len(e) == 0:
+        z = np.zeros(0)
+        return group, e, z, z, z.astype(bool)
+    order = np.lexsort((s, e, group))
+    g, e, s, t = group[order], e[order], s[order], t[order]
+    same = np.r_[False, (g[1:] == g[:-1]) & (e[1:] == e[:-1])]
+    key = np.cumsum(~same)
+    run_end = pd.Series(t).groupby(key).cummax().to_numpy()
+    prev_end = np.r_[-np.inf, run_end[:-1]]
+    new = ~same | (s > prev_end)
+    block = np.cumsum(new) - 1
+    nb = block[-1] + 1
+    bs = np.full(nb, np.inf)
+    bt = np.full(nb, -np.inf)
+    np.minimum.at(bs, block, s)
+    np.maximum.at(bt, block, t)
+    first = np.flatnonzero(new)
+    be, bg = e[first], g[first]
+    length = net.edges["length_m"].to_numpy()[be]
+    whole = (bs <= 1e-9) & (bt >= length - 1e-9)
+    return bg, be, bs, bt, whole
+
+
+def gaps(
+    cov: Coverage,
+    *,
+    target: str | None = None,
+    table: gpd.GeoDataFrame | None = None,
+    areas: gpd.GeoDataFrame | None = None,
+    cluster_m: float = 50.0,
+) -> gpd.GeoDataFrame:
+    """Service gaps (服务盲区): populated areas outside every service area of ``target``.
+
+    Uncovered units with households are buffered by ``cluster_m`` and merged into gap
+    polygons (minus the service area). Columns: ``gap_id``, ``target``, ``households``,
+    ``population``, ``units``, ``nearest_id`` (the facility the gap misses least), ``miss_m``
+    (how far beyond the target its nearest household is), ``community_codes``.
+    """
+    tname = target or cov.settings.primary_target
+    lim = cov.max_dist_m(tname)
+    tbl = table if table is not None else cov.table()
+    col = f"within_{tname}"
+    covered = (
+        tbl[col].to_numpy(dtype=bool) if col in tbl.columns else tbl["dist_m"].to_numpy() <= lim
+    )
+    unc = tbl[(~covered) & (tbl["households"].to_numpy(dtype=float) > 0)]
+    cols = [
+        "gap_id",
+        "target",
+        "households",
+        "population",
+        "units",
+        "nearest_id",
+        "miss_m",
+        "community_codes",
+    ]
+    if unc.empty:
+        return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=cov.net.crs)
+    blobs = shapely.union_all(
+        shapely.buffer(np.asarray(unc.geometry.values), cluster_m, quad_segs=4)
+    )
+    parts = np.asarray(shapely.get_parts(blobs))
+    if areas is None:
+        areas = service_areas(cov, targets=tname, per_facility=False)
+    sa = areas[(areas["facility_id"] == "all") & (areas["target"] == tname)]
+    if len(sa):
+        cut = np.asarray(shapely.difference(parts, sa.geometry.iloc[0]))
+        keep = ~shapely.is_empty(cut)
+        parts, cut = parts[keep], cut[keep]
+    else:
+        cut = parts
+    tree = shapely.STRtree(parts)
+    hit = tree.query(representative_points(unc), predicate="within")
+    owner = np.full(len(unc), -1)
+    owner[hit[0]] = hit[1]
+    df = pd.DataFrame(
+        {
+            "owner": owner,
+            "households": unc["households"].to_numpy(dtype=float),
+            "population": unc["population"].to_numpy(dtype=float),
+            "dist_m": unc["dist_m"].to_numpy(dtype=float),
+            "nearest_id": unc["nearest_id"].to_numpy(dtype=object),
+            "community_code": unc["community_code"].to_numpy(dtype=object)
+            if "community_code" in unc.columns
+            else None,
+        }
+    )
+    df = df[df["owner"] >= 0]
+    recs = []
+    for k, grp in df.groupby("owner", sort=True):
+        best = grp["dist_m"].idxmin()
+        codes = (
+            sorted({str(c) for c in grp["community_code"].dropna()})
+            if grp["community_code"].notna().any()
+            else []
+        )
+        recs.append(
+            {
+                "owner": k,
+                "target": tname,
+                "households": round(float(grp["households"].sum()), 2),
+                "population": round(float(grp["population"].sum()), 2),
+                "units": len(grp),
+                "nearest_id": grp.at[best, "nearest_id"],
+                "miss_m": round(float(grp.at[best, "dist_m"] - lim), 1)
+                if np.isfinite(grp.at[best, "dist_m"])
+                else np.nan,
+                "community_codes": ",".join(codes),
+            }
+        )
+    out = (
+        pd.DataFrame(recs)
+        .sort_values("households", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
+    out.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(out))])
+    geom = cut[out["owner"].to_numpy()]
+    return gpd.GeoDataFrame(out.drop(columns="owner"), geometry=geom, crs=cov.net.crs)
+
+
+# ---------------------------------------------------------------------- load and access
+def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
+    """Households and population whose nearest facility each facility is, and its load.
+
+    Columns added: ``served_households``, ``served_population``, ``served_party_members``,
+    ``hh_per_m2``, ``m2_per_100hh``, ``overloaded`` (less than
+    ``settings.min_m2_per_100_households`` m2 per 100 households served, or more households
+    than ``capacity``), and the snap flags ``snap_m``, ``snap_far`` and ``snap_island``.
+    """
+    tbl = table if table is not None else cov.table()
+    fac = cov.facilities.copy()
+    grp = tbl.groupby("nearest_id")
+    for src, dst in (
+        ("households", "served_households"),
+        ("population", "served_population"),
+        ("party_members", "served_party_members"),
+    ):
+        fac[dst] = fac["facility_id"].map(grp[src].sum()).fillna(0.0).round(2)
+    area = fac["area_m2"].astype(float)
+    served = fac["served_households"]
+    fac["hh_per_m2"] = (served / area).where(area > 0).round(3)
+    fac["m2_per_100hh"] = (area / served * 100).where(served > 0).round(2)
+    over_area = (fac["m2_per_100hh"] < cov.settings.min_m2_per_100_households).fillna(False)
+    over_cap = (served > fac["capacity"]).fillna(False) if "capacity" in fac.columns else False
+    fac["overloaded"] = (over_area | over_cap) & fac["active"]
+    fac["snap_m"] = np.round(cov.fac_snap.snap_m, 3)
+    fac["snap_far"] = cov.fac_snap.far
+    fac["snap_island"] = cov.fac_snap.island
+    return fac
+
+
+def two_step_fca(
+    cov: Coverage, *, target: str | None = None, supply: str = "area_m2"
+) -> np.ndarray:
+    """Two-step floating catchment (2SFCA) accessibility per demand unit.
+
+    Step 1: each facility's supply (``area_m2``, else ``capacity``, else 1) over the population
+    within ``target`` walking of it. Step 2: each unit sums the ratios of the facilities within
+    ``target``. Returned in supply units per 1,000 residents (m2 per 1,000 persons).
+    """
+    lim = cov.max_dist_m(target or cov.settings.primary_target)
+    active = cov._active()
+    pairs = coverage_pairs(cov.net, cov.fac_snap.take(active), cov.unit_snap, lim).tocsr()
+    pairs.data[:] = 1.0
+    fac = cov.facilities.iloc[active]
+    s = (
+        pd.to_numeric(fac[supply], errors="coerce")
+        if supply in fac.columns
+        else pd.Series(np.nan, index=fac.index)
+    )
+    if "capacity" in fac.columns:
+        s = s.fillna(pd.to_numeric(fac["capacity"], errors="coerce"))
+    s = s.fillna(1.0).to_numpy(dtype=float)
+    pop = cov.demand["population"].to_numpy(dtype=float)
+    reach_pop = pairs @ pop
+    ratio = np.divide(s, reach_pop, out=np.zeros_like(s), where=reach_pop > 0)
+    return np.asarray(pairs.T @ ratio) * 1000.0
+
+
+# ---------------------------------------------------------------------- one call
+@dataclass
+class CoverageResult:
+    """All coverage outputs: layers for ``coverage.gpkg`` and the summary table."""
+
+    coverage: Coverage
+    demand: gpd.GeoDataFrame
+    communities: gpd.GeoDataFrame | pd.DataFrame | None
+    streets: pd.DataFrame | None
+    districts: pd.DataFrame | None
+    facilities: gpd.GeoDataFrame
+    service_areas: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    summary: pd.DataFrame
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """Layers to write to ``coverage.gpkg``."""
+        out = {
+            "demand": self.demand,
+            "facilities": self.facilities,
+            "service_areas": self.service_areas,
+            "gaps": self.gaps,
+        }
+        if isinstance(self.communities, gpd.GeoDataFrame):
+            out["communities"] = self.communities
+        return out
+
+
+def run_coverage(
+    net: WalkNetwork,
+    demand: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    *,
+    communities: gpd.GeoDataFrame | None = None,
+    targets: Any = None,
+    speed_kmh: float | None = None,
+    settings: Settings = DEFAULTS,
+    per_facility_areas: bool = True,
+) -> CoverageResult:
+    """Everything the ``geogrid coverage`` command writes, from one call."""
+    cov = compute_coverage(
+        net, demand, facilities, targets=targets, speed_kmh=speed_kmh, settings=settings
+    )
+    tbl = cov.table()
+    tbl["circle_overstated"] = circle_overstatement(cov, table=tbl)
+    tbl["access_2sfca"] = np.round(two_step_fca(cov), 4)
+    code = "community_code"
+    if code not in tbl.columns and communities is not None and code in communities.columns:
+        tbl[code] = _attach_zone(tbl, communities, code)
+    fac = facility_load(cov, table=tbl)
+    if communities is not None and code in communities.columns and code not in fac.columns:
+        fac[code] = _attach_zone(fac, communities, code)
+    areas = service_areas(cov, per_facility=per_facility_areas)
+    gap = gaps(cov, table=tbl, areas=areas)
+    comm = streets = districts = None
+    if code in tbl.columns:
+        agg = aggregate(tbl, by=code, facilities=fac, targets=cov.targets)
+        over = (
+            tbl.assign(_o=tbl["households"].where(tbl["circle_overstated"], 0.0))
+            .groupby(code)["_o"]
+            .sum()
+        )
+        agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).round(2)
+        if communities is not None:
+            base = to_metric(communities, net.crs)
+            comm = base.merge(agg, on=code, how="left", suffixes=("", "_agg"))
+        else:
+            comm = agg
+        tbl_s = tbl.assign(
+            street_code=tbl[code].astype(str).str[:9], district_code=tbl[code].astype(str).str[:6]
+        )
+        fs = (
+            fac.assign(
+                street_code=fac[code].astype(str).str[:9],
+                district_code=fac[code].astype(str).str[:6],
+            )
+            if code in fac.columns
+            else None
+        )
+        streets = aggregate(tbl_s, by="street_code", facilities=fs, targets=cov.targets)
+        districts = aggregate(tbl_s, by="district_code", facilities=fs, targets=cov.targets)
+    summary = _summary(cov, tbl, fac, gap)
+    return CoverageResult(cov, tbl, comm, streets, districts, fac, areas, gap, summary)
+
+
+def _elderly_rows(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> list[tuple[str, Any]]:
+    """Elderly residents and those within each target, when the demand has ``elderly``."""
+    if "elderly" not in tbl.columns:
+        return []
+    e = pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    total = float(e.sum())
+    rows: list[tuple[str, Any]] = [("elderly", round(total, 1))]
+    for t in targets:
+        c = float(e[tbl[t.column].to_numpy(dtype=bool)].sum())
+        rows.append((f"covered_elderly_{t.name}", round(c, 1)))
+        rows.append((f"coverage_elderly_{t.name}", round(c / total, 4) if total else np.nan))
+    return rows
+
+
+def _summary(
+    cov: Coverage, tbl: gpd.GeoDataFrame, fac: gpd.GeoDataFrame, gap: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    hh = tbl["households"].to_numpy(dtype=float)
+    total = hh.sum()
+    rows: list[tuple[str, Any]] = [
+        ("demand_units", len(tbl)),
+        ("households", round(float(total), 1)),
+        ("population", round(float(tbl["population"].sum()), 1)),
+        ("facilities", int(fac["active"].sum())),
+        ("speed_kmh", cov.speed_kmh),
+    ]
+    for t in cov.targets:
+        c = float(hh[tbl[t.column].to_numpy(dtype=bool)].sum())
+        rows.append((f"covered_hh_{t.name}", round(c, 1)))
+        rows.append((f"coverage_{t.name}", round(c / total, 4) if total else np.nan))
+    rows += _elderly_rows(tbl, cov.targets)
+    w = hh > 0
+    rows += [
+        (
+            "mean_walk_min",
+            round(
+                float(
+                    np.average(
+                        tbl["walk_min"][w & np.isfinite(tbl["walk_min"])],
+                        weights=hh[w & np.isfinite(tbl["walk_min"])],
+                    )
+                ),
+                2,
+            )
+            if w.any()
+            else np.nan,
+        ),
+        ("p90_walk_min", round(_wquantile(tbl["walk_min"].to_numpy(dtype=float), hh, 0.9), 2)),
+        (
+            "circle_overstated_hh",
+            round(float(hh[tbl["circle_overstated"].to_numpy(dtype=bool)].sum()), 1)
+            if "circle_overstated" in tbl.columns
+            else np.nan,
+        ),
+        ("gaps", len(gap)),
+        ("gap_households", round(float(gap["households"].sum()), 1) if len(gap) else 0.0),
+        ("overloaded_facilities", int(fac["overloaded"].sum())),
+        ("units_far_from_network", int(tbl["snap_far"].sum())),
+        ("units_snapped_from_island", int(tbl["snap_island"].sum())),
+        ("facilities_far_from_network", int(cov.fac_snap.far.sum())),
+        ("facilities_snapped_from_island", int(cov.fac_snap.island.sum())),
+    ]
+    return pd.DataFrame(rows, columns=["metric", "value"])

@@ -1,0 +1,1 @@
+"""Governance grids: atoms, balanced partition, certificates and quality."""

@@ -1,0 +1,1 @@
+"""Station siting: candidates, coverage matrices, models and the HiGHS solve."""

@@ -1,0 +1,656 @@
+"""Walking network: build from OSM ways or GraphML, project, split, snap points to edges.
+
+The network is undirected. Nodes are way endpoints and vertices shared by two or more ways
+(OSM ways connect only at shared nodes). Every edge keeps its geometry in the study area's
+metric CRS, oriented from ``u`` to ``v``; ``length_m`` is the projected geometry length, so
+distances along an edge and between nodes agree to the millimetre.
+
+Points snap to the nearest *edge* (not node) at the projected point; the snap leg is kept in
+``snap_m`` and added to every distance later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+
+from geogrid.crs import _is_metric, far_from_centre, metric_crs, to_metric
+from geogrid.errors import CRSError, NetworkError
+
+log = logger = logging.getLogger(__name__)
+
+
+#: OSM ``highway`` values people walk on (motorway, trunk and their links are excluded).
+WALKABLE_HIGHWAYS: frozenset[str] = frozenset(
+    {
+        "footway",
+        "path",
+        "pedestrian",
+        "steps",
+        "living_street",
+        "residential",
+        "service",
+        "unclassified",
+        "tertiary",
+        "tertiary_link",
+        "secondary",
+        "secondary_link",
+        "primary",
+        "primary_link",
+        "track",
+        "corridor",
+        "road",
+        "cycleway",
+    }
+)
+_PRIVATE = frozenset({"private", "no", "customers", "residents", "permit"})
+_FOOT_YES = frozenset({"yes", "designated", "permissive", "official"})
+
+
+def _first(value: Any) -> Any:
+    """First item of an OSMnx list-valued attribute (``['footway', 'steps']``), else itself."""
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        inner = [s.strip(" '\"") for s in value[1:-1].split(",")]
+        return inner[0] if inner else None
+    return value
+
+
+def _tag(df: pd.DataFrame, name: str) -> pd.Series:
+    if name not in df.columns:
+        return pd.Series([None] * len(df), index=df.index, dtype=object)
+    return df[name].map(_first).astype(object).where(df[name].notna(), None)
+
+
+@dataclass
+class WalkNetwork:
+    """An undirected walking network in a metric CRS.
+
+    Attributes
+    ----------
+    nodes : GeoDataFrame
+        One row per node (index 0..n-1): ``x``, ``y``, ``component`` (0 = largest), Point.
+    edges : GeoDataFrame
+        One row per edge (index 0..m-1): ``u``, ``v``, ``length_m``, ``highway``, ``access``,
+        ``private`` (an access-restricted way kept because it lies in a residential compound),
+        ``compound`` (the compound of a private edge, -1 for public ones), ``name``,
+        LineString from ``u`` to ``v``.
+    crs : pyproj.CRS
+        The metric CRS of the study area.
+    report : dict
+        What the builder did: ways read, kept, dropped by reason, islands.
+    private : str
+        Who may walk compound private paths: ``"residents"`` (default; trips that start or
+        end in that compound), ``"all"`` or ``"none"`` (see :func:`network_from_ways`).
+
+    """
+
+    nodes: gpd.GeoDataFrame
+    edges: gpd.GeoDataFrame
+    crs: pyproj.CRS
+    report: dict[str, Any] = field(default_factory=dict)
+    private: str = "residents"
+    _csr: sparse.csr_matrix | None = field(default=None, repr=False)
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+    _incidence: sparse.csr_matrix | None = field(default=None, repr=False)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.nodes)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of edges."""
+        return len(self.edges)
+
+    @property
+    def csr(self) -> sparse.csr_matrix:
+        """Symmetric node x node CSR matrix of edge lengths (shortest of parallel edges)."""
+        if self._csr is None:
+            u = self.edges["u"].to_numpy()
+            v = self.edges["v"].to_numpy()
+            w = self.edges["length_m"].to_numpy(dtype=float)
+            keep = u != v
+            r = np.concatenate([u[keep], v[keep]])
+            c = np.concatenate([v[keep], u[keep]])
+            ww = np.concatenate([w[keep], w[keep]])
+            order = np.lexsort((ww, c, r))
+            r, c, ww = r[order], c[order], ww[order]
+            first = np.ones(len(r), dtype=bool)
+            first[1:] = (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+            n = self.n_nodes
+            self._csr = sparse.csr_matrix((ww[first], (r[first], c[first])), shape=(n, n))
+            self._csr.sort_indices()
+        return self._csr
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """STRtree over edge geometries (built once)."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(np.asarray(self.edges.geometry.values))
+        return self._tree
+
+    @property
+    def incidence(self) -> sparse.csr_matrix:
+        """Node x edge incidence matrix (CSR), 1 where the node is an end of the edge."""
+        if self._incidence is None:
+            m = self.n_edges
+            rows = np.concatenate([self.edges["u"].to_numpy(), self.edges["v"].to_numpy()])
+            cols = np.concatenate([np.arange(m), np.arange(m)])
+            inc = sparse.csr_matrix(
+                (np.ones(2 * m, dtype=np.int8), (rows, cols)), shape=(self.n_nodes, m)
+            )
+            inc.data[:] = 1
+            self._incidence = inc
+        return self._incidence
+
+    def prepare_snapping(self) -> None:
+        """Build the snapping index now (else the first :func:`snap_points` call builds it)."""
+        from geogrid.network.snap import snap_index  # snap builds on this module
+
+        snap_index(self, False)
+
+    def with_private(self, private: str) -> WalkNetwork:
+        """Return the network under another private-path rule (residents, all, none).
+
+        ``"none"`` drops the private edges (and the nodes only they reach); the others share
+        this network's geometry and only change who walks the private edges.
+        """
+        mode = _private_mode(private)
+        if mode == self.private:
+            return self
+        priv = self.edges["private"].to_numpy(dtype=bool)
+        if mode == "none" and priv.any():
+            ways = self.edges[~priv].drop(columns=["u", "v", "length_m", "way"])
+            net = network_from_ways(ways, crs=self.crs, walkable_only=False, private="none")
+            net.report = {
+                **{k: v for k, v in self.report.items() if not k.startswith("_")},
+                "dropped_private": int(priv.sum()),
+            }
+            return net
+        return WalkNetwork(
+            nodes=self.nodes,
+            edges=self.edges,
+            crs=self.crs,
+            report={k: v for k, v in self.report.items() if not k.startswith("_walk")},
+            private=mode,
+            _csr=self._csr,
+            _tree=self._tree,
+            _incidence=self._incidence,
+        )
+
+    @property
+    def total_length_km(self) -> float:
+        """Total length of all edges in km."""
+        return float(self.edges["length_m"].sum() / 1000.0)
+
+    def summary(self) -> dict[str, Any]:
+        """Return counts for reports: nodes, edges, km, islands, private edges kept."""
+        comp = self.nodes["component"].to_numpy()
+        return {
+            "nodes": self.n_nodes,
+            "edges": self.n_edges,
+            "length_km": round(self.total_length_km, 3),
+            "components": int(comp.max() + 1) if len(comp) else 0,
+            "island_nodes": int((comp > 0).sum()),
+            "private_edges_kept": int(self.edges["private"].sum()),
+            **{k: v for k, v in self.report.items() if k.startswith("dropped_")},
+        }
+
+    def to_networkx(self) -> Any:
+        """Return the network as an undirected ``networkx.MultiGraph`` (weights in ``length_m``)."""
+        import networkx as nx
+
+        g = nx.MultiGraph()
+        g.add_nodes_from(range(self.n_nodes))
+        u = self.edges["u"].to_numpy()
+        v = self.edges["v"].to_numpy()
+        w = self.edges["length_m"].to_numpy(dtype=float)
+        g.add_weighted_edges_from(
+            zip(u.tolist(), v.tolist(), w.tolist(), strict=False), weight="length_m"
+        )
+        return g
+
+
+def _walkable_mask(
+    ways: gpd.GeoDataFrame, residential: gpd.GeoDataFrame | None, *, keep_private: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """Walkable ways, private compound ways kept, the compound polygon of each, counts."""
+    highway = _tag(ways, "highway")
+    access = _tag(ways, "access")
+    service = _tag(ways, "service")
+    foot = _tag(ways, "foot")
+    hw_ok = highway.isin(WALKABLE_HIGHWAYS).to_numpy()
+    foot_yes = foot.isin(_FOOT_YES).to_numpy()
+    foot_no = (foot == "no").to_numpy()
+    restricted = (access.isin(_PRIVATE) | (service == "private")).to_numpy() & ~foot_yes
+    in_res = np.zeros(len(ways), dtype=bool)
+    if residential is not None and len(residential) and restricted.any():
+        res = residential.to_crs(ways.crs) if residential.crs != ways.crs else residential
+        mids = shapely.line_interpolate_point(
+            np.asarray(ways.geometry.values)[restricted], 0.5, normalized=True
+        )
+        tree = shapely.STRtree(np.asarray(res.geometry.values))
+        hit = tree.query(mids, predicate="within")
+        idx = np.flatnonzero(restricted)
+        in_res[idx[np.unique(hit[0])]] = True
+    keep_restricted = restricted & in_res & keep_private
+    ok = hw_ok & ~foot_no & (~restricted | keep_restricted)
+    owner = np.full(len(ways), -1, dtype=np.int64)
+    if in_res.any():
+        first = np.unique(hit[0], return_index=True)[1]
+        owner[idx[hit[0][first]]] = hit[1][first]
+    counts = {
+        "ways_read": int(len(ways)),
+        "dropped_not_walkable": int((~hw_ok).sum()),
+        "dropped_foot_no": int((hw_ok & foot_no).sum()),
+        "dropped_private": int((hw_ok & ~foot_no & restricted & ~keep_restricted).sum()),
+        "private_in_compounds": int((hw_ok & restricted & in_res).sum()),
+    }
+    return ok, keep_restricted, owner, counts
+
+
+_PRIVATE_MODES = ("residents", "all", "none")
+
+
+def _private_mode(private: str | None, keep_private: bool = True) -> str:
+    """Check a ``private=`` option (``keep_private=False`` is the old spelling of "none")."""
+    if private is None:
+        if not keep_private:
+            log.warning("keep_private=False is deprecated; pass private='none'")
+            return "none"
+        return "residents"
+    if private not in _PRIVATE_MODES:
+        msg = (
+            f"private={private!r} is not one of residents, all, none; pass e.g. private='residents'"
+        )
+        raise NetworkError(msg)
+    return str(private)
+
+
+def compound_pieces(u: np.ndarray, v: np.ndarray, owner: np.ndarray) -> np.ndarray:
+    """Compound id per edge (-1 public): connected pieces of private edges of one polygon.
+
+    ``owner`` is the polygon of each private edge (-1 for public edges). Ids are numbered
+    0.. in order of each piece's first edge.
+    """
+    out = np.full(len(u), -1, dtype=np.int64)
+    priv = np.flatnonzero(owner >= 0)
+    if len(priv) == 0:
+        return out
+    ends = np.concatenate([u[priv], v[priv]]).astype(np.int64)
+    own = np.concatenate([owner[priv], owner[priv]]).astype(np.int64)
+    _, key = np.unique(np.column_stack([own, ends]), axis=0, return_inverse=True)
+    key = key.ravel()
+    k = len(priv)
+    nk = int(key.max()) + 1
+    adj = sparse.csr_matrix((np.ones(k), (key[:k], key[k:])), shape=(nk, nk))
+    _, lab = csgraph.connected_components(adj, directed=False)
+    piece = lab[key[:k]]
+    _, first = np.unique(piece, return_index=True)
+    rank = np.argsort(np.argsort(first))
+    out[priv] = rank[piece]
+    return out
+
+
+def _split_at_shared_vertices(
+    geoms: np.ndarray, *, precision_m: float = 0.001
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split lines at vertices shared with other lines (or repeated) and at their ends.
+
+    Returns edge geometries, the source line index of each edge, u and v node ids.
+    """
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    if len(coords) == 0:
+        msg = "no walkable way has coordinates; check the file covers the study area"
+        raise NetworkError(msg)
+    keys = np.round(coords / precision_m).astype(np.int64)
+    _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    key_id = key_id.ravel()
+    starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    ends = np.r_[starts[1:] - 1, len(owner) - 1]
+    is_first = np.zeros(len(owner), dtype=bool)
+    is_first[starts] = True
+    is_last = np.zeros(len(owner), dtype=bool)
+    is_last[ends] = True
+    is_node = (key_count[key_id] > 1) | is_first | is_last
+    # k = running count of node vertices within each line (first vertex -> 1)
+    csum = np.cumsum(is_node)
+    base = np.repeat(csum[starts] - 1, ends - starts + 1)
+    k = csum - base
+    n_edges_line = k[ends] - 1
+    offset = np.r_[0, np.cumsum(n_edges_line)[:-1]]
+    off = np.repeat(offset, ends - starts + 1)
+    # emit rows: interior/non-node rows and node rows that start an edge -> edge k-1;
+    # node rows that end an edge (all node rows but the first) -> edge k-2
+    start_rows = ~is_last
+    end_rows = is_node & ~is_first
+    rows = np.concatenate([np.flatnonzero(start_rows), np.flatnonzero(end_rows)])
+    edge = np.concatenate([(k - 1 + off)[start_rows], (k - 2 + off)[end_rows]])
+    order = np.lexsort((rows, edge))
+    rows, edge = rows[order], edge[order]
+    n_edges = int(n_edges_line.sum())
+    lines = shapely.linestrings(coords[rows], indices=edge)
+    first_row = rows[np.r_[0, np.flatnonzero(np.diff(edge)) + 1]]
+    last_row = rows[np.r_[np.flatnonzero(np.diff(edge)), len(rows) - 1]]
+    src_line = owner[first_row]
+    node_keys, node_of_key = np.unique(key_id[is_node], return_inverse=True)
+    lookup = np.full(key_count.shape[0], -1, dtype=np.int64)
+    lookup[node_keys] = np.arange(len(node_keys))
+    u = lookup[key_id[first_row]]
+    v = lookup[key_id[last_row]]
+    if len(lines) != n_edges:  # pragma: no cover - internal invariant
+        raise NetworkError("edge split failed; please report this with the input file")
+    return np.asarray(lines), src_line, u, v
+
+
+def _drop_far_ways(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Drop ways far away from all the others (a stray line at 0, 0), with a warning."""
+    if len(ways) < 3:
+        return ways
+    with np.errstate(all="ignore"):
+        mid = shapely.line_interpolate_point(
+            np.asarray(ways.to_crs("EPSG:4326").geometry.values), 0.5, normalized=True
+        )
+    xy = shapely.get_coordinates(mid)
+    if len(xy) != len(ways):
+        return ways
+    far, limit = far_from_centre(xy[:, 0], xy[:, 1])
+    if far.any() and not far.all():
+        log.warning(
+            "dropped %d of %d network ways more than %.0f km from the rest of the network; "
+            "check their coordinates",
+            int(far.sum()),
+            len(ways),
+            limit,
+        )
+        ways = ways.loc[~far].reset_index(drop=True)
+    return ways
+
+
+def network_from_ways(
+    ways: gpd.GeoDataFrame,
+    *,
+    residential: gpd.GeoDataFrame | None = None,
+    keep_private: bool = True,
+    crs: Any = None,
+    walkable_only: bool = True,
+    private: str | None = None,
+) -> WalkNetwork:
+    """Build a walking network from way lines with OSM tags.
+
+    Parameters
+    ----------
+    ways : GeoDataFrame
+        LineStrings with at least ``highway``; ``access``, ``service``, ``foot``, ``name`` are
+        used when present. Ways connect where they share a vertex.
+    residential : GeoDataFrame, optional
+        ``landuse=residential`` / compound polygons. Ways tagged ``access=private`` or
+        ``service=private`` inside them are kept as their compound's private paths.
+    keep_private : bool
+        Deprecated: ``False`` is ``private="none"``.
+    private : {"residents", "all", "none"}
+        Who walks a compound's private paths (default ``"residents"``): only trips that start
+        or end inside that compound (a gated compound, 封闭小区; everybody else goes round it
+        and enters through its gates); ``"all"``: everybody (open compounds); ``"none"``:
+        nobody (the ways are dropped). Each connected piece of private paths inside one
+        polygon is one compound; its gates are the nodes where its paths meet any other way.
+    crs : optional
+        Metric CRS to use; default :func:`geogrid.crs.metric_crs` of the ways.
+    walkable_only : bool
+        False keeps every way (for networks already filtered, e.g. generated ones).
+
+    """
+    if not isinstance(ways, gpd.GeoDataFrame) or ways.crs is None:
+        msg = "ways need a coordinate system; read them with geogrid.io or call .set_crs(...)"
+        raise CRSError(msg)
+    if "highway" not in ways.columns:
+        msg = "ways have no 'highway' column; pass OSM highway ways (geogrid.io.read_osm(...).ways)"
+        raise NetworkError(msg)
+    ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
+    ways = ways.explode(index_parts=False).reset_index(drop=True)
+    if ways.empty:
+        msg = (
+            "the network input has no highway lines; pass an OSM extract or lines with highway tags"
+        )
+        raise NetworkError(msg)
+    ways = _drop_far_ways(ways)
+    if crs is not None:
+        target = pyproj.CRS(crs)
+    elif _is_metric(ways.crs):
+        target = pyproj.CRS(ways.crs)
+    else:
+        target = metric_crs(ways)
+    ways = to_metric(ways, target)
+    if residential is not None:
+        residential = to_metric(residential, target)
+    mode = _private_mode(private, keep_private)
+    if walkable_only:
+        ok, is_private, owner, counts = _walkable_mask(
+            ways, residential, keep_private=mode != "none"
+        )
+    else:
+        ok = np.ones(len(ways), dtype=bool)
+        is_private = (
+            ways["private"].fillna(False).to_numpy(dtype=bool)
+            if "private" in ways.columns
+            else np.zeros(len(ways), dtype=bool)
+        )
+        if mode == "none":
+            ok = ~is_private
+        owner = (
+            ways["compound"].fillna(-1).to_numpy(dtype=np.int64)
+            if "compound" in ways.columns
+            else np.where(is_private, 0, -1)
+        )
+        counts = {"ways_read": len(ways)}
+    kept = ways[ok].reset_index(drop=True)
+    is_private = is_private[ok]
+    owner = owner[ok]
+    if kept.empty:
+        msg = (
+            f"no walkable ways among the {len(ways)} highway ways (motorways, trunks, foot=no "
+            "and access=no are dropped); pass the streets and paths people walk on"
+        )
+        raise NetworkError(msg)
+    geoms, src, u, v = _split_at_shared_vertices(np.asarray(kept.geometry.values))
+    length = shapely.length(geoms)
+    good = length > 1e-6
+    geoms, src, u, v, length = geoms[good], src[good], u[good], v[good], length[good]
+    if not len(geoms):
+        msg = (
+            "the walking network has no edge of positive length (a single node); pass streets "
+            "that cover the study area"
+        )
+        raise NetworkError(msg)
+    used, u_v = np.unique(np.concatenate([u, v]), return_inverse=True)
+    u, v = u_v[: len(u)], u_v[len(u) :]
+    edges = gpd.GeoDataFrame(
+        {
+            "u": u,
+            "v": v,
+            "length_m": length,
+            "highway": _tag(kept, "highway").to_numpy()[src],
+            "access": _tag(kept, "access").to_numpy()[src],
+            "private": is_private[src],
+            "name": _tag(kept, "name").to_numpy()[src],
+            "way": src,
+        },
+        geometry=geoms,
+        crs=target,
+    )
+    edges["compound"] = compound_pieces(u, v, np.where(is_private[src], owner[src], -1))
+    for extra in ("osmid", "way_id"):
+        if extra in kept.columns:
+            edges[extra] = kept[extra].to_numpy()[src]
+    net = _finish(edges, target, counts)
+    net.private = mode
+    return net
+
+
+def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any]) -> WalkNetwork:
+    n = int(max(edges["u"].max(), edges["v"].max()) + 1)
+    xy = np.zeros((n, 2))
+    first = shapely.get_point(np.asarray(edges.geometry.values), 0)
+    last = shapely.get_point(np.asarray(edges.geometry.values), -1)
+    xy[edges["u"].to_numpy()] = shapely.get_coordinates(first)
+    xy[edges["v"].to_numpy()] = shapely.get_coordinates(last)
+    m = len(edges)
+    adj = sparse.csr_matrix(
+        (np.ones(m), (edges["u"].to_numpy(), edges["v"].to_numpy())), shape=(n, n)
+    )
+    ncomp, labels = csgraph.connected_components(adj, directed=False)
+    sizes = np.bincount(labels, minlength=ncomp)
+    rank = np.empty(ncomp, dtype=np.int64)
+    rank[np.lexsort((np.arange(ncomp), -sizes))] = np.arange(ncomp)
+    comp = rank[labels]
+    nodes = gpd.GeoDataFrame(
+        {"x": xy[:, 0], "y": xy[:, 1], "component": comp},
+        geometry=shapely.points(xy),
+        crs=target,
+    )
+    report = dict(counts)
+    report.update(
+        {
+            "nodes": n,
+            "edges": m,
+            "components": int(ncomp),
+            "island_nodes": int((comp > 0).sum()),
+            "islands": int(ncomp - 1),
+        }
+    )
+    if ncomp > 1:
+        log.warning(
+            "walking network has %d disconnected islands (%d of %d nodes); they are kept, and "
+            "points snap to the largest component by default",
+            ncomp - 1,
+            int((comp > 0).sum()),
+            n,
+        )
+    log.info("walking network: %d nodes, %d edges, %.1f km", n, m, edges["length_m"].sum() / 1e3)
+    return WalkNetwork(nodes=nodes, edges=edges, crs=target, report=report)
+
+
+_XML_HEAD_BYTES = 1 << 20
+
+
+def _check_graphml(path: Path) -> None:
+    """Refuse XML that declares a DTD or entities (entity expansion, external entities).
+
+    A GraphML file needs neither, and a DTD must come before the root element, so the file's
+    head up to ``<graphml`` is enough to look at.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(_XML_HEAD_BYTES)
+    root = head.find(b"<graphml")
+    prolog = head if root < 0 else head[:root]
+    if b"<!DOCTYPE" in prolog.upper() or b"<!ENTITY" in prolog.upper():
+        msg = (
+            f"{path.name} declares a DTD or XML entities, which GraphML never needs and geogrid "
+            "refuses (entity expansion); save the graph again with osmnx.save_graphml"
+        )
+        raise NetworkError(msg)
+    if root < 0:
+        msg = f"{path.name} is not a GraphML file (no <graphml> element); pass an OSMnx GraphML or OSM file"
+        raise NetworkError(msg)
+
+
+def network_from_graphml(
+    path: str | Path, *, crs: Any = None, keep_private: bool = True, private: str | None = None
+) -> WalkNetwork:
+    """Load an OSMnx GraphML file as a walking network (non-walkable edges are dropped)."""
+    import osmnx as ox
+
+    path = Path(path)
+    if not path.exists():
+        msg = f"GraphML file {str(path)!r} does not exist; check the path"
+        raise NetworkError(msg)
+    _check_graphml(path)
+    try:
+        g = ox.load_graphml(path)
+    except Exception as exc:  # ElementTree ParseError, osmnx/networkx KeyError/ValueError
+        text = (str(exc).strip() or type(exc).__name__).splitlines()[0]
+        msg = (
+            f"{path.name} cannot be read as an OSMnx GraphML file ({text}); save it again with "
+            "osmnx.save_graphml, or pass the OSM extract"
+        )
+        raise NetworkError(msg) from exc
+    if g.number_of_edges() == 0:
+        msg = f"{path.name} has no edges; pass a GraphML of the walking network of the area"
+        raise NetworkError(msg)
+    if "crs" not in g.graph:
+        msg = f"{path.name} has no 'crs' graph attribute; save it with osmnx.save_graphml"
+        raise CRSError(msg)
+    g = g.to_undirected()
+    edges = ox.graph_to_gdfs(g, nodes=False, fill_edge_geometry=True).reset_index(drop=True)
+    # collapse the two directions of two-way edges made by to_undirected duplicates
+    return network_from_ways(edges, crs=crs, keep_private=keep_private, private=private)
+
+
+def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
+    """Build a walking network from a path (OSM extract, GraphML) or a ways GeoDataFrame.
+
+    ``"place:南京市玄武区"`` or ``"bbox:WEST,SOUTH,EAST,NORTH"`` downloads the area through
+    osmnx/Overpass once (cached on disk; needs internet).
+
+    OSM extracts (``.osm``, ``.osm.xml``, ``.osm.bz2``, ``.osm.gz``, ``.osm.pbf``) are read with
+    :func:`geogrid.io.read_osm`; their ``landuse=residential`` polygons mark gated compounds.
+    """
+    if isinstance(source, WalkNetwork):
+        return source
+    if isinstance(source, gpd.GeoDataFrame):
+        return network_from_ways(source, **kwargs)
+    if isinstance(source, str) and source.startswith(("place:", "bbox:")):
+        from geogrid.io.osm import fetch_osm
+
+        kind, _, value = source.partition(":")
+        if kind == "place":
+            osm = fetch_osm(place=value)
+        else:
+            try:
+                west, south, east, north = (float(v) for v in value.split(","))
+            except ValueError:
+                msg = f"cannot read {source!r}; write bbox:WEST,SOUTH,EAST,NORTH in degrees"
+                raise NetworkError(msg) from None
+            osm = fetch_osm(bbox=(west, south, east, north))
+        kwargs.setdefault("residential", osm.residential)
+        return network_from_ways(osm.ways, **kwargs)
+    path = Path(source)
+    name = path.name.lower()
+    if name.endswith(".graphml"):
+        return network_from_graphml(path, **kwargs)
+    if name.endswith((".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")):
+        from geogrid.io.osm import read_osm
+
+        osm = read_osm(path)
+        if osm.ways.empty:
+            msg = (
+                f"{path.name} has no highway ways, so no walking network; pass an extract that "
+                "includes the streets (highway=*) of the study area"
+            )
+            raise NetworkError(msg)
+        kwargs.setdefault("residential", osm.residential)
+        return _named(path, network_from_ways, osm.ways, **kwargs)
+    from geogrid.io.readers import read_layer
+
+    return _named(path, network_from_ways, read_layer(path), **kwargs)
+
+
+def _named(path: Path, build: Any, *args: Any, **kwargs: Any) -> WalkNetwork:
+    """Call ``build`` and put the file name in front of a network error's message."""
+    try:
+        return build(*args, **kwargs)  # type: ignore[no-any-return]
+    except NetworkError as exc:
+        raise NetworkError(f"{path.name}: {exc}") from exc

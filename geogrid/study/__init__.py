@@ -1,0 +1,1 @@
+"""The study area: network, demand, facilities and communities, prepared once and shared."""
