@@ -1,5 +1,6 @@
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from _nxref import compound_reference, nearest_reference, reference_graph
@@ -161,6 +162,68 @@ def test_what_if_add_remove_move_match_full_recompute():
     np.testing.assert_allclose(
         cov.table()["dist_m"], compute_coverage(net, dem, fac).table()["dist_m"]
     )
+
+
+def _futian_case(seed=5):
+    net = network_from_graphml(real_path("shenzhen_futian.graphml"))
+    rng = np.random.default_rng(seed)
+
+    def pts(n):
+        return gpd.points_from_xy(
+            rng.uniform(114.0, 114.04, n), rng.uniform(22.52, 22.55, n), crs=4326
+        )
+
+    dem = gpd.GeoDataFrame({"households": rng.integers(10, 100, 300)}, geometry=pts(300), crs=4326)
+    fac = gpd.GeoDataFrame(
+        {"type": ["station"] * 6 + ["centre_community"] * 4}, geometry=pts(10), crs=4326
+    )
+    return net, dem, fac, pts
+
+
+def _same_fields(a, b):
+    ta, tb = a.table(), b.table()
+    for col in ("dist_m", "second_dist_m", "dist_m_station", "dist_m_centre_community"):
+        np.testing.assert_allclose(ta[col], tb[col], atol=1e-6)
+    assert list(ta["nearest_id"]) == list(tb["nearest_id"])
+
+
+def test_move_keeps_the_id_and_reopen_restores_the_original():
+    net, dem, fac, _ = _futian_case()
+    cov = compute_coverage(net, dem, fac)
+    c2 = cov.copy()
+    target = cov.unit_snap.points()[3]
+    assert c2.move_facility("F0007", target) == "F0007"
+    assert list(c2.facilities["facility_id"]) == list(cov.facilities["facility_id"])
+    moved = cov.facilities.copy()
+    moved.loc[6, "geometry"] = target
+    _same_fields(c2, compute_coverage(net, dem, moved.drop(columns=["active"])))
+    c3 = cov.copy()
+    c3.remove_facility("F0003")
+    c3.reopen_facility("F0003")
+    _same_fields(c3, cov)
+    with pytest.raises(InputError, match="no closed facility"):
+        c3.reopen_facility("F0003")
+
+
+def test_type_change_and_added_units_match_full_recompute():
+    net, dem, fac, pts = _futian_case()
+    cov = compute_coverage(net, dem, fac)
+    c2 = cov.copy()
+    c2.set_facility("F0002", type="centre_community", capacity=900)
+    changed = fac.copy()
+    changed.loc[1, "type"] = "centre_community"
+    _same_fields(c2, compute_coverage(net, dem, changed))
+    assert (
+        c2.facilities.loc[1, "capacity"] == 900 and c2.facilities.loc[1, "facility_id"] == "F0002"
+    )
+    extra = gpd.GeoDataFrame({"households": [120, 80]}, geometry=pts(2), crs=4326)
+    c2.add_units(extra)
+    full = compute_coverage(net, pd.concat([dem, extra], ignore_index=True), changed)
+    _same_fields(c2, full)
+    c4 = cov.with_targets(["10min", "20min"])
+    tbl = c4.table()
+    assert "within_20min" in tbl and "within_15min" not in tbl
+    assert (tbl["within_20min"] == (tbl["walk_min"] <= 20 + 1e-9)).all()
 
 
 @pytest.mark.parametrize("which", ["nanjing", "shenzhen"])

@@ -59,6 +59,16 @@ def _concat_snaps(a: Snap, b: Snap) -> Snap:
     )
 
 
+def _replace_snap(a: Snap, j: int, b: Snap) -> Snap:
+    """Return ``a`` with row ``j`` replaced by the one row of ``b``."""
+    out = {}
+    for k in a.__dataclass_fields__:
+        col = getattr(a, k).copy()
+        col[j] = getattr(b, k)[0]
+        out[k] = col
+    return Snap(**out)
+
+
 @dataclass
 class Coverage:
     """Coverage state of one study area: network, demand, facilities and per-node fields.
@@ -452,10 +462,15 @@ class Coverage:
         self.facilities = pd.concat([self.facilities, row], ignore_index=True)
         snap = snap_points(self.net, row, max_snap_m=self.settings.max_snap_m)
         self.fac_snap = _concat_snaps(self.fac_snap, snap)
-        j = len(self.facilities) - 1
+        self._open(len(self.facilities) - 1)
+        return str(row["facility_id"].iloc[0])
+
+    def _open(self, j: int) -> None:
+        """Merge facility ``j`` (already active, snapped) into the nearest-facility fields."""
+        snap = self.fac_snap.take([j])
         self._touched_edges.add(int(snap.edge[0]))
-        fields = self._fields_of(str(row["type"].iloc[0]))
-        # one search from the new facility, as far as it can still be first or second anywhere
+        fields = self._fields_of(str(self.facilities.at[j, "type"]))
+        # one search from the facility, as far as it can still be first or second anywhere
         reach = max(
             float(np.max(f.d2 if f.d2 is not None and f is self._field else f.d1)) for f in fields
         )
@@ -464,7 +479,6 @@ class Coverage:
             self._merge_source(fld, dn, j, second=fld.d2 is not None and fld is self._field)
             if fld is self._field and fld.d2 is None:
                 self._second_stale = True
-        return str(row["facility_id"].iloc[0])
 
     def _merge_source(self, fld: _paths.NodeField, dn: np.ndarray, j: int, *, second: bool) -> None:
         """Merge a new source's distances ``dn`` into a field (nearest, and second-nearest)."""
@@ -537,16 +551,85 @@ class Coverage:
         self._grow(fld, seeds)
 
     def move_facility(self, facility_id: str, geometry: Any) -> str:
-        """Move one facility to ``geometry`` (study CRS): remove, then add with the same attributes."""
+        """Move one facility to ``geometry`` (study CRS), keeping its id and attributes.
+
+        Only the nodes it served before and the nodes it serves now are recomputed.
+        """
         j = self._index_of(facility_id)
-        row = self.facilities.iloc[[j]].drop(columns=["active", "type_zh"], errors="ignore").copy()
-        self.remove_facility(facility_id)
-        row = gpd.GeoDataFrame(row, geometry="geometry", crs=self.net.crs)
-        row["geometry"] = [geometry]
-        row["facility_id"] = (
-            f"{facility_id}~{int((self.facilities['facility_id'].astype(str).str.startswith(str(facility_id))).sum())}"
+        point = to_metric(
+            gpd.GeoDataFrame({"geometry": [geometry]}, geometry="geometry", crs=self.net.crs),
+            self.net.crs,
         )
-        return self.add_facility(row)
+        snap = snap_points(self.net, point, max_snap_m=self.settings.max_snap_m)
+        self.remove_facility(facility_id)
+        self.facilities = self.facilities.copy()
+        self.facilities.loc[j, "geometry"] = point.geometry.iloc[0]
+        self.facilities.loc[j, "active"] = True
+        self.fac_snap = _replace_snap(self.fac_snap, j, snap)
+        self._open(j)
+        return str(facility_id)
+
+    def reopen_facility(self, facility_id: str) -> None:
+        """Reopen a removed (closed) facility at its place, with its attributes."""
+        fid = str(facility_id)
+        ids = self.facilities["facility_id"].astype(str).to_numpy()
+        hit = np.flatnonzero((ids == fid) & ~self.facilities["active"].to_numpy(dtype=bool))
+        if len(hit) == 0:
+            msg = f"no closed facility with id {fid!r}; close it first or pass a closed one's id"
+            raise InputError(msg)
+        j = int(hit[-1])
+        self.facilities.loc[j, "active"] = True
+        self._open(j)
+
+    def set_facility(self, facility_id: str, **attributes: Any) -> None:
+        """Change a facility's ``type``, ``name``, ``capacity`` or ``area_m2`` in place.
+
+        A new type moves it to that type's field (and target); the other attributes change
+        loads and labels only. The id stays the same.
+        """
+        allowed = {"type", "name", "capacity", "area_m2"}
+        unknown = sorted(set(attributes) - allowed)
+        if unknown:
+            msg = f"cannot set {unknown} on a facility; set one of {sorted(allowed)}"
+            raise InputError(msg)
+        j = self._index_of(facility_id)
+        new_type = attributes.pop("type", None)
+        if new_type is not None and str(new_type) != str(self.facilities.at[j, "type"]):
+            self.remove_facility(facility_id)
+            probe = self.facilities.iloc[[j]].drop(columns=["active"]).copy()
+            probe["type"] = new_type
+            probe = prepare_facilities(gpd.GeoDataFrame(probe, crs=self.net.crs), crs=self.net.crs)
+            for col in ("type", "type_zh"):
+                if col in probe.columns:
+                    self.facilities.loc[j, col] = probe[col].iloc[0]
+            self.facilities.loc[j, "active"] = True
+            self._open(j)
+            self._cols = None  # per-type columns change
+        for key, value in attributes.items():
+            self.facilities.loc[j, key] = value
+        if "name" in attributes:
+            self._cols = None
+
+    def add_units(self, units: gpd.GeoDataFrame) -> None:
+        """Add demand units (e.g. a new compound's buildings with their households)."""
+        new = prepare_demand(units, settings=self.settings, crs=self.net.crs)
+        snap = snap_points(self.net, new, max_snap_m=self.settings.max_snap_m)
+        self.demand = pd.concat([self.demand, new], ignore_index=True)
+        self.unit_snap = _concat_snaps(self.unit_snap, snap)
+        self._cols = None
+        self._aggs = {}
+
+    def with_targets(self, targets: Any) -> Coverage:
+        """Return a copy measured against other targets (distances reused)."""
+        out = self.copy()
+        out.targets = parse_targets(targets)
+        out._aggs = {}
+        if out._cols is not None:
+            for name in [c for c in out._cols if c.startswith("within_")]:
+                del out._cols[name]
+            for tg in out.targets:
+                out._cols[tg.column] = out._cols["_d1"] <= tg.max_dist_m(out.speed_kmh)
+        return out
 
     def copy(self) -> Coverage:
         """Return an independent copy for what-if edits (the network is shared, read-only)."""
