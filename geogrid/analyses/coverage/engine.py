@@ -1574,6 +1574,35 @@ def run_coverage(
     cov = compute_coverage(
         net, demand, facilities, targets=targets, speed_kmh=speed_kmh, settings=settings
     )
+    return coverage_result(cov, communities=communities, per_facility_areas=per_facility_areas)
+
+
+def coverage_result(
+    cov: Coverage,
+    *,
+    communities: gpd.GeoDataFrame | None = None,
+    per_facility_areas: bool = True,
+) -> CoverageResult:
+    """Every coverage output (layers and summary) of a computed, possibly edited, coverage.
+
+    Parameters
+    ----------
+    cov : Coverage
+        From :func:`compute_coverage`, after any what-if edits.
+    communities : GeoDataFrame, optional
+        Community polygons with ``community_code``; their aggregates become the
+        ``communities`` layer.
+    per_facility_areas : bool
+        Also draw one service area per facility (else only the union per target).
+
+    Returns
+    -------
+    CoverageResult
+        Demand table, community/street/district aggregates, facility loads, service areas,
+        gaps and the summary table.
+
+    """
+    net = cov.net
     tbl = cov.table()
     tbl["circle_overstated"] = circle_overstatement(cov, table=tbl)
     tbl["access_2sfca"] = np.round(two_step_fca(cov), 4)
