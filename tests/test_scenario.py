@@ -1,0 +1,120 @@
+"""Named what-if scenarios: edits match a full recompute, keep ids, undo, replay and compare."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+from shapely.geometry import Point
+
+from geogrid.analyses.coverage.engine import compute_coverage
+from geogrid.demo import make_district
+from geogrid.errors import InputError
+from geogrid.network.build import network_from_ways
+from geogrid.scenario import Scenario, compare
+
+
+@pytest.fixture(scope="module")
+def demo():
+    d = make_district(n_communities=6, seed=2)
+    net = network_from_ways(d.ways, residential=d.compounds)
+    cov = compute_coverage(net, d.buildings, d.facilities)
+    return d, net, cov
+
+
+@pytest.fixture()
+def base(demo):
+    d, _, cov = demo
+    return Scenario(cov, name="基准", communities=d.communities)
+
+
+def _lonlat_of(cov, i):
+    p = gpd.GeoSeries([cov.unit_snap.points()[i]], crs=cov.net.crs).to_crs(4326).iloc[0]
+    return (p.x, p.y)
+
+
+def test_edits_match_a_full_recompute_and_keep_ids(demo, base):
+    d, net, cov = demo
+    first = str(cov.facilities["facility_id"].iloc[0])
+    where = _lonlat_of(cov, 40)
+    s = (
+        base.variant("B")
+        .move_station(first, where)
+        .close_station(str(cov.facilities["facility_id"].iloc[1]))
+    )
+    s.add_station(_lonlat_of(cov, 200), name="新站")
+    assert first in set(s.loads()["facility_id"])
+    fac = s.coverage.facilities
+    active = fac[fac["active"]].drop(columns=["active", "facility_id"])
+    ref = compute_coverage(net, d.buildings, gpd.GeoDataFrame(active, crs=net.crs))
+    np.testing.assert_allclose(s.table()["dist_m"], ref.table()["dist_m"], atol=1e-6)
+    mine = s.by_community().set_index("community_code")
+    full = ref.aggregates().set_index("community_code")
+    np.testing.assert_allclose(mine["covered_hh_15min"], full["covered_hh_15min"])
+    # the base is untouched
+    np.testing.assert_allclose(base.table()["dist_m"], cov.table()["dist_m"])
+
+
+def test_undo_restores_and_json_replays(demo, base):
+    _, _, cov = demo
+    before = base.figures()
+    s = base.variant("C").add_station(_lonlat_of(cov, 10)).set_speed(3.0)
+    assert s.figures() != before
+    s.undo(2)
+    assert s.figures() == before and s.edits == []
+    with pytest.raises(InputError, match="undo"):
+        s.undo()
+    s.add_station(_lonlat_of(cov, 10)).close_station(str(cov.facilities["facility_id"].iloc[2]))
+    s.set_targets(["10min", "20min"])
+    replay = base.variant("C2").apply(json.loads(s.to_json())["edits"])
+    assert replay.figures() == pytest.approx(s.figures())
+    assert "within_20min" in replay.table()
+
+
+def test_compare_counts_gains_losses_and_says_so(demo, base):
+    _, _, cov = demo
+    slower = base.variant("慢行").set_speed(3.0)
+    more = base.variant("加站").add_station(_lonlat_of(cov, 300))
+    cmp = compare(base, slower, more)
+    c = cmp.communities
+    assert set(c["scenario"]) == {"基准", "慢行", "加站"}
+    slow_rows = c[c["scenario"] == "慢行"]
+    lost = slow_rows["lost_hh_15min"].sum()
+    drop = base.figures()["covered_hh_15min"] - slower.figures()["covered_hh_15min"]
+    assert lost == pytest.approx(drop, abs=len(slow_rows))  # per-community rounding
+    assert slow_rows["gained_hh_15min"].sum() == 0
+    v = dict(zip(cmp.verdicts.iloc[:, 0], cmp.verdicts.iloc[:, 1], strict=True))
+    assert "15分钟覆盖率" in v["慢行"] and "失去" in v["慢行"]
+    assert set(cmp.streets["scenario"]) == {"基准", "慢行", "加站"}
+    en = compare(base, slower, lang="en").verdicts.iloc[0, 1]
+    assert "households gained" in en
+    with pytest.raises(InputError, match="names must differ"):
+        compare(base, base.variant("基准"))
+
+
+def test_new_compound_adds_demand(demo, base):
+    _, _, cov = demo
+    lon, lat = _lonlat_of(cov, 5)
+    s = base.variant("新小区").add_compound(Point(lon, lat).buffer(0.001), 500, name="新小区")
+    f0, f1 = base.figures(), s.figures()
+    assert f1["households"] == pytest.approx(f0["households"] + 500)
+    assert f1["covered_hh_15min"] >= f0["covered_hh_15min"]
+    with pytest.raises(InputError, match="households"):
+        s.add_compound(Point(lon, lat), -3)
+
+
+def test_display_is_short_and_escaped(demo):
+    d, _, cov = demo
+    s = Scenario(cov, name="<script>alert(1)</script>{{7*7}}", communities=d.communities)
+    html = s._repr_html_()
+    assert "<script>" not in html and "&lt;script&gt;" in html and len(html) < 2000
+    assert "Scenario" in repr(s) and len(repr(s)) < 300
+
+
+def test_bad_places_are_refused(base):
+    with pytest.raises(InputError, match="lon, lat"):
+        base.variant("x").add_station((500000.0, 4500000.0))
+    with pytest.raises(InputError, match="no active facility"):
+        base.variant("y").move_station("NOPE", (109.84, 40.65))
