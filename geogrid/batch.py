@@ -956,7 +956,7 @@ def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame], lang: str) -
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     from geogrid.io.runfolder import stable_zip
-    from geogrid.schema import column_label
+    from geogrid.schema import header
 
     idx = 0 if lang == "zh" else 1
     wb = Workbook()
@@ -966,7 +966,7 @@ def _write_workbook(path: Path, tables: Mapping[str, pd.DataFrame], lang: str) -
         ws = wb.create_sheet(_SHEETS[key][idx])
         ws.append(
             [
-                _EXTRA_LABELS[c][idx] if c in _EXTRA_LABELS else column_label(str(c), lang)
+                _EXTRA_LABELS[c][idx] if c in _EXTRA_LABELS else header(str(c), lang)
                 for c in frame.columns
             ]
         )

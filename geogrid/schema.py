@@ -1,83 +1,359 @@
-"""Chinese and English labels of layers and columns, shared by maps and reports."""
+"""The one schema of geogrid's outputs: layer names, column names, labels, units and formats.
+
+Every output (web map, workbook, summary page, PNG, console) reads names and labels from here;
+no output module spells a column name or a target such as ``15min`` on its own.
+
+- **Layers**: :data:`LAYERS` (key -> Chinese and English name).
+- **Target columns** are built from the targets: a target key (``"15min"``, ``"1km"``,
+  ``"800m"``, ``"20min"``) gives ``within_<key>``, ``coverage_<key>``, ``covered_hh_<key>``
+  and ``uncovered_hh_<key>`` (:func:`target_columns`); :func:`target_key`,
+  :func:`target_label` and :func:`targets_in` parse, name and find them.
+- **Columns**: :func:`column_label` (header text), :func:`unit`, :func:`excel_format`,
+  :func:`format_value` (what a person reads), :func:`is_internal` (never shown to people).
+- **Reasons**: the communities layer carries a plain-language reason and suggested fix per
+  language in :data:`REASON_COLUMNS` and :data:`FIX_COLUMNS`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from geogrid.errors import InputError
-from geogrid.settings import FACILITY_TYPE_NAMES_ZH
+from geogrid.settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Target, parse_targets
 
 __all__ = [
+    "COLUMNS",
     "COLUMN_LABELS",
     "FACILITY_TYPE_NAMES_EN",
+    "FIX_COLUMNS",
+    "INTERNAL_COLUMNS",
+    "KINDS",
+    "LANGS",
+    "LAYERS",
     "LAYER_LABELS",
+    "MEETS_TARGET",
+    "REASON_COLUMNS",
     "TEXT",
+    "ColumnSpec",
+    "TargetColumns",
     "check_lang",
+    "column_kind",
     "column_label",
+    "column_spec",
+    "coverage_col",
+    "covered_col",
+    "excel_format",
+    "fix_column",
+    "format_number",
+    "format_value",
+    "header",
+    "is_internal",
+    "layer_label",
+    "primary_target",
+    "reason_column",
+    "target_columns",
+    "target_key",
+    "target_label",
+    "targets_in",
     "type_label",
+    "uncovered_col",
+    "unit",
+    "visible_columns",
+    "within_col",
 ]
 
-#: Column name -> (Chinese header, English header). The documented mapping used by the map
-#: popups and the Excel ledger (台账).
-COLUMN_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
+#: Languages of every label tuple, in tuple order.
+LANGS: tuple[str, ...] = ("zh", "en")
+
+
+def check_lang(lang: str) -> int:
+    """Index of ``lang`` in the label tuples (0 Chinese, 1 English); InputError otherwise.
+
+    Examples
+    --------
+    >>> check_lang("en")
+    1
+
+    """
+    if lang == "zh":
+        return 0
+    if lang == "en":
+        return 1
+    msg = f"unknown language {lang!r}; pass lang='zh' (Chinese) or lang='en' (English)"
+    raise InputError(msg)
+
+
+# --------------------------------------------------------------------------- kinds and units
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind of quantity is shown: unit (zh, en), Excel format, Python format."""
+
+    unit: tuple[str, str]
+    excel: str
+    py: str
+
+
+#: Kind of quantity -> unit, Excel number format and Python format. Households and persons
+#: are whole numbers, shares percentages with one decimal, metres whole, minutes one decimal.
+KINDS: Mapping[str, _Kind] = MappingProxyType(
     {
-        "district_code": ("区县代码", "District code"),
-        "district_name": ("区县", "District"),
-        "street_code": ("街道代码", "Street code"),
-        "street_name": ("街道", "Street"),
-        "community_code": ("社区代码", "Community code"),
-        "community_name": ("所属社区", "Community"),
-        "name": ("名称", "Name"),
-        "grid_code": ("网格编码", "Grid code"),
-        "households": ("户数", "Households"),
-        "population": ("人口", "Population"),
-        "party_members": ("党员数", "Party members"),
-        "n_grids": ("网格数", "Grids"),
-        "n_buildings": ("楼栋数", "Buildings"),
-        "area_km2": ("面积(km²)", "Area (km²)"),
-        "coverage_5min": ("5分钟覆盖率", "5-min coverage"),
-        "coverage_10min": ("10分钟覆盖率", "10-min coverage"),
-        "coverage_15min": ("15分钟覆盖率", "15-min coverage"),
-        "coverage_1km": ("1公里覆盖率", "1 km coverage"),
-        "uncovered_hh_15min": ("15分钟未覆盖户数", "Households beyond 15 min"),
-        "uncovered_hh_1km": ("1公里未覆盖户数", "Households beyond 1 km"),
-        "facility_id": ("设施编号", "Facility ID"),
-        "type": ("类型代码", "Type code"),
-        "type_name": ("类型", "Type"),
-        "area_m2": ("面积(m²)", "Floor area (m²)"),
-        "capacity": ("容量(户)", "Capacity (households)"),
-        "served_households": ("服务户数", "Households served"),
-        "hh_per_m2": ("负荷(户/m²)", "Load (households/m²)"),
-        "overloaded": ("是否超负荷", "Overloaded"),
-        "target": ("目标", "Target"),
-        "compound_id": ("小区编号", "Compound ID"),
-        "compound_name": ("小区名称", "Compound"),
-        "building_id": ("楼栋编号", "Building ID"),
-        "dist_m": ("步行距离(m)", "Walking distance (m)"),
-        "minutes": ("步行时间(分钟)", "Walking time (min)"),
-        "nearest_id": ("最近设施", "Nearest facility"),
-        "within_5min": ("5分钟内", "Within 5 min"),
-        "within_10min": ("10分钟内", "Within 10 min"),
-        "within_15min": ("15分钟内", "Within 15 min"),
-        "within_1km": ("1公里内", "Within 1 km"),
-        "gap_id": ("缺口编号", "Gap ID"),
-        "miss_m": ("超出距离(m)", "Beyond target by (m)"),
-        "rank": ("优先序", "Rank"),
-        "site_id": ("选址编号", "Site ID"),
-        "candidate_id": ("候选点编号", "Candidate ID"),
-        "reach_households": ("可达户数", "Households within reach"),
-        "gain_households": ("新增覆盖户数", "Households gained"),
-        "cum_gain_households": ("累计新增覆盖户数", "Cumulative households gained"),
-        "lon": ("经度", "Longitude"),
-        "lat": ("纬度", "Latitude"),
-        "highway": ("道路类型", "Road type"),
-        "length_m": ("长度(m)", "Length (m)"),
+        "households": _Kind(("户", "households"), "#,##0", "{:,.0f}"),
+        "persons": _Kind(("人", "persons"), "#,##0", "{:,.0f}"),
+        "count": _Kind(("个", ""), "#,##0", "{:,.0f}"),
+        "share": _Kind(("%", "%"), "0.0%", "{:.1%}"),
+        "metres": _Kind(("米", "m"), "#,##0", "{:,.0f}"),
+        "km": _Kind(("公里", "km"), "#,##0.0", "{:,.1f}"),
+        "minutes": _Kind(("分钟", "min"), "0.0", "{:,.1f}"),
+        "km2": _Kind(("km²", "km²"), "0.00", "{:,.2f}"),
+        "m2": _Kind(("m²", "m²"), "#,##0", "{:,.0f}"),
+        "ha": _Kind(("公顷", "ha"), "#,##0.0", "{:,.1f}"),
+        "hours_month": _Kind(("小时/月", "h/month"), "0.0", "{:,.1f}"),
+        "visits_month": _Kind(("次/月", "visits/month"), "#,##0", "{:,.0f}"),
+        "hh_per_m2": _Kind(("户/m²", "households/m²"), "0.00", "{:,.2f}"),
+        "m2_per_100hh": _Kind(("m²/百户", "m²/100 households"), "0.0", "{:,.1f}"),
+        "per_1000": _Kind(("m²/千人", "m²/1,000 persons"), "0.00", "{:,.2f}"),
+        "index": _Kind(("", ""), "0.00", "{:,.2f}"),
+        "degrees": _Kind(("°", "°"), "0.000000", "{:.6f}"),
+        "km_h": _Kind(("km/h", "km/h"), "0.0", "{:,.1f}"),
+        "bool": _Kind(("", ""), "@", "{}"),
+        "text": _Kind(("", ""), "@", "{}"),
     }
 )
 
-#: Layer key -> (Chinese, English) name shown in the layer control and the legend.
-LAYER_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One column as people read it: Chinese and English label and the kind of quantity."""
+
+    zh: str
+    en: str
+    kind: str = "text"
+
+    def label(self, lang: str) -> str:
+        """Label in ``lang``."""
+        return (self.zh, self.en)[check_lang(lang)]
+
+
+def _c(zh: str, en: str, kind: str = "text") -> ColumnSpec:
+    return ColumnSpec(zh, en, kind)
+
+
+#: Column name -> :class:`ColumnSpec` for every fixed (target-independent) column people read.
+COLUMNS: Mapping[str, ColumnSpec] = MappingProxyType(
+    {
+        # divisions and names
+        "district_code": _c("区县代码", "District code"),
+        "district_name": _c("区县", "District"),
+        "street_code": _c("街道代码", "Street code"),
+        "street_name": _c("街道", "Street"),
+        "community_code": _c("社区代码", "Community code"),
+        "community_name": _c("所属社区", "Community"),
+        "community_codes": _c("涉及社区代码", "Community codes"),
+        "community_names": _c("涉及社区", "Communities"),
+        "name": _c("名称", "Name"),
+        "grid_code": _c("网格编码", "Grid code"),
+        # people
+        "households": _c("户数", "Households", "households"),
+        "population": _c("人口", "Population", "persons"),
+        "party_members": _c("党员数", "Party members", "persons"),
+        "elderly": _c("老年人口", "Elderly residents", "persons"),
+        "vulnerable_households": _c("需重点走访户数", "Vulnerable households", "households"),
+        "units": _c("楼栋/小区数", "Buildings/compounds", "count"),
+        "n_units": _c("楼栋/小区数", "Buildings/compounds", "count"),
+        "n_grids": _c("网格数", "Grids", "count"),
+        "n_buildings": _c("楼栋数", "Buildings", "count"),
+        "n_facilities": _c("设施数", "Facilities", "count"),
+        "new_sites": _c("新增站点数", "New sites", "count"),
+        # walking
+        "mean_walk_min": _c("平均步行时间", "Mean walking time", "minutes"),
+        "median_walk_min": _c("步行时间中位数", "Median walking time", "minutes"),
+        "p90_walk_min": _c("90%住户步行时间", "Walking time of the 90th percentile", "minutes"),
+        "walk_min": _c("步行时间", "Walking time", "minutes"),
+        "minutes": _c("步行时间", "Walking time", "minutes"),
+        "dist_m": _c("步行距离", "Walking distance", "metres"),
+        "walk_m": _c("步行距离", "Walking distance", "metres"),
+        "miss_m": _c("超出距离", "Beyond target by", "metres"),
+        "max_dist_m": _c("目标距离", "Target distance", "metres"),
+        "length_m": _c("长度", "Length", "metres"),
+        "reached_km": _c("可达路段长度", "Streets reached", "km"),
+        "area_ha": _c("面积", "Area", "ha"),
+        "circle_overstatement_hh": _c(
+            "圆形半径高估户数", "Households a circle overstates", "households"
+        ),
+        "circle_overstated_hh": _c(
+            "圆形半径高估户数", "Households a circle overstates", "households"
+        ),
+        "speed_kmh": _c("步行速度", "Walking speed", "km_h"),
+        # facilities
+        "facility_id": _c("设施编号", "Facility ID"),
+        "type": _c("类型代码", "Type code"),
+        "type_name": _c("类型", "Type"),
+        "type_zh": _c("类型", "Type"),
+        "area_m2": _c("面积", "Floor area", "m2"),
+        "area_km2": _c("面积", "Area", "km2"),
+        "capacity": _c("容量", "Capacity", "households"),
+        "served_households": _c("服务户数", "Households served", "households"),
+        "served_population": _c("服务人口", "Population served", "persons"),
+        "served_party_members": _c("服务党员数", "Party members served", "persons"),
+        "beyond_reach_households": _c("服务范围外户数", "Households beyond reach", "households"),
+        "hh_per_m2": _c("负荷", "Load", "hh_per_m2"),
+        "m2_per_100hh": _c("每百户面积", "Floor area per 100 households", "m2_per_100hh"),
+        "overloaded": _c("是否超负荷", "Overloaded", "bool"),
+        "active": _c("是否启用", "In use", "bool"),
+        "target": _c("目标", "Target"),
+        "nearest_id": _c("最近设施编号", "Nearest facility ID"),
+        "nearest_name": _c("最近设施", "Nearest facility"),
+        "nearest_type": _c("最近设施类型代码", "Nearest facility type code"),
+        "nearest_dist_m": _c("到最近设施步行距离", "Walk to nearest facility", "metres"),
+        "nearest_walk_min": _c("到最近设施步行时间", "Walk to nearest facility", "minutes"),
+        # demand
+        "compound_id": _c("小区编号", "Compound ID"),
+        "compound_name": _c("小区名称", "Compound"),
+        "building_id": _c("楼栋编号", "Building ID"),
+        "footprint_m2": _c("占地面积", "Footprint", "m2"),
+        "levels": _c("层数", "Storeys", "count"),
+        "access_2sfca": _c("设施可达性", "Facility access (2SFCA)", "per_1000"),
+        "meets_type_targets": _c("达到类型目标", "Meets its type's target", "bool"),
+        # gaps and sites
+        "gap_id": _c("缺口编号", "Gap ID"),
+        "rank": _c("优先序", "Rank", "count"),
+        "site_id": _c("选址编号", "Site ID"),
+        "candidate_id": _c("候选点编号", "Candidate ID"),
+        "reach_households": _c("可达户数", "Households within reach", "households"),
+        "gain_households": _c("新增覆盖户数", "Households gained", "households"),
+        "only_households": _c(
+            "仅此站点可覆盖户数", "Households only this site reaches", "households"
+        ),
+        "cum_gain_households": _c("累计新增覆盖户数", "Cumulative households gained", "households"),
+        "low_gain": _c("新增覆盖较少", "Low gain", "bool"),
+        "required": _c("指定保留", "Required", "bool"),
+        "inside_compound": _c("位于小区内", "Inside a compound", "bool"),
+        "covered_hh_before": _c("新增前覆盖户数", "Households covered before", "households"),
+        "covered_hh_after": _c("新增后覆盖户数", "Households covered after", "households"),
+        "coverage_before": _c("新增前覆盖率", "Coverage before", "share"),
+        "coverage_after": _c("新增后覆盖率", "Coverage after", "share"),
+        "n_new_sites": _c("新增站点数", "New sites", "count"),
+        "households_covered": _c("覆盖户数", "Households covered", "households"),
+        "coverage_share": _c("覆盖率", "Coverage", "share"),
+        # grids
+        "polsby_popper": _c("紧凑度", "Compactness (Polsby-Popper)", "index"),
+        "in_band": _c("户数在200-500之间", "Households within 200-500", "bool"),
+        "party_group_eligible": _c("可建党小组", "Can form a party group", "bool"),
+        "visits_month": _c("每月走访次数", "Visits per month", "visits_month"),
+        "workload_h_month": _c("每月工作量", "Workload per month", "hours_month"),
+        "grid_workers": _c("网格员数", "Grid workers", "count"),
+        "worker_load_share": _c("网格员负荷", "Grid worker load", "share"),
+        # coordinates and network
+        "lon": _c("经度", "Longitude", "degrees"),
+        "lat": _c("纬度", "Latitude", "degrees"),
+        "highway": _c("道路类型", "Road type"),
+        # reasons (communities and gaps; filled by the coverage metrics)
+        "meets_target": _c("是否达标", "Meets the target", "bool"),
+        "reason_zh": _c("原因", "Reason (Chinese)"),
+        "reason_en": _c("原因(英文)", "Reason"),
+        "fix_zh": _c("建议", "Suggested fix (Chinese)"),
+        "fix_en": _c("建议(英文)", "Suggested fix"),
+        # excluded rows
+        "layer": _c("图层", "Layer"),
+        "source_id": _c("原始编号", "Source ID"),
+        "reason": _c("原因代码", "Reason code"),
+    }
+)
+
+#: Column name -> (Chinese label, English label) of the fixed columns (as before the schema).
+COLUMN_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {k: (v.zh, v.en) for k, v in COLUMNS.items()}
+)
+
+#: Columns never shown to people (codes where a name exists, solver and snapping internals,
+#: bookkeeping). They stay in the GeoPackages for programs.
+INTERNAL_COLUMNS: frozenset[str] = frozenset(
+    {
+        "type",
+        "type_zh",
+        "nearest_type",
+        "snap_m",
+        "snap_far",
+        "snap_island",
+        "solver",
+        "status",
+        "problem",
+        "source",
+        "objective",
+        "bound",
+        "gap",
+        "bound_households",
+        "closed_existing",
+        "sites",
+        "highs_status",
+        "area_plausible",
+        "unit_id",
+        "u",
+        "v",
+        "way_id",
+        "second_id",
+        "second_dist_m",
+        "households_est",
+        "population_est",
+        "residential_evidence",
+        "residential_basis",
+        "levels_source",
+        "levels_used",
+        "demand_source",
+        "circle_overstated",
+        "reason",
+    }
+)
+
+#: Code column -> name column: where both exist, people read the name and the code is hidden.
+_NAME_OF: Mapping[str, str] = MappingProxyType(
+    {"nearest_id": "nearest_name", "community_codes": "community_names"}
+)
+
+#: Reason and suggested-fix columns of the communities (and gaps) layer, by language.
+REASON_COLUMNS: Mapping[str, str] = MappingProxyType({"zh": "reason_zh", "en": "reason_en"})
+FIX_COLUMNS: Mapping[str, str] = MappingProxyType({"zh": "fix_zh", "en": "fix_en"})
+#: Boolean column of the communities layer: the community meets the primary target.
+MEETS_TARGET = "meets_target"
+
+_LANG_SUFFIX = re.compile(r"_(zh|en)$")
+
+
+def reason_column(lang: str) -> str:
+    """Name of the plain-language reason column in ``lang`` (``reason_zh`` / ``reason_en``).
+
+    Examples
+    --------
+    >>> reason_column("zh")
+    'reason_zh'
+
+    """
+    return REASON_COLUMNS[LANGS[check_lang(lang)]]
+
+
+def fix_column(lang: str) -> str:
+    """Name of the suggested-fix column in ``lang`` (``fix_zh`` / ``fix_en``).
+
+    Examples
+    --------
+    >>> fix_column("en")
+    'fix_en'
+
+    """
+    return FIX_COLUMNS[LANGS[check_lang(lang)]]
+
+
+# --------------------------------------------------------------------------- layers
+
+#: Layer key -> (Chinese, English) name shown in the layer control, legend and sheet names.
+LAYERS: Mapping[str, tuple[str, str]] = MappingProxyType(
     {
         "district": ("区界", "District boundary"),
         "streets": ("街道界", "Street boundaries"),
@@ -86,11 +362,448 @@ LAYER_LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "facilities": ("服务设施", "Facilities"),
         "service_areas": ("服务范围", "Service area"),
         "demand": ("未覆盖楼栋/小区", "Uncovered buildings/compounds"),
+        "uncovered": ("未覆盖小区", "Uncovered compounds"),
         "gaps": ("覆盖缺口", "Coverage gaps"),
         "sites": ("建议选址", "Proposed sites"),
+        "candidates": ("候选点", "Candidate sites"),
+        "allocation": ("分配", "Allocation"),
+        "curve": ("选址曲线", "Siting curve"),
         "network_edges": ("步行路网", "Walking network"),
+        "compounds": ("小区", "Compounds"),
+        "gates": ("小区出入口", "Compound gates"),
+        "excluded": ("未纳入计算", "Excluded rows"),
+        "summary": ("汇总", "Summary"),
     }
 )
+#: Former name of :data:`LAYERS`.
+LAYER_LABELS = LAYERS
+
+
+def layer_label(key: str, lang: str) -> str:
+    """Name of layer ``key`` in ``lang``; unknown layers keep their key.
+
+    Examples
+    --------
+    >>> layer_label("gaps", "zh")
+    '覆盖缺口'
+
+    """
+    pair = LAYERS.get(key)
+    return pair[check_lang(lang)] if pair else key
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def target_key(target: str | Target) -> str:
+    """Return the key of a target as column names spell it (``"15min"``, ``"1km"``, ``"800m"``).
+
+    Parameters
+    ----------
+    target : str or Target
+        A target or its spelling (``"15 min"``, ``"1KM"``).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> target_key(" 20 Min")
+    '20min'
+
+    """
+    if isinstance(target, Target):
+        return target.name
+    return parse_targets([str(target)])[0].name
+
+
+def _target(key: str) -> Target | None:
+    try:
+        return parse_targets([key])[0]
+    except InputError:
+        return None
+
+
+def target_label(target: str | Target, lang: str) -> str:
+    """Return a target as people read it: ``15分钟`` / ``15 min``, ``1公里`` / ``1 km``, ``800米``.
+
+    Examples
+    --------
+    >>> target_label("1km", "zh"), target_label("20min", "en")
+    ('1公里', '20 min')
+
+    """
+    idx = check_lang(lang)
+    t = target if isinstance(target, Target) else _target(str(target))
+    if t is None:
+        return str(target)
+    if t.minutes is not None:
+        return f"{t.minutes:g}分钟" if idx == 0 else f"{t.minutes:g} min"
+    metres = float(t.metres or 0.0)
+    if t.name.endswith("km"):
+        return f"{metres / 1000:g}公里" if idx == 0 else f"{metres / 1000:g} km"
+    return f"{metres:g}米" if idx == 0 else f"{metres:g} m"
+
+
+@dataclass(frozen=True)
+class TargetColumns:
+    """The column names one target gives (see :func:`target_columns`)."""
+
+    key: str
+    within: str
+    coverage: str
+    covered_hh: str
+    uncovered_hh: str
+
+
+def within_col(target: str | Target) -> str:
+    """``within_<key>``: the unit is within the target (bool)."""
+    return f"within_{target_key(target)}"
+
+
+def coverage_col(target: str | Target) -> str:
+    """``coverage_<key>``: share of households within the target (0-1)."""
+    return f"coverage_{target_key(target)}"
+
+
+def covered_col(target: str | Target) -> str:
+    """``covered_hh_<key>``: households within the target."""
+    return f"covered_hh_{target_key(target)}"
+
+
+def uncovered_col(target: str | Target) -> str:
+    """``uncovered_hh_<key>``: households beyond the target."""
+    return f"uncovered_hh_{target_key(target)}"
+
+
+def target_columns(targets: Any = None) -> tuple[TargetColumns, ...]:
+    """Column names of each target, in target order.
+
+    Parameters
+    ----------
+    targets : str, sequence or None
+        As :func:`geogrid.settings.parse_targets` reads them (``"15min,1km"``,
+        ``["20min"]``, Target objects); None: the default targets.
+
+    Returns
+    -------
+    tuple of TargetColumns
+
+    Examples
+    --------
+    >>> target_columns("20min")[0].uncovered_hh
+    'uncovered_hh_20min'
+
+    """
+    return tuple(
+        TargetColumns(
+            key=t.name,
+            within=within_col(t),
+            coverage=coverage_col(t),
+            covered_hh=covered_col(t),
+            uncovered_hh=uncovered_col(t),
+        )
+        for t in parse_targets(targets)
+    )
+
+
+def targets_in(columns: Iterable[Any]) -> list[str]:
+    """Target keys found in ``columns`` (``within_*`` or ``coverage_*``), in column order.
+
+    Examples
+    --------
+    >>> targets_in(["households", "coverage_20min", "within_1km", "coverage_before"])
+    ['20min', '1km']
+
+    """
+    out: list[str] = []
+    for col in columns:
+        split = _split_target(str(col))
+        if split and split[0] in {"within", "coverage"} and split[1] not in out:
+            out.append(split[1])
+    return out
+
+
+def primary_target(columns: Iterable[Any], preferred: str | None = None) -> str | None:
+    """Return the target outputs lead with.
+
+    That is ``preferred`` (default the settings' primary target, ``15min``) when ``columns``
+    have it, else the first target in ``columns``, else None.
+
+    Examples
+    --------
+    >>> primary_target(["coverage_20min", "coverage_1km"])
+    '20min'
+
+    """
+    keys = targets_in(columns)
+    want = preferred or DEFAULTS.primary_target
+    if want in keys:
+        return want
+    return keys[0] if keys else None
+
+
+# --------------------------------------------------------------------------- columns
+
+#: Target-column stem -> (Chinese template, English template, kind); ``{t}`` is the target.
+_TARGET_STEMS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
+    {
+        "coverage_elderly": ("{t}老年人覆盖率", "Elderly within {t}", "share"),
+        "covered_elderly": ("{t}内老年人口", "Elderly within {t}", "persons"),
+        "uncovered_hh": ("{t}外户数", "Households beyond {t}", "households"),
+        "covered_hh": ("{t}内户数", "Households within {t}", "households"),
+        "coverage": ("{t}覆盖率", "{t} coverage", "share"),
+        "within": ("{t}内", "Within {t}", "bool"),
+    }
+)
+#: Facility-type stem -> (Chinese template, English template, kind); ``{t}`` is the type.
+_TYPE_STEMS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
+    {
+        "dist_m": ("到最近{t}距离", "Walk to nearest {t}", "metres"),
+        "meets": ("{t}达标", "Meets the {t} target", "bool"),
+    }
+)
+
+
+def _split_target(col: str) -> tuple[str, str] | None:
+    """``(stem, target key)`` of a target column such as ``uncovered_hh_20min``, else None."""
+    for stem in _TARGET_STEMS:
+        prefix = stem + "_"
+        if col.startswith(prefix):
+            key = col[len(prefix) :]
+            if _target(key) is not None and _target(key).name == key:  # type: ignore[union-attr]
+                return stem, key
+            return None
+    return None
+
+
+def _split_type(col: str) -> tuple[str, str] | None:
+    for stem in _TYPE_STEMS:
+        prefix = stem + "_"
+        if col.startswith(prefix) and col[len(prefix) :] in FACILITY_TYPE_NAMES_ZH:
+            return stem, col[len(prefix) :]
+    return None
+
+
+def column_spec(col: str) -> ColumnSpec | None:
+    """Return the :class:`ColumnSpec` of ``col`` (target and type columns too); None if unknown.
+
+    Examples
+    --------
+    >>> column_spec("coverage_20min").zh
+    '20分钟覆盖率'
+
+    """
+    spec = COLUMNS.get(col)
+    if spec is not None:
+        return spec
+    split = _split_target(col)
+    if split:
+        zh, en, kind = _TARGET_STEMS[split[0]]
+        return ColumnSpec(
+            zh.format(t=target_label(split[1], "zh")),
+            en.format(t=target_label(split[1], "en")),
+            kind,
+        )
+    typed = _split_type(col)
+    if typed:
+        zh, en, kind = _TYPE_STEMS[typed[0]]
+        return ColumnSpec(
+            zh.format(t=type_label(typed[1], "zh")),
+            en.format(t=type_label(typed[1], "en").lower()),
+            kind,
+        )
+    return None
+
+
+def column_label(col: str, lang: str) -> str:
+    """Label of ``col`` in ``lang`` (without unit); unknown columns keep their own name.
+
+    Examples
+    --------
+    >>> column_label("uncovered_hh_20min", "zh"), column_label("households", "en")
+    ('20分钟外户数', 'Households')
+
+    """
+    idx = check_lang(lang)
+    spec = column_spec(col)
+    return (spec.zh, spec.en)[idx] if spec else col
+
+
+def column_kind(col: str) -> str:
+    """Kind of quantity of ``col`` (a key of :data:`KINDS`); ``"text"`` if unknown."""
+    spec = column_spec(col)
+    return spec.kind if spec else "text"
+
+
+def unit(col: str, lang: str = "zh") -> str:
+    """Return the unit of ``col`` in ``lang`` (``户``, ``%``, ``米``, ``分钟``, ``km²``...) or ``""``.
+
+    Examples
+    --------
+    >>> unit("dist_m"), unit("area_km2"), unit("name")
+    ('米', 'km²', '')
+
+    """
+    return KINDS[column_kind(col)].unit[check_lang(lang)]
+
+
+#: Kinds whose unit a header repeats in brackets (households, shares and counts need none).
+_UNIT_IN_HEADER = frozenset(
+    {
+        "metres",
+        "km",
+        "minutes",
+        "km2",
+        "m2",
+        "ha",
+        "hours_month",
+        "visits_month",
+        "hh_per_m2",
+        "m2_per_100hh",
+        "per_1000",
+        "km_h",
+    }
+)
+
+
+def header(col: str, lang: str) -> str:
+    """Column header for a table: label plus the unit in brackets where it is not implied.
+
+    Examples
+    --------
+    >>> header("dist_m", "zh"), header("area_km2", "en"), header("households", "zh")
+    ('步行距离(米)', 'Area (km²)', '户数')
+
+    """
+    label = column_label(col, lang)
+    kind = column_kind(col)
+    if kind not in _UNIT_IN_HEADER:
+        return label
+    u = KINDS[kind].unit[check_lang(lang)]
+    return f"{label}({u})" if check_lang(lang) == 0 else f"{label} ({u})"
+
+
+def excel_format(col: str) -> str | None:
+    """Excel number format of ``col`` (``#,##0``, ``0.0%``, ``0.0``, ``0.00``); None for text.
+
+    Examples
+    --------
+    >>> excel_format("households"), excel_format("coverage_20min"), excel_format("name")
+    ('#,##0', '0.0%', None)
+
+    """
+    kind = column_kind(col)
+    if kind in {"text", "bool"}:
+        return None
+    return KINDS[kind].excel
+
+
+def is_internal(col: str, columns: Iterable[Any] = ()) -> bool:
+    """Tell whether ``col`` is never shown to people.
+
+    Internal are :data:`INTERNAL_COLUMNS`, a code column whose name column is also in
+    ``columns`` (``nearest_id`` beside ``nearest_name``), and private columns (``_x``).
+
+    Examples
+    --------
+    >>> is_internal("snap_m"), is_internal("nearest_id", ["nearest_name"])
+    (True, True)
+
+    """
+    if col in INTERNAL_COLUMNS or col.startswith("_"):
+        return True
+    name = _NAME_OF.get(col)
+    return name is not None and name in set(map(str, columns))
+
+
+def visible_columns(columns: Sequence[Any], lang: str) -> list[str]:
+    """Return the columns of a table people read, in order: known, not internal, in ``lang``.
+
+    Unknown columns (no label in the schema) and the other language's ``*_zh``/``*_en``
+    columns are left out.
+
+    Examples
+    --------
+    >>> visible_columns(["name", "snap_m", "reason_zh", "reason_en", "foo"], "zh")
+    ['name', 'reason_zh']
+
+    """
+    own = LANGS[check_lang(lang)]
+    out = []
+    for c in map(str, columns):
+        m = _LANG_SUFFIX.search(c)
+        if m and m.group(1) != own and c != "type_zh":
+            continue
+        if column_spec(c) is None or is_internal(c, columns):
+            continue
+        out.append(c)
+    return out
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return bool(v != v)  # NaN, pd.NA raise or compare unequal
+    except (TypeError, ValueError):
+        return False
+
+
+def format_number(kind: str, v: Any) -> str:
+    """``v`` formatted as a ``kind`` (see :data:`KINDS`) without unit; ``—`` when missing.
+
+    Examples
+    --------
+    >>> format_number("households", 2182.97), format_number("share", 0.3974)
+    ('2,183', '39.7%')
+
+    """
+    if _missing(v):
+        return "—"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    if not math.isfinite(x):
+        return "—"
+    return KINDS[kind].py.format(x)
+
+
+def format_value(col: str, v: Any, lang: str = "zh", *, with_unit: bool = True) -> str:
+    """``v`` of column ``col`` as people read it, with its unit.
+
+    Households and persons are whole (``2,183 户``), shares percentages (``39.7%``), metres
+    whole (``1,462 米``), minutes one decimal (``24.0 分钟``), booleans ``是``/``否``, facility
+    types by name; a missing value is ``—``.
+
+    Examples
+    --------
+    >>> format_value("households", 2182.97, "zh"), format_value("dist_m", 1461.6, "en")
+    ('2,183 户', '1,462 m')
+    >>> format_value("within_20min", True, "zh")
+    '是'
+
+    """
+    idx = check_lang(lang)
+    if _missing(v):
+        return "—"
+    kind = column_kind(col)
+    if kind == "bool":
+        return TEXT[LANGS[idx]]["yes" if bool(v) else "no"]
+    if col in {"type", "nearest_type"}:
+        return type_label(str(v), lang)
+    if kind == "text":
+        return str(v)
+    text = format_number(kind, v)
+    u = KINDS[kind].unit[idx]
+    if not with_unit or not u or u == "%" or text == "—":
+        return text
+    return f"{text}{u}" if idx == 0 and u in {"km²", "m²", "°"} else f"{text} {u}"
+
+
+# --------------------------------------------------------------------------- facility types
 
 #: Facility type -> English name (the Chinese names are ``settings.FACILITY_TYPE_NAMES_ZH``).
 FACILITY_TYPE_NAMES_EN: Mapping[str, str] = MappingProxyType(
@@ -105,6 +818,22 @@ FACILITY_TYPE_NAMES_EN: Mapping[str, str] = MappingProxyType(
         "facility": "Other service facility",
     }
 )
+
+
+def type_label(ftype: str, lang: str) -> str:
+    """Name of a facility type in ``lang``; unknown types keep their own name.
+
+    Examples
+    --------
+    >>> type_label("station", "zh")
+    '党群服务站'
+
+    """
+    names = FACILITY_TYPE_NAMES_ZH if check_lang(lang) == 0 else FACILITY_TYPE_NAMES_EN
+    return names.get(ftype, ftype)
+
+
+# --------------------------------------------------------------------------- other text
 
 #: Other interface text, by language.
 TEXT: Mapping[str, Mapping[str, str]] = MappingProxyType(
@@ -129,6 +858,10 @@ TEXT: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "value": "数值",
                 "item": "指标",
                 "other_target": "其他目标",
+                "total": "合计",
+                "unit": "单位",
+                "date": "日期",
+                "title": "基层治理网格与{t}服务圈",
             }
         ),
         "en": MappingProxyType(
@@ -151,29 +884,11 @@ TEXT: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "value": "Value",
                 "item": "Item",
                 "other_target": "Other target",
+                "total": "Total",
+                "unit": "Units",
+                "date": "Date",
+                "title": "Governance grids and {t} service circle",
             }
         ),
     }
 )
-
-
-def check_lang(lang: str) -> int:
-    """Index of ``lang`` in the label tuples (0 Chinese, 1 English); InputError otherwise."""
-    if lang == "zh":
-        return 0
-    if lang == "en":
-        return 1
-    msg = f"unknown language {lang!r}; pass lang='zh' (Chinese) or lang='en' (English)"
-    raise InputError(msg)
-
-
-def column_label(col: str, lang: str) -> str:
-    """Header of ``col`` in ``lang``; unknown columns keep their own name."""
-    pair = COLUMN_LABELS.get(col)
-    return pair[check_lang(lang)] if pair else col
-
-
-def type_label(ftype: str, lang: str) -> str:
-    """Name of a facility type in ``lang``; unknown types keep their own name."""
-    names = FACILITY_TYPE_NAMES_ZH if check_lang(lang) == 0 else FACILITY_TYPE_NAMES_EN
-    return names.get(ftype, ftype)

@@ -58,7 +58,7 @@ from geogrid.crs import from_wgs84, to_metric
 from geogrid.errors import CRSError, InputError
 from geogrid.io.runfolder import TEMP_PREFIX, check_results_folder
 from geogrid.outputs.privacy import drop_personal, personal_columns, protect, scan_personal
-from geogrid.schema import LAYER_LABELS, TEXT, check_lang, column_label, type_label
+from geogrid.schema import LAYER_LABELS, TEXT, check_lang, header, type_label
 from geogrid.settings import FACILITY_TYPES
 
 logger = logging.getLogger(__name__)
@@ -510,7 +510,7 @@ def _props(
     for col in [*fields, *(c for c in dict.fromkeys(personal) if c not in fields)]:
         if col in gdf.columns:
             data[col] = _fmt_column(gdf[col], col, lang)
-            popup.append([str(col), column_label(str(col), lang)])
+            popup.append([str(col), header(str(col), lang)])
     return pd.DataFrame(data, index=gdf.index), popup
 
 

@@ -27,7 +27,7 @@ from geogrid.outputs.figures import SUMMARY_LABELS, key_figures, lonlat, uncover
 from geogrid.outputs.markdown import write_summary
 from geogrid.outputs.privacy import drop_personal
 from geogrid.outputs.static_map import static_map
-from geogrid.schema import TEXT, check_lang, column_label, type_label
+from geogrid.schema import TEXT, check_lang, header, type_label
 
 log = logger = logging.getLogger(__name__)
 
@@ -211,7 +211,7 @@ def _write_sheet(ws: Any, table: pd.DataFrame, lang: str) -> None:
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    headers = [_xlsx_text(column_label(str(c), lang)) for c in table.columns]
+    headers = [_xlsx_text(header(str(c), lang)) for c in table.columns]
     ws.append(headers)
     bool_cols = {
         c
