@@ -35,6 +35,7 @@ from shapely.geometry import Point
 from geogrid.analyses.coverage.engine import Coverage, aggregate, facility_load
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
+from geogrid.outputs.plots import Curve
 from geogrid.schema import check_lang
 from geogrid.settings import parse_targets
 
@@ -196,6 +197,97 @@ class Scenario:
                     round(e.seconds * 1000, 1) for e in self.edits
                 ],
             }
+        )
+
+    def speed_curve(self, speeds: Iterable[float] = (3.0, 3.5, 4.0, 4.5, 5.0, 5.5)) -> Curve:
+        """Coverage at each target against the walking speed (distances reused, no re-routing).
+
+        Parameters
+        ----------
+        speeds : iterable of float
+            Walking speeds in km/h.
+
+        Returns
+        -------
+        Curve
+            Columns ``speed_kmh`` and ``coverage_<target>`` (shares); ``.plot()`` draws it.
+
+        Examples
+        --------
+        >>> base.speed_curve([3, 4, 5]).plot()  # doctest: +SKIP
+
+        """
+        rows = []
+        for v in speeds:
+            f = Scenario(self.coverage.with_speed(float(v)), name="_").figures()
+            rows.append(
+                {"speed_kmh": float(v)}
+                | {f"coverage_{t.name}": f[f"coverage_{t.name}"] for t in self._speed_targets()}
+            )
+        ys = tuple(f"coverage_{t.name}" for t in self._speed_targets())
+        names_zh = tuple(f"{_target_zh(t.name)}覆盖率" for t in self._speed_targets())
+        names_en = tuple(f"{t.name} coverage" for t in self._speed_targets())
+        return Curve(
+            pd.DataFrame(rows),
+            "speed_kmh",
+            ys,
+            {
+                "zh": (
+                    f"{self.name}：覆盖率与步行速度",
+                    "步行速度（公里/小时）",
+                    "覆盖率",
+                    *names_zh,
+                ),
+                "en": (
+                    f"{self.name}: coverage against walking speed",
+                    "walking speed (km/h)",
+                    "share of households",
+                    *names_en,
+                ),
+            },
+            percent=True,
+        )
+
+    def walk_time_curve(self, step_min: float = 1.0) -> Curve:
+        """Share of households within each number of walking minutes (a cumulative curve).
+
+        Parameters
+        ----------
+        step_min : float
+            Spacing of the minutes on the curve.
+
+        Returns
+        -------
+        Curve
+            Columns ``minutes`` and ``share_within`` (0-1); ``.plot()`` draws it.
+
+        """
+        tbl = self.table()
+        hh = tbl["households"].to_numpy(dtype=float)
+        walk = tbl["walk_min"].to_numpy(dtype=float)
+        finite = walk[np.isfinite(walk)]
+        top = float(np.ceil(np.percentile(finite, 99))) if len(finite) else 30.0
+        minutes = np.arange(0.0, top + step_min, step_min)
+        total = hh.sum() or 1.0
+        share = [float(hh[walk <= m].sum() / total) for m in minutes]
+        return Curve(
+            pd.DataFrame({"minutes": minutes, "share_within": share}),
+            "minutes",
+            ("share_within",),
+            {
+                "zh": (f"{self.name}：步行时间分布", "步行时间（分钟）", "该时间内可达的户数占比"),
+                "en": (
+                    f"{self.name}: walking times",
+                    "walking time (min)",
+                    "share of households within",
+                ),
+            },
+            percent=True,
+        )
+
+    def _speed_targets(self) -> list[Any]:
+        return [t for t in self.coverage.targets if t.name.endswith("min")] or list(
+            self.coverage.targets
         )
 
     # ----------------------------------------------------------------- deriving

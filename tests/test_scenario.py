@@ -118,3 +118,21 @@ def test_bad_places_are_refused(base):
         base.variant("x").add_station((500000.0, 4500000.0))
     with pytest.raises(InputError, match="no active facility"):
         base.variant("y").move_station("NOPE", (109.84, 40.65))
+
+
+def test_curves_have_values_and_plot(demo, base):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    sc = base.speed_curve([3.0, 4.0, 5.0])
+    share = sc.table["coverage_15min"].to_numpy()
+    assert (share[1:] >= share[:-1]).all() and share[1] == pytest.approx(
+        base.figures()["coverage_15min"]
+    )
+    wc = base.walk_time_curve()
+    s = wc.table["share_within"].to_numpy()
+    assert (s[1:] >= s[:-1]).all() and 0 <= s[0] <= s[-1] <= 1
+    assert s[15] == pytest.approx(base.figures()["coverage_15min"], abs=1e-9)
+    ax = sc.plot()
+    assert ax.get_xlabel() in {"步行速度（公里/小时）", "walking speed (km/h)"}
+    assert "<table" in wc._repr_html_()
