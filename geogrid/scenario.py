@@ -35,6 +35,7 @@ from shapely.geometry import Point
 from geogrid.analyses.coverage.engine import Coverage, aggregate, facility_load
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
+from geogrid.outputs.inline import InlineMap
 from geogrid.outputs.plots import Curve
 from geogrid.schema import check_lang
 from geogrid.settings import parse_targets
@@ -510,6 +511,41 @@ class Scenario:
             f"<table><tr>{row}</tr></table></div>"
         )
 
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """Map layers of this scenario: communities with coverage, stations with loads, demand."""
+        out: dict[str, gpd.GeoDataFrame] = {}
+        if self.communities is not None and COMMUNITY in self.communities.columns:
+            agg = self.coverage.aggregates(by=COMMUNITY)
+            comm = to_metric(self.communities, self.coverage.net.crs)
+            keep = [c for c in comm.columns if c not in agg.columns or c == COMMUNITY]
+            out["communities"] = comm[keep].merge(agg, on=COMMUNITY, how="left")
+        out["facilities"] = self.loads()
+        out["demand"] = self.table()
+        if self._state.grids:
+            drawn = [self._state.grids[k] for k in sorted(self._state.grids)]
+            out["grids"] = gpd.GeoDataFrame(pd.concat(drawn, ignore_index=True), crs=drawn[0].crs)
+        return out
+
+    def explore(self, *, height: int = 480, lang: str = "zh", tiles: str = "osm") -> InlineMap:
+        """Return an inline map of this scenario (scripts inlined: works with no internet).
+
+        Parameters
+        ----------
+        height : int
+            Height of the map in pixels.
+        lang : {"zh", "en"}
+            Language of layer names, legend and popups.
+        tiles : {"osm", "amap", "tianditu", "none"}
+            Basemap (tiles need the internet; everything else is in the page).
+
+        Returns
+        -------
+        InlineMap
+            Displays itself in a notebook; ``.html`` is the page.
+
+        """
+        return InlineMap.of(self.layers(), title=self.name, height=height, lang=lang, tiles=tiles)
+
     # ----------------------------------------------------------------- helpers
     def _apply(
         self,
@@ -658,6 +694,30 @@ class Comparison:
     stations: pd.DataFrame
     verdicts: pd.DataFrame
     lang: str = "zh"
+
+    def explore(self, *, height: int = 420, lang: str = "zh", tiles: str = "osm") -> InlineMap:
+        """Return the scenarios' maps side by side (scripts inlined: works with no internet).
+
+        Parameters
+        ----------
+        height : int
+            Height of each map in pixels.
+        lang : {"zh", "en"}
+            Language of layer names, legend and popups.
+        tiles : {"osm", "amap", "tianditu", "none"}
+            Basemap (tiles need the internet; everything else is in the page).
+
+        Returns
+        -------
+        InlineMap
+            Displays the maps in a row with each scenario's name above its map.
+
+        """
+        maps = [
+            InlineMap.of(s.layers(), title=s.name, height=height, lang=lang, tiles=tiles)
+            for s in self.scenarios
+        ]
+        return InlineMap.row(maps)
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -136,3 +136,25 @@ def test_curves_have_values_and_plot(demo, base):
     ax = sc.plot()
     assert ax.get_xlabel() in {"步行速度（公里/小时）", "walking speed (km/h)"}
     assert "<table" in wc._repr_html_()
+
+
+@pytest.mark.browser
+def test_inline_maps_draw_offline_side_by_side(demo, base, tmp_path):
+    from _chromium import check_page, find_chromium
+
+    _, _, cov = demo
+    more = base.variant("加站 <b>&").add_station(_lonlat_of(cov, 300))
+    view = compare(base, more).explore(height=300, tiles="none")
+    html = view._repr_html_()
+    assert html.count("<iframe srcdoc=") == 2 and "cdn.jsdelivr" not in html
+    assert "加站 &lt;b&gt;&amp;" in html
+    page = view.save(tmp_path / "cmp.html")
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed")
+    count = (
+        "Array.from(document.querySelectorAll('iframe')).map("
+        "f => f.contentDocument.querySelectorAll('.leaflet-interactive').length)"
+    )
+    result = check_page(page, expressions={"drawn": count}, settle_ms=1500)
+    assert not result.errors and not result.dialogs, result.errors
+    assert len(result.values["drawn"]) == 2 and min(result.values["drawn"]) > 10
