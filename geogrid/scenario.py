@@ -24,6 +24,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -46,6 +47,8 @@ __all__ = ["Comparison", "Edit", "Scenario", "compare", "verdict"]
 COMMUNITY = "community_code"
 STREET = "street_code"
 _STREET_DIGITS = 9
+#: The file a written scenario keeps its name and edits in.
+SCENARIO_FILE = "scenario.json"
 
 
 @dataclass(frozen=True)
@@ -482,6 +485,74 @@ class Scenario:
             "edits": [{"kind": e.kind, "subject": e.subject, "args": e.args} for e in self.edits],
         }
         return json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=True, default=str)
+
+    # ----------------------------------------------------------------- files
+    def write(self, folder: str | Path, *, include_personal: bool = False) -> Path:
+        """Write this scenario as a results folder: the files of ``geogrid coverage`` + ``scenario.json``.
+
+        Parameters
+        ----------
+        folder : str or Path
+            The output folder (the same rules as the command line's ``--out``).
+        include_personal : bool
+            Keep personal columns (off by default).
+
+        Returns
+        -------
+        Path
+            The folder.
+
+        Examples
+        --------
+        >>> moved.write("out/moved")                       # doctest: +SKIP
+        >>> Scenario.read("out/moved", base=base)          # doctest: +SKIP
+
+        """
+        from geogrid.analyses.coverage.engine import coverage_result
+        from geogrid.api import write_coverage
+        from geogrid.io.runfolder import RunFolder
+        from geogrid.io.writers import atomic_write
+        from geogrid.outputs.privacy import ExportGuard
+
+        planned = ["coverage.gpkg", "summary.csv", SCENARIO_FILE]
+        params = {"scenario": self.name, "edits": len(self.edits)}
+        with RunFolder(folder, command="scenario", parameters=params, planned=planned) as run:
+            res = coverage_result(self.coverage, communities=self.communities)
+            write_coverage(res, run.stage, guard=ExportGuard(include_personal=include_personal))
+            with atomic_write(run.stage / SCENARIO_FILE) as tmp:
+                Path(tmp).write_text(self.to_json() + "\n", encoding="utf-8")
+        return Path(folder)
+
+    @classmethod
+    def read(cls, folder: str | Path, *, base: Scenario) -> Scenario:
+        """Read a scenario written by :meth:`write`: its edits replayed on ``base``.
+
+        Parameters
+        ----------
+        folder : str or Path
+            A folder written by :meth:`write`.
+        base : Scenario
+            The scenario it was derived from (e.g. ``geogrid.scenario(study)``).
+
+        Returns
+        -------
+        Scenario
+            Named as written, with the same edits (and the same figures).
+
+        """
+        path = Path(folder) / SCENARIO_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            name, edits = str(data["name"]), list(data["edits"])
+        except FileNotFoundError as exc:
+            msg = f"{str(folder)!r} has no {SCENARIO_FILE}; pass a folder written by Scenario.write"
+            raise InputError(msg) from exc
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            msg = (
+                f"{str(path)!r} is not a scenario file ({exc}); write it again with Scenario.write"
+            )
+            raise InputError(msg) from exc
+        return base.variant(name).apply(edits[len(base.edits) :])
 
     # ----------------------------------------------------------------- display
     def __repr__(self) -> str:

@@ -158,3 +158,17 @@ def test_inline_maps_draw_offline_side_by_side(demo, base, tmp_path):
     result = check_page(page, expressions={"drawn": count}, settle_ms=1500)
     assert not result.errors and not result.dialogs, result.errors
     assert len(result.values["drawn"]) == 2 and min(result.values["drawn"]) > 10
+
+
+def test_write_and_read_back(demo, base, tmp_path):
+    _, _, cov = demo
+    s = base.variant("写出").add_station(_lonlat_of(cov, 77), name="新站").set_speed(4.0)
+    folder = s.write(tmp_path / "s")
+    names = {p.name for p in folder.iterdir()}
+    assert {"coverage.gpkg", "summary.csv", "scenario.json", "run.json"} <= names
+    back = Scenario.read(folder, base=base)
+    assert back.name == "写出" and back.figures() == pytest.approx(s.figures())
+    layers = gpd.list_layers(folder / "coverage.gpkg")["name"].tolist()
+    assert {"demand", "facilities", "communities"} <= set(layers)
+    with pytest.raises(InputError, match="scenario.json"):
+        Scenario.read(tmp_path, base=base)
