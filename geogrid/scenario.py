@@ -116,8 +116,8 @@ class Scenario:
     communities : GeoDataFrame, optional
         Community polygons (``community_code``, ``name``) for names and maps.
     regrid : callable, optional
-        ``regrid(community_row, demand_rows, **options) -> GeoDataFrame`` used by
-        :meth:`regrid`; the front door passes the grids analysis.
+        ``regrid(community_row, demand_rows, network=..., **options) -> GeoDataFrame`` used
+        by :meth:`regrid` (default: the grids analysis on that community).
     base : Scenario, optional
         The scenario this one was derived from.
 
@@ -135,7 +135,7 @@ class Scenario:
         self.name = str(name)
         self.communities = communities
         self.base = base
-        self._regrid = regrid
+        self._regrid = regrid or _partition_one
         self._state = _State(cov.copy())
         self._undo: list[tuple[_State, Edit]] = []
         self.edits: list[Edit] = []
@@ -426,7 +426,7 @@ class Scenario:
         t0 = time.perf_counter()
         demand = self.coverage.demand
         rows = demand[demand[COMMUNITY].astype(str) == str(community_code)]
-        drawn = self._regrid(comm, rows, **options)
+        drawn = self._regrid(comm, rows, network=self.coverage.net, **options)
         state = _State(self.coverage, {**self._state.grids, str(community_code): drawn})
         edit = Edit(
             "regrid",
@@ -717,6 +717,16 @@ def headline_target(cov: Coverage) -> Any:
         if t.name == cov.settings.primary_target:
             return t
     return cov.targets[0]
+
+
+def _partition_one(
+    community: gpd.GeoDataFrame, demand: gpd.GeoDataFrame, *, network: Any, **options: Any
+) -> gpd.GeoDataFrame:
+    """Grids of one community by the grids analysis (options: household band, seed)."""
+    from geogrid.analyses.grids.partition import partition
+
+    comm = to_metric(community, network.crs)
+    return partition(comm, demand, network_edges=network.edges, **options).grids
 
 
 def _target_zh(name: str) -> str:

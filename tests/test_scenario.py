@@ -172,3 +172,20 @@ def test_write_and_read_back(demo, base, tmp_path):
     assert {"demand", "facilities", "communities"} <= set(layers)
     with pytest.raises(InputError, match="scenario.json"):
         Scenario.read(tmp_path, base=base)
+
+
+def test_regrid_one_community_with_a_tighter_band(demo, base):
+    d, _, _ = demo
+    code = str(d.communities["community_code"].iloc[0])
+    s = base.variant("收紧").regrid(
+        code, min_households=250, target_households=320, max_households=400
+    )
+    grids = s.grids[code]
+    assert len(grids) >= 1 and set(grids["community_code"].astype(str)) == {code}
+    hh = base.by_community().set_index("community_code").loc[code, "households"]
+    assert grids["households"].sum() == pytest.approx(hh, abs=1.0)
+    assert "grids" in s.layers() and s.edits[-1].text() == f"重划网格 {code}"
+    s.undo()
+    assert s.grids == {}
+    with pytest.raises(InputError, match="no community"):
+        s.regrid("999")
