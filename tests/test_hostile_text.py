@@ -23,6 +23,7 @@ from geogrid import api as pipeline
 from geogrid import demo as synth
 from geogrid.cli import main
 from geogrid.errors import InputError
+from geogrid.outputs import leaflet
 from geogrid.outputs import markdown as _markdown_mod
 from geogrid.outputs import publish as _publish_mod
 from geogrid.outputs import static_map as _static_mod
@@ -183,7 +184,7 @@ def test_cli_map_of_hostile_results(hostile):
 
 def test_blob_is_safe_inside_script():
     value = {"a": "</script><!-- \u2028\u2029 & > \ud800 {{ 7*7 }}", "b": [None, "x"]}
-    text = maps._script_json(value)
+    text = leaflet.script_json(value)
     for raw in ("<", ">", "&", "\u2028", "\u2029"):
         assert raw not in text
     back = json.loads(text)
@@ -197,7 +198,7 @@ def test_folium_objects_hold_no_user_text(hostile):
     """Every folium element is template source; none may hold a hostile name."""
     m = build_map(hostile["layers"], tiles="none", title=hostile["title"], attribution="{{ 1 }}")
     for child in m._children.values():
-        if isinstance(child, maps._Data):
+        if isinstance(child, leaflet.DataStore):
             continue
         blob = json.dumps(getattr(child, "data", None), ensure_ascii=False)
         blob += json.dumps(getattr(child, "layer_name", ""), ensure_ascii=False)

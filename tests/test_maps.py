@@ -19,6 +19,7 @@ from shapely.geometry import Point, box
 
 from geogrid.crs import wgs84_to_gcj02
 from geogrid.errors import CRSError, InputError
+from geogrid.outputs import offline as maps_offline
 from geogrid.outputs import webmap as maps
 from geogrid.outputs.webmap import build_map, map_from_results, read_results, save_map
 
@@ -198,8 +199,8 @@ def test_offline_refuses_plugins_without_a_local_copy(layers, tmp_path):
 
 
 def test_vendored_files_and_licences():
-    static = maps._STATIC
-    for rel in maps.VENDORED.values():
+    static = maps_offline.STATIC
+    for rel in maps_offline.VENDORED.values():
         assert (static / rel).is_file()
     for folder in (
         "leaflet",
