@@ -178,9 +178,10 @@ def test_workbook_english_and_errors(layers, tmp_path):
 def test_static_map_png(layers, tmp_path):
     path = static_map(layers, tmp_path / "map.png", title="昆都仑区")
     img = np.asarray(Image.open(path).convert("RGB")).astype(int)
-    assert img.shape[0] > 800 and img.shape[1] > 1000
+    # fitted to the 2:1 district (no fixed 1500x1200 canvas that was two thirds white)
+    assert img.shape[0] > 500 and img.shape[1] > 2 * img.shape[0]
     non_white = (np.abs(img - 255).sum(axis=2) > 30).mean()
-    assert non_white > 0.2
+    assert non_white > 0.4
 
 
 def test_static_map_without_cjk_font_is_quiet(layers, tmp_path, monkeypatch):
