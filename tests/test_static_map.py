@@ -22,6 +22,7 @@ from geogrid.errors import InputError
 from geogrid.outputs import fonts
 from geogrid.outputs.curve import curve_figure, curve_png
 from geogrid.outputs.static_map import map_figure, static_map
+from geogrid.schema import TEXT, target_label
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -153,7 +154,7 @@ def test_no_cjk_font_gives_one_warning_and_an_english_map(layers, no_cjk_font, c
     assert "fonts-noto-cjk" in ours[0].getMessage() and "English" in ours[0].getMessage()
     assert not any(_has_cjk(t) for t in texts), texts
     # title and legend too: the default English title replaces the Chinese one
-    assert "Governance grids and the 15-minute service circle" in texts
+    assert TEXT["en"]["title"].format(t=target_label("15min", "en")) in texts
     assert {"Proposed sites", "Coverage gaps", "N"} <= set(texts)
 
 

@@ -26,28 +26,34 @@ from geogrid.io.writers import atomic_write
 from geogrid.outputs.figures import one_line
 from geogrid.outputs.fonts import cjk_family, figure_fonts, keep_drawable
 from geogrid.outputs.privacy import protect
-from geogrid.schema import LAYER_LABELS, check_lang, type_label
-from geogrid.settings import FACILITY_TYPES
+from geogrid.schema import (
+    TEXT,
+    check_lang,
+    layer_label,
+    primary_target,
+    target_key,
+    target_label,
+    type_label,
+    within_col,
+)
+from geogrid.settings import DEFAULTS, FACILITY_TYPES
 
 log = logger = logging.getLogger(__name__)
 
 __all__ = ["MAP_TEXT", "cjk_font", "map_figure", "save_figure", "static_map"]
 
-#: Figure text by language (title, north, service-area suffix, household classes, credit).
+#: Figure text by language (north, household classes, credit); titles and layer names come
+#: from :mod:`geogrid.schema`.
 MAP_TEXT: Mapping[str, Mapping[str, str]] = {
     "zh": {
-        "title": "基层治理网格与15分钟服务圈",
         "north": "北",
-        "minutes": "{n}分钟",
         "grid_class": "网格 {lo}–{hi} 户",
         "grid_class_top": "网格 {lo} 户以上",
         "grid_class_low": "网格 {hi} 户以下",
         "credit": "© OpenStreetMap 贡献者 (ODbL)",
     },
     "en": {
-        "title": "Governance grids and the 15-minute service circle",
         "north": "N",
-        "minutes": "{n} min",
         "grid_class": "Grid {lo}–{hi} households",
         "grid_class_top": "Grid {lo}+ households",
         "grid_class_low": "Grid under {hi} households",
@@ -167,7 +173,7 @@ def _draw_grids(ax: Any, grids: gpd.GeoDataFrame, lang: str, legend: _Legend) ->
             Patch(
                 facecolor="none",
                 edgecolor="#888",
-                label=LAYER_LABELS["grids"][0 if lang == "zh" else 1],
+                label=layer_label("grids", lang),
             )
         )
         return
@@ -184,19 +190,19 @@ def _draw_grids(ax: Any, grids: gpd.GeoDataFrame, lang: str, legend: _Legend) ->
             )
 
 
-def _draw_service_areas(ax: Any, sa: gpd.GeoDataFrame, lang: str, legend: _Legend) -> None:
-    """Fill the primary target's service areas (15 minutes when present) light green."""
+def _draw_service_areas(
+    ax: Any, sa: gpd.GeoDataFrame, lang: str, target: str, legend: _Legend
+) -> None:
+    """Fill the service areas of ``target`` (else of the layer's first target) light green."""
     from matplotlib.patches import Patch
 
-    label = LAYER_LABELS["service_areas"][check_lang(lang)]
+    label = layer_label("service_areas", lang)
     sel = sa
-    if "target" in sa:
-        targets = sa["target"].astype(str)
-        chosen = "15min" if (targets == "15min").any() else targets.iloc[0]
-        sel = sa[targets == chosen]
-        minutes = chosen.removesuffix("min")
-        suffix = MAP_TEXT[lang]["minutes"].format(n=minutes) if minutes.isdigit() else chosen
-        label = f"{label} {suffix}"
+    if "target" in sa and len(sa):
+        targets = sa["target"].astype(str).map(_key)
+        chosen = target if (targets == target).any() else targets.iloc[0]
+        sel = sa[(targets == chosen).to_numpy()]
+        label = f"{label} {target_label(chosen, lang)}"
     if len(sel):
         sel.plot(ax=ax, color="#31a354", alpha=0.18, edgecolor="#31a354", linewidth=0.5)
         legend.add(Patch(color="#31a354", alpha=0.3, label=label))
@@ -208,7 +214,6 @@ def _draw_boundaries(
     """Community, street and district outlines, finest first."""
     from matplotlib.lines import Line2D
 
-    li = check_lang(lang)
     for key, colour, lw in (
         ("communities", "#1f4e79", 0.8),
         ("streets", "#6a3d9a", 1.6),
@@ -217,7 +222,7 @@ def _draw_boundaries(
         g = data.get(key)
         if g is not None:
             g.boundary.plot(ax=ax, color=colour, linewidth=lw)
-            legend.add(Line2D([], [], color=colour, lw=lw, label=LAYER_LABELS[key][li]))
+            legend.add(Line2D([], [], color=colour, lw=lw, label=layer_label(key, lang)))
 
 
 def _draw_gaps(ax: Any, gaps: gpd.GeoDataFrame, lang: str, legend: _Legend) -> None:
@@ -231,18 +236,21 @@ def _draw_gaps(ax: Any, gaps: gpd.GeoDataFrame, lang: str, legend: _Legend) -> N
             alpha=0.6,
             hatch="//",
             edgecolor="#d94801",
-            label=LAYER_LABELS["gaps"][check_lang(lang)],
+            label=layer_label("gaps", lang),
         )
     )
 
 
-def _draw_uncovered(ax: Any, dem: gpd.GeoDataFrame, lang: str, legend: _Legend) -> None:
-    """Mark buildings or compounds beyond the 15-minute target with red dots."""
+def _draw_uncovered(
+    ax: Any, dem: gpd.GeoDataFrame, lang: str, target: str, legend: _Legend
+) -> None:
+    """Mark buildings or compounds beyond ``target`` with red dots."""
     from matplotlib.lines import Line2D
 
-    if "within_15min" not in dem:
+    col = within_col(target)
+    if col not in dem:
         return
-    inside = dem["within_15min"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    inside = dem[col].astype("boolean").fillna(False).to_numpy(dtype=bool)
     unc = dem[~inside]
     if len(unc):
         unc.representative_point().plot(ax=ax, color="#e31a1c", markersize=4)
@@ -254,7 +262,7 @@ def _draw_uncovered(ax: Any, dem: gpd.GeoDataFrame, lang: str, legend: _Legend) 
                 marker="o",
                 lw=0,
                 ms=4,
-                label=LAYER_LABELS["demand"][check_lang(lang)],
+                label=layer_label("demand", lang),
             )
         )
 
@@ -314,23 +322,23 @@ def _draw_sites(ax: Any, sites: gpd.GeoDataFrame, lang: str, legend: _Legend) ->
             lw=0,
             ms=10,
             markeredgecolor="black",
-            label=LAYER_LABELS["sites"][check_lang(lang)],
+            label=layer_label("sites", lang),
         )
     )
 
 
-def _draw_layers(ax: Any, data: Mapping[str, gpd.GeoDataFrame], lang: str) -> _Legend:
+def _draw_layers(ax: Any, data: Mapping[str, gpd.GeoDataFrame], lang: str, target: str) -> _Legend:
     """Draw every layer, bottom to top; return the legend entries."""
     legend = _Legend()
     if "grids" in data:
         _draw_grids(ax, data["grids"], lang, legend)
     if "service_areas" in data:
-        _draw_service_areas(ax, data["service_areas"], lang, legend)
+        _draw_service_areas(ax, data["service_areas"], lang, target, legend)
     _draw_boundaries(ax, data, lang, legend)
     if "gaps" in data:
         _draw_gaps(ax, data["gaps"], lang, legend)
     if "demand" in data:
-        _draw_uncovered(ax, data["demand"], lang, legend)
+        _draw_uncovered(ax, data["demand"], lang, target, legend)
     if "facilities" in data:
         _draw_facilities(ax, data["facilities"], lang, legend)
     if "sites" in data:
@@ -405,16 +413,37 @@ def _north_arrow(ax: Any, lang: str) -> None:
     )
 
 
-def _heading(title: str | None, lang: str, families: list[str], fell_back: bool) -> str:
-    """Return the title on one line, drawable with ``families`` (English default when it is not)."""
+def _heading(
+    title: str | None, lang: str, target: str, families: list[str], fell_back: bool
+) -> str:
+    """Return the title on one line, drawable with ``families`` (default title when it is not)."""
+    default = TEXT[lang]["title"].format(t=target_label(target, lang))
     if not title:
-        return MAP_TEXT[lang]["title"]
+        return default
     text = one_line(title)
     drawable = keep_drawable(text, families)
     if drawable != text and fell_back:
         log.info("title %r needs a CJK font; the English title is used", text)
-        return MAP_TEXT[lang]["title"]
+        return default
     return drawable
+
+
+def _key(target: str) -> str:
+    """Return the key of a target spelling (``"15 min"`` -> ``"15min"``); unknown ones as they are."""
+    try:
+        return target_key(target)
+    except ValueError:
+        return target
+
+
+def _primary(data: Mapping[str, gpd.GeoDataFrame]) -> str:
+    """Return the target the map leads with: the settings' primary target when the layers have it."""
+    columns = [c for k in ("demand", "communities", "grids") if k in data for c in data[k].columns]
+    found = primary_target(columns)
+    if found is None and "service_areas" in data and "target" in data["service_areas"]:
+        keys = [_key(str(t)) for t in data["service_areas"]["target"]]
+        found = DEFAULTS.primary_target if DEFAULTS.primary_target in keys else keys[0]
+    return found or DEFAULTS.primary_target
 
 
 def _credit(ax: Any, data: Mapping[str, gpd.GeoDataFrame], lang: str) -> None:
@@ -469,7 +498,8 @@ def map_figure(
                 height / (height + 0.9),
             )
         )
-        legend = _draw_layers(ax, data, lang)
+        target = _primary(data)
+        legend = _draw_layers(ax, data, lang, target)
         ax.set_xlim(extent[0], extent[2])
         ax.set_ylim(extent[1], extent[3])
         ax.set_aspect("equal", adjustable="box")
@@ -489,7 +519,7 @@ def map_figure(
                 fontsize=8,
                 frameon=False,
             )
-        heading = _heading(title, lang, families, fell_back=lang != want)
+        heading = _heading(title, lang, target, families, fell_back=lang != want)
         # parse_math=False: a "$x^2$" in a user title is text, not mathtext
         ax.set_title(heading, fontsize=13, parse_math=False, loc="left")
     return fig
