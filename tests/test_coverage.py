@@ -129,8 +129,10 @@ def test_service_area_partial_edges_and_gaps():
     assert len(g) == 1 and g.loc[0, "households"] == pytest.approx(60)
     assert g.loc[0, "miss_m"] == pytest.approx(1800 + 30 - 1000)
     load = facility_load(cov)
-    assert load.loc[0, "served_households"] == pytest.approx(110)
-    assert bool(load.loc[0, "overloaded"]) is False  # 100 m2 for 110 households > 30 m2 / 100
+    # a station reaches 10 minutes (667 m): the household 1,830 m away is beyond reach, not load
+    assert load.loc[0, "served_households"] == 50 and load.loc[0, "beyond_reach_hh"] == 60
+    assert load.loc[0, "reach_target"] == "10min"
+    assert bool(load.loc[0, "overloaded"]) is False  # 100 m2 for 50 households > 30 m2 / 100
 
 
 def test_what_if_add_remove_move_match_full_recompute():

@@ -28,6 +28,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.analyses.coverage.reasons import (
+    REASON_COLUMNS,
+    gap_reasons,
+    unit_causes,
+    zone_reasons,
+)
 from geogrid.analyses.siting.matrix import coverage_pairs
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
@@ -37,6 +43,7 @@ from geogrid.network.snap import Snap, representative_points, snap_points
 from geogrid.settings import DEFAULTS, Settings, Target, parse_targets
 from geogrid.study.demand import prepare_demand
 from geogrid.study.facilities import prepare_facilities
+from geogrid.study.households import round_households
 
 __all__ = [
     "Coverage",
@@ -762,12 +769,21 @@ def _zone_index(key: pd.Series) -> tuple[list[Any], list[np.ndarray]]:
     return list(uniq), [order[bounds[i] : bounds[i + 1]] for i in range(len(uniq))]
 
 
-def _zone_columns(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> dict[str, np.ndarray]:
-    """Return the columns a zone record reads, as arrays."""
+def _zone_columns(
+    tbl: pd.DataFrame, targets: tuple[Target, ...], by: str | None = None
+) -> dict[str, np.ndarray]:
+    """Return the columns a zone record reads, as arrays.
+
+    Households, population and party members are whole per unit (largest remainder within
+    each zone of ``by``, :func:`geogrid.study.households.round_households`), so every zone's
+    covered and uncovered households are whole and add up to its total.
+    """
+    groups = tbl[by].to_numpy(dtype=object) if by is not None and by in tbl.columns else None
     cols = {
-        c: tbl[c].to_numpy(dtype=float)
-        for c in ("households", "population", "party_members", "walk_min")
+        c: round_households(tbl[c].to_numpy(dtype=float), groups).astype(float)
+        for c in ("households", "population", "party_members")
     }
+    cols["walk_min"] = tbl["walk_min"].to_numpy(dtype=float)
     for t in targets:
         cols[t.column] = tbl[t.column].to_numpy(dtype=bool)
     if "elderly" in tbl.columns:
@@ -780,6 +796,11 @@ def _elderly_values(tbl: pd.DataFrame) -> np.ndarray:
     return pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
 
 
+def _whole(x: float) -> int:
+    """Return a sum of whole households as an int (half up: fractional input never leaks out)."""
+    return int(np.floor(float(x) + 0.5))
+
+
 def _zone_record(
     by: str, zone: Any, idx: np.ndarray, cols: dict[str, np.ndarray], targets: tuple[Target, ...]
 ) -> dict[str, Any]:
@@ -789,23 +810,23 @@ def _zone_record(
     rec: dict[str, Any] = {
         by: zone,
         "units": len(idx),
-        "households": round(float(w.sum()), 2),
-        "population": round(float(cols["population"][idx].sum()), 2),
-        "party_members": round(float(cols["party_members"][idx].sum()), 2),
+        "households": _whole(w.sum()),
+        "population": _whole(cols["population"][idx].sum()),
+        "party_members": _whole(cols["party_members"][idx].sum()),
     }
     total = w.sum()
     for t in targets:
         cov = float(w[cols[t.column][idx]].sum())
-        rec[f"covered_hh_{t.name}"] = round(cov, 2)
+        rec[f"covered_hh_{t.name}"] = _whole(cov)
         rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
-        rec[f"uncovered_hh_{t.name}"] = round(total - cov, 2)
+        rec[f"uncovered_hh_{t.name}"] = _whole(total) - _whole(cov)
     if "elderly" in cols:
         e = cols["elderly"][idx]
         etotal = float(e.sum())
-        rec["elderly"] = round(etotal, 1)
+        rec["elderly"] = _whole(etotal)
         for t in targets:
             c = float(e[cols[t.column][idx]].sum())
-            rec[f"covered_elderly_{t.name}"] = round(c, 1)
+            rec[f"covered_elderly_{t.name}"] = _whole(c)
             rec[f"coverage_elderly_{t.name}"] = round(c / etotal, 4) if etotal else np.nan
     fin = np.isfinite(wm)
     rec["mean_walk_min"] = (
@@ -842,7 +863,7 @@ def aggregate(
         Target(c[len("within_") :]) for c in tbl.columns if c.startswith("within_")
     )
     names, zone_rows = _zone_index(tbl[by])
-    cols = _zone_columns(tbl, targets)
+    cols = _zone_columns(tbl, targets, by)
     rows = [
         _zone_record(by, zone, idx, cols, targets)
         for zone, idx in zip(names, zone_rows, strict=True)
@@ -1382,13 +1403,19 @@ def gaps(
     table: gpd.GeoDataFrame | None = None,
     areas: gpd.GeoDataFrame | None = None,
     cluster_m: float = 50.0,
+    causes: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Service gaps (服务盲区): populated areas outside every service area of ``target``.
 
     Uncovered units with households are buffered by ``cluster_m`` and merged into gap
     polygons (minus the service area). Columns: ``gap_id``, ``target``, ``households``,
-    ``population``, ``units``, ``nearest_id`` (the facility the gap misses least), ``miss_m``
-    (how far beyond the target its nearest household is), ``community_codes``.
+    ``population`` (whole numbers), ``units``, ``nearest_id`` and ``nearest_name`` (the
+    facility the gap misses least), ``miss_m`` (how far beyond the target its nearest
+    household is), ``community_codes``, and the reason columns of
+    :func:`geogrid.analyses.coverage.reasons.gap_reasons` (``reason_code``, ``reason_zh``,
+    ``reason_en``, ``fix_zh``, ``fix_en``; ``causes`` from
+    :func:`~geogrid.analyses.coverage.reasons.unit_causes`, computed when not given and the
+    table is the whole of ``cov.table()``).
     """
     tname = target or cov.settings.primary_target
     lim = cov.max_dist_m(tname)
@@ -1397,7 +1424,8 @@ def gaps(
     covered = (
         tbl[col].to_numpy(dtype=bool) if col in tbl.columns else tbl["dist_m"].to_numpy() <= lim
     )
-    unc = tbl[(~covered) & (tbl["households"].to_numpy(dtype=float) > 0)]
+    unc_pos = np.flatnonzero((~covered) & (tbl["households"].to_numpy(dtype=float) > 0))
+    unc = tbl.iloc[unc_pos]
     cols = [
         "gap_id",
         "target",
@@ -1405,11 +1433,64 @@ def gaps(
         "population",
         "units",
         "nearest_id",
+        "nearest_name",
         "miss_m",
         "community_codes",
+        *REASON_COLUMNS,
     ]
     if unc.empty:
         return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=cov.net.crs)
+    parts, cut = _gap_parts(cov, unc, tname, areas, cluster_m)
+    tree = shapely.STRtree(parts)
+    hit = tree.query(representative_points(unc), predicate="within")
+    owner = np.full(len(unc), -1)
+    owner[hit[0]] = hit[1]
+    groups = tbl["community_code"] if "community_code" in tbl.columns else None
+    hh_all = round_households(tbl["households"].to_numpy(dtype=float), groups)
+    pop_all = round_households(tbl["population"].to_numpy(dtype=float), groups)
+    df = pd.DataFrame(
+        {
+            "owner": owner,
+            "pos": unc_pos,
+            "households": hh_all[unc_pos],
+            "population": pop_all[unc_pos],
+            "dist_m": unc["dist_m"].to_numpy(dtype=float),
+            "nearest_id": unc["nearest_id"].to_numpy(dtype=object),
+            "nearest_name": unc["nearest_name"].to_numpy(dtype=object)
+            if "nearest_name" in unc.columns
+            else None,
+            "community_code": unc["community_code"].to_numpy(dtype=object)
+            if "community_code" in unc.columns
+            else None,
+        }
+    )
+    df = df[df["owner"] >= 0]
+    recs = [_gap_record(k, grp, tname, lim) for k, grp in df.groupby("owner", sort=True)]
+    out = (
+        pd.DataFrame(recs)
+        .sort_values("households", ascending=False, kind="stable")
+        .reset_index(drop=True)
+    )
+    out.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(out))])
+    if causes is None and len(tbl) == len(cov.unit_snap):
+        causes = unit_causes(cov, tbl, target=tname)
+    if causes is not None:
+        why = gap_reasons(cov, tbl, causes, list(out["members"]), target=tname)
+        for c in REASON_COLUMNS:
+            out[c] = why[c].to_numpy()
+    geom = cut[out["owner"].to_numpy()]
+    out = out.drop(columns=["owner", "members"])
+    return gpd.GeoDataFrame(out, geometry=geom, crs=cov.net.crs)
+
+
+def _gap_parts(
+    cov: Coverage,
+    unc: gpd.GeoDataFrame,
+    tname: str,
+    areas: gpd.GeoDataFrame | None,
+    cluster_m: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters of uncovered units (buffered, merged) and the same minus the service area."""
     blobs = shapely.union_all(
         shapely.buffer(np.asarray(unc.geometry.values), cluster_m, quad_segs=4)
     )
@@ -1420,78 +1501,73 @@ def gaps(
     if len(sa):
         cut = np.asarray(shapely.difference(parts, sa.geometry.iloc[0]))
         keep = ~shapely.is_empty(cut)
-        parts, cut = parts[keep], cut[keep]
-    else:
-        cut = parts
-    tree = shapely.STRtree(parts)
-    hit = tree.query(representative_points(unc), predicate="within")
-    owner = np.full(len(unc), -1)
-    owner[hit[0]] = hit[1]
-    df = pd.DataFrame(
-        {
-            "owner": owner,
-            "households": unc["households"].to_numpy(dtype=float),
-            "population": unc["population"].to_numpy(dtype=float),
-            "dist_m": unc["dist_m"].to_numpy(dtype=float),
-            "nearest_id": unc["nearest_id"].to_numpy(dtype=object),
-            "community_code": unc["community_code"].to_numpy(dtype=object)
-            if "community_code" in unc.columns
-            else None,
-        }
+        return parts[keep], cut[keep]
+    return parts, parts
+
+
+def _gap_record(k: int, grp: pd.DataFrame, tname: str, lim: float) -> dict[str, Any]:
+    """One gap's row (``members``: table positions of its units, dropped before writing)."""
+    best = grp["dist_m"].idxmin()
+    codes = (
+        sorted({str(c) for c in grp["community_code"].dropna()})
+        if grp["community_code"].notna().any()
+        else []
     )
-    df = df[df["owner"] >= 0]
-    recs = []
-    for k, grp in df.groupby("owner", sort=True):
-        best = grp["dist_m"].idxmin()
-        codes = (
-            sorted({str(c) for c in grp["community_code"].dropna()})
-            if grp["community_code"].notna().any()
-            else []
-        )
-        recs.append(
-            {
-                "owner": k,
-                "target": tname,
-                "households": round(float(grp["households"].sum()), 2),
-                "population": round(float(grp["population"].sum()), 2),
-                "units": len(grp),
-                "nearest_id": grp.at[best, "nearest_id"],
-                "miss_m": round(float(grp.at[best, "dist_m"] - lim), 1)
-                if np.isfinite(grp.at[best, "dist_m"])
-                else np.nan,
-                "community_codes": ",".join(codes),
-            }
-        )
-    out = (
-        pd.DataFrame(recs)
-        .sort_values("households", ascending=False, kind="stable")
-        .reset_index(drop=True)
-    )
-    out.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(out))])
-    geom = cut[out["owner"].to_numpy()]
-    return gpd.GeoDataFrame(out.drop(columns="owner"), geometry=geom, crs=cov.net.crs)
+    return {
+        "owner": k,
+        "members": grp["pos"].to_numpy(dtype=np.int64),
+        "target": tname,
+        "households": int(grp["households"].sum()),
+        "population": int(grp["population"].sum()),
+        "units": len(grp),
+        "nearest_id": grp.at[best, "nearest_id"],
+        "nearest_name": grp.at[best, "nearest_name"],
+        "miss_m": round(float(grp.at[best, "dist_m"] - lim), 1)
+        if np.isfinite(grp.at[best, "dist_m"])
+        else np.nan,
+        "community_codes": ",".join(codes),
+    }
 
 
 # ---------------------------------------------------------------------- load and access
 def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gpd.GeoDataFrame:
-    """Households and population whose nearest facility each facility is, and its load.
+    """Households each facility serves within its own target, those beyond reach, its load.
 
-    Columns added: ``served_households``, ``served_population``, ``served_party_members``,
-    ``hh_per_m2``, ``m2_per_100hh``, ``overloaded`` (less than
-    ``settings.min_m2_per_100_households`` m2 per 100 households served, or more households
-    than ``capacity``), and the snap flags ``snap_m``, ``snap_far`` and ``snap_island``.
+    Each household is served by the nearest facility whose type's target
+    (``settings.type_targets``: community centres 15 minutes, stations 10 minutes) it lies
+    within. Households no facility reaches within its target are *beyond reach*: they count
+    for their nearest facility in ``beyond_reach_hh``, never as its load.
+
+    Columns added: ``reach_target`` (the type's target), ``reach_m`` (its metres at the
+    coverage's speed), ``served_households``, ``served_population``,
+    ``served_party_members`` (within reach, whole numbers), ``beyond_reach_hh`` (nearest
+    facility, but beyond its target), ``hh_per_m2``, ``m2_per_100hh``, ``overloaded`` (less
+    than ``settings.min_m2_per_100_households`` m2 per 100 households served within reach, or
+    more such households than ``capacity``), and the snap flags ``snap_m``, ``snap_far`` and
+    ``snap_island``.
     """
     tbl = table if table is not None else cov.table()
     fac = cov.facilities.copy()
-    grp = tbl.groupby("nearest_id")
+    server, nearest = _reach_servers(cov, tbl)
+    nfac = len(fac)
+    groups = tbl["community_code"] if "community_code" in tbl.columns else None
     for src, dst in (
         ("households", "served_households"),
         ("population", "served_population"),
         ("party_members", "served_party_members"),
     ):
-        fac[dst] = fac["facility_id"].map(grp[src].sum()).fillna(0.0).round(2)
+        w = round_households(tbl[src].to_numpy(dtype=float), groups)
+        ok = server >= 0
+        fac[dst] = np.bincount(server[ok], weights=w[ok], minlength=nfac).astype(np.int64)
+        if src == "households":
+            out = (server < 0) & (nearest >= 0)
+            beyond = np.bincount(nearest[out], weights=w[out], minlength=nfac)
+    types = fac["type"].astype(str)
+    fac["reach_target"] = types.map(lambda t: _type_target(cov, t))
+    fac["reach_m"] = fac["reach_target"].map(lambda t: round(cov.max_dist_m(t), 1))
+    fac["beyond_reach_hh"] = beyond.astype(np.int64)
     area = fac["area_m2"].astype(float)
-    served = fac["served_households"]
+    served = fac["served_households"].astype(float)
     fac["hh_per_m2"] = (served / area).where(area > 0).round(3)
     fac["m2_per_100hh"] = (area / served * 100).where(served > 0).round(2)
     over_area = (fac["m2_per_100hh"] < cov.settings.min_m2_per_100_households).fillna(False)
@@ -1501,6 +1577,40 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     fac["snap_far"] = cov.fac_snap.far
     fac["snap_island"] = cov.fac_snap.island
     return fac
+
+
+def _type_target(cov: Coverage, ftype: str) -> str:
+    """Return the target name a facility type must meet (``settings.type_targets``)."""
+    return str(cov.settings.type_targets.get(ftype, cov.settings.primary_target))
+
+
+def _reach_servers(cov: Coverage, tbl: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per unit: the facility serving it within its type's target (-1 none), and its nearest.
+
+    The server is the nearest facility among the types whose target the unit lies within
+    (per-type nearest facilities); positions index ``cov.facilities``.
+    """
+    fac = cov.facilities
+    pos = {f: i for i, f in enumerate(fac["facility_id"].astype(str))}
+    nid = tbl["nearest_id"].astype(object).to_numpy()
+    nearest = pd.Series(nid, dtype=object).astype(str).map(pos).fillna(-1).to_numpy(dtype=np.int64)
+    d1 = tbl["dist_m"].to_numpy(dtype=float)
+    types = fac["type"].astype(str).to_numpy()
+    if not cov.by_type or len(tbl) != len(cov.unit_snap):
+        lim = np.array([cov.max_dist_m(_type_target(cov, t)) for t in types])
+        ok = (nearest >= 0) & (d1 <= lim[np.maximum(nearest, 0)])
+        return np.where(ok, nearest, -1), nearest
+    best_d = np.full(len(tbl), np.inf)
+    server = np.full(len(tbl), -1, dtype=np.int64)
+    active = np.flatnonzero(fac["active"].to_numpy(dtype=bool))
+    for ftype in sorted(set(types[active].tolist())):
+        idx = active[types[active] == ftype]
+        dt, st, _, _ = _paths.unit_nearest(
+            cov.type_field(ftype), cov.unit_snap, cov.fac_snap, second=False, active=idx
+        )
+        better = (dt <= cov.max_dist_m(_type_target(cov, ftype))) & (dt < best_d) & (st >= 0)
+        best_d[better], server[better] = dt[better], st[better]
+    return server, nearest
 
 
 def two_step_fca(
@@ -1613,7 +1723,8 @@ def coverage_result(
     if communities is not None and code in communities.columns and code not in fac.columns:
         fac[code] = _attach_zone(fac, communities, code)
     areas = service_areas(cov, per_facility=per_facility_areas)
-    gap = gaps(cov, table=tbl, areas=areas)
+    causes = unit_causes(cov, tbl)
+    gap = gaps(cov, table=tbl, areas=areas, causes=causes)
     comm = streets = districts = None
     if code in tbl.columns:
         agg = aggregate(tbl, by=code, facilities=fac, targets=cov.targets)
@@ -1622,7 +1733,10 @@ def coverage_result(
             .groupby(code)["_o"]
             .sum()
         )
-        agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).round(2)
+        agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).map(_whole)
+        why = zone_reasons(cov, tbl, causes, agg, by=code)
+        for c in REASON_COLUMNS:
+            agg[c] = why[c].to_numpy()
         if communities is not None:
             base = to_metric(communities, net.crs)
             comm = base.merge(agg, on=code, how="left", suffixes=("", "_agg"))
@@ -1651,10 +1765,10 @@ def _elderly_rows(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> list[tuple[
         return []
     e = pd.to_numeric(tbl["elderly"], errors="coerce").fillna(0).to_numpy(dtype=float)
     total = float(e.sum())
-    rows: list[tuple[str, Any]] = [("elderly", round(total, 1))]
+    rows: list[tuple[str, Any]] = [("elderly", _whole(total))]
     for t in targets:
         c = float(e[tbl[t.column].to_numpy(dtype=bool)].sum())
-        rows.append((f"covered_elderly_{t.name}", round(c, 1)))
+        rows.append((f"covered_elderly_{t.name}", _whole(c)))
         rows.append((f"coverage_elderly_{t.name}", round(c / total, 4) if total else np.nan))
     return rows
 
@@ -1666,14 +1780,14 @@ def _summary(
     total = hh.sum()
     rows: list[tuple[str, Any]] = [
         ("demand_units", len(tbl)),
-        ("households", round(float(total), 1)),
-        ("population", round(float(tbl["population"].sum()), 1)),
+        ("households", _whole(total)),
+        ("population", _whole(tbl["population"].sum())),
         ("facilities", int(fac["active"].sum())),
         ("speed_kmh", cov.speed_kmh),
     ]
     for t in cov.targets:
         c = float(hh[tbl[t.column].to_numpy(dtype=bool)].sum())
-        rows.append((f"covered_hh_{t.name}", round(c, 1)))
+        rows.append((f"covered_hh_{t.name}", _whole(c)))
         rows.append((f"coverage_{t.name}", round(c / total, 4) if total else np.nan))
     rows += _elderly_rows(tbl, cov.targets)
     w = hh > 0
@@ -1695,16 +1809,18 @@ def _summary(
         ("p90_walk_min", round(_wquantile(tbl["walk_min"].to_numpy(dtype=float), hh, 0.9), 2)),
         (
             "circle_overstated_hh",
-            round(float(hh[tbl["circle_overstated"].to_numpy(dtype=bool)].sum()), 1)
+            _whole(hh[tbl["circle_overstated"].to_numpy(dtype=bool)].sum())
             if "circle_overstated" in tbl.columns
             else np.nan,
         ),
         ("gaps", len(gap)),
-        ("gap_households", round(float(gap["households"].sum()), 1) if len(gap) else 0.0),
+        ("gap_households", _whole(gap["households"].sum()) if len(gap) else 0),
         ("overloaded_facilities", int(fac["overloaded"].sum())),
+        ("beyond_reach_households", _whole(fac["beyond_reach_hh"].sum())),
         ("units_far_from_network", int(tbl["snap_far"].sum())),
         ("units_snapped_from_island", int(tbl["snap_island"].sum())),
         ("facilities_far_from_network", int(cov.fac_snap.far.sum())),
         ("facilities_snapped_from_island", int(cov.fac_snap.island.sum())),
     ]
-    return pd.DataFrame(rows, columns=["metric", "value"])
+    # object values: counts stay ints (32561, not 32561.0) beside shares and minutes
+    return pd.DataFrame(rows, columns=["metric", "value"], dtype=object)
