@@ -130,7 +130,7 @@ def test_service_area_partial_edges_and_gaps():
     assert g.loc[0, "miss_m"] == pytest.approx(1800 + 30 - 1000)
     load = facility_load(cov)
     # a station reaches 10 minutes (667 m): the household 1,830 m away is beyond reach, not load
-    assert load.loc[0, "served_households"] == 50 and load.loc[0, "beyond_reach_hh"] == 60
+    assert load.loc[0, "served_households"] == 50 and load.loc[0, "beyond_reach_households"] == 60
     assert load.loc[0, "reach_target"] == "10min"
     assert bool(load.loc[0, "overloaded"]) is False  # 100 m2 for 50 households > 30 m2 / 100
 

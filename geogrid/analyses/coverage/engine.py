@@ -53,6 +53,7 @@ __all__ = [
     "facility_load",
     "gaps",
     "run_coverage",
+    "served_by",
     "service_areas",
     "two_step_fca",
 ]
@@ -1536,11 +1537,11 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     Each household is served by the nearest facility whose type's target
     (``settings.type_targets``: community centres 15 minutes, stations 10 minutes) it lies
     within. Households no facility reaches within its target are *beyond reach*: they count
-    for their nearest facility in ``beyond_reach_hh``, never as its load.
+    for their nearest facility in ``beyond_reach_households``, never as its load.
 
     Columns added: ``reach_target`` (the type's target), ``reach_m`` (its metres at the
     coverage's speed), ``served_households``, ``served_population``,
-    ``served_party_members`` (within reach, whole numbers), ``beyond_reach_hh`` (nearest
+    ``served_party_members`` (within reach, whole numbers), ``beyond_reach_households`` (nearest
     facility, but beyond its target), ``hh_per_m2``, ``m2_per_100hh``, ``overloaded`` (less
     than ``settings.min_m2_per_100_households`` m2 per 100 households served within reach, or
     more such households than ``capacity``), and the snap flags ``snap_m``, ``snap_far`` and
@@ -1548,7 +1549,10 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     """
     tbl = table if table is not None else cov.table()
     fac = cov.facilities.copy()
-    server, nearest = _reach_servers(cov, tbl)
+    if "served_by" in tbl.columns:
+        server, nearest = _positions(fac, tbl["served_by"]), _positions(fac, tbl["nearest_id"])
+    else:
+        server, nearest = _reach_servers(cov, tbl)
     nfac = len(fac)
     groups = tbl["community_code"] if "community_code" in tbl.columns else None
     for src, dst in (
@@ -1565,7 +1569,7 @@ def facility_load(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> gp
     types = fac["type"].astype(str)
     fac["reach_target"] = types.map(lambda t: _type_target(cov, t))
     fac["reach_m"] = fac["reach_target"].map(lambda t: round(cov.max_dist_m(t), 1))
-    fac["beyond_reach_hh"] = beyond.astype(np.int64)
+    fac["beyond_reach_households"] = beyond.astype(np.int64)
     area = fac["area_m2"].astype(float)
     served = fac["served_households"].astype(float)
     fac["hh_per_m2"] = (served / area).where(area > 0).round(3)
@@ -1584,6 +1588,27 @@ def _type_target(cov: Coverage, ftype: str) -> str:
     return str(cov.settings.type_targets.get(ftype, cov.settings.primary_target))
 
 
+def served_by(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> np.ndarray:
+    """Per demand unit, the id of the facility serving it within its type's target.
+
+    The nearest facility among those whose own type's target (``settings.type_targets``)
+    the unit lies within; ``None`` when no facility reaches it (beyond reach). This is the
+    assignment :func:`facility_load` counts.
+    """
+    tbl = table if table is not None else cov.table()
+    server, _ = _reach_servers(cov, tbl)
+    ids = cov.facilities["facility_id"].astype(object).to_numpy()
+    return np.where(server >= 0, ids[np.maximum(server, 0)], None)
+
+
+def _positions(fac: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+    """Positions in ``fac`` of facility ids (-1 for none or unknown)."""
+    pos = {f: i for i, f in enumerate(fac["facility_id"].astype(str))}
+    known = ids.notna().to_numpy()
+    out = ids.astype(str).map(pos).fillna(-1).to_numpy(dtype=np.int64)
+    return np.where(known, out, -1)
+
+
 def _reach_servers(cov: Coverage, tbl: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per unit: the facility serving it within its type's target (-1 none), and its nearest.
 
@@ -1591,9 +1616,7 @@ def _reach_servers(cov: Coverage, tbl: pd.DataFrame) -> tuple[np.ndarray, np.nda
     (per-type nearest facilities); positions index ``cov.facilities``.
     """
     fac = cov.facilities
-    pos = {f: i for i, f in enumerate(fac["facility_id"].astype(str))}
-    nid = tbl["nearest_id"].astype(object).to_numpy()
-    nearest = pd.Series(nid, dtype=object).astype(str).map(pos).fillna(-1).to_numpy(dtype=np.int64)
+    nearest = _positions(fac, tbl["nearest_id"])
     d1 = tbl["dist_m"].to_numpy(dtype=float)
     types = fac["type"].astype(str).to_numpy()
     if not cov.by_type or len(tbl) != len(cov.unit_snap):
@@ -1719,6 +1742,7 @@ def coverage_result(
     code = "community_code"
     if code not in tbl.columns and communities is not None and code in communities.columns:
         tbl[code] = _attach_zone(tbl, communities, code)
+    tbl["served_by"] = served_by(cov, table=tbl)
     fac = facility_load(cov, table=tbl)
     if communities is not None and code in communities.columns and code not in fac.columns:
         fac[code] = _attach_zone(fac, communities, code)
@@ -1727,16 +1751,7 @@ def coverage_result(
     gap = gaps(cov, table=tbl, areas=areas, causes=causes)
     comm = streets = districts = None
     if code in tbl.columns:
-        agg = aggregate(tbl, by=code, facilities=fac, targets=cov.targets)
-        over = (
-            tbl.assign(_o=tbl["households"].where(tbl["circle_overstated"], 0.0))
-            .groupby(code)["_o"]
-            .sum()
-        )
-        agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).map(_whole)
-        why = zone_reasons(cov, tbl, causes, agg, by=code)
-        for c in REASON_COLUMNS:
-            agg[c] = why[c].to_numpy()
+        agg = _community_aggregates(cov, tbl, fac, causes, code)
         if communities is not None:
             base = to_metric(communities, net.crs)
             comm = base.merge(agg, on=code, how="left", suffixes=("", "_agg"))
@@ -1757,6 +1772,30 @@ def coverage_result(
         districts = aggregate(tbl_s, by="district_code", facilities=fs, targets=cov.targets)
     summary = _summary(cov, tbl, fac, gap)
     return CoverageResult(cov, tbl, comm, streets, districts, fac, areas, gap, summary)
+
+
+def _community_aggregates(
+    cov: Coverage, tbl: pd.DataFrame, fac: pd.DataFrame, causes: pd.DataFrame, code: str
+) -> pd.DataFrame:
+    """Aggregate per community, with reasons.
+
+    Adds ``circle_overstatement_hh``, ``meets_target`` (no household beyond the primary
+    target) and the reason columns (:func:`~geogrid.analyses.coverage.reasons.zone_reasons`).
+    """
+    agg = aggregate(tbl, by=code, facilities=fac, targets=cov.targets)
+    over = (
+        tbl.assign(_o=tbl["households"].where(tbl["circle_overstated"], 0.0))
+        .groupby(code)["_o"]
+        .sum()
+    )
+    agg["circle_overstatement_hh"] = agg[code].map(over).fillna(0.0).map(_whole)
+    unc = f"uncovered_hh_{cov.settings.primary_target}"
+    if unc in agg.columns:
+        agg["meets_target"] = agg[unc].to_numpy() == 0
+    why = zone_reasons(cov, tbl, causes, agg, by=code)
+    for c in REASON_COLUMNS:
+        agg[c] = why[c].to_numpy()
+    return agg
 
 
 def _elderly_rows(tbl: pd.DataFrame, targets: tuple[Target, ...]) -> list[tuple[str, Any]]:
@@ -1816,7 +1855,7 @@ def _summary(
         ("gaps", len(gap)),
         ("gap_households", _whole(gap["households"].sum()) if len(gap) else 0),
         ("overloaded_facilities", int(fac["overloaded"].sum())),
-        ("beyond_reach_households", _whole(fac["beyond_reach_hh"].sum())),
+        ("beyond_reach_households", _whole(fac["beyond_reach_households"].sum())),
         ("units_far_from_network", int(tbl["snap_far"].sum())),
         ("units_snapped_from_island", int(tbl["snap_island"].sum())),
         ("facilities_far_from_network", int(cov.fac_snap.far.sum())),
