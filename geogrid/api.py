@@ -278,7 +278,7 @@ def _demo_into(
         {
             "coverage_15min": summ.get("coverage_15min"),
             "coverage_1km": summ.get("coverage_1km"),
-            "uncovered_hh_15min": round(float(summ["households"] - summ["covered_hh_15min"]), 1),
+            "uncovered_hh_15min": int(summ["households"]) - int(summ["covered_hh_15min"]),
             "gaps": summ.get("gaps"),
             "overloaded_facilities": summ.get("overloaded_facilities"),
             "grids": len(grid.grids),

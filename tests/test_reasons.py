@@ -268,3 +268,33 @@ def test_real_nanjing_no_facility_serves_households_beyond_its_target():
     )
     assert load["beyond_reach_households"].sum() > 0  # a real district has households far away
     assert pd.api.types.is_integer_dtype(load["served_households"])
+
+
+def test_demo_sites_explain_their_figures_in_whole_households(demo):
+    from geogrid.analyses.siting.model import run_siting
+
+    d, cov, _ = demo
+    res = run_siting(
+        cov.net, cov.demand, d.facilities, k=2, communities=d.communities, solver="greedy"
+    )
+    s = res.sites
+    assert len(s) >= 1
+    for col in ("gain_households", "served_households", "reach_households", "only_households"):
+        assert s[col].dtype.kind == "i", col
+    for _, r in s.iterrows():
+        assert f"新增覆盖 {r['gain_households']:,} 户" in r["reason_zh"]
+        assert (
+            f"建成后就近服务 {r['served_households']:,} 户（15 分钟内且以本站为最近设施）"
+            in r["reason_zh"]
+        )
+        assert f"{r['reach_households']:,} households within 15 min in all" in r["reason_en"]
+        assert r["served_households"] <= r["reach_households"]
+    curve = res.curve
+    assert curve["households_covered"].dtype.kind == "i"
+    assert (
+        s["gain_households"].sum()
+        == curve["households_covered"].iloc[-1] - curve["households_covered"].iloc[0]
+    )
+    c = res.communities
+    assert (c["covered_hh_before"] + c["gain_households"] == c["covered_hh_after"]).all()
+    assert res.allocation["households"].dtype.kind == "i"

@@ -42,6 +42,7 @@ __all__ = [
     "BARRIER_RATIO",
     "REASON_COLUMNS",
     "gap_reasons",
+    "site_reasons",
     "target_text",
     "unit_causes",
     "zone_reasons",
@@ -87,6 +88,19 @@ _T: Mapping[str, tuple[str, str]] = {
         "其中 {n} 户无法沿路网步行到达任何设施",
         "{n} of them cannot reach any facility on the walking network",
     ),
+}
+
+_SITE: Mapping[str, tuple[str, str]] = {
+    "gain": (
+        "新增覆盖 {n} 户（此前 {target}内没有设施的住户，按优先序计入排在前面的站点）",
+        "newly covers {n} households (none within {target} before; each counted for the "
+        "first site in rank order that reaches it)",
+    ),
+    "served": (
+        "建成后就近服务 {n} 户（{target}内且以本站为最近设施）",
+        "would serve {n} households within {target} as their nearest facility",
+    ),
+    "reach": ("{target}内共有 {n} 户", "{n} households within {target} in all"),
 }
 
 _FIX: Mapping[str, tuple[str, str]] = {
@@ -451,3 +465,25 @@ def gap_reasons(
         for c, v in _sentence(ctx, idx_b, head, shortest=True).items():
             cols[c][i] = v
     return pd.DataFrame(cols)
+
+
+def site_reasons(
+    gain: np.ndarray, served: np.ndarray, reach: np.ndarray, target: Target
+) -> pd.DataFrame:
+    """Explain each proposed site's household figures in words (``reason_zh``, ``reason_en``).
+
+    ``gain``: households newly within the target, in rank order (``gain_households``);
+    ``served``: households within the target whose nearest facility the site would be
+    (``served_households``); ``reach``: all households within the target
+    (``reach_households``).
+    """
+    out: dict[str, list[str]] = {"reason_zh": [], "reason_en": []}
+    for g, sv, r in zip(gain, served, reach, strict=True):
+        for lang, sfx in ((0, "zh"), (1, "en")):
+            tt = target_text(target, lang)
+            parts = [
+                _SITE[k][lang].format(n=_hh(v), target=tt)
+                for k, v in (("gain", g), ("served", sv), ("reach", r))
+            ]
+            out[f"reason_{sfx}"].append(("；" if lang == 0 else "; ").join(parts))
+    return pd.DataFrame(out)

@@ -36,8 +36,10 @@ compared against it). Every k = 1..K is solved on its own, warm-started from k-1
 
 Outputs (:class:`SitingResult`): ``sites`` ranked by marginal gain (``rank``,
 ``candidate_id``, ``source``, ``gain_households`` in rank order, ``only_households`` lost
-without the site, ``low_gain`` below ``min_gain``, ``served_households``,
-``reach_households``, ``inside_compound``, ``required``, ``community_code``); ``curve``
+without the site, ``low_gain`` below ``min_gain``, ``served_households`` (within the
+target, as their nearest facility), ``reach_households``, ``reason_zh``/``reason_en`` (those
+figures in words), ``inside_compound``, ``required``, ``community_code``; households are whole
+numbers); ``curve``
 (``n_new_sites`` 0..n, ``households_covered``, ``coverage_share``, ``gain_households``,
 ``status`` ``today``/``exact``/``bound``/``greedy``, ``objective``, ``bound``, ``gap``,
 ``bound_households``, ``sites``: each row is the optimum for its k, not a prefix of one
@@ -62,6 +64,7 @@ import shapely
 from scipy import sparse
 
 from geogrid.analyses.coverage.engine import compute_coverage
+from geogrid.analyses.coverage.reasons import site_reasons
 from geogrid.analyses.siting import solve as _solve
 from geogrid.analyses.siting.matrix import coverage_pairs
 from geogrid.crs import to_metric
@@ -1251,6 +1254,11 @@ def _covered_hh(model: SitingModel, plan: _Plan) -> float:
     return float(model.w[after].sum())
 
 
+def _whole(x: Any) -> np.ndarray:
+    """Households as whole numbers (sums of whole demand units; half up for any fraction)."""
+    return np.floor(np.asarray(x, dtype=float) + 0.5).astype(np.int64)
+
+
 def _fmt(x: float, nd: int) -> float:
     return round(float(x), nd) if np.isfinite(x) else np.nan
 
@@ -1286,7 +1294,7 @@ def _curve_table(
                 "n_new_sites": len(plan.sol.sites)
                 if plan.status == "greedy" or opts["relocate"] is not None
                 else plan.k,
-                "households_covered": round(got, 2),
+                "households_covered": int(_whole(got)),
                 "coverage_share": round(got / total, 6) if total > 0 else np.nan,
                 "status": plan.status,
                 "objective": _fmt(obj, 4),
@@ -1300,7 +1308,7 @@ def _curve_table(
             }
         )
     df = pd.DataFrame(rows)
-    df.insert(3, "gain_households", np.round(np.r_[0.0, np.diff(df["households_covered"])], 2))
+    df.insert(3, "gain_households", np.r_[0, np.diff(df["households_covered"])].astype(np.int64))
     return df
 
 
@@ -1414,7 +1422,7 @@ def _allocation(
             "candidate_id": model.candidates["candidate_id"].astype(str).to_numpy()[ranked[row]],
             "rank": row + 1,
             "walk_m": np.round(dist, 1),
-            "households": np.round(hh, 2),
+            "households": _whole(hh),
         },
         geometry=lines,
         crs=crs,
@@ -1447,13 +1455,22 @@ def _result(
     inside = inside_compounds(model.net, model.candidates, compounds, model.cand_snap)
     sites = model.candidates.iloc[ranked].copy().reset_index(drop=True)
     sites.insert(0, "rank", np.arange(1, len(ranked) + 1))
-    sites["gain_households"] = np.round(gains, 2)
-    sites["only_households"] = np.round(only, 2)
+    served = _served(model, ranked, assign, d0)
+    sites["gain_households"] = _whole(gains)
+    sites["only_households"] = _whole(only)
     sites["low_gain"] = (
         np.round(only, 2) < float(min_gain) if min_gain is not None else np.zeros(len(ranked), bool)
     )
-    sites["served_households"] = np.round(_served(model, ranked, assign, d0), 2)
-    sites["reach_households"] = np.round(reach, 2)
+    sites["served_households"] = _whole(served)
+    sites["reach_households"] = _whole(reach)
+    why = site_reasons(
+        sites["gain_households"].to_numpy(),
+        sites["served_households"].to_numpy(),
+        sites["reach_households"].to_numpy(),
+        model.target,
+    )
+    sites["reason_zh"] = why["reason_zh"].to_numpy()
+    sites["reason_en"] = why["reason_en"].to_numpy()
     sites["inside_compound"] = inside[ranked]
     sites["required"] = np.isin(ranked, opts["required"])
     sites["community_code"] = cand_code[ranked] if cand_code is not None else None
@@ -1545,8 +1562,9 @@ def _communities(
     agg["coverage_after"] = (agg["covered_hh_after"] / hh).round(4)
     counts = pd.Series(sites["community_code"]).value_counts()
     agg["new_sites"] = agg["community_code"].map(counts).fillna(0).astype(int)
-    for c in ("households", "covered_hh_before", "gain_households", "covered_hh_after"):
-        agg[c] = agg[c].round(2)
+    for c in ("households", "covered_hh_before", "covered_hh_after"):
+        agg[c] = _whole(agg[c])
+    agg["gain_households"] = agg["covered_hh_after"] - agg["covered_hh_before"]
     agg = agg[
         [
             "community_code",
@@ -1633,7 +1651,7 @@ def _summary(
         ("max_dist_m", round(model.limit_m, 1)),
         ("speed_kmh", model.speed_kmh),
         ("demand_units", len(model.demand)),
-        ("households", round(model.households, 2)),
+        ("households", int(_whole(model.households))),
         ("weight", model.weight_name),
         ("existing_facilities", 0 if model.facilities is None else len(model.facilities)),
         ("candidates", len(model.candidates)),
@@ -1645,8 +1663,8 @@ def _summary(
         ("required_sites", len(opts["required"])),
         ("relocate_max", opts["relocate"]),
         ("closed_existing", len(last.closed)),
-        ("households_covered_before", float(curve["households_covered"].iloc[0])),
-        ("households_covered_after", float(curve["households_covered"].iloc[-1])),
+        ("households_covered_before", int(curve["households_covered"].iloc[0])),
+        ("households_covered_after", int(curve["households_covered"].iloc[-1])),
         ("coverage_before", float(curve["coverage_share"].iloc[0])),
         ("coverage_after", float(curve["coverage_share"].iloc[-1])),
         ("solver", chosen.solver),
