@@ -260,6 +260,11 @@ COLUMNS: Mapping[str, ColumnSpec] = MappingProxyType(
         "reason_en": _c("原因(英文)", "Reason"),
         "fix_zh": _c("建议", "Suggested fix (Chinese)"),
         "fix_en": _c("建议(英文)", "Suggested fix"),
+        # loads within reach and reason codes (reasons engineer: coverage metrics)
+        "served_by": _c("服务设施编号", "Serving facility ID"),
+        "reach_m": _c("服务半径(步行)", "Walking reach", "metres"),
+        "reach_target": _c("服务目标", "Reach target"),
+        "reason_code": _c("原因类别", "Reason category"),
         # excluded rows
         "layer": _c("图层", "Layer"),
         "source_id": _c("原始编号", "Source ID"),
@@ -309,6 +314,9 @@ INTERNAL_COLUMNS: frozenset[str] = frozenset(
         "demand_source",
         "circle_overstated",
         "reason",
+        # reasons engineer: machine-readable twins of columns people read
+        "reason_code",
+        "reach_target",
     }
 )
 

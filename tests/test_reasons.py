@@ -83,6 +83,7 @@ def test_no_facility_and_too_far_names_the_nearest_facility():
     assert b["fix_zh"].startswith("在本社区新设党群服务站") and "proposed sites" in b["fix_en"]
     g = res.gaps
     assert len(g) == 1 and g.loc[0, "nearest_name"] == "锦绣路社区党群服务中心"
+    assert g.loc[0, "community_codes"] == B and g.loc[0, "community_names"] == "社区2"
     assert g.loc[0, "reason_zh"].startswith(
         "本片区 40 户在 15 分钟外；最近设施 锦绣路社区党群服务中心"
     )

@@ -1749,6 +1749,8 @@ def coverage_result(
     areas = service_areas(cov, per_facility=per_facility_areas)
     causes = unit_causes(cov, tbl)
     gap = gaps(cov, table=tbl, areas=areas, causes=causes)
+    if communities is not None and code in communities.columns:
+        gap = _with_community_names(gap, communities, code)
     comm = streets = districts = None
     if code in tbl.columns:
         agg = _community_aggregates(cov, tbl, fac, causes, code)
@@ -1772,6 +1774,27 @@ def coverage_result(
         districts = aggregate(tbl_s, by="district_code", facilities=fs, targets=cov.targets)
     summary = _summary(cov, tbl, fac, gap)
     return CoverageResult(cov, tbl, comm, streets, districts, fac, areas, gap, summary)
+
+
+def _with_community_names(
+    gap: gpd.GeoDataFrame, communities: pd.DataFrame, code: str
+) -> gpd.GeoDataFrame:
+    """Add ``community_names`` (the names of ``community_codes``) when communities have names."""
+    col = next((c for c in ("name", "community_name") if c in communities.columns), None)
+    if col is None:
+        return gap
+    names = dict(zip(communities[code].astype(str), communities[col].astype(object), strict=False))
+
+    def named(codes: Any) -> str:
+        parts = [c for c in str(codes or "").split(",") if c]
+        return ", ".join(str(names[c]) if pd.notna(names.get(c)) else c for c in parts)
+
+    out = gap.copy()
+    pos = (
+        out.columns.get_loc("community_codes") + 1 if "community_codes" in out else len(out.columns)
+    )
+    out.insert(pos, "community_names", [named(c) for c in out.get("community_codes", [])])
+    return out
 
 
 def _community_aggregates(
