@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from geogrid.outputs.static_map import cjk_font
+from geogrid.outputs.fonts import cjk_family
 from geogrid.schema import check_lang
 
 __all__ = ["Curve"]
@@ -69,7 +69,7 @@ class Curve:
         import matplotlib.pyplot as plt
         from matplotlib.ticker import PercentFormatter
 
-        font = cjk_font() if check_lang(lang) == 0 else None
+        font = cjk_family() if check_lang(lang) == 0 else None
         words = self.labels["zh" if font else "en"]
         title, xlabel, ylabel, *names = words
         with plt.rc_context({"font.family": [font] if font else ["DejaVu Sans"]}):
