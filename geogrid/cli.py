@@ -55,7 +55,7 @@ _EPILOG = {
         "  --min-gain 200                       flag sites adding fewer than 200 households\n"
         "  --solver both --time-limit 60 --gap 0.0001   HiGHS per k, greedy compared"
     ),
-    "map": "example:\n  geogrid map --results demo_out --offline --out demo_out/maps/offline.html",
+    "map": "example:\n  geogrid map --results demo_out --out demo_out/maps/map.html",
     "batch": (
         "examples:\n  geogrid batch areas.csv --out batch_out --workers 4 --memory-limit 4GiB\n"
         "  geogrid batch --split-network region.osm.pbf --boundaries districts.gpkg "
@@ -326,10 +326,17 @@ def _parser() -> argparse.ArgumentParser:
         help="basemap (amap shifts overlays to GCJ-02; tianditu needs --tianditu-key)",
     )
     m.add_argument("--tianditu-key", help="your Tianditu key")
-    m.add_argument(
+    net = m.add_mutually_exclusive_group()
+    net.add_argument(
         "--offline",
         action="store_true",
-        help="one self-contained HTML file, no CDN (blank basemap)",
+        help="ask the network for nothing, not even basemap tiles (blank basemap); the page is "
+        "always self-contained unless --online",
+    )
+    net.add_argument(
+        "--online",
+        action="store_true",
+        help="smaller page that loads Leaflet from public CDNs (needs the internet to draw)",
     )
     m.add_argument("--lang", default="zh", choices=["zh", "en"], help="labels (default zh)")
     m.add_argument(
@@ -845,8 +852,8 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         path = map_from_results(
             a.results,
             a.out,
-            tiles=a.tiles,
-            offline=a.offline,
+            tiles="none" if a.offline else a.tiles,
+            offline=not a.online,
             tianditu_key=a.tianditu_key,
             lang=a.lang,
             include_personal=a.include_personal,

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import folium
 import geopandas as gpd
@@ -174,8 +175,9 @@ def test_bad_inputs_raise_clear_errors(layers):
 
 
 def test_save_online_and_offline(zh_map, tmp_path):
-    online = save_map(zh_map, tmp_path / "m.html")
-    offline = save_map(zh_map, tmp_path / "sub" / "m_offline.html", offline=True)
+    # self-contained is the default (issue 11); the CDN page only when asked for
+    online = save_map(zh_map, tmp_path / "m.html", offline=False)
+    offline = save_map(zh_map, tmp_path / "sub" / "m_offline.html")
     page_on = online.read_text(encoding="utf-8")
     page_off = offline.read_text(encoding="utf-8")
     assert '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3' in page_on
@@ -222,9 +224,13 @@ def test_map_from_results(layers, tmp_path):
     layers["gaps"].to_file(results / "gaps.geojson", driver="GeoJSON")
     read = read_results(results)
     assert set(read) == {"communities", "grids", "facilities", "gaps"}
-    out = map_from_results(results, tmp_path / "out.html", offline=True)
+    out = map_from_results(results, tmp_path / "out.html", tiles="none")
     page = out.read_text(encoding="utf-8")
-    assert "L.tileLayer" not in page
+    assert "L.tileLayer" not in page and not re.search(r"<script[^>]+src=", page)
+    default = map_from_results(results, tmp_path / "default.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=", default) and "tile.openstreetmap.org" in default
+    online = map_from_results(results, tmp_path / "online.html", offline=False)
+    assert '<script src="https://cdn.jsdelivr.net/npm/leaflet@1.9.3' in online.read_text("utf-8")
     assert "友谊社区" in page or "\\u53cb\\u8c0a\\u793e\\u533a" in page
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -394,3 +400,159 @@ def test_unescaped_text_would_fire_an_alert(tmp_path):
     page.write_text(f"<html><body>{XSS}</body></html>", encoding="utf-8")
     check = check_page(page, chromium=chromium, settle_ms=300)
     assert check.dialogs == ["1"]
+
+
+# --------------------------------------------------------------------------- default and small screens
+
+MAP_VAR = "Object.keys(window).find(function (n) { return n.indexOf('map_') === 0; })"
+
+LAYOUT = (
+    """
+(function () {
+  var map = window["""
+    + MAP_VAR
+    + """];
+  function box(el) {
+    var r = el.getBoundingClientRect();
+    return [r.left, r.top, r.right, r.bottom];
+  }
+  var covers = [];
+  var sel = '.leaflet-control-layers, .gg-legend, .gg-title, .leaflet-control-minimap, ' +
+    '.leaflet-top .leaflet-control, .gg-notice';
+  document.querySelectorAll(sel).forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (r.width > 0 && r.height > 0) { covers.push(box(el)); }
+  });
+  var gaps = [], sites = [];
+  map.eachLayer(function (l) {
+    if (!l.feature) { return; }
+    if (l.feature.properties.gap_id !== undefined && l._path) { gaps.push(box(l._path)); }
+    if (l._icon && l._icon.querySelector('.gg-site')) {
+      sites.push(box(l._icon.querySelector('.gg-site')));
+    }
+  });
+  var ctl = document.querySelector('.leaflet-control-layers');
+  var legend = document.querySelector('.gg-legend');
+  return {
+    covers: covers, gaps: gaps, sites: sites,
+    view: [window.innerWidth, window.innerHeight],
+    layers_open: ctl.classList.contains('leaflet-control-layers-expanded'),
+    legend_closed: legend.classList.contains('gg-closed'),
+    legend_box: box(legend)
+  };
+})()
+"""
+)
+
+OPEN_LEGEND = """
+(function () {
+  document.querySelector('.gg-legend-toggle').click();
+  var legend = document.querySelector('.gg-legend');
+  var r = legend.getBoundingClientRect();
+  var after = [legend.classList.contains('gg-closed'), r.height];
+  document.querySelector('.gg-legend-toggle').click();  // and back, for the screenshot
+  return after;
+})()
+"""
+
+
+def _overlap(a: list[float], b: list[float]) -> float:
+    """Area of the intersection of two [left, top, right, bottom] boxes."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return max(w, 0.0) * max(h, 0.0)
+
+
+def _visible_share(target: list[float], covers: list[list[float]], view: list[int]) -> float:
+    """Share of a box inside the viewport and under no control (controls may overlap)."""
+    x = np.linspace(target[0], target[2], 41)
+    y = np.linspace(target[1], target[3], 41)
+    gx, gy = np.meshgrid(x, y)
+    ok = (gx >= 0) & (gy >= 0) & (gx <= view[0]) & (gy <= view[1])
+    for c in covers:
+        ok &= ~((gx >= c[0]) & (gx <= c[2]) & (gy >= c[1]) & (gy <= c[3]))
+    return float(ok.mean())
+
+
+def _site_and_gap_pixels(png: bytes) -> tuple[int, int]:
+    """Yellow site diamonds and orange gap fill in a screenshot (pixel counts)."""
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    yellow = (r > 230) & (g > 190) & (g < 230) & (b < 40)  # #ffd700
+    orange = (r > 230) & (g > 170) & (g < 215) & (b > 120) & (b < 185)  # #fd8d3c at 0.35
+    return int(yellow.sum()), int(orange.sum())
+
+
+@pytest.mark.browser
+def test_default_map_draws_without_network(layers, tmp_path):
+    """The map as written by default (OSM basemap asked for) draws with the network blocked."""
+    chromium = chromium_or_skip()
+    out = save_map(build_map(layers, title="默认地图"), tmp_path / "default.html")
+    page = out.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=", page) and not re.search(r"<link[^>]+href=", page)
+    check = check_page(
+        out,
+        chromium=chromium,
+        settle_ms=1500,
+        expressions={
+            "paths": "document.querySelectorAll('path.leaflet-interactive').length",
+            "icons": "document.querySelectorAll('.leaflet-marker-icon .gg-fac').length",
+            "sites": "document.querySelectorAll('.leaflet-marker-icon .gg-site').length",
+            "notice": "(document.querySelector('.gg-notice') || {}).textContent || ''",
+            "blank": "document.querySelector('.leaflet-container').classList.contains('gg-blank')",
+        },
+    )
+    (tmp_path / "default.png").write_bytes(check.screenshot)
+    # only the basemap tiles fail (they need the network); every script is in the page
+    assert all("tile.openstreetmap.org" in e or "ERR_" in e for e in check.errors), check.errors
+    assert not any(".js" in e or ".css" in e for e in check.errors), check.errors
+    assert check.values["paths"] >= 20 and check.values["icons"] == 5
+    assert check.values["sites"] == 2
+    assert "底图需联网" in check.values["notice"] and check.values["blank"] is True
+    yellow, orange = _site_and_gap_pixels(check.screenshot)
+    assert yellow > 100 and orange > 500
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("width", "height", "phone"),
+    [(1024, 768, False), (390, 844, True), (1280, 800, False)],
+)
+def test_small_screens_keep_gaps_and_sites_visible(zh_map, tmp_path, width, height, phone):
+    chromium = chromium_or_skip()
+    out = save_map(zh_map, tmp_path / "small.html")
+    check = check_page(
+        out,
+        chromium=chromium,
+        width=width,
+        height=height,
+        expressions={"layout": LAYOUT, "open": OPEN_LEGEND},
+    )
+    (tmp_path / f"map_{width}x{height}.png").write_bytes(check.screenshot)
+    if os.environ.get("GEOGRID_SHOTS"):  # to look at them: GEOGRID_SHOTS=folder
+        Path(os.environ["GEOGRID_SHOTS"], f"map_{width}x{height}.png").write_bytes(check.screenshot)
+    assert check.errors == []
+    lay = check.values["layout"]
+    assert lay["view"] == [width, height]
+    assert len(lay["sites"]) == 2 and len(lay["gaps"]) == 1
+    # the layer list is collapsed behind its button below 1100 px, open on a wide screen
+    assert lay["layers_open"] is (width >= 1100)
+    assert lay["legend_closed"] is phone
+    for site in lay["sites"]:
+        assert _visible_share(site, lay["covers"], lay["view"]) == 1.0, (site, lay["covers"])
+    for gap in lay["gaps"]:
+        assert _visible_share(gap, lay["covers"], lay["view"]) > 0.9, (gap, lay["covers"])
+    # controls cover little of the map: a collapsed legend is a button
+    area = width * height
+    covered = sum((c[2] - c[0]) * (c[3] - c[1]) for c in lay["covers"])
+    assert covered / area < (0.12 if phone else 0.25)
+    if phone:
+        lb = lay["legend_box"]
+        assert (lb[2] - lb[0]) * (lb[3] - lb[1]) < 120 * 40
+    closed_after, height_after = check.values["open"]
+    assert closed_after is (not phone)  # the button toggles the legend
+    # the screenshot shows the proposed sites and the gap (pixels, not just the DOM)
+    yellow, orange = _site_and_gap_pixels(check.screenshot)
+    assert yellow > 100 and orange > 300

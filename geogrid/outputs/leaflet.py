@@ -92,6 +92,27 @@ PAGE_CSS = """
 .gg-site span { display: inline-block; transform: rotate(-45deg); }
 table.gg-pop th { text-align: left; padding-right: 8px; white-space: nowrap; color: #444; }
 table.gg-pop td { white-space: nowrap; }
+.gg-legend-toggle { display: block; width: 100%; margin: 0; padding: 0; border: 0;
+  background: none; font: inherit; font-weight: bold; text-align: left; cursor: pointer; }
+.gg-legend-toggle::after { content: " \\25BE"; color: #666; }
+.gg-legend.gg-closed .gg-legend-toggle::after { content: " \\25B8"; }
+.gg-legend.gg-closed .gg-legend-body { display: none; }
+.gg-legend.gg-closed { padding: 6px 10px; }
+.gg-legend.gg-compact { font-size: 11px; line-height: 14px; padding: 4px 7px; max-height: 45%;
+  bottom: 30px; }
+.gg-legend.gg-compact i { width: 11px; height: 9px; margin-right: 4px; }
+.gg-legend.gg-compact .gg-fac { width: 14px; height: 14px; line-height: 14px; font-size: 9px; }
+.gg-notice { position: absolute; left: 50%; bottom: 8px; transform: translateX(-50%);
+  z-index: 1000; background: rgba(255,248,220,.95); border: 1px solid #c9a227; padding: 2px 10px;
+  border-radius: 4px; font-size: 12px; max-width: 70%; pointer-events: none; }
+@media (max-width: 1099px), (max-height: 699px) {
+  .gg-title { font-size: 14px; padding: 3px 10px; max-width: 50%; overflow: hidden;
+    text-overflow: ellipsis; white-space: nowrap; }
+}
+@media (max-width: 599px) {
+  .gg-title { font-size: 12px; top: 6px; max-width: 46%; }
+  .gg-notice { bottom: 40px; max-width: 60%; font-size: 11px; }
+}
 </style>
 """
 
@@ -153,10 +174,71 @@ function ggBind(key, sticky) {
     }
   };
 }
+function ggSmall() { return window.innerWidth < 1100 || window.innerHeight < 700; }
+function ggPhone() { return window.innerWidth < 600; }
 function ggDecorate(map) {
   var d = ggData();
   if (d.title) { document.body.appendChild(ggEl('div', 'gg-title', d.title)); }
   if (d.attribution) { map.attributionControl.addAttribution(ggEsc(d.attribution)); }
+  var warned = false;
+  map.eachLayer(function (l) {
+    if (!(l instanceof L.TileLayer)) { return; }
+    l.on('tileerror', function () {
+      if (warned) { return; }
+      warned = true;
+      map.getContainer().classList.add('gg-blank');
+      if (d.tile_notice) { document.body.appendChild(ggEl('div', 'gg-notice', d.tile_notice)); }
+    });
+  });
+}
+function ggPad(map) {
+  var box = map.getContainer().getBoundingClientRect();
+  var pad = {top: 10, left: 10, bottom: 10, right: 10};
+  var sel = '.leaflet-control-container .leaflet-control, .gg-title, .gg-legend';
+  document.querySelectorAll(sel).forEach(function (el) {
+    var r = el.getBoundingClientRect();
+    if (!r.width || !r.height) { return; }
+    var cx = r.left + r.width / 2 - box.left, cy = r.top + r.height / 2 - box.top;
+    var w = r.width + 10, h = r.height + 10;
+    // a box in a corner or at an edge pushes the view away from its nearer side
+    if (w < box.width / 2 && (h >= box.height / 2 || w <= h * 1.5 || cy > box.height / 3 &&
+        cy < 2 * box.height / 3)) {
+      if (cx < box.width / 2) { pad.left = Math.max(pad.left, r.right - box.left + 6); }
+      else { pad.right = Math.max(pad.right, box.right - r.left + 6); }
+    } else if (cy < box.height / 2) { pad.top = Math.max(pad.top, r.bottom - box.top + 6); }
+    else { pad.bottom = Math.max(pad.bottom, box.bottom - r.top + 6); }
+  });
+  pad.left = Math.min(pad.left, box.width / 3); pad.right = Math.min(pad.right, box.width / 3);
+  pad.top = Math.min(pad.top, box.height / 3);
+  pad.bottom = Math.min(pad.bottom, box.height / 3);
+  return pad;
+}
+function ggLayout(map, control) {
+  var d = ggData();
+  var legend = document.querySelector('.gg-legend');
+  if (legend) {
+    var button = legend.querySelector('.gg-legend-toggle');
+    if (button) {
+      button.addEventListener('click', function (e) {
+        e.preventDefault();
+        var closed = legend.classList.toggle('gg-closed');
+        button.setAttribute('aria-expanded', closed ? 'false' : 'true');
+      });
+    }
+    L.DomEvent.disableClickPropagation(legend);
+    L.DomEvent.disableScrollPropagation(legend);
+    if (ggSmall()) { legend.classList.add('gg-compact'); }
+    if (ggPhone() && button) {
+      legend.classList.add('gg-closed');
+      button.setAttribute('aria-expanded', 'false');
+    }
+  }
+  if (control && ggSmall()) { control.collapse(); }
+  if (d.bounds) {
+    var pad = ggPad(map);
+    map.fitBounds(d.bounds, {paddingTopLeft: [pad.left, pad.top],
+                             paddingBottomRight: [pad.right, pad.bottom]});
+  }
 }
 """
 
@@ -332,7 +414,7 @@ class MiniMapControl(JSCSSMixin, MacroElement):
         {% endif %}
         var {{ this.get_name() }} = new L.Control.MiniMap({{ this.get_name() }}_layer,
             {position: "bottomright", width: 150, height: 150, zoomLevelOffset: -4,
-             toggleDisplay: true});
+             toggleDisplay: true, minimized: ggSmall()});
         {{ this._parent.get_name() }}.addControl({{ this.get_name() }});
         {% endmacro %}
         """

@@ -32,7 +32,7 @@ from geogrid.outputs.leaflet import (
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STATIC", "VENDORED", "inline_assets", "save_map"]
+__all__ = ["STATIC", "VENDORED", "inline_assets", "map_html", "save_map"]
 
 #: Folder of the vendored Leaflet and plugin files.
 STATIC = Path(__file__).resolve().parent / "_static"
@@ -149,44 +149,77 @@ def inline_assets(page: str) -> str:
     return page.replace("</head>", marker_fix + "\n</head>", 1)
 
 
-def save_map(m: folium.Map, path: str | os.PathLike[str], *, offline: bool = False) -> Path:
-    """Write a map to an HTML file atomically (temporary file, then ``os.replace``).
+def map_html(m: folium.Map, *, offline: bool = True) -> str:
+    """Render a map to the text of one HTML page.
 
     Parameters
     ----------
     m : folium.Map
-        A map, usually from :func:`build_map`.
-    path : path-like
-        Output ``.html`` file; missing folders are created.
+        A map, usually from :func:`geogrid.outputs.webmap.build_map`.
     offline : bool
-        Write one self-contained file: Leaflet and every plugin script and stylesheet are
-        inlined from ``geogrid/outputs/_static`` (images as ``data:`` URIs), so the page needs no
-        network. Tile basemaps still need the network; build offline maps with
-        ``tiles="none"`` to show the overlays on a blank background.
+        Inline Leaflet and every plugin (the default, see :func:`save_map`); ``False`` loads
+        them from their CDNs.
 
     Returns
     -------
-    Path
-        The written file.
+    str
+        The page; the same map renders to the same text.
+
+    Examples
+    --------
+    >>> page = map_html(build_map(layers))  # doctest: +SKIP
 
     """
-    from geogrid.io.writers import atomic_write
-
-    target = Path(path)
     root = m.get_root()
     with counter_ids(next_id(root)):  # elements folium adds while rendering
         page = root.render()
     if offline:
         page = inline_assets(page)
         if re.search(r"L\.tileLayer\(\s*\"https?:", page):
-            logger.warning(
-                "offline map %s has a tile basemap that needs the network; "
-                "build it with tiles='none' for intranets",
-                target.name,
+            logger.info(
+                "the map's basemap tiles need the network; without it the page shows a notice "
+                "and draws the layers on a blank background (tiles='none' asks for no tiles)"
             )
+    return page
+
+
+def save_map(m: folium.Map, path: str | os.PathLike[str], *, offline: bool = True) -> Path:
+    """Write a map to an HTML file atomically (temporary file, then ``os.replace``).
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map, usually from :func:`geogrid.outputs.webmap.build_map`.
+    path : path-like
+        Output ``.html`` file; missing folders are created.
+    offline : bool
+        Write one self-contained file (the default): Leaflet and every plugin script and
+        stylesheet are inlined from ``geogrid/outputs/_static`` (images as ``data:`` URIs), so
+        the page draws with no network, e.g. on a government intranet. Basemap tiles are the
+        only thing it asks the network for: where they do not load, the page says so and draws
+        the layers on a blank background (``tiles="none"`` asks for none). ``False`` writes
+        the smaller page that loads the scripts from public CDNs.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Examples
+    --------
+    >>> save_map(build_map(layers), "out/maps/district.html")  # doctest: +SKIP
+
+    """
+    from geogrid.io.writers import atomic_write
+
+    target = Path(path)
+    page = map_html(m, offline=offline)
     with atomic_write(target) as tmp:
         tmp.write_text(page, encoding="utf-8")
     logger.info(
-        "wrote %s (%.1f MB%s)", target, target.stat().st_size / 1e6, ", offline" if offline else ""
+        "wrote %s (%.1f MB%s)",
+        target,
+        target.stat().st_size / 1e6,
+        ", self-contained" if offline else ", scripts from CDNs",
     )
     return target

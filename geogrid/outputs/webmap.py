@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from folium.plugins import Fullscreen, MeasureControl
+from folium.utilities import JsCode
 
 from geogrid.crs import from_wgs84, to_metric
 from geogrid.errors import CRSError, InputError
@@ -63,7 +64,7 @@ from geogrid.outputs.leaflet import (
     is_missing,
     layer_properties,
 )
-from geogrid.outputs.offline import VENDORED, save_map
+from geogrid.outputs.offline import VENDORED, map_html, save_map
 from geogrid.outputs.privacy import drop_personal, personal_columns, protect, scan_personal
 from geogrid.outputs.results import LAYER_KEYS, read_results
 from geogrid.schema import LAYER_LABELS, TEXT, check_lang, header, type_label
@@ -79,6 +80,7 @@ __all__ = [
     "build_map",
     "layer_properties",
     "map_from_results",
+    "map_html",
     "read_results",
     "save_map",
 ]
@@ -299,6 +301,10 @@ def _outline_layer(
 
 
 _LINK_TEXT = {"zh": "打开该地区地图", "en": "Open this area's map"}
+_TILE_NOTICE = {
+    "zh": "底图需联网，未能加载；专题图层照常显示",
+    "en": "The basemap needs the internet and did not load; the map layers are shown",
+}
 _RELATIVE_LINK_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.html")
 
 
@@ -450,7 +456,10 @@ def _legend_html(lang: str, legend: _Legend) -> str:
     """Return the legend box (constant text of this module and escaped labels)."""
     choropleth, facilities, bands = legend.choropleth, legend.facilities, legend.bands
     extra, sites = legend.extra, legend.sites
-    parts = [f'<div class="gg-legend"><b>{_esc(TEXT[lang]["legend"])}</b>']
+    parts = [
+        '<div class="gg-legend"><button type="button" class="gg-legend-toggle" '
+        f'aria-expanded="true">{_esc(TEXT[lang]["legend"])}</button><div class="gg-legend-body">'
+    ]
     if choropleth is not None:
         title, labels, colours = choropleth
         parts.append(f"<b>{_esc(title)}</b>")
@@ -476,7 +485,7 @@ def _legend_html(lang: str, legend: _Legend) -> str:
             '<div><span class="gg-site" style="display:inline-block;width:10px;height:10px;'
             f'line-height:10px;margin:0 8px 0 2px"></span>{_esc(_layer_name("sites", lang))}</div>'
         )
-    parts.append("</div>")
+    parts.append("</div></div>")
     return "".join(parts)
 
 
@@ -560,7 +569,13 @@ def _base_map(
     attribution: str | None,
 ) -> folium.Map:
     """Make an empty map with the basemap, the page CSS and scripts, the title and attribution."""
-    m = folium.Map(tiles=None, control_scale=False, prefer_canvas=prefer_canvas, zoom_start=13)
+    m = folium.Map(
+        tiles=None,
+        control_scale=False,
+        prefer_canvas=prefer_canvas,
+        zoom_start=13,
+        zoomSnap=0.25,  # fit the district closely on any screen
+    )
     # only Leaflet itself: no jQuery, Bootstrap, Font Awesome or awesome-markers are used
     m.default_js = [("leaflet", LEAFLET_JS)]
     m.default_css = [("leaflet_css", LEAFLET_CSS)]
@@ -773,8 +788,8 @@ def _add_controls(
     tile_spec: list[tuple[str, dict[str, Any]]],
     outline: dict[str, Any],
     lang: str,
-) -> None:
-    """Add search, full screen, measure, minimap and the layer control."""
+) -> folium.LayerControl:
+    """Add search, full screen, measure, minimap and the layer control; return the latter."""
     for layer, key, placeholder in searches:
         SearchControl(layer, key=key, placeholder=placeholder, lang=lang).add_to(m)
     Fullscreen(
@@ -797,7 +812,10 @@ def _add_controls(
         else {},
         outline=outline,
     ).add_to(m)
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    # expanded on wide screens; collapsed behind its button below 1100 x 700 pixels
+    control = folium.LayerControl(collapsed=JsCode("ggSmall()"), position="topright")
+    control.add_to(m)
+    return control
 
 
 def _add_layers(
@@ -831,6 +849,27 @@ def _add_layers(
     if "sites" in data:
         _add_sites(m, data["sites"], lang, legend)
     return legend, searches
+
+
+def _finish(
+    m: folium.Map,
+    control: folium.LayerControl,
+    legend: _Legend,
+    bounds: list[list[float]] | None,
+    lang: str,
+) -> None:
+    """Add the legend and the layout script: small screens, fitting the view between controls.
+
+    The view is fitted in the page (not by folium) once the controls are laid out, so that the
+    layers are drawn in the part of the map no control, legend or title covers.
+    """
+    RawHtml(body_html=_legend_html(lang, legend)).add_to(m)
+    store = data_of(m).payload
+    store["bounds"] = bounds
+    store["tile_notice"] = _TILE_NOTICE[lang]
+    if bounds is not None:  # a first view for the scripts that run before the layout
+        m.location = [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+    RawHtml(script_js=f"ggLayout({m.get_name()}, {control.get_name()});\n").add_to(m)
 
 
 # --------------------------------------------------------------------------- public API
@@ -927,11 +966,9 @@ def build_map(
         attribution=attribution,
     )
     legend, searches = _add_layers(m, data, lang, grid_by=grid_by, links=links)
-    _add_controls(m, searches, tile_spec, _minimap_outline(data, precision), lang)
-    RawHtml(body_html=_legend_html(lang, legend)).add_to(m)
-    bounds = _bounds(list(data.values()))
-    if bounds is not None:
-        m.fit_bounds(bounds)
+    control = _add_controls(m, searches, tile_spec, _minimap_outline(data, precision), lang)
+    core = [g for k, g in data.items() if k not in {"service_areas", "network_edges"}]
+    _finish(m, control, legend, _bounds(core or list(data.values())), lang)
     logger.info("map: %d layers, %d features, tiles=%s", len(data), n_features, tiles)
     return m
 
@@ -941,20 +978,40 @@ def map_from_results(
     out: str | os.PathLike[str],
     *,
     tiles: str = "osm",
-    offline: bool = False,
+    offline: bool = True,
     tianditu_key: str | None = None,
     lang: str = "zh",
     title: str | None = None,
     include_personal: bool = False,
 ) -> Path:
-    """``geogrid map --results DIR [--tiles ...] [--offline] --out FILE.html``.
+    """Map a results folder into one HTML file (``geogrid map --results DIR --out FILE``).
 
-    Reads the layers with :func:`read_results`, builds the map and saves it. ``offline=True``
-    with the default tiles switches to ``tiles="none"`` (tiles need the network).
+    Parameters
+    ----------
+    results_dir : path-like
+        Folder written by ``demo``, ``coverage``, ``grids`` or ``site`` (see
+        :func:`geogrid.outputs.results.read_results`).
+    out : path-like
+        The ``.html`` file to write.
+    tiles : {"osm", "amap", "tianditu", "none"}
+        Basemap (see :func:`build_map`); ``"none"`` makes a page that asks the network for
+        nothing at all.
+    offline : bool
+        One self-contained page (the default); ``False`` loads the scripts from CDNs.
+    tianditu_key, lang, title, include_personal
+        As for :func:`build_map`.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Examples
+    --------
+    >>> map_from_results("demo_out", "demo_out/maps/map.html")  # doctest: +SKIP
+
     """
     layers = read_results(results_dir)
-    if offline and tiles == "osm":
-        tiles = "none"
     m = build_map(
         layers,
         tiles=tiles,
