@@ -28,6 +28,8 @@ from geogrid.settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Target, parse_tar
 
 __all__ = [
     "COLUMNS",
+    "DISPLAY_ORDER",
+    "FIGURES",
     "COLUMN_LABELS",
     "FACILITY_TYPE_NAMES_EN",
     "FIX_COLUMNS",
@@ -47,6 +49,12 @@ __all__ = [
     "column_spec",
     "coverage_col",
     "covered_col",
+    "display_columns",
+    "figure_format",
+    "figure_label",
+    "figure_spec",
+    "format_figure",
+    "is_summed",
     "excel_format",
     "fix_column",
     "format_number",
@@ -106,7 +114,7 @@ KINDS: Mapping[str, _Kind] = MappingProxyType(
     {
         "households": _Kind(("户", "households"), "#,##0", "{:,.0f}"),
         "persons": _Kind(("人", "persons"), "#,##0", "{:,.0f}"),
-        "count": _Kind(("个", ""), "#,##0", "{:,.0f}"),
+        "count": _Kind(("", ""), "#,##0", "{:,.0f}"),
         "share": _Kind(("%", "%"), "0.0%", "{:.1%}"),
         "metres": _Kind(("米", "m"), "#,##0", "{:,.0f}"),
         "km": _Kind(("公里", "km"), "#,##0.0", "{:,.1f}"),
@@ -120,9 +128,11 @@ KINDS: Mapping[str, _Kind] = MappingProxyType(
         "m2_per_100hh": _Kind(("m²/百户", "m²/100 households"), "0.0", "{:,.1f}"),
         "per_1000": _Kind(("m²/千人", "m²/1,000 persons"), "0.00", "{:,.2f}"),
         "index": _Kind(("", ""), "0.00", "{:,.2f}"),
+        "ordinal": _Kind(("", ""), "0", "{:.0f}"),
         "degrees": _Kind(("°", "°"), "0.000000", "{:.6f}"),
         "km_h": _Kind(("km/h", "km/h"), "0.0", "{:,.1f}"),
         "bool": _Kind(("", ""), "@", "{}"),
+        "target": _Kind(("", ""), "@", "{}"),
         "text": _Kind(("", ""), "@", "{}"),
     }
 )
@@ -207,7 +217,7 @@ COLUMNS: Mapping[str, ColumnSpec] = MappingProxyType(
         "m2_per_100hh": _c("每百户面积", "Floor area per 100 households", "m2_per_100hh"),
         "overloaded": _c("是否超负荷", "Overloaded", "bool"),
         "active": _c("是否启用", "In use", "bool"),
-        "target": _c("目标", "Target"),
+        "target": _c("目标", "Target", "target"),
         "nearest_id": _c("最近设施编号", "Nearest facility ID"),
         "nearest_name": _c("最近设施", "Nearest facility"),
         "nearest_type": _c("最近设施类型代码", "Nearest facility type code"),
@@ -223,7 +233,7 @@ COLUMNS: Mapping[str, ColumnSpec] = MappingProxyType(
         "meets_type_targets": _c("达到类型目标", "Meets its type's target", "bool"),
         # gaps and sites
         "gap_id": _c("缺口编号", "Gap ID"),
-        "rank": _c("优先序", "Rank", "count"),
+        "rank": _c("优先序", "Rank", "ordinal"),
         "site_id": _c("选址编号", "Site ID"),
         "candidate_id": _c("候选点编号", "Candidate ID"),
         "reach_households": _c("可达户数", "Households within reach", "households"),
@@ -246,8 +256,8 @@ COLUMNS: Mapping[str, ColumnSpec] = MappingProxyType(
         "polsby_popper": _c("紧凑度", "Compactness (Polsby-Popper)", "index"),
         "in_band": _c("户数在200-500之间", "Households within 200-500", "bool"),
         "party_group_eligible": _c("可建党小组", "Can form a party group", "bool"),
-        "visits_month": _c("每月走访次数", "Visits per month", "visits_month"),
-        "workload_h_month": _c("每月工作量", "Workload per month", "hours_month"),
+        "visits_month": _c("每月走访", "Visits", "visits_month"),
+        "workload_h_month": _c("工作量", "Workload", "hours_month"),
         "grid_workers": _c("网格员数", "Grid workers", "count"),
         "worker_load_share": _c("网格员负荷", "Grid worker load", "share"),
         # coordinates and network
@@ -317,6 +327,7 @@ INTERNAL_COLUMNS: frozenset[str] = frozenset(
         # reasons engineer: machine-readable twins of columns people read
         "reason_code",
         "reach_target",
+        "members",
     }
 )
 
@@ -703,7 +714,7 @@ def excel_format(col: str) -> str | None:
 
     """
     kind = column_kind(col)
-    if kind in {"text", "bool"}:
+    if kind in _TEXT_KINDS:
         return None
     return KINDS[kind].excel
 
@@ -727,27 +738,50 @@ def is_internal(col: str, columns: Iterable[Any] = ()) -> bool:
 
 
 def visible_columns(columns: Sequence[Any], lang: str) -> list[str]:
-    """Return the columns of a table people read, in order: known, not internal, in ``lang``.
+    """Return the columns of a table people read, in order: not internal, in ``lang``.
 
-    Unknown columns (no label in the schema) and the other language's ``*_zh``/``*_en``
-    columns are left out.
+    Left out are :func:`is_internal` columns and the other language's ``*_zh``/``*_en``
+    columns. Columns the schema does not know are the user's own (from an input file) and
+    are kept under their own name.
 
     Examples
     --------
-    >>> visible_columns(["name", "snap_m", "reason_zh", "reason_en", "foo"], "zh")
-    ['name', 'reason_zh']
+    >>> visible_columns(["name", "snap_m", "reason_zh", "reason_en", "备注"], "zh")
+    ['name', 'reason_zh', '备注']
 
     """
     own = LANGS[check_lang(lang)]
     out = []
     for c in map(str, columns):
         m = _LANG_SUFFIX.search(c)
-        if m and m.group(1) != own and c != "type_zh":
+        if m and m.group(1) != own and column_spec(c) is not None:
             continue
-        if column_spec(c) is None or is_internal(c, columns):
+        if is_internal(c, columns):
             continue
         out.append(c)
     return out
+
+
+#: Kinds that are text in a table (no number format).
+_TEXT_KINDS = frozenset({"text", "bool", "target"})
+#: Kinds a 合计 (total) row adds up.
+_SUMMED_KINDS = frozenset({"households", "persons", "count", "km2", "m2", "ha", "km"})
+#: Columns of a summed kind that a total row must not add (running totals).
+_NOT_SUMMED = frozenset(
+    {"cum_gain_households", "households_covered", "levels", "capacity", "reach_households"}
+)
+
+
+def is_summed(col: str) -> bool:
+    """Tell whether a total (合计) row adds up ``col`` (households, persons, counts, areas).
+
+    Examples
+    --------
+    >>> is_summed("uncovered_hh_20min"), is_summed("rank"), is_summed("cum_gain_households")
+    (True, False, False)
+
+    """
+    return column_kind(col) in _SUMMED_KINDS and col not in _NOT_SUMMED
 
 
 def _missing(v: Any) -> bool:
@@ -802,13 +836,257 @@ def format_value(col: str, v: Any, lang: str = "zh", *, with_unit: bool = True) 
         return TEXT[LANGS[idx]]["yes" if bool(v) else "no"]
     if col in {"type", "nearest_type"}:
         return type_label(str(v), lang)
+    if kind == "target":
+        return target_label(str(v), lang)
     if kind == "text":
         return str(v)
-    text = format_number(kind, v)
+    return _with_unit(kind, format_number(kind, v), idx, with_unit=with_unit)
+
+
+def _with_unit(kind: str, text: str, idx: int, *, with_unit: bool) -> str:
+    """Append the unit of ``kind`` in language ``idx`` to a formatted number."""
     u = KINDS[kind].unit[idx]
     if not with_unit or not u or u == "%" or text == "—":
         return text
     return f"{text}{u}" if idx == 0 and u in {"km²", "m²", "°"} else f"{text} {u}"
+
+
+# --------------------------------------------------------------------------- table layout
+
+#: Layer -> the order people read its columns in. ``@coverage``, ``@covered_hh``,
+#: ``@uncovered_hh`` and ``@within`` stand for that column of every target the table has;
+#: ``@reason`` and ``@fix`` for the reason and fix column in the reader's language. Other
+#: visible columns follow in their own order.
+DISPLAY_ORDER: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "communities": (
+            "community_code",
+            "name",
+            "street_name",
+            "households",
+            "population",
+            "party_members",
+            "n_grids",
+            "n_facilities",
+            "@coverage",
+            "@uncovered_hh",
+            "mean_walk_min",
+            "p90_walk_min",
+            "meets_target",
+            "@reason",
+            "@fix",
+        ),
+        "grids": (
+            "grid_code",
+            "community_name",
+            "households",
+            "population",
+            "party_members",
+            "area_km2",
+            "@coverage",
+            "@uncovered_hh",
+            "in_band",
+            "party_group_eligible",
+        ),
+        "facilities": (
+            "facility_id",
+            "name",
+            "type_name",
+            "community_name",
+            "area_m2",
+            "capacity",
+            "served_households",
+            "beyond_reach_households",
+            "served_population",
+            "hh_per_m2",
+            "m2_per_100hh",
+            "overloaded",
+            "active",
+        ),
+        "uncovered": (
+            "compound_id",
+            "compound_name",
+            "community_name",
+            "n_buildings",
+            "households",
+            "dist_m",
+            "nearest_name",
+            "nearest_id",
+        ),
+        "gaps": (
+            "gap_id",
+            "target",
+            "households",
+            "population",
+            "units",
+            "community_names",
+            "nearest_name",
+            "nearest_id",
+            "miss_m",
+            "@reason",
+            "@fix",
+        ),
+        "sites": (
+            "rank",
+            "candidate_id",
+            "name",
+            "community_name",
+            "gain_households",
+            "cum_gain_households",
+            "served_households",
+            "reach_households",
+            "@reason",
+            "@fix",
+        ),
+    }
+)
+
+
+def _expand(token: str, columns: Sequence[str], lang: str) -> list[str]:
+    """Columns a :data:`DISPLAY_ORDER` token stands for in a table with ``columns``."""
+    if token == "@reason":
+        return [reason_column(lang)]
+    if token == "@fix":
+        return [fix_column(lang)]
+    if token.startswith("@"):
+        stem = token[1:]
+        return [f"{stem}_{key}" for key in targets_in(columns)]
+    return [token]
+
+
+def display_columns(layer: str, columns: Sequence[Any], lang: str) -> list[str]:
+    """Columns of a ``layer`` table people read, in reading order (:data:`DISPLAY_ORDER`).
+
+    Only :func:`visible_columns` are returned; coordinates (``lon``, ``lat``) come last.
+
+    Examples
+    --------
+    >>> display_columns("gaps", ["miss_m", "gap_id", "snap_m", "备注"], "zh")
+    ['gap_id', 'miss_m', '备注']
+    >>> display_columns("communities", ["coverage_1km", "name", "coverage_20min"], "en")
+    ['name', 'coverage_1km', 'coverage_20min']
+
+    """
+    cols = [str(c) for c in columns]
+    visible = visible_columns(cols, lang)
+    first: list[str] = []
+    for token in DISPLAY_ORDER.get(layer, ()):
+        ordered = _expand(token, [c for c in cols if c in visible], lang)
+        first += [c for c in ordered if c in visible and c not in first]
+    coords = [c for c in ("lon", "lat") if c in visible]
+    rest = [c for c in visible if c not in first and c not in coords]
+    return first + rest + coords
+
+
+# --------------------------------------------------------------------------- key figures
+
+#: Key figure of a summary -> :class:`ColumnSpec`, in summary order. Target figures
+#: (``coverage_<t>``, ``uncovered_hh_<t>``, ``coverage_<t>_after``) and facility-type counts
+#: (``n_<type>``) are built by :func:`figure_spec`.
+FIGURES: Mapping[str, ColumnSpec] = MappingProxyType(
+    {
+        "n_streets": _c("街道数", "Streets", "count"),
+        "n_communities": _c("社区数", "Communities", "count"),
+        "n_failing_communities": _c("未达标社区数", "Communities below target", "count"),
+        "n_grids": _c("网格数", "Grids", "count"),
+        "households": _c("总户数", "Households", "households"),
+        "population": _c("估算人口", "Estimated population", "persons"),
+        "grid_households_mean": _c("网格平均户数", "Mean households per grid", "households"),
+        "grid_households_min": _c("网格最少户数", "Fewest households in a grid", "households"),
+        "grid_households_max": _c("网格最多户数", "Most households in a grid", "households"),
+        "grids_outside_band": _c(
+            f"户数超出{DEFAULTS.grid_min_households}-{DEFAULTS.grid_max_households}的网格数",
+            f"Grids outside {DEFAULTS.grid_min_households}-{DEFAULTS.grid_max_households}"
+            " households",
+            "count",
+        ),
+        "n_facilities": _c("服务设施数", "Facilities", "count"),
+        "n_overloaded": _c("超负荷设施数", "Overloaded facilities", "count"),
+        "n_uncovered": _c("未覆盖楼栋/小区数", "Uncovered buildings/compounds", "count"),
+        "n_gaps": _c("覆盖缺口数", "Coverage gaps", "count"),
+        "gap_households": _c("缺口内户数", "Households in gaps", "households"),
+        "n_sites": _c("建议新增站点数", "Proposed sites", "count"),
+        "gain_households": _c(
+            "新增站点可覆盖户数", "Households the proposed sites add", "households"
+        ),
+        "personal_columns_withheld": _c(
+            "未输出的个人信息列数", "Personal-data columns withheld", "count"
+        ),
+        "personal_values_withheld": _c(
+            "已遮盖的个人信息值数", "Personal-data values masked", "count"
+        ),
+    }
+)
+
+
+def figure_spec(key: str) -> ColumnSpec:
+    """Return the :class:`ColumnSpec` of a key figure (see :data:`FIGURES`).
+
+    Examples
+    --------
+    >>> figure_spec("coverage_20min").zh, figure_spec("coverage_20min_after").en
+    ('20分钟步行覆盖率', '20 min coverage with proposed sites')
+    >>> figure_spec("n_station").zh
+    '其中：党群服务站'
+
+    """
+    spec = FIGURES.get(key)
+    if spec is not None:
+        return spec
+    if key.startswith("n_") and key[2:] in FACILITY_TYPE_NAMES_ZH:
+        t = key[2:]
+        return ColumnSpec(
+            f"其中：{type_label(t, 'zh')}", f"  of which {type_label(t, 'en')}", "count"
+        )
+    if key.endswith("_after") and key.startswith("coverage_"):
+        t = key[len("coverage_") : -len("_after")]
+        return ColumnSpec(
+            f"新增站点后{target_label(t, 'zh')}覆盖率",
+            f"{target_label(t, 'en')} coverage with proposed sites",
+            "share",
+        )
+    split = _split_target(key)
+    if split and split[0] == "coverage":
+        t = split[1]
+        return ColumnSpec(
+            f"{target_label(t, 'zh')}步行覆盖率",
+            f"Households within {target_label(t, 'en')}",
+            "share",
+        )
+    return column_spec(key) or ColumnSpec(key, key, "text")
+
+
+def figure_label(key: str, lang: str) -> str:
+    """Label of a key figure in ``lang``.
+
+    Examples
+    --------
+    >>> figure_label("uncovered_hh_1km", "zh")
+    '1公里外户数'
+
+    """
+    return figure_spec(key).label(lang)
+
+
+def format_figure(key: str, value: Any, lang: str = "zh", *, with_unit: bool = True) -> str:
+    """Return a key figure as people read it (``39.7%``, ``32,561 户``).
+
+    Examples
+    --------
+    >>> format_figure("households", 32561.4), format_figure("coverage_15min", 0.3974, "en")
+    ('32,561 户', '39.7%')
+
+    """
+    kind = figure_spec(key).kind
+    if kind in _TEXT_KINDS:
+        return format_value(key, value, lang)
+    return _with_unit(kind, format_number(kind, value), check_lang(lang), with_unit=with_unit)
+
+
+def figure_format(key: str) -> str | None:
+    """Excel number format of a key figure."""
+    kind = figure_spec(key).kind
+    return None if kind in _TEXT_KINDS else KINDS[kind].excel
 
 
 # --------------------------------------------------------------------------- facility types

@@ -106,12 +106,12 @@ def test_format_value():
 
 def test_visible_columns():
     cols = ["facility_id", "name", "type", "type_name", "type_zh", "snap_m", "source",
-            "nearest_id", "nearest_name", "reason_zh", "reason_en", "fix_zh", "whatever"]  # fmt: skip
+            "nearest_id", "nearest_name", "reason_zh", "reason_en", "fix_zh", "备注"]  # fmt: skip
     assert schema.visible_columns(cols, "zh") == [
-        "facility_id", "name", "type_name", "nearest_name", "reason_zh", "fix_zh",
+        "facility_id", "name", "type_name", "nearest_name", "reason_zh", "fix_zh", "备注",
     ]  # fmt: skip
     assert schema.visible_columns(cols, "en") == [
-        "facility_id", "name", "type_name", "nearest_name", "reason_en",
+        "facility_id", "name", "type_name", "nearest_name", "reason_en", "备注",
     ]  # fmt: skip
     assert schema.visible_columns(["nearest_id"], "zh") == ["nearest_id"]
 

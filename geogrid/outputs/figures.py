@@ -12,42 +12,18 @@ import numpy as np
 import pandas as pd
 
 from geogrid.outputs.privacy import protect, scan_personal
-from geogrid.schema import type_label
+from geogrid.schema import (
+    MEETS_TARGET,
+    coverage_col,
+    primary_target,
+    targets_in,
+    uncovered_col,
+    within_col,
+)
 from geogrid.settings import DEFAULTS, FACILITY_TYPES
+from geogrid.study.households import round_households
 
 log = logging.getLogger(__name__)
-
-
-#: Key figure -> (Chinese, English) label, in the order of the summary.
-SUMMARY_LABELS: Mapping[str, tuple[str, str]] = {
-    "n_streets": ("街道数", "Streets"),
-    "n_communities": ("社区数", "Communities"),
-    "n_grids": ("网格数", "Grids"),
-    "households": ("总户数", "Households"),
-    "population": ("估算人口", "Estimated population"),
-    "grid_households_mean": ("网格平均户数", "Mean households per grid"),
-    "grid_households_min": ("网格最少户数", "Fewest households in a grid"),
-    "grid_households_max": ("网格最多户数", "Most households in a grid"),
-    "grids_outside_band": ("户数超出200-500的网格数", "Grids outside 200-500 households"),
-    "n_facilities": ("服务设施数", "Facilities"),
-    **{
-        f"n_{t}": (f"其中：{type_label(t, 'zh')}", f"  of which {type_label(t, 'en')}")
-        for t in FACILITY_TYPES
-    },
-    "n_overloaded": ("超负荷设施数", "Overloaded facilities"),
-    "coverage_15min": ("15分钟步行覆盖率", "Households within 15 min walk"),
-    "uncovered_hh_15min": ("15分钟未覆盖户数", "Households beyond 15 min"),
-    "coverage_1km": ("1公里覆盖率", "Households within 1 km"),
-    "uncovered_hh_1km": ("1公里未覆盖户数", "Households beyond 1 km"),
-    "n_uncovered": ("未覆盖楼栋/小区数", "Uncovered buildings/compounds"),
-    "n_gaps": ("覆盖缺口数", "Coverage gaps"),
-    "gap_households": ("缺口内户数", "Households in gaps"),
-    "n_sites": ("建议新增站点数", "Proposed sites"),
-    "gain_households": ("新增站点可覆盖户数", "Households the proposed sites add"),
-    "coverage_15min_after": ("新增站点后15分钟覆盖率", "15-min coverage with proposed sites"),
-    "personal_columns_withheld": ("未输出的个人信息列数", "Personal-data columns withheld"),
-    "personal_values_withheld": ("已遮盖的个人信息值数", "Personal-data values masked"),
-}
 
 
 def numeric(series: pd.Series) -> np.ndarray:
@@ -55,12 +31,25 @@ def numeric(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
 
 
-def total_households(layers: Mapping[str, gpd.GeoDataFrame]) -> float | None:
-    """Households of the first of demand, communities, grids that has them, or None."""
+def whole_households(gdf: gpd.GeoDataFrame, column: str = "households") -> np.ndarray:
+    """Whole households (or persons) per row, rounded so every community's total is kept.
+
+    The largest-remainder rounding of :func:`geogrid.study.households.round_households`, by
+    ``community_code`` when the layer has it: the sums of these numbers per community, per
+    grid and over the study area are the totals every output shows.
+    """
+    groups = gdf["community_code"] if "community_code" in gdf.columns else None
+    return round_households(np.nan_to_num(numeric(gdf[column])), groups)
+
+
+def total_households(
+    layers: Mapping[str, gpd.GeoDataFrame], column: str = "households"
+) -> int | None:
+    """Whole households (or ``column``) of the first of demand, communities, grids with them."""
     for key in ("demand", "communities", "grids"):
         gdf = layers.get(key)
-        if gdf is not None and "households" in gdf and len(gdf):
-            return float(np.nansum(numeric(gdf["households"])))
+        if gdf is not None and column in gdf and len(gdf):
+            return int(whole_households(gdf, column).sum())
     return None
 
 
@@ -84,19 +73,36 @@ def lonlat(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.round(pts.x.to_numpy(), 6), np.round(pts.y.to_numpy(), 6)
 
 
-def uncovered_table(demand: gpd.GeoDataFrame, *, include_personal: bool = False) -> pd.DataFrame:
-    """Uncovered demand (``within_15min`` false) by compound, or by building without one."""
+def uncovered_table(
+    demand: gpd.GeoDataFrame, *, include_personal: bool = False, target: str | None = None
+) -> pd.DataFrame:
+    """Uncovered demand (``within_<target>`` false) by compound, or by building without one.
+
+    ``target`` defaults to the primary target of the demand's columns (``15min``); households
+    are whole (:func:`whole_households`).
+    """
     dem = protect(demand, include_personal=include_personal)
-    dem = dem[~dem["within_15min"].fillna(False).astype(bool)]
-    if "households" not in dem:
-        dem = dem.assign(households=1.0)
+    key = target or primary_target(dem.columns)
+    if key is None or within_col(key) not in dem:
+        return pd.DataFrame()
+    if "households" in dem:
+        dem = dem.assign(households=whole_households(dem))
+    else:
+        dem = dem.assign(households=1)
+    dem = dem[~dem[within_col(key)].fillna(False).astype(bool)]
     lon, lat = lonlat(dem)
-    within = [c for c in dem.columns if str(c).startswith("within_")]
+    within = [within_col(k) for k in targets_in(dem.columns) if within_col(k) in dem]
     dem = pd.DataFrame(dem.drop(columns=[dem.geometry.name, *within])).assign(lon=lon, lat=lat)
     if "compound_id" in dem and dem["compound_id"].notna().any():
         dem = dem[dem["compound_id"].notna()]
         agg: dict[str, Any] = {"households": "sum", "lon": "mean", "lat": "mean"}
-        for col in ("compound_name", "community_code", "community_name", "nearest_id"):
+        for col in (
+            "compound_name",
+            "community_code",
+            "community_name",
+            "nearest_id",
+            "nearest_name",
+        ):
             if col in dem:
                 agg[col] = "first"
         if "dist_m" in dem:
@@ -117,91 +123,176 @@ def key_figures(
     household_size: float = DEFAULTS.household_size,
     include_personal: bool = False,
 ) -> dict[str, float | int]:
-    """Key figures of an analysis, for the summary sheet and page.
+    """Key figures of an analysis, for the summary sheet, page and console.
 
-    Coverage shares are household-weighted: from ``demand`` (``households`` and
-    ``within_15min`` / ``within_1km``) when present, else from ``communities``
-    (``coverage_15min`` weighted by ``households``). Only figures whose inputs exist are
-    returned; keys and labels are :data:`SUMMARY_LABELS`. Unless ``include_personal``, the
-    personal-data columns the outputs leave out and the values they mask are counted
+    Coverage shares are household-weighted, for every target the layers carry: from ``demand``
+    (``households`` and ``within_<target>``) when present, else from ``communities``
+    (``coverage_<target>`` weighted by ``households``). Households are whole numbers rounded
+    per community (:func:`whole_households`), so the figures equal the 合计 rows of the
+    workbook. Only figures whose inputs exist are returned; labels and formats are
+    :func:`geogrid.schema.figure_spec`. Unless ``include_personal``, the personal-data
+    columns the outputs leave out and the values they mask are counted
     (``personal_columns_withheld``, ``personal_values_withheld``; see
-    :func:`geogrid._privacy.scan_personal`).
+    :func:`geogrid.outputs.privacy.scan_personal`).
 
     Returns
     -------
     dict of str to number
 
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> demand = gpd.GeoDataFrame(
+    ...     {"households": [10.4, 5.6], "within_20min": [True, False]},
+    ...     geometry=[shapely.Point(0, 0), shapely.Point(1, 1)], crs=3857)
+    >>> figs = key_figures({"demand": demand})
+    >>> figs["households"], figs["coverage_20min"], figs["uncovered_hh_20min"]
+    (16, 0.625, 6)
+
     """
     out: dict[str, float | int] = {}
-    streets, comms, grids = layers.get("streets"), layers.get("communities"), layers.get("grids")
-    if streets is not None:
-        out["n_streets"] = len(streets)
+    comms = layers.get("communities")
+    for key in ("streets", "communities"):
+        if layers.get(key) is not None:
+            out[f"n_{key}"] = len(layers[key])
     if comms is not None:
-        out["n_communities"] = len(comms)
-    if grids is not None:
-        out["n_grids"] = len(grids)
+        failing = _failing(comms)
+        if failing is not None:
+            out["n_failing_communities"] = int(failing.sum())
     hh = total_households(layers)
     if hh is not None:
-        out["households"] = int(round(hh))
-        out["population"] = int(round(hh * household_size))
-    if grids is not None and "households" in grids and len(grids):
-        g = numeric(grids["households"])
-        out["grid_households_mean"] = round(float(np.nanmean(g)), 1)
-        out["grid_households_min"] = int(np.nanmin(g))
-        out["grid_households_max"] = int(np.nanmax(g))
+        out["households"] = hh
+        persons = total_households(layers, "population")
+        out["population"] = persons if persons is not None else int(round(hh * household_size))
+    out.update(_grid_figures(layers.get("grids")))
+    out.update(_facility_figures(layers.get("facilities")))
+    out.update(_coverage_figures(layers.get("demand"), comms))
+    demand = layers.get("demand")
+    if demand is not None:
+        unc = uncovered_table(demand)
+        if len(unc.columns):
+            out["n_uncovered"] = len(unc)
+    out.update(_gap_site_figures(layers, out, hh))
+    if not include_personal:
+        out.update(withheld_counts(layers))
+    return out
+
+
+def failing_communities(comms: gpd.GeoDataFrame) -> tuple[pd.DataFrame, str | None]:
+    """Communities below the primary target, most households beyond it first.
+
+    Returns
+    -------
+    (DataFrame, str or None)
+        The failing rows of ``comms`` (no geometry) and the primary target key; an empty
+        frame and None when ``comms`` has no coverage columns.
+
+    """
+    failing = _failing(comms)
+    key = primary_target(comms.columns)
+    if failing is None or key is None:
+        return pd.DataFrame(), None
+    table = pd.DataFrame(comms[failing].drop(columns=comms.geometry.name, errors="ignore"))
+    if uncovered_col(key) in table:
+        worst = pd.to_numeric(table[uncovered_col(key)], errors="coerce").fillna(0)
+        table = table.iloc[np.argsort(-worst.to_numpy(), kind="stable")]
+    return table.reset_index(drop=True), key
+
+
+def _failing(comms: gpd.GeoDataFrame) -> np.ndarray | None:
+    """Communities below the primary target (``meets_target`` false), or None if unknown."""
+    if MEETS_TARGET in comms:
+        return ~comms[MEETS_TARGET].fillna(True).astype(bool).to_numpy()
+    key = primary_target(comms.columns)
+    if key is not None and uncovered_col(key) in comms:
+        return np.nan_to_num(numeric(comms[uncovered_col(key)])) > 0
+    return None
+
+
+def _grid_figures(grids: gpd.GeoDataFrame | None) -> dict[str, float | int]:
+    if grids is None:
+        return {}
+    out: dict[str, float | int] = {"n_grids": len(grids)}
+    if "households" in grids and len(grids):
+        g = whole_households(grids).astype(float)
+        out["grid_households_mean"] = int(round(float(np.mean(g))))
+        out["grid_households_min"] = int(np.min(g))
+        out["grid_households_max"] = int(np.max(g))
         out["grids_outside_band"] = int(
             np.sum((g < DEFAULTS.grid_min_households) | (g > DEFAULTS.grid_max_households))
         )
-    fac = layers.get("facilities")
-    if fac is not None:
-        out["n_facilities"] = len(fac)
-        if "type" in fac:
-            types = (
-                fac["type"]
-                .astype(str)
-                .where(fac["type"].astype(str).isin(FACILITY_TYPES), "facility")
+    return out
+
+
+def _facility_figures(fac: gpd.GeoDataFrame | None) -> dict[str, float | int]:
+    if fac is None:
+        return {}
+    out: dict[str, float | int] = {"n_facilities": len(fac)}
+    if "type" in fac:
+        raw = fac["type"].astype(str)
+        types = raw.where(raw.isin(FACILITY_TYPES), "facility")
+        for t in FACILITY_TYPES:
+            n = int((types == t).sum())
+            if n:
+                out[f"n_{t}"] = n
+    if "overloaded" in fac:
+        out["n_overloaded"] = int(fac["overloaded"].fillna(False).astype(bool).sum())
+    return out
+
+
+def _coverage_figures(
+    demand: gpd.GeoDataFrame | None, comms: gpd.GeoDataFrame | None
+) -> dict[str, float | int]:
+    """``coverage_<t>`` and ``uncovered_hh_<t>`` of every target, whole households."""
+    out: dict[str, float | int] = {}
+    if demand is not None and len(demand) and targets_in(demand.columns):
+        w = whole_households(demand) if "households" in demand else np.ones(len(demand), int)
+        total = int(w.sum())
+        for key in targets_in(demand.columns):
+            if within_col(key) not in demand:
+                continue
+            inside = demand[within_col(key)].fillna(False).astype(bool).to_numpy()
+            covered = int(w[inside].sum())
+            out[coverage_col(key)] = round(covered / total, 4) if total else 0.0
+            out[uncovered_col(key)] = total - covered
+        return out
+    if comms is None or "households" not in comms:
+        return out
+    w = np.nan_to_num(numeric(comms["households"]))
+    hh = float(w.sum())
+    for key in targets_in(comms.columns):
+        if coverage_col(key) not in comms:
+            continue
+        share = np.nan_to_num(numeric(comms[coverage_col(key)]))
+        out[coverage_col(key)] = round(float((w * share).sum()) / hh, 4) if hh else 0.0
+        if uncovered_col(key) in comms:
+            out[uncovered_col(key)] = int(
+                round(float(np.nansum(numeric(comms[uncovered_col(key)]))))
             )
-            for t in FACILITY_TYPES:
-                n = int((types == t).sum())
-                if n:
-                    out[f"n_{t}"] = n
-        if "overloaded" in fac:
-            out["n_overloaded"] = int(fac["overloaded"].fillna(False).astype(bool).sum())
-    demand = layers.get("demand")
-    for tgt in ("15min", "1km"):
-        col = f"within_{tgt}"
-        if demand is not None and col in demand and len(demand):
-            w = numeric(demand["households"]) if "households" in demand else np.ones(len(demand))
-            w = np.nan_to_num(w)
-            inside = demand[col].fillna(False).astype(bool).to_numpy()
-            total = float(w.sum())
-            out[f"coverage_{tgt}"] = round(float(w[inside].sum()) / total, 4) if total else 0.0
-            out[f"uncovered_hh_{tgt}"] = int(round(float(w[~inside].sum())))
-        elif comms is not None and f"coverage_{tgt}" in comms and "households" in comms:
-            w = np.nan_to_num(numeric(comms["households"]))
-            share = np.nan_to_num(numeric(comms[f"coverage_{tgt}"]))
-            total = float(w.sum())
-            out[f"coverage_{tgt}"] = round(float((w * share).sum()) / total, 4) if total else 0.0
-            out[f"uncovered_hh_{tgt}"] = int(round(float((w * (1 - share)).sum())))
-    if demand is not None and "within_15min" in demand:
-        unc = uncovered_table(demand)
-        out["n_uncovered"] = len(unc)
+        else:
+            out[uncovered_col(key)] = int(round(float((w * (1 - share)).sum())))
+    return out
+
+
+def _gap_site_figures(
+    layers: Mapping[str, gpd.GeoDataFrame], figures: Mapping[str, float | int], hh: int | None
+) -> dict[str, float | int]:
+    out: dict[str, float | int] = {}
     gaps = layers.get("gaps")
     if gaps is not None:
         out["n_gaps"] = len(gaps)
         if "households" in gaps:
-            out["gap_households"] = int(round(float(np.nansum(numeric(gaps["households"])))))
+            out["gap_households"] = int(whole_households(gaps).sum())
     sites = layers.get("sites")
     if sites is not None:
         out["n_sites"] = len(sites)
         if "gain_households" in sites:
-            gain = float(np.nansum(numeric(sites["gain_households"])))
-            out["gain_households"] = int(round(gain))
-            if "coverage_15min" in out and hh:
-                after = min(1.0, float(out["coverage_15min"]) + gain / hh)
-                out["coverage_15min_after"] = round(after, 4)
-    if not include_personal:
-        out.update(withheld_counts(layers))
+            gain = int(round(float(np.nansum(numeric(sites["gain_households"])))))
+            out["gain_households"] = gain
+            key = primary_target([c for c in figures if c.startswith("coverage_")])
+            if key is not None and hh:
+                after = min(1.0, float(figures[coverage_col(key)]) + gain / hh)
+                out[f"{coverage_col(key)}_after"] = round(after, 4)
     return out
 
 

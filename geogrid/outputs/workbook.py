@@ -1,7 +1,8 @@
 """The Excel ledger (台账): one sheet per community, grid, facility, uncovered compound, gap and site.
 
-Chinese headers come from :mod:`geogrid.schema`; every text cell is escaped for Excel (no formulas),
-the file is written atomically and has no clock in it (same figures, same bytes).
+Headers, units and number formats come from :mod:`geogrid.schema`; every text cell is escaped for
+Excel (no formulas), the file is written atomically and has no clock in it (same figures, same
+bytes).
 """
 
 from __future__ import annotations
@@ -21,13 +22,35 @@ import pandas as pd
 
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
-from geogrid.io.runfolder import stable_zip
+from geogrid.io.runfolder import fixed_timestamp, stable_zip
 from geogrid.io.writers import atomic_write
-from geogrid.outputs.figures import SUMMARY_LABELS, key_figures, lonlat, uncovered_table
+from geogrid.outputs.figures import key_figures, lonlat, uncovered_table
 from geogrid.outputs.markdown import write_summary
 from geogrid.outputs.privacy import drop_personal
 from geogrid.outputs.static_map import static_map
-from geogrid.schema import TEXT, check_lang, header, type_label
+from geogrid.schema import (
+    KINDS,
+    TEXT,
+    check_lang,
+    column_kind,
+    coverage_col,
+    covered_col,
+    display_columns,
+    excel_format,
+    figure_format,
+    figure_spec,
+    format_value,
+    header,
+    is_summed,
+    primary_target,
+    target_label,
+    targets_in,
+    type_label,
+    uncovered_col,
+    unit,
+)
+from geogrid.settings import DEFAULTS
+from geogrid.study.households import round_households
 
 log = logger = logging.getLogger(__name__)
 
@@ -43,113 +66,128 @@ SHEETS: Mapping[str, tuple[str, str]] = {
     "sites": ("选址结果", "Siting results"),
 }
 
-
-# preferred column order of each sheet (other non-personal columns follow)
-_ORDER: Mapping[str, tuple[str, ...]] = {
-    "communities": (
-        "community_code",
-        "name",
-        "street_code",
-        "street_name",
-        "households",
-        "population",
-        "n_grids",
-        "coverage_5min",
-        "coverage_10min",
-        "coverage_15min",
-        "coverage_1km",
-        "uncovered_hh_15min",
-        "uncovered_hh_1km",
-    ),
-    "grids": (
-        "grid_code",
-        "community_code",
-        "community_name",
-        "households",
-        "population",
-        "party_members",
-        "coverage_15min",
-        "coverage_1km",
-        "area_km2",
-    ),
-    "facilities": (
-        "facility_id",
-        "name",
-        "type",
-        "type_name",
-        "community_code",
-        "community_name",
-        "area_m2",
-        "capacity",
-        "served_households",
-        "hh_per_m2",
-        "overloaded",
-        "lon",
-        "lat",
-    ),
-    "uncovered": (
-        "compound_id",
-        "compound_name",
-        "community_code",
-        "community_name",
-        "n_buildings",
-        "households",
-        "dist_m",
-        "nearest_id",
-        "lon",
-        "lat",
-    ),
-    "gaps": ("gap_id", "households", "nearest_id", "miss_m", "lon", "lat"),
-    "sites": (
-        "rank",
-        "candidate_id",
-        "name",
-        "gain_households",
-        "cum_gain_households",
-        "served_households",
-        "lon",
-        "lat",
-    ),
+#: Sheet -> the column its rows are sorted by.
+_SORT: Mapping[str, str] = {
+    "communities": "community_code",
+    "grids": "grid_code",
+    "facilities": "facility_id",
+    "gaps": "gap_id",
+    "sites": "rank",
 }
+#: First row of the table (below the title row and the unit/date line).
+_HEADER_ROW = 3
 
 
 # --------------------------------------------------------------------------- tables
 
 
+def _code_names(layers: Mapping[str, gpd.GeoDataFrame]) -> dict[str, str]:
+    """Community code -> community name, from the communities layer."""
+    comms = layers.get("communities")
+    if comms is None or "community_code" not in comms or "name" not in comms:
+        return {}
+    return {str(c): str(n) for c, n in zip(comms["community_code"], comms["name"], strict=True)}
+
+
+def _add_names(table: pd.DataFrame, key: str, names: Mapping[str, str]) -> pd.DataFrame:
+    """Add the names people read beside codes: community names, facility type names."""
+    if key != "communities" and "community_code" in table and "community_name" not in table:
+        if names:
+            table["community_name"] = [names.get(str(c), None) for c in table["community_code"]]
+    if "community_codes" in table and "community_names" not in table and names:
+        table["community_names"] = [
+            "、".join(names.get(c, c) for c in str(v).split(",") if c) if isinstance(v, str) else v
+            for v in table["community_codes"]
+        ]
+    return table
+
+
+def _whole_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Households and persons as whole numbers whose totals add up.
+
+    Fractional columns are rounded by the largest remainder per community (or over the
+    table); for every target, uncovered households are total minus covered, so the columns
+    of one row agree.
+    """
+    groups = table["community_code"] if "community_code" in table else None
+    for col in table.columns:
+        if column_kind(str(col)) not in {"households", "persons"}:
+            continue
+        values = pd.to_numeric(table[col], errors="coerce")
+        if values.isna().all():
+            continue
+        if (values.dropna() % 1 != 0).any():
+            whole = round_households(values.fillna(0).clip(lower=0), groups)
+            table[col] = pd.Series(whole, index=table.index, dtype="Int64").mask(values.isna())
+        else:
+            table[col] = values.astype("Int64")
+    if "households" in table:
+        for key in targets_in(table.columns):
+            if covered_col(key) in table and uncovered_col(key) in table:
+                table[uncovered_col(key)] = table["households"] - table[covered_col(key)]
+    return table
+
+
+def _sheet_table(
+    key: str, gdf: gpd.GeoDataFrame, lang: str, include_personal: bool, names: Mapping[str, str]
+) -> pd.DataFrame:
+    """Build the table of one sheet: derived columns added, rows sorted, columns in reading order."""
+    gdf = drop_personal(gdf, include_personal=include_personal)
+    table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
+    if key in {"facilities", "gaps", "sites"}:
+        table["lon"], table["lat"] = lonlat(gdf)
+    if key == "facilities" and "type" in table:
+        table["type_name"] = [type_label(str(t), lang) for t in table["type"]]
+    if key == "grids" and gdf.crs is not None:
+        # one area unit per sheet: grids in km², facilities' floor areas in m²
+        table["area_km2"] = np.round(to_metric(gdf).geometry.area.to_numpy() / 1e6, 4)
+        table = table.drop(columns=[c for c in ("area_m2",) if c in table])
+    table = _add_names(table, key, names)
+    sort = _SORT.get(key)
+    if sort in table:
+        table = table.sort_values(sort, kind="stable")
+    return table.reset_index(drop=True)
+
+
 def _sheet_frames(
     layers: Mapping[str, gpd.GeoDataFrame], lang: str, include_personal: bool
 ) -> dict[str, pd.DataFrame]:
+    names = _code_names(layers)
     frames: dict[str, pd.DataFrame] = {}
     for key in ("communities", "grids", "facilities", "gaps", "sites"):
         gdf = layers.get(key)
-        if gdf is None:
-            continue
-        gdf = drop_personal(gdf, include_personal=include_personal)
-        table = pd.DataFrame(gdf.drop(columns=gdf.geometry.name))
-        if key in {"facilities", "gaps", "sites"}:
-            table["lon"], table["lat"] = lonlat(gdf)
-        if key == "facilities" and "type" in table:
-            table["type_name"] = [type_label(str(t), lang) for t in table["type"]]
-        if key == "grids" and gdf.crs is not None:
-            table["area_km2"] = np.round(to_metric(gdf).geometry.area.to_numpy() / 1e6, 4)
-        sort = {
-            "communities": "community_code",
-            "grids": "grid_code",
-            "facilities": "facility_id",
-            "gaps": "gap_id",
-            "sites": "rank",
-        }[key]
-        if sort in table:
-            table = table.sort_values(sort, kind="stable")
-        frames[key] = table
+        if gdf is not None:
+            frames[key] = _sheet_table(key, gdf, lang, include_personal, names)
     demand = layers.get("demand")
-    if demand is not None and "within_15min" in demand:
-        frames["uncovered"] = uncovered_table(demand, include_personal=include_personal)
+    if demand is not None:
+        unc = uncovered_table(demand, include_personal=include_personal)
+        if len(unc.columns):
+            frames["uncovered"] = _add_names(unc, "uncovered", names)
     for key, table in frames.items():
-        first = [c for c in _ORDER.get(key, ()) if c in table]
-        rest = [c for c in table.columns if c not in first]
-        frames[key] = table[first + rest].reset_index(drop=True)
+        table = _whole_columns(table)
+        frames[key] = table[display_columns(key, list(table.columns), lang)]
     return frames
+
+
+def _total_row(table: pd.DataFrame, lang: str) -> list[Any]:
+    """Build the 合计 row: households, persons, counts and areas added up; shares recomputed."""
+    row: list[Any] = [None] * len(table.columns)
+    hh = pd.to_numeric(table["households"], errors="coerce").sum() if "households" in table else 0
+    for j, col in enumerate(map(str, table.columns)):
+        values = pd.to_numeric(table[col], errors="coerce")
+        if is_summed(col):
+            total = values.sum()
+            row[j] = int(total) if float(total).is_integer() else float(total)
+            continue
+        keys = targets_in([col])
+        if not keys or col != coverage_col(keys[0]) or not hh:
+            continue
+        if covered_col(keys[0]) in table:
+            row[j] = float(pd.to_numeric(table[covered_col(keys[0])]).sum()) / float(hh)
+        elif uncovered_col(keys[0]) in table:
+            row[j] = 1.0 - float(pd.to_numeric(table[uncovered_col(keys[0])]).sum()) / float(hh)
+    row[0] = TEXT[lang]["total"]
+    return row
 
 
 def _display_width(text: str) -> int:
@@ -187,15 +225,15 @@ def _text_only(ws: Any) -> None:
                 cell.quotePrefix = True
 
 
-def _cell_value(v: Any, *, boolean: bool, lang: str) -> Any:
-    if v is None:
+def _cell_value(col: str, v: Any, lang: str) -> Any:
+    """One cell: numbers as numbers, yes/no, target and type names, text escaped for Excel."""
+    if v is None or v is pd.NA or v is pd.NaT:
         return None
     if isinstance(v, (float, np.floating)) and math.isnan(float(v)):
         return None
-    if v is pd.NA or v is pd.NaT:
-        return None
-    if boolean or isinstance(v, (bool, np.bool_)):
-        return TEXT[lang]["yes"] if bool(v) else TEXT[lang]["no"]
+    kind = column_kind(col)
+    if kind in {"bool", "target"} or col == "type" or isinstance(v, (bool, np.bool_)):
+        return _xlsx_text(format_value(col, v, lang))
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):
@@ -207,60 +245,125 @@ def _cell_value(v: Any, *, boolean: bool, lang: str) -> Any:
     return _xlsx_text(str(v))
 
 
-def _write_sheet(ws: Any, table: pd.DataFrame, lang: str) -> None:
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
+def _heading(title: str | None, layers: Mapping[str, gpd.GeoDataFrame], lang: str) -> str:
+    """Return the workbook title: the user's, else 基层治理网格与<primary target>服务圈."""
+    if title:
+        return title
+    columns = [c for gdf in layers.values() if gdf is not None for c in gdf.columns]
+    key = primary_target(columns) or DEFAULTS.primary_target
+    return TEXT[lang]["title"].format(t=target_label(key, lang))
 
-    headers = [_xlsx_text(header(str(c), lang)) for c in table.columns]
-    ws.append(headers)
-    bool_cols = {
-        c
-        for c in table.columns
-        if pd.api.types.is_bool_dtype(table[c])
-        or str(c).startswith("within_")
-        or str(c) == "overloaded"
-    }
-    columns = list(table.columns)
-    values = [table[c].tolist() for c in columns]
-    for r in range(len(table)):
-        row = [
-            _cell_value(values[j][r], boolean=columns[j] in bool_cols, lang=lang)
-            for j in range(len(columns))
-        ]
-        ws.append(row)
-    _text_only(ws)  # text from user files is never a formula: "=HYPERLINK(...)" stays text
+
+def _unit_line(columns: list[str], lang: str) -> str:
+    """Build the line under a sheet title: the units of its figures and the run's date."""
+    units: list[str] = []
+    for col in columns:
+        u = unit(col, lang)
+        if u and u not in units:
+            units.append(u)
+    day = fixed_timestamp().date().isoformat()
+    t = TEXT[lang]
+    sep = "、" if lang == "zh" else ", "
+    gap = "；" if lang == "zh" else "; "
+    colon = "：" if lang == "zh" else ": "
+    parts = [f"{t['unit']}{colon}{sep.join(units)}"] if units else []
+    return gap.join([*parts, f"{t['date']}{colon}{day}"])
+
+
+def _title_rows(ws: Any, title: str, line: str, width: int) -> None:
+    """Row 1 the sheet's title, row 2 its unit/date line, both across the table's width."""
+    from openpyxl.styles import Alignment, Font
+
+    ws.append([_xlsx_text(title)])
+    ws.append([_xlsx_text(line)])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A2"].font = Font(italic=True, color="595959")
+    if width > 1:
+        ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=width)
+        ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=width)
+    ws["A1"].alignment = Alignment(horizontal="center")
+
+
+def _print_setup(ws: Any) -> None:
+    """A4 landscape, fitted to the page width, header rows repeated, narrow margins."""
+    from openpyxl.worksheet.page import PageMargins
+
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"1:{_HEADER_ROW}"
+    ws.page_margins = PageMargins(left=0.4, right=0.4, top=0.6, bottom=0.6, header=0.3, footer=0.3)
+    ws.print_options.horizontalCentered = True
+    ws.oddFooter.center.text = "&P / &N"
+
+
+def _header_style(ws: Any, row: int) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     fill = PatternFill("solid", fgColor="DDEBF7")
-    for cell in ws[1]:
+    for cell in ws[row]:
         cell.font = Font(bold=True)
         cell.fill = fill
         cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+
+def _write_sheet(ws: Any, table: pd.DataFrame, lang: str, title: str) -> None:
+    from openpyxl.styles import Border, Font, Side
+    from openpyxl.utils import get_column_letter
+
+    columns = [str(c) for c in table.columns]
+    headers = [_xlsx_text(header(c, lang)) for c in columns]
+    _title_rows(ws, title, _unit_line(columns, lang), len(columns))
+    ws.append(headers)
+    values = [table[c].tolist() for c in table.columns]
+    for r in range(len(table)):
+        ws.append([_cell_value(columns[j], values[j][r], lang) for j in range(len(columns))])
+    last_data = ws.max_row
+    if len(table):
+        ws.append(_total_row(table, lang))
+        top = Side(style="thin")
+        for cell in ws[ws.max_row]:
+            cell.font = Font(bold=True)
+            cell.border = Border(top=top)
+    _text_only(ws)  # text from user files is never a formula: "=HYPERLINK(...)" stays text
+    _header_style(ws, _HEADER_ROW)
     for j, col in enumerate(columns, start=1):
         letter = get_column_letter(j)
-        fmt = None
-        name = str(col)
-        if name.startswith("coverage_"):
-            fmt = "0.0%"
-        elif pd.api.types.is_integer_dtype(table[col]) or name in {
-            "households",
-            "served_households",
-            "gain_households",
-            "cum_gain_households",
-            "uncovered_hh_15min",
-            "uncovered_hh_1km",
-            "population",
-        }:
-            fmt = "#,##0"
-        elif pd.api.types.is_float_dtype(table[col]):
-            fmt = "0.000000" if name in {"lon", "lat"} else "#,##0.00"
+        fmt = excel_format(col)
         if fmt:
-            for cell in ws[letter][1:]:
+            for cell in ws[letter][_HEADER_ROW:]:
                 cell.number_format = fmt
         sample = [headers[j - 1]] + [str(v) for v in table[col].head(200).tolist()]
         width = max(_display_width(s) for s in sample) + 2
         ws.column_dimensions[letter].width = min(max(width, 8), 40)
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = f"A{_HEADER_ROW + 1}"
     if len(table):
-        ws.auto_filter.ref = ws.dimensions
+        ws.auto_filter.ref = f"A{_HEADER_ROW}:{get_column_letter(len(columns))}{last_data}"
+    _print_setup(ws)
+
+
+def _write_summary_sheet(ws: Any, figures: Mapping[str, Any], lang: str, title: str) -> None:
+    """Write the 汇总 sheet: one key figure per row with its unit."""
+    t = TEXT[lang]
+    _title_rows(ws, title, _unit_line([], lang), 3)
+    ws.append([t["item"], t["value"], t["unit"]])
+    for key, value in figures.items():
+        spec = figure_spec(key)
+        u = KINDS[spec.kind].unit[check_lang(lang)]
+        ws.append([spec.label(lang).strip(), value, u or None])
+        fmt = figure_format(key)
+        if fmt:
+            ws.cell(row=ws.max_row, column=2).number_format = fmt
+    _header_style(ws, _HEADER_ROW)
+    ws.column_dimensions["A"].width = 34
+    ws.column_dimensions["B"].width = 16
+    ws.column_dimensions["C"].width = 12
+    ws.freeze_panes = f"A{_HEADER_ROW + 1}"
+    _text_only(ws)
+    _print_setup(ws)
+    ws.page_setup.orientation = "portrait"
 
 
 def write_report(
@@ -275,10 +378,17 @@ def write_report(
 ) -> Path:
     """Write the Excel ledger (台账) of an analysis.
 
+    Every sheet has a title row, a unit and date line (the run's fixed date, never the clock),
+    headers in ``lang`` from :mod:`geogrid.schema`, a 合计 row that adds up households,
+    persons, counts and areas (shares recomputed from the totals), and a print setup (A4
+    landscape, fitted to the page width, header rows repeated). Households and persons are
+    whole numbers rounded so that totals add up; internal columns (codes where a name exists,
+    solver and snapping internals) are left out.
+
     Parameters
     ----------
     layers : mapping of str to GeoDataFrame
-        The same layers as :func:`geogrid.maps.build_map`; sheets are written for
+        The same layers as :func:`geogrid.outputs.webmap.build_map`; sheets are written for
         ``communities`` (社区), ``grids`` (网格), ``facilities`` (服务设施), uncovered ``demand``
         grouped by compound (未覆盖小区), ``gaps`` (覆盖缺口) and ``sites`` (选址结果),
         whichever exist. Points get ``lon``/``lat`` (WGS84) columns.
@@ -294,16 +404,26 @@ def write_report(
     include_personal : bool
         Keep personal columns (off by default).
     title : str, optional
-        Title of the summary sheet and the PNG.
+        Title of every sheet and the PNG.
 
     Returns
     -------
     Path
         The workbook.
 
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> comms = gpd.GeoDataFrame({"community_code": ["1"], "name": ["友谊社区"],
+    ...     "households": [2182.97], "coverage_20min": [0.5]},
+    ...     geometry=[shapely.box(0, 0, 1, 1)], crs=3857)
+    >>> import tempfile, pathlib
+    >>> out = write_report({"communities": comms}, pathlib.Path(tempfile.mkdtemp()) / "r.xlsx")
+    >>> out.name
+    'r.xlsx'
+
     """
     from openpyxl import Workbook
-    from openpyxl.styles import Font
 
     idx = check_lang(lang)
     target = Path(path_xlsx)
@@ -311,30 +431,18 @@ def write_report(
         msg = f"report file {target.name!r} must end in .xlsx; pass e.g. report.xlsx"
         raise InputError(msg)
     frames = _sheet_frames(layers, lang, include_personal)
+    heading = _heading(title, layers, lang)
+    sep = "——" if idx == 0 else ": "
     wb = Workbook()
     wb.remove(wb.active)
     if summary:
-        ws = wb.create_sheet(SHEETS["summary"][idx])
         figures = key_figures(layers, include_personal=include_personal)
-        heading = title or ("基层治理网格与15分钟服务圈 汇总" if idx == 0 else "Summary")
-        ws.append([_xlsx_text(heading)])
-        ws["A1"].font = Font(bold=True, size=14)
-        ws.append([TEXT[lang]["item"], TEXT[lang]["value"]])
-        for cell in ws[2]:
-            cell.font = Font(bold=True)
-        for key, value in figures.items():
-            ws.append([SUMMARY_LABELS[key][idx], value])
-            if key.startswith("coverage_"):
-                ws.cell(row=ws.max_row, column=2).number_format = "0.0%"
-            else:
-                ws.cell(row=ws.max_row, column=2).number_format = "#,##0.##"
-        ws.column_dimensions["A"].width = 34
-        ws.column_dimensions["B"].width = 16
-        ws.freeze_panes = "A3"
-        _text_only(ws)
+        ws = wb.create_sheet(SHEETS["summary"][idx])
+        _write_summary_sheet(ws, figures, lang, f"{heading}{sep}{SHEETS['summary'][idx]}")
     for key in ("communities", "grids", "facilities", "uncovered", "gaps", "sites"):
         if key in frames:
-            _write_sheet(wb.create_sheet(SHEETS[key][idx]), frames[key], lang)
+            name = SHEETS[key][idx]
+            _write_sheet(wb.create_sheet(name), frames[key], lang, f"{heading}{sep}{name}")
     if not wb.sheetnames:
         msg = "nothing to report: pass layers such as communities, grids or facilities"
         raise InputError(msg)
