@@ -338,10 +338,10 @@ def test_workbook_holds_literal_text_and_no_formula(hostile):
     for text in hostile["texts"]:
         assert xlsx_form(text) in values, text
     ws = wb["服务设施"]
-    header = [c.value for c in ws[1]]
+    header = [c.value for c in ws[3]]  # below the title and the unit/date line
     assert "manager" not in header  # phone numbers in a free-text column: left out
     col = header.index("备注") + 1
-    notes = [ws.cell(row=r, column=col).value for r in range(2, ws.max_row + 1)]
+    notes = [ws.cell(row=r, column=col).value for r in range(4, ws.max_row)]  # without 合计
     assert f"联系人{MASK} 身份证{MASK}" in notes and "周末开放" in notes
     flat = "\n".join(map(str, values))
     assert PHONE not in flat and ID_NO not in flat and "张三" not in flat and "李四" not in flat
@@ -454,7 +454,7 @@ def test_include_personal_keeps_it_and_html_summary_is_escaped(hostile, tmp_path
     wb = load_workbook(
         _workbook_mod.write_report(layers, tmp_path / "p.xlsx", include_personal=True)
     )
-    header = [c.value for c in wb["服务设施"][1]]
+    header = [c.value for c in wb["服务设施"][3]]  # below the title and the unit/date line
     assert "manager" in header
     assert "未输出的个人信息列数" not in {c.value for c in wb["汇总"]["A"]}
     page = _markdown_mod.write_summary(layers, tmp_path / "s.html", title=hostile["title"])

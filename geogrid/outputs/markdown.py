@@ -24,6 +24,7 @@ from geogrid.outputs.figures import failing_communities, key_figures, one_line
 from geogrid.schema import (
     TEXT,
     check_lang,
+    column_kind,
     column_label,
     coverage_col,
     figure_label,
@@ -62,7 +63,13 @@ MAX_LISTED = 30
 
 #: Characters with a meaning in Markdown (emphasis, links, code, tables, HTML, math); digit
 #: grouping, decimal points, ``%`` and ``-`` inside a line have none and stay readable.
-_MD_ACTIVE = re.compile(r"([\\`*_{}\[\]()#+!|~$=>\"':;/@^])")
+_MD_ACTIVE = re.compile(r"([\\`*_{}\[\]()#+!|~$=>\"':;/@^%])")
+
+
+class Figure(str):
+    """A figure geogrid formatted itself (digits, unit, ``%``): no Markdown to escape."""
+
+    __slots__ = ()
 
 
 def _md_text(text: str) -> str:
@@ -80,6 +87,12 @@ def _heading(title: str | None, layers: Mapping[str, gpd.GeoDataFrame], lang: st
     return f"{text} {TEXT[lang]['summary']}" if lang == "zh" else f"{text}: summary"
 
 
+def _cell(col: str, value: object, lang: str) -> str:
+    """Format a value of ``col``: numbers as :class:`Figure` (our own text), names as text."""
+    text = format_value(col, value, lang)
+    return text if column_kind(col) == "text" else Figure(text)
+
+
 def _failing_rows(
     comms: gpd.GeoDataFrame | None, lang: str
 ) -> tuple[list[str], list[list[str]], int, str | None]:
@@ -92,13 +105,13 @@ def _failing_rows(
     cov, unc = coverage_col(key), uncovered_col(key)
     cols = [c for c in ("name", "community_code", cov, unc) if c in table]
     why, fix = reason_column(lang), fix_column(lang)
-    header = [column_label(c, lang) for c in cols] + [column_label(why, lang)]
+    header = [Figure(column_label(c, lang)) for c in (*cols, why)]
     has_fix = fix in table
     if has_fix:
-        header.append(column_label(fix, lang))
+        header.append(Figure(column_label(fix, lang)))
     rows = []
     for _, rec in table.head(MAX_LISTED).iterrows():
-        row = [format_value(c, rec[c], lang) for c in cols]
+        row = [_cell(c, rec[c], lang) for c in cols]
         reason = rec.get(why)
         if not isinstance(reason, str) or not reason:
             n = format_value("households", rec.get(unc), lang)
@@ -116,20 +129,27 @@ def _gap_rows(gaps: gpd.GeoDataFrame | None, lang: str) -> tuple[list[str], list
     if gaps is None or why not in gaps or not len(gaps):
         return [], []
     cols = [c for c in ("gap_id", "households") if c in gaps]
-    header = [column_label(c, lang) for c in (*cols, why)]
+    header = [Figure(column_label(c, lang)) for c in (*cols, why)]
     order = np.argsort(-pd.to_numeric(gaps["households"], errors="coerce").fillna(0).to_numpy())
     rows = [
-        [format_value(c, gaps[c].iloc[i], lang) for c in cols] + [str(gaps[why].iloc[i])]
+        [_cell(c, gaps[c].iloc[i], lang) for c in cols] + [str(gaps[why].iloc[i])]
         for i in order[:MAX_LISTED]
     ]
     return header, rows
 
 
+def _md_cell(text: str) -> str:
+    """One table cell: a :class:`Figure` as it is, any other text escaped."""
+    if isinstance(text, Figure) and "|" not in text:
+        return one_line(text)
+    return _md_text(text)
+
+
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Build a Markdown table, every cell escaped."""
-    lines = ["| " + " | ".join(_md_text(h) for h in header) + " |"]
+    """Build a Markdown table, every text cell escaped."""
+    lines = ["| " + " | ".join(_md_cell(h) for h in header) + " |"]
     lines.append("|" + "---|" * len(header))
-    lines += ["| " + " | ".join(_md_text(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
     return lines
 
 
@@ -196,7 +216,10 @@ def write_summary(
         raise InputError(msg)
     figures = key_figures(layers, include_personal=include_personal)
     heading = _heading(title, layers, lang)
-    rows = [[figure_label(k, lang).strip(), format_figure(k, v, lang)] for k, v in figures.items()]
+    rows = [
+        [Figure(figure_label(k, lang).strip()), Figure(format_figure(k, v, lang))]
+        for k, v in figures.items()
+    ]
     item, value = TEXT[lang]["item"], TEXT[lang]["value"]
     fhead, frows, more, key = _failing_rows(layers.get("communities"), lang)
     ghead, grows = _gap_rows(layers.get("gaps"), lang)

@@ -438,7 +438,7 @@ def write_report(
     if summary:
         figures = key_figures(layers, include_personal=include_personal)
         ws = wb.create_sheet(SHEETS["summary"][idx])
-        _write_summary_sheet(ws, figures, lang, f"{heading}{sep}{SHEETS['summary'][idx]}")
+        _write_summary_sheet(ws, figures, lang, heading)
     for key in ("communities", "grids", "facilities", "uncovered", "gaps", "sites"):
         if key in frames:
             name = SHEETS[key][idx]
