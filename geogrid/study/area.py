@@ -22,6 +22,7 @@ from geogrid.errors import CRSError, InputError
 from geogrid.io.osm import read_osm
 from geogrid.io.readers import read_layer
 from geogrid.network.build import WalkNetwork, build_network
+from geogrid.network.snap import Snap, snap_points
 from geogrid.settings import DEFAULTS, Settings
 from geogrid.study.demand import prepare_demand
 from geogrid.study.exclusions import Exclusions, row_ids
@@ -35,7 +36,36 @@ _OSM_SUFFIXES = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
 
 @dataclass
 class StudyArea:
-    """Network, demand, facilities and (optionally) communities in one metric CRS."""
+    """Network, demand, facilities and (optionally) communities in one metric CRS.
+
+    Build it with :func:`load_study` (or :func:`geogrid.load_demo`); every analysis verb
+    (:func:`geogrid.coverage`, :func:`geogrid.grids`, :func:`geogrid.site`) takes it, and
+    the demand and facilities are prepared and snapped once for all of them.
+
+    Attributes
+    ----------
+    network : WalkNetwork
+        The walking network; its CRS is the study's metric CRS.
+    demand, facilities, communities : GeoDataFrame
+        The prepared layers (households estimated, ids and types completed).
+    extra : dict of str to GeoDataFrame
+        Demand tables (compound matches, registry zones), written as ``demand_sources.gpkg``.
+    excluded : Exclusions
+        Every input row left out, with its reason.
+    demand_report : dict
+        Per-source counts of the demand.
+    context : dict of str to GeoDataFrame
+        Layers that shape the analyses and the maps: ``streets``, ``district`` (outlines),
+        ``compounds``, ``gates`` (siting's candidate pool), ``walls`` (grid boundaries).
+    settings : Settings
+        The settings the study was prepared with; the analyses' default.
+
+    Examples
+    --------
+    >>> study = load_study(network="city.osm.pbf", demand="city.osm.pbf")  # doctest: +SKIP
+    >>> study.summary()["households"]  # doctest: +SKIP
+
+    """
 
     network: WalkNetwork
     demand: gpd.GeoDataFrame
@@ -44,11 +74,48 @@ class StudyArea:
     extra: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
     excluded: Exclusions = field(default_factory=Exclusions)
     demand_report: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    settings: Settings = DEFAULTS
+    _snaps: dict[tuple[str, float], tuple[Any, Any, Snap]] = field(default_factory=dict, repr=False)
 
     @property
     def crs(self) -> Any:
         """The study area's metric CRS."""
         return self.network.crs
+
+    def snap(self, what: str, network: WalkNetwork | None = None, *, max_snap_m: float) -> Snap:
+        """Snap the demand or the facilities to ``network`` once; later calls reuse it.
+
+        Parameters
+        ----------
+        what : {"demand", "facilities"}
+            Which prepared layer to snap.
+        network : WalkNetwork, optional
+            The study's network (default) or a variant of it under another private-path rule
+            (:meth:`WalkNetwork.with_private`); variants sharing the edges share the snap.
+        max_snap_m : float
+            Legs longer than this are flagged ``far``.
+
+        Returns
+        -------
+        Snap
+
+        Examples
+        --------
+        >>> snap = study.snap("demand", max_snap_m=300.0)  # doctest: +SKIP
+
+        """
+        net = self.network if network is None else network
+        layer = {"demand": self.demand, "facilities": self.facilities}.get(what)
+        if layer is None:
+            msg = f"the study area has no {what} layer to snap; pass {what}= to load_study"
+            raise InputError(msg)
+        key = (what, float(max_snap_m))
+        cached = self._snaps.get(key)
+        if cached is None or cached[0] is not net.edges or cached[1] is not layer:
+            cached = (net.edges, layer, snap_points(net, layer, max_snap_m=max_snap_m))
+            self._snaps[key] = cached  # one entry per layer: a replaced layer is snapped anew
+        return cached[2]
 
     def summary(self) -> dict[str, Any]:
         """Headline counts: households, population, network size, facilities by type."""
@@ -88,10 +155,14 @@ class StudyArea:
         edges = self.network.edges.drop(columns=["way"], errors="ignore")
         out["network_edges"] = edges
         out.update(self.extra)
+        out.update({k: v for k, v in self.context.items() if k not in _NOT_STUDY_LAYERS})
         if self.excluded:
             out["excluded"] = self.excluded.frame(self.crs)
         return out
 
+
+#: Context layers kept out of ``study.gpkg`` (the demo's walls only shape its grids).
+_NOT_STUDY_LAYERS = frozenset({"walls"})
 
 #: Columns of the ``excluded`` layer: input layer, original id (or row number), reason, geometry.
 EXCLUDED_COLUMNS: tuple[str, ...] = ("layer", "source_id", "reason", "geometry")
@@ -535,6 +606,8 @@ def load_study(
         excluded=excl,
         extra=tables,
         demand_report=report,
+        context={} if res is None else {"compounds": res},
+        settings=settings,
     )
 
 

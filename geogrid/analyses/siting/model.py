@@ -63,7 +63,7 @@ import pandas as pd
 import shapely
 from scipy import sparse
 
-from geogrid.analyses.coverage.engine import compute_coverage
+from geogrid.analyses.coverage.engine import Coverage, compute_coverage
 from geogrid.analyses.coverage.reasons import site_reasons
 from geogrid.analyses.siting import solve as _solve
 from geogrid.analyses.siting.matrix import coverage_pairs
@@ -478,11 +478,15 @@ def build_model(
     target: str | Target = "15min",
     speed_kmh: float | None = None,
     settings: Settings = DEFAULTS,
+    coverage: Coverage | None = None,
 ) -> SitingModel:
     """Snap everything and build the sparse candidate x demand reach within ``target``.
 
     ``facilities`` may be None or empty (no station today). Demand is prepared with
-    :func:`geogrid.demand.prepare_demand`; ``households`` are the weights.
+    :func:`geogrid.demand.prepare_demand`; ``households`` are the weights. Given
+    ``coverage`` (a computed :class:`~geogrid.analyses.coverage.engine.Coverage`), its
+    network, prepared demand, snaps and nearest-facility distances are reused: nothing is
+    prepared, snapped or computed again but the candidates.
     """
     speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
     tgt = target if isinstance(target, Target) else parse_targets(str(target))[0]
@@ -500,7 +504,11 @@ def build_model(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     fac = None
-    if facilities is not None and len(facilities):
+    if coverage is not None:
+        net, dem, unit_snap = coverage.net, coverage.demand, coverage.unit_snap
+        d0 = coverage.nearest()[0]
+        fac = coverage.facilities
+    elif facilities is not None and len(facilities):
         cov = compute_coverage(
             net,
             demand,
@@ -1054,6 +1062,7 @@ def run_siting(
     gates: gpd.GeoDataFrame | None = None,
     min_gain: float | None = None,
     settings: Settings = DEFAULTS,
+    coverage: Coverage | None = None,
 ) -> SitingResult:
     """Site new stations: what ``geogrid site`` runs.
 
@@ -1115,6 +1124,10 @@ def run_siting(
         Flag chosen sites that add fewer households than this (``low_gain``).
     settings : Settings
         Defaults (snap limit, household size).
+    coverage : Coverage, optional
+        A computed coverage engine of the same study: its network, prepared demand, snaps
+        and distances to today's facilities are reused (``net``, ``demand`` and
+        ``facilities`` are then ignored), so coverage is never computed twice.
 
     Returns
     -------
@@ -1150,7 +1163,14 @@ def run_siting(
                 raise InputError(msg)
     cands, required = _with_required(cands, required, net.crs)
     model = build_model(
-        net, demand, facilities, cands, target=target, speed_kmh=speed_kmh, settings=settings
+        net,
+        demand,
+        facilities,
+        cands,
+        target=target,
+        speed_kmh=speed_kmh,
+        settings=settings,
+        coverage=coverage,
     )
     if weight is not None:
         model.wt = _weights(model.demand, weight)
