@@ -26,7 +26,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geogrid.analyses.coverage.engine import Coverage, CoverageResult, aggregate, run_coverage
+from geogrid.analyses.coverage.engine import (
+    Coverage,
+    CoverageResult,
+    aggregate,
+    coverage_result,
+)
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
 from geogrid.io.runfolder import RunFolder
@@ -329,14 +334,8 @@ def coverage(
     engine = coverage_engine(
         study, targets=targets, speed_kmh=speed_kmh, private=private, settings=settings
     )
-    raw = run_coverage(
-        engine.net,
-        study.demand,
-        engine.facilities,
-        communities=study.communities,
-        settings=settings,
-        per_facility_areas=per_facility_areas,
-        engine=engine,
+    raw = coverage_result(
+        engine, communities=study.communities, per_facility_areas=per_facility_areas
     )
     params = {"targets": targets, "speed_kmh": engine.speed_kmh, "private": private}
     return CoverageResults(study, raw, parameters=params)
