@@ -9,8 +9,8 @@ offers
 - ``.write(folder)``: the files the command line writes for that command, through one
   :class:`~geogrid.io.runfolder.RunFolder` (staged, locked, ``run.json`` last) and one
   :class:`~geogrid.outputs.privacy.ExportGuard` (personal data withheld);
-- ``.explore()``: an inline map (:func:`geogrid.outputs.webmap.build_map`) whose scripts are
-  inlined, so it shows on an intranet;
+- ``.explore()``: an inline map (:class:`geogrid.outputs.inline.InlineMap`) whose scripts
+  are inlined, so it shows on an intranet;
 - a short ``_repr_html_`` and ``__repr__`` (a few headline figures).
 
 The analysis' own object (``CoverageResult``, ``GridResult``, ``SitingResult`` in
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html
 import logging
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,15 +34,13 @@ from geogrid.io.runfolder import RunFolder
 from geogrid.outputs.privacy import ExportGuard
 
 if TYPE_CHECKING:  # pragma: no cover
-    import folium
-
+    from geogrid.outputs.inline import InlineMap
     from geogrid.study.area import StudyArea
     from geogrid.study.exclusions import Exclusions
 
 __all__ = [
     "CoverageResults",
     "GridsResults",
-    "InlineMap",
     "Result",
     "SitingResults",
     "map_layers",
@@ -81,72 +78,6 @@ def _figure_text(key: str, value: Any) -> str:
 def _metric_table(values: Mapping[str, Any]) -> pd.DataFrame:
     """Return a ``metric`` / ``value`` table of ``values``."""
     return pd.DataFrame({"metric": list(values), "value": [_plain(v) for v in values.values()]})
-
-
-class InlineMap:
-    """A map shown inline in a notebook as one self-contained page (no CDN, no network).
-
-    Attributes
-    ----------
-    map : folium.Map
-        The map, e.g. to add layers before showing it again.
-
-    Examples
-    --------
-    >>> view = cov.explore()  # doctest: +SKIP
-    >>> view.save("coverage.html")  # doctest: +SKIP
-
-    """
-
-    def __init__(self, m: folium.Map, *, height: int = 520) -> None:
-        self.map = m
-        self.height = int(height)
-
-    def html(self) -> str:
-        """Return the map's page with Leaflet and every plugin inlined.
-
-        Returns
-        -------
-        str
-            A complete HTML document.
-
-        Examples
-        --------
-        >>> page = cov.explore().html()  # doctest: +SKIP
-
-        """
-        from geogrid.outputs.webmap import save_map
-
-        with tempfile.TemporaryDirectory(prefix="geogrid-map-") as tmp:
-            path = save_map(self.map, Path(tmp) / "map.html", offline=True)
-            return path.read_text(encoding="utf-8")
-
-    def save(self, path: str | Path) -> Path:
-        """Write the self-contained page to ``path`` (atomically).
-
-        Returns
-        -------
-        Path
-            The written file.
-
-        Examples
-        --------
-        >>> cov.explore().save("map.html")  # doctest: +SKIP
-
-        """
-        from geogrid.outputs.webmap import save_map
-
-        return save_map(self.map, path, offline=True)
-
-    def _repr_html_(self) -> str:
-        page = html.escape(self.html(), quote=True)
-        return (
-            f'<iframe srcdoc="{page}" style="width:100%;height:{self.height}px;border:none" '
-            'sandbox="allow-scripts allow-popups"></iframe>'
-        )
-
-    def __repr__(self) -> str:
-        return f"<InlineMap {self.height}px; .save(path) writes it, .map is the folium.Map>"
 
 
 class Result:
@@ -314,7 +245,12 @@ class Result:
         return map_layers([self])
 
     def explore(
-        self, *, lang: str = "zh", tiles: str = "none", height: int = 520, **kwargs: Any
+        self,
+        *,
+        lang: str = "zh",
+        tiles: str = "none",
+        height: int = 480,
+        title: str | None = None,
     ) -> InlineMap:
         """Return an inline map of the result (scripts inlined: it needs no network).
 
@@ -326,23 +262,28 @@ class Result:
             Basemap; the tiles (not the map) need the network.
         height : int
             Height in the notebook, pixels.
-        **kwargs
-            More options of :func:`geogrid.outputs.webmap.build_map` (``title``,
-            ``grid_by``...).
+        title : str, optional
+            Title above the map (default the result's kind).
 
         Returns
         -------
         InlineMap
+            Shown inline by Jupyter; ``.save(path)`` writes the page.
 
         Examples
         --------
         >>> cov.explore(lang="en")  # doctest: +SKIP
 
         """
-        from geogrid.outputs.webmap import build_map
+        from geogrid.outputs.inline import InlineMap
 
-        m = build_map(self.map_layers(), tiles=tiles, lang=lang, **kwargs)
-        return InlineMap(m, height=height)
+        return InlineMap.of(
+            self.map_layers(),
+            title=self.title if title is None else title,
+            height=height,
+            lang=lang,
+            tiles=tiles,
+        )
 
     # -- display
 
