@@ -116,7 +116,7 @@ def test_household_level_demand_is_aggregated(layers):
     feats = next(iter(geojson_layers(m).values()))["features"]
     n_uncovered = int((~dem["within_15min"]).sum())
     assert len(feats) == n_uncovered
-    assert {f["properties"]["households"] for f in feats} == {"3"}
+    assert {f["properties"]["households"] for f in feats} == {"3 户"}  # units on every figure
     assert "居民" not in json.dumps(feats, ensure_ascii=False)
 
 
@@ -556,3 +556,108 @@ def test_small_screens_keep_gaps_and_sites_visible(zh_map, tmp_path, width, heig
     # the screenshot shows the proposed sites and the gap (pixels, not just the DOM)
     yellow, orange = _site_and_gap_pixels(check.screenshot)
     assert yellow > 100 and orange > 300
+
+
+# --------------------------------------------------------------------------- popups and targets
+
+
+def popup_fields(m: folium.Map) -> dict[str, list[list[str]]]:
+    """Layer name -> its popup rows ``[column, label, unless]`` as the page reads them."""
+    from geogrid.outputs.leaflet import data_of
+
+    return {e["name"]: e["fields"] for e in data_of(m).payload["layers"].values()}
+
+
+@pytest.fixture(scope="module")
+def rich_layers(layers) -> dict[str, gpd.GeoDataFrame]:
+    """The test layers with the columns a coverage and siting run add (names, walks, loads)."""
+    out = {k: v.copy() for k, v in layers.items()}
+    dem = out["demand"]
+    dem["households"] = dem["households"] + 0.44  # estimates are fractional inside
+    dem["compound_name"] = [f"第{i % 3 + 1}小区" for i in range(len(dem))]
+    dem["community_code"] = "150203001002"
+    dem["nearest_id"] = "F0002"
+    dem["nearest_name"] = "友谊社区党群服务中心"
+    dem["dist_m"] = 1461.6
+    dem["walk_min"] = 21.92
+    fac = out["facilities"]
+    fac["beyond_reach_households"] = [0, 12, 300, 0, 5]
+    fac["reach_target"] = ["15min", "15min", "10min", "10min", "5min"]
+    out["gaps"]["nearest_name"] = "友谊社区党群服务中心"
+    out["gaps"]["community_names"] = "<b>钢苑</b>社区"
+    return out
+
+
+def test_popups_show_names_walks_and_units(rich_layers):
+    m = build_map(rich_layers, tiles="none")
+    props = maps.layer_properties(m)
+    fields = popup_fields(m)
+    dem = props["未覆盖楼栋/小区"][0]
+    assert dem["households"].endswith(" 户") and "." not in dem["households"]
+    assert dem["walk_min"] == "21.9 分钟" and dem["dist_m"] == "1,462 米"
+    assert dem["nearest_name"] == "友谊社区党群服务中心"
+    assert dem["community_name"] == "<b>钢苑</b>社区"  # name from the communities layer
+    assert dem["_t"].startswith("第") and "户" in dem["_t"] and "步行 21.9 分钟" in dem["_t"]
+    rows = {f[0]: f for f in fields["未覆盖楼栋/小区"]}
+    assert rows["nearest_id"][2] == "nearest_name"  # the code only where no name is known
+    assert rows["compound_id"][2] == "compound_name"
+    assert rows["walk_min"][1] == "步行时间" and rows["dist_m"][1] == "步行距离"
+    station = props["党群服务站 (1)"][0]
+    assert station["served_households"] == "400 户"
+    assert station["beyond_reach_households"] == "300 户"
+    assert station["reach_target"] == "10分钟" and station["area_m2"] == "120m²"
+    assert {f[0]: f[2] for f in fields["党群服务站 (1)"]}["facility_id"] == "name"
+    gap = props["覆盖缺口"][0]
+    assert gap["_t"] == "覆盖缺口 · 540 户 · <b>钢苑</b>社区" and gap["miss_m"] == "420 米"
+    comm = {p["name"]: p for p in props["社区"]}["友谊社区"]
+    assert comm["coverage_15min"] == "92.0%" and comm["uncovered_hh_15min"] == "96 户"
+
+
+def test_site_popup_explains_its_figures(rich_layers):
+    m = build_map({"sites": rich_layers["sites"]}, tiles="none")
+    site = maps.layer_properties(m)["建议选址"][0]
+    assert site["gain_households"] == "400 户" and site["served_households"] == "450 户"
+    assert "新增覆盖户数" in site["_n"] and "服务户数" in site["_n"] and "15分钟" in site["_n"]
+    assert site["_t"] == "建议选址 1 · 新增覆盖 400 户"
+    assert ["_n", "说明", ""] in popup_fields(m)["建议选址"]
+    # a siting run's own explanation is shown instead, in the map's language
+    sites = rich_layers["sites"].assign(reason_zh=["甲", "乙"], reason_en=["A", "B"])
+    en = build_map({"sites": sites}, tiles="none", lang="en")
+    row = maps.layer_properties(en)["Proposed sites"][0]
+    assert row["reason_en"] == "A" and "_n" not in row and "reason_zh" not in row
+
+
+def test_custom_target_reaches_the_map(layers):
+    """A 20-minute run: its columns, bands, legend and uncovered units, no 15-minute left."""
+
+    def to20(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        renamed = {c: c.replace("15min", "20min") for c in gdf.columns if "15min" in c}
+        return gdf.rename(columns=renamed).drop(
+            columns=[c for c in gdf.columns if c.endswith("1km")]
+        )
+
+    custom = {k: to20(v) for k, v in layers.items()}
+    sa = custom["service_areas"]
+    custom["service_areas"] = sa[sa["target"] == "15min"].assign(target="20min")
+    m = build_map(custom, tiles="none", grid_by="coverage")
+    names = set(maps.layer_properties(m))
+    assert "服务范围 20分钟" in names and not any("15分钟" in n for n in names)
+    comm = maps.layer_properties(m)["社区"][0]
+    assert "coverage_20min" in comm and "uncovered_hh_20min" in comm
+    labels = {f[0]: f[1] for f in popup_fields(m)["社区"]}
+    assert (
+        labels["coverage_20min"] == "20分钟覆盖率"
+        and labels["uncovered_hh_20min"] == "20分钟外户数"
+    )
+    page = m.get_root().render()
+    assert "20分钟覆盖率" in page  # the legend's class title
+    dem = maps.layer_properties(m)["未覆盖楼栋/小区"]
+    assert len(dem) == int((~custom["demand"]["within_20min"]).sum())
+
+
+def test_map_code_spells_no_target():
+    """Targets reach the map from the layers and the schema, never as literals."""
+    for module in (maps, maps_offline):
+        text = Path(module.__file__).read_text(encoding="utf-8")
+        assert not re.search(r"['\"_](15min|1km)['\"]", text)
+        assert "coverage_15min" not in text and "within_15min" not in text

@@ -136,8 +136,9 @@ function ggTip(text) { return ggEl('li', '', text); }
 function ggPopup(p, F) {
   var t = ggEl('table', 'gg-pop');
   for (var i = 0; i < F.length; i++) {
-    var v = p[F[i][0]];
+    var v = p[F[i][0]], unless = F[i][2] ? p[F[i][2]] : null;
     if (v === null || v === undefined || v === '') { continue; }
+    if (unless !== null && unless !== undefined && unless !== '') { continue; }  // name shown
     var tr = ggEl('tr');
     tr.appendChild(ggEl('th', '', F[i][1]));
     tr.appendChild(ggEl('td', '', v));

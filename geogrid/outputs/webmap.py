@@ -67,8 +67,25 @@ from geogrid.outputs.leaflet import (
 from geogrid.outputs.offline import VENDORED, map_html, save_map
 from geogrid.outputs.privacy import drop_personal, personal_columns, protect, scan_personal
 from geogrid.outputs.results import LAYER_KEYS, read_results
-from geogrid.schema import LAYER_LABELS, TEXT, check_lang, header, type_label
-from geogrid.settings import FACILITY_TYPES
+from geogrid.schema import (
+    LAYER_LABELS,
+    TEXT,
+    check_lang,
+    column_label,
+    column_spec,
+    coverage_col,
+    fix_column,
+    format_value,
+    primary_target,
+    reason_column,
+    target_key,
+    target_label,
+    targets_in,
+    type_label,
+    uncovered_col,
+    within_col,
+)
+from geogrid.settings import DEFAULTS, FACILITY_TYPES, Target, parse_targets
 
 logger = logging.getLogger(__name__)
 
@@ -120,18 +137,19 @@ def _esc(value: Any) -> str:
 
 
 def _fmt_column(series: pd.Series, col: str, lang: str) -> list[Any]:
-    """Format a column for popups: text as is, shares as %, counts with separators."""
+    """Format a column as people read it: the schema's units and formats, names of types.
+
+    Columns the schema knows get their unit on every figure (``61 户``, ``1,462 米``,
+    ``24.0 分钟``, ``39.7%``; households whole); other columns are shown as they are, numbers
+    with separators.
+    """
+    if column_spec(col) is not None:
+        return [None if is_missing(v) else format_value(col, v, lang) for v in series.tolist()]
     t = TEXT[lang]
     out: list[Any] = []
-    share = col.startswith("coverage_")
-    is_bool = pd.api.types.is_bool_dtype(series) or col.startswith("within_") or col == "overloaded"
     for v in series.tolist():
         if is_missing(v):
             out.append(None)
-        elif is_bool and isinstance(v, (bool, np.bool_, int, np.integer)):
-            out.append(t["yes"] if bool(v) else t["no"])
-        elif share and isinstance(v, (float, int, np.floating, np.integer)):
-            out.append(f"{100.0 * float(v):.1f}%")
         elif isinstance(v, (bool, np.bool_)):
             out.append(t["yes"] if v else t["no"])
         elif isinstance(v, (int, np.integer)):
@@ -183,10 +201,25 @@ def _prepare(
     return out
 
 
+#: Code column -> the name column people read instead; a popup shows the code only for a
+#: feature whose name is missing.
+_NAME_FOR_CODE: Mapping[str, str] = {
+    "facility_id": "name",
+    "candidate_id": "name",
+    "compound_id": "compound_name",
+    "nearest_id": "nearest_name",
+    "community_codes": "community_names",
+}
+
+
 def _props(
     gdf: gpd.GeoDataFrame, fields: list[str], lang: str
 ) -> tuple[pd.DataFrame, list[list[str]]]:
-    """Format popup properties; also return the ``[key, label]`` list for the JS builder."""
+    """Format popup properties; also return the ``[key, label, unless]`` list for the JS builder.
+
+    ``unless`` names the column whose value, when present, hides this row (a code beside its
+    name); labels come from the schema and carry no unit, as every value carries its own.
+    """
     data: dict[str, list[Any]] = {}
     popup: list[list[str]] = []
     # personal columns are only still there when the user passed include_personal=True
@@ -194,8 +227,20 @@ def _props(
     for col in [*fields, *(c for c in dict.fromkeys(personal) if c not in fields)]:
         if col in gdf.columns:
             data[col] = _fmt_column(gdf[col], col, lang)
-            popup.append([str(col), header(str(col), lang)])
+            name = _NAME_FOR_CODE.get(col, "")
+            popup.append([str(col), column_label(str(col), lang), name if name in gdf else ""])
     return pd.DataFrame(data, index=gdf.index), popup
+
+
+def _targets_of(gdf: gpd.GeoDataFrame, primary: str) -> list[str]:
+    """Targets of a layer's columns, the map's primary target first."""
+    keys = targets_in(gdf.columns)
+    return sorted(keys, key=lambda k: k != primary)
+
+
+def _reason_fields(gdf: gpd.GeoDataFrame, lang: str) -> list[str]:
+    """Return the reason and suggested-fix columns in ``lang`` that the layer has."""
+    return [c for c in (reason_column(lang), fix_column(lang)) if c in gdf]
 
 
 def _classify(values: pd.Series, breaks: tuple[float, ...], colours: tuple[str, ...]) -> list[str]:
@@ -213,23 +258,29 @@ def _class_labels(breaks: tuple[float, ...], *, share: bool) -> list[str]:
     return labels
 
 
+def _parse_target(name: str) -> Target | None:
+    """Return the target a service-area value names, or None when it names none."""
+    try:
+        return parse_targets([str(name)])[0]
+    except ValueError:
+        return None
+
+
 def _target_sort_key(name: str) -> tuple[int, float]:
-    m = re.fullmatch(r"\s*(\d{1,5}(?:\.\d{1,3})?)\s*(min|km|m)\s*", str(name), re.ASCII)
-    if not m:
+    """Sort walking times first, then distances, each by size; unknown targets last."""
+    t = _parse_target(name)
+    if t is None:
         return (2, 0.0)
-    value = float(m.group(1))
-    unit = m.group(2)
-    if unit == "min":
-        return (0, value)
-    return (1, value * (1000.0 if unit == "km" else 1.0))
+    if t.minutes is not None:
+        return (0, float(t.minutes))
+    return (1, float(t.metres or 0.0))
 
 
 def _target_label(name: str, lang: str, index: int) -> str:
     """Label of a service-area target; only digits and fixed words, as it names a layer."""
-    m = re.fullmatch(r"\s*(\d{1,5}(?:\.\d{1,3})?)\s*(min|km|m)\s*", str(name), re.ASCII)
-    if m:
-        unit = {"min": ("分钟", " min"), "km": ("公里", " km"), "m": ("米", " m")}[m.group(2)]
-        return f"{m.group(1)}{unit[0] if lang == 'zh' else unit[1]}"
+    t = _parse_target(name)
+    if t is not None:
+        return target_label(t, lang)
     return f"{TEXT[lang]['other_target']} {index + 1}"
 
 
@@ -301,6 +352,17 @@ def _outline_layer(
 
 
 _LINK_TEXT = {"zh": "打开该地区地图", "en": "Open this area's map"}
+_WALK = {"zh": "步行", "en": "walk"}
+_GAIN = {"zh": "新增覆盖", "en": "gains"}
+_NOTE_LABEL = {"zh": "说明", "en": "Note"}
+_SITE_NOTE = {
+    "zh": "新增覆盖户数：此前{t}内没有设施、由本站新纳入覆盖的户数（按优先序计入排在前面的站点）；"
+    "服务户数：建成后{t}内且以本站为最近设施的户数。两者口径不同，不能相加。",
+    "en": "Households gained: households with no facility within {t} before that this site "
+    "brings within reach (counted for the higher-ranked site first). Households served: "
+    "households within {t} whose nearest facility this site would be. The two are counted "
+    "differently and do not add up.",
+}
 _TILE_NOTICE = {
     "zh": "底图需联网，未能加载；专题图层照常显示",
     "en": "The basemap needs the internet and did not load; the map layers are shown",
@@ -325,13 +387,14 @@ def _choropleth(
     tip_col: str,
     links: str | None = None,
 ) -> tuple[folium.GeoJson, tuple[str, list[str], tuple[str, ...]]]:
+    """Add a layer filled by class; ``by`` is ``"households"`` or a coverage column."""
     props, popup = _props(gdf, fields, lang)
     if links is not None and links in gdf:
         props["_l"] = [_relative_link(v) for v in gdf[links]]
-    if by == "coverage":
-        colours = _classify(gdf["coverage_15min"], _COV_BREAKS, _COV_COLOURS)
+    if by != "households":
+        colours = _classify(gdf[by], _COV_BREAKS, _COV_COLOURS)
         legend = (
-            TEXT[lang]["coverage_class"],
+            column_label(by, lang),
             _class_labels(_COV_BREAKS, share=True),
             _COV_COLOURS,
         )
@@ -357,16 +420,22 @@ def _choropleth(
 def _facility_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> list[tuple[str, str, str]]:
     """One layer per facility type; returns legend rows ``(colour, glyph, label)``."""
     fields = [
-        "facility_id",
         "name",
+        "facility_id",
         "type_name",
         "area_m2",
         "capacity",
+        "reach_target",
         "served_households",
+        "beyond_reach_households",
         "hh_per_m2",
         "overloaded",
     ]
     gdf = gdf.copy()
+    if "reach_target" in gdf:  # the facility's own target, as people read it
+        gdf["reach_target"] = [
+            None if is_missing(v) else _target_label(str(v), lang, 0) for v in gdf["reach_target"]
+        ]
     raw_type = gdf["type"].astype("object") if "type" in gdf else pd.Series("facility", gdf.index)
     raw_type = raw_type.where(raw_type.notna(), "facility").astype(str)
     group = raw_type.where(raw_type.isin(FACILITY_TYPES), "facility")
@@ -406,12 +475,15 @@ def _facility_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> list[tu
     return legend
 
 
-def _service_area_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> list[tuple[str, str]]:
+def _service_area_layers(
+    m: folium.Map, gdf: gpd.GeoDataFrame, lang: str, primary: str
+) -> list[tuple[str, str]]:
+    """Add one band layer per target (distance targets off by default); return legend rows."""
     if "facility_id" in gdf and (gdf["facility_id"].astype(str) == "all").any():
         # the dissolved band per target is what officials read; per-facility areas stack
         # inside it and would only add megabytes
         gdf = gdf[(gdf["facility_id"].astype(str) == "all").to_numpy()]
-    targets = gdf["target"].astype(str) if "target" in gdf else pd.Series("15min", index=gdf.index)
+    targets = gdf["target"].astype(str) if "target" in gdf else pd.Series(primary, index=gdf.index)
     names = sorted(targets.unique(), key=_target_sort_key, reverse=True)
     legend = []
     by_size = sorted(names, key=_target_sort_key)
@@ -426,7 +498,8 @@ def _service_area_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> lis
             f"function(f){{return {{color: '{colour}', weight: 1, fillColor: '{colour}', "
             "fillOpacity: 0.18};}"
         )
-        km = name.endswith("km")
+        parsed = _parse_target(name)
+        distance = parsed is not None and parsed.minutes is None
         add_geojson(
             m,
             sub,
@@ -434,7 +507,7 @@ def _service_area_layers(m: folium.Map, gdf: gpd.GeoDataFrame, lang: str) -> lis
             [],
             name=_esc(_layer_name("service_areas", lang, f" {label}")),
             style_js=style,
-            show=not km,
+            show=not distance,
             interactive=False,
         )
         legend.append((colour, _esc(label)))
@@ -532,6 +605,7 @@ def _check_options(
 def _prepare_layers(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
+    primary: str,
     target: str,
     simplify_m: float,
     precision: int,
@@ -544,10 +618,11 @@ def _prepare_layers(
         if gdf is None or len(gdf) == 0:
             continue
         if key == "demand":
-            if "within_15min" not in gdf:
-                logger.warning("demand layer has no within_15min column; it is not drawn")
+            within = within_col(primary)
+            if within not in gdf:
+                logger.warning("demand layer has no %s column; it is not drawn", within)
                 continue
-            gdf = gdf[~gdf["within_15min"].fillna(False).astype(bool)]
+            gdf = gdf[~gdf[within].fillna(False).astype(bool)]
         tol = 0.0 if key in {"facilities", "sites"} else simplify_m
         data[key] = _prepare(
             gdf,
@@ -602,27 +677,16 @@ def _base_map(
 
 
 def _add_grids(
-    m: folium.Map, grids: gpd.GeoDataFrame, lang: str, grid_by: str, legend: _Legend
+    m: folium.Map, grids: gpd.GeoDataFrame, lang: str, grid_by: str, legend: _Legend, primary: str
 ) -> list[tuple[folium.GeoJson, str, str]]:
     """Add the grid choropleth; return the grid-code search it offers."""
-    by = "coverage" if grid_by == "coverage" and "coverage_15min" in grids else "households"
+    cov = coverage_col(primary)
+    by = cov if grid_by == "coverage" and cov in grids else "households"
+    fields = ["grid_code", "community_name", "households", "population", "party_members"]
+    fields += [coverage_col(t) for t in _targets_of(grids, primary)]
+    fields += [uncovered_col(primary), "mean_walk_min", "n_units"]
     layer, legend.choropleth = _choropleth(
-        m,
-        grids,
-        "grids",
-        lang,
-        by=by,
-        tip_col="grid_code",
-        fields=[
-            "grid_code",
-            "community_name",
-            "community_code",
-            "households",
-            "population",
-            "party_members",
-            "coverage_15min",
-            "coverage_1km",
-        ],
+        m, grids, "grids", lang, by=by, tip_col="grid_code", fields=fields
     )
     return [(layer, "grid_code", TEXT[lang]["search_grid"])] if "grid_code" in grids else []
 
@@ -635,19 +699,16 @@ def _add_communities(
     *,
     has_grids: bool,
     links: str | None,
+    primary: str,
 ) -> list[tuple[folium.GeoJson, str, str]]:
     """Add community outlines, or a coverage choropleth without grids; return the name search."""
-    fields = [
-        "community_code",
-        "name",
-        "street_name",
-        "households",
-        "n_grids",
-        "coverage_15min",
-        "coverage_1km",
-        "uncovered_hh_15min",
-    ]
-    if has_grids or "coverage_15min" not in comm:
+    fields = ["name", "community_code", "street_name", "households", "n_grids"]
+    fields += [coverage_col(t) for t in _targets_of(comm, primary)]
+    fields += [uncovered_col(primary), "mean_walk_min", "n_facilities", "meets_target"]
+    fields += ["coverage_before", "coverage_after", "gain_households", "new_sites"]
+    fields += _reason_fields(comm, lang)
+    cov = coverage_col(primary)
+    if has_grids or cov not in comm:
         layer = _outline_layer(
             m, comm, "communities", lang, fields=fields, colour="#1f4e79", weight=2.0, dash=None
         )
@@ -657,7 +718,7 @@ def _add_communities(
             comm,
             "communities",
             lang,
-            by="coverage",
+            by=cov,
             tip_col="name",
             fields=fields,
             links=links,
@@ -693,21 +754,41 @@ def _add_outlines(m: folium.Map, data: Mapping[str, gpd.GeoDataFrame], lang: str
         )
 
 
-def _add_demand(m: folium.Map, dem: gpd.GeoDataFrame, lang: str, legend: _Legend) -> None:
-    """Add the uncovered buildings or compounds, red."""
-    fields = [
-        "building_id",
-        "compound_id",
-        "compound_name",
-        "name",
-        "community_name",
-        "households",
-        "dist_m",
-        "nearest_id",
-    ]
+def _tip(*parts: Any) -> str | None:
+    """Join the present parts of a tooltip with `` · ``."""
+    text = " · ".join(str(p) for p in parts if p is not None and not is_missing(p) and str(p))
+    return text or None
+
+
+def _add_demand(
+    m: folium.Map,
+    dem: gpd.GeoDataFrame,
+    lang: str,
+    legend: _Legend,
+    community_names: Mapping[str, str],
+) -> None:
+    """Add the uncovered buildings or compounds, red; named by compound and community."""
+    dem = dem.copy()
+    if "community_name" not in dem and "community_code" in dem and community_names:
+        dem["community_name"] = dem["community_code"].astype(str).map(community_names)
+    fields = ["compound_name", "name", "community_name", "households", "nearest_name"]
+    fields += ["nearest_id", "walk_min", "dist_m", "building_id", "compound_id"]
     props, popup = _props(dem, fields, lang)
-    if "households" in dem:
-        props["_t"] = [f"{TEXT[lang]['uncovered']}: {v}" for v in props["households"]]
+    place = next(
+        (props[c] for c in ("compound_name", "name", "community_name") if c in props), None
+    )
+    hh = props["households"] if "households" in props else None
+    walk = props["walk_min"] if "walk_min" in props else None
+    props["_t"] = [
+        _tip(
+            TEXT[lang]["uncovered"]
+            if place is None or is_missing(place.iloc[i])
+            else place.iloc[i],
+            None if hh is None else hh.iloc[i],
+            None if walk is None or is_missing(walk.iloc[i]) else f"{_WALK[lang]} {walk.iloc[i]}",
+        )
+        for i in range(len(props))
+    ]
     style = (
         "function(f){return {color: '#b10026', weight: 1, fillColor: '#e31a1c', fillOpacity: 0.6};}"
     )
@@ -721,10 +802,20 @@ def _add_demand(m: folium.Map, dem: gpd.GeoDataFrame, lang: str, legend: _Legend
 
 
 def _add_gaps(m: folium.Map, gaps: gpd.GeoDataFrame, lang: str, legend: _Legend) -> None:
-    """Add the coverage gaps, orange with a dashed outline."""
-    props, popup = _props(gaps, ["gap_id", "households", "nearest_id", "miss_m"], lang)
-    if "households" in gaps:
-        props["_t"] = [f"{_layer_name('gaps', lang)}: {v}" for v in props["households"]]
+    """Add the coverage gaps, orange with a dashed outline, with their reasons."""
+    fields = ["gap_id", "community_names", "community_codes", "households", "population"]
+    fields += ["nearest_name", "nearest_id", "miss_m", *_reason_fields(gaps, lang)]
+    props, popup = _props(gaps, fields, lang)
+    where = props["community_names"] if "community_names" in props else None
+    hh = props["households"] if "households" in props else None
+    props["_t"] = [
+        _tip(
+            _layer_name("gaps", lang),
+            None if hh is None else hh.iloc[i],
+            None if where is None else where.iloc[i],
+        )
+        for i in range(len(props))
+    ]
     style = (
         "function(f){return {color: '#d94801', weight: 2, dashArray: '4 3', "
         "fillColor: '#fd8d3c', fillOpacity: 0.35};}"
@@ -742,25 +833,38 @@ def _add_edges(m: folium.Map, edges: gpd.GeoDataFrame, lang: str) -> None:
     add_geojson(m, edges, props, popup, name=name, style_js=style, show=False)
 
 
-def _add_sites(m: folium.Map, sites: gpd.GeoDataFrame, lang: str, legend: _Legend) -> None:
-    """Add the proposed sites: yellow diamonds numbered by rank, drawn above everything."""
+def _add_sites(
+    m: folium.Map, sites: gpd.GeoDataFrame, lang: str, legend: _Legend, primary: str
+) -> None:
+    """Add the proposed sites: yellow diamonds numbered by rank, drawn above everything.
+
+    The popup explains its figures: the site's own reason (from the siting run) or, without
+    one, what households gained and households served each count.
+    """
     sites = sites.copy()
     sites = sites.set_geometry(sites.geometry.representative_point())
-    fields = [
-        "rank",
-        "candidate_id",
-        "name",
-        "gain_households",
-        "cum_gain_households",
-        "served_households",
-    ]
+    if "name" in sites and "candidate_id" not in sites:
+        sites["candidate_id"] = None
+    fields = ["rank", "name", "candidate_id", "gain_households", "only_households"]
+    fields += ["served_households", "reach_households", "cum_gain_households", "low_gain"]
+    fields += _reason_fields(sites, lang)
     props, popup = _props(sites, fields, lang)
+    if reason_column(lang) not in sites and "gain_households" in sites:
+        props["_n"] = _SITE_NOTE[lang].format(t=target_label(primary, lang))
+        popup.append(["_n", _NOTE_LABEL[lang], ""])
     rank = pd.to_numeric(sites["rank"], errors="coerce") if "rank" in sites else None
     props["_r"] = [
         "" if rank is None or is_missing(r) else str(int(r))
         for r in (rank if rank is not None else range(len(sites)))
     ]
-    props["_t"] = [f"{_layer_name('sites', lang)} {r}" for r in props["_r"]]
+    gain = props["gain_households"] if "gain_households" in props else None
+    props["_t"] = [
+        _tip(
+            f"{_layer_name('sites', lang)} {r}",
+            None if gain is None or is_missing(gain.iloc[i]) else f"{_GAIN[lang]} {gain.iloc[i]}",
+        )
+        for i, r in enumerate(props["_r"])
+    ]
     point = (
         "function(f, ll){return L.marker(ll, {zIndexOffset: 1000, icon: L.divIcon("
         "{className: '', iconSize: [26, 26], iconAnchor: [13, 13], html: "
@@ -825,21 +929,28 @@ def _add_layers(
     *,
     grid_by: str,
     links: str | None,
+    primary: str,
 ) -> tuple[_Legend, list[tuple[folium.GeoJson, str, str]]]:
     """Add every prepared layer, bottom to top; return the legend and the searches."""
     legend = _Legend()
     searches: list[tuple[folium.GeoJson, str, str]] = []
     if "grids" in data:
-        searches += _add_grids(m, data["grids"], lang, grid_by, legend)
+        searches += _add_grids(m, data["grids"], lang, grid_by, legend, primary)
     if "communities" in data:
         searches += _add_communities(
-            m, data["communities"], lang, legend, has_grids="grids" in data, links=links
+            m,
+            data["communities"],
+            lang,
+            legend,
+            has_grids="grids" in data,
+            links=links,
+            primary=primary,
         )
     _add_outlines(m, data, lang)
     if "service_areas" in data:
-        legend.bands = _service_area_layers(m, data["service_areas"], lang)
+        legend.bands = _service_area_layers(m, data["service_areas"], lang, primary)
     if "demand" in data:
-        _add_demand(m, data["demand"], lang, legend)
+        _add_demand(m, data["demand"], lang, legend, _community_names(data))
     if "gaps" in data:
         _add_gaps(m, data["gaps"], lang, legend)
     if "network_edges" in data:
@@ -847,8 +958,29 @@ def _add_layers(
     if "facilities" in data:
         legend.facilities = _facility_layers(m, data["facilities"], lang)
     if "sites" in data:
-        _add_sites(m, data["sites"], lang, legend)
+        _add_sites(m, data["sites"], lang, legend, primary)
     return legend, searches
+
+
+def _community_names(data: Mapping[str, gpd.GeoDataFrame]) -> dict[str, str]:
+    """Community code -> name, from the communities layer (empty without one)."""
+    comm = data.get("communities")
+    if comm is None or not {"community_code", "name"} <= set(comm.columns):
+        return {}
+    pairs = comm[["community_code", "name"]].dropna()
+    return dict(zip(pairs["community_code"].astype(str), pairs["name"].astype(str), strict=True))
+
+
+def _primary(layers: Mapping[str, gpd.GeoDataFrame], target: str | None) -> str:
+    """Return the target the map leads with.
+
+    That is ``target``, else the settings' primary target when the layers have it, else the
+    first target in the layers' columns.
+    """
+    columns = [c for g in layers.values() if g is not None for c in g.columns]
+    if target is not None:
+        return target_key(target)
+    return primary_target(columns) or DEFAULTS.primary_target
 
 
 def _finish(
@@ -890,6 +1022,7 @@ def build_map(
     attribution: str | None = None,
     prefer_canvas: bool | None = None,
     links: str | None = None,
+    target: str | None = None,
 ) -> folium.Map:
     """Build an interactive map of the analysis layers.
 
@@ -899,17 +1032,17 @@ def build_map(
         Any of (all optional, any CRS):
 
         - ``district``, ``streets`` (``street_code``, ``street_name``): outlines;
-        - ``communities`` (``community_code``, ``name``, ``households``, ``coverage_15min``,
-          ``coverage_1km``, ``uncovered_hh_15min``): outlines with popups, or a coverage
+        - ``communities`` (``community_code``, ``name``, ``households``, ``coverage_<t>``,
+          ``uncovered_hh_<t>``, reasons): outlines with popups, or a coverage
           choropleth when there are no grids; searchable by ``name``;
-        - ``grids`` (``grid_code``, ``community_name``, ``households``, ``coverage_15min``):
+        - ``grids`` (``grid_code``, ``community_name``, ``households``, ``coverage_<t>``):
           choropleth by ``grid_by``; searchable by ``grid_code``;
         - ``facilities`` (points: ``facility_id``, ``name``, ``type``, ``area_m2``,
           ``served_households``, ``hh_per_m2``, ``overloaded``): one layer per type with its
           own icon (types from ``settings.FACILITY_TYPE_NAMES_ZH``; overloaded ones ringed);
         - ``service_areas`` (polygons: ``facility_id`` or ``"all"``, ``target`` such as
           ``"5min"``): one band layer per target;
-        - ``demand`` (buildings/compounds with ``households`` and ``within_15min``): only the
+        - ``demand`` (buildings/compounds with ``households`` and ``within_<t>``): only the
           uncovered ones are drawn; a household-level layer is aggregated to buildings;
         - ``gaps`` (``gap_id``, ``households``, ``nearest_id``, ``miss_m``);
         - ``sites`` (points: ``rank``, ``gain_households``, ``served_households``);
@@ -929,7 +1062,7 @@ def build_map(
     precision : int
         Decimals of a degree kept in coordinates (6 is about 0.1 m).
     grid_by : {"households", "coverage"}
-        What colours the grids (coverage uses ``coverage_15min``).
+        What colours the grids (coverage uses ``coverage_<t>`` of the primary target).
     attribution : str, optional
         Data attribution added to the map corner (as plain text), e.g.
         ``"© OpenStreetMap contributors (ODbL)"``.
@@ -940,6 +1073,10 @@ def build_map(
         Column of the ``communities`` layer holding a relative link to another page of the
         same folder (e.g. ``"a1/maps/area_offline.html"``), shown in its popup (what the
         ``geogrid batch`` overview map uses); other values (schemes, ``..``) are dropped.
+    target : str, optional
+        The target the map leads with (``"20min"``): which uncovered units are drawn, what
+        colours coverage and the order of the popups' coverage rows. Default: the settings'
+        primary target when the layers have its columns, else the first target they have.
 
     Returns
     -------
@@ -949,8 +1086,10 @@ def build_map(
     _check_options(
         layers, tiles=tiles, lang=lang, grid_by=grid_by, simplify_m=simplify_m, precision=precision
     )
+    primary = _primary(layers, target)
     data = _prepare_layers(
         layers,
+        primary=primary,
         target="gcj02" if tiles == "amap" else "EPSG:4326",
         simplify_m=simplify_m,
         precision=precision,
@@ -965,7 +1104,7 @@ def build_map(
         title=title,
         attribution=attribution,
     )
-    legend, searches = _add_layers(m, data, lang, grid_by=grid_by, links=links)
+    legend, searches = _add_layers(m, data, lang, grid_by=grid_by, links=links, primary=primary)
     control = _add_controls(m, searches, tile_spec, _minimap_outline(data, precision), lang)
     core = [g for k, g in data.items() if k not in {"service_areas", "network_edges"}]
     _finish(m, control, legend, _bounds(core or list(data.values())), lang)
