@@ -380,6 +380,7 @@ LAYERS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "grids": ("网格", "Grids"),
         "facilities": ("服务设施", "Facilities"),
         "service_areas": ("服务范围", "Service area"),
+        "service_areas_after": ("新增站点后服务范围", "Service area with the new sites"),
         "demand": ("未覆盖楼栋/小区", "Uncovered buildings/compounds"),
         "uncovered": ("未覆盖小区", "Uncovered compounds"),
         "gaps": ("覆盖缺口", "Coverage gaps"),

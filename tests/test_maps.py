@@ -661,3 +661,76 @@ def test_map_code_spells_no_target():
         text = Path(module.__file__).read_text(encoding="utf-8")
         assert not re.search(r"['\"_](15min|1km)['\"]", text)
         assert "coverage_15min" not in text and "within_15min" not in text
+
+
+# --------------------------------------------------------------------------- site-only folder
+
+
+@pytest.fixture(scope="module")
+def site_folder(tmp_path_factory) -> Path:
+    """A folder ``geogrid site`` wrote from input files (no coverage or study layers in it)."""
+    from geogrid.cli import main
+    from geogrid.demo import make_district
+
+    base = tmp_path_factory.mktemp("site_only")
+    d = make_district(n_communities=3, seed=3)
+    files = {}
+    for name, layer in (
+        ("ways", d.ways),
+        ("buildings", d.buildings),
+        ("facilities", d.facilities),
+        ("communities", d.communities),
+    ):
+        files[name] = base / f"{name}.gpkg"
+        layer.to_file(files[name], driver="GPKG")
+    out = base / "site"
+    argv = ["site", "--network", str(files["ways"]), "--demand", str(files["buildings"])]
+    argv += ["--facilities", str(files["facilities"]), "--communities", str(files["communities"])]
+    assert main([*argv, "--k", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_site_only_folder_draws_its_setting(site_folder, tmp_path):
+    from geogrid.outputs.results import read_context
+
+    own = read_results(site_folder)
+    assert "sites" in own and "facilities" not in own and "service_areas" not in own
+    ctx = read_context(site_folder, own)
+    assert {"network_edges", "facilities", "service_areas", "service_areas_after"} <= set(ctx)
+    assert "communities" not in ctx  # the folder's own (with coverage before/after) is kept
+    # coverage after the new sites reaches every site and is no smaller than before
+    metric = ctx["service_areas"].crs
+    before = ctx["service_areas"]
+    before = before[(before["target"] == "15min").to_numpy()].union_all()
+    after = ctx["service_areas_after"].to_crs(metric).union_all()
+    assert after.area >= before.area * 0.999
+    assert after.buffer(1.0).contains(own["sites"].to_crs(metric).union_all())
+    page = map_from_results(site_folder, tmp_path / "site.html").read_text(encoding="utf-8")
+    for name in ("新增站点后服务范围 15分钟", "步行路网", "服务范围 15分钟", "建议选址"):
+        assert json.dumps(name)[1:-1] in page or name in page
+
+
+def test_site_context_needs_the_same_inputs(site_folder, tmp_path, caplog):
+    import shutil
+
+    copy = tmp_path / "site"
+    shutil.copytree(site_folder, copy)
+    manifest = json.loads((copy / "run.json").read_text(encoding="utf-8"))
+    facilities = Path(manifest["inputs"]["facilities"]["path"])
+    moved = tmp_path / "facilities.gpkg"
+    shutil.copy(facilities, moved)
+    manifest["inputs"]["facilities"]["path"] = str(moved)
+    (copy / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    from geogrid.outputs.results import read_context
+
+    own = read_results(copy)
+    assert set(read_context(copy, own)) >= {"facilities", "service_areas_after"}
+    with open(moved, "ab") as f:  # the input changed since the run
+        f.write(b"\0")
+    with caplog.at_level("WARNING"):
+        assert read_context(copy, own) == {}
+    assert "changed since the run" in caplog.text
+    moved.unlink()
+    assert read_context(copy, own) == {}  # gone: the folder's own layers only
+    out = map_from_results(copy, tmp_path / "own.html").read_text(encoding="utf-8")
+    assert "gg-site" in out

@@ -1,19 +1,26 @@
-"""Reading the map layers of a results folder that a geogrid run wrote."""
+"""Reading the map layers of a results folder that a geogrid run wrote.
+
+:func:`read_results` reads the layers the run wrote; :func:`read_context` draws what a
+site-only folder lacks (walking network, existing facilities, coverage before and after the
+new sites) from the inputs its ``run.json`` records, read through the same loaders as the run.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 
-from geogrid.errors import InputError
-from geogrid.io.runfolder import TEMP_PREFIX, check_results_folder
+from geogrid.errors import GeogridError, InputError
+from geogrid.io.runfolder import TEMP_PREFIX, check_results_folder, file_sha256, read_manifest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LAYER_KEYS", "read_results"]
+__all__ = ["CONTEXT_KEYS", "LAYER_KEYS", "read_context", "read_results"]
 
 #: Layer keys the web map understands, bottom to top.
 LAYER_KEYS: tuple[str, ...] = (
@@ -22,6 +29,7 @@ LAYER_KEYS: tuple[str, ...] = (
     "communities",
     "grids",
     "service_areas",
+    "service_areas_after",
     "demand",
     "gaps",
     "network_edges",
@@ -75,3 +83,156 @@ def read_results(results_dir: str | os.PathLike[str]) -> dict[str, gpd.GeoDataFr
         )
         raise InputError(msg)
     return out
+
+
+#: Layers :func:`read_context` can add to a folder's own.
+CONTEXT_KEYS: tuple[str, ...] = (
+    "network_edges",
+    "facilities",
+    "service_areas",
+    "service_areas_after",
+    "communities",
+)
+
+#: Inputs of a run the context is read from (``run.json`` option names).
+_CONTEXT_INPUTS = ("network", "demand", "facilities", "communities")
+
+
+def _recorded_inputs(folder: Path) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """Return the run's input specs (absolute path plus any ``|layername=``) and parameters."""
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return None
+    inputs, params = manifest.get("inputs") or {}, manifest.get("parameters") or {}
+    specs: dict[str, str] = {}
+    for key in _CONTEXT_INPUTS:
+        record = inputs.get(key)
+        if not isinstance(record, dict) or not isinstance(record.get("path"), str):
+            continue
+        path = Path(record["path"])
+        if not path.is_file():
+            logger.warning("map context: input %s %s is gone; not drawn", key, path)
+            return None
+        if record.get("sha256") and file_sha256(path) != record["sha256"]:
+            logger.warning("map context: input %s %s changed since the run; not drawn", key, path)
+            return None
+        given = params.get(key)
+        layer = given.split("|", 1)[1] if isinstance(given, str) and "|" in given else ""
+        specs[key] = str(path) + (f"|{layer}" if layer else "")
+    if "network" not in specs or "demand" not in specs:
+        return None
+    return specs, params
+
+
+def _sites_as_facilities(sites: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
+    """Return the proposed sites as new stations (ids ``site_<rank>``)."""
+    pts = sites.to_crs(crs)
+    ranks = pts["rank"] if "rank" in pts else range(1, len(pts) + 1)
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": [f"site_{r}" for r in ranks],
+            "name": [f"site_{r}" for r in ranks],
+            "type": "station",
+        },
+        geometry=pts.geometry.representative_point().to_numpy(),
+        crs=crs,
+    )
+
+
+def read_context(
+    results_dir: str | os.PathLike[str], layers: Mapping[str, gpd.GeoDataFrame]
+) -> dict[str, gpd.GeoDataFrame]:
+    """Context layers for a results folder that holds proposed sites but not their setting.
+
+    When ``layers`` (the folder's own, from :func:`read_results`) has ``sites`` and lacks
+    the existing facilities or service areas, the inputs recorded in the folder's
+    ``run.json`` (network, demand, facilities, communities, with the run's CRS and speed
+    options) are read again with :func:`geogrid.study.area.load_study`, and coverage is
+    computed for the existing facilities (before) and with the sites added (after).
+
+    Parameters
+    ----------
+    results_dir : path-like
+        The results folder.
+    layers : mapping of str to GeoDataFrame
+        The layers already read from it (never replaced).
+
+    Returns
+    -------
+    dict of str to GeoDataFrame
+        ``network_edges``, ``facilities``, ``service_areas`` (before), ``service_areas_after``
+        (the primary target with the new sites) and ``communities`` where missing; empty when
+        the folder needs none or its inputs are not known, gone or changed (with a warning).
+
+    Examples
+    --------
+    >>> layers = read_results("site_out")  # doctest: +SKIP
+    >>> layers |= read_context("site_out", layers)  # doctest: +SKIP
+
+    """
+    if "sites" not in layers or {"facilities", "service_areas"} <= set(layers):
+        return {}
+    recorded = _recorded_inputs(Path(results_dir))
+    if recorded is None:
+        logger.info("map context: the run's inputs are not known; drawing its own layers only")
+        return {}
+    specs, params = recorded
+    try:
+        return _context_layers(specs, params, layers)
+    except (GeogridError, ValueError, OSError) as exc:
+        logger.warning("map context not drawn: %s", exc)
+        return {}
+
+
+def _context_layers(
+    specs: Mapping[str, str], params: Mapping[str, Any], layers: Mapping[str, gpd.GeoDataFrame]
+) -> dict[str, gpd.GeoDataFrame]:
+    """Read the inputs and compute coverage before and after the sites."""
+    import dataclasses
+
+    import pandas as pd
+
+    from geogrid.analyses.coverage.engine import run_coverage
+    from geogrid.settings import DEFAULTS
+    from geogrid.study.area import load_study
+
+    speed = params.get("speed")
+    settings = DEFAULTS if speed is None else dataclasses.replace(DEFAULTS, speed_kmh=float(speed))
+    target = params.get("target") or settings.primary_target
+    study = load_study(
+        network=specs["network"],
+        demand=specs["demand"],
+        facilities=specs.get("facilities"),
+        communities=specs.get("communities"),
+        crs=params.get("crs"),
+        demand_crs=params.get("demand_crs"),
+        facilities_crs=params.get("facilities_crs"),
+        settings=settings,
+    )
+    out: dict[str, gpd.GeoDataFrame] = {"network_edges": study.network.edges}
+    existing = study.facilities
+    sites = _sites_as_facilities(layers["sites"], study.crs)
+    after_fac = sites if existing is None else pd.concat([existing, sites], ignore_index=True)
+    after = run_coverage(
+        study.network,
+        study.demand,
+        gpd.GeoDataFrame(after_fac, crs=study.crs),
+        targets=target,
+        settings=settings,
+        per_facility_areas=False,
+    )
+    out["service_areas_after"] = after.service_areas
+    if existing is not None and len(existing):
+        before = run_coverage(
+            study.network,
+            study.demand,
+            existing,
+            communities=study.communities,
+            settings=settings,
+            per_facility_areas=False,
+        )
+        out["facilities"] = before.facilities
+        out["service_areas"] = before.service_areas
+        if isinstance(before.communities, gpd.GeoDataFrame):
+            out["communities"] = before.communities
+    return {k: v for k, v in out.items() if k not in layers and v is not None and len(v)}

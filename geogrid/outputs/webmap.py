@@ -66,7 +66,7 @@ from geogrid.outputs.leaflet import (
 )
 from geogrid.outputs.offline import VENDORED, map_html, save_map
 from geogrid.outputs.privacy import drop_personal, personal_columns, protect, scan_personal
-from geogrid.outputs.results import LAYER_KEYS, read_results
+from geogrid.outputs.results import LAYER_KEYS, read_context, read_results
 from geogrid.schema import (
     LAYER_LABELS,
     TEXT,
@@ -515,6 +515,26 @@ def _service_area_layers(
     return legend
 
 
+def _after_layers(
+    m: folium.Map, gdf: gpd.GeoDataFrame, lang: str, primary: str
+) -> list[tuple[str, str]]:
+    """Add the service area with the new sites: a dashed blue outline per target."""
+    targets = gdf["target"].astype(str) if "target" in gdf else pd.Series(primary, index=gdf.index)
+    legend = []
+    for i, name in enumerate(sorted(targets.unique(), key=_target_sort_key)):
+        sub = gdf[(targets == name).to_numpy()]
+        label = _esc(_layer_name("service_areas_after", lang, f" {_target_label(name, lang, i)}"))
+        style = (
+            "function(f){return {color: '#08519c', weight: 2, dashArray: '6 4', "
+            "fillColor: '#6baed6', fillOpacity: 0.12};}"
+        )
+        add_geojson(
+            m, sub, pd.DataFrame(index=sub.index), [], name=label, style_js=style, interactive=False
+        )
+        legend.append(("#6baed6", label))
+    return legend
+
+
 def _bounds(layers: list[gpd.GeoDataFrame]) -> list[list[float]] | None:
     boxes = np.array([g.total_bounds for g in layers if len(g)])
     if len(boxes) == 0 or not np.isfinite(boxes).all():
@@ -825,12 +845,12 @@ def _add_gaps(m: folium.Map, gaps: gpd.GeoDataFrame, lang: str, legend: _Legend)
     legend.extra.append(("#fd8d3c", name))
 
 
-def _add_edges(m: folium.Map, edges: gpd.GeoDataFrame, lang: str) -> None:
-    """Add the walking network, grey and off by default."""
+def _add_edges(m: folium.Map, edges: gpd.GeoDataFrame, lang: str, *, show: bool) -> None:
+    """Add the walking network, grey (off by default where boundaries give the setting)."""
     props, popup = _props(edges, ["highway", "name", "length_m"], lang)
     style = "function(f){return {color: '#636363', weight: 1, opacity: 0.7};}"
     name = _esc(_layer_name("network_edges", lang))
-    add_geojson(m, edges, props, popup, name=name, style_js=style, show=False)
+    add_geojson(m, edges, props, popup, name=name, style_js=style, show=show)
 
 
 def _add_sites(
@@ -953,8 +973,11 @@ def _add_layers(
         _add_demand(m, data["demand"], lang, legend, _community_names(data))
     if "gaps" in data:
         _add_gaps(m, data["gaps"], lang, legend)
+    if "service_areas_after" in data:
+        legend.bands += _after_layers(m, data["service_areas_after"], lang, primary)
     if "network_edges" in data:
-        _add_edges(m, data["network_edges"], lang)
+        shown = not ({"district", "streets", "grids"} & set(data))  # the only street context
+        _add_edges(m, data["network_edges"], lang, show=shown)
     if "facilities" in data:
         legend.facilities = _facility_layers(m, data["facilities"], lang)
     if "sites" in data:
@@ -1151,6 +1174,7 @@ def map_from_results(
 
     """
     layers = read_results(results_dir)
+    layers |= read_context(results_dir, layers)  # a site-only folder: its setting too
     m = build_map(
         layers,
         tiles=tiles,
