@@ -299,3 +299,44 @@ def test_demo_sites_explain_their_figures_in_whole_households(demo):
     c = res.communities
     assert (c["covered_hh_before"] + c["gain_households"] == c["covered_hh_after"]).all()
     assert res.allocation["households"].dtype.kind == "i"
+    names = dict(zip(d.communities["community_code"], d.communities["name"], strict=True))
+    assert s["community_name"].tolist() == [names[c] for c in s["community_code"]]
+
+
+def test_grid_vulnerable_households_whole_per_community():
+    from geogrid.analyses.grids.partition import workload
+
+    t = pd.DataFrame({"community_code": ["a", "a", "a", "b"], "households": [333, 333, 334, 5]})
+    w = workload(t)
+    assert w["vulnerable_households"].tolist() == [33, 33, 34, 1]  # 100 in a; 0.5 half up in b
+    assert w["vulnerable_households"].dtype.kind == "i"
+
+
+def test_site_and_grids_commands_print_no_highs_banner(tmp_path):
+    """HiGHS writes a banner from its constructor; no siting or grids run may show it."""
+    import subprocess
+    import sys
+
+    from geogrid.demo import make_district
+
+    d = make_district(n_communities=3, seed=1)
+    for name in ("ways", "compounds", "buildings", "facilities", "communities"):
+        getattr(d, name).to_file(tmp_path / f"{name}.gpkg", layer=name)
+    common = ["--demand", "buildings.gpkg"]
+    site = ["--network", "ways.gpkg", "--residential", "compounds.gpkg", *common]
+    site += ["--facilities", "facilities.gpkg", "--k", "2", "--solver", "exact"]
+    runs = [
+        ["site", *site, "--out", "s1"],
+        ["site", *site, "--problem", "pmedian", "--out", "s2"],
+        ["grids", "--communities", "communities.gpkg", *common, "--out", "g"],
+    ]
+    for args in runs:
+        proc = subprocess.run(
+            [sys.executable, "-m", "geogrid", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "HiGHS" not in proc.stdout and "Running HiGHS" not in proc.stderr, args

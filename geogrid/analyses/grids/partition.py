@@ -45,6 +45,7 @@ from geogrid.analyses.grids.search import components, make_graph, partition_grap
 from geogrid.errors import CRSError, InputError
 from geogrid.settings import DEFAULTS
 from geogrid.study.demand import prepare_demand
+from geogrid.study.households import round_households
 
 __all__ = [
     "GridResult",
@@ -1090,9 +1091,10 @@ def workload(
 
     Returns
     -------
-    Copy of ``grids`` with ``vulnerable_households``, ``visits_month`` (vulnerable monthly
-    plus one third of the others), ``workload_h_month``, ``grid_workers`` (full-time
-    workers needed, at least 1) and ``worker_load_share`` (workload / (workers x hours)).
+    Copy of ``grids`` with ``vulnerable_households`` (whole numbers whose totals per
+    community add up), ``visits_month`` (vulnerable monthly plus one third of the others),
+    ``workload_h_month``, ``grid_workers`` (full-time workers needed, at least 1) and
+    ``worker_load_share`` (workload / (workers x hours)).
 
     """
     if worker_hours_per_month <= 0 or not 0 <= vulnerable_share <= 1:
@@ -1103,7 +1105,9 @@ def workload(
         raise InputError(msg)
     out = grids.copy()
     hh = out["households"].to_numpy(float)
-    vul = hh * vulnerable_share
+    # whole households, rounded so that each community's total still adds up
+    groups = out["community_code"] if "community_code" in out.columns else None
+    vul = round_households(hh * vulnerable_share, groups).astype(float)
     visits = vul + (hh - vul) / 3.0
     hours = (
         visits * visit_minutes
@@ -1111,7 +1115,7 @@ def workload(
         + case_minutes_per_week * 52.0 / 12.0
     ) / 60.0
     workers = np.maximum(1, np.ceil(hours / worker_hours_per_month - 1e-9)).astype(int)
-    out["vulnerable_households"] = vul
+    out["vulnerable_households"] = vul.astype(np.int64)
     out["visits_month"] = visits
     out["workload_h_month"] = hours
     out["grid_workers"] = workers

@@ -1494,6 +1494,7 @@ def _result(
     sites["inside_compound"] = inside[ranked]
     sites["required"] = np.isin(ranked, opts["required"])
     sites["community_code"] = cand_code[ranked] if cand_code is not None else None
+    sites["community_name"] = _community_names(sites["community_code"], communities)
     sites["problem"] = problem
     sites["solver"] = last.sol.solver
     sites["status"] = last.status
@@ -1528,6 +1529,21 @@ def _result(
         allocation=_allocation(model, problem, ranked, d0, assign, opts),
         closed=closed,
     )
+
+
+def _community_names(codes: pd.Series, communities: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Name of each site's community (its code when the communities carry no name)."""
+    col = None
+    if communities is not None and "community_code" in communities.columns:
+        col = next((c for c in ("name", "community_name") if c in communities.columns), None)
+    if col is None:
+        return codes.to_numpy(dtype=object)
+    names = dict(
+        zip(
+            communities["community_code"].astype(str), communities[col].astype(object), strict=False
+        )
+    )
+    return np.array([None if pd.isna(c) else names.get(str(c), c) for c in codes], dtype=object)
 
 
 def _reason(
