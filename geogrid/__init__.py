@@ -27,9 +27,11 @@ __all__ = [
     "InputError",
     "NetworkError",
     "Result",
+    "Scenario",
     "SitingResults",
     "StudyArea",
     "__version__",
+    "compare",
     "coverage",
     "grids",
     "load_demo",
@@ -37,6 +39,7 @@ __all__ = [
     "report",
     "run_demo",
     "run_many",
+    "scenario",
     "site",
 ]
 
@@ -59,6 +62,9 @@ _LAZY: dict[str, str] = {
     "load_demo": "geogrid.api",
     "run_demo": "geogrid.api",
     "run_many": "geogrid.batch",
+    "scenario": "geogrid.scenarios",
+    "Scenario": "geogrid.scenarios",
+    "compare": "geogrid.scenarios",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
@@ -66,6 +72,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from geogrid.batch import run_many
     from geogrid.errors import CRSError, GeogridError, InputError, NetworkError
     from geogrid.results import CoverageResults, GridsResults, Result, SitingResults
+    from geogrid.scenarios import Scenario, compare, scenario
     from geogrid.study.area import StudyArea, load_study
 
 

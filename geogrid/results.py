@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from geogrid.io.runfolder import RunFolder
+from geogrid.outputs.plots import Curve
 from geogrid.outputs.privacy import ExportGuard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -674,6 +675,31 @@ class SitingResults(Result):
 
     def _timing(self, timing: dict[str, Any]) -> None:
         timing["siting_solver"] = self.raw.timings()
+
+    def coverage_curve(self) -> Curve:
+        """Return the best coverage for each number of new stations, with ``.plot()``.
+
+        Returns
+        -------
+        Curve
+            ``n_new_sites`` against ``coverage_share`` (each point the optimum for that number,
+            or its proven bound when a time limit stopped it: column ``status``).
+
+        Examples
+        --------
+        >>> sites.coverage_curve().plot()  # doctest: +SKIP
+
+        """
+        return Curve(
+            self.raw.curve.copy(),
+            "n_new_sites",
+            ("coverage_share",),
+            {
+                "zh": ("每个新增站点数的最优覆盖率", "新增站点数（个）", "覆盖率"),
+                "en": ("best coverage per number of new stations", "new stations", "coverage"),
+            },
+            percent=True,
+        )
 
 
 def map_layers(results: Iterable[Result]) -> dict[str, gpd.GeoDataFrame]:

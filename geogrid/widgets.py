@@ -2,14 +2,14 @@
 
 :class:`WhatIf` holds the callback logic and needs no widgets: a walking-speed change, a
 target choice, a click that adds a station and a drag that moves one each update a
-:class:`~geogrid.scenario.Scenario` incrementally and return the community table that the
+:class:`~geogrid.scenarios.Scenario` incrementally and return the community table that the
 panel shows beside the map. :func:`panel` wires it to ipywidgets (a speed slider and a
 target selector) and an ipyleaflet map (click to add, drag to move), whose scripts ship with
 the Jupyter extension, so the panel works on an intranet.
 
 Examples
 --------
->>> base = geogrid.scenario(study)        # doctest: +SKIP
+>>> base = geogrid.scenarios(study)        # doctest: +SKIP
 >>> geogrid.widgets.panel(base)           # doctest: +SKIP
 
 """
@@ -23,7 +23,7 @@ import geopandas as gpd
 import pandas as pd
 
 from geogrid.errors import InputError
-from geogrid.scenario import COMMUNITY, Scenario, headline_target
+from geogrid.scenarios import COMMUNITY, Scenario, headline_target
 from geogrid.settings import parse_targets
 
 __all__ = ["WhatIf", "panel"]

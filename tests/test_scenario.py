@@ -13,7 +13,7 @@ from geogrid.analyses.coverage.engine import compute_coverage
 from geogrid.demo import make_district
 from geogrid.errors import InputError
 from geogrid.network.build import network_from_ways
-from geogrid.scenario import Scenario, compare
+from geogrid.scenarios import Scenario, compare
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from geogrid.analyses.coverage.engine import compute_coverage
 from geogrid.demo import make_district
 from geogrid.network.build import network_from_ways
-from geogrid.scenario import Scenario
+from geogrid.scenarios import Scenario
 from geogrid.widgets import WhatIf, panel
 
 

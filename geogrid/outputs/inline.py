@@ -111,6 +111,10 @@ class InlineMap:
     def _repr_html_(self) -> str:
         return self.html
 
+    def __repr__(self) -> str:
+        names = ", ".join(self.titles)
+        return f"<InlineMap: {len(self.pages)} map(s): {names}>"
+
     def save(self, path: str | Path) -> Path:
         """Write the row of maps as one HTML page (self-contained).
 

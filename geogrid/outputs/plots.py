@@ -72,19 +72,19 @@ class Curve:
         font = cjk_family() if check_lang(lang) == 0 else None
         words = self.labels["zh" if font else "en"]
         title, xlabel, ylabel, *names = words
-        with plt.rc_context({"font.family": [font] if font else ["DejaVu Sans"]}):
-            if ax is None:
-                _, ax = plt.subplots(figsize=(6.5, 3.8))
-            for col, name in zip(self.ys, names or self.ys, strict=False):
-                ax.plot(self.table[self.x], self.table[col], marker="o", ms=3, label=name)
-            ax.set_title(title)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
-            if self.percent:
-                ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-            ax.grid(alpha=0.3)
-            if len(self.ys) > 1:
-                ax.legend()
+        family = {"fontfamily": font} if font else {}
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6.5, 3.8))
+        for col, name in zip(self.ys, names or self.ys, strict=False):
+            ax.plot(self.table[self.x], self.table[col], marker="o", ms=3, label=name)
+        ax.set_title(title, **family)
+        ax.set_xlabel(xlabel, **family)
+        ax.set_ylabel(ylabel, **family)
+        if self.percent:
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+        if len(ax.get_lines()) > 1:
+            ax.legend(prop={"family": font} if font else None)
         return ax
 
     def _repr_html_(self) -> str:

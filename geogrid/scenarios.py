@@ -12,7 +12,7 @@ Examples
 --------
 >>> import geogrid
 >>> study = geogrid.load_demo(n_communities=4)            # doctest: +SKIP
->>> base = geogrid.scenario(study)                          # doctest: +SKIP
+>>> base = geogrid.scenarios(study)                          # doctest: +SKIP
 >>> more = base.variant("加两个站").add_station((109.84, 40.65))  # doctest: +SKIP
 >>> geogrid.compare(base, more).verdicts                    # doctest: +SKIP
 
@@ -41,7 +41,7 @@ from geogrid.outputs.plots import Curve
 from geogrid.schema import check_lang
 from geogrid.settings import parse_targets
 
-__all__ = ["Comparison", "Edit", "Scenario", "compare", "verdict"]
+__all__ = ["Comparison", "Edit", "Scenario", "compare", "scenario", "verdict"]
 
 #: Zone code column of communities and its street prefix (9 digits of a 12-digit code).
 COMMUNITY = "community_code"
@@ -103,7 +103,7 @@ class _State:
 class Scenario:
     """One named coverage state of a study area, built from a base by edits.
 
-    Make the base with :func:`geogrid.scenario`; derive variants with :meth:`variant`. The
+    Make the base with :func:`geogrid.scenarios`; derive variants with :meth:`variant`. The
     edit methods change this scenario in place and return it, so they chain:
     ``base.variant("B").move_station("F0010", (lon, lat)).set_speed(3.6)``.
 
@@ -279,11 +279,12 @@ class Scenario:
             "minutes",
             ("share_within",),
             {
-                "zh": (f"{self.name}：步行时间分布", "步行时间（分钟）", "该时间内可达的户数占比"),
+                "zh": ("步行时间分布", "步行时间（分钟）", "该时间内可达的户数占比", self.name),
                 "en": (
-                    f"{self.name}: walking times",
+                    "walking times",
                     "walking time (min)",
                     "share of households within",
+                    self.name,
                 ),
             },
             percent=True,
@@ -532,7 +533,7 @@ class Scenario:
         folder : str or Path
             A folder written by :meth:`write`.
         base : Scenario
-            The scenario it was derived from (e.g. ``geogrid.scenario(study)``).
+            The scenario it was derived from (e.g. ``geogrid.scenarios(study)``).
 
         Returns
         -------
@@ -750,6 +751,57 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     v, w = values[ok][order], weights[ok][order]
     cum = np.cumsum(w)
     return float(v[np.searchsorted(cum, q * cum[-1])])
+
+
+def scenario(
+    source: Any,
+    *,
+    name: str = "基准",
+    targets: Any = None,
+    speed_kmh: float | None = None,
+    private: str | None = None,
+) -> Scenario:
+    """Start a named scenario from a study area or a coverage result.
+
+    Parameters
+    ----------
+    source : StudyArea or CoverageResults
+        A study area (its coverage is computed on its prepared, snapped inputs) or the result
+        of :func:`geogrid.coverage` (its engine is copied, nothing is recomputed).
+    name : str
+        The scenario's name (default 基准, "base").
+    targets, speed_kmh, private
+        As for :func:`geogrid.coverage`, when ``source`` is a study area.
+
+    Returns
+    -------
+    Scenario
+        Derive variants with :meth:`Scenario.variant`; compare them with :func:`compare`.
+
+    Examples
+    --------
+    >>> study = geogrid.load_demo()                               # doctest: +SKIP
+    >>> base = geogrid.scenarios(study)                            # doctest: +SKIP
+    >>> slow = base.variant("慢行").set_speed(3.0)                 # doctest: +SKIP
+    >>> geogrid.compare(base, slow).verdicts                      # doctest: +SKIP
+
+    """
+    from geogrid.api import coverage_engine
+    from geogrid.study.area import StudyArea
+
+    if isinstance(source, StudyArea):
+        cov = coverage_engine(source, targets=targets, speed_kmh=speed_kmh, private=private)
+        return Scenario(cov, name=name, communities=source.communities)
+    engine = getattr(source, "coverage", None)
+    if isinstance(engine, Coverage):
+        study = getattr(source, "study", None)
+        communities = getattr(study, "communities", None)
+        return Scenario(engine, name=name, communities=communities)
+    msg = (
+        f"cannot start a scenario from {type(source).__name__}; pass a study area "
+        "(geogrid.load_study) or a coverage result (geogrid.coverage)"
+    )
+    raise InputError(msg)
 
 
 # --------------------------------------------------------------------------- comparison
