@@ -97,11 +97,19 @@ def parse_crs(value: Any) -> str | pyproj.CRS:
         raise CRSError(msg) from exc
 
 
+# The rough box where GCJ-02 applies (the usual open-source convention).
+_GCJ_LON_MIN, _GCJ_LON_MAX = 72.004, 137.8347
+_GCJ_LAT_MIN, _GCJ_LAT_MAX = 0.8293, 55.8271
+
+
 def in_china(lon: Any, lat: Any) -> np.ndarray:
     """Whether points fall in the rough box where GCJ-02 applies (outside it, no shift)."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
-    return (lon > 72.004) & (lon < 137.8347) & (lat > 0.8293) & (lat < 55.8271)
+    inside: np.ndarray = (
+        (lon > _GCJ_LON_MIN) & (lon < _GCJ_LON_MAX) & (lat > _GCJ_LAT_MIN) & (lat < _GCJ_LAT_MAX)
+    )
+    return inside
 
 
 def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

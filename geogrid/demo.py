@@ -375,11 +375,11 @@ def _layout(n: int, rng: np.random.Generator, per_street: int) -> _Layout:
         n_s = max(1, round(counts.sum() / per_street))
         cum = np.cumsum(counts)
         cuts = np.unique(np.searchsorted(cum, cum[-1] * np.arange(1, n_s) / n_s, side="left"))
-        group = np.searchsorted(cuts, np.arange(len(cols)), side="left")
-        group = np.unique(group, return_inverse=True)[1].ravel()
+        raw_group = np.searchsorted(cuts, np.arange(len(cols)), side="left")
+        group = np.unique(raw_group, return_inverse=True)[1].ravel()
         col_group = dict(zip(cols.tolist(), group.tolist(), strict=True))
-        idx = np.flatnonzero(in_band)
-        street[idx] = s_next + np.array([col_group[int(c)] for c in gcol[idx]])
+        band_idx = np.flatnonzero(in_band)
+        street[band_idx] = s_next + np.array([col_group[int(c)] for c in gcol[band_idx]])
         s_next += int(group.max()) + 1
     order = np.lexsort((gcol, -row, street))  # per street: north to south, west to east
     seq = np.empty(n, dtype=np.int64)
@@ -671,8 +671,8 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
     n_g = int(rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25])) if gated else int(rng.integers(2, 4))
     names = np.array(["S", "N", "W", "E"])
     weight = np.array([1.0 if sides[s][2] else 3.0 for s in names])
-    chosen = rng.choice(names, size=n_g, replace=False, p=weight / weight.sum())
-    chosen = [s for s in names if s in set(chosen.tolist())]  # fixed side order
+    drawn = set(rng.choice(names, size=n_g, replace=False, p=weight / weight.sum()).tolist())
+    chosen = [s for s in names if s in drawn]  # fixed side order
     gate_s = []
     w, h = a1 - a0, b1 - b0
     for k, s in enumerate(chosen):

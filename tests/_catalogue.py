@@ -19,6 +19,7 @@ into a folder, so cases can start from good files and break one thing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import subprocess
 import sys
@@ -168,17 +169,12 @@ def check(cls: str, res: Outcome, *fragments: str) -> None:
     {"error": check_error, "repair": check_repair, "ok": check_ok}[cls](res, *fragments)
 
 
-_DISTRICT: Any = None
-
-
+@functools.cache
 def demo_district() -> Any:
     """The tiny demo district (2 communities, seed 0), built once per test session."""
-    global _DISTRICT
-    if _DISTRICT is None:
-        from geogrid.demo import make_district
+    from geogrid.demo import make_district
 
-        _DISTRICT = make_district(n_communities=2, seed=0)
-    return _DISTRICT
+    return make_district(n_communities=2, seed=0)
 
 
 def demo_inputs(folder: Path) -> dict[str, Path]:

@@ -282,7 +282,7 @@ FACILITY_CASES = [
          ["--facility-type", "station"], (), {"station": 1, "centre_street": 1}),
     case("error", "facility-type-unknown-default", lambda d: _fac(d, type=None),
          ["--facility-type", "快递站"], ("unknown facility type '快递站'", "station"), {}),
-    case("error", "facility-type-column-missing", lambda d: _fac(d),
+    case("error", "facility-type-column-missing", _fac,
          ["--facility-type-column", "类别"], ("no column '类别'", "type"), {}),
     case("repair", "unknown-types-not-matched-by-substring",
          lambda d: four_facilities(d, ["卫生服务站", "快递服务站", "便民服务站", "党群服务站"]), [],

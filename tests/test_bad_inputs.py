@@ -432,7 +432,7 @@ CASES = [
     case(
         "error",
         "osm-as-communities",
-        cov(communities=lambda p, t: motorway_osm(p, t)),
+        cov(communities=motorway_osm),
         ["OSM file"],
     ),
     # --- coordinates --------------------------------------------------------------------------

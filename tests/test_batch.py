@@ -269,7 +269,7 @@ def test_region_split_of_a_synthetic_district(tmp_path):
     assert (s["served_across_border_hh"] >= 0).all() and (s["served_across_border_hh"] > 0).any()
     assert (s["served_across_border_hh"] <= s["households"] - s["uncovered_hh_15min"] + 0.2).all()
     total = sum(
-        gpd.read_file(s2.demand).pipe(lambda g: len(g)) for s2 in specs
+        gpd.read_file(s2.demand).pipe(len) for s2 in specs
     )  # the areas count only their own residents
     assert total == len(buildings)
 

@@ -33,8 +33,8 @@ def readme_commands() -> list[list[str]]:
     cmds = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         for line in block.splitlines():
-            for part in line.split("&&"):
-                part = part.strip()
+            for raw in line.split("&&"):
+                part = raw.strip()
                 if part.startswith("geogrid "):
                     cmds.append(shlex.split(part)[1:])
     return cmds

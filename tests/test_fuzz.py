@@ -40,7 +40,7 @@ CRS = "EPSG:4546"
 
 offset = st.floats(min_value=-500, max_value=500, allow_nan=False, allow_infinity=False)
 huge = st.sampled_from([1e15, -1e15, 1e300, 3.4e38])
-coord = st.one_of(offset, offset.map(lambda v: round(v)), huge)  # rounding makes ties
+coord = st.one_of(offset, offset.map(round), huge)  # rounding makes ties
 
 
 @st.composite

@@ -139,9 +139,9 @@ def test_columns_codes_and_flags(result):
 
 def test_codes_reading_order(result, area):
     comm, _, _ = area
-    for code, sub in result.grids.groupby("community_code"):
+    for code, group in result.grids.groupby("community_code"):
         cpoly = comm.loc[comm["community_code"] == code].geometry.iloc[0]
-        sub = sub.sort_values("grid_code")
+        sub = group.sort_values("grid_code")
         h = math.sqrt(cpoly.area / len(sub))
         ymax = sub.total_bounds[3]
         c = sub.geometry.centroid

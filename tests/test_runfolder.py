@@ -568,7 +568,7 @@ def test_second_run_into_a_busy_folder_is_refused(wd, tmp_path):
         args, cwd=wd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     try:
-        assert _wait_for(lambda: (out / LOCK_NAME).exists())
+        assert _wait_for((out / LOCK_NAME).exists)
         second = run(["demo", "--out", str(out), "--communities", "2"], wd)
         line = one_line_error(second)
         assert f"pid {first.pid}" in line and "another geogrid run" in line

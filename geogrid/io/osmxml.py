@@ -174,6 +174,8 @@ def _scan_relations(f: osmium.io.File) -> tuple[list[dict[str, Any]], set[int]]:
     relations: list[dict[str, Any]] = []
     wanted: set[int] = set()
     for rel in osmium.FileProcessor(f, osmium.osm.RELATION):
+        if not isinstance(rel, osmium.osm.Relation):
+            continue
         tags = dict(rel.tags)
         if tags.get("type") not in _AREA_RELATION_TYPES:
             continue
@@ -222,6 +224,39 @@ def _valid_polygon(geom: shapely.Geometry) -> shapely.Geometry:
     return shapely.make_valid(geom, method="structure", keep_collapsed=False)
 
 
+def _collect_node(node: osmium.osm.Node, col: _Collector) -> None:
+    """Keep a tagged node that is a point of interest."""
+    if node.tags and _is_poi(tags := dict(node.tags)):
+        col.poi_rows.append({"osmid": node.id, "osm_type": "node", **tags})
+        col.poi_points.append((node.location.lon, node.location.lat))
+
+
+def _collect_way(way: osmium.osm.Way, col: _Collector, wanted: set[int]) -> None:
+    """Keep a highway, a closed building/residential/POI area, or a relation member's rings."""
+    tags = dict(way.tags)
+    is_member = way.id in wanted
+    highway = "highway" in tags
+    kinds = _is_building(tags) or _is_residential(tags) or _is_poi(tags)
+    if not (highway or kinds or is_member):
+        return
+    ids, xy = _way_coords(way, col)
+    if is_member:
+        col.member_coords[way.id] = xy
+    if highway:
+        if len(xy) < 2:
+            col.skipped_ways += 1
+        else:
+            col.way_rows.append({"osmid": way.id, "nodes": ids, **tags})
+            col.way_coords.append(xy)
+    elif kinds:
+        closed = len(way.nodes) >= 4 and way.nodes[0].ref == way.nodes[-1].ref
+        if not closed or len(xy) < 4 or ids[0] != ids[-1]:
+            col.skipped_areas += 1
+            return
+        col.area_rows.append({"osmid": way.id, "osm_type": "way", **tags})
+        col.area_geoms.append(_valid_polygon(shapely.polygons(xy)))
+
+
 def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
     """Read ``path`` into the four layers of :class:`geogrid.io.OSMData` (no bbox filter)."""
     f = osm_file(path)
@@ -230,33 +265,10 @@ def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
         col = _Collector()
         fp = osmium.FileProcessor(f, osmium.osm.NODE | osmium.osm.WAY).with_locations()
         for obj in fp:
-            if obj.is_node():
-                if obj.tags and _is_poi(tags := dict(obj.tags)):
-                    col.poi_rows.append({"osmid": obj.id, "osm_type": "node", **tags})
-                    col.poi_points.append((obj.location.lon, obj.location.lat))
-                continue
-            tags = dict(obj.tags)
-            is_member = obj.id in wanted
-            highway = "highway" in tags
-            kinds = _is_building(tags) or _is_residential(tags) or _is_poi(tags)
-            if not (highway or kinds or is_member):
-                continue
-            ids, xy = _way_coords(obj, col)
-            if is_member:
-                col.member_coords[obj.id] = xy
-            if highway:
-                if len(xy) < 2:
-                    col.skipped_ways += 1
-                else:
-                    col.way_rows.append({"osmid": obj.id, "nodes": ids, **tags})
-                    col.way_coords.append(xy)
-            elif kinds:
-                closed = len(obj.nodes) >= 4 and obj.nodes[0].ref == obj.nodes[-1].ref
-                if not closed or len(xy) < 4 or ids[0] != ids[-1]:
-                    col.skipped_areas += 1
-                    continue
-                col.area_rows.append({"osmid": obj.id, "osm_type": "way", **tags})
-                col.area_geoms.append(_valid_polygon(shapely.polygons(xy)))
+            if isinstance(obj, osmium.osm.Node):
+                _collect_node(obj, col)
+            elif isinstance(obj, osmium.osm.Way):
+                _collect_way(obj, col, wanted)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = f"could not read {path.name} as OSM data ({first}); pass an OSM XML or PBF file"

@@ -487,7 +487,7 @@ def _find_column(
     lower = {c.lower(): c for c in reversed(columns)}
     for name in names:
         if name in lower:
-            return lower[name]
+            return str(lower[name])
     msg = (
         f"{fname} has no {what} column (columns: {shown}); name it {'/'.join(names[:5])} "
         "or pass lon='...' and lat='...' in Python"
@@ -506,7 +506,8 @@ def _numeric(col: pd.Series, name: str, fname: str) -> np.ndarray:
             f"(first: data row {first + 1}, {col.iloc[first]!r}); fix or delete those rows"
         )
         raise InputError(msg)
-    return values.to_numpy(dtype=float)
+    out: np.ndarray = values.to_numpy(dtype=float)
+    return out
 
 
 def _check_lonlat(x: np.ndarray, y: np.ndarray, xc: str, yc: str, fname: str) -> None:

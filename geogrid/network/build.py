@@ -329,7 +329,7 @@ def _split_at_shared_vertices(
     # k = running count of node vertices within each line (first vertex -> 1)
     csum = np.cumsum(is_node)
     base = np.repeat(csum[starts] - 1, ends - starts + 1)
-    k = csum - base
+    k: np.ndarray = csum - base
     n_edges_line = k[ends] - 1
     offset = np.r_[0, np.cumsum(n_edges_line)[:-1]]
     off = np.repeat(offset, ends - starts + 1)
@@ -651,6 +651,6 @@ def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
 def _named(path: Path, build: Any, *args: Any, **kwargs: Any) -> WalkNetwork:
     """Call ``build`` and put the file name in front of a network error's message."""
     try:
-        return build(*args, **kwargs)  # type: ignore[no-any-return]
+        return build(*args, **kwargs)
     except NetworkError as exc:
         raise NetworkError(f"{path.name}: {exc}") from exc

@@ -585,7 +585,7 @@ class ExportGuard:
         )
         out, scan = _withhold(gdf)
         if household:
-            agg = _aggregate(gdf, out)  # type: ignore[arg-type]
+            agg = _aggregate(gdf, out)
             self.household_rows += len(gdf)
             self.buildings += len(agg)
             out = agg

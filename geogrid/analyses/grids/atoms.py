@@ -325,34 +325,34 @@ def build_atoms(
         for a, lab in enumerate(atom_lab_arr.tolist()):
             if lab >= 0:
                 lab_to_atoms.setdefault(lab, []).append(a)
-        for lab, alist in lab_to_atoms.items():
+        for lab, lab_atoms in lab_to_atoms.items():
             units = np.flatnonzero(unit_lab == lab)
-            if len(alist) == 1:
-                unit_atom[units] = alist[0]
+            if len(lab_atoms) == 1:
+                unit_atom[units] = lab_atoms[0]
             else:  # the piece in the unit's block
-                ab = block_arr[alist]
+                ab = block_arr[lab_atoms]
                 for u in units:
                     hit = np.flatnonzero(ab == unit_block[u])
                     if len(hit):
-                        unit_atom[u] = alist[int(hit[0])]
+                        unit_atom[u] = lab_atoms[int(hit[0])]
         lost = np.flatnonzero(unit_atom < 0)
         if len(lost):  # a unit whose atom vanished as a sliver: the nearest atom
             tree = shapely.STRtree(geoms_arr)
             near = tree.query_nearest(points[lost], return_distance=False, all_matches=False)
             unit_atom[lost[near[0]]] = near[1]
-    hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
+    atom_hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
     pop = np.bincount(unit_atom, weights=population, minlength=n) if m else np.zeros(n)
     pm = np.bincount(unit_atom, weights=party_members, minlength=n) if m else np.zeros(n)
     nu = np.bincount(unit_atom, minlength=n) if m else np.zeros(n, int)
     return Atoms(
         geoms=geoms_arr,
-        households=hh,
+        households=atom_hh,
         population=pop,
         party_members=pm,
         n_units=nu,
         unit_atom=unit_atom,
         kind=kind_arr,
-        oversized=hh > max_households,
+        oversized=atom_hh > max_households,
     )
 
 

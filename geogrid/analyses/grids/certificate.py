@@ -37,6 +37,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -267,7 +268,7 @@ def _build(
     rows, cols, vals, rlo, rhi = [], [], [], [], []
     r = 0
 
-    def row(c, v, lo_, hi_):
+    def row(c: Any, v: Any, lo_: float, hi_: float) -> None:
         nonlocal r
         rows.append(np.full(len(c), r))
         cols.append(np.asarray(c, np.int64))
@@ -334,7 +335,14 @@ def _build(
 
 
 def _warm(
-    m: _Hess, w: np.ndarray, nbrs, labels: np.ndarray, *, lo, hi, balance
+    m: _Hess,
+    w: np.ndarray,
+    nbrs: list[list[int]],
+    labels: np.ndarray,
+    *,
+    lo: float,
+    hi: float,
+    balance: tuple[float, float] | None,
 ) -> np.ndarray | None:
     """Column vector of a partition: centres are lowest atoms, flows along BFS trees."""
     x = np.zeros(m.ncol)
@@ -377,7 +385,9 @@ def _warm(
     return x
 
 
-def _solve(arrays: dict, warm: np.ndarray | None, *, max_nodes: int, time_limit_s: float):
+def _solve(
+    arrays: dict[str, Any], warm: np.ndarray | None, *, max_nodes: int, time_limit_s: float
+) -> tuple[str, np.ndarray | None, float, float]:
     import highspy
 
     a = arrays["a"]
@@ -435,7 +445,9 @@ def _decode_raw(m: _Hess, x: np.ndarray) -> np.ndarray:
     return lab
 
 
-def _reduced(w: np.ndarray, nbrs: list[list[int]], lo: float):
+def _reduced(
+    w: np.ndarray, nbrs: list[list[int]], lo: float
+) -> tuple[np.ndarray, list[list[int]], np.ndarray]:
     """Contract light leaves, number atoms with households first (see :func:`exact_feasible`)."""
     wc, nc, owner = contract_leaves(w, nbrs, lo)
     perm = np.lexsort((np.arange(len(wc)), wc <= EPS_HH))

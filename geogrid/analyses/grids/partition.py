@@ -33,15 +33,16 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from geogrid.analyses.grids.atoms import adjacency, blocks_of, build_atoms, dissolve
+from geogrid.analyses.grids.atoms import Atoms, adjacency, blocks_of, build_atoms, dissolve
 from geogrid.analyses.grids.certificate import certify, outside
-from geogrid.analyses.grids.search import components, make_graph, partition_graph
+from geogrid.analyses.grids.search import Graph, components, make_graph, partition_graph
 from geogrid.errors import CRSError, InputError
 from geogrid.settings import DEFAULTS
 from geogrid.study.demand import prepare_demand
@@ -156,7 +157,7 @@ def _check_band(min_households: float, target_households: float, max_households:
         raise InputError(msg)
 
 
-def _lines(gdf: gpd.GeoDataFrame | gpd.GeoSeries | None, name: str, crs) -> np.ndarray:
+def _lines(gdf: gpd.GeoDataFrame | gpd.GeoSeries | None, name: str, crs: Any) -> np.ndarray:
     if gdf is None:
         return np.empty(0, dtype=object)
     _check_frame(gdf, name)
@@ -211,7 +212,8 @@ def _demand_table(demand: gpd.GeoDataFrame, household_size: float) -> dict[str, 
     if not np.isin(types, [0, 3, 6]).all():
         msg = "demand geometries must be Points or Polygons (building footprints); got others"
         raise InputError(msg)
-    footprints = np.where(types == 0, None, geoms)
+    footprints = geoms.copy()
+    footprints[types == 0] = None
     polys = types != 0
     if polys.any():  # buildings: make valid and keep their largest part
         fixed = shapely.make_valid(geoms[polys])
@@ -299,7 +301,7 @@ def _unit_shapes(dem: dict[str, np.ndarray], sel: np.ndarray) -> np.ndarray:
 
 
 def _residential_polygons(
-    residential: gpd.GeoDataFrame | gpd.GeoSeries | None, crs, dem: dict[str, np.ndarray]
+    residential: gpd.GeoDataFrame | gpd.GeoSeries | None, crs: Any, dem: dict[str, np.ndarray]
 ) -> np.ndarray:
     """Residential areas and compounds holding households: given polygons, compound hulls."""
     out = []
@@ -885,7 +887,9 @@ def partition(
     )
 
 
-def _partition_with_restarts(g, *, lo: float, target: float, hi: float, seed: int) -> np.ndarray:
+def _partition_with_restarts(
+    g: Graph, *, lo: float, target: float, hi: float, seed: int
+) -> np.ndarray:
     """Heuristic partition; when it misses the band, the best of ``RESTARTS`` more seeds.
 
     Restarts are skipped when an atom alone is above ``hi`` or the total below ``lo`` (the
@@ -954,7 +958,7 @@ def _absorb_empty(
     return lab, n_multi
 
 
-def _atom_names(at, idx: np.ndarray, compound: np.ndarray, index: pd.Index) -> list[str]:
+def _atom_names(at: Atoms, idx: np.ndarray, compound: np.ndarray, index: pd.Index) -> list[str]:
     """Name every atom for the certificate's proofs: its compound, else its demand row."""
     names = [f"{k} {a}" for a, k in enumerate(at.kind.tolist())]
     for u, a in enumerate(at.unit_atom.tolist()):

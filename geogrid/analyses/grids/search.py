@@ -111,7 +111,16 @@ def choose_p(total: float, *, lo: float, target: float, hi: float, n_max: int) -
 class _State:
     """Region labels with running weight, area and perimeter per region."""
 
-    def __init__(self, g: Graph, labels: np.ndarray, atoms: np.ndarray, lo, target, hi):
+    def __init__(
+        self,
+        g: Graph,
+        labels: np.ndarray,
+        atoms: np.ndarray,
+        *,
+        lo: float,
+        target: float,
+        hi: float,
+    ) -> None:
         self.g = g
         self.lab = labels  # global array, only ``atoms`` are used
         self.atoms = atoms
@@ -365,7 +374,7 @@ def partition_component(
     if p_rest:
         seeds += _kmeans_seeds(g, rest, p_rest, rng)
     grow(g, atoms, seeds, labels, first)
-    st = _State(g, labels, atoms, lo, target, hi)
+    st = _State(g, labels, atoms, lo=lo, target=target, hi=hi)
     st.local_search()
     nxt = first + len(seeds)
     for _ in range(MAX_ROUNDS):
@@ -389,7 +398,7 @@ def partition_component(
             for a in st.members[r]:
                 st.lab[a] = q
             changed = True
-            st = _State(g, st.lab, atoms, lo, target, hi)
+            st = _State(g, st.lab, atoms, lo=lo, target=target, hi=hi)
         # split heavy regions
         for r in sorted(st.members):
             if st.h[r] > hi and _split_region(g, st, r, nxt, rng):
@@ -397,7 +406,7 @@ def partition_component(
                 changed = True
         if not changed:
             break
-        st = _State(g, st.lab, atoms, lo, target, hi)
+        st = _State(g, st.lab, atoms, lo=lo, target=target, hi=hi)
         st.local_search()
     return nxt
 

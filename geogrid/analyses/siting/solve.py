@@ -360,6 +360,8 @@ def exact_cover(
     mip_rel_gap: float = 1e-6,
 ) -> Solution:
     """HiGHS MIP for MCLP (``k``) or partial set cover (``need_w``)."""
+    if k is None and need_w is None:
+        raise ValueError("exact_cover needs k (sites to open) or need_w (weight to cover)")
     n = cover.shape[0]
     units = np.flatnonzero(~covered0 & (w > 0) & (np.diff(cover.tocsc().indptr) > 0))
     m = len(units)
@@ -368,7 +370,7 @@ def exact_cover(
     if need_w is None:
         a = sparse.vstack([link, ones], format="csr")
         row_lo = np.r_[np.full(m, -np.inf), 0.0]
-        row_hi = np.r_[np.zeros(m), float(k)]
+        row_hi = np.r_[np.zeros(m), float(k or 0)]
         cost = np.r_[np.zeros(n), w[units]]
         maximize = True
     else:
