@@ -327,7 +327,7 @@ def far_from_centre(
     return ~np.isfinite(dist) | (dist > limit), limit
 
 
-def _is_metric(crs: Any) -> bool:
+def is_metric(crs: Any) -> bool:
     c = pyproj.CRS(crs)
     return bool(c.is_projected and c.axis_info and c.axis_info[0].unit_name in ("metre", "meter"))
 
@@ -341,7 +341,7 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: Any = None) -> gpd.GeoDataFrame:
     if gdf.crs is None:
         msg = "layer has no coordinate system; set it with gdf.set_crs('EPSG:4326') or pass crs="
         raise CRSError(msg)
-    if crs is None and _is_metric(gdf.crs):
+    if crs is None and is_metric(gdf.crs):
         return gdf
     target = pyproj.CRS(crs) if crs is not None else metric_crs(gdf)
     if target.is_geographic:

@@ -24,7 +24,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from geogrid.crs import _is_metric, far_from_centre, metric_crs, to_metric
+from geogrid.crs import far_from_centre, is_metric, metric_crs, to_metric
 from geogrid.errors import CRSError, NetworkError
 
 log = logger = logging.getLogger(__name__)
@@ -429,7 +429,7 @@ def network_from_ways(
     ways = _drop_far_ways(ways)
     if crs is not None:
         target = pyproj.CRS(crs)
-    elif _is_metric(ways.crs):
+    elif is_metric(ways.crs):
         target = pyproj.CRS(ways.crs)
     else:
         target = metric_crs(ways)

@@ -1014,15 +1014,24 @@ def service_areas(
             resolution_m=resolution_m,
         )
     tlist = parse_targets(targets) if targets is not None else cov.targets
-    side = float(street_side_m if street_side_m is not None else cov.settings.street_side_m)
-    limits = {t.name: t.max_dist_m(cov.speed_kmh) for t in tlist}
+    return _service_lines(cov, {t.name: t.max_dist_m(cov.speed_kmh) for t in tlist}, per_facility)
+
+
+def _service_lines(cov: Coverage, limits: dict[str, float], per_facility: bool) -> gpd.GeoDataFrame:
+    """Reached street segments per target (``service_areas(lines=True)``), exact."""
     graph = _paths.walk_graph(cov.net)
     u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
     rows: list[dict[str, Any]] = []
     geoms: list[Any] = []
     active = cov._active()
 
-    def emit(e, s, t, w, group=None):
+    def emit(
+        e: np.ndarray,
+        s: np.ndarray,
+        t: np.ndarray,
+        w: np.ndarray,
+        group: np.ndarray | None = None,
+    ) -> list[tuple[int, Any]]:
         if group is None:
             group = np.zeros(len(e), dtype=np.int64)
         group, e, s, t, w = _merge_intervals(cov.net, group, e, s, t)
@@ -1031,17 +1040,10 @@ def service_areas(
         order = np.argsort(group, kind="stable")
         bounds = np.searchsorted(group[order], keys, side="left").tolist() + [len(order)]
         segs = segs[order]
-        if not lines:
-            segs = shapely.buffer(segs, side, quad_segs=4)
-        out = []
-        for i, k in enumerate(keys.tolist()):
-            part = segs[bounds[i] : bounds[i + 1]]
-            out.append(
-                (k, shapely.union_all(part) if not lines else shapely.multilinestrings(part))
-            )
-        if len(keys) == 0 and group is not None and not len(segs):
-            return out
-        return out
+        return [
+            (k, shapely.multilinestrings(segs[bounds[i] : bounds[i + 1]]))
+            for i, k in enumerate(keys.tolist())
+        ]
 
     # union over facilities from the nearest-facility field
     fld = cov.field
@@ -1062,9 +1064,7 @@ def service_areas(
                 "reached_km": round(float(np.sum(mt - ms)) / 1000.0, 3),
             }
         )
-        geoms.append(
-            got[0][1] if got else (shapely.MultiLineString() if lines else shapely.Polygon())
-        )
+        geoms.append(got[0][1] if got else shapely.MultiLineString())
     if per_facility and len(active):
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
         per: list[list[tuple[dict[str, Any], Any]]] = [[] for _ in range(len(active))]
@@ -1099,10 +1099,7 @@ def service_areas(
             for row, geom in items:
                 rows.append(row)
                 geoms.append(geom)
-    gdf = gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
-    if not lines:
-        gdf["area_ha"] = (gdf.geometry.area / 1e4).round(2)
-    return gdf
+    return gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
 
 
 def _area_polygons(

@@ -156,9 +156,6 @@ class _State:
     def region_cost(self, r: int) -> float:
         return self.band_cost(self.h[r]) + self.compact_cost(self.P[r], self.A[r])
 
-    def total_cost(self) -> float:
-        return sum(self.region_cost(r) for r in self.members)
-
     def connected_without(self, r: int, a: int) -> bool:
         """Whether region ``r`` stays connected when atom ``a`` leaves it."""
         g = self.g

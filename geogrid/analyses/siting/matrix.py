@@ -27,12 +27,6 @@ log = logging.getLogger(__name__)
 _EPS = 1e-9
 
 
-def _cells(
-    x: np.ndarray, y: np.ndarray, x0: float, y0: float, size: float
-) -> tuple[np.ndarray, np.ndarray]:
-    return np.floor((x - x0) / size).astype(np.int64), np.floor((y - y0) / size).astype(np.int64)
-
-
 def _find(mat: sparse.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Positions in ``mat.data`` of entries ``(rows, cols)`` (sorted indices), -1 if absent."""
     if len(rows) == 0 or mat.nnz == 0:
