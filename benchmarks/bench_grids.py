@@ -132,7 +132,7 @@ def compare_on_atoms(atoms: gpd.GeoDataFrame, n_peer: int, seed: int = 0) -> pd.
         i, j, s = adjacency(geoms)
         xy = shapely.get_coordinates(shapely.centroid(geoms))
         t = time.perf_counter()
-        g = make_graph(hh, xy, shapely.area(geoms), shapely.length(geoms), i, j, s, hi=HI)
+        g = make_graph(hh, xy, shapely.area(geoms), shapely.length(geoms), adj=(i, j, s), hi=HI)
         lab = partition_graph(g, lo=LO, target=TARGET, hi=HI, seed=seed)
         dt = time.perf_counter() - t
         p = int(lab.max()) + 1
@@ -217,7 +217,7 @@ def redraw_seconds(
         t, c = time.perf_counter(), time.process_time()
         i, j, s = adjacency(geoms)
         xy = shapely.get_coordinates(shapely.centroid(geoms))
-        g = make_graph(hh, xy, shapely.area(geoms), shapely.length(geoms), i, j, s, hi=HI)
+        g = make_graph(hh, xy, shapely.area(geoms), shapely.length(geoms), adj=(i, j, s), hi=HI)
         lab = partition_graph(g, lo=LO, target=TARGET, hi=HI, seed=0)
         t1 = time.perf_counter()
         names = [str(k) for k in range(len(hh))]

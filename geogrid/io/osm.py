@@ -1,18 +1,9 @@
-"""Read user layers and OpenStreetMap extracts; write outputs atomically.
+"""OpenStreetMap extracts as the four layers an analysis needs.
 
-Readers
--------
-:func:`read_layer` reads GeoPackage, GeoJSON, Shapefile (GBK attributes detected), FlatGeobuf,
-CSV and Excel point tables with lon/lat columns. Layers in the shifted Chinese systems
-(GCJ-02 from Amap/Tencent, BD-09 from Baidu) are converted to WGS84 and remember what they were
-in ``gdf.attrs["source_crs"]``. :func:`read_osm` reads ``.osm``/``.osm.bz2``/``.osm.gz``/
-``.osm.pbf`` files with pyosmium into an :class:`OSMData`; :func:`fetch_osm` downloads the same
-layers from Overpass with an on-disk cache.
-
-Writers
--------
-Every writer replaces its target in one step (:func:`atomic_write`): a crash never leaves half a
-file, and user inputs are never modified.
+:func:`read_osm` reads ``.osm``/``.osm.bz2``/``.osm.gz``/``.osm.pbf`` files with pyosmium
+(:mod:`geogrid.io.osmxml`) into an :class:`OSMData` (walkable ways, buildings, residential
+areas, points of interest), optionally clipped to a bounding box; :func:`fetch_osm` downloads
+the same layers from Overpass into an on-disk cache.
 
 OpenStreetMap data is (c) OpenStreetMap contributors, ODbL 1.0.
 """

@@ -1,20 +1,10 @@
-"""Read user layers and OpenStreetMap extracts; write outputs atomically.
+"""Read user layers: vector files and point tables, in any of the CRSs used in China.
 
-Readers
--------
 :func:`read_layer` reads GeoPackage, GeoJSON, Shapefile (GBK attributes detected), FlatGeobuf,
 CSV and Excel point tables with lon/lat columns. Layers in the shifted Chinese systems
 (GCJ-02 from Amap/Tencent, BD-09 from Baidu) are converted to WGS84 and remember what they were
-in ``gdf.attrs["source_crs"]``. :func:`read_osm` reads ``.osm``/``.osm.bz2``/``.osm.gz``/
-``.osm.pbf`` files with pyosmium into an :class:`OSMData`; :func:`fetch_osm` downloads the same
-layers from Overpass with an on-disk cache.
-
-Writers
--------
-Every writer replaces its target in one step (:func:`atomic_write`): a crash never leaves half a
-file, and user inputs are never modified.
-
-OpenStreetMap data is (c) OpenStreetMap contributors, ODbL 1.0.
+in ``gdf.attrs["source_crs"]``. Bad input raises :class:`geogrid.errors.InputError` with a
+one-line message naming the fix.
 """
 
 from __future__ import annotations

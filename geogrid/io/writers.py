@@ -1,20 +1,8 @@
-"""Read user layers and OpenStreetMap extracts; write outputs atomically.
+"""Write outputs atomically: GeoPackage layers, CSV and Excel tables.
 
-Readers
--------
-:func:`read_layer` reads GeoPackage, GeoJSON, Shapefile (GBK attributes detected), FlatGeobuf,
-CSV and Excel point tables with lon/lat columns. Layers in the shifted Chinese systems
-(GCJ-02 from Amap/Tencent, BD-09 from Baidu) are converted to WGS84 and remember what they were
-in ``gdf.attrs["source_crs"]``. :func:`read_osm` reads ``.osm``/``.osm.bz2``/``.osm.gz``/
-``.osm.pbf`` files with pyosmium into an :class:`OSMData`; :func:`fetch_osm` downloads the same
-layers from Overpass with an on-disk cache.
-
-Writers
--------
 Every writer replaces its target in one step (:func:`atomic_write`): a crash never leaves half a
-file, and user inputs are never modified.
-
-OpenStreetMap data is (c) OpenStreetMap contributors, ODbL 1.0.
+file, and user inputs are never modified. Text that would be read as a formula by a spreadsheet
+is written as text; dates inside files are fixed so that the same inputs give the same bytes.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ import numpy as np
 import shapely
 from shapely import Geometry
 
+from geogrid.analyses.grids.search import Graph, make_graph
+
 logger = logging.getLogger(__name__)
 
 #: Shared boundary shorter than this (metres) does not make two atoms neighbours.
@@ -173,13 +175,13 @@ def _building_cells(
 def build_atoms(
     polygon: Geometry,
     lines: np.ndarray,
+    *,
     footprints: np.ndarray,
     points: np.ndarray,
     households: np.ndarray,
     population: np.ndarray,
     party_members: np.ndarray,
     compound: np.ndarray,
-    *,
     max_households: float,
 ) -> Atoms:
     """Build the atoms of one community.
@@ -204,32 +206,95 @@ def build_atoms(
     """
     blocks = blocks_of(polygon, lines)
     m = len(points)
-    unit_block = np.full(m, -1)
-    if m:
-        tree = shapely.STRtree(blocks)
-        pi, bi = tree.query(points, predicate="intersects")
-        # a point on a shared edge: keep the first block, deterministic
-        order = np.lexsort((bi, pi))
-        pi, bi = pi[order], bi[order]
-        first = np.r_[True, pi[1:] != pi[:-1]]
-        unit_block[pi[first]] = bi[first]
-        missing = unit_block < 0
-        if missing.any():  # float noise at the boundary: nearest block
-            near = tree.query_nearest(points[missing], return_distance=False)
-            unit_block[np.flatnonzero(missing)[near[0]]] = near[1]
-    # label of each unit: its compound when the compound stays whole, else itself
-    lab_key = np.array([f"b{i}" for i in range(m)], dtype=object)
-    if m:
-        comp = np.asarray(compound, dtype=object)
-        has = comp != ""
-        if has.any():
-            uniq, inv = np.unique(comp[has], return_inverse=True)
-            hh = np.bincount(inv, weights=households[has], minlength=len(uniq))
-            whole = hh[inv] <= max_households
-            idx = np.flatnonzero(has)[whole]
-            lab_key[idx] = np.array(["c" + str(c) for c in comp[idx]], dtype=object)
-    _, unit_lab = np.unique(lab_key, return_inverse=True) if m else (None, np.array([], int))
+    unit_block = _unit_blocks(blocks, points)
+    lab_key, unit_lab = _unit_labels(compound, households, max_households)
+    pieces = _block_pieces(
+        blocks, unit_block, unit_lab, lab_key, footprints=footprints, points=points
+    )
+    pieces = _merge_compound_pieces(pieces)
+    pieces = _renoded(pieces, polygon)
+    n = len(pieces.geoms)
+    unit_atom = _atom_of_units(pieces, unit_lab, unit_block, points)
+    atom_hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
+    pop = np.bincount(unit_atom, weights=population, minlength=n) if m else np.zeros(n)
+    pm = np.bincount(unit_atom, weights=party_members, minlength=n) if m else np.zeros(n)
+    nu = np.bincount(unit_atom, minlength=n) if m else np.zeros(n, int)
+    return Atoms(
+        geoms=pieces.geoms,
+        households=atom_hh,
+        population=pop,
+        party_members=pm,
+        n_units=nu,
+        unit_atom=unit_atom,
+        kind=pieces.kind,
+        oversized=atom_hh > max_households,
+    )
 
+
+@dataclass
+class _Pieces:
+    """Candidate atoms: polygon, unit label (-1 for fillers), kind and street block each."""
+
+    geoms: np.ndarray
+    lab: np.ndarray
+    kind: np.ndarray
+    block: np.ndarray
+
+    def take(self, keep: np.ndarray) -> _Pieces:
+        """Select the pieces ``keep`` names (a mask or indices)."""
+        return _Pieces(self.geoms[keep], self.lab[keep], self.kind[keep], self.block[keep])
+
+
+def _unit_blocks(blocks: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Street block of every demand unit (a point on a shared edge: the first block)."""
+    unit_block = np.full(len(points), -1)
+    if not len(points):
+        return unit_block
+    tree = shapely.STRtree(blocks)
+    pi, bi = tree.query(points, predicate="intersects")
+    order = np.lexsort((bi, pi))  # deterministic
+    pi, bi = pi[order], bi[order]
+    first = np.r_[True, pi[1:] != pi[:-1]]
+    unit_block[pi[first]] = bi[first]
+    missing = unit_block < 0
+    if missing.any():  # float noise at the boundary: nearest block
+        near = tree.query_nearest(points[missing], return_distance=False)
+        unit_block[np.flatnonzero(missing)[near[0]]] = near[1]
+    return unit_block
+
+
+def _unit_labels(
+    compound: np.ndarray, households: np.ndarray, max_households: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Label of each unit: its compound when the compound stays whole, else itself.
+
+    Returns the label keys (``c<compound>`` or ``b<unit>``) and each unit's label number.
+    """
+    m = len(households)
+    lab_key = np.array([f"b{i}" for i in range(m)], dtype=object)
+    if not m:
+        return lab_key, np.array([], int)
+    comp = np.asarray(compound, dtype=object)
+    has = comp != ""
+    if has.any():
+        uniq, inv = np.unique(comp[has], return_inverse=True)
+        hh = np.bincount(inv, weights=households[has], minlength=len(uniq))
+        whole = hh[inv] <= max_households
+        idx = np.flatnonzero(has)[whole]
+        lab_key[idx] = np.array(["c" + str(c) for c in comp[idx]], dtype=object)
+    return lab_key, np.unique(lab_key, return_inverse=True)[1]
+
+
+def _block_pieces(
+    blocks: np.ndarray,
+    unit_block: np.ndarray,
+    unit_lab: np.ndarray,
+    lab_key: np.ndarray,
+    *,
+    footprints: np.ndarray,
+    points: np.ndarray,
+) -> _Pieces:
+    """Cut the blocks into pieces: a block holding one label or none whole, others into cells."""
     geoms: list[Geometry] = []
     kinds: list[str] = []
     atom_lab: list[int] = []  # label (unit group) per atom, -1 for fillers
@@ -237,123 +302,110 @@ def build_atoms(
     for b, block in enumerate(blocks):
         members = np.flatnonzero(unit_block == b)
         labs = np.unique(unit_lab[members])
-        if len(labs) == 0:
+        if len(labs) <= 1:
             geoms.append(block)
             kinds.append("block")
-            atom_lab.append(-1)
-            atom_block.append(b)
-            continue
-        if len(labs) == 1:
-            geoms.append(block)
-            kinds.append("block")
-            atom_lab.append(int(labs[0]))
+            atom_lab.append(int(labs[0]) if len(labs) else -1)
             atom_block.append(b)
             continue
         cells, clabs = _building_cells(
             block, footprints[members], points[members], unit_lab[members]
         )
-        # the part of a label's cell holding its representative point is the atom
         for lab in labs:
             sel = np.flatnonzero(clabs == lab)
             if len(sel) == 0:
                 continue
-            unit_pts = points[members[unit_lab[members] == lab]]
-            if len(sel) == 1:
-                main = sel[0]
-            else:
-                hits = [
-                    int(shapely.intersects(cells[s], unit_pts).sum()) + cells[s].area * 1e-12
-                    for s in sel
-                ]
-                main = sel[int(np.argmax(hits))]
-            for s in sel:
-                geoms.append(cells[s])
+            main = _main_cell(cells, sel, points[members[unit_lab[members] == lab]])
+            kind = "compound" if lab_is_compound(lab_key, unit_lab, lab) else "building"
+            for c in sel:
+                geoms.append(cells[c])
                 atom_block.append(b)
-                if s == main:
-                    kinds.append(
-                        "compound" if lab_is_compound(lab_key, unit_lab, lab) else "building"
-                    )
-                    atom_lab.append(int(lab))
-                else:
-                    kinds.append("filler")
-                    atom_lab.append(-1)
+                kinds.append(kind if c == main else "filler")
+                atom_lab.append(int(lab) if c == main else -1)
     geoms_arr = np.empty(len(geoms), dtype=object)
     geoms_arr[:] = geoms
-    atom_lab_arr = np.asarray(atom_lab, dtype=np.int64)
-    kind_arr = np.asarray(kinds, dtype=object)
-    block_arr = np.asarray(atom_block, dtype=np.int64)
-    # a whole compound cut by streets or paths into several blocks: merge its pieces into one
-    # atom when they form one polygon; otherwise one atom per piece
-    drop = np.zeros(len(geoms_arr), bool)
-    labs_multi, counts = np.unique(atom_lab_arr[atom_lab_arr >= 0], return_counts=True)
-    for lab in labs_multi[counts > 1]:
-        alist = np.flatnonzero(atom_lab_arr == lab)
-        if kind_arr[alist[0]] != "compound" and kind_arr[alist[0]] != "block":
-            continue
-        merged = shapely.union_all(geoms_arr[alist])
-        if shapely.get_type_id(merged) == 3:
-            geoms_arr[alist[0]] = merged
-            kind_arr[alist[0]] = "compound"
-            drop[alist[1:]] = True
-    if drop.any():
-        keep = ~drop
-        geoms_arr, atom_lab_arr = geoms_arr[keep], atom_lab_arr[keep]
-        kind_arr, block_arr = kind_arr[keep], block_arr[keep]
-    # one planar noding of all atom edges: shared edges become identical
-    geoms_arr = renode(geoms_arr, polygon)
-    keep = ~shapely.is_empty(geoms_arr)
-    if not keep.all():
-        geoms_arr, atom_lab_arr = geoms_arr[keep], atom_lab_arr[keep]
-        kind_arr, block_arr = kind_arr[keep], block_arr[keep]
-    if (shapely.get_type_id(geoms_arr) != 3).any():  # split parts: largest keeps the atom
-        parts, pidx = shapely.get_parts(geoms_arr, return_index=True)
-        area = shapely.area(parts)
-        best = np.zeros(len(geoms_arr), int)
-        order = np.lexsort((-area, pidx))
-        first = np.r_[True, pidx[order][1:] != pidx[order][:-1]]
-        best[pidx[order][first]] = order[first]
-        main = np.zeros(len(parts), bool)
-        main[best] = True
-        geoms_arr = parts
-        atom_lab_arr = np.where(main, atom_lab_arr[pidx], -1)
-        kind_arr = np.where(main, kind_arr[pidx], "filler").astype(object)
-        block_arr = block_arr[pidx]
-    n = len(geoms_arr)
-    unit_atom = np.full(m, -1)
-    if m:
-        lab_to_atoms: dict[int, list[int]] = {}
-        for a, lab in enumerate(atom_lab_arr.tolist()):
-            if lab >= 0:
-                lab_to_atoms.setdefault(lab, []).append(a)
-        for lab, lab_atoms in lab_to_atoms.items():
-            units = np.flatnonzero(unit_lab == lab)
-            if len(lab_atoms) == 1:
-                unit_atom[units] = lab_atoms[0]
-            else:  # the piece in the unit's block
-                ab = block_arr[lab_atoms]
-                for u in units:
-                    hit = np.flatnonzero(ab == unit_block[u])
-                    if len(hit):
-                        unit_atom[u] = lab_atoms[int(hit[0])]
-        lost = np.flatnonzero(unit_atom < 0)
-        if len(lost):  # a unit whose atom vanished as a sliver: the nearest atom
-            tree = shapely.STRtree(geoms_arr)
-            near = tree.query_nearest(points[lost], return_distance=False, all_matches=False)
-            unit_atom[lost[near[0]]] = near[1]
-    atom_hh = np.bincount(unit_atom, weights=households, minlength=n) if m else np.zeros(n)
-    pop = np.bincount(unit_atom, weights=population, minlength=n) if m else np.zeros(n)
-    pm = np.bincount(unit_atom, weights=party_members, minlength=n) if m else np.zeros(n)
-    nu = np.bincount(unit_atom, minlength=n) if m else np.zeros(n, int)
-    return Atoms(
-        geoms=geoms_arr,
-        households=atom_hh,
-        population=pop,
-        party_members=pm,
-        n_units=nu,
-        unit_atom=unit_atom,
-        kind=kind_arr,
-        oversized=atom_hh > max_households,
+    return _Pieces(
+        geoms_arr,
+        np.asarray(atom_lab, dtype=np.int64),
+        np.asarray(kinds, dtype=object),
+        np.asarray(atom_block, dtype=np.int64),
     )
+
+
+def _main_cell(cells: np.ndarray, sel: np.ndarray, unit_pts: np.ndarray) -> int:
+    """Pick the part of a label's cell holding most of its units' points (ties: the larger)."""
+    if len(sel) == 1:
+        return int(sel[0])
+    hits = [int(shapely.intersects(cells[c], unit_pts).sum()) + cells[c].area * 1e-12 for c in sel]
+    return int(sel[int(np.argmax(hits))])
+
+
+def _merge_compound_pieces(pieces: _Pieces) -> _Pieces:
+    """Merge a whole compound cut by streets into one atom when its pieces form one polygon."""
+    geoms, kind = pieces.geoms.copy(), pieces.kind.copy()
+    drop = np.zeros(len(geoms), bool)
+    labs_multi, counts = np.unique(pieces.lab[pieces.lab >= 0], return_counts=True)
+    for lab in labs_multi[counts > 1]:
+        alist = np.flatnonzero(pieces.lab == lab)
+        if kind[alist[0]] != "compound" and kind[alist[0]] != "block":
+            continue
+        merged = shapely.union_all(geoms[alist])
+        if shapely.get_type_id(merged) == 3:
+            geoms[alist[0]] = merged
+            kind[alist[0]] = "compound"
+            drop[alist[1:]] = True
+    return _Pieces(geoms, pieces.lab, kind, pieces.block).take(~drop)
+
+
+def _renoded(pieces: _Pieces, polygon: Geometry) -> _Pieces:
+    """Node all piece edges together (shared edges identical); split parts become fillers."""
+    pieces = _Pieces(renode(pieces.geoms, polygon), pieces.lab, pieces.kind, pieces.block)
+    pieces = pieces.take(~shapely.is_empty(pieces.geoms))
+    if not (shapely.get_type_id(pieces.geoms) != 3).any():
+        return pieces
+    parts, pidx = shapely.get_parts(pieces.geoms, return_index=True)
+    area = shapely.area(parts)
+    best = np.zeros(len(pieces.geoms), int)
+    order = np.lexsort((-area, pidx))
+    first = np.r_[True, pidx[order][1:] != pidx[order][:-1]]
+    best[pidx[order][first]] = order[first]
+    main = np.zeros(len(parts), bool)
+    main[best] = True  # the largest part keeps the atom
+    return _Pieces(
+        parts,
+        np.where(main, pieces.lab[pidx], -1),
+        np.where(main, pieces.kind[pidx], "filler").astype(object),
+        pieces.block[pidx],
+    )
+
+
+def _atom_of_units(
+    pieces: _Pieces, unit_lab: np.ndarray, unit_block: np.ndarray, points: np.ndarray
+) -> np.ndarray:
+    """Find the atom of every unit: its label's atom (in the unit's block), else the nearest."""
+    unit_atom = np.full(len(points), -1)
+    if not len(points):
+        return unit_atom
+    lab_to_atoms: dict[int, list[int]] = {}
+    for a, lab in enumerate(pieces.lab.tolist()):
+        if lab >= 0:
+            lab_to_atoms.setdefault(lab, []).append(a)
+    for lab, lab_atoms in lab_to_atoms.items():
+        units = np.flatnonzero(unit_lab == lab)
+        if len(lab_atoms) == 1:
+            unit_atom[units] = lab_atoms[0]
+            continue
+        ab = pieces.block[lab_atoms]  # the piece in the unit's block
+        for u in units:
+            hit = np.flatnonzero(ab == unit_block[u])
+            if len(hit):
+                unit_atom[u] = lab_atoms[int(hit[0])]
+    lost = np.flatnonzero(unit_atom < 0)
+    if len(lost):  # a unit whose atom vanished as a sliver: the nearest atom
+        tree = shapely.STRtree(pieces.geoms)
+        near = tree.query_nearest(points[lost], return_distance=False, all_matches=False)
+        unit_atom[lost[near[0]]] = near[1]
+    return unit_atom
 
 
 def dissolve(geoms: np.ndarray) -> Geometry:
@@ -423,6 +475,22 @@ def lab_is_compound(lab_key: np.ndarray, unit_lab: np.ndarray, lab: int) -> bool
     """Whether unit label ``lab`` stands for a whole compound."""
     idx = np.flatnonzero(unit_lab == lab)
     return bool(len(idx)) and str(lab_key[idx[0]]).startswith("c")
+
+
+def polygon_graph(geoms: np.ndarray, weights: np.ndarray, *, hi: float) -> Graph:
+    """Build the adjacency graph of polygons weighted by ``weights`` (households).
+
+    Centroids, areas, perimeters and shared boundary lengths come from the polygons; a polygon
+    heavier than ``hi`` is pinned (a region of its own).
+    """
+    return make_graph(
+        weights,
+        shapely.get_coordinates(shapely.centroid(geoms)),
+        shapely.area(geoms),
+        shapely.length(geoms),
+        adj=adjacency(geoms),
+        hi=hi,
+    )
 
 
 def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -56,6 +56,8 @@ BALANCE_MAX_NODES = 200
 BALANCE_TIME_LIMIT_S = 5.0
 #: Households below which a band violation counts as none (float noise).
 EPS_HH = 1e-6
+#: A binary column of a MIP solution is taken as 1 above this (solvers return 0.9999...).
+ON = 0.5
 
 
 @dataclass
@@ -265,57 +267,19 @@ def _build(
     m = _Hess(n, pi, pj, col, np.asarray(fj, np.int64), np.asarray(ft, np.int64),
               np.asarray(fh, np.int64), n_extra)  # fmt: skip
     size = np.array([len(e) for e in elig], float)
-    rows, cols, vals, rlo, rhi = [], [], [], [], []
-    r = 0
-
-    def row(c: Any, v: Any, lo_: float, hi_: float) -> None:
-        nonlocal r
-        rows.append(np.full(len(c), r))
-        cols.append(np.asarray(c, np.int64))
-        vals.append(np.asarray(v, float))
-        rlo.append(lo_)
-        rhi.append(hi_)
-        r += 1
-
+    rows = _Rows()
+    centre = {j: col[(j, j)] for j in range(n)}
     xcols = np.arange(m.n_x)
     for i in range(n):  # one centre per atom (at most one for atoms without households)
         sel = xcols[pi == i]
-        row(sel, np.ones(len(sel)), 0.0 if optional[i] else 1.0, 1.0)
-    centre = {j: col[(j, j)] for j in range(n)}
+        rows.add(sel, np.ones(len(sel)), 0.0 if optional[i] else 1.0, 1.0)
     for c in xcols[pi != pj]:  # assigned only to an open centre
-        row([c, centre[int(pj[c])]], [1.0, -1.0], -np.inf, 0.0)
-    for j in range(n):
-        sel = xcols[pj == j]
-        if balance is None:  # lo x_jj <= H_j + s_j, H_j - t_j <= hi x_jj
-            s_j, t_j = m.n_x + 2 * j, m.n_x + 2 * j + 1
-            row(np.r_[sel, centre[j], s_j], np.r_[w[pi[sel]], -lo, 1.0], 0.0, np.inf)
-            row(np.r_[sel, centre[j], t_j], np.r_[w[pi[sel]], -hi, -1.0], -np.inf, 0.0)
-        else:
-            mean = balance[1]
-            d = m.n_x
-            row(np.r_[sel, centre[j]], np.r_[w[pi[sel]], -lo], 0.0, np.inf)
-            row(np.r_[sel, centre[j]], np.r_[w[pi[sel]], -hi], -np.inf, 0.0)
-            row(np.r_[sel, centre[j], d], np.r_[w[pi[sel]], -mean, -1.0], -np.inf, 0.0)
-            row(np.r_[sel, centre[j], d], np.r_[w[pi[sel]], -mean, 1.0], 0.0, np.inf)
-    fcols = m.f0 + np.arange(len(m.fj))
-    key_in: dict[tuple[int, int], list[int]] = {}
-    key_out: dict[tuple[int, int], list[int]] = {}
-    for c, j, t, h in zip(fcols.tolist(), m.fj.tolist(), m.ft.tolist(), m.fh.tolist(), strict=True):
-        key_in.setdefault((j, h), []).append(c)
-        key_out.setdefault((j, t), []).append(c)
-        # flow enters only atoms of the grid
-        row([c, col[(h, j)]], [1.0, -(size[j] - 1.0)], -np.inf, 0.0)
-    for c in xcols[pi != pj]:  # every atom of a grid takes one unit from its centre
-        i, j = int(pi[c]), int(pj[c])
-        fin = key_in.get((j, i), [])
-        fout = key_out.get((j, i), [])
-        row(np.r_[fin, fout, c], np.r_[np.ones(len(fin)), -np.ones(len(fout)), -1.0], 0.0, 0.0)
+        rows.add([c, centre[int(pj[c])]], [1.0, -1.0], -np.inf, 0.0)
+    _household_rows(rows, m, w, centre, lo=lo, hi=hi, balance=balance)
+    _flow_rows(rows, m, size)
     if balance is not None:
         cc = np.array([centre[j] for j in range(n)])
-        row(cc, np.ones(n), float(balance[0]), float(balance[0]))
-    a = sparse.csc_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, m.ncol)
-    )
+        rows.add(cc, np.ones(n), float(balance[0]), float(balance[0]))
     col_lo = np.zeros(m.ncol)
     col_hi = np.ones(m.ncol)
     col_hi[m.n_x : m.f0] = np.inf
@@ -324,14 +288,84 @@ def _build(
     cost = np.zeros(m.ncol)
     cost[m.n_x : m.f0] = 1.0
     return m, {
-        "a": a,
-        "row_lo": np.asarray(rlo, float),
-        "row_hi": np.asarray(rhi, float),
+        "a": rows.matrix(m.ncol),
+        "row_lo": np.asarray(rows.lo, float),
+        "row_hi": np.asarray(rows.hi, float),
         "col_lo": col_lo,
         "col_hi": col_hi,
         "cost": cost,
         "n_int": m.n_x,
     }
+
+
+class _Rows:
+    """Sparse constraint rows ``lo <= sum(v * x[c]) <= hi``, added one at a time."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
+        self.lo: list[float] = []
+        self.hi: list[float] = []
+
+    def add(self, c: Any, v: Any, lo: float, hi: float) -> None:
+        """Add the row ``lo <= sum(v * x[c]) <= hi``."""
+        self.rows.append(np.full(len(c), len(self.lo)))
+        self.cols.append(np.asarray(c, np.int64))
+        self.vals.append(np.asarray(v, float))
+        self.lo.append(lo)
+        self.hi.append(hi)
+
+    def matrix(self, ncol: int) -> sparse.csc_matrix:
+        """Return the rows as one sparse matrix."""
+        data = (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols)))
+        return sparse.csc_matrix(data, shape=(len(self.lo), ncol))
+
+
+def _household_rows(
+    rows: _Rows,
+    m: _Hess,
+    w: np.ndarray,
+    centre: dict[int, int],
+    *,
+    lo: float,
+    hi: float,
+    balance: tuple[int, float] | None,
+) -> None:
+    """Each open grid's households: in the band (with slacks), or near the mean (balance)."""
+    xcols = np.arange(m.n_x)
+    for j in range(m.n):
+        sel = xcols[m.pj == j]
+        hh = w[m.pi[sel]]
+        if balance is None:  # lo x_jj <= H_j + s_j, H_j - t_j <= hi x_jj
+            s_j, t_j = m.n_x + 2 * j, m.n_x + 2 * j + 1
+            rows.add(np.r_[sel, centre[j], s_j], np.r_[hh, -lo, 1.0], 0.0, np.inf)
+            rows.add(np.r_[sel, centre[j], t_j], np.r_[hh, -hi, -1.0], -np.inf, 0.0)
+        else:
+            mean = balance[1]
+            d = m.n_x
+            rows.add(np.r_[sel, centre[j]], np.r_[hh, -lo], 0.0, np.inf)
+            rows.add(np.r_[sel, centre[j]], np.r_[hh, -hi], -np.inf, 0.0)
+            rows.add(np.r_[sel, centre[j], d], np.r_[hh, -mean, -1.0], -np.inf, 0.0)
+            rows.add(np.r_[sel, centre[j], d], np.r_[hh, -mean, 1.0], 0.0, np.inf)
+
+
+def _flow_rows(rows: _Rows, m: _Hess, size: np.ndarray) -> None:
+    """Contiguity: one unit of flow from each grid's centre to every atom of the grid."""
+    xcols = np.arange(m.n_x)
+    fcols = m.f0 + np.arange(len(m.fj))
+    key_in: dict[tuple[int, int], list[int]] = {}
+    key_out: dict[tuple[int, int], list[int]] = {}
+    for c, j, t, h in zip(fcols.tolist(), m.fj.tolist(), m.ft.tolist(), m.fh.tolist(), strict=True):
+        key_in.setdefault((j, h), []).append(c)
+        key_out.setdefault((j, t), []).append(c)
+        # flow enters only atoms of the grid
+        rows.add([c, m.col[(h, j)]], [1.0, -(size[j] - 1.0)], -np.inf, 0.0)
+    for c in xcols[m.pi != m.pj]:  # every atom of a grid takes one unit from its centre
+        i, j = int(m.pi[c]), int(m.pj[c])
+        fin = key_in.get((j, i), [])
+        fout = key_out.get((j, i), [])
+        rows.add(np.r_[fin, fout, c], np.r_[np.ones(len(fin)), -np.ones(len(fout)), -1.0], 0.0, 0.0)
 
 
 def _warm(
@@ -438,7 +472,7 @@ def _decode_raw(m: _Hess, x: np.ndarray) -> np.ndarray:
     xs = x[: m.n_x]
     lab = np.full(m.n, -1, dtype=np.int64)
     best = np.full(m.n, -1.0)
-    for c in np.flatnonzero(xs > 0.5).tolist():
+    for c in np.flatnonzero(xs > ON).tolist():
         i = int(m.pi[c])
         if xs[c] > best[i]:
             best[i], lab[i] = xs[c], int(m.pj[c])
@@ -540,6 +574,22 @@ def exact_feasible(
     return "limit", None
 
 
+def _outside_lower_bound(w: np.ndarray, comp: np.ndarray, lo: float, hi: float) -> float:
+    """Households any partition leaves outside: heavy atoms above hi, light parts below lo."""
+    lb = float(np.maximum(0.0, w - hi).sum())
+    for c in np.unique(comp).tolist():
+        t = float(w[comp == c].sum())
+        if EPS_HH < t < lo:
+            lb += lo - t
+    return lb
+
+
+def _subgraph(nbrs: list[list[int]], atoms: np.ndarray) -> list[list[int]]:
+    """Neighbour lists of ``atoms`` alone, renumbered 0..len(atoms)-1."""
+    local = {int(a): k for k, a in enumerate(atoms.tolist())}
+    return [[local[b] for b in nbrs[a] if b in local] for a in atoms.tolist()]
+
+
 def certify(
     w: np.ndarray,
     nbrs: list[list[int]],
@@ -564,12 +614,7 @@ def certify(
     ub0 = outside(h0[h0 > EPS_HH], lo, hi)
     proofs = cheap_proofs(w, comp, names, lo, hi)
     if proofs:
-        # households any partition leaves outside: heavy atoms above hi, light parts below lo
-        lb = float(np.maximum(0.0, w - hi).sum())
-        for c in np.unique(comp).tolist():
-            t = float(w[comp == c].sum())
-            if EPS_HH < t < lo:
-                lb += lo - t
+        lb = _outside_lower_bound(w, comp, lo, hi)
         return Certificate("infeasible", "proof", proofs, outside_lb=lb, outside_ub=ub0)
     new = labels.copy()
     changed = False
@@ -579,8 +624,7 @@ def certify(
         atoms = np.flatnonzero(comp == c)
         if w[atoms].sum() <= EPS_HH:
             continue
-        local = {int(a): k for k, a in enumerate(atoms.tolist())}
-        sub_nbrs = [[local[b] for b in nbrs[a] if b in local] for a in atoms.tolist()]
+        sub_nbrs = _subgraph(nbrs, atoms)
         sub_lab = np.unique(labels[atoms], return_inverse=True)[1]
         hc = np.bincount(sub_lab, weights=w[atoms])
         ok = outside(hc, lo, hi) <= EPS_HH and all(

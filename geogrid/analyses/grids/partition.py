@@ -40,9 +40,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geogrid.analyses.grids.atoms import Atoms, adjacency, blocks_of, build_atoms, dissolve
+from geogrid.analyses.grids.atoms import (
+    Atoms,
+    blocks_of,
+    build_atoms,
+    dissolve,
+    polygon_graph,
+)
 from geogrid.analyses.grids.certificate import certify, outside
-from geogrid.analyses.grids.search import Graph, components, make_graph, partition_graph
+from geogrid.analyses.grids.search import Graph, components, partition_graph
 from geogrid.errors import CRSError, InputError
 from geogrid.settings import DEFAULTS
 from geogrid.study.demand import prepare_demand
@@ -434,18 +440,7 @@ def derive_communities(
     pi, bi = tree.query(dem["points"], predicate="intersects")
     first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.empty(0, bool)
     hh = np.bincount(bi[first], weights=dem["households"][pi[first]], minlength=len(blocks))
-    i, j, s = adjacency(blocks)
-    cent = shapely.get_coordinates(shapely.centroid(blocks))
-    g = make_graph(
-        hh,
-        cent,
-        shapely.area(blocks),
-        shapely.length(blocks),
-        i,
-        j,
-        s,
-        hi=target_households * 1.5,
-    )
+    g = polygon_graph(blocks, hh, hi=target_households * 1.5)
     lab = partition_graph(
         g,
         lo=target_households * 0.5,
@@ -500,6 +495,29 @@ def _assign_to_communities(comm_geoms: np.ndarray, points: np.ndarray) -> np.nda
     return res
 
 
+def _unit_atoms(
+    boundary: shapely.Geometry,
+    lines: np.ndarray,
+    dem: dict[str, np.ndarray],
+    idx: np.ndarray,
+    *,
+    compound: np.ndarray,
+    max_households: float,
+) -> Atoms:
+    """Atoms of one polygon from the demand rows ``idx`` (compounds by ``compound``)."""
+    return build_atoms(
+        boundary,
+        lines,
+        footprints=dem["footprints"][idx],
+        points=dem["points"][idx],
+        households=dem["households"][idx],
+        population=dem["population"][idx],
+        party_members=dem["party_members"][idx],
+        compound=compound,
+        max_households=max_households,
+    )
+
+
 def _all_atoms(
     comm: gpd.GeoDataFrame,
     dem: dict[str, np.ndarray],
@@ -513,15 +531,12 @@ def _all_atoms(
     per = []
     for c in range(len(comm_geoms)):
         idx = np.flatnonzero(unit_comm == c)
-        at = build_atoms(
+        at = _unit_atoms(
             comm_geoms[c],
             lines_c[c],
-            dem["footprints"][idx],
-            dem["points"][idx],
-            dem["households"][idx],
-            dem["population"][idx],
-            dem["party_members"][idx],
-            dem["compound"][idx],
+            dem,
+            idx,
+            compound=dem["compound"][idx],
             max_households=max_households,
         )
         per.append((idx, at))
@@ -668,20 +683,8 @@ def partition(
         msg = f"certificates must be 'full' or 'band', got {certificates!r}; pass one of them"
         raise InputError(msg)
     derived = communities is None
-    if derived:
-        if network_edges is None:
-            msg = (
-                "without communities, partition needs network_edges (streets) to derive "
-                "provisional communities from where people live; pass communities= or "
-                "network_edges="
-            )
-            raise InputError(msg)
-        communities = derive_communities(network_edges, demand, residential=residential, seed=seed)
-        logger.warning(
-            "no community polygons given: derived %d provisional communities (codes "
-            "000000000NNN) from where people live; pass real ones to replace them",
-            len(communities),
-        )
+    if communities is None:
+        communities = _derived_communities(network_edges, demand, residential, seed)
     comm = _community_table(communities)
     crs = comm.crs
     dem = _demand_table(demand.to_crs(crs), household_size)
@@ -694,8 +697,8 @@ def partition(
     if outside:
         logger.warning("%d demand units lie outside every community and get no grid", outside)
     lines_c = _lines_by_community(comm_geoms, lines)
-
-    it = range(len(comm))
+    band = _Band(min_households, target_households, max_households)
+    it: Any = range(len(comm))
     if verbose:
         try:
             from tqdm.auto import tqdm
@@ -703,121 +706,216 @@ def partition(
             it = tqdm(it, desc="communities")
         except ImportError:  # pragma: no cover
             pass
-    grid_rows: list[dict] = []
-    grid_geoms: list = []
-    atom_frames: list[pd.DataFrame] = []
+    done: list[_CommunityGrids] = []
     unit_grid = np.full(len(unit_comm), None, dtype=object)
-    infeasible: list[tuple[str, str, str]] = []
-    cert_rows: list[dict] = []
     for c in it:
-        code = comm["community_code"].iloc[c]
-        cname = str(comm["name"].iloc[c])
         idx = np.flatnonzero(unit_comm == c)
-        at = build_atoms(
-            comm_geoms[c],
+        one = _grid_community(
+            (str(comm["community_code"].iloc[c]), str(comm["name"].iloc[c]), comm_geoms[c]),
             lines_c[c],
-            dem["footprints"][idx],
-            dem["points"][idx],
-            dem["households"][idx],
-            dem["population"][idx],
-            dem["party_members"][idx],
-            dem["compound"][idx],
-            max_households=max_households,
-        )
-        ai, aj, alen = adjacency(at.geoms)
-        g = make_graph(
-            at.households,
-            shapely.get_coordinates(shapely.centroid(at.geoms)),
-            shapely.area(at.geoms),
-            shapely.length(at.geoms),
-            ai,
-            aj,
-            alen,
-            hi=max_households,
-        )
-        lab = _partition_with_restarts(
-            g, lo=min_households, target=target_households, hi=max_households, seed=seed
-        )
-        cert = certify(
-            g.w,
-            g.nbrs,
-            components(g),
-            lab,
-            _atom_names(at, idx, dem["compound"], demand.index),
-            lo=min_households,
-            hi=max_households,
+            dem,
+            idx,
+            names_index=demand.index,
+            band=band,
+            seed=seed,
             balance=certificates == "full",
         )
-        if cert.labels is not None:
-            lab = cert.labels
-        lab, n_multi = _absorb_empty(at.geoms, at.households, lab)
-        if n_multi:
-            logger.warning(
-                "community %s: %d empty separate part(s) joined the nearest grid, "
-                "which is then not one polygon",
-                code,
-                n_multi,
-            )
-        p = int(lab.max()) + 1
-        polys = np.empty(p, dtype=object)
-        polys[:] = [dissolve(at.geoms[lab == r]) for r in range(p)]
-        order = _reading_order(polys, shapely.area(comm_geoms[c]))
-        rank = np.empty(p, int)
-        rank[order] = np.arange(p)
-        codes = np.array([f"{code}{k + 1:03d}" for k in range(p)], dtype=object)
-        hh = np.bincount(lab, weights=at.households, minlength=p)
-        pop = np.bincount(lab, weights=at.population, minlength=p)
-        pm = np.bincount(lab, weights=at.party_members, minlength=p)
-        nu = np.bincount(lab, weights=at.n_units, minlength=p)
-        for r in order:
-            grid_rows.append(
-                {
-                    "grid_code": codes[rank[r]],
-                    "community_code": code,
-                    "community_name": cname,
-                    "households": float(hh[r]),
-                    "population": float(pop[r]),
-                    "party_members": float(pm[r]),
-                    "n_units": int(nu[r]),
-                }
-            )
-            grid_geoms.append(polys[r])
-        if len(idx):
-            unit_grid[idx] = codes[rank[lab[at.unit_atom]]]
-        atom_frames.append(
-            pd.DataFrame(
-                {
-                    "community_code": code,
-                    "households": at.households,
-                    "kind": at.kind,
-                    "oversized": at.oversized,
-                    "grid_code": codes[rank[lab]],
-                    "geometry": at.geoms,
-                }
-            )
-        )
-        if cert.status != "feasible":
-            infeasible.extend((code, cert.status, r) for r in cert.proof)
-        cert_rows.append(
-            {
-                "community_code": code,
-                "community_name": cname,
-                "status": cert.status,
-                "method": cert.method,
-                "proof": "; ".join(cert.proof),
-                "atoms": len(at.households),
-                "households": round(float(at.households.sum()), 2),
-                "grids": p,
-                "grids_in_band": int(((hh >= min_households) & (hh <= max_households)).sum()),
-                "outside_band_lb_hh": round(cert.outside_lb, 2),
-                "outside_band_best_hh": round(cert.outside_ub, 2),
-                "balance_dev_hh": round(cert.balance_dev_hh, 2),
-                "balance_best_hh": round(cert.balance_best_hh, 2),
-                "balance_bound_hh": round(cert.balance_bound_hh, 2),
-            }
-        )
+        unit_grid[idx] = one.unit_codes
+        done.append(one)
+    grids = _grid_layer(
+        [r for d in done for r in d.rows], [g for d in done for g in d.geoms], crs, band
+    )
+    infeasible_df = pd.DataFrame(
+        [r for d in done for r in d.infeasible], columns=["community_code", "status", "reason"]
+    )
+    cert_df = pd.DataFrame([d.certificate for d in done], columns=CERTIFICATE_COLUMNS)
+    quality = grid_quality(
+        grids,
+        comm,
+        min_households=min_households,
+        max_households=max_households,
+        infeasible=infeasible_df,
+    )
+    for status in ("feasible", "infeasible", "unknown"):
+        quality[f"communities_{status}"] = int((cert_df["status"] == status).sum())
+    frames = [d.atoms for d in done]
+    atoms = gpd.GeoDataFrame(
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(),
+        geometry="geometry",
+        crs=crs,
+    )
+    logger.info(
+        "partitioned %d communities into %d grids (%.1f%% inside %g-%g households)",
+        len(comm),
+        len(grids),
+        100.0 * float(quality["share_in_band"].iloc[0]),
+        min_households,
+        max_households,
+    )
+    return GridResult(
+        grids=grids,
+        assignment=pd.Series(unit_grid, index=demand.index, name="grid_code"),
+        quality=quality,
+        infeasible=infeasible_df,
+        communities_derived=derived,
+        communities=_community_layer(comm, grids),
+        atoms=atoms,
+        certificates=cert_df,
+    )
 
-    grids = gpd.GeoDataFrame(pd.DataFrame(grid_rows), geometry=grid_geoms, crs=crs)
+
+@dataclass(frozen=True)
+class _Band:
+    """The household band of a grid."""
+
+    lo: float
+    target: float
+    hi: float
+
+
+@dataclass
+class _CommunityGrids:
+    """The grids of one community: rows and polygons, unit codes, atoms, certificate."""
+
+    rows: list[dict[str, Any]]
+    geoms: list[shapely.Geometry]
+    unit_codes: np.ndarray
+    atoms: pd.DataFrame
+    certificate: dict[str, Any]
+    infeasible: list[tuple[str, str, str]]
+
+
+def _derived_communities(
+    network_edges: gpd.GeoDataFrame | gpd.GeoSeries | None,
+    demand: gpd.GeoDataFrame,
+    residential: gpd.GeoDataFrame | gpd.GeoSeries | None,
+    seed: int,
+) -> gpd.GeoDataFrame:
+    """Provisional communities from where people live, with a warning saying so."""
+    if network_edges is None:
+        msg = (
+            "without communities, partition needs network_edges (streets) to derive "
+            "provisional communities from where people live; pass communities= or "
+            "network_edges="
+        )
+        raise InputError(msg)
+    communities = derive_communities(network_edges, demand, residential=residential, seed=seed)
+    logger.warning(
+        "no community polygons given: derived %d provisional communities (codes "
+        "000000000NNN) from where people live; pass real ones to replace them",
+        len(communities),
+    )
+    return communities
+
+
+def _grid_community(
+    community: tuple[str, str, shapely.Geometry],
+    lines: np.ndarray,
+    dem: dict[str, np.ndarray],
+    idx: np.ndarray,
+    *,
+    names_index: pd.Index,
+    band: _Band,
+    seed: int,
+    balance: bool,
+) -> _CommunityGrids:
+    """Atoms, heuristic partition, certificate and grid rows of one community.
+
+    ``community`` is its (code, name, polygon); ``idx`` the rows of ``dem`` inside it.
+    """
+    code, cname, boundary = community
+    at = _unit_atoms(
+        boundary, lines, dem, idx, compound=dem["compound"][idx], max_households=band.hi
+    )
+    g = polygon_graph(at.geoms, at.households, hi=band.hi)
+    lab = _partition_with_restarts(g, lo=band.lo, target=band.target, hi=band.hi, seed=seed)
+    cert = certify(
+        g.w,
+        g.nbrs,
+        components(g),
+        lab,
+        _atom_names(at, idx, dem["compound"], names_index),
+        lo=band.lo,
+        hi=band.hi,
+        balance=balance,
+    )
+    if cert.labels is not None:
+        lab = cert.labels
+    lab, n_multi = _absorb_empty(at.geoms, at.households, lab)
+    if n_multi:
+        logger.warning(
+            "community %s: %d empty separate part(s) joined the nearest grid, "
+            "which is then not one polygon",
+            code,
+            n_multi,
+        )
+    p = int(lab.max()) + 1
+    polys = np.empty(p, dtype=object)
+    polys[:] = [dissolve(at.geoms[lab == r]) for r in range(p)]
+    order = _reading_order(polys, shapely.area(boundary))
+    rank = np.empty(p, int)
+    rank[order] = np.arange(p)
+    codes = np.array([f"{code}{k + 1:03d}" for k in range(p)], dtype=object)
+    sums = {
+        col: np.bincount(lab, weights=getattr(at, col), minlength=p)
+        for col in ("households", "population", "party_members", "n_units")
+    }
+    rows = [
+        {
+            "grid_code": codes[rank[r]],
+            "community_code": code,
+            "community_name": cname,
+            "households": float(sums["households"][r]),
+            "population": float(sums["population"][r]),
+            "party_members": float(sums["party_members"][r]),
+            "n_units": int(sums["n_units"][r]),
+        }
+        for r in order
+    ]
+    atoms = pd.DataFrame(
+        {
+            "community_code": code,
+            "households": at.households,
+            "kind": at.kind,
+            "oversized": at.oversized,
+            "grid_code": codes[rank[lab]],
+            "geometry": at.geoms,
+        }
+    )
+    hh = sums["households"]
+    certificate = {
+        "community_code": code,
+        "community_name": cname,
+        "status": cert.status,
+        "method": cert.method,
+        "proof": "; ".join(cert.proof),
+        "atoms": len(at.households),
+        "households": round(float(at.households.sum()), 2),
+        "grids": p,
+        "grids_in_band": int(((hh >= band.lo) & (hh <= band.hi)).sum()),
+        "outside_band_lb_hh": round(cert.outside_lb, 2),
+        "outside_band_best_hh": round(cert.outside_ub, 2),
+        "balance_dev_hh": round(cert.balance_dev_hh, 2),
+        "balance_best_hh": round(cert.balance_best_hh, 2),
+        "balance_bound_hh": round(cert.balance_bound_hh, 2),
+    }
+    return _CommunityGrids(
+        rows=rows,
+        geoms=[polys[r] for r in order],
+        unit_codes=codes[rank[lab[at.unit_atom]]] if len(idx) else np.empty(0, dtype=object),
+        atoms=atoms,
+        certificate=certificate,
+        infeasible=[(code, cert.status, r) for r in cert.proof]
+        if cert.status != "feasible"
+        else [],
+    )
+
+
+def _grid_layer(
+    rows: list[dict[str, Any]], geoms: list[shapely.Geometry], crs: Any, band: _Band
+) -> gpd.GeoDataFrame:
+    """Build the grids layer: one row per grid with area, plausibility, shape and workload."""
+    grids = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=crs)
     if len(grids) == 0:
         grids = gpd.GeoDataFrame(
             {"grid_code": [], "community_code": [], "households": []}, geometry=[], crs=crs
@@ -835,21 +933,12 @@ def partition(
         )
     grids["polsby_popper"] = _polsby_popper(np.asarray(grids.geometry.values, dtype=object))
     grids["party_group_eligible"] = grids["party_members"] >= 3
-    grids["in_band"] = (grids["households"] >= min_households) & (
-        grids["households"] <= max_households
-    )
-    grids = workload(grids)
-    infeasible_df = pd.DataFrame(infeasible, columns=["community_code", "status", "reason"])
-    cert_df = pd.DataFrame(cert_rows, columns=CERTIFICATE_COLUMNS)
-    quality = grid_quality(
-        grids,
-        comm,
-        min_households=min_households,
-        max_households=max_households,
-        infeasible=infeasible_df,
-    )
-    for status in ("feasible", "infeasible", "unknown"):
-        quality[f"communities_{status}"] = int((cert_df["status"] == status).sum())
+    grids["in_band"] = (grids["households"] >= band.lo) & (grids["households"] <= band.hi)
+    return workload(grids)
+
+
+def _community_layer(comm: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Add the grids' totals, grid count and funds to the communities."""
     comm_out = comm.copy()
     sums = grids.groupby("community_code")[["households", "population", "party_members"]].sum()
     for col in sums.columns:
@@ -861,30 +950,7 @@ def partition(
     for col in funds.columns:
         if col.startswith("funds_"):
             comm_out[col] = comm_out["community_code"].map(funds.set_index("community_code")[col])
-    atoms = gpd.GeoDataFrame(
-        pd.concat(atom_frames, ignore_index=True) if atom_frames else pd.DataFrame(),
-        geometry="geometry",
-        crs=crs,
-    )
-    assignment = pd.Series(unit_grid, index=demand.index, name="grid_code")
-    logger.info(
-        "partitioned %d communities into %d grids (%.1f%% inside %g-%g households)",
-        len(comm),
-        len(grids),
-        100.0 * float(quality["share_in_band"].iloc[0]),
-        min_households,
-        max_households,
-    )
-    return GridResult(
-        grids=grids,
-        assignment=assignment,
-        quality=quality,
-        infeasible=infeasible_df,
-        communities_derived=derived,
-        communities=comm_out,
-        atoms=atoms,
-        certificates=cert_df,
-    )
+    return comm_out
 
 
 def _partition_with_restarts(
@@ -1229,28 +1295,15 @@ def responsibility_areas(
         gpoly = grid_geoms[gcode]
         idx = np.flatnonzero(assign == gcode)
         # building cells inside the grid: no compound grouping at this level
-        at = build_atoms(
+        at = _unit_atoms(
             gpoly,
             np.empty(0, dtype=object),
-            dem["footprints"][idx],
-            dem["points"][idx],
-            dem["households"][idx],
-            dem["population"][idx],
-            dem["party_members"][idx],
-            np.full(len(idx), "", dtype=object),
+            dem,
+            idx,
+            compound=np.full(len(idx), "", dtype=object),
             max_households=max_households,
         )
-        ai, aj, alen = adjacency(at.geoms)
-        g = make_graph(
-            at.households,
-            shapely.get_coordinates(shapely.centroid(at.geoms)),
-            shapely.area(at.geoms),
-            shapely.length(at.geoms),
-            ai,
-            aj,
-            alen,
-            hi=max_households,
-        )
+        g = polygon_graph(at.geoms, at.households, hi=max_households)
         lab = partition_graph(
             g, lo=min_households, target=target_households, hi=max_households, seed=seed
         )

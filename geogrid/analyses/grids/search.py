@@ -36,6 +36,8 @@ W_COMPACT = 0.08
 MAX_PASSES = 40
 #: Merge / split rounds.
 MAX_ROUNDS = 4
+#: A move must lower the cost by more than this (float noise is not a gain).
+MIN_GAIN = 1e-9
 
 
 @dataclass
@@ -56,13 +58,12 @@ def make_graph(
     xy: np.ndarray,
     area: np.ndarray,
     perim: np.ndarray,
-    adj_i: np.ndarray,
-    adj_j: np.ndarray,
-    adj_len: np.ndarray,
     *,
+    adj: tuple[np.ndarray, np.ndarray, np.ndarray],
     hi: float,
 ) -> Graph:
-    """Build a :class:`Graph` from arrays (edges given once, ``i < j``)."""
+    """Build a :class:`Graph` from arrays; ``adj`` = (i, j, shared length), ``i < j``."""
+    adj_i, adj_j, adj_len = adj
     n = len(w)
     nbrs: list[list[int]] = [[] for _ in range(n)]
     shared: list[list[float]] = [[] for _ in range(n)]
@@ -195,45 +196,46 @@ class _State:
         for _ in range(MAX_PASSES):
             moved = 0
             for a in order:
-                if g.pinned[a]:
+                if g.pinned[a] or len(self.members[int(self.lab[a])]) <= 1:
                     continue
                 ra = int(self.lab[a])
-                sh: dict[int, float] = {}
+                sh: dict[int, float] = {}  # shared boundary with each region around ``a``
                 for b, s in zip(g.nbrs[a], g.shared[a], strict=True):
                     rb = int(self.lab[b])
                     sh[rb] = sh.get(rb, 0.0) + s
-                if len(sh) == 1 and ra in sh:
+                if len(sh) == 1 and ra in sh:  # interior atom
                     continue
-                if len(self.members[ra]) <= 1:
+                best_r = self.best_move(a, ra, sh)
+                if best_r < 0 or not self.connected_without(ra, a):
                     continue
-                s_from = sh.get(ra, 0.0)
-                w, ar, pe = g.w[a], g.area[a], g.perim[a]
-                base_from = self.region_cost(ra)
-                new_from = self.band_cost(self.h[ra] - w) + self.compact_cost(
-                    self.P[ra] - pe + 2.0 * s_from, self.A[ra] - ar
-                )
-                best, best_r = -1e-9, -1
-                for rb in sorted(sh):
-                    if rb == ra:
-                        continue
-                    s_to = sh[rb]
-                    d = (
-                        new_from
-                        - base_from
-                        + self.band_cost(self.h[rb] + w)
-                        + self.compact_cost(self.P[rb] + pe - 2.0 * s_to, self.A[rb] + ar)
-                        - self.region_cost(rb)
-                    )
-                    if d < best:
-                        best, best_r = d, rb
-                if best_r < 0:
-                    continue
-                if not self.connected_without(ra, a):
-                    continue
-                self.move(a, ra, best_r, s_from, sh[best_r])
+                self.move(a, ra, best_r, sh.get(ra, 0.0), sh[best_r])
                 moved += 1
             if moved == 0:
                 break
+
+    def best_move(self, a: int, ra: int, sh: dict[int, float]) -> int:
+        """Return the neighbouring region whose taking ``a`` lowers the cost most, or -1."""
+        g = self.g
+        s_from = sh.get(ra, 0.0)
+        w, ar, pe = g.w[a], g.area[a], g.perim[a]
+        base_from = self.region_cost(ra)
+        new_from = self.band_cost(self.h[ra] - w) + self.compact_cost(
+            self.P[ra] - pe + 2.0 * s_from, self.A[ra] - ar
+        )
+        best, best_r = -MIN_GAIN, -1
+        for rb in sorted(sh):
+            if rb == ra:
+                continue
+            d = (
+                new_from
+                - base_from
+                + self.band_cost(self.h[rb] + w)
+                + self.compact_cost(self.P[rb] + pe - 2.0 * sh[rb], self.A[rb] + ar)
+                - self.region_cost(rb)
+            )
+            if d < best:
+                best, best_r = d, rb
+        return best_r
 
 
 def _kmeans_seeds(g: Graph, atoms: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
@@ -293,40 +295,42 @@ def grow(g: Graph, atoms: np.ndarray, seeds: list[int], labels: np.ndarray, firs
         frontier.append(fr)
         if not g.pinned[s]:
             heapq.heappush(heap, (weight[r], r))
-    pinned_regions = [r for r, s in enumerate(seeds) if g.pinned[s]]
-    while heap:
+    while heap:  # the lightest region takes the nearest free atom on its frontier
         _, r = heapq.heappop(heap)
-        fr = frontier[r]
-        while fr and not free[fr[0][1]]:
-            heapq.heappop(fr)
-        if not fr:
-            continue
-        _, a = heapq.heappop(fr)
-        labels[a] = first + r
-        free[a] = False
-        weight[r] += float(g.w[a])
-        for b in g.nbrs[a]:
-            if free[b]:
-                heapq.heappush(fr, (float(((g.xy[b] - cxy[r]) ** 2).sum()), b))
-        heapq.heappush(heap, (weight[r], r))
+        a = _claim_next(g, frontier[r], free, labels, label=first + r, centre=cxy[r])
+        if a >= 0:
+            weight[r] += float(g.w[a])
+            heapq.heappush(heap, (weight[r], r))
     # atoms cut off behind pinned regions (or everything, if all seeds are pinned)
     if free[atoms].any():
-        for r in pinned_regions:
-            heapq.heappush(heap, (0.0, r))
+        heap = [(0.0, r) for r, s in enumerate(seeds) if g.pinned[s]]
         while heap:
             _, r = heapq.heappop(heap)
-            fr = frontier[r]
-            while fr and not free[fr[0][1]]:
-                heapq.heappop(fr)
-            if not fr:
-                continue
-            _, a = heapq.heappop(fr)
-            labels[a] = first + r
-            free[a] = False
-            for b in g.nbrs[a]:
-                if free[b]:
-                    heapq.heappush(fr, (float(((g.xy[b] - cxy[r]) ** 2).sum()), b))
-            heapq.heappush(heap, (0.0, r))
+            if _claim_next(g, frontier[r], free, labels, label=first + r, centre=cxy[r]) >= 0:
+                heapq.heappush(heap, (0.0, r))
+
+
+def _claim_next(
+    g: Graph,
+    fr: list[tuple[float, int]],
+    free: np.ndarray,
+    labels: np.ndarray,
+    *,
+    label: int,
+    centre: np.ndarray,
+) -> int:
+    """Give ``label`` the nearest free atom on frontier ``fr``; -1 when none is left."""
+    while fr and not free[fr[0][1]]:
+        heapq.heappop(fr)
+    if not fr:
+        return -1
+    _, a = heapq.heappop(fr)
+    labels[a] = label
+    free[a] = False
+    for b in g.nbrs[a]:
+        if free[b]:
+            heapq.heappush(fr, (float(((g.xy[b] - centre) ** 2).sum()), b))
+    return a
 
 
 def _split_region(g: Graph, st: _State, r: int, new_r: int, rng: np.random.Generator) -> bool:
@@ -341,6 +345,33 @@ def _split_region(g: Graph, st: _State, r: int, new_r: int, rng: np.random.Gener
     grow(g, mem, seeds, tmp, 0)
     st.lab[mem] = np.where(tmp[mem] == 0, r, new_r)
     return True
+
+
+def _merge_light(
+    g: Graph, st: _State, atoms: np.ndarray, *, lo: float, target: float, hi: float
+) -> tuple[_State, bool]:
+    """Merge regions below ``lo`` into the lightest neighbour that keeps them within ``hi``."""
+    changed = False
+    for r in sorted(st.members, key=lambda x: (st.h[x], x)):
+        if r not in st.members or st.h[r] >= lo or len(st.members) <= 1:
+            continue
+        if any(g.pinned[a] for a in st.members[r]):
+            continue
+        nb: set[int] = set()
+        for a in st.members[r]:
+            nb.update(int(st.lab[b]) for b in g.nbrs[a])
+        nb.discard(r)
+        cand = sorted(
+            (st.h[q] + st.h[r], q) for q in nb if st.h[q] + st.h[r] <= hi and q in st.members
+        )
+        if not cand:
+            continue
+        q = cand[0][1]
+        for a in st.members[r]:
+            st.lab[a] = q
+        changed = True
+        st = _State(g, st.lab, atoms, lo=lo, target=target, hi=hi)
+    return st, changed
 
 
 def partition_component(
@@ -375,27 +406,7 @@ def partition_component(
     st.local_search()
     nxt = first + len(seeds)
     for _ in range(MAX_ROUNDS):
-        changed = False
-        # merge light regions into the lightest neighbour that keeps them within hi
-        for r in sorted(st.members, key=lambda x: (st.h[x], x)):
-            if r not in st.members or st.h[r] >= lo or len(st.members) <= 1:
-                continue
-            if any(g.pinned[a] for a in st.members[r]):
-                continue
-            nb: set[int] = set()
-            for a in st.members[r]:
-                nb.update(int(st.lab[b]) for b in g.nbrs[a])
-            nb.discard(r)
-            cand = sorted(
-                (st.h[q] + st.h[r], q) for q in nb if st.h[q] + st.h[r] <= hi and q in st.members
-            )
-            if not cand:
-                continue
-            q = cand[0][1]
-            for a in st.members[r]:
-                st.lab[a] = q
-            changed = True
-            st = _State(g, st.lab, atoms, lo=lo, target=target, hi=hi)
+        st, changed = _merge_light(g, st, atoms, lo=lo, target=target, hi=hi)
         # split heavy regions
         for r in sorted(st.members):
             if st.h[r] > hi and _split_region(g, st, r, nxt, rng):
