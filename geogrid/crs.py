@@ -97,6 +97,10 @@ def parse_crs(value: Any) -> str | pyproj.CRS:
         raise CRSError(msg) from exc
 
 
+# Convergence of the BD-09 inversion (degrees: about 0.01 mm).
+_BD09_TOL_DEG = 1e-10
+# Longitudes of China's CGCS2000 3-degree Gauss-Kruger zones (EPSG:4534-4554).
+_GK_LON_MIN, _GK_LON_MAX = 73.5, 136.5
 # The rough box where GCJ-02 applies (the usual open-source convention).
 _GCJ_LON_MIN, _GCJ_LON_MAX = 72.004, 137.8347
 _GCJ_LAT_MIN, _GCJ_LAT_MAX = 0.8293, 55.8271
@@ -184,7 +188,10 @@ def _bd09_to_gcj02_exact(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
         f_lon, f_lat = gcj02_to_bd09(g_lon, g_lat)
         e_lon, e_lat = f_lon - b_lon, f_lat - b_lat
         g_lon, g_lat = g_lon - e_lon, g_lat - e_lat
-        if np.nanmax(np.abs(np.concatenate([np.ravel(e_lon), np.ravel(e_lat), [0.0]]))) < 1e-10:
+        if (
+            np.nanmax(np.abs(np.concatenate([np.ravel(e_lon), np.ravel(e_lat), [0.0]])))
+            < _BD09_TOL_DEG
+        ):
             break
     return g_lon, g_lat
 
@@ -269,7 +276,7 @@ def metric_crs(gdf: gpd.GeoDataFrame | None = None, *, lon: float | None = None)
         lon, lat = _median_lonlat(gdf)
     else:
         lat = 35.0
-    if 73.5 <= lon <= 136.5 and lat > 0:
+    if _GK_LON_MIN <= lon <= _GK_LON_MAX and lat > 0:
         zone = int(round((lon - 75.0) / 3.0))
         return pyproj.CRS.from_epsg(4534 + min(max(zone, 0), 20))
     utm = int((lon + 180.0) // 6.0) + 1

@@ -57,6 +57,16 @@ _MARGIN_M = 10.0  # ring road -> first buildings
 _GATE_GAP_M = 3.0  # half-width of the wall gap at a gate
 _GAP_M = 90.0  # motorway corridor between the old town and the new-build area
 _UNDERSERVED_M = 1500.0  # no facility within this walking distance of an underserved centroid
+# The recipe's shares: each is the probability of one draw of the district's RNG.
+_MODERN_NAME_SHARE = 0.2  # old-town communities with a modern name (新城/花园 style)
+_COMMUNITY_CENTRE_SHARE = 0.92  # old-town communities with their own centre
+_RECHARGE_SHARE = 0.3  # old-town communities with a 红色蓄能站
+_STATION_SHARE = 0.3  # eligible compounds with a station
+_CAPACITY_UNKNOWN_SHARE = 0.25  # facilities whose capacity is not recorded
+_LEVELS_MISSING_SHARE = 0.10  # buildings without storeys
+_HEIGHT_GIVEN_SHARE = 0.6  # of those, with a height instead
+_FLOOR_SHARE = 0.75  # usable share of a building's floor area
+_M2_PER_HOUSEHOLD = 90.0  # floor area per household (m2)
 _SHOP_BAND = (15.0, 27.0)  # street-front shop band, metres from the arterial centreline
 
 # --- names -------------------------------------------------------------------------------
@@ -431,10 +441,11 @@ class _Builder:
 
     # -- ways ------------------------------------------------------------------------
     def kline(
-        self, key: tuple, orient: str, fixed: float, lo: float, hi: float, meta: _Meta
+        self, key: tuple, orient: str, fixed: float, span: tuple[float, float], meta: _Meta
     ) -> tuple:
+        """Register a keyed line (``h`` at y = ``fixed`` or ``v`` at x = ``fixed``) once."""
         if key not in self.klines:
-            self.klines[key] = [orient, fixed, [lo, hi], meta]
+            self.klines[key] = [orient, fixed, [span[0], span[1]], meta]
         return key
 
     def attach(self, key: tuple, *values: Any) -> None:
@@ -464,7 +475,7 @@ class _Builder:
         x, y = self.lay.x[region], self.lay.y
         key = ("H", region, j, i)
         self.kline(
-            key, "h", float(y[j]), float(x[i]), float(x[i + 1]), self.line_meta("h", j, region)
+            key, "h", float(y[j]), (float(x[i]), float(x[i + 1])), self.line_meta("h", j, region)
         )
         return key, float(y[j]), True
 
@@ -472,7 +483,7 @@ class _Builder:
         x, y = self.lay.x[region], self.lay.y
         key = ("V", region, i, j)
         self.kline(
-            key, "v", float(x[i]), float(y[j]), float(y[j + 1]), self.line_meta("v", i, region)
+            key, "v", float(x[i]), (float(y[j]), float(y[j + 1])), self.line_meta("v", i, region)
         )
         return key, float(x[i]), True
 
@@ -498,6 +509,7 @@ class _Builder:
         rect: np.ndarray,
         building: Any,
         levels: Any,
+        *,
         compound: int,
         cell: int,
         host_road: Any = "",
@@ -600,27 +612,85 @@ def _perimeter_pieces(
     return pieces
 
 
+@dataclass(frozen=True)
+class _Box:
+    """A compound: wall rectangle (a0, b0)-(a1, b1) and ring road rectangle (r0, q0)-(r1, q1)."""
+
+    a0: float
+    b0: float
+    a1: float
+    b1: float
+    cid: int
+    cell: int
+    access: str | None  # "private" when gated
+
+    @property
+    def r0(self) -> float:  # noqa: D102
+        return self.a0 + _RING_M
+
+    @property
+    def r1(self) -> float:  # noqa: D102
+        return self.a1 - _RING_M
+
+    @property
+    def q0(self) -> float:  # noqa: D102
+        return self.b0 + _RING_M
+
+    @property
+    def q1(self) -> float:  # noqa: D102
+        return self.b1 - _RING_M
+
+
 def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool) -> None:
     """One compound in sub-block ``sb``: ring road, building rows, lanes, entrances, gates."""
-    rng = b.rng
     sides = sb["sides"]
-    a0 = sb["x0"] + _setback(sides["W"])
-    a1 = sb["x1"] - _setback(sides["E"])
-    b0 = sb["y0"] + _setback(sides["S"])
-    b1 = sb["y1"] - _setback(sides["N"])
-    cid = len(b.compounds) + 1
-    r0, r1, q0, q1 = a0 + _RING_M, a1 - _RING_M, b0 + _RING_M, b1 - _RING_M
-    acc = "private" if gated else None
-    ring_meta: _Meta = ("service", acc, None, None, "小区内部路", cid)
+    box = _Box(
+        a0=sb["x0"] + _setback(sides["W"]),
+        b0=sb["y0"] + _setback(sides["S"]),
+        a1=sb["x1"] - _setback(sides["E"]),
+        b1=sb["y1"] - _setback(sides["N"]),
+        cid=len(b.compounds) + 1,
+        cell=cell,
+        access="private" if gated else None,
+    )
+    r0, r1, q0, q1, cid = box.r0, box.r1, box.q0, box.q1, box.cid
+    ring_meta: _Meta = ("service", box.access, None, None, "小区内部路", cid)
     ring = {
-        "S": b.kline(("R", cid, "S"), "h", q0, r0, r1, ring_meta),
-        "N": b.kline(("R", cid, "N"), "h", q1, r0, r1, ring_meta),
-        "W": b.kline(("R", cid, "W"), "v", r0, q0, q1, ring_meta),
-        "E": b.kline(("R", cid, "E"), "v", r1, q0, q1, ring_meta),
+        "S": b.kline(("R", cid, "S"), "h", q0, (r0, r1), ring_meta),
+        "N": b.kline(("R", cid, "N"), "h", q1, (r0, r1), ring_meta),
+        "W": b.kline(("R", cid, "W"), "v", r0, (q0, q1), ring_meta),
+        "E": b.kline(("R", cid, "E"), "v", r1, (q0, q1), ring_meta),
     }
-    foot_meta: _Meta = ("footway", acc, None, None, None, cid)
-    zx0, zx1 = r0 + _MARGIN_M, r1 - _MARGIN_M
-    yr = q0 + _MARGIN_M
+    _building_rows(b, box, kind, ring)
+    n_g = _entrances(b, sb, box, ring, gated)
+    if kind == "new" and b.rng.random() < 0.5:  # underground garage ramp, no pedestrians
+        g = float(b.rng.uniform(r0 + 5.0, r1 - 5.0))
+        b.attach(ring["S"], g)
+        b.seg(
+            np.array([g, q0]),
+            np.array([g, q0 + 8.0]),
+            ("service", "private", "driveway", "no", None, cid),
+        )
+        b.n_ramps += 1
+    b.compounds.append(
+        {
+            "compound_id": cid,
+            "rect": (box.a0, box.b0, box.a1, box.b1),
+            "cell": cell,
+            "gated": gated,
+            "n_gates": n_g if gated else 0,
+            "kind": kind,
+        }
+    )
+
+
+def _building_rows(b: _Builder, box: _Box, kind: str, ring: dict[str, tuple]) -> None:
+    """Rows of buildings from south to north, each with a lane and footpaths to its doors."""
+    rng = b.rng
+    cid, cell = box.cid, box.cell
+    foot_meta: _Meta = ("footway", box.access, None, None, None, cid)
+    zx0, zx1 = box.r0 + _MARGIN_M, box.r1 - _MARGIN_M
+    yr = box.q0 + _MARGIN_M
     n_row = 0
     n_bld = 0
     while True:
@@ -634,7 +704,7 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
         depth = float(rng.uniform(*p["depth"]))
         space = float(rng.uniform(*p["space"]))
         lane_y = yr + depth + 7.0
-        if lane_y > q1 - 8.0:
+        if lane_y > box.q1 - 8.0:
             break
         x0s, x1s = _fill(rng, zx0, zx1, p["len"], p["gap"])
         m = len(x0s)
@@ -643,16 +713,15 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
         vals, probs = p["levels"]
         levels = rng.choice(vals, size=m, p=probs).astype(float)
         rect = np.column_stack([x0s, np.full(m, yr), x1s, np.full(m, yr + depth)])
-        b.add_buildings(rect, p["tag"], levels, cid, cell)
+        b.add_buildings(rect, p["tag"], levels, compound=cid, cell=cell)
         units = np.clip(np.round((x1s - x0s) / p["unit"]).astype(int), 1, 6)
         owner = np.repeat(np.arange(m), units)
         pos = np.arange(units.sum()) - np.repeat(np.cumsum(units) - units, units)
         xe = x0s[owner] + (x1s - x0s)[owner] * (pos + 0.5) / units[owner]
         lane_hw = "service" if (kind != "old" or rng.random() < 0.5) else "footway"
         lane_name = "小区内部路" if lane_hw == "service" else None
-        lane = b.kline(
-            ("A", cid, n_row), "h", lane_y, r0, r1, (lane_hw, acc, None, None, lane_name, cid)
-        )
+        lane_meta: _Meta = (lane_hw, box.access, None, None, lane_name, cid)
+        lane = b.kline(("A", cid, n_row), "h", lane_y, (box.r0, box.r1), lane_meta)
         b.attach(lane, xe)
         b.attach(ring["W"], lane_y)
         b.attach(ring["E"], lane_y)
@@ -667,7 +736,15 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
         n_bld += m
         n_row += 1
         yr = yr + depth + space
-    # gates (or open entrances of an un-gated compound)
+
+
+def _entrances(
+    b: _Builder, sb: dict[str, Any], box: _Box, ring: dict[str, tuple], gated: bool
+) -> int:
+    """Gates (or open entrances of an un-gated compound), walls with gaps, the station."""
+    rng = b.rng
+    sides = sb["sides"]
+    a0, b0, a1, b1, cid = box.a0, box.b0, box.a1, box.b1, box.cid
     n_g = int(rng.choice([1, 2, 3], p=[0.3, 0.45, 0.25])) if gated else int(rng.integers(2, 4))
     names = np.array(["S", "N", "W", "E"])
     weight = np.array([1.0 if sides[s][2] else 3.0 for s in names])
@@ -679,54 +756,32 @@ def _compound(b: _Builder, sb: dict[str, Any], cell: int, kind: str, gated: bool
         key, fixed, _ = sides[s]
         hw = "service" if k == 0 else "footway"
         if s in ("S", "N"):
-            g = float(rng.uniform(r0 + 12.0, r1 - 12.0))
-            wall_y = b0 if s == "S" else b1
-            ring_y = q0 if s == "S" else q1
-            gate = np.array([g, wall_y])
-            inner = np.array([g, ring_y])
+            g = float(rng.uniform(box.r0 + 12.0, box.r1 - 12.0))
+            gate = np.array([g, b0 if s == "S" else b1])
+            inner = np.array([g, box.q0 if s == "S" else box.q1])
             road = np.array([g, fixed])
             gate_s.append(g - a0 if s == "S" else w + h + (a1 - g))
         else:
-            g = float(rng.uniform(q0 + 12.0, q1 - 12.0))
-            wall_x = a0 if s == "W" else a1
-            ring_x = r0 if s == "W" else r1
-            gate = np.array([wall_x, g])
-            inner = np.array([ring_x, g])
+            g = float(rng.uniform(box.q0 + 12.0, box.q1 - 12.0))
+            gate = np.array([a0 if s == "W" else a1, g])
+            inner = np.array([box.r0 if s == "W" else box.r1, g])
             road = np.array([fixed, g])
             gate_s.append(w + (g - b0) if s == "E" else 2 * w + h + (b1 - g))
         b.attach(ring[s], g)
         b.attach(key, g)
         b.seg(road, gate, (hw, None, None, None, None, -1))
-        b.seg(gate, inner, (hw, acc, None, None, None, cid))
+        b.seg(gate, inner, (hw, box.access, None, None, None, cid))
         sb["gates"].setdefault(s, []).append(g)
         if gated:
             b.gates.append((float(gate[0]), float(gate[1]), cid))
             if k == 0:
                 step = (inner - gate) / _RING_M
                 st = inner + step * 4.0
-                b.stations.append((float(st[0]), float(st[1]), cid, cell))
+                b.stations.append((float(st[0]), float(st[1]), cid, box.cell))
     if gated:
         for piece in _perimeter_pieces(a0, b0, a1, b1, np.asarray(gate_s)):
             b.walls.append((piece, cid))
-    if kind == "new" and rng.random() < 0.5:  # underground garage ramp, no pedestrians
-        g = float(rng.uniform(r0 + 5.0, r1 - 5.0))
-        b.attach(ring["S"], g)
-        b.seg(
-            np.array([g, q0]),
-            np.array([g, q0 + 8.0]),
-            ("service", "private", "driveway", "no", None, cid),
-        )
-        b.n_ramps += 1
-    b.compounds.append(
-        {
-            "compound_id": cid,
-            "rect": (a0, b0, a1, b1),
-            "cell": cell,
-            "gated": gated,
-            "n_gates": n_g if gated else 0,
-            "kind": kind,
-        }
-    )
+    return n_g
 
 
 def _school(b: _Builder, sb: dict[str, Any], cell: int) -> None:
@@ -763,7 +818,7 @@ def _school(b: _Builder, sb: dict[str, Any], cell: int) -> None:
     levels = rng.integers(3, 6, len(rects)).astype(float)
     if gym:
         levels[-1] = 2.0
-    b.add_buildings(np.asarray(rects), "school", levels, -1, cell)
+    b.add_buildings(np.asarray(rects), "school", levels, compound=-1, cell=cell)
     key, fixed, _ = sides[s]
     b.attach(key, xc)
     b.seg(
@@ -819,7 +874,9 @@ def _frontage(b: _Builder, sb: dict[str, Any], cell: int) -> None:
         else:
             rect = np.column_stack([np.full(m, d0), st, np.full(m, d1), en])
         levels = rng.choice([2.0, 3.0], size=m, p=[0.6, 0.4])
-        b.add_buildings(rect, "retail", levels, -1, cell, b.klines[key][3][4])
+        b.add_buildings(
+            rect, "retail", levels, compound=-1, cell=cell, host_road=b.klines[key][3][4]
+        )
 
 
 def _cell(b: _Builder, ci: int, cell: pd.Series) -> None:
@@ -841,12 +898,12 @@ def _cell(b: _Builder, ci: int, cell: pd.Series) -> None:
         subs.append({"x0": x0, "x1": x1, "y0": y0, "y1": y1, "sides": sides, "gates": {}})
 
     if layout in ("cross", "ns"):
-        lns = b.kline(("L", ci, "ns"), "v", xl, ry0, ry1, b.local_meta(reg))
+        lns = b.kline(("L", ci, "ns"), "v", xl, (ry0, ry1), b.local_meta(reg))
         b.attach(S[0], xl)
         b.attach(N[0], xl)
         LNS = (lns, xl, False)
     if layout in ("cross", "ew"):
-        lew = b.kline(("L", ci, "ew"), "h", yl, rx0, rx1, b.local_meta(reg))
+        lew = b.kline(("L", ci, "ew"), "h", yl, (rx0, rx1), b.local_meta(reg))
         b.attach(W[0], yl)
         b.attach(E[0], yl)
         LEW = (lew, yl, False)
@@ -863,27 +920,36 @@ def _cell(b: _Builder, ci: int, cell: pd.Series) -> None:
     else:
         sub(rx0, rx1, ry0, yl, S=S, N=LEW, W=W, E=E)
         sub(rx0, rx1, yl, ry1, S=LEW, N=N, W=W, E=E)
-    use = ["compound"] * len(subs)
+    for sb, kind_of_use in zip(subs, _uses(rng, reg, len(subs)), strict=True):
+        _sub_block(b, sb, ci, reg, kind_of_use)
+
+
+def _uses(rng: np.random.Generator, reg: str, n: int) -> list[str]:
+    """Use of each sub-block: compounds, in the old town sometimes a school or a park."""
+    use = ["compound"] * n
     if reg == "o":
         if rng.random() < 0.3:
-            use[int(rng.integers(len(subs)))] = "school"
-        if len(subs) == 4 and rng.random() < 0.15:
-            k = int(rng.integers(len(subs)))
+            use[int(rng.integers(n))] = "school"
+        if n == 4 and rng.random() < 0.15:
+            k = int(rng.integers(n))
             if use[k] == "compound":
                 use[k] = "park"
-    for sb, kind_of_use in zip(subs, use, strict=True):
-        if kind_of_use == "school":
-            _school(b, sb, ci)
-        elif kind_of_use == "park":
-            _park(b, sb)
-        else:
-            if reg == "n":
-                kind = "new"
-            else:
-                kind = str(rng.choice(["old", "mid", "new"], p=[0.55, 0.35, 0.10]))
-            gated = bool(rng.random() < {"old": 0.75, "mid": 0.92, "new": 1.0}[kind])
-            _compound(b, sb, ci, kind, gated)
-            _frontage(b, sb, ci)
+    return use
+
+
+def _sub_block(b: _Builder, sb: dict[str, Any], ci: int, reg: str, kind_of_use: str) -> None:
+    """Build a school, a park, or a compound of a kind drawn for the region and its frontage."""
+    if kind_of_use == "school":
+        _school(b, sb, ci)
+        return
+    if kind_of_use == "park":
+        _park(b, sb)
+        return
+    rng = b.rng
+    kind = "new" if reg == "n" else str(rng.choice(["old", "mid", "new"], p=[0.55, 0.35, 0.10]))
+    gated = bool(rng.random() < {"old": 0.75, "mid": 0.92, "new": 1.0}[kind])
+    _compound(b, sb, ci, kind, gated)
+    _frontage(b, sb, ci)
 
 
 def _edge_roads(b: _Builder) -> None:
@@ -1053,332 +1119,43 @@ def make_district(
 
 
 def _finalise(b: _Builder, seed: int) -> DemoDistrict:
-    rng = b.rng
-    lay = b.lay
-    cells = lay.cells
-    n = len(cells)
-
-    # --- communities and streets ------------------------------------------------------
-    n_street = int(cells["street"].max()) + 1
-    street_code = np.array([f"{DISTRICT_CODE}{s + 1:03d}" for s in range(n_street)])
-    street_name = np.array([_pool_name(_STREET_NAMES, s, "新城第{}街道") for s in range(n_street)])
-    st = cells["street"].to_numpy()
-    comm_code = np.array(
-        [f"{street_code[s]}{q:03d}" for s, q in zip(st, cells["seq"], strict=True)]
-    )
-    comm_name = np.empty(n, dtype=object)
-    block_no: dict[str, int] = {}
-    k_modern = 0
-    order = np.lexsort((cells["seq"].to_numpy(), st))
-    for ci in order:
-        if cells["region"].iat[ci] == "n" or rng.random() < 0.2:
-            base = _MODERN_COMMUNITY[k_modern % len(_MODERN_COMMUNITY)]
-            rep = k_modern // len(_MODERN_COMMUNITY)
-            comm_name[ci] = base + (_zh_number(rep + 1) if rep else "") + "社区"
-            k_modern += 1
-        else:
-            prefix = _BLOCK_PREFIXES[st[ci] % len(_BLOCK_PREFIXES)]
-            block_no[prefix] = block_no.get(prefix, int(rng.integers(1, 12))) + 1
-            comm_name[ci] = f"{prefix}{_zh_number(block_no[prefix])}社区"
-    comm_poly = shapely.box(cells["px0"], cells["ry0"], cells["rx1"], cells["ry1"])
-    street_poly = np.array([shapely.union_all(comm_poly[st == s]) for s in range(n_street)])
-
-    # --- buildings ---------------------------------------------------------------------
-    rect = np.concatenate(b.b_rect)
-    bcol = {k: np.concatenate(v) for k, v in b.b_cols.items()}
-    bgeom = shapely.box(rect[:, 0], rect[:, 1], rect[:, 2], rect[:, 3])
-    nb = len(rect)
-    foot = (rect[:, 2] - rect[:, 0]) * (rect[:, 3] - rect[:, 1])
-    true_levels = bcol["levels"].astype(float)
-    residential = np.isin(bcol["building"], ["residential", "apartments"])
-    hh = foot * true_levels * 0.75 / 90.0
-    share = rng.uniform(0.05, 0.08, nb)
-    party = np.where(residential, np.round(hh * 2.62 * share), 0).astype(np.int64)
-
-    # --- facilities: candidates must be > 1.5 km walking from underserved centroids ------
-    under = np.flatnonzero(cells["region"].to_numpy() == "n")
-    cen = shapely.get_coordinates(shapely.centroid(comm_poly))
-    xo, xn, y = lay.x["o"], lay.x["n"], lay.y
-
-    def bound(pts: np.ndarray) -> np.ndarray:
-        """Lower bound of walking distance from any underserved centroid to each point.
-
-        Every walkable way of the local frame is axis-parallel, so a walk is at least the
-        L1 distance; a walk from the new-build area to the old town uses a crossing.
-        """
-        if len(under) == 0 or len(pts) == 0:
-            return np.full(len(pts), np.inf)
-        best = np.full(len(pts), np.inf)
-        for j, _how in lay.crossings:
-            c_new = np.array([xn[0], y[j]])
-            c_old = np.array([xo[-1], y[j]])
-            reach = np.min(np.abs(cen[under] - c_new).sum(axis=1)) + float(xn[0] - xo[-1])
-            best = np.minimum(best, reach + np.abs(pts - c_old).sum(axis=1))
-        return best
-
-    bcen = np.column_stack([(rect[:, 0] + rect[:, 2]) / 2, (rect[:, 1] + rect[:, 3]) / 2])
-    old_town = cells["region"].to_numpy() == "o"  # the new-build area gets no facility
-    retail_ok = (
-        (bcol["building"] == "retail") & old_town[bcol["cell"]] & (bound(bcen) > _UNDERSERVED_M)
-    )
-    building_tag = bcol["building"].copy()
-    new_levels = true_levels.copy()
-    fac: list[dict[str, Any]] = []
-    used = np.zeros(nb, dtype=bool)
-    bcell = bcol["cell"]
-
-    def take_host(ci: int, target: np.ndarray | None = None) -> int:
-        cand = np.flatnonzero(retail_ok & ~used & (bcell == ci))
-        if len(cand) == 0:
-            return -1
-        if target is None:
-            k = int(cand[rng.integers(len(cand))])
-        else:
-            k = int(cand[np.argmin(np.hypot(*(bcen[cand] - target).T))])
-        used[k] = True
-        return k
-
-    def add(
-        name: str,
-        typ: str,
-        xy: np.ndarray,
-        area: tuple[float, float],
-        ci: int,
-        cid: int = -1,
-        cap: tuple[float, float] = (2.0, 3.0),
-    ) -> None:
-        a = float(np.round(rng.uniform(*area)))
-        capacity = float(np.round(a * rng.uniform(*cap), -1)) if rng.random() > 0.25 else np.nan
-        fac.append(
-            {
-                "name": name,
-                "type": typ,
-                "x": float(xy[0]),
-                "y": float(xy[1]),
-                "area_m2": a,
-                "capacity": capacity,
-                "cell": ci,
-                "compound": cid,
-            }
-        )
-
-    for s in range(n_street):
-        members = np.flatnonzero((st == s) & (cells["region"].to_numpy() == "o"))
-        if len(members) == 0:
-            continue
-        scen = shapely.get_coordinates(shapely.centroid(street_poly[s]))[0]
-        for ci in members[np.argsort(np.hypot(*(cen[members] - scen).T))]:
-            k = take_host(int(ci), scen)
-            if k >= 0:
-                building_tag[k] = "public"
-                new_levels[k] = float(rng.integers(3, 5))
-                add(
-                    f"{street_name[s]}党群服务中心",
-                    "centre_street",
-                    bcen[k],
-                    (1000.0, 3000.0),
-                    int(ci),
-                )
-                break
-    for ci in np.flatnonzero(cells["region"].to_numpy() == "o"):
-        if rng.random() < 0.92:
-            k = take_host(int(ci), cen[ci])
-            if k >= 0:
-                building_tag[k] = "public"
-                new_levels[k] = float(rng.integers(2, 4))
-                add(
-                    f"{comm_name[ci]}党群服务中心",
-                    "centre_community",
-                    bcen[k],
-                    (500.0, 1500.0),
-                    int(ci),
-                )
-        if rng.random() < 0.3:
-            k = take_host(int(ci))
-            if k >= 0:
-                add(
-                    f"{bcol['host_road'][k]}红色蓄能站",
-                    "recharge_station",
-                    bcen[k],
-                    (30.0, 120.0),
-                    int(ci),
-                    cap=(2.0, 2.0),
-                )
-    cmp_name = {}
-    for c in b.compounds:
-        kind = c["kind"]
-        if kind == "old":
-            base = _COMPOUND_OLD[int(rng.integers(len(_COMPOUND_OLD)))]
-            suffix = "小区"
-        elif kind == "mid":
-            base = _COMPOUND_MID[int(rng.integers(len(_COMPOUND_MID)))]
-            suffix = _SUFFIX_MID[int(rng.integers(len(_SUFFIX_MID)))]
-        else:
-            base = _COMPOUND_NEW[int(rng.integers(len(_COMPOUND_NEW)))]
-            suffix = _SUFFIX_NEW[int(rng.integers(len(_SUFFIX_NEW)))]
-        cmp_name[c["compound_id"]] = b.unique_name(base, suffix)
-    if b.stations:
-        sxy = np.array([[s[0], s[1]] for s in b.stations])
-        s_cell = np.array([s[3] for s in b.stations])
-        ok = old_town[s_cell] & (bound(sxy) > _UNDERSERVED_M)
-        valid = np.flatnonzero(ok)
-        pick = np.zeros(len(sxy), dtype=bool)
-        if len(valid):  # about 30% of the eligible compounds, at least one
-            k = max(1, round(0.3 * len(valid)))
-            pick[rng.choice(valid, size=k, replace=False)] = True
-        for (x, yy, cid, ci), good, p in zip(b.stations, ok, pick, strict=True):
-            if good and p:
-                add(
-                    f"{cmp_name[cid]}党群服务站",
-                    "station",
-                    np.array([x, yy]),
-                    (50.0, 200.0),
-                    ci,
-                    cid,
-                    cap=(3.0, 5.0),
-                )
-    if b.liaisons:
-        lxy = np.array([[s[0], s[1]] for s in b.liaisons])
-        l_cell = np.array([s[3] for s in b.liaisons])
-        ok = old_town[l_cell] & (bound(lxy) > _UNDERSERVED_M)
-        for (x, yy, cid, ci, no), good in zip(b.liaisons, ok, strict=True):
-            if good:
-                add(
-                    f"{cmp_name[cid]}{_zh_number(no)}号楼党群联络点",
-                    "liaison_point",
-                    np.array([x, yy]),
-                    (20.0, 60.0),
-                    ci,
-                    cid,
-                    cap=(2.0, 2.0),
-                )
-
-    # --- missing levels: ~10% NaN, some of those with a height instead -----------------
-    levels = new_levels.copy()
-    drop = rng.random(nb) < 0.10
-    height = np.full(nb, np.nan)
-    with_h = drop & (rng.random(nb) < 0.6)
-    height[with_h] = np.round(new_levels[with_h] * rng.uniform(2.9, 3.2, nb)[with_h], 1)
-    levels[drop] = np.nan
-
-    # --- rotate the whole district a little and move it to Baotou -----------------------
-    e0, n0 = pyproj.Transformer.from_crs("EPSG:4326", DEMO_CRS, always_xy=True).transform(
-        *DEMO_CENTER_LONLAT
-    )
-    all_x = np.r_[lay.x["o"], lay.x["n"]]
-    cx, cy = 0.5 * (all_x.min() + all_x.max()), 0.5 * (y.min() + y.max())
-    theta = math.radians(float(rng.uniform(1.0, 4.0)))
-    cos_t, sin_t = math.cos(theta), math.sin(theta)
-
-    def move(geoms: Any) -> np.ndarray:
-        def f(xy: np.ndarray) -> np.ndarray:
-            dx, dy = xy[:, 0] - cx, xy[:, 1] - cy
-            return np.column_stack([e0 + cos_t * dx - sin_t * dy, n0 + sin_t * dx + cos_t * dy])
-
-        return shapely.transform(np.asarray(geoms), f)
-
-    crs = DEMO_CRS
-    comm_cc = comm_code
-    communities = gpd.GeoDataFrame(
-        {
-            "community_code": comm_code,
-            "name": comm_name,
-            "street_code": street_code[st],
-            "street_name": street_name[st],
-            "district_code": DISTRICT_CODE,
-            "district_name": DISTRICT_NAME,
-        },
-        geometry=move(comm_poly),
-        crs=crs,
-    )
-    communities = communities.sort_values("community_code", kind="stable").reset_index(drop=True)
-    streets = gpd.GeoDataFrame(
-        {
-            "street_code": street_code,
-            "street_name": street_name,
-            "district_code": DISTRICT_CODE,
-            "district_name": DISTRICT_NAME,
-        },
-        geometry=move(street_poly),
-        crs=crs,
-    )
-    bcid = bcol["compound"]
+    """Name, populate, equip and place the built district (draws stay in a fixed order)."""
+    admin = _admin(b)
+    bld = _building_arrays(b)
+    fac = _Facilities(b, admin, bld)
+    fac.place_centres()
+    cmp_name = _compound_names(b)
+    fac.place_compound_points(cmp_name)
+    levels, height = _missing_levels(b.rng, fac.levels)
+    move = _mover(b)
+    communities, streets = _admin_frames(admin, move)
     buildings = gpd.GeoDataFrame(
         {
-            "building_id": np.arange(1, nb + 1),
-            "building": building_tag.astype(object),
+            "building_id": np.arange(1, bld.n + 1),
+            "building": fac.building_tag.astype(object),
             "levels": levels,
             "height": height,
-            "compound_id": pd.array(np.where(bcid > 0, bcid, 0), dtype="Int64"),
-            "community_code": comm_cc[bcell],
-            "party_members": party,
+            "compound_id": pd.array(np.where(bld.compound > 0, bld.compound, 0), dtype="Int64"),
+            "community_code": admin.comm_code[bld.cell],
+            "party_members": bld.party,
         },
-        geometry=move(bgeom),
-        crs=crs,
+        geometry=move(bld.geoms),
+        crs=DEMO_CRS,
     )
-    buildings.loc[bcid <= 0, "compound_id"] = pd.NA
-    crect = np.array([c["rect"] for c in b.compounds])
-    ccell = np.array([c["cell"] for c in b.compounds])
-    cids = np.array([c["compound_id"] for c in b.compounds])
-    compounds = gpd.GeoDataFrame(
-        {
-            "compound_id": cids,
-            "name": [cmp_name[c] for c in cids],
-            "community_code": comm_cc[ccell],
-            "gated": np.array([c["gated"] for c in b.compounds], dtype=bool),
-            "n_gates": np.array([c["n_gates"] for c in b.compounds], dtype=np.int64),
-            "kind": [c["kind"] for c in b.compounds],
-        },
-        geometry=move(shapely.box(crect[:, 0], crect[:, 1], crect[:, 2], crect[:, 3])),
-        crs=crs,
-    )
-    w_len = np.array([len(p) for p, _ in b.walls], dtype=np.int64)
-    wall_geoms = shapely.linestrings(
-        np.concatenate([p for p, _ in b.walls] or [np.empty((0, 2))]).reshape(-1, 2),
-        indices=np.repeat(np.arange(len(w_len)), w_len),
-    )
-    walls = gpd.GeoDataFrame(
-        {"compound_id": np.array([c for _, c in b.walls], dtype=np.int64)},
-        geometry=move(wall_geoms),
-        crs=crs,
-    )
-    garr = np.array(b.gates, dtype=float).reshape(-1, 3)
-    gates = gpd.GeoDataFrame(
-        {"gate_id": np.arange(1, len(garr) + 1), "compound_id": garr[:, 2].astype(np.int64)},
-        geometry=move(shapely.points(garr[:, :2])),
-        crs=crs,
-    )
+    buildings.loc[bld.compound <= 0, "compound_id"] = pd.NA
+    compounds, walls, gates = _compound_frames(b, cmp_name, admin.comm_code, move)
     wgeom, wdf = _assemble_ways(b)
     wdf.insert(0, "way_id", np.arange(1, len(wdf) + 1))
-    ways = gpd.GeoDataFrame(wdf, geometry=move(wgeom), crs=crs)
-    fdf = pd.DataFrame(fac)
-    if fdf.empty:
-        fdf = pd.DataFrame(
-            columns=["name", "type", "x", "y", "area_m2", "capacity", "cell", "compound"]
-        )
-    fcid = fdf["compound"].to_numpy(dtype=np.int64)
-    facilities = gpd.GeoDataFrame(
-        {
-            "facility_id": [f"F{k + 1:04d}" for k in range(len(fdf))],
-            "name": fdf["name"].to_numpy(dtype=object),
-            "type": fdf["type"].to_numpy(dtype=object),
-            "area_m2": fdf["area_m2"].to_numpy(dtype=float),
-            "capacity": fdf["capacity"].to_numpy(dtype=float),
-            "community_code": comm_cc[fdf["cell"].to_numpy(dtype=np.int64)],
-            "compound_id": pd.array(np.where(fcid > 0, fcid, 0), dtype="Int64"),
-        },
-        geometry=move(shapely.points(fdf[["x", "y"]].to_numpy(dtype=float))),
-        crs=crs,
-    )
-    facilities.loc[fcid <= 0, "compound_id"] = pd.NA
-    underserved = tuple(sorted(comm_code[under].tolist()))
+    ways = gpd.GeoDataFrame(wdf, geometry=move(wgeom), crs=DEMO_CRS)
+    facilities = _facility_frame(fac.rows, admin.comm_code, move)
+    underserved = tuple(sorted(admin.comm_code[fac.under].tolist()))
     log.info(
         "demo district: %d streets, %d communities, %d compounds, %d buildings, %d ways, "
         "%d facilities, %d underserved",
-        n_street,
-        n,
+        len(admin.street_code),
+        len(admin.comm_code),
         len(compounds),
-        nb,
+        bld.n,
         len(ways),
         len(facilities),
         len(underserved),
@@ -1393,6 +1170,385 @@ def _finalise(b: _Builder, seed: int) -> DemoDistrict:
         streets=streets,
         facilities=facilities,
         underserved_codes=underserved,
-        crs=crs,
+        crs=DEMO_CRS,
         seed=seed,
     )
+
+
+@dataclass
+class _Admin:
+    """Streets (街道) and communities (社区) of the layout: codes, names, local-frame polygons."""
+
+    street: np.ndarray  # street of every cell
+    street_code: np.ndarray
+    street_name: np.ndarray
+    comm_code: np.ndarray
+    comm_name: np.ndarray
+    comm_poly: np.ndarray
+    street_poly: np.ndarray
+
+
+def _admin(b: _Builder) -> _Admin:
+    """Codes and names of streets and communities (old-style block names or modern ones)."""
+    rng = b.rng
+    cells = b.lay.cells
+    n_street = int(cells["street"].max()) + 1
+    street_code = np.array([f"{DISTRICT_CODE}{s + 1:03d}" for s in range(n_street)])
+    street_name = np.array([_pool_name(_STREET_NAMES, s, "新城第{}街道") for s in range(n_street)])
+    st = cells["street"].to_numpy()
+    comm_code = np.array(
+        [f"{street_code[s]}{q:03d}" for s, q in zip(st, cells["seq"], strict=True)]
+    )
+    comm_name = np.empty(len(cells), dtype=object)
+    block_no: dict[str, int] = {}
+    k_modern = 0
+    for ci in np.lexsort((cells["seq"].to_numpy(), st)):
+        if cells["region"].iat[ci] == "n" or rng.random() < _MODERN_NAME_SHARE:
+            base = _MODERN_COMMUNITY[k_modern % len(_MODERN_COMMUNITY)]
+            rep = k_modern // len(_MODERN_COMMUNITY)
+            comm_name[ci] = base + (_zh_number(rep + 1) if rep else "") + "社区"
+            k_modern += 1
+        else:
+            prefix = _BLOCK_PREFIXES[st[ci] % len(_BLOCK_PREFIXES)]
+            block_no[prefix] = block_no.get(prefix, int(rng.integers(1, 12))) + 1
+            comm_name[ci] = f"{prefix}{_zh_number(block_no[prefix])}社区"
+    comm_poly = shapely.box(cells["px0"], cells["ry0"], cells["rx1"], cells["ry1"])
+    street_poly = np.array([shapely.union_all(comm_poly[st == s]) for s in range(n_street)])
+    return _Admin(st, street_code, street_name, comm_code, comm_name, comm_poly, street_poly)
+
+
+@dataclass
+class _Buildings:
+    """Every building as arrays: footprint boxes, tags, storeys, compound, cell, members."""
+
+    rect: np.ndarray
+    cols: dict[str, np.ndarray]
+    geoms: np.ndarray
+    levels: np.ndarray
+    party: np.ndarray
+
+    @property
+    def n(self) -> int:  # noqa: D102
+        return len(self.rect)
+
+    @property
+    def compound(self) -> np.ndarray:  # noqa: D102
+        return self.cols["compound"]
+
+    @property
+    def cell(self) -> np.ndarray:  # noqa: D102
+        return self.cols["cell"]
+
+
+def _building_arrays(b: _Builder) -> _Buildings:
+    """Gather the buildings collected by the builder, with party members of the residential ones."""
+    rect = np.concatenate(b.b_rect)
+    bcol = {k: np.concatenate(v) for k, v in b.b_cols.items()}
+    foot = (rect[:, 2] - rect[:, 0]) * (rect[:, 3] - rect[:, 1])
+    levels = bcol["levels"].astype(float)
+    residential = np.isin(bcol["building"], ["residential", "apartments"])
+    hh = foot * levels * _FLOOR_SHARE / _M2_PER_HOUSEHOLD
+    share = b.rng.uniform(0.05, 0.08, len(rect))
+    party = np.where(residential, np.round(hh * 2.62 * share), 0).astype(np.int64)
+    return _Buildings(
+        rect=rect,
+        cols=bcol,
+        geoms=shapely.box(rect[:, 0], rect[:, 1], rect[:, 2], rect[:, 3]),
+        levels=levels,
+        party=party,
+    )
+
+
+class _Facilities:
+    """Party-mass service facilities placed in the old town, > 1.5 km from underserved areas.
+
+    Street and community centres take a retail building (which becomes ``public``);
+    stations and liaison points stand in compounds. Every draw comes from the builder's RNG.
+    """
+
+    def __init__(self, b: _Builder, admin: _Admin, bld: _Buildings) -> None:
+        self.b, self.admin, self.rng = b, admin, b.rng
+        cells = b.lay.cells
+        self.under = np.flatnonzero(cells["region"].to_numpy() == "n")
+        self.old_town = cells["region"].to_numpy() == "o"  # the new-build area gets none
+        self.cen = shapely.get_coordinates(shapely.centroid(admin.comm_poly))
+        rect = bld.rect
+        self.bcen = np.column_stack([(rect[:, 0] + rect[:, 2]) / 2, (rect[:, 1] + rect[:, 3]) / 2])
+        self.bcell = bld.cell
+        self.host_road = bld.cols["host_road"]
+        self.retail_ok = (
+            (bld.cols["building"] == "retail")
+            & self.old_town[bld.cell]
+            & (self.bound(self.bcen) > _UNDERSERVED_M)
+        )
+        self.building_tag = bld.cols["building"].copy()
+        self.levels = bld.levels.copy()
+        self.used = np.zeros(bld.n, dtype=bool)
+        self.rows: list[dict[str, Any]] = []
+
+    def bound(self, pts: np.ndarray) -> np.ndarray:
+        """Lower bound of walking distance from any underserved centroid to each point.
+
+        Every walkable way of the local frame is axis-parallel, so a walk is at least the
+        L1 distance; a walk from the new-build area to the old town uses a crossing.
+        """
+        lay = self.b.lay
+        if len(self.under) == 0 or len(pts) == 0:
+            return np.full(len(pts), np.inf)
+        xo, xn, y = lay.x["o"], lay.x["n"], lay.y
+        best = np.full(len(pts), np.inf)
+        for j, _how in lay.crossings:
+            c_new = np.array([xn[0], y[j]])
+            c_old = np.array([xo[-1], y[j]])
+            reach = np.min(np.abs(self.cen[self.under] - c_new).sum(axis=1)) + float(xn[0] - xo[-1])
+            best = np.minimum(best, reach + np.abs(pts - c_old).sum(axis=1))
+        return best
+
+    def take_host(self, ci: int, target: np.ndarray | None = None) -> int:
+        """Take a free eligible retail building of cell ``ci`` (nearest ``target``, else random)."""
+        cand = np.flatnonzero(self.retail_ok & ~self.used & (self.bcell == ci))
+        if len(cand) == 0:
+            return -1
+        if target is None:
+            k = int(cand[self.rng.integers(len(cand))])
+        else:
+            k = int(cand[np.argmin(np.hypot(*(self.bcen[cand] - target).T))])
+        self.used[k] = True
+        return k
+
+    def add(
+        self,
+        name: str,
+        typ: str,
+        xy: np.ndarray,
+        *,
+        area: tuple[float, float],
+        ci: int,
+        cid: int = -1,
+        cap: tuple[float, float] = (2.0, 3.0),
+    ) -> None:
+        """Record a facility; floor area and capacity (households, some unknown) drawn."""
+        rng = self.rng
+        a = float(np.round(rng.uniform(*area)))
+        known = rng.random() > _CAPACITY_UNKNOWN_SHARE
+        capacity = float(np.round(a * rng.uniform(*cap), -1)) if known else np.nan
+        self.rows.append(
+            {
+                "name": name,
+                "type": typ,
+                "x": float(xy[0]),
+                "y": float(xy[1]),
+                "area_m2": a,
+                "capacity": capacity,
+                "cell": ci,
+                "compound": cid,
+            }
+        )
+
+    def place_centres(self) -> None:
+        """Place a street centre near each street's middle; community centres and recharge stations."""
+        rng, admin, cen, bcen = self.rng, self.admin, self.cen, self.bcen
+        for s in range(len(admin.street_code)):
+            members = np.flatnonzero((admin.street == s) & self.old_town)
+            if len(members) == 0:
+                continue
+            scen = shapely.get_coordinates(shapely.centroid(admin.street_poly[s]))[0]
+            for ci in members[np.argsort(np.hypot(*(cen[members] - scen).T))]:
+                k = self.take_host(int(ci), scen)
+                if k >= 0:
+                    self.building_tag[k] = "public"
+                    self.levels[k] = float(rng.integers(3, 5))
+                    name = f"{admin.street_name[s]}党群服务中心"
+                    self.add(name, "centre_street", bcen[k], area=(1000.0, 3000.0), ci=int(ci))
+                    break
+        for ci in np.flatnonzero(self.old_town):
+            if rng.random() < _COMMUNITY_CENTRE_SHARE:
+                k = self.take_host(int(ci), cen[ci])
+                if k >= 0:
+                    self.building_tag[k] = "public"
+                    self.levels[k] = float(rng.integers(2, 4))
+                    name = f"{admin.comm_name[ci]}党群服务中心"
+                    self.add(name, "centre_community", bcen[k], area=(500.0, 1500.0), ci=int(ci))
+            if rng.random() < _RECHARGE_SHARE:
+                k = self.take_host(int(ci))
+                if k >= 0:
+                    name = f"{self.host_road[k]}红色蓄能站"
+                    self.add(
+                        name, "recharge_station", bcen[k], area=(30.0, 120.0), ci=int(ci),
+                        cap=(2.0, 2.0),
+                    )  # fmt: skip
+
+    def place_compound_points(self, cmp_name: dict[int, str]) -> None:
+        """Stations in about 30% of eligible compounds; liaison points in buildings."""
+        b = self.b
+        if b.stations:
+            sxy = np.array([[s[0], s[1]] for s in b.stations])
+            s_cell = np.array([s[3] for s in b.stations])
+            ok = self.old_town[s_cell] & (self.bound(sxy) > _UNDERSERVED_M)
+            valid = np.flatnonzero(ok)
+            pick = np.zeros(len(sxy), dtype=bool)
+            if len(valid):  # about 30% of the eligible compounds, at least one
+                k = max(1, round(_STATION_SHARE * len(valid)))
+                pick[self.rng.choice(valid, size=k, replace=False)] = True
+            for (x, yy, cid, ci), good, p in zip(b.stations, ok, pick, strict=True):
+                if good and p:
+                    self.add(
+                        f"{cmp_name[cid]}党群服务站", "station", np.array([x, yy]),
+                        area=(50.0, 200.0), ci=ci, cid=cid, cap=(3.0, 5.0),
+                    )  # fmt: skip
+        if b.liaisons:
+            lxy = np.array([[s[0], s[1]] for s in b.liaisons])
+            l_cell = np.array([s[3] for s in b.liaisons])
+            ok = self.old_town[l_cell] & (self.bound(lxy) > _UNDERSERVED_M)
+            for (x, yy, cid, ci, no), good in zip(b.liaisons, ok, strict=True):
+                if good:
+                    self.add(
+                        f"{cmp_name[cid]}{_zh_number(no)}号楼党群联络点", "liaison_point",
+                        np.array([x, yy]), area=(20.0, 60.0), ci=ci, cid=cid, cap=(2.0, 2.0),
+                    )  # fmt: skip
+
+
+def _compound_names(b: _Builder) -> dict[int, str]:
+    """Name every compound uniquely in Chinese, in the style of its kind."""
+    rng = b.rng
+    cmp_name = {}
+    for c in b.compounds:
+        kind = c["kind"]
+        if kind == "old":
+            base = _COMPOUND_OLD[int(rng.integers(len(_COMPOUND_OLD)))]
+            suffix = "小区"
+        elif kind == "mid":
+            base = _COMPOUND_MID[int(rng.integers(len(_COMPOUND_MID)))]
+            suffix = _SUFFIX_MID[int(rng.integers(len(_SUFFIX_MID)))]
+        else:
+            base = _COMPOUND_NEW[int(rng.integers(len(_COMPOUND_NEW)))]
+            suffix = _SUFFIX_NEW[int(rng.integers(len(_SUFFIX_NEW)))]
+        cmp_name[c["compound_id"]] = b.unique_name(base, suffix)
+    return cmp_name
+
+
+def _missing_levels(rng: np.random.Generator, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Storeys with about 10% missing, some of those with a height (m) instead."""
+    nb = len(levels)
+    out = levels.copy()
+    drop = rng.random(nb) < _LEVELS_MISSING_SHARE
+    height = np.full(nb, np.nan)
+    with_h = drop & (rng.random(nb) < _HEIGHT_GIVEN_SHARE)
+    height[with_h] = np.round(levels[with_h] * rng.uniform(2.9, 3.2, nb)[with_h], 1)
+    out[drop] = np.nan
+    return out, height
+
+
+def _mover(b: _Builder) -> Any:
+    """Turn local-frame geometries a little and place them in Baotou (:data:`DEMO_CRS`)."""
+    lay = b.lay
+    e0, n0 = pyproj.Transformer.from_crs("EPSG:4326", DEMO_CRS, always_xy=True).transform(
+        *DEMO_CENTER_LONLAT
+    )
+    all_x = np.r_[lay.x["o"], lay.x["n"]]
+    cx, cy = 0.5 * (all_x.min() + all_x.max()), 0.5 * (lay.y.min() + lay.y.max())
+    theta = math.radians(float(b.rng.uniform(1.0, 4.0)))
+    cos_t, sin_t = math.cos(theta), math.sin(theta)
+
+    def f(xy: np.ndarray) -> np.ndarray:
+        dx, dy = xy[:, 0] - cx, xy[:, 1] - cy
+        return np.column_stack([e0 + cos_t * dx - sin_t * dy, n0 + sin_t * dx + cos_t * dy])
+
+    def move(geoms: Any) -> np.ndarray:
+        return shapely.transform(np.asarray(geoms), f)
+
+    return move
+
+
+def _admin_frames(admin: _Admin, move: Any) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Build the communities and streets layers."""
+    st = admin.street
+    communities = gpd.GeoDataFrame(
+        {
+            "community_code": admin.comm_code,
+            "name": admin.comm_name,
+            "street_code": admin.street_code[st],
+            "street_name": admin.street_name[st],
+            "district_code": DISTRICT_CODE,
+            "district_name": DISTRICT_NAME,
+        },
+        geometry=move(admin.comm_poly),
+        crs=DEMO_CRS,
+    )
+    communities = communities.sort_values("community_code", kind="stable").reset_index(drop=True)
+    streets = gpd.GeoDataFrame(
+        {
+            "street_code": admin.street_code,
+            "street_name": admin.street_name,
+            "district_code": DISTRICT_CODE,
+            "district_name": DISTRICT_NAME,
+        },
+        geometry=move(admin.street_poly),
+        crs=DEMO_CRS,
+    )
+    return communities, streets
+
+
+def _compound_frames(
+    b: _Builder, cmp_name: dict[int, str], comm_code: np.ndarray, move: Any
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Build the compounds, walls and gates layers."""
+    crect = np.array([c["rect"] for c in b.compounds])
+    ccell = np.array([c["cell"] for c in b.compounds])
+    cids = np.array([c["compound_id"] for c in b.compounds])
+    compounds = gpd.GeoDataFrame(
+        {
+            "compound_id": cids,
+            "name": [cmp_name[c] for c in cids],
+            "community_code": comm_code[ccell],
+            "gated": np.array([c["gated"] for c in b.compounds], dtype=bool),
+            "n_gates": np.array([c["n_gates"] for c in b.compounds], dtype=np.int64),
+            "kind": [c["kind"] for c in b.compounds],
+        },
+        geometry=move(shapely.box(crect[:, 0], crect[:, 1], crect[:, 2], crect[:, 3])),
+        crs=DEMO_CRS,
+    )
+    w_len = np.array([len(p) for p, _ in b.walls], dtype=np.int64)
+    wall_geoms = shapely.linestrings(
+        np.concatenate([p for p, _ in b.walls] or [np.empty((0, 2))]).reshape(-1, 2),
+        indices=np.repeat(np.arange(len(w_len)), w_len),
+    )
+    walls = gpd.GeoDataFrame(
+        {"compound_id": np.array([c for _, c in b.walls], dtype=np.int64)},
+        geometry=move(wall_geoms),
+        crs=DEMO_CRS,
+    )
+    garr = np.array(b.gates, dtype=float).reshape(-1, 3)
+    gates = gpd.GeoDataFrame(
+        {"gate_id": np.arange(1, len(garr) + 1), "compound_id": garr[:, 2].astype(np.int64)},
+        geometry=move(shapely.points(garr[:, :2])),
+        crs=DEMO_CRS,
+    )
+    return compounds, walls, gates
+
+
+def _facility_frame(
+    rows: list[dict[str, Any]], comm_code: np.ndarray, move: Any
+) -> gpd.GeoDataFrame:
+    """Build the facilities layer, ids ``F0001`` ... in placing order."""
+    fdf = pd.DataFrame(rows)
+    if fdf.empty:
+        fdf = pd.DataFrame(
+            columns=["name", "type", "x", "y", "area_m2", "capacity", "cell", "compound"]
+        )
+    fcid = fdf["compound"].to_numpy(dtype=np.int64)
+    facilities = gpd.GeoDataFrame(
+        {
+            "facility_id": [f"F{k + 1:04d}" for k in range(len(fdf))],
+            "name": fdf["name"].to_numpy(dtype=object),
+            "type": fdf["type"].to_numpy(dtype=object),
+            "area_m2": fdf["area_m2"].to_numpy(dtype=float),
+            "capacity": fdf["capacity"].to_numpy(dtype=float),
+            "community_code": comm_code[fdf["cell"].to_numpy(dtype=np.int64)],
+            "compound_id": pd.array(np.where(fcid > 0, fcid, 0), dtype="Int64"),
+        },
+        geometry=move(shapely.points(fdf[["x", "y"]].to_numpy(dtype=float))),
+        crs=DEMO_CRS,
+    )
+    facilities.loc[fcid <= 0, "compound_id"] = pd.NA
+    return facilities

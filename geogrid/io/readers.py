@@ -303,26 +303,43 @@ def _shapefile_encoding(shp: Path) -> str | None:
         if shp.with_suffix(suffix).exists():
             return None
     dbf = next((shp.with_suffix(s) for s in (".dbf", ".DBF") if shp.with_suffix(s).exists()), None)
-    if dbf is None:
+    sample = _dbf_sample(dbf) if dbf is not None else None
+    if sample is None:
         return None
+    ldid, desc, body, record_len = sample
+    # A language driver other than "none"/"ANSI"/GBK is trusted: GDAL applies it.
+    if ldid not in (0x00, 0x57, 0x4D, 0x7A):
+        return None
+    non_ascii = [v for v in _dbf_texts(desc, body, record_len) if any(b >= 0x80 for b in v)]
+    if not non_ascii:
+        return None
+    if all(_is_utf8(v) for v in non_ascii):
+        return "UTF-8"
+    log.info("%s: attributes are not UTF-8 and there is no .cpg; reading them as GB18030", shp.name)
+    return "GB18030"
+
+
+def _dbf_sample(dbf: Path) -> tuple[int, bytes, bytes, int] | None:
+    """Language driver id, field descriptors, the first 20,000 records and the record length."""
     with dbf.open("rb") as fh:
         head = fh.read(32)
         if len(head) < 32:
             return None
         header_len = int.from_bytes(head[8:10], "little")
         record_len = int.from_bytes(head[10:12], "little")
-        ldid = head[29]
         desc = fh.read(max(header_len - 32, 0))
         n_records = max(0, min(int.from_bytes(head[4:8], "little"), 20_000))
         body = fh.read(record_len * n_records) if record_len else b""
-    # A language driver other than "none"/"ANSI"/GBK is trusted: GDAL applies it.
-    if ldid not in (0x00, 0x57, 0x4D, 0x7A):
-        return None
+    return head[29], desc, body, record_len
+
+
+def _dbf_texts(desc: bytes, body: bytes, record_len: int) -> list[bytes]:
+    """Field names and the character values holding a byte >= 0x80."""
     names: list[bytes] = []
     c_fields: list[tuple[int, int]] = []
     offset = 1  # deletion flag
     for i in range(0, len(desc) - 31, 32):
-        if desc[i] == 0x0D:
+        if desc[i] == 0x0D:  # end of the field descriptors
             break
         names.append(desc[i : i + 11].split(b"\x00", 1)[0])
         width = desc[i + 16]
@@ -337,13 +354,7 @@ def _shapefile_encoding(shp: Path) -> str | None:
             cells = rows[:, start : start + width]
             high = (cells >= 0x80).any(axis=1)
             values.extend(bytes(c).rstrip(b" \x00") for c in cells[high])
-    non_ascii = [v for v in values if any(b >= 0x80 for b in v)]
-    if not non_ascii:
-        return None
-    if all(_is_utf8(v) for v in non_ascii):
-        return "UTF-8"
-    log.info("%s: attributes are not UTF-8 and there is no .cpg; reading them as GB18030", shp.name)
-    return "GB18030"
+    return values
 
 
 def _is_utf8(raw: bytes) -> bool:

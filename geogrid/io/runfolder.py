@@ -131,9 +131,10 @@ def stable_zip(path: str | os.PathLike[str]) -> None:
     tmp = p.with_name(f"{TEMP_PREFIX}{os.getpid()}-zip{p.suffix}")
     try:
         with zipfile.ZipFile(tmp, "w") as dst:
-            for info, data in entries:
+            for info, raw in entries:
+                data = raw
                 if info.filename == "docProps/core.xml":
-                    data = _CORE_TIME.sub(rb"\g<1>" + stamp + rb"\g<3>", data)
+                    data = _CORE_TIME.sub(rb"\g<1>" + stamp + rb"\g<3>", raw)
                 new = zipfile.ZipInfo(info.filename, date_time=date_time)
                 new.compress_type = info.compress_type
                 new.external_attr = info.external_attr

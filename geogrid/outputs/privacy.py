@@ -302,6 +302,20 @@ def _text_values(series: pd.Series) -> pd.Series | None:
     return values.astype(str)[values.astype(str).str.strip() != ""]
 
 
+#: Share of a column's values that must look like person names for it to be withheld.
+PERSON_NAME_SHARE = 0.8
+
+
+def _scan_names(scan: PersonalScan, texts: dict[str, pd.Series]) -> None:
+    """Withhold text columns whose values are mostly person names."""
+    for name, values in texts.items():
+        if name in scan.drop or name in scan.masked:
+            continue
+        if values.str.strip().map(_is_person_name).mean() >= PERSON_NAME_SHARE:
+            scan.drop.append(name)
+            scan.reasons[name] = "person names"
+
+
 def scan_personal(gdf: pd.DataFrame) -> PersonalScan:
     """Find the personal data of a table by column name and by value.
 
@@ -347,13 +361,7 @@ def scan_personal(gdf: pd.DataFrame) -> PersonalScan:
             scan.masked[name] = masked
             scan.reasons[name] = "phone or ID numbers in some values"
     if scan.drop or scan.masked:  # person names in a column next to personal ones
-        for name, values in texts.items():
-            if name in scan.drop or name in scan.masked:
-                continue
-            uniq = values.str.strip()
-            if uniq.map(_is_person_name).mean() >= 0.8:
-                scan.drop.append(name)
-                scan.reasons[name] = "person names"
+        _scan_names(scan, texts)
     order = {str(c): i for i, c in enumerate(gdf.columns)}
     scan.drop.sort(key=lambda c: order.get(c, 0))
     return scan

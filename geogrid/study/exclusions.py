@@ -175,7 +175,8 @@ class Exclusions:
         if crs is None:
             crs = next((p.crs for p in self._parts if p.crs is not None), None)
         parts = []
-        for p in self._parts:
+        for part in self._parts:
+            p = part
             if crs is not None and p.crs is not None:
                 p = p.to_crs(crs)
             elif crs is not None:

@@ -328,7 +328,7 @@ def classify_buildings(
         led.put(pd.Series(True, index=b.index), True, "building=" + tag, "tag")
         return led.finish(b)
     weak = _by_own_data(b, led, pois, settings)
-    _by_place(b, led, landuse, compounds, weak, settings)
+    _by_place(b, led, landuse, compounds, weak=weak, settings=settings)
     led.put(pd.Series(True, index=b.index), rule == "evidence", "no evidence", "default")
     log.info("classified %d buildings", len(b))
     return led.finish(b)
@@ -406,6 +406,7 @@ def _by_place(
     led: _Ledger,
     landuse: gpd.GeoDataFrame | None,
     compounds: gpd.GeoDataFrame | None,
+    *,
     weak: pd.Series,
     settings: Settings,
 ) -> None:
