@@ -60,7 +60,6 @@ FRONT_DOOR = "geogrid"  # geogrid/__init__.py
 KNOWN_PRIVATE = {
     ("geogrid.analyses.siting.matrix", "geogrid.network.paths._same_edge_pairs"),  # engine
     ("geogrid.cli", "geogrid.study.area._layer"),  # api
-    ("geogrid.outputs.static_map", "geogrid.outputs.webmap._TYPE_STYLE"),  # reports, webmap
 }
 
 
