@@ -77,6 +77,13 @@ def parse_crs(value: Any) -> str | pyproj.CRS:
     str or pyproj.CRS
         ``"gcj02"`` or ``"bd09"`` for the shifted systems, a :class:`pyproj.CRS` otherwise.
 
+    Examples
+    --------
+    >>> parse_crs("gcj02")
+    'gcj02'
+    >>> parse_crs(4490).to_epsg()
+    4490
+
     """
     if isinstance(value, pyproj.CRS):
         return value
@@ -107,7 +114,24 @@ _GCJ_LAT_MIN, _GCJ_LAT_MAX = 0.8293, 55.8271
 
 
 def in_china(lon: Any, lat: Any) -> np.ndarray:
-    """Whether points fall in the rough box where GCJ-02 applies (outside it, no shift)."""
+    """Whether points fall in the rough box where GCJ-02 applies (outside it, no shift).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        WGS84 longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    ndarray of bool
+        True inside the box.
+
+    Examples
+    --------
+    >>> in_china([116.4, 2.35], [39.9, 48.86]).tolist()
+    [True, False]
+
+    """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     inside: np.ndarray = (
@@ -138,7 +162,25 @@ def _delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Shift WGS84 longitudes/latitudes to GCJ-02 (points outside China are unchanged)."""
+    """Shift WGS84 longitudes/latitudes to GCJ-02 (points outside China are unchanged).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        WGS84 longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        GCJ-02 longitudes and latitudes.
+
+    Examples
+    --------
+    >>> lon, lat = wgs84_to_gcj02(116.397, 39.909)
+    >>> [round(float(v), 6) for v in (lon, lat)]
+    [116.403244, 39.910403]
+
+    """
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     d_lon, d_lat = _delta(lon, lat)
@@ -147,7 +189,27 @@ def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def gcj02_to_wgs84(lon: Any, lat: Any, *, tol_deg: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
-    """Invert :func:`wgs84_to_gcj02` by fixed-point iteration (error well under 1 cm)."""
+    """Invert :func:`wgs84_to_gcj02` by fixed-point iteration (error well under 1 cm).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        GCJ-02 longitudes and latitudes in degrees.
+    tol_deg : float
+        Stop when a step moves the points less than this (degrees).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        WGS84 longitudes and latitudes.
+
+    Examples
+    --------
+    >>> lon, lat = gcj02_to_wgs84(116.403244, 39.910403)
+    >>> [round(float(v), 5) for v in (lon, lat)]
+    [116.397, 39.909]
+
+    """
     g_lon = np.asarray(lon, dtype=float)
     g_lat = np.asarray(lat, dtype=float)
     w_lon, w_lat = g_lon.copy(), g_lat.copy()
@@ -162,7 +224,25 @@ def gcj02_to_wgs84(lon: Any, lat: Any, *, tol_deg: float = 1e-10) -> tuple[np.nd
 
 
 def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Convert GCJ-02 to Baidu BD-09."""
+    """Convert GCJ-02 to Baidu BD-09.
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        GCJ-02 longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        BD-09 longitudes and latitudes.
+
+    Examples
+    --------
+    >>> lon, lat = gcj02_to_bd09(116.403244, 39.910403)
+    >>> [round(float(v), 6) for v in (lon, lat)]
+    [116.409616, 39.916744]
+
+    """
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
     z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
@@ -171,7 +251,25 @@ def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def bd09_to_gcj02(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Convert Baidu BD-09 to GCJ-02 (the published closed-form inverse)."""
+    """Convert Baidu BD-09 to GCJ-02 (the published closed-form inverse).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        BD-09 longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        GCJ-02 longitudes and latitudes.
+
+    Examples
+    --------
+    >>> lon, lat = bd09_to_gcj02(116.409616, 39.916744)
+    >>> [round(float(v), 6) for v in (lon, lat)]
+    [116.403244, 39.910403]
+
+    """
     x = np.asarray(lon, dtype=float) - 0.0065
     y = np.asarray(lat, dtype=float) - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
@@ -197,12 +295,48 @@ def _bd09_to_gcj02_exact(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def wgs84_to_bd09(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Convert WGS84 to Baidu BD-09 (via GCJ-02)."""
+    """Convert WGS84 to Baidu BD-09 (via GCJ-02).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        WGS84 longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        BD-09 longitudes and latitudes.
+
+    Examples
+    --------
+    >>> lon, lat = wgs84_to_bd09(116.397, 39.909)
+    >>> [round(float(v), 6) for v in (lon, lat)]
+    [116.409616, 39.916744]
+
+    """
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
 def bd09_to_wgs84(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Convert Baidu BD-09 to WGS84 (via GCJ-02, both steps inverted iteratively)."""
+    """Convert Baidu BD-09 to WGS84 (via GCJ-02, both steps inverted iteratively).
+
+    Parameters
+    ----------
+    lon, lat : float or array-like
+        BD-09 longitudes and latitudes in degrees.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        WGS84 longitudes and latitudes.
+
+    Examples
+    --------
+    >>> lon, lat = bd09_to_wgs84(116.409616, 39.916744)
+    >>> [round(float(v), 6) for v in (lon, lat)]
+    [116.397, 39.909]
+
+    """
     return gcj02_to_wgs84(*_bd09_to_gcj02_exact(lon, lat))
 
 
@@ -231,6 +365,18 @@ def to_wgs84(gdf: gpd.GeoDataFrame, source: Any = None) -> gpd.GeoDataFrame:
         ``"gcj02"`` or ``"bd09"`` when the coordinates are in a shifted Chinese system (whatever
         the layer declares, since Amap GeoJSON declares WGS84 but is GCJ-02), or any CRS.
 
+    Returns
+    -------
+    GeoDataFrame
+        A copy in EPSG:4326; a shifted source is recorded in ``attrs["source_crs"]``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> amap = gpd.GeoDataFrame(geometry=[shapely.Point(116.403244, 39.910403)], crs=4326)
+    >>> to_wgs84(amap, source="gcj02").attrs["source_crs"]
+    'gcj02'
+
     """
     src = parse_crs(source) if source is not None else gdf.crs
     if src is None:
@@ -250,6 +396,26 @@ def from_wgs84(gdf: gpd.GeoDataFrame, target: Any) -> gpd.GeoDataFrame:
 
     A shifted result still declares EPSG:4326, since GCJ-02 and BD-09 have no EPSG code; it is
     meant for drawing on Amap or Baidu basemaps only.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer, with a CRS.
+    target : int, str or pyproj.CRS
+        Anything :func:`parse_crs` reads.
+
+    Returns
+    -------
+    GeoDataFrame
+        The layer in ``target``.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> wgs = gpd.GeoDataFrame(geometry=[shapely.Point(116.397, 39.909)], crs=4326)
+    >>> round(float(from_wgs84(wgs, "gcj02").geometry.x.iloc[0]), 6)
+    116.403244
+
     """
     if gdf.crs is None:
         msg = "layer has no coordinate system; set one with gdf.set_crs(...) first"
@@ -268,6 +434,24 @@ def metric_crs(gdf: gpd.GeoDataFrame | None = None, *, lon: float | None = None)
     meridian nearest the centre (EPSG:4534-4554, metres, no false zone prefix); elsewhere the
     UTM zone of the centre. The centre is the median vertex, so one stray feature (a point at
     0, 0) cannot drag the zone away from where the data is.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame, optional
+        The layer whose centre decides the zone (it needs a CRS).
+    lon : float, optional
+        The centre's longitude instead of a layer.
+
+    Returns
+    -------
+    pyproj.CRS
+        A projected CRS in metres.
+
+    Examples
+    --------
+    >>> metric_crs(lon=116.4).to_epsg()  # Beijing: CGCS2000 / 3-degree GK CM 117E
+    4548
+
     """
     if lon is None:
         if gdf is None or gdf.crs is None:
@@ -322,6 +506,12 @@ def far_from_centre(
     (ndarray of bool, float)
         The mask of far points (non-finite ones included) and the limit in km.
 
+    Examples
+    --------
+    >>> far, limit_km = far_from_centre([116.40, 116.41, 116.42, 0.0], [39.90, 39.91, 39.92, 0.0])
+    >>> far.tolist()
+    [False, False, False, True]
+
     """
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
@@ -335,6 +525,23 @@ def far_from_centre(
 
 
 def is_metric(crs: Any) -> bool:
+    """Whether ``crs`` is projected with axes in metres.
+
+    Parameters
+    ----------
+    crs : int, str or pyproj.CRS
+        Anything :class:`pyproj.CRS` reads.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_metric("EPSG:4546"), is_metric(4326)
+    (True, False)
+
+    """
     c = pyproj.CRS(crs)
     return bool(c.is_projected and c.axis_info and c.axis_info[0].unit_name in ("metre", "meter"))
 
@@ -344,6 +551,26 @@ def to_metric(gdf: gpd.GeoDataFrame, crs: Any = None) -> gpd.GeoDataFrame:
 
     Without ``crs`` a layer already in a metric projected CRS is returned as it is, others go to
     :func:`metric_crs` of the layer.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        The layer, with a CRS.
+    crs : int, str or pyproj.CRS, optional
+        A projected CRS in metres.
+
+    Returns
+    -------
+    GeoDataFrame
+        The layer in metres.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> wgs = gpd.GeoDataFrame(geometry=[shapely.Point(116.397, 39.909)], crs=4326)
+    >>> to_metric(wgs).crs.to_epsg()
+    4548
+
     """
     if gdf.crs is None:
         msg = "layer has no coordinate system; set it with gdf.set_crs('EPSG:4326') or pass crs="

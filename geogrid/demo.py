@@ -1100,6 +1100,14 @@ def make_district(
     ``party_members`` is 5-8% of the residents (households x 2.62) of each residential
     building.
 
+    Examples
+    --------
+    >>> d = make_district(n_communities=2, seed=0)
+    >>> len(d.communities), len(d.facilities), d.underserved_codes
+    (2, 2, ('150203001002',))
+    >>> sorted(d.layers)
+    ['buildings', 'communities', 'compounds', 'facilities', 'gates', 'streets', 'walls', 'ways']
+
     """
     n = _check_int(n_communities, "n_communities", 1, 5000, "e.g. n_communities=10")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

@@ -74,7 +74,26 @@ class Target:
     metres: float | None = None
 
     def max_dist_m(self, speed_kmh: float) -> float:
-        """Return the walking distance in metres this target allows at ``speed_kmh``."""
+        """Return the walking distance in metres this target allows at ``speed_kmh``.
+
+        Parameters
+        ----------
+        speed_kmh : float
+            Walking speed in km/h (used by time targets only).
+
+        Returns
+        -------
+        float
+            Metres.
+
+        Examples
+        --------
+        >>> Target("15min", minutes=15).max_dist_m(4.0)
+        1000.0
+        >>> Target("800m", metres=800).max_dist_m(4.0)
+        800.0
+
+        """
         if self.metres is not None:
             return float(self.metres)
         if self.minutes is None:
@@ -89,7 +108,18 @@ class Target:
 
 
 def default_targets() -> tuple[Target, ...]:
-    """Return the default targets: 5, 10 and 15 minutes on foot and 1 km."""
+    """Return the default targets: 5, 10 and 15 minutes on foot and 1 km.
+
+    Returns
+    -------
+    tuple of Target
+
+    Examples
+    --------
+    >>> [t.column for t in default_targets()]
+    ['within_5min', 'within_10min', 'within_15min', 'within_1km']
+
+    """
     return (
         Target("5min", minutes=5),
         Target("10min", minutes=10),
@@ -206,6 +236,26 @@ def parse_targets(spec: str | tuple[Target, ...] | list[str] | None) -> tuple[Ta
     """Parse targets such as ``"5min,10min,15min,1km"`` or ``["15min", "800m"]``.
 
     Minutes end in ``min``; distances end in ``km`` or ``m``.
+
+    Parameters
+    ----------
+    spec : str, list of str, tuple of Target or None
+        The targets; None gives :func:`default_targets`.
+
+    Returns
+    -------
+    tuple of Target
+
+    Raises
+    ------
+    InputError
+        When a target cannot be read or is not a positive number.
+
+    Examples
+    --------
+    >>> [(t.name, t.minutes, t.metres) for t in parse_targets("10min,1km")]
+    [('10min', 10.0, None), ('1km', None, 1000.0)]
+
     """
     if spec is None:
         return default_targets()
@@ -255,10 +305,27 @@ def check_plausible(
     finite number is always refused; ``allow_implausible=True`` lets the other values through
     (for experiments).
 
+    Parameters
+    ----------
+    speed_kmh : float, optional
+        Walking speed to check.
+    targets : iterable of Target
+        Targets to check.
+    allow_implausible : bool
+        Let plausible-range violations through (not a non-positive speed).
+
     Raises
     ------
     InputError
         Naming the value, the range and the override.
+
+    Examples
+    --------
+    >>> check_plausible(speed_kmh=4.0, targets=parse_targets("15min"))
+    >>> check_plausible(speed_kmh=40.0)
+    Traceback (most recent call last):
+    ...
+    geogrid.errors.InputError: walking speed 40 km/h is outside the plausible 0.5-20 km/h ...
 
     """
     override = "or pass --allow-implausible (allow_implausible=True) for an experiment"

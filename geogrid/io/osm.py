@@ -78,7 +78,19 @@ class OSMData:
         )
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """Return the four layers by name, e.g. for :func:`write_layers`."""
+        """Return the four layers by name, e.g. for :func:`write_layers`.
+
+        Returns
+        -------
+        dict of str to GeoDataFrame
+            ``ways``, ``buildings``, ``residential`` and ``pois``.
+
+        Examples
+        --------
+        >>> osm = read_osm("../shared/data/real/nanjing_xuanwu.osm")  # doctest: +SKIP
+        >>> write_layers("osm.gpkg", osm.layers())  # doctest: +SKIP
+
+        """
         return {
             "ways": self.ways,
             "buildings": self.buildings,
@@ -125,6 +137,12 @@ def read_osm(
     ------
     InputError
         Missing file, unknown extension, or a file osmium cannot parse.
+
+    Examples
+    --------
+    >>> osm = read_osm("../shared/data/real/nanjing_xuanwu.osm")  # doctest: +SKIP
+    >>> sorted(osm.layers())  # doctest: +SKIP
+    ['buildings', 'pois', 'residential', 'ways']
 
     """
     p = Path(path)
@@ -176,6 +194,11 @@ def fetch_osm(
         Not exactly one area given, or a bad area.
     NetworkError
         The download failed.
+
+    Examples
+    --------
+    >>> osm = fetch_osm(place="玄武区, 南京市", cache_dir="osm_cache")  # doctest: +SKIP
+    >>> again = fetch_osm(place="玄武区, 南京市", cache_dir="osm_cache")  # doctest: +SKIP
 
     """
     import osmnx as ox

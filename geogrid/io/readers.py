@@ -95,6 +95,19 @@ def read_layer(
     CRSError
         No coordinate system known, or ``crs=`` contradicts the file's.
 
+    Examples
+    --------
+    >>> import os, pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rows = ["名称,lon,lat", "站点A,116.40,39.91"]
+    >>> _ = (folder / "stations.csv").write_text(os.linesep.join(rows), encoding="utf-8")
+    >>> gdf = read_layer(folder / "stations.csv", crs="wgs84")  # GPS/OSM coordinates
+    >>> gdf.crs.to_epsg(), gdf["名称"].tolist()
+    (4326, ['站点A'])
+    >>> amap = read_layer(folder / "stations.csv", crs="gcj02")  # Amap coordinates, shifted back
+    >>> amap.attrs["source_crs"]
+    'gcj02'
+
     """
     text = os.fspath(path)
     if layer is None and _LAYER_SEP in text:

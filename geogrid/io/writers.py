@@ -39,8 +39,19 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary file has the same suffix as ``path`` (so writers that pick a format from the
     extension work), does not exist yet, and is named ``.geogrid-tmp-<pid>-...`` so that a
-    later command recognises (and removes) one left by a killed run. If the block raises, ``path`` is left untouched and
-    the temporary file is removed. Missing parent folders are created.
+    later command recognises (and removes) one left by a killed run. If the block raises,
+    ``path`` is left untouched and the temporary file is removed. Missing parent folders are
+    created.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write.
+
+    Yields
+    ------
+    Path
+        The temporary file to write instead of ``path``.
 
     Examples
     --------
@@ -139,6 +150,15 @@ def write_layers(path: str | os.PathLike[str], layers: Mapping[str, pd.DataFrame
     Path
         The written file.
 
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import geopandas as gpd, shapely
+    >>> pts = gpd.GeoDataFrame({"名称": ["站点A"]}, geometry=[shapely.Point(0, 0)], crs=4546)
+    >>> out = write_layers(pathlib.Path(tempfile.mkdtemp()) / "out.gpkg", {"facilities": pts})
+    >>> gpd.read_file(out, layer="facilities")["名称"].tolist()
+    ['站点A']
+
     """
     target = Path(path)
     if target.suffix.lower() != ".gpkg":
@@ -217,6 +237,14 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     -------
     Path
         The written file.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> import pandas as pd
+    >>> out = write_table(pd.DataFrame({"社区": ["=HYPERLINK()"]}), pathlib.Path(tempfile.mkdtemp()) / "t.csv")
+    >>> out.read_text(encoding="utf-8-sig").splitlines()[1]  # a formula stays text
+    "'=HYPERLINK()"
 
     """
     target = Path(path)

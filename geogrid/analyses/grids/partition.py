@@ -287,7 +287,24 @@ PLAUSIBLE_MIN_M2 = 150_000.0
 
 
 def plausible_area_m2(households: np.ndarray | float) -> np.ndarray:
-    """Largest plausible grid area (m2) for its households (see :data:`PLAUSIBLE_M2_PER_HOUSEHOLD`)."""
+    """Largest plausible grid area (m2) for its households (see :data:`PLAUSIBLE_M2_PER_HOUSEHOLD`).
+
+    Parameters
+    ----------
+    households : float or array-like
+        Households of each grid.
+
+    Returns
+    -------
+    ndarray
+        Square metres, at least :data:`PLAUSIBLE_MIN_M2`.
+
+    Examples
+    --------
+    >>> plausible_area_m2([100, 400]).tolist()
+    [150000.0, 400000.0]
+
+    """
     return np.maximum(PLAUSIBLE_MIN_M2, np.asarray(households, float) * PLAUSIBLE_M2_PER_HOUSEHOLD)
 
 
@@ -349,6 +366,30 @@ def residential_extent(
     ``CLUSTER_GAP_M`` joined). It is cut by the streets into blocks; a block holding
     households is taken whole when it is at most ``BLOCK_WHOLE_M2`` (an urban block), else
     only its part inside the extent. Pieces without households are dropped.
+
+    Parameters
+    ----------
+    lines : ndarray of LineString
+        Streets (metric CRS).
+    dem : dict of str to ndarray
+        Demand units: ``households``, ``points`` and ``footprints`` (None for points).
+    residential : ndarray of Polygon
+        Residential and compound polygons holding households.
+
+    Returns
+    -------
+    ndarray of Polygon
+        The pieces, each holding households.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> fp = np.array([shapely.box(10, 10, 30, 30), shapely.box(110, 10, 130, 30)], dtype=object)
+    >>> dem = {"households": np.array([12.0, 0.0]), "points": shapely.centroid(fp), "footprints": fp}
+    >>> street = np.array([shapely.LineString([(70, -100), (70, 200)])], dtype=object)
+    >>> [p.bounds for p in residential_extent(street, dem, np.empty(0, dtype=object))]
+    [(-11.0, -11.0, 51.0, 51.0)]
+
     """
     pos = dem["households"] > 0
     shapes = _unit_shapes(dem, pos)
@@ -419,6 +460,14 @@ def derive_communities(
     -------
     GeoDataFrame with ``community_code``, ``name`` (``临时社区NNN``), ``households`` and
     ``code_provisional`` (True), in the network's CRS (the demand's without a network).
+
+    Examples
+    --------
+    >>> from geogrid.demo import make_district
+    >>> d = make_district(n_communities=2, seed=0)
+    >>> derived = derive_communities(d.ways, d.buildings)
+    >>> derived["community_code"].str.startswith("000000000").all()
+    True
 
     """
     if network_edges is not None:
@@ -570,6 +619,14 @@ def grid_atoms(
     ``party_members``, ``n_units``, ``kind`` (block, compound, building, filler) and
     ``oversized`` (a single building or compound-free unit above ``max_households``).
 
+    Examples
+    --------
+    >>> from geogrid.demo import make_district
+    >>> d = make_district(n_communities=2, seed=0)
+    >>> atoms = grid_atoms(d.communities, d.buildings, network_edges=d.ways, walls=d.walls)
+    >>> sorted(atoms["kind"].unique())
+    ['block', 'building', 'filler']
+
     """
     comm = _community_table(communities)
     dem = _demand_table(demand.to_crs(comm.crs), DEFAULTS.household_size)
@@ -675,6 +732,14 @@ def partition(
     Returns
     -------
     GridResult
+
+    Examples
+    --------
+    >>> from geogrid.demo import make_district
+    >>> d = make_district(n_communities=2, seed=0)
+    >>> res = partition(d.communities, d.buildings, network_edges=d.ways, walls=d.walls)
+    >>> len(res.grids), bool(res.grids["in_band"].all()), res.certificates["status"].tolist()
+    (22, True, ['feasible', 'feasible'])
 
     """
     _check_band(min_households, target_households, max_households)
@@ -1080,6 +1145,14 @@ def grid_quality(
     ``contiguity_share`` (grids that are one Polygon), ``tiling_gap_rel``,
     ``tiling_overlap_rel`` (areas relative to the communities) and ``tiling_exact``.
 
+    Examples
+    --------
+    >>> from geogrid.demo import make_district
+    >>> d = make_district(n_communities=2, seed=0)
+    >>> res = partition(d.communities, d.buildings, network_edges=d.ways, walls=d.walls)
+    >>> float(grid_quality(res.grids, d.communities)["share_in_band"].iloc[0])
+    1.0
+
     """
     hh = grids["households"].to_numpy(float)
     geoms = np.asarray(grids.geometry.values, dtype=object)
@@ -1166,6 +1239,12 @@ def workload(
     ``workload_h_month``, ``grid_workers`` (full-time workers needed, at least 1) and
     ``worker_load_share`` (workload / (workers x hours)).
 
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> list(workload(pd.DataFrame({"households": [350.0]})).columns)[:3]
+    ['households', 'vulnerable_households', 'visits_month']
+
     """
     if worker_hours_per_month <= 0 or not 0 <= vulnerable_share <= 1:
         msg = (
@@ -1218,6 +1297,13 @@ def community_funds(
     DataFrame with ``community_code``, ``households``, ``party_members``,
     ``funds_office_yuan``, ``funds_service_yuan``, ``funds_activity_yuan``,
     ``funds_total_yuan``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> table = pd.DataFrame({"community_code": ["1"], "households": [1000.0], "party_members": [50]})
+    >>> community_funds(table)["funds_total_yuan"].tolist()  # 35 + 50 yuan a household, 300 a member
+    [100000.0]
 
     """
     if "community_code" not in table.columns or "households" not in table.columns:
@@ -1280,6 +1366,15 @@ def responsibility_areas(
     -------
     GeoDataFrame with ``area_code`` (grid code + 3-digit sequence in reading order),
     ``grid_code``, ``households``, ``buildings`` (demand units), ``in_band``.
+
+    Examples
+    --------
+    >>> from geogrid.demo import make_district
+    >>> d = make_district(n_communities=2, seed=0)
+    >>> res = partition(d.communities, d.buildings, network_edges=d.ways, walls=d.walls)
+    >>> areas = responsibility_areas(res, d.buildings)
+    >>> bool(areas["area_code"].str.startswith(tuple(res.grids["grid_code"])).all())
+    True
 
     """
     _check_band(min_households, target_households, max_households)
