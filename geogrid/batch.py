@@ -734,6 +734,12 @@ def run_many(
     -------
     BatchResult
 
+    Examples
+    --------
+    >>> res = run_many("areas.csv", "batch_out", n_workers=2, memory_limit="2GiB")  # doctest: +SKIP
+    >>> res.failed, list(res.summary.columns)[:2]  # doctest: +SKIP
+    (0, ['rank', 'id'])
+
     """
     from geogrid.schema import check_lang
 
