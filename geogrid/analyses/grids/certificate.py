@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from geogrid.analyses.highs import quiet_highs
+from geogrid.analyses.highs import mip_model, quiet_highs
 
 #: Largest connected part (atoms) sent to the exact model.
 EXACT_MAX_ATOMS = 150
@@ -424,26 +424,15 @@ def _solve(
 ) -> tuple[str, np.ndarray | None, float, float]:
     import highspy
 
-    a = arrays["a"]
-    a.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_ = int(a.shape[1])
-    lp.num_row_ = int(a.shape[0])
-    lp.col_cost_ = arrays["cost"]
-    lp.col_lower_ = arrays["col_lo"]
-    lp.col_upper_ = arrays["col_hi"]
-    lp.row_lower_ = arrays["row_lo"]
-    lp.row_upper_ = arrays["row_hi"]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(float)
-    lp.a_matrix_.num_col_ = lp.num_col_
-    lp.a_matrix_.num_row_ = lp.num_row_
-    n_int = arrays["n_int"]
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * n_int + [
-        highspy.HighsVarType.kContinuous
-    ] * (lp.num_col_ - n_int)
+    lp = mip_model(
+        arrays["a"],
+        cost=arrays["cost"],
+        col_lo=arrays["col_lo"],
+        col_hi=arrays["col_hi"],
+        row_lo=arrays["row_lo"],
+        row_hi=arrays["row_hi"],
+        n_int=arrays["n_int"],
+    )
     h = quiet_highs(
         mip_max_nodes=int(max_nodes),
         time_limit=float(time_limit_s),

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from geogrid.analyses.highs import quiet_highs
+from geogrid.analyses.highs import mip_model, quiet_highs
 from geogrid.errors import GeogridError
 
 __all__: list[str] = []
@@ -294,27 +294,16 @@ def _solve_mip(
     """Solve a MIP whose first ``n_int`` columns are integer, passed as one CSC matrix."""
     import highspy
 
-    a = sparse.csc_matrix(a)
-    a.sort_indices()
-    lp = highspy.HighsLp()
-    lp.num_col_ = int(a.shape[1])
-    lp.num_row_ = int(a.shape[0])
-    lp.col_cost_ = np.asarray(cost, dtype=float)
-    lp.col_lower_ = np.asarray(col_lo, dtype=float)
-    lp.col_upper_ = np.asarray(col_hi, dtype=float)
-    lp.row_lower_ = np.asarray(row_lo, dtype=float)
-    lp.row_upper_ = np.asarray(row_hi, dtype=float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(float)
-    lp.a_matrix_.num_col_ = lp.num_col_
-    lp.a_matrix_.num_row_ = lp.num_row_
-    integ = [highspy.HighsVarType.kInteger] * n_int + [highspy.HighsVarType.kContinuous] * (
-        lp.num_col_ - n_int
+    lp = mip_model(
+        a,
+        cost=cost,
+        col_lo=col_lo,
+        col_hi=col_hi,
+        row_lo=row_lo,
+        row_hi=row_hi,
+        n_int=n_int,
+        maximize=maximize,
     )
-    lp.integrality_ = integ
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
     h = quiet_highs(time_limit=float(time_limit_s), mip_rel_gap=float(mip_rel_gap))
     t0 = time.perf_counter()
     h.passModel(lp)
