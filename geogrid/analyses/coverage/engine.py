@@ -1595,7 +1595,9 @@ def served_by(cov: Coverage, *, table: gpd.GeoDataFrame | None = None) -> np.nda
     tbl = table if table is not None else cov.table()
     server, _ = _reach_servers(cov, tbl)
     ids = cov.facilities["facility_id"].astype(object).to_numpy()
-    return np.where(server >= 0, ids[np.maximum(server, 0)], None)
+    out: np.ndarray = ids[np.maximum(server, 0)]
+    out[server < 0] = None
+    return out
 
 
 def _positions(fac: pd.DataFrame, ids: pd.Series) -> np.ndarray:
