@@ -2,7 +2,7 @@
 
 Checked on every function and public method named in ``geogrid.__all__`` (the lazy front
 door) and on the public functions of the modules people call directly (CRSs, settings,
-readers and writers, the demo district, governance grids). Parameters must name every
+readers and writers, the demo district, governance grids and their parts, HiGHS helpers). Parameters must name every
 argument; Returns (or Yields) is needed unless the function returns None. The examples of
 the fast modules are run as doctests.
 """
@@ -27,9 +27,21 @@ MODULES = (
     "geogrid.io.writers",
     "geogrid.demo",
     "geogrid.analyses.grids.partition",
+    "geogrid.analyses.grids.atoms",
+    "geogrid.analyses.grids.search",
+    "geogrid.analyses.grids.certificate",
+    "geogrid.analyses.highs",
 )
 #: Modules whose examples run here (fast, no network, no real data).
-DOCTEST_MODULES = ("geogrid.crs", "geogrid.settings", "geogrid.io.readers", "geogrid.io.writers")
+DOCTEST_MODULES = (
+    "geogrid.crs",
+    "geogrid.settings",
+    "geogrid.io.readers",
+    "geogrid.io.writers",
+    "geogrid.analyses.grids.atoms",
+    "geogrid.analyses.grids.search",
+    "geogrid.analyses.grids.certificate",
+)
 
 _HEADER = re.compile(r"^[ \t]*([A-Z][A-Za-z ]+)\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
 

@@ -77,6 +77,27 @@ def merge_slivers(faces: np.ndarray, *, min_area_m2: float = SLIVER_M2) -> np.nd
 
     Slivers come from float noise where lines run (almost) along each other; a sliver
     without a neighbour sharing an edge is kept as it is.
+
+    Parameters
+    ----------
+    faces : ndarray of Polygon
+        Faces tiling an area.
+    min_area_m2 : float
+        Faces below this are slivers.
+
+    Returns
+    -------
+    ndarray of Polygon
+        The faces, slivers merged.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> faces = np.array([shapely.box(0, 0, 10, 10), shapely.box(10, 0, 10.01, 10),
+    ...                   shapely.box(10.01, 0, 20, 10)], dtype=object)
+    >>> len(merge_slivers(faces))
+    2
+
     """
     small = shapely.area(faces) < min_area_m2
     if not small.any() or small.all():
@@ -102,7 +123,28 @@ def merge_slivers(faces: np.ndarray, *, min_area_m2: float = SLIVER_M2) -> np.nd
 
 
 def blocks_of(polygon: Geometry, lines: np.ndarray) -> np.ndarray:
-    """Cut ``polygon`` by ``lines`` into blocks (Polygons) that tile it exactly."""
+    """Cut ``polygon`` by ``lines`` into blocks (Polygons) that tile it exactly.
+
+    Parameters
+    ----------
+    polygon : Polygon or MultiPolygon
+        The area (metric CRS).
+    lines : ndarray of LineString
+        Streets and walls.
+
+    Returns
+    -------
+    ndarray of Polygon
+        The blocks, slivers merged into their neighbours.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> street = np.array([shapely.LineString([(50, -10), (50, 110)])], dtype=object)
+    >>> sorted(b.area for b in blocks_of(shapely.box(0, 0, 100, 100), street))
+    [5000.0, 5000.0]
+
+    """
     if len(lines) == 0:
         return np.asarray(shapely.get_parts(polygon))
     cut = shapely.intersection(shapely.union_all(lines), polygon)
@@ -202,6 +244,22 @@ def build_atoms(
         (m,) compound ids as strings ('' when none).
     max_households
         Compounds above this are cut into buildings.
+
+    Returns
+    -------
+    Atoms
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> street = np.array([shapely.LineString([(50, -10), (50, 110)])], dtype=object)
+    >>> fp = np.array([shapely.box(10, 10, 30, 30), shapely.box(60, 60, 80, 80)], dtype=object)
+    >>> at = build_atoms(shapely.box(0, 0, 100, 100), street, footprints=fp,
+    ...                  points=shapely.centroid(fp), households=np.array([100.0, 200.0]),
+    ...                  population=np.array([262.0, 524.0]), party_members=np.array([5.0, 9.0]),
+    ...                  compound=np.array(["", ""], dtype=object), max_households=500)
+    >>> at.households.tolist(), at.kind.tolist(), at.unit_atom.tolist()
+    ([200.0, 100.0], ['block', 'block'], [1, 0])
 
     """
     blocks = blocks_of(polygon, lines)
@@ -409,7 +467,26 @@ def _atom_of_units(
 
 
 def dissolve(geoms: np.ndarray) -> Geometry:
-    """Union of polygons that tile without overlap (fast coverage union, robust fallback)."""
+    """Union of polygons that tile without overlap (fast coverage union, robust fallback).
+
+    Parameters
+    ----------
+    geoms : ndarray of Polygon
+        The pieces.
+
+    Returns
+    -------
+    Geometry
+        Their union.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> squares = np.array([shapely.box(i * 10, 0, i * 10 + 10, 10) for i in range(3)], dtype=object)
+    >>> dissolve(squares).bounds
+    (0.0, 0.0, 30.0, 10.0)
+
+    """
     if len(geoms) == 1:
         return geoms[0]
     try:
@@ -426,6 +503,26 @@ def renode(geoms: np.ndarray, polygon: Geometry) -> np.ndarray:
     ``polygon`` (holes) are dropped. Shared edges of the result are identical, so unions of
     neighbours are single polygons. A polygon left without faces comes back empty; one
     whose faces meet only at corners comes back as a MultiPolygon.
+
+    Parameters
+    ----------
+    geoms : ndarray of Polygon
+        Polygons that almost tile ``polygon``.
+    polygon : Polygon or MultiPolygon
+        The area they tile.
+
+    Returns
+    -------
+    ndarray of Polygon
+        One polygon per input (possibly empty), tiling ``polygon`` exactly.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> near = np.array([shapely.box(0, 0, 10.001, 10), shapely.box(10, 0, 20, 10)], dtype=object)
+    >>> [round(g.area, 2) for g in renode(near, shapely.box(0, 0, 20, 10))]
+    [100.01, 99.99]
+
     """
     if len(geoms) <= 1:
         return geoms
@@ -472,7 +569,29 @@ def renode(geoms: np.ndarray, polygon: Geometry) -> np.ndarray:
 
 
 def lab_is_compound(lab_key: np.ndarray, unit_lab: np.ndarray, lab: int) -> bool:
-    """Whether unit label ``lab`` stands for a whole compound."""
+    """Whether label ``lab`` is a whole compound (its key starts with ``c``).
+
+    Parameters
+    ----------
+    lab_key : ndarray of str
+        Key of every unit: ``c<compound>`` or ``b<unit>``.
+    unit_lab : ndarray of int
+        Label number of every unit.
+    lab : int
+        The label.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keys, labs = np.array(["cX", "b1"], dtype=object), np.array([0, 1])
+    >>> lab_is_compound(keys, labs, 0), lab_is_compound(keys, labs, 1)
+    (True, False)
+
+    """
     idx = np.flatnonzero(unit_lab == lab)
     return bool(len(idx)) and str(lab_key[idx[0]]).startswith("c")
 
@@ -482,6 +601,27 @@ def polygon_graph(geoms: np.ndarray, weights: np.ndarray, *, hi: float) -> Graph
 
     Centroids, areas, perimeters and shared boundary lengths come from the polygons; a polygon
     heavier than ``hi`` is pinned (a region of its own).
+
+    Parameters
+    ----------
+    geoms : ndarray of Polygon
+        The atoms.
+    weights : ndarray
+        Households per atom.
+    hi : float
+        Upper end of the household band.
+
+    Returns
+    -------
+    Graph
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> squares = np.array([shapely.box(i * 10, 0, i * 10 + 10, 10) for i in range(3)], dtype=object)
+    >>> polygon_graph(squares, np.array([150.0, 200.0, 250.0]), hi=500).nbrs
+    [[1], [0, 2], [1]]
+
     """
     return make_graph(
         weights,
@@ -496,7 +636,25 @@ def polygon_graph(geoms: np.ndarray, weights: np.ndarray, *, hi: float) -> Graph
 def adjacency(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of atoms sharing a boundary and the shared length in metres.
 
-    Returns ``(i, j, length)`` with ``i < j``; corner contacts are not adjacency.
+    Corner contacts are not adjacency.
+
+    Parameters
+    ----------
+    geoms : ndarray of Polygon
+        The atoms.
+
+    Returns
+    -------
+    (ndarray, ndarray, ndarray)
+        ``(i, j, length)`` with ``i < j``.
+
+    Examples
+    --------
+    >>> import numpy as np, shapely
+    >>> squares = np.array([shapely.box(i * 10, 0, i * 10 + 10, 10) for i in range(3)], dtype=object)
+    >>> [a.tolist() for a in adjacency(squares)]
+    [[0, 1], [1, 2], [10.0, 10.0]]
+
     """
     if len(geoms) < 2:
         return np.empty(0, int), np.empty(0, int), np.empty(0)

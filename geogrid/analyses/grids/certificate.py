@@ -92,20 +92,77 @@ class Certificate:
 
 
 def band_counts(total: float, lo: float, hi: float) -> tuple[int, int]:
-    """Return the range ``(p_lo, p_hi)`` of grid counts with ``p lo <= total <= p hi``."""
+    """Return the range ``(p_lo, p_hi)`` of grid counts with ``p lo <= total <= p hi``.
+
+    Parameters
+    ----------
+    total : float
+        Households to divide.
+    lo, hi : float
+        The household band.
+
+    Returns
+    -------
+    (int, int)
+
+    Examples
+    --------
+    >>> band_counts(600.0, 200, 500)
+    (2, 3)
+
+    """
     if total <= EPS_HH:
         return 0, 0
     return max(1, math.ceil(total / hi - 1e-9)), math.floor(total / lo + 1e-9)
 
 
 def outside(h: np.ndarray, lo: float, hi: float) -> float:
-    """Households outside the band summed over parts."""
+    """Households outside the band summed over parts.
+
+    Parameters
+    ----------
+    h : array-like
+        Households of each part.
+    lo, hi : float
+        The household band.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> outside(np.array([150.0, 350.0, 600.0]), 200, 500)  # 50 short, 100 over
+    150.0
+
+    """
     h = np.asarray(h, float)
     return float((np.maximum(0.0, lo - h) + np.maximum(0.0, h - hi)).sum())
 
 
 def connected(nbrs: list[list[int]], members: np.ndarray) -> bool:
-    """Whether ``members`` induce a connected subgraph."""
+    """Whether ``members`` induce a connected subgraph.
+
+    Parameters
+    ----------
+    nbrs : list of list of int
+        Neighbours of every atom.
+    members : ndarray of int
+        The atoms of one part.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> path = [[1], [0, 2], [1]]
+    >>> connected(path, np.array([0, 1])), connected(path, np.array([0, 2]))
+    (True, False)
+
+    """
     if len(members) <= 1:
         return True
     mem = set(members.tolist())
@@ -124,7 +181,31 @@ def connected(nbrs: list[list[int]], members: np.ndarray) -> bool:
 def cheap_proofs(
     w: np.ndarray, comp: np.ndarray, names: list[str], lo: float, hi: float
 ) -> list[str]:
-    """Sentences proving the band cannot be met, from atom weights and parts alone."""
+    """Sentences proving the band cannot be met, from atom weights and parts alone.
+
+    Parameters
+    ----------
+    w : ndarray
+        Households per atom.
+    comp : ndarray of int
+        Connected component of every atom.
+    names : list of str
+        A name per atom for the sentences.
+    lo, hi : float
+        The household band.
+
+    Returns
+    -------
+    list of str
+        Empty when these proofs find nothing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> cheap_proofs(np.array([150.0, 600.0, 250.0]), np.zeros(3, int), ["a", "b", "c"], 200, 500)
+    ['b alone holds 600 households, above the maximum 500, and cannot be split: it is a grid of its own']
+
+    """
     out: list[str] = []
     for a in np.flatnonzero(w > hi + EPS_HH).tolist():
         out.append(
@@ -189,7 +270,28 @@ def _canonical(labels: np.ndarray) -> np.ndarray:
 
 
 def weighted_distance(w: np.ndarray, nbrs: list[list[int]]) -> np.ndarray:
-    """Households on the lightest path between atoms, both ends included (n x n)."""
+    """Households on the lightest path between atoms, both ends included (n x n).
+
+    Parameters
+    ----------
+    w : ndarray
+        Households per atom.
+    nbrs : list of list of int
+        Neighbours of every atom.
+
+    Returns
+    -------
+    ndarray
+        n x n households.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, path = np.array([150.0, 200.0, 250.0]), [[1], [0, 2], [1]]
+    >>> weighted_distance(w, path)[0].round().tolist()
+    [150.0, 350.0, 600.0]
+
+    """
     from scipy.sparse.csgraph import dijkstra
 
     n = len(w)
@@ -494,6 +596,32 @@ def exact_balance(
     Same number of grids as ``labels`` (which meet the band), hard band, contiguity. The
     model runs on the reduced graph (:func:`contract_leaves`, atoms without households
     optional); the heuristic's partition, mapped onto it, is the warm start when it maps.
+
+    Parameters
+    ----------
+    w : ndarray
+        Households per atom.
+    nbrs : list of list of int
+        Neighbours of every atom.
+    labels : ndarray of int
+        Grids of the heuristic (meeting the band).
+    lo, hi : float
+        The household band.
+    max_nodes, time_limit_s : int, float
+        Limits of the HiGHS branch and bound.
+
+    Returns
+    -------
+    (float, float, float)
+        Households: the heuristic's deviation, the best found, the proven lower bound.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, path = np.array([150.0, 200.0, 250.0, 300.0]), [[1], [0, 2], [1, 3], [2]]
+    >>> exact_balance(w, path, np.array([0, 0, 0, 1]), lo=200, hi=600)
+    (150.0, 100.0, 100.0)
+
     """
     lab = _canonical(labels)
     p = int(lab.max()) + 1
@@ -543,6 +671,33 @@ def exact_feasible(
     Light leaves are contracted first (:func:`contract_leaves`); atoms without households
     are numbered last and may stay out of every grid in the model (the part is connected, so
     they can always join a neighbouring grid afterwards).
+
+    Parameters
+    ----------
+    w : ndarray
+        Households per atom.
+    nbrs : list of list of int
+        Neighbours of every atom.
+    lo, hi : float
+        The household band.
+    max_nodes, time_limit_s : int, float
+        Limits of the HiGHS branch and bound.
+
+    Returns
+    -------
+    (str, ndarray or None)
+        ``feasible`` with grid labels, ``infeasible`` or ``limit`` with None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, path = np.array([150.0, 200.0, 250.0]), [[1], [0, 2], [1]]
+    >>> status, labels = exact_feasible(w, path, lo=200, hi=500)
+    >>> status, labels.tolist()
+    ('feasible', [0, 0, 1])
+    >>> exact_feasible(np.array([150.0, 150.0, 150.0]), path, lo=200, hi=250)
+    ('infeasible', None)
+
     """
     wp, np_, where = _reduced(w, nbrs, lo)
     if (wp > hi + EPS_HH).any():  # a light leaf must join a neighbour that is then too heavy
@@ -597,6 +752,39 @@ def certify(
     on every connected part (up to ``max_atoms`` atoms) whose grids miss the band. When the
     exact model finds a partition meeting the band, ``labels`` holds it. ``balance`` also
     runs :func:`exact_balance` on every feasible part (slow: about 1-2 s per part).
+
+    Parameters
+    ----------
+    w : ndarray
+        Households per atom.
+    nbrs : list of list of int
+        Neighbours of every atom.
+    comp : ndarray of int
+        Connected component of every atom.
+    labels : ndarray of int
+        The heuristic's grid of every atom.
+    names : list of str
+        A name per atom for the proofs (its compound or building).
+    lo, hi : float
+        The household band.
+    max_atoms : int
+        Largest part the exact model is run on.
+    balance : bool
+        Also measure how far feasible grids are from the most balanced partition.
+
+    Returns
+    -------
+    Certificate
+        ``feasible``, ``infeasible`` (with the proof) or ``unknown`` (with bounds).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, path = np.array([150.0, 600.0, 250.0]), [[1], [0, 2], [1]]
+    >>> cert = certify(w, path, np.zeros(3, int), np.arange(3), ["a", "b", "c"], lo=200, hi=500)
+    >>> cert.status, cert.method
+    ('infeasible', 'proof')
+
     """
     w = np.asarray(w, float)
     h0 = np.bincount(labels, weights=w)
@@ -665,7 +853,29 @@ def contract_leaves(
 
     Such a leaf can never be a grid of its own, so it shares its neighbour's grid in every
     partition meeting the band: the band can be met on the contracted graph exactly when it
-    can on the original. Returns the weights, neighbours and the new atom of each old atom.
+    can on the original.
+
+    Parameters
+    ----------
+    w : ndarray
+        Households per atom.
+    nbrs : list of list of int
+        Neighbours of every atom.
+    lo : float
+        Lower end of the band.
+
+    Returns
+    -------
+    (ndarray, list of list of int, ndarray)
+        The weights, neighbours and the new atom of each old atom.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> w, nbrs, owner = contract_leaves(np.array([50.0, 300.0, 250.0]), [[1], [0, 2], [1]], 200)
+    >>> w.tolist(), nbrs, owner.tolist()
+    ([350.0, 250.0], [[1], [0]], [0, 0, 1])
+
     """
     n = len(w)
     wt = np.asarray(w, float).copy()

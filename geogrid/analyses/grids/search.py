@@ -62,7 +62,30 @@ def make_graph(
     adj: tuple[np.ndarray, np.ndarray, np.ndarray],
     hi: float,
 ) -> Graph:
-    """Build a :class:`Graph` from arrays; ``adj`` = (i, j, shared length), ``i < j``."""
+    """Build a :class:`Graph` from arrays; ``adj`` = (i, j, shared length), ``i < j``.
+
+    Parameters
+    ----------
+    w, xy, area, perim : ndarray
+        Households, centroid coordinates (n x 2), area and perimeter of every atom.
+    adj : (ndarray, ndarray, ndarray)
+        Adjacent pairs ``i < j`` and the boundary length they share.
+    hi : float
+        Atoms heavier than this are pinned (a region of their own).
+
+    Returns
+    -------
+    Graph
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = make_graph(np.array([150.0, 600.0]), np.zeros((2, 2)), np.ones(2), np.ones(2),
+    ...                adj=(np.array([0]), np.array([1]), np.array([10.0])), hi=500)
+    >>> g.nbrs, g.pinned.tolist()
+    ([[1], [0]], [False, True])
+
+    """
     adj_i, adj_j, adj_len = adj
     n = len(w)
     nbrs: list[list[int]] = [[] for _ in range(n)]
@@ -87,7 +110,26 @@ def make_graph(
 
 
 def components(g: Graph) -> np.ndarray:
-    """Return the connected component label of every atom."""
+    """Return the connected component label of every atom.
+
+    Parameters
+    ----------
+    g : Graph
+        The atom graph.
+
+    Returns
+    -------
+    ndarray of int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = make_graph(np.ones(3), np.zeros((3, 2)), np.ones(3), np.ones(3),
+    ...                adj=(np.array([0]), np.array([1]), np.array([1.0])), hi=500)
+    >>> components(g).tolist()
+    [0, 0, 1]
+
+    """
     n = len(g.w)
     if n == 0:
         return np.empty(0, int)
@@ -98,7 +140,27 @@ def components(g: Graph) -> np.ndarray:
 
 
 def choose_p(total: float, *, lo: float, target: float, hi: float, n_max: int) -> int:
-    """Return the number of regions closest to ``total / target`` keeping the band reachable."""
+    """Return the number of regions closest to ``total / target`` keeping the band reachable.
+
+    Parameters
+    ----------
+    total : float
+        Households of the component.
+    lo, target, hi : float
+        The household band and its target.
+    n_max : int
+        Most regions possible (atoms with households).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> choose_p(600.0, lo=200, target=350, hi=500, n_max=3)
+    2
+
+    """
     if total <= 0 or n_max <= 1:
         return 1
     p = max(1, round(total / target))
@@ -275,7 +337,33 @@ def _kmeans_seeds(g: Graph, atoms: np.ndarray, k: int, rng: np.random.Generator)
 
 
 def grow(g: Graph, atoms: np.ndarray, seeds: list[int], labels: np.ndarray, first: int) -> None:
-    """Balanced region growing from ``seeds`` over ``atoms``; labels start at ``first``."""
+    """Balanced region growing from ``seeds`` over ``atoms``; labels start at ``first``.
+
+    Parameters
+    ----------
+    g : Graph
+        The atom graph.
+    atoms : ndarray of int
+        The atoms to label.
+    seeds : list of int
+        One seed atom per region.
+    labels : ndarray of int
+        Written in place for ``atoms``.
+    first : int
+        Label of the first region.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = make_graph(np.array([150.0, 200.0, 250.0]), np.c_[[0, 10, 20], [0, 0, 0]],
+    ...                np.full(3, 100.0), np.full(3, 40.0),
+    ...                adj=(np.array([0, 1]), np.array([1, 2]), np.array([10.0, 10.0])), hi=500)
+    >>> labels = np.full(3, -1)
+    >>> grow(g, np.arange(3), [0, 2], labels, 0)
+    >>> labels.tolist()
+    [0, 0, 1]
+
+    """
     allowed = np.zeros(len(g.w), bool)
     allowed[atoms] = True
     free = allowed.copy()
@@ -385,7 +473,40 @@ def partition_component(
     hi: float,
     rng: np.random.Generator,
 ) -> int:
-    """Partition one connected component; write labels from ``first``; return next label."""
+    """Partition one connected component; write labels from ``first``; return next label.
+
+    Parameters
+    ----------
+    g : Graph
+        The atom graph.
+    atoms : ndarray of int
+        The atoms of one connected component.
+    labels : ndarray of int
+        Written in place for ``atoms``.
+    first : int
+        Label of the first region.
+    lo, target, hi : float
+        The household band and its target.
+    rng : numpy.random.Generator
+        Draws the k-means seeds.
+
+    Returns
+    -------
+    int
+        The next free label.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = make_graph(np.array([150.0, 200.0, 250.0]), np.c_[[0, 10, 20], [0, 0, 0]],
+    ...                np.full(3, 100.0), np.full(3, 40.0),
+    ...                adj=(np.array([0, 1]), np.array([1, 2]), np.array([10.0, 10.0])), hi=500)
+    >>> labels = np.full(3, -1)
+    >>> partition_component(g, np.arange(3), labels, 5, lo=200, target=350, hi=500,
+    ...                     rng=np.random.default_rng(0)), labels.tolist()
+    (7, [6, 6, 5])
+
+    """
     total = float(g.w[atoms].sum())
     pinned = [int(a) for a in atoms if g.pinned[a]]
     rest = atoms[~g.pinned[atoms]]
@@ -420,7 +541,32 @@ def partition_component(
 
 
 def partition_graph(g: Graph, *, lo: float, target: float, hi: float, seed: int = 0) -> np.ndarray:
-    """Return the region label (0..p-1, not in reading order) of every atom of ``g``."""
+    """Partition every connected component into contiguous regions inside the band.
+
+    Parameters
+    ----------
+    g : Graph
+        The atom graph of one community.
+    lo, target, hi : float
+        The household band and its target.
+    seed : int
+        RNG seed (k-means seeds); the same graph and seed give the same regions.
+
+    Returns
+    -------
+    ndarray of int
+        Region label of every atom, 0..p-1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = make_graph(np.array([150.0, 200.0, 250.0]), np.c_[[0, 10, 20], [0, 0, 0]],
+    ...                np.full(3, 100.0), np.full(3, 40.0),
+    ...                adj=(np.array([0, 1]), np.array([1, 2]), np.array([10.0, 10.0])), hi=500)
+    >>> partition_graph(g, lo=200, target=350, hi=500).tolist()
+    [1, 1, 0]
+
+    """
     n = len(g.w)
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
