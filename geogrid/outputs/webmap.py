@@ -937,7 +937,9 @@ def _add_controls(
         outline=outline,
     ).add_to(m)
     # expanded on wide screens; collapsed behind its button below 1100 x 700 pixels
-    control = folium.LayerControl(collapsed=JsCode("ggSmall()"), position="topright")
+    # folium renders a JsCode option as code; its stub says bool
+    small = JsCode("ggSmall()")
+    control = folium.LayerControl(collapsed=small, position="topright")  # type: ignore[arg-type]
     control.add_to(m)
     return control
 
