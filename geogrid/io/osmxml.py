@@ -110,7 +110,24 @@ CACHE_VERSION = 1
 
 
 def osm_file(path: Path) -> osmium.io.File:
-    """Return an osmium ``File`` with the format fixed by the suffix; InputError otherwise."""
+    """Return an osmium ``File`` with the format fixed by the suffix; InputError otherwise.
+
+    Parameters
+    ----------
+    path : Path
+        An ``.osm``, ``.osm.bz2``, ``.osm.gz`` or ``.osm.pbf`` file.
+
+    Returns
+    -------
+    osmium.io.File
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> type(osm_file(pathlib.Path("extract.osm.pbf"))).__name__
+    'File'
+
+    """
     name = path.name.lower()
     for suffix, fmt in OSM_FORMATS:
         if name.endswith(suffix):
@@ -258,7 +275,35 @@ def _collect_way(way: osmium.osm.Way, col: _Collector, wanted: set[int]) -> None
 
 
 def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
-    """Read ``path`` into the four layers of :class:`geogrid.io.OSMData` (no bbox filter)."""
+    """Read ``path`` into the four layers of :class:`geogrid.io.OSMData` (no bbox filter).
+
+    Parameters
+    ----------
+    path : Path
+        An OSM file.
+
+    Returns
+    -------
+    dict of str to GeoDataFrame
+        ``ways``, ``buildings``, ``residential`` and ``pois`` in EPSG:4326.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> elements = [
+    ...     {"type": "node", "id": 1, "lat": 32.040, "lon": 118.780},
+    ...     {"type": "node", "id": 2, "lat": 32.041, "lon": 118.781},
+    ...     {"type": "way", "id": 10, "nodes": [1, 2], "tags": {"highway": "footway"}},
+    ...     {"type": "node", "id": 3, "lat": 32.0405, "lon": 118.7805,
+    ...      "tags": {"amenity": "community_centre", "name": "党群服务中心"}},
+    ... ]
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.osm"
+    >>> write_elements(elements, path)
+    4
+    >>> {k: len(v) for k, v in parse_osm_file(path).items()}
+    {'ways': 1, 'buildings': 0, 'residential': 0, 'pois': 1}
+
+    """
     f = osm_file(path)
     try:
         relations, wanted = _scan_relations(f)
@@ -350,7 +395,38 @@ def _assemble(col: _Collector) -> dict[str, gpd.GeoDataFrame]:
 def clip_layers(
     layers: dict[str, gpd.GeoDataFrame], region: shapely.Geometry
 ) -> dict[str, gpd.GeoDataFrame]:
-    """Keep the features of every layer that intersect ``region`` (EPSG:4326)."""
+    """Keep the features of every layer that intersect ``region`` (EPSG:4326).
+
+    Parameters
+    ----------
+    layers : dict of str to GeoDataFrame
+        Layers in EPSG:4326.
+    region : Geometry
+        The area to keep (lon/lat).
+
+    Returns
+    -------
+    dict of str to GeoDataFrame
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> elements = [
+    ...     {"type": "node", "id": 1, "lat": 32.040, "lon": 118.780},
+    ...     {"type": "node", "id": 2, "lat": 32.041, "lon": 118.781},
+    ...     {"type": "way", "id": 10, "nodes": [1, 2], "tags": {"highway": "footway"}},
+    ...     {"type": "node", "id": 3, "lat": 32.0405, "lon": 118.7805,
+    ...      "tags": {"amenity": "community_centre", "name": "党群服务中心"}},
+    ... ]
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.osm"
+    >>> write_elements(elements, path)
+    4
+    >>> import shapely
+    >>> near_way = shapely.box(118.7795, 32.0395, 118.7801, 32.0401)
+    >>> {k: len(v) for k, v in clip_layers(parse_osm_file(path), near_way).items()}
+    {'ways': 1, 'buildings': 0, 'residential': 0, 'pois': 0}
+
+    """
     out = {}
     for name, gdf in layers.items():
         keep = shapely.intersects(np.asarray(gdf.geometry.values), region)
@@ -375,7 +451,25 @@ out body;
 
 
 def overpass_query(bounds: tuple[float, float, float, float], settings_str: str) -> str:
-    """Overpass QL for every layer of ``OSMData`` in ``(west, south, east, north)``."""
+    """Overpass QL for every layer of ``OSMData`` in ``(west, south, east, north)``.
+
+    Parameters
+    ----------
+    bounds : (float, float, float, float)
+        West, south, east, north in degrees.
+    settings_str : str
+        The query's settings line, e.g. ``[out:json][timeout:180]``.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(overpass_query((118.76, 32.03, 118.80, 32.05), "[out:json]").splitlines()[2])
+      way["highway"](32.0300000,118.7600000,32.0500000,118.8000000);
+
+    """
     west, south, east, north = bounds
     b = f"{south:.7f},{west:.7f},{north:.7f},{east:.7f}"
     pois = "\n".join(f'  nwr["{k}"]({b});' for k in POI_KEYS)
@@ -383,7 +477,35 @@ def overpass_query(bounds: tuple[float, float, float, float], settings_str: str)
 
 
 def write_elements(elements: Iterable[dict[str, Any]], path: Path) -> int:
-    """Write Overpass JSON ``elements`` to an OSM file (format from the suffix); return count."""
+    """Write Overpass JSON ``elements`` to an OSM file (format from the suffix); return count.
+
+    Parameters
+    ----------
+    elements : iterable of dict
+        Overpass JSON elements (nodes before the ways that use them).
+    path : Path
+        Target ``.osm`` or ``.osm.pbf``.
+
+    Returns
+    -------
+    int
+        Elements written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> elements = [
+    ...     {"type": "node", "id": 1, "lat": 32.040, "lon": 118.780},
+    ...     {"type": "node", "id": 2, "lat": 32.041, "lon": 118.781},
+    ...     {"type": "way", "id": 10, "nodes": [1, 2], "tags": {"highway": "footway"}},
+    ...     {"type": "node", "id": 3, "lat": 32.0405, "lon": 118.7805,
+    ...      "tags": {"amenity": "community_centre", "name": "党群服务中心"}},
+    ... ]
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "tiny.osm"
+    >>> write_elements(elements, path)
+    4
+
+    """
     order = {"node": 0, "way": 1, "relation": 2}
     items = sorted(
         (e for e in elements if e.get("type") in order),
@@ -415,7 +537,21 @@ def write_elements(elements: Iterable[dict[str, Any]], path: Path) -> int:
 
 
 def download_overpass(bounds: tuple[float, float, float, float], out_path: Path) -> None:
-    """Download everything ``OSMData`` needs in ``bounds`` into ``out_path`` (.osm.pbf)."""
+    """Download everything ``OSMData`` needs in ``bounds`` into ``out_path`` (.osm.pbf).
+
+    Parameters
+    ----------
+    bounds : (float, float, float, float)
+        West, south, east, north in degrees.
+    out_path : Path
+        Target ``.osm.pbf``.
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> download_overpass((118.76, 32.03, 118.80, 32.05), pathlib.Path("x.osm.pbf"))  # doctest: +SKIP
+
+    """
     from osmnx import _overpass  # imported lazily: only this online path needs it
 
     query = overpass_query(bounds, _overpass._make_overpass_settings())

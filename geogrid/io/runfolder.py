@@ -105,6 +105,18 @@ def fixed_timestamp() -> _dt.datetime:
     """Return the time written into outputs instead of the clock (byte-identical reruns).
 
     ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) when set, else 2000-01-01 UTC.
+
+    Returns
+    -------
+    datetime.datetime
+        Timezone-aware (UTC).
+
+    Examples
+    --------
+    >>> import os
+    >>> "SOURCE_DATE_EPOCH" in os.environ or fixed_timestamp().year == 2000
+    True
+
     """
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if epoch.isdigit():
@@ -121,6 +133,16 @@ def stable_zip(path: str | os.PathLike[str]) -> None:
     openpyxl stamps the clock into every zip entry and into ``docProps/core.xml``
     (created/modified); both become :func:`fixed_timestamp`, so the same workbook content gives
     the same bytes. Entry order, names and compression are kept.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The ``.xlsx`` (any zip) to rewrite in place.
+
+    Examples
+    --------
+    >>> stable_zip("report.xlsx")  # doctest: +SKIP
+
     """
     p = Path(path)
     when = fixed_timestamp()
@@ -161,6 +183,16 @@ def handle_signals() -> Iterator[None]:
     The exception unwinds every ``with``/``finally`` on the way, so staging folders and
     temporary files are removed. Only in the main thread (elsewhere a no-op); nested use is a
     no-op.
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> with handle_signals():
+    ...     pass  # Ctrl-C in here raises RunInterrupted, which removes staged files on its way
+
     """
     if threading.current_thread() is not threading.main_thread() or getattr(
         _installed, "on", False
@@ -266,6 +298,24 @@ def check_output_folder(path: str | os.PathLike[str], option: str = "--out") -> 
         The path is an existing file, a path part is longer than the file system allows, or
         the folder (or the nearest existing folder above it) is not writable.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The folder (need not exist yet).
+    option : str
+        The option name the error message shows (``--out``).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output_folder(folder / "out") == (folder / "out").absolute()
+    True
+
     """
     p = Path(path).expanduser().absolute()
     _check_lengths(p, option)
@@ -293,6 +343,26 @@ def check_output_file(
         As above, or the name does not end in one of ``suffixes``, a path part is too long, or
         the folder is not writable.
 
+    Parameters
+    ----------
+    path : str or path-like
+        The file (need not exist yet).
+    suffixes : tuple of str
+        The kinds of file it may be.
+    option : str
+        The option name the error message shows (``--out``).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output_file(folder / "map.html").name
+    'map.html'
+
     """
     p = Path(path).expanduser().absolute()
     _check_lengths(p, option)
@@ -315,7 +385,26 @@ def check_output_file(
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, as hex."""
+    """SHA-256 of a file's bytes, as hex.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_bytes(b"abc")
+    >>> file_sha256(folder / "a.txt")[:16]
+    'ba7816bf8f01cfea'
+
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -340,7 +429,26 @@ def _input_files(path: Path) -> list[Path]:
 
 
 def hash_inputs(inputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{option: {"path", "sha256", "bytes"}}`` for each input given as a path."""
+    """``{option: {"path", "sha256", "bytes"}}`` for each input given as a path.
+
+    Parameters
+    ----------
+    inputs : mapping
+        Option name -> value; values that are paths of existing files are hashed, others skipped.
+
+    Returns
+    -------
+    dict of str to dict
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a.txt").write_bytes(b"abc")
+    >>> hash_inputs({"demand": str(folder / "a.txt"), "speed": 4.0})["demand"]["bytes"]
+    3
+
+    """
     out: dict[str, dict[str, Any]] = {}
     for key, value in inputs.items():
         if not isinstance(value, str | os.PathLike) or not Path(value).exists():
@@ -356,7 +464,26 @@ def hash_inputs(inputs: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """Return the folder's manifest, or None when it has none (or an unreadable one)."""
+    """Return the folder's manifest, or None when it has none (or an unreadable one).
+
+    Parameters
+    ----------
+    folder : Path
+        A results folder.
+
+    Returns
+    -------
+    dict or None
+        The parsed ``run.json``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> read_manifest(folder) is None
+    True
+
+    """
     path = folder / MANIFEST
     if not path.is_file():
         return None
@@ -410,7 +537,23 @@ def _jsonable(value: Any) -> Any:
 
 
 def is_temporary(name: str) -> bool:
-    """Whether a file or folder name is one of geogrid's temporaries."""
+    """Whether a file or folder name is one of geogrid's temporaries.
+
+    Parameters
+    ----------
+    name : str
+        A file or folder name.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_temporary(".geogrid-tmp-123-x.gpkg"), is_temporary("coverage.gpkg")
+    (True, False)
+
+    """
     return name.startswith(TEMP_PREFIX)
 
 
@@ -450,7 +593,25 @@ def _stale_temporaries(folder: Path, depth: int = 2) -> list[Path]:
 
 
 def remove_stale_temporaries(folder: Path) -> list[str]:
-    """Remove temporaries left by killed runs; return their names (relative to ``folder``)."""
+    """Remove temporaries left by killed runs; return their names (relative to ``folder``).
+
+    Parameters
+    ----------
+    folder : Path
+        A results folder.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> remove_stale_temporaries(folder)
+    []
+
+    """
     names = []
     for p in _stale_temporaries(folder):
         if p.is_dir() and not p.is_symlink():
@@ -815,6 +976,23 @@ def check_results_folder(folder: str | os.PathLike[str]) -> list[str]:
     ------
     OutputError
         Another geogrid run is writing into the folder.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        A results folder.
+
+    Returns
+    -------
+    list of str
+        Warnings, empty when the folder is as its manifest says.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> check_results_folder(folder)
+    []
 
     """
     p = Path(folder)
