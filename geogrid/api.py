@@ -644,6 +644,21 @@ def run_demo(
     ``include_personal``, and what was withheld is in ``run.json``
     (``parameters.personal_withheld``) and the figures.
 
+    Parameters
+    ----------
+    out : str or Path
+        The results folder.
+    n_communities, seed : int
+        Size of the demo district and its seed (the same seed, the same district).
+    k : int
+        New stations to site.
+    maps : bool
+        Also draw the maps and the workbook.
+    settings : Settings
+        Defaults for every analysis.
+    include_personal : bool
+        Keep personal data in the files.
+
     Returns
     -------
     dict
@@ -687,7 +702,13 @@ def demo_outputs(maps: bool = True) -> list[str]:
 
 _DEMO_INPUTS = ("ways", "compounds", "walls", "buildings", "facilities", "communities")
 #: Streets the demo's grids follow (not footways, paths or service roads).
-_DEMO_GRID_STREETS = ("primary", "secondary", "tertiary", "residential", "living_street")
+_DEMO_GRID_STREETS: tuple[str, ...] = (
+    "primary",
+    "secondary",
+    "tertiary",
+    "residential",
+    "living_street",
+)
 _DEMO_GRID_STREETS += ("unclassified",)
 
 

@@ -179,6 +179,13 @@ class Result:
 
         Use :meth:`write` unless you run your own :class:`RunFolder`.
 
+        Parameters
+        ----------
+        folder : Path
+            The open folder (a run's staging folder).
+        guard : ExportGuard
+            The personal-data filter every file passes through.
+
         Returns
         -------
         list of Path
@@ -411,6 +418,15 @@ class CoverageResults(Result):
     ) -> list[Path]:
         """Write ``coverage.gpkg`` (with ``excluded``), ``summary.csv`` and demand tables.
 
+        Parameters
+        ----------
+        folder : Path
+            The open folder (a run's staging folder).
+        guard : ExportGuard
+            The personal-data filter every file passes through.
+        demand_tables : bool
+            Also write the demand source tables.
+
         Returns
         -------
         list of Path
@@ -548,6 +564,13 @@ class GridsResults(Result):
     def write_files(self, folder: Path, guard: ExportGuard) -> list[Path]:
         """Write ``grids.gpkg`` (grids, units, excluded) and the quality and certificates.
 
+        Parameters
+        ----------
+        folder : Path
+            The open folder (a run's staging folder).
+        guard : ExportGuard
+            The personal-data filter every file passes through.
+
         Returns
         -------
         list of Path
@@ -652,6 +675,19 @@ class SitingResults(Result):
         demand_tables: bool = True,
     ) -> list[Path]:
         """Write ``siting.gpkg`` (with ``excluded``), the curve table and plot, demand tables.
+
+        Parameters
+        ----------
+        folder : Path
+            The open folder (a run's staging folder).
+        guard : ExportGuard
+            The personal-data filter every file passes through.
+        lang : {"zh", "en"}
+            Language of the curve plot.
+        excluded : bool
+            Add the study's ``excluded`` layer to ``siting.gpkg``.
+        demand_tables : bool
+            Also write the demand source tables.
 
         Returns
         -------

@@ -218,8 +218,8 @@ def small():
 
 
 def test_siting_reuses_the_coverage_and_never_prepares_again(small, monkeypatch):
-    import geogrid.analyses.siting.model as model
-    import geogrid.study.area as area
+    from geogrid.analyses.siting import model
+    from geogrid.study import area
 
     study, cov, _, sites = small
 

@@ -105,7 +105,7 @@ def _failing_rows(
     cov, unc = coverage_col(key), uncovered_col(key)
     cols = [c for c in ("name", "community_code", cov, unc) if c in table]
     why, fix = reason_column(lang), fix_column(lang)
-    header = [Figure(column_label(c, lang)) for c in (*cols, why)]
+    header: list[str] = [Figure(column_label(c, lang)) for c in (*cols, why)]
     has_fix = fix in table
     if has_fix:
         header.append(Figure(column_label(fix, lang)))
@@ -129,7 +129,7 @@ def _gap_rows(gaps: gpd.GeoDataFrame | None, lang: str) -> tuple[list[str], list
     if gaps is None or why not in gaps or not len(gaps):
         return [], []
     cols = [c for c in ("gap_id", "households") if c in gaps]
-    header = [Figure(column_label(c, lang)) for c in (*cols, why)]
+    header: list[str] = [Figure(column_label(c, lang)) for c in (*cols, why)]
     order = np.argsort(-pd.to_numeric(gaps["households"], errors="coerce").fillna(0).to_numpy())
     rows = [
         [_cell(c, gaps[c].iloc[i], lang) for c in cols] + [str(gaps[why].iloc[i])]
@@ -216,7 +216,7 @@ def write_summary(
         raise InputError(msg)
     figures = key_figures(layers, include_personal=include_personal)
     heading = _heading(title, layers, lang)
-    rows = [
+    rows: list[list[str]] = [
         [Figure(figure_label(k, lang).strip()), Figure(format_figure(k, v, lang))]
         for k, v in figures.items()
     ]
@@ -227,12 +227,14 @@ def write_summary(
     tlabel = target_label(key, lang) if key else ""
     if target.suffix.lower() == ".md":
         text = _markdown(
-            heading, [item, value], rows, (fhead, frows, more), (ghead, grows), words, tlabel
-        )
+            heading, [item, value], rows, (fhead, frows, more), (ghead, grows), words=words,
+            tlabel=tlabel,
+        )  # fmt: skip
     else:
         text = _html(
-            heading, [item, value], rows, (fhead, frows, more), (ghead, grows), words, tlabel
-        )
+            heading, [item, value], rows, (fhead, frows, more), (ghead, grows), words=words,
+            tlabel=tlabel,
+        )  # fmt: skip
     with atomic_write(target) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
@@ -244,6 +246,7 @@ def _markdown(
     rows: list[list[str]],
     failing: tuple[list[str], list[list[str]], int],
     gaps: tuple[list[str], list[list[str]]],
+    *,
     words: Mapping[str, str],
     tlabel: str,
 ) -> str:
@@ -269,6 +272,7 @@ def _html(
     rows: list[list[str]],
     failing: tuple[list[str], list[list[str]], int],
     gaps: tuple[list[str], list[list[str]]],
+    *,
     words: Mapping[str, str],
     tlabel: str,
 ) -> str:

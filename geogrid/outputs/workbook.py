@@ -163,8 +163,8 @@ def _sheet_frames(
         unc = uncovered_table(demand, include_personal=include_personal)
         if len(unc.columns):
             frames["uncovered"] = _add_names(unc, "uncovered", names)
-    for key, table in frames.items():
-        table = _whole_columns(table)
+    for key, raw in frames.items():
+        table = _whole_columns(raw)
         frames[key] = table[display_columns(key, list(table.columns), lang)]
     return frames
 

@@ -118,7 +118,19 @@ class StudyArea:
         return cached[2]
 
     def summary(self) -> dict[str, Any]:
-        """Headline counts: households, population, network size, facilities by type."""
+        """Headline counts: households, population, network size, facilities by type.
+
+        Returns
+        -------
+        dict
+            ``households``, ``population``, ``demand_units``, ``network_*`` and facility counts.
+
+        Examples
+        --------
+        >>> study = geogrid.load_demo(n_communities=2)  # doctest: +SKIP
+        >>> study.summary()["households"]  # doctest: +SKIP
+
+        """
         out: dict[str, Any] = {
             "households": int(round(float(self.demand["households"].sum()))),
             "population": int(round(float(self.demand["population"].sum()))),
@@ -145,7 +157,18 @@ class StudyArea:
         return out
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """Layers for ``study.gpkg``."""
+        """Layers for ``study.gpkg``.
+
+        Returns
+        -------
+        dict of str to GeoDataFrame
+            Communities, demand, facilities and the walking network's edges.
+
+        Examples
+        --------
+        >>> sorted(geogrid.load_demo(n_communities=2).layers())  # doctest: +SKIP
+
+        """
         out: dict[str, gpd.GeoDataFrame] = {}
         if self.communities is not None:
             out["communities"] = self.communities
@@ -495,26 +518,61 @@ def load_study(
 ) -> StudyArea:
     """Read and project every input once; households are estimated where missing.
 
-    ``crs`` is used for any layer without its own (CSV and Excel have none); the per-layer
-    options override it, e.g. ``facilities_crs="gcj02"`` for points copied from Amap.
-    ``residential`` (compound / ``landuse=residential`` polygons) marks the compounds whose
-    private paths are kept when the network is not an OSM file (an OSM file brings its own).
-    ``private`` says who walks them: ``"residents"`` (default: trips to or from that gated
-    compound), ``"all"`` or ``"none"``; ``keep_private=False`` is the deprecated ``"none"``.
-
-    Demand sources (see :func:`geogrid.demand.prepare_demand`): ``compounds`` (a compound
-    table of points or polygons with ``households``; ``compounds_crs`` e.g. ``"bd09"``),
-    ``population`` (GeoTIFF path, or ``["adults.tif", "elderly=old.tif"]``), ``registry``
-    (zones with ``households`` or ``population``), ``residential_rule`` / ``residential_column``
-    for the housing decision on ``building=yes``; ``study_area`` (a polygon in the network's
-    CRS, or a polygon layer or file) bounds raster totals. An OSM
-    demand file brings its land use and POIs as evidence. The matched compound and registry
-    tables go to ``study.extra`` and the per-source counts to ``study.demand_report``.
-    ``facility_type_column`` names the facility layer's type column when it is not ``type``;
-    ``facility_type`` is the type of facilities without one.
-
     Every demand and facility row ends in ``demand``/``facilities`` or in ``excluded`` (with
     its reason: non-residential building, zero area, empty geometry, duplicate...).
+
+    Parameters
+    ----------
+    network : path or WalkNetwork
+        An OSM file (``.osm``, ``.osm.pbf``...), a GraphML file or a built network.
+    demand : path or GeoDataFrame
+        Buildings or points with (or without) ``households``; an OSM file brings its land use
+        and POIs as evidence for the housing decision.
+    facilities, communities : path or GeoDataFrame, optional
+        Party-mass service facilities and community polygons.
+    crs : int, str or pyproj.CRS, optional
+        CRS of any layer without its own (CSV and Excel have none).
+    demand_crs, facilities_crs, communities_crs, compounds_crs, registry_crs : optional
+        Per-layer CRSs overriding ``crs``, e.g. ``facilities_crs="gcj02"`` for points copied
+        from Amap.
+    keep_private : bool
+        Deprecated: ``False`` is ``private="none"``.
+    residential : path or GeoDataFrame, optional
+        Compound / ``landuse=residential`` polygons: whose private paths are kept when the
+        network is not an OSM file (an OSM file brings its own).
+    settings : Settings
+        Defaults for every analysis.
+    private : {"residents", "all", "none"}, optional
+        Who walks private compound paths (default ``"residents"``: trips to or from that gated
+        compound).
+    compounds : path or GeoDataFrame, optional
+        A compound table of points or polygons with ``households`` (see
+        :func:`geogrid.study.demand.prepare_demand`).
+    population : str or list of str, optional
+        GeoTIFF path, or ``["adults.tif", "elderly=old.tif"]``.
+    registry : path or GeoDataFrame, optional
+        Zones with ``households`` or ``population``.
+    residential_rule, residential_column : str
+        The housing decision on ``building=yes`` (see :mod:`geogrid.study.residential`).
+    study_area : Polygon, GeoDataFrame or path, optional
+        Bounds raster totals (a polygon in the network's CRS, or a polygon layer or file).
+    facility_type_column : str, optional
+        The facility layer's type column when it is not ``type``.
+    facility_type : str, optional
+        The type of facilities without one.
+
+    Returns
+    -------
+    StudyArea
+        Prepared once: the matched compound and registry tables in ``study.extra``, per-source
+        counts in ``study.demand_report``.
+
+    Examples
+    --------
+    >>> study = geogrid.load_study(network="district.osm.pbf", demand="buildings.gpkg",
+    ...                            facilities="centres.csv", crs="gcj02")  # doctest: +SKIP
+    >>> study.summary()["households"]  # doctest: +SKIP
+
     """
     excl = Exclusions()
     res = (
