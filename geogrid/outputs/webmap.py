@@ -697,7 +697,13 @@ def _base_map(
 
 
 def _add_grids(
-    m: folium.Map, grids: gpd.GeoDataFrame, lang: str, grid_by: str, legend: _Legend, primary: str
+    m: folium.Map,
+    grids: gpd.GeoDataFrame,
+    lang: str,
+    grid_by: str,
+    *,
+    legend: _Legend,
+    primary: str,
 ) -> list[tuple[folium.GeoJson, str, str]]:
     """Add the grid choropleth; return the grid-code search it offers."""
     cov = coverage_col(primary)
@@ -957,7 +963,7 @@ def _add_layers(
     legend = _Legend()
     searches: list[tuple[folium.GeoJson, str, str]] = []
     if "grids" in data:
-        searches += _add_grids(m, data["grids"], lang, grid_by, legend, primary)
+        searches += _add_grids(m, data["grids"], lang, grid_by, legend=legend, primary=primary)
     if "communities" in data:
         searches += _add_communities(
             m,
