@@ -1536,7 +1536,7 @@ def _community_names(codes: pd.Series, communities: gpd.GeoDataFrame | None) -> 
     col = None
     if communities is not None and "community_code" in communities.columns:
         col = next((c for c in ("name", "community_name") if c in communities.columns), None)
-    if col is None:
+    if col is None or communities is None:
         return codes.to_numpy(dtype=object)
     names = dict(
         zip(
