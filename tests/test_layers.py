@@ -5,7 +5,7 @@ of ``geogrid`` modules, at the top or inside a function, is checked against the 
 ``docs/architecture.md``::
 
     foundation (errors, settings, crs, schema) < io < network < study < analyses < outputs
-    < results / api / demo / scenario / widgets < batch < cli / __main__
+    < results / api / demo / scenarios / widgets < batch < cli / __main__
 
 A module may import its own layer or a lower one, never a higher one, and never another
 module's private (``_x``) name, whether as ``from geogrid.m import _x`` or as ``m._x`` on an
@@ -36,7 +36,7 @@ LAYERS: dict[str, int] = {
     "geogrid.results": 6,
     "geogrid.api": 6,
     "geogrid.demo": 6,
-    "geogrid.scenario": 6,
+    "geogrid.scenarios": 6,
     "geogrid.widgets": 6,
     "geogrid.batch": 7,
     "geogrid.cli": 8,
