@@ -152,15 +152,51 @@ class Scenario:
         return dict(self._state.grids)
 
     def table(self) -> gpd.GeoDataFrame:
-        """Demand units with their nearest station, walking distance and time, and targets."""
+        """Demand units with their nearest station, walking distance and time, and targets.
+
+        Returns
+        -------
+        GeoDataFrame
+            One row per demand unit.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.table().columns  # doctest: +SKIP
+
+        """
         return self.coverage.table()
 
     def by_community(self) -> pd.DataFrame:
-        """Coverage per community (households, coverage per target, walking-time percentiles)."""
+        """Coverage per community (households, coverage per target, walking-time percentiles).
+
+        Returns
+        -------
+        DataFrame
+            One row per community.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.by_community().head()  # doctest: +SKIP
+
+        """
         return self._named(self.coverage.aggregates(by=COMMUNITY))
 
     def by_street(self) -> pd.DataFrame:
-        """Coverage per street (the first 9 digits of the community code)."""
+        """Coverage per street (the first 9 digits of the community code).
+
+        Returns
+        -------
+        DataFrame
+            One row per street.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.by_street()  # doctest: +SKIP
+
+        """
         tbl = self.table()
         if COMMUNITY not in tbl.columns:
             msg = "the demand has no community_code; load the study with communities"
@@ -173,12 +209,36 @@ class Scenario:
         return out
 
     def loads(self) -> gpd.GeoDataFrame:
-        """Active stations with the households each serves and whether it is overloaded."""
+        """Active stations with the households each serves and whether it is overloaded.
+
+        Returns
+        -------
+        GeoDataFrame
+            One row per open station.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.loads()[["facility_id", "overloaded"]]  # doctest: +SKIP
+
+        """
         fac = facility_load(self.coverage)
         return fac[fac["active"].to_numpy(dtype=bool)].reset_index(drop=True)
 
     def figures(self) -> dict[str, float]:
-        """Headline figures: households, share and households within each target, P90 walk."""
+        """Headline figures: households, share and households within each target, P90 walk.
+
+        Returns
+        -------
+        dict of str to float
+            Figure name -> value.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.figures()  # doctest: +SKIP
+
+        """
         tbl = self.table()
         hh = tbl["households"].to_numpy(dtype=float)
         total = float(hh.sum())
@@ -192,7 +252,24 @@ class Scenario:
         return out
 
     def history(self, lang: str = "zh") -> pd.DataFrame:
-        """Return the edits made since the base, with the milliseconds each took."""
+        """Return the edits made since the base, with the milliseconds each took.
+
+        Parameters
+        ----------
+        lang : {"zh", "en"}
+            Language of the descriptions.
+
+        Returns
+        -------
+        DataFrame
+            One row per edit, in order.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.close_station("F0001").history()  # doctest: +SKIP
+
+        """
         zh = check_lang(lang) == 0
         return pd.DataFrame(
             {
@@ -265,6 +342,11 @@ class Scenario:
         Curve
             Columns ``minutes`` and ``share_within`` (0-1); ``.plot()`` draws it.
 
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.walk_time_curve().plot()  # doctest: +SKIP
+
         """
         tbl = self.table()
         hh = tbl["households"].to_numpy(dtype=float)
@@ -297,7 +379,24 @@ class Scenario:
 
     # ----------------------------------------------------------------- deriving
     def variant(self, name: str) -> Scenario:
-        """Return a new scenario named ``name`` that starts from this one's current state."""
+        """Return a new scenario named ``name`` that starts from this one's current state.
+
+        Parameters
+        ----------
+        name : str
+            The new scenario's name.
+
+        Returns
+        -------
+        Scenario
+            An independent copy: edits to it leave this one as it is.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> more = s.variant("加一站").add_station((109.84, 40.66))  # doctest: +SKIP
+
+        """
         out = Scenario(
             self.coverage,
             name=name,
@@ -310,7 +409,24 @@ class Scenario:
         return out
 
     def undo(self, steps: int = 1) -> Scenario:
-        """Take back the last ``steps`` edits."""
+        """Take back the last ``steps`` edits.
+
+        Parameters
+        ----------
+        steps : int
+            How many edits to take back.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.close_station("F0001").undo()  # doctest: +SKIP
+
+        """
         if steps > len(self._undo):
             msg = f"only {len(self._undo)} edit(s) to undo; pass steps <= {len(self._undo)}"
             raise InputError(msg)
@@ -330,7 +446,32 @@ class Scenario:
         area_m2: float | None = None,
         facility_id: str | None = None,
     ) -> Scenario:
-        """Add a station at ``where`` (a point in the study CRS, or a ``(lon, lat)`` pair)."""
+        """Add a station at ``where`` (a point in the study CRS, or a ``(lon, lat)`` pair).
+
+        Parameters
+        ----------
+        where : Point or (float, float)
+            The place.
+        name : str, optional
+            Its name (default: generated).
+        type : str
+            Facility type (``station`` by default).
+        capacity, area_m2 : float, optional
+            Households it can serve and floor area.
+        facility_id : str, optional
+            Its id (default: the next free one).
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.add_station((109.84, 40.66), name="新站")  # doctest: +SKIP
+
+        """
         row: dict[str, Any] = {"geometry": self._point(where), "type": type}
         for key, value in (("name", name), ("capacity", capacity), ("area_m2", area_m2)):
             if value is not None:
@@ -346,23 +487,95 @@ class Scenario:
         return self._apply("add", run, args, subject_from_result=True)
 
     def move_station(self, facility_id: str, where: Any) -> Scenario:
-        """Move a station to ``where``; it keeps its id, type and capacity."""
+        """Move a station to ``where``; it keeps its id, type and capacity.
+
+        Parameters
+        ----------
+        facility_id : str
+            The station.
+        where : Point or (float, float)
+            The new place (study CRS, or lon/lat).
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.move_station("F0001", (109.85, 40.66))  # doctest: +SKIP
+
+        """
         point = self._point(where)
         args = {"facility_id": str(facility_id), "where": _lonlat(point, self.coverage.net.crs)}
         return self._apply("move", lambda c: c.move_facility(str(facility_id), point), args)
 
     def close_station(self, facility_id: str) -> Scenario:
-        """Close a station (it can be reopened)."""
+        """Close a station (it can be reopened).
+
+        Parameters
+        ----------
+        facility_id : str
+            The station.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.close_station("F0001")  # doctest: +SKIP
+
+        """
         args = {"facility_id": str(facility_id)}
         return self._apply("close", lambda c: c.remove_facility(str(facility_id)), args)
 
     def reopen_station(self, facility_id: str) -> Scenario:
-        """Reopen a closed station at its place."""
+        """Reopen a closed station at its place.
+
+        Parameters
+        ----------
+        facility_id : str
+            The station.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.close_station("F0001").reopen_station("F0001")  # doctest: +SKIP
+
+        """
         args = {"facility_id": str(facility_id)}
         return self._apply("reopen", lambda c: c.reopen_facility(str(facility_id)), args)
 
     def set_station(self, facility_id: str, **attributes: Any) -> Scenario:
-        """Change a station's ``type``, ``name``, ``capacity`` or ``area_m2``."""
+        """Change a station's ``type``, ``name``, ``capacity`` or ``area_m2``.
+
+        Parameters
+        ----------
+        facility_id : str
+            The station.
+        **attributes : Any
+            The new values.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.set_station("F0001", capacity=800)  # doctest: +SKIP
+
+        """
         args = {"facility_id": str(facility_id), **attributes}
         return self._apply("set", lambda c: c.set_facility(str(facility_id), **attributes), args)
 
@@ -375,7 +588,32 @@ class Scenario:
         community_code: str | None = None,
         population: float | None = None,
     ) -> Scenario:
-        """Add a new compound (a polygon or point) with its households as new demand."""
+        """Add a new compound (a polygon or point) with its households as new demand.
+
+        Parameters
+        ----------
+        geometry : Polygon or Point
+            Where it stands (study CRS).
+        households : float
+            Its households.
+        name : str, optional
+            Its name.
+        community_code : str, optional
+            Its community (default: the one it lies in).
+        population : float, optional
+            Persons (default: households x household size).
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.add_compound(shapely.box(0, 0, 100, 100), 300)  # doctest: +SKIP
+
+        """
         geom = self._geometry(geometry)
         if not np.isfinite(float(households)) or float(households) < 0:
             msg = f"households must be a number >= 0, got {households!r}"
@@ -401,20 +639,73 @@ class Scenario:
         )
 
     def set_speed(self, speed_kmh: float) -> Scenario:
-        """Change the walking speed (km/h): distances are kept, minutes and targets recomputed."""
+        """Change the walking speed (km/h): distances are kept, minutes and targets recomputed.
+
+        Parameters
+        ----------
+        speed_kmh : float
+            Walking speed.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.set_speed(3.0).figures()  # doctest: +SKIP
+
+        """
         t0 = time.perf_counter()
         new = self.coverage.with_speed(float(speed_kmh))
         return self._replace("speed", new, {"speed_kmh": float(speed_kmh)}, t0)
 
     def set_targets(self, targets: Any) -> Scenario:
-        """Measure against other targets, e.g. ``["10min", "20min"]``."""
+        """Measure against other targets, e.g. ``["10min", "20min"]``.
+
+        Parameters
+        ----------
+        targets : str or list of str
+            Anything :func:`geogrid.settings.parse_targets` reads.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.set_targets("10min,20min")  # doctest: +SKIP
+
+        """
         names = [t.name for t in parse_targets(targets)]
         t0 = time.perf_counter()
         new = self.coverage.with_targets(names)
         return self._replace("targets", new, {"targets": names}, t0)
 
     def regrid(self, community_code: str, **options: Any) -> Scenario:
-        """Redraw the grids of one community (options as for :func:`geogrid.grids`)."""
+        """Redraw the grids of one community (options as for :func:`geogrid.grids`).
+
+        Parameters
+        ----------
+        community_code : str
+            The community.
+        **options : Any
+            As for :func:`geogrid.grids`.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.regrid("150203001001")  # doctest: +SKIP
+
+        """
         if self._regrid is None or self.communities is None:
             msg = (
                 "this scenario has no communities to redraw; make it from a study with communities"
@@ -442,7 +733,24 @@ class Scenario:
 
     # ----------------------------------------------------------------- replay
     def apply(self, edits: Iterable[Edit | dict[str, Any]]) -> Scenario:
-        """Replay edits (e.g. read from ``scenario.json``) on this scenario."""
+        """Replay edits (e.g. read from ``scenario.json``) on this scenario.
+
+        Parameters
+        ----------
+        edits : iterable of Edit or dict
+            The edits, in order.
+
+        Returns
+        -------
+        Scenario
+            This scenario, edited (so edits chain).
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.apply(json.loads(other.to_json())["edits"])  # doctest: +SKIP
+
+        """
         for e in edits:
             kind, args = (
                 (e.kind, dict(e.args)) if isinstance(e, Edit) else (e["kind"], dict(e["args"]))
@@ -479,7 +787,19 @@ class Scenario:
             raise InputError(msg)
 
     def to_json(self) -> str:
-        """Return the name and edits as JSON (what :meth:`apply` replays)."""
+        """Return the name and edits as JSON (what :meth:`apply` replays).
+
+        Returns
+        -------
+        str
+            JSON text.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.close_station("F0001").to_json()  # doctest: +SKIP
+
+        """
         payload = {
             "name": self.name,
             "base": None if self.base is None else self.base.name,
@@ -540,6 +860,12 @@ class Scenario:
         Scenario
             Named as written, with the same edits (and the same figures).
 
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.write("out")  # doctest: +SKIP
+        >>> again = geogrid.Scenario.read("out", base=s)  # doctest: +SKIP
+
         """
         path = Path(folder) / SCENARIO_FILE
         try:
@@ -584,7 +910,19 @@ class Scenario:
         )
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """Map layers of this scenario: communities with coverage, stations with loads, demand."""
+        """Map layers of this scenario: communities with coverage, stations with loads, demand.
+
+        Returns
+        -------
+        dict of str to GeoDataFrame
+            Layer name -> layer.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> sorted(s.layers())  # doctest: +SKIP
+
+        """
         out: dict[str, gpd.GeoDataFrame] = {}
         if self.communities is not None and COMMUNITY in self.communities.columns:
             agg = self.coverage.aggregates(by=COMMUNITY)
@@ -614,6 +952,11 @@ class Scenario:
         -------
         InlineMap
             Displays itself in a notebook; ``.html`` is the page.
+
+        Examples
+        --------
+        >>> s = geogrid.scenario(geogrid.load_demo(n_communities=2))  # doctest: +SKIP
+        >>> s.explore(tiles="none")  # doctest: +SKIP
 
         """
         return InlineMap.of(self.layers(), title=self.name, height=height, lang=lang, tiles=tiles)

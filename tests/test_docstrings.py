@@ -47,18 +47,6 @@ DOCTEST_MODULES = (
     "geogrid.analyses.grids.certificate",
 )
 
-#: Public methods still without their sections, in code its owner landed minutes ago
-#: (``geogrid/scenarios.py``, the scenario engineer). This list may only shrink: an entry
-#: that passes fails the test until it is removed.
-KNOWN_UNDOCUMENTED = {
-    f"geogrid.Scenario.{m}"
-    for m in (
-        "table by_community by_street loads figures history walk_time_curve variant undo "
-        "add_station move_station close_station reopen_station set_station add_compound "
-        "set_speed set_targets regrid apply to_json read layers explore"
-    ).split()
-}
-
 _HEADER = re.compile(r"^[ \t]*([A-Z][A-Za-z ]+)\n[ \t]*-{3,}[ \t]*$", re.MULTILINE)
 
 
@@ -155,11 +143,8 @@ def module_functions(module_name: str) -> list[tuple[str, Callable[..., Any]]]:
 
 
 def test_public_api_docstrings_have_numpydoc_sections():
-    found = {name: problems(obj) for name, obj in public_api()}
-    bad = [f"{n}: {', '.join(p)}" for n, p in found.items() if p and n not in KNOWN_UNDOCUMENTED]
+    bad = [f"{name}: {', '.join(p)}" for name, obj in public_api() if (p := problems(obj))]
     assert not bad, "numpydoc sections missing:\n" + "\n".join(bad)
-    fixed = sorted(n for n in KNOWN_UNDOCUMENTED if not found.get(n))
-    assert not fixed, f"documented now, remove from KNOWN_UNDOCUMENTED: {fixed}"
 
 
 @pytest.mark.parametrize("module_name", MODULES)
