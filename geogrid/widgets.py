@@ -199,7 +199,7 @@ def panel(base: Scenario) -> Any:
     target.observe(lambda ch: show(logic.set_target(ch["new"])), names="value")
     show(logic.table())
     box = w.VBox([w.HBox([speed, target, status]), w.HBox([fmap, out])])
-    box.whatif = logic  # type: ignore[attr-defined]
-    box.map = fmap  # type: ignore[attr-defined]
-    box.controls = (speed, target)  # type: ignore[attr-defined]
+    box.whatif = logic
+    box.map = fmap
+    box.controls = (speed, target)
     return box
