@@ -56,6 +56,12 @@ _EPILOG = {
         "  --solver both --time-limit 60 --gap 0.0001   HiGHS per k, greedy compared"
     ),
     "map": "example:\n  geogrid map --results demo_out --out demo_out/maps/map.html",
+    "report": (
+        "example:\n  geogrid report --results cov_out\n"
+        "  geogrid report --results demo_out --out demo_report --lang en\n"
+        "writes report.xlsx, summary.md, map.png and (with siting results) curve.png; "
+        "the default --out is DIR/report"
+    ),
     "batch": (
         "examples:\n  geogrid batch areas.csv --out batch_out --workers 4 --memory-limit 4GiB\n"
         "  geogrid batch --split-network region.osm.pbf --boundaries districts.gpkg "
@@ -207,6 +213,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--out", required=True, help="output folder for coverage.gpkg and summary.csv")
     _personal_flag(c, "the output files")
+    _report_flags(c, lang=True)
 
     g = add("grids", "partition communities into balanced, contiguous, coded governance grids")
     g.description = (
@@ -257,6 +264,7 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, help="output folder for grids.gpkg and grids_quality.csv"
     )
     _personal_flag(g, "the output files")
+    _report_flags(g, lang=True)
 
     s = add(
         "site",
@@ -314,6 +322,7 @@ def _parser() -> argparse.ArgumentParser:
         help="output folder for siting.gpkg, siting_curve.csv and siting_curve.png",
     )
     _personal_flag(s, "the output files")
+    _report_flags(s, lang=False)
 
     m = add("map", "interactive Folium map of a results folder")
     m.add_argument(
@@ -345,8 +354,74 @@ def _parser() -> argparse.ArgumentParser:
         help="include household-level personal fields (off by default)",
     )
     m.add_argument("--out", required=True, help="output HTML file")
+    _report_parser(
+        add("report", "the report (ledger, summary, PNG map and curve) of a results folder")
+    )
     _batch_parser(add("batch", "many study areas at once on dask.distributed (local or a cluster)"))
     return p
+
+
+#: Files a run's report adds to its folder (``geogrid.outputs.publish.REPORT_FILES``).
+_REPORT_FILES = ("report.xlsx", "summary.md", "map.png", "curve.png")
+
+
+def _report_flags(sp: argparse.ArgumentParser, *, lang: bool) -> None:
+    """Add ``--no-report`` (and ``--lang`` when the command has none) to a computing command."""
+    sp.add_argument(
+        "--no-report",
+        action="store_true",
+        help="skip the report (report.xlsx, summary.md, map.png, curve.png)",
+    )
+    if lang:
+        sp.add_argument("--lang", default="zh", choices=["zh", "en"], help="report labels (zh)")
+
+
+def _report_parser(r: argparse.ArgumentParser) -> None:
+    """Options of ``geogrid report``."""
+    r.add_argument(
+        "--results",
+        required=True,
+        help="folder written by coverage, grids, site, demo or one batch area",
+    )
+    r.add_argument("--out", help="output folder (default: DIR/report inside --results)")
+    r.add_argument("--lang", default="zh", choices=["zh", "en"], help="labels (default zh)")
+    r.add_argument("--title", help="title of the ledger, summary and map")
+    _personal_flag(r, "the report")
+
+
+def _report_out(a: argparse.Namespace) -> None:
+    """Give ``geogrid report`` its default --out (DIR/report); refuse the results folder itself."""
+    from geogrid.errors import InputError
+
+    results = Path(a.results)
+    if not results.is_dir():
+        msg = f"results folder {str(results)!r} does not exist; pass the folder a geogrid run wrote"
+        raise InputError(msg)
+    if a.out is None:
+        a.out = str(results / "report")
+    if Path(a.out).resolve() == results.resolve():
+        msg = (
+            "--out is the --results folder; the report needs its own folder so the results "
+            "keep their run.json (omit --out for DIR/report)"
+        )
+        raise InputError(msg)
+
+
+def _report(a: argparse.Namespace, out: Path, guard: Any) -> int:
+    """Run ``geogrid report``: read --results, write the report files into ``out``."""
+    from geogrid.outputs.publish import report_from_results
+
+    report_from_results(a.results, out, lang=a.lang, title=a.title, guard=guard)
+    return 0
+
+
+def _run_report(a: argparse.Namespace, out: Path, guard: Any) -> None:
+    """Write the report of a coverage/grids/site run from the files it just wrote in ``out``."""
+    if getattr(a, "no_report", True):
+        return
+    from geogrid.outputs.publish import report_from_results
+
+    report_from_results(out, out, lang=a.lang, guard=guard)
 
 
 def _batch_parser(b: argparse.ArgumentParser) -> None:
@@ -655,8 +730,9 @@ _OUTPUTS = {
     "coverage": ("coverage.gpkg", "summary.csv", "demand_sources.gpkg"),
     "grids": ("grids.gpkg", "grids_quality.csv", "grids_certificates.csv"),
     "site": ("siting.gpkg", "siting_curve.csv", "siting_curve.png", "demand_sources.gpkg"),
+    "report": _REPORT_FILES,
 }
-_NOT_PARAMETERS = {"command", "verbose", "out", "json"}
+_NOT_PARAMETERS = {"command", "verbose", "out", "json", "results"}
 
 
 def _input_paths(a: argparse.Namespace) -> dict[str, str]:
@@ -672,6 +748,14 @@ def _input_paths(a: argparse.Namespace) -> dict[str, str]:
     return out
 
 
+def _planned(a: argparse.Namespace) -> tuple[str, ...]:
+    """Files the command plans to write: its own, and the report's unless --no-report."""
+    own = _OUTPUTS[a.command]
+    if a.command in ("coverage", "grids", "site") and not getattr(a, "no_report", False):
+        return own + _REPORT_FILES
+    return own
+
+
 def _run(a: argparse.Namespace) -> int:
     """Run a command; a folder-writing one inside a :class:`RunFolder` (staged, locked)."""
     from geogrid.io.runfolder import RunFolder, check_output_file
@@ -680,11 +764,13 @@ def _run(a: argparse.Namespace) -> int:
         return _batch(a)
     if a.command == "map":
         check_output_file(a.out)  # the results folder is checked as it is read
+    if a.command == "report":
+        _report_out(a)
     if a.command not in _OUTPUTS:
         return _command(a, Path(a.out), {}, {})
     params = {k: v for k, v in sorted(vars(a).items()) if k not in _NOT_PARAMETERS}
     inputs = _input_paths(a)
-    planned = _OUTPUTS[a.command]
+    planned = _planned(a)
     with RunFolder(
         a.out, command=a.command, parameters=params, inputs=inputs, planned=planned
     ) as run:
@@ -708,6 +794,8 @@ def _command(
 
     guard = ExportGuard(include_personal=bool(getattr(a, "include_personal", False)))
     code = _compute(a, out, timing, guard)
+    if code == 0 and a.command in ("coverage", "grids", "site"):
+        _run_report(a, out, guard)
     if a.command in _OUTPUTS:
         parameters["personal_withheld"] = guard.withheld()
         guard.warn()
@@ -846,6 +934,8 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         return 0
     if a.command == "site":
         return _site(a, out, timing, guard)
+    if a.command == "report":
+        return _report(a, out, guard)
     if a.command == "map":
         from geogrid.outputs.webmap import map_from_results
 

@@ -121,7 +121,7 @@ def test_demo_is_deterministic(tmp_path):
         assert x.geometry.geom_equals_exact(y.geometry, 1e-9).all()
 
 
-@pytest.mark.parametrize("command", ["", "demo", "coverage", "grids", "site", "map"])
+@pytest.mark.parametrize("command", ["", "demo", "coverage", "grids", "site", "map", "report"])
 def test_help_has_example(command, tmp_path):
     proc = run(([command] if command else []) + ["--help"], tmp_path)
     assert proc.returncode == 0 and "example:" in proc.stdout

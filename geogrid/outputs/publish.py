@@ -1,5 +1,9 @@
 """Publishing a set of result layers: interactive and offline maps, workbook, PNG and summary.
 
+:func:`publish` writes everything ``geogrid demo`` shows; :func:`write_run_report` and
+:func:`report_from_results` write the report (ledger, summary page, map and coverage curve)
+of any run, as ``geogrid report`` and ``coverage``/``grids``/``site`` do.
+
 Personal fields never reach an output unless ``include_personal=True`` (see
 :mod:`geogrid.outputs.privacy`); every file is written atomically.
 """
@@ -13,11 +17,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 
 from geogrid.errors import InputError
 from geogrid.outputs.markdown import write_summary
+from geogrid.outputs.privacy import ExportGuard
 from geogrid.outputs.static_map import static_map
 from geogrid.outputs.workbook import write_report
+from geogrid.schema import check_lang
 
 log = logger = logging.getLogger(__name__)
 
@@ -84,3 +91,89 @@ def publish(
         layers, folder / "summary.md", lang=lang, title=title, include_personal=include_personal
     )
     return out
+
+
+# --------------------------------------------------------------------------- a run's report
+
+#: Files :func:`write_run_report` writes, relative to its folder (``curve.png`` only when
+#: the results hold a siting curve).
+REPORT_FILES: tuple[str, ...] = ("report.xlsx", "summary.md", "map.png", "curve.png")
+
+
+def read_curve(results_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
+    """Return the siting curve of a results folder, or None when it holds no siting results.
+
+    Reads ``siting_curve.csv``, else the ``curve`` table of ``siting.gpkg``.
+    """
+    import pyogrio
+
+    folder = Path(results_dir)
+    csv = folder / "siting_curve.csv"
+    if csv.is_file():
+        return pd.read_csv(csv, encoding="utf-8-sig")
+    gpkg = folder / "siting.gpkg"
+    if gpkg.is_file() and "curve" in {str(n) for n in pyogrio.list_layers(gpkg)[:, 0]}:
+        return pd.DataFrame(pyogrio.read_dataframe(gpkg, layer="curve", read_geometry=False))
+    return None
+
+
+def write_run_report(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    out_dir: str | os.PathLike[str],
+    *,
+    curve: pd.DataFrame | None = None,
+    lang: str = "zh",
+    title: str | None = None,
+    guard: ExportGuard | None = None,
+) -> dict[str, Path]:
+    """Write a run's report into ``out_dir``: ledger, summary page, map and coverage curve.
+
+    Writes ``report.xlsx`` (:func:`write_report`), ``summary.md`` (:func:`write_summary`),
+    ``map.png`` (:func:`static_map`) and, when ``curve`` (a siting curve) is given,
+    ``curve.png`` (:func:`geogrid.outputs.curve.curve_png`). Every layer passes through
+    ``guard`` first (default: a new :class:`ExportGuard`, which withholds personal data); every
+    file is written atomically, and the same layers give the same bytes.
+
+    Returns
+    -------
+    dict of str to Path
+        Keys ``report``, ``summary``, ``png`` and, with a curve, ``curve``.
+
+    """
+    from geogrid.outputs.curve import curve_png
+
+    check_lang(lang)
+    guard = ExportGuard() if guard is None else guard
+    safe = guard.protect_layers(dict(layers), where="report")
+    common = {"lang": lang, "title": title, "include_personal": guard.include_personal}
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {
+        "report": write_report(safe, folder / "report.xlsx", **common),  # type: ignore[arg-type]
+        "summary": write_summary(safe, folder / "summary.md", **common),  # type: ignore[arg-type]
+        "png": static_map(safe, folder / "map.png", **common),  # type: ignore[arg-type]
+    }
+    if curve is not None and len(curve):
+        out["curve"] = curve_png(curve, folder / "curve.png", lang=lang)
+    return out
+
+
+def report_from_results(
+    results_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    lang: str = "zh",
+    title: str | None = None,
+    guard: ExportGuard | None = None,
+) -> dict[str, Path]:
+    """Write the report of any results folder (coverage, grids, site, demo or a batch area).
+
+    Reads the folder's layers (:func:`geogrid.outputs.results.read_results`) and siting curve
+    (:func:`read_curve`), then writes :func:`write_run_report` into ``out_dir``.
+    """
+    from geogrid.outputs.results import read_results
+
+    layers = read_results(results_dir)
+    return write_run_report(
+        layers, out_dir, curve=read_curve(results_dir), lang=lang, title=title, guard=guard
+    )
