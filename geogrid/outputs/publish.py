@@ -117,6 +117,19 @@ def read_curve(results_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
     return None
 
 
+def _geo_layers(layers: Mapping[str, pd.DataFrame]) -> dict[str, gpd.GeoDataFrame]:
+    """Return the layers with plain tables (e.g. communities without outlines) as GeoDataFrames."""
+    out = {}
+    for key, layer in layers.items():
+        if isinstance(layer, gpd.GeoDataFrame):
+            out[key] = layer
+        else:
+            out[key] = gpd.GeoDataFrame(
+                layer, geometry=gpd.GeoSeries([None] * len(layer), index=layer.index)
+            )
+    return out
+
+
 def write_run_report(
     layers: Mapping[str, gpd.GeoDataFrame],
     out_dir: str | os.PathLike[str],
@@ -144,7 +157,7 @@ def write_run_report(
 
     check_lang(lang)
     guard = ExportGuard() if guard is None else guard
-    safe = guard.protect_layers(dict(layers), where="report")
+    safe = guard.protect_layers(_geo_layers(layers), where="report")
     common = {"lang": lang, "title": title, "include_personal": guard.include_personal}
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)

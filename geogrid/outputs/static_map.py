@@ -82,7 +82,7 @@ _EXTENT_LAYERS = ("district", "streets", "communities", "grids", "demand", "gaps
 
 _MAP_MAX_W_IN = 8.0
 _MAP_MAX_H_IN = 7.0
-_MARGIN = 0.03
+_MARGIN = 0.05
 
 
 @dataclass
@@ -132,7 +132,7 @@ def _extent(data: Mapping[str, gpd.GeoDataFrame]) -> tuple[float, float, float, 
         raise InputError(msg)
     x0, y0 = bounds[:, 0].min(), bounds[:, 1].min()
     x1, y1 = bounds[:, 2].max(), bounds[:, 3].max()
-    span = max(x1 - x0, y1 - y0, 50.0)  # a single point still gets a 50 m window
+    span = max(x1 - x0, y1 - y0, 400.0)  # a few sites close together get a 400 m window
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half_w = max(x1 - x0, span * 0.25) / 2 + _MARGIN * span
     half_h = max(y1 - y0, span * 0.25) / 2 + _MARGIN * span
