@@ -359,7 +359,8 @@ def test_manifest_records_the_run(wd, tmp_path):
     assert set(m["inputs"]) == {"network", "residential", "demand", "facilities", "communities"}
     for rec in m["inputs"].values():
         assert rec["sha256"] == sha(Path(rec["path"]))
-    assert set(m["outputs"]) == {"siting.gpkg", "siting_curve.csv", "siting_curve.png"}
+    report = {"report.xlsx", "summary.md", "map.png", "curve.png"}  # written by default
+    assert set(m["outputs"]) == {"siting.gpkg", "siting_curve.csv", "siting_curve.png", *report}
     for name, rec in m["outputs"].items():
         assert rec["sha256"] == sha(out / name) and rec["bytes"] == (out / name).stat().st_size
     timing = m["timing"]
@@ -370,12 +371,9 @@ def test_manifest_records_the_run(wd, tmp_path):
     assert "seconds" not in solvers.columns and len(solvers) == 2
     summary = pyogrio.read_dataframe(out / "siting.gpkg", layer="summary")
     assert "matrix_seconds" not in set(summary["metric"])
-    assert sorted(p.name for p in out.iterdir()) == [
-        "run.json",
-        "siting.gpkg",
-        "siting_curve.csv",
-        "siting_curve.png",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["run.json", "siting.gpkg", "siting_curve.csv", "siting_curve.png", *report]
+    )
 
 
 def test_reader_warns_when_files_do_not_match_the_manifest(wd, tmp_path):
