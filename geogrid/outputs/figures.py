@@ -169,7 +169,7 @@ def key_figures(
     out.update(_coverage_figures(layers.get("demand"), comms))
     demand = layers.get("demand")
     if demand is not None:
-        unc = uncovered_table(demand)
+        unc = uncovered_table(demand, include_personal=include_personal)
         if len(unc.columns):
             out["n_uncovered"] = len(unc)
     out.update(_gap_site_figures(layers, out, hh))
