@@ -421,7 +421,10 @@ def _run_report(a: argparse.Namespace, out: Path, guard: Any) -> None:
         return
     from geogrid.outputs.publish import report_from_results
 
-    report_from_results(out, out, lang=a.lang, guard=guard)
+    params = {k: v for k, v in vars(a).items() if k not in _NOT_PARAMETERS}
+    report_from_results(
+        out, out, lang=a.lang, guard=guard, inputs=_input_paths(a), parameters=params
+    )
 
 
 def _batch_parser(b: argparse.ArgumentParser) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import geopandas as gpd
 import pytest
 from _maplayers import make_layers
 from openpyxl import load_workbook
 from PIL import Image
 
 from geogrid.cli import main
+from geogrid.outputs.publish import input_context
+from geogrid.outputs.results import read_results
 
 REPORT = ("report.xlsx", "summary.md", "map.png", "curve.png")
 
@@ -101,6 +104,15 @@ def test_coverage_grids_and_site_write_the_report_by_default(demo, tmp_path):
     assert main(args) == 0
     assert set(REPORT) <= set(_manifest(site)["outputs"])
     assert "选址结果" in load_workbook(site / "report.xlsx").sheetnames
+    # the site folder holds no facilities: its map draws them from the run's input file
+    layers = read_results(site)
+    assert "facilities" not in layers
+    recorded = _manifest(site)
+    inputs = {k: rec["path"] for k, rec in recorded["inputs"].items()}
+    context = input_context(inputs, recorded["parameters"], layers)
+    facilities = gpd.read_file(demo / "inputs" / "facilities.gpkg")
+    assert len(context["facilities"]) == len(facilities)
+    assert set(context["facilities"]["type"]) == set(facilities["type"])
 
 
 def test_no_report_skips_it(demo, tmp_path):

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -117,6 +118,64 @@ def read_curve(results_dir: str | os.PathLike[str]) -> pd.DataFrame | None:
     return None
 
 
+def input_context(
+    inputs: Mapping[str, Any], parameters: Mapping[str, Any], layers: Mapping[str, Any]
+) -> dict[str, gpd.GeoDataFrame]:
+    """Existing facilities and community outlines from a run's input files, for its map.
+
+    A site-only results folder holds the new sites but not the centres and stations already
+    there; when the run's ``--facilities`` (and ``--communities``) files are known (``inputs``,
+    option -> path, as in ``run.json``) and ``layers`` lack them, they are read again
+    (``parameters`` give their coordinate systems and type column) so that the map shows the
+    proposed sites among them. A file that cannot be read is left out (logged).
+
+    Returns
+    -------
+    dict of str to GeoDataFrame
+        ``facilities`` and/or ``communities``, only those missing from ``layers``.
+
+    """
+    from geogrid.io.readers import read_layer
+    from geogrid.study.facilities import prepare_facilities
+
+    def has(key: str) -> bool:
+        return isinstance(layers.get(key), gpd.GeoDataFrame) and layers[key].crs is not None
+
+    out: dict[str, gpd.GeoDataFrame] = {}
+    crs = parameters.get("crs")
+    fac = inputs.get("facilities")
+    if fac and not has("facilities"):
+        try:
+            raw = read_layer(fac, crs=parameters.get("facilities_crs") or crs)
+            out["facilities"] = prepare_facilities(
+                raw,
+                type_column=parameters.get("facility_type_column"),
+                default_type=parameters.get("facility_type"),
+            )
+        except (ValueError, OSError) as exc:
+            logger.info("facilities %s are not drawn on the report map (%s)", fac, exc)
+    com = inputs.get("communities")
+    if com and not has("communities"):
+        try:
+            out["communities"] = read_layer(com, crs=crs)
+        except (ValueError, OSError) as exc:
+            logger.info("communities %s are not drawn on the report map (%s)", com, exc)
+    return out
+
+
+def _recorded_inputs(results_dir: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, Any]]:
+    """Input files (unchanged since the run) and parameters recorded in a folder's ``run.json``."""
+    from geogrid.io.runfolder import file_sha256, read_manifest
+
+    manifest = read_manifest(Path(results_dir)) or {}
+    inputs = {}
+    for option, rec in (manifest.get("inputs") or {}).items():
+        path = rec.get("path") if isinstance(rec, Mapping) else None
+        if path and Path(path).is_file() and file_sha256(path) == rec.get("sha256"):
+            inputs[option] = str(path)
+    return inputs, dict(manifest.get("parameters") or {})
+
+
 def _geo_layers(layers: Mapping[str, pd.DataFrame]) -> dict[str, gpd.GeoDataFrame]:
     """Return the layers with plain tables (e.g. communities without outlines) as GeoDataFrames."""
     out = {}
@@ -135,11 +194,15 @@ def write_run_report(
     out_dir: str | os.PathLike[str],
     *,
     curve: pd.DataFrame | None = None,
+    context: Mapping[str, gpd.GeoDataFrame] | None = None,
     lang: str = "zh",
     title: str | None = None,
     guard: ExportGuard | None = None,
 ) -> dict[str, Path]:
     """Write a run's report into ``out_dir``: ledger, summary page, map and coverage curve.
+
+    ``context`` layers (e.g. :func:`input_context`) are drawn on the map only, under the
+    results.
 
     Writes ``report.xlsx`` (:func:`write_report`), ``summary.md`` (:func:`write_summary`),
     ``map.png`` (:func:`static_map`) and, when ``curve`` (a siting curve) is given,
@@ -164,7 +227,11 @@ def write_run_report(
     out = {
         "report": write_report(safe, folder / "report.xlsx", **common),  # type: ignore[arg-type]
         "summary": write_summary(safe, folder / "summary.md", **common),  # type: ignore[arg-type]
-        "png": static_map(safe, folder / "map.png", **common),  # type: ignore[arg-type]
+        "png": static_map(  # type: ignore[arg-type]
+            {**guard.protect_layers(dict(context or {}), where="map.png"), **safe},
+            folder / "map.png",
+            **common,
+        ),
     }
     if curve is not None and len(curve):
         out["curve"] = curve_png(curve, folder / "curve.png", lang=lang)
@@ -178,15 +245,30 @@ def report_from_results(
     lang: str = "zh",
     title: str | None = None,
     guard: ExportGuard | None = None,
+    inputs: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write the report of any results folder (coverage, grids, site, demo or a batch area).
 
     Reads the folder's layers (:func:`geogrid.outputs.results.read_results`) and siting curve
-    (:func:`read_curve`), then writes :func:`write_run_report` into ``out_dir``.
+    (:func:`read_curve`), then writes :func:`write_run_report` into ``out_dir``. The map also
+    shows the existing facilities and community outlines from the run's input files
+    (:func:`input_context`): ``inputs`` and ``parameters``, by default those the folder's
+    ``run.json`` records (files changed since the run are not used).
     """
     from geogrid.outputs.results import read_results
 
     layers = read_results(results_dir)
+    if inputs is None:
+        inputs, recorded = _recorded_inputs(results_dir)
+        parameters = recorded if parameters is None else parameters
+    context = input_context(inputs, parameters or {}, layers)
     return write_run_report(
-        layers, out_dir, curve=read_curve(results_dir), lang=lang, title=title, guard=guard
+        layers,
+        out_dir,
+        curve=read_curve(results_dir),
+        context=context,
+        lang=lang,
+        title=title,
+        guard=guard,
     )

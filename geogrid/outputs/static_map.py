@@ -78,7 +78,16 @@ _HH_BREAKS = (200, 300, 400, 500)
 _HH_COLOURS = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 
 #: Layers that fix the map's extent (service areas and the network may reach far beyond).
-_EXTENT_LAYERS = ("district", "streets", "communities", "grids", "demand", "gaps", "facilities")
+_EXTENT_LAYERS = (
+    "district",
+    "streets",
+    "communities",
+    "grids",
+    "demand",
+    "gaps",
+    "facilities",
+    "sites",
+)
 
 _MAP_MAX_W_IN = 8.0
 _MAP_MAX_H_IN = 7.0
