@@ -127,7 +127,9 @@ def input_context(
     there; when the run's ``--facilities`` (and ``--communities``) files are known (``inputs``,
     option -> path, as in ``run.json``) and ``layers`` lack them, they are read again
     (``parameters`` give their coordinate systems and type column) so that the map shows the
-    proposed sites among them. A file that cannot be read is left out (logged).
+    proposed sites among them. Only what is drawn is kept (type and geometry; outlines), so no
+    other column of a user file reaches the report. A file that cannot be read is left out
+    (logged).
 
     Returns
     -------
@@ -147,17 +149,19 @@ def input_context(
     if fac and not has("facilities"):
         try:
             raw = read_layer(fac, crs=parameters.get("facilities_crs") or crs)
-            out["facilities"] = prepare_facilities(
+            fac_layer = prepare_facilities(
                 raw,
                 type_column=parameters.get("facility_type_column"),
                 default_type=parameters.get("facility_type"),
             )
+            out["facilities"] = fac_layer[["type", fac_layer.geometry.name]]  # what is drawn
         except (ValueError, OSError) as exc:
             logger.info("facilities %s are not drawn on the report map (%s)", fac, exc)
     com = inputs.get("communities")
     if com and not has("communities"):
         try:
-            out["communities"] = read_layer(com, crs=crs)
+            com_layer = read_layer(com, crs=crs)
+            out["communities"] = com_layer[[com_layer.geometry.name]]  # outlines only
         except (ValueError, OSError) as exc:
             logger.info("communities %s are not drawn on the report map (%s)", com, exc)
     return out
