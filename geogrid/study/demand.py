@@ -359,12 +359,20 @@ def drop_duplicates(
     """Exclude rows identical to an earlier row (every column and the geometry)."""
     if len(gdf) < 2:
         return gdf
-    wkb = pd.Series(shapely.to_wkb(np.asarray(gdf.geometry.values, dtype=object)))
-    same_geom = wkb.duplicated(keep=False).to_numpy()  # only these can repeat a row
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    # only rows with the same bounds can have the same geometry (bounds are cheap, WKB is not)
+    bounds = np.nan_to_num(shapely.bounds(geoms), nan=np.inf)
+    cand = np.flatnonzero(pd.Series(bounds[:, 0]).duplicated(keep=False).to_numpy())
+    order = cand[np.lexsort(bounds[cand].T[::-1])]
+    tie = (bounds[order[1:]] == bounds[order[:-1]]).all(axis=1)
+    same_geom = np.zeros(len(gdf), dtype=bool)
+    same_geom[order[1:][tie]] = True
+    same_geom[order[:-1][tie]] = True
     dup = np.zeros(len(gdf), dtype=bool)
     if same_geom.any():
+        wkb = pd.Series(shapely.to_wkb(geoms[same_geom]))
         attrs = gdf.loc[same_geom].drop(columns=gdf.geometry.name).astype(str)
-        attrs["__wkb"] = wkb[same_geom].to_numpy()
+        attrs["__wkb"] = wkb.to_numpy()
         dup[same_geom] = attrs.duplicated(keep="first").to_numpy()
     if dup.any():
         log.warning(
@@ -539,7 +547,9 @@ def prepare_demand(
     id_col = id_column(out, _DEMAND_IDS)
     ids = row_ids(out, _DEMAND_IDS)
     if {"households", "population"} & set(out.columns):
-        _given_households(out.copy(), ids, settings)  # every row's figures, excluded ones too
+        # every row's figures, excluded ones too (a copy of the figure columns only)
+        figures = [c for c in ("households", "population") if c in out.columns]
+        _given_households(pd.DataFrame(out[figures]), ids, settings)
     out = clean_geometries(out, ids, layer="demand", exclusions=excl)
     out = drop_duplicates(out, ids, layer="demand", exclusions=excl)
     if "unit_id" not in out.columns:

@@ -72,11 +72,19 @@ def round_households(
     v = np.round(v, 9)
     if groups is None:
         return _largest_remainder(v)
-    g = pd.Series(np.asarray(groups, dtype=object)).fillna("__none__").astype(str)
-    if len(g) != len(v):
-        msg = f"groups has {len(g)} labels for {len(v)} values; pass one label per unit"
+    if len(groups) != len(v):
+        msg = f"groups has {len(groups)} labels for {len(v)} values; pass one label per unit"
         raise ValueError(msg)
+    if not (v != np.floor(v)).any():
+        # whole numbers already: every group keeps its values (and so its total)
+        return v.astype(np.int64)
+    g = pd.Series(np.asarray(groups, dtype=object)).fillna("__none__")
+    if pd.api.types.infer_dtype(g, skipna=False) != "string":
+        g = g.astype(str)
+    codes = pd.factorize(g)[0]
+    order = np.argsort(codes, kind="stable")  # each group's rows in their original order
+    cuts = np.flatnonzero(np.diff(codes[order])) + 1
     out = np.zeros(len(v), dtype=np.int64)
-    for _, idx in g.groupby(g, sort=True).indices.items():
+    for idx in np.split(order, cuts):
         out[idx] = _largest_remainder(v[idx])
     return out
