@@ -323,9 +323,228 @@ class NodeField:
         return self.graph.edge_u[unit.edge], self.graph.edge_v[unit.edge]
 
 
+@dataclass
+class Core:
+    """The walk graph with dead-end trees and two-way chains contracted (see :func:`core_graph`).
+
+    ``csr``: the core graph; ``node``: graph node of each core node; ``pos``: core index of
+    each graph node (-1: contracted). Trees: ``tree_x`` was peeled off ``tree_p`` (weight
+    ``tree_w``), in rounds ``tree_cut`` (a node's parent is peeled in a later round or kept).
+    Chains: ``chain_x`` lies ``chain_da`` from core node ``chain_a`` and ``chain_db`` from
+    ``chain_b`` along its chain.
+    """
+
+    csr: sparse.csr_matrix
+    node: np.ndarray
+    pos: np.ndarray
+    tree_x: np.ndarray
+    tree_p: np.ndarray
+    tree_w: np.ndarray
+    tree_cut: np.ndarray
+    chain_x: np.ndarray
+    chain_a: np.ndarray
+    chain_da: np.ndarray
+    chain_b: np.ndarray
+    chain_db: np.ndarray
+    protected: np.ndarray
+
+
+def _two_way(a: sparse.csr_matrix) -> np.ndarray:
+    """Nodes whose out-arcs are exactly their in-arcs (same neighbours, same weights)."""
+    diff = abs(a - a.T).tocsr()
+    diff.eliminate_zeros()
+    return np.diff(diff.indptr) == 0
+
+
+def _peel(
+    a: sparse.csr_matrix, removable: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Peel removable leaves round by round; return trees ``x, p, w, cut``, alive, degree."""
+    n = a.shape[0]
+    alive = np.ones(n, dtype=bool)
+    deg = np.diff(a.indptr).astype(np.int64)
+    xs, ps, ws, cut = [], [], [], [0]
+    front = np.flatnonzero(removable & (deg == 1))
+    while len(front):
+        rows = a[front]
+        keep = alive[rows.indices]
+        owner = np.repeat(np.arange(len(front)), np.diff(rows.indptr))[keep]
+        par = np.empty(len(front), dtype=np.int64)
+        wt = np.empty(len(front))
+        par[owner] = rows.indices[keep]
+        wt[owner] = rows.data[keep]
+        infront = np.zeros(n, dtype=bool)
+        infront[front] = True
+        go = ~(infront[par] & (par < front))  # two leaves of one edge: peel the smaller only
+        front, par, wt = front[go], par[go], wt[go]
+        alive[front] = False
+        deg[front] = 0
+        np.subtract.at(deg, par, 1)
+        xs.append(front)
+        ps.append(par)
+        ws.append(wt)
+        cut.append(cut[-1] + len(front))
+        nxt = np.unique(par)
+        front = nxt[removable[nxt] & alive[nxt] & (deg[nxt] == 1)]
+
+    def cat(parts: list[np.ndarray], dt: type) -> np.ndarray:
+        return np.concatenate(parts).astype(dt) if parts else np.zeros(0, dt)
+
+    return (
+        cat(xs, np.int64),
+        cat(ps, np.int64),
+        cat(ws, float),
+        np.asarray(cut, dtype=np.int64),
+        alive,
+        deg,
+    )
+
+
+def core_graph(g: WalkGraph, protected: np.ndarray) -> Core:
+    """Contract the walk graph, keeping every ``protected`` node (where sources enter).
+
+    Dead-end trees of two-way arcs are peeled off leaf by leaf and chains of two-way nodes of
+    degree two become one arc between their ends. Neither holds a protected node, so every
+    walk from a source to a core node stays in the core (with the chains' lengths), a peeled
+    node is reached through its parent and a chain node through one of its chain's ends:
+    distances on the core, expanded by :func:`expand_field`, are exact.
+    """
+    a = g.csr
+    n = a.shape[0]
+    removable = _two_way(a)
+    removable[protected] = False
+    tx, tp, tw, tcut, alive, deg = _peel(a, removable)
+    chain = removable & alive & (deg == 2)
+    # chains: components of the arcs between chain nodes; ends: the arcs leaving them
+    coo = a.tocoo()
+    r, c, w = coo.row, coo.col, coo.data
+    inner = chain[r] & chain[c]
+    ncomp, lab = csgraph.connected_components(
+        sparse.csr_matrix((w[inner], (r[inner], c[inner])), shape=(n, n)), directed=False
+    )
+    exit_ = chain[r] & alive[c] & ~chain[c]
+    er, ec, ew = r[exit_], c[exit_], w[exit_]
+    n_exit = np.bincount(lab[er], minlength=ncomp)
+    chain &= n_exit[lab] == 2  # rings of chain nodes stay in the core
+    inner = chain[r] & chain[c]
+    exit_ = chain[r] & alive[c] & ~chain[c]
+    er, ec, ew = r[exit_], c[exit_], w[exit_]
+    length = np.bincount(lab[r[inner]], weights=w[inner], minlength=ncomp) / 2.0
+    length += np.bincount(lab[er], weights=ew, minlength=ncomp)
+    order = np.argsort(lab[er], kind="stable")
+    ends = ec[order].reshape(-1, 2)
+    comps = lab[er][order][::2]
+    end1 = np.full(ncomp, -1, dtype=np.int64)
+    end2 = end1.copy()
+    end1[comps], end2[comps] = ends[:, 0], ends[:, 1]
+    into = sparse.csr_matrix(
+        (
+            np.concatenate([w[inner], ew]),
+            (np.concatenate([r[inner], ec]), np.concatenate([c[inner], er])),
+        ),
+        shape=(n, n),
+    )
+    starts = np.unique(ec)
+    cx = np.flatnonzero(chain)
+    if len(starts):
+        dist, _, near = csgraph.dijkstra(
+            into, directed=True, indices=starts, min_only=True, return_predecessors=True
+        )
+    else:
+        dist, near = np.zeros(n), np.zeros(n, dtype=np.int64)
+    cl = lab[cx]
+    ca, cda = near[cx].astype(np.int64), dist[cx]
+    cb = np.where(ca == end1[cl], end2[cl], end1[cl])
+    cdb = length[cl] - cda
+    # core: kept nodes, their arcs and one arc per chain between its two ends
+    keep = alive & ~chain & ~(removable & (deg == 0))  # isolated nodes: never reached
+    both = keep[r] & keep[c]
+    two = end1[comps] != end2[comps]
+    sa, sb, sl = end1[comps][two], end2[comps][two], length[comps][two]
+    node = np.flatnonzero(keep)
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[node] = np.arange(len(node))
+    csr = _min_csr(
+        pos[np.concatenate([r[both], sa, sb])],
+        pos[np.concatenate([c[both], sb, sa])],
+        np.concatenate([w[both], sl, sl]),
+        len(node),
+    )
+    return Core(csr, node, pos, tx, tp, tw, tcut, cx, ca, cda, cb, cdb, protected)
+
+
+def _core_for(net: WalkNetwork, g: WalkGraph, nodes: np.ndarray) -> Core:
+    """Return the cached core of ``net`` keeping ``nodes`` (rebuilt when one is contracted)."""
+    key = f"_core_{net.private}"
+    core = net.report.get(key)
+    if core is None or (core.pos[nodes] < 0).any():
+        kept = np.unique(nodes if core is None else np.concatenate([core.protected, nodes]))
+        core = core_graph(g, kept)
+        net.report[key] = core
+    return core
+
+
+def _best_two(
+    d: np.ndarray, s: np.ndarray, second: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Per row: the best candidate and the best of another source (``inf`` / -1: none)."""
+    d = np.where(s >= 0, d, np.inf)
+    rows = np.arange(len(d))
+    j1 = np.argmin(d, axis=1)
+    d1 = d[rows, j1]
+    s1 = np.where(np.isfinite(d1), s[rows, j1], -1)
+    if not second:
+        return d1, s1, None, None
+    other = np.where(s != s1[:, None], d, np.inf)
+    j2 = np.argmin(other, axis=1)
+    d2 = other[rows, j2]
+    return d1, s1, d2, np.where(np.isfinite(d2), s[rows, j2], -1)
+
+
+def expand_field(
+    core: Core, d1: np.ndarray, s1: np.ndarray, d2: np.ndarray | None, s2: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Field values of every graph node from those of the core nodes."""
+    n = len(core.pos)
+    second = d2 is not None and s2 is not None
+    fd1, fs1 = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+    fd1[core.node], fs1[core.node] = d1, s1
+    fd2 = fs2 = None
+    if second:
+        assert d2 is not None and s2 is not None
+        fd2, fs2 = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
+        fd2[core.node], fs2[core.node] = d2, s2
+    a, b, da, db = core.chain_a, core.chain_b, core.chain_da[:, None], core.chain_db[:, None]
+    if second:
+        assert fd2 is not None and fs2 is not None
+        cd = np.hstack(
+            [fd1[a][:, None] + da, fd2[a][:, None] + da, fd1[b][:, None] + db, fd2[b][:, None] + db]
+        )
+        cs = np.column_stack([fs1[a], fs2[a], fs1[b], fs2[b]])
+    else:
+        cd = np.hstack([fd1[a][:, None] + da, fd1[b][:, None] + db])
+        cs = np.column_stack([fs1[a], fs1[b]])
+    x = core.chain_x
+    e1, e2, e3, e4 = _best_two(cd, cs, second)
+    fd1[x], fs1[x] = e1, e2
+    if second:
+        assert fd2 is not None and fs2 is not None and e3 is not None and e4 is not None
+        fd2[x], fs2[x] = e3, e4
+    cut = core.tree_cut
+    for k in range(len(cut) - 2, -1, -1):  # parents before children
+        x, p, w = (arr[cut[k] : cut[k + 1]] for arr in (core.tree_x, core.tree_p, core.tree_w))
+        fd1[x], fs1[x] = fd1[p] + w, fs1[p]
+        if second:
+            assert fd2 is not None and fs2 is not None
+            fd2[x], fs2[x] = fd2[p] + w, fs2[p]
+    return fd1, fs1, fd2, fs2
+
+
 def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField:
     """Nearest (and second-nearest distinct) source for every node.
 
+    The searches run on the contracted graph (:func:`core_graph`, cached on the network,
+    rebuilt when a source enters at a contracted node) and are expanded to every node.
     The second-nearest source obeys ``d2(x) = min(min_{y: s1(y) != s1(x)} d1(y) + w(y, x),
     min_{y: s1(y) == s1(x)} d2(y) + w(y, x))``: a shortest-path problem on the edges inside
     nearest-source cells, seeded with the best crossing from a neighbouring cell. One more
@@ -338,13 +557,39 @@ def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField
         inf = np.full(n, np.inf)
         neg = np.full(n, -1, dtype=np.int64)
         return NodeField(inf, neg, inf.copy(), neg.copy(), g)
-    aug = augmented(net, src)
+    jj, nodes, ws = _links(src, g)
+    core = _core_for(net, g, nodes)
+    fields = _field_on(core.csr, f, (jj, core.pos[nodes], ws), second=second)
+    d1, s1, d2, s2 = expand_field(core, *fields)
+    return NodeField(d1, s1, d2, s2, g)
+
+
+def _field_on(
+    csr: sparse.csr_matrix,
+    f: int,
+    links: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    second: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """:func:`node_field` on any graph with ``f`` sources entering by ``links``."""
+    n = csr.shape[0]
+    jj, nodes, ws = links
+    counts = np.bincount(jj, minlength=f)
+    indptr = np.concatenate([csr.indptr, csr.indptr[-1] + np.cumsum(counts)])
+    aug = sparse.csr_matrix(
+        (
+            np.concatenate([csr.data, ws]),
+            np.concatenate([csr.indices, nodes]).astype(np.int32, copy=False),
+            indptr,
+        ),
+        shape=(n + f, n + f),
+    )
     d1, _, sources = csgraph.dijkstra(
         aug, directed=True, indices=n + np.arange(f), min_only=True, return_predecessors=True
     )
     s1 = np.where(sources >= 0, sources - n, -1).astype(np.int64)
     if not second:
-        return NodeField(d1[:n], s1[:n], graph=g)
+        return d1[:n], s1[:n], None, None
     coo = aug.tocoo()
     r, c, w = coo.row, coo.col, coo.data
     sr, sc = s1[r], s1[c]
@@ -379,7 +624,7 @@ def node_field(net: WalkNetwork, src: Snap, *, second: bool = True) -> NodeField
             break
         root = nxt
     s2 = np.where(np.isfinite(d2), cand_src[root], -1)
-    return NodeField(d1[:n], s1[:n], d2[:n], s2[:n], g)
+    return d1[:n], s1[:n], d2[:n], s2[:n]
 
 
 def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
@@ -415,21 +660,30 @@ def unit_nearest(
     *,
     second: bool = True,
     active: np.ndarray | None = None,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
     """Nearest (and second-nearest distinct) source of each unit, legs at both ends included.
 
     ``active`` restricts same-edge sources to those indices (the field already holds global
-    source indices). Returns ``dist1, src1, dist2, src2`` (``inf`` / ``-1`` where none).
+    source indices); ``ends``: :meth:`NodeField.ends` of ``unit`` when already known.
+    Returns ``dist1, src1, dist2, src2`` (``inf`` / ``-1`` where none).
     """
     pu, pv = unit.to_u_m, unit.to_v_m
-    xu, xv = field.ends(unit)
+    xu, xv = ends if ends is not None else field.ends(unit)
     cols_d = [field.d1[xu] + pu, field.d1[xv] + pv]
     cols_s = [field.s1[xu], field.s1[xv]]
     if second and field.d2 is not None and field.s2 is not None:
         cols_d += [field.d2[xu] + pu, field.d2[xv] + pv]
         cols_s += [field.s2[xu], field.s2[xv]]
-    d = np.column_stack(cols_d)
-    s = np.column_stack(cols_s)
+    if second:
+        dist1, src1, dist2, src2 = _best_two(np.column_stack(cols_d), np.column_stack(cols_s), True)
+    else:  # the same choice as _best_two (the first of equals), without the stacking
+        du = np.where(cols_s[0] >= 0, cols_d[0], np.inf)
+        dv = np.where(cols_s[1] >= 0, cols_d[1], np.inf)
+        take_v = dv < du
+        dist1 = np.where(take_v, dv, du)
+        src1 = np.where(np.isfinite(dist1), np.where(take_v, cols_s[1], cols_s[0]), -1)
+        dist2 = src2 = None
     if active is None:
         pairs = _same_edge_pairs(unit, src)
     else:
@@ -437,29 +691,26 @@ def unit_nearest(
         if len(pairs):
             pairs["src"] = active[pairs["src"].to_numpy(dtype=np.int64)]
     if len(pairs):
-        # widen with the same-edge candidates (few units have any); rows come by unit
-        pu = pairs["unit"].to_numpy(dtype=np.int64)
-        starts = np.r_[0, np.flatnonzero(pu[1:] != pu[:-1]) + 1]
-        k = np.arange(len(pu)) - np.repeat(starts, np.diff(np.r_[starts, len(pu)]))
-        width = int(k.max()) + 1
-        extra_d = np.full((len(unit), width), np.inf)
-        extra_s = np.full((len(unit), width), -1, dtype=np.int64)
+        # the few units with sources on their own edge: again, with those as more candidates
         ui = pairs["unit"].to_numpy(dtype=np.int64)
-        extra_d[ui, k] = pairs["dist"].to_numpy()
-        extra_s[ui, k] = pairs["src"].to_numpy(dtype=np.int64)
-        d = np.hstack([d, extra_d])
-        s = np.hstack([s, extra_s])
-    d = np.where(s >= 0, d, np.inf)
-    j1 = np.argmin(d, axis=1)
-    rows = np.arange(len(unit))
-    dist1 = d[rows, j1] + unit.snap_m
-    src1 = np.where(np.isfinite(dist1), s[rows, j1], -1)
-    if not second:
-        return dist1, src1, None, None
-    d_other = np.where(s != src1[:, None], d, np.inf)
-    j2 = np.argmin(d_other, axis=1)
-    dist2 = d_other[rows, j2] + unit.snap_m
-    src2 = np.where(np.isfinite(dist2), s[rows, j2], -1)
+        rows, start = np.unique(ui, return_index=True)
+        k = np.arange(len(ui)) - np.repeat(start, np.diff(np.r_[start, len(ui)]))
+        at = np.searchsorted(rows, ui)
+        extra_d = np.full((len(rows), int(k.max()) + 1), np.inf)
+        extra_s = np.full(extra_d.shape, -1, dtype=np.int64)
+        extra_d[at, k] = pairs["dist"].to_numpy()
+        extra_s[at, k] = pairs["src"].to_numpy(dtype=np.int64)
+        d = np.hstack([np.column_stack([c[rows] for c in cols_d]), extra_d])
+        s = np.hstack([np.column_stack([c[rows] for c in cols_s]), extra_s])
+        r1, r2, r3, r4 = _best_two(d, s, second)
+        dist1[rows], src1[rows] = r1, r2
+        if second:
+            assert dist2 is not None and src2 is not None and r3 is not None and r4 is not None
+            dist2[rows], src2[rows] = r3, r4
+    dist1 = dist1 + unit.snap_m
+    if second:
+        assert dist2 is not None
+        dist2 = dist2 + unit.snap_m
     return dist1, src1, dist2, src2
 
 

@@ -160,8 +160,9 @@ class Coverage:
         """Coverage columns of the units ``rows`` (all units when None), in table order."""
         unit = self.unit_snap if rows is None else self.unit_snap.take(rows)
         active = self._active()
+        ends = self.field.ends(unit)
         d1, s1, d2, s2 = _paths.unit_nearest(
-            self.field, unit, self.fac_snap, second=self.second, active=active
+            self.field, unit, self.fac_snap, second=self.second, active=active, ends=ends
         )
         fac = self.facilities
         ids = fac["facility_id"].to_numpy(dtype=object)
@@ -191,7 +192,7 @@ class Coverage:
                 fld = self.type_field(ftype)
                 idx = self._active(np.flatnonzero(types == ftype))
                 dt, _, _, _ = _paths.unit_nearest(
-                    fld, unit, self.fac_snap, second=False, active=idx
+                    fld, unit, self.fac_snap, second=False, active=idx, ends=ends
                 )
                 out[f"dist_m_{ftype}"] = np.round(dt, 3)
                 out[f"_dt_{ftype}"] = dt
