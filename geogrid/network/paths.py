@@ -293,15 +293,38 @@ def augmented(net: WalkNetwork, src: Snap) -> sparse.csr_matrix:
     return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f))
 
 
-def source_distances(net: WalkNetwork, src: Snap, limit: float = np.inf) -> np.ndarray:
-    """Distance from the nearest of ``src`` to every graph node (``inf`` beyond ``limit``)."""
-    n = walk_graph(net).n
+def source_distances(
+    net: WalkNetwork, src: Snap, limit: float = np.inf, *, within: np.ndarray | None = None
+) -> np.ndarray:
+    """Distance from the nearest of ``src`` to every graph node (``inf`` beyond ``limit``).
+
+    ``within``: a boolean mask of graph nodes; the search then walks only between them (arcs
+    to or from other nodes are left out), so that nodes it reaches only by leaving the mask
+    get ``inf`` or a longer distance.
+    """
+    g = walk_graph(net)
+    n = g.n
+    if within is None:
+        graph = augmented(net, src)
+    else:
+        a = g.csr
+        tail = net.report.get(f"_walk_tail_{net.private}")
+        if tail is None:
+            tail = np.repeat(np.arange(n, dtype=np.int32), np.diff(a.indptr))
+            net.report[f"_walk_tail_{net.private}"] = tail
+        keep = within[tail] & within[a.indices]
+        jj, nodes, ws = _links(src, g)
+        counts = np.r_[np.bincount(tail[keep], minlength=n), np.bincount(jj, minlength=len(src))]
+        graph = sparse.csr_matrix(
+            (
+                np.concatenate([a.data[keep], ws]),
+                np.concatenate([a.indices[keep], nodes]).astype(np.int32, copy=False),
+                np.r_[0, np.cumsum(counts)],
+            ),
+            shape=(n + len(src), n + len(src)),
+        )
     dist = csgraph.dijkstra(
-        augmented(net, src),
-        directed=True,
-        indices=n + np.arange(len(src)),
-        min_only=True,
-        limit=limit,
+        graph, directed=True, indices=n + np.arange(len(src)), min_only=True, limit=limit
     )
     return np.asarray(dist[:n])
 

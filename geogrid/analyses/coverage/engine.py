@@ -479,11 +479,15 @@ class Coverage:
         snap = self.fac_snap.take([j])
         self._touched_edges.add(int(snap.edge[0]))
         fields = self._fields_of(str(self.facilities.at[j, "type"]))
-        # one search from the facility, as far as it can still be first or second anywhere
-        reach = max(
-            float(np.max(f.d2 if f.d2 is not None and f is self._field else f.d1)) for f in fields
-        )
-        dn = _paths.source_distances(self.net, snap, limit=reach)
+        # one search from the facility, through the nodes where it can still be first or
+        # second: its walk there is at least the straight line, and a walk to such a node
+        # passes only such nodes (beyond a node the field keeps two sources at least as near)
+        g = _paths.walk_graph(self.net)
+        bound = snap.snap_m[0] + np.hypot(g.x - snap.x[0], g.y - snap.y[0])
+        within = np.zeros(g.n, dtype=bool)
+        for f in fields:
+            within |= bound < (f.d2 if f.d2 is not None and f is self._field else f.d1)
+        dn = _paths.source_distances(self.net, snap, within=within)
         for fld in fields:
             self._merge_source(fld, dn, j, second=fld.d2 is not None and fld is self._field)
             if fld is self._field and fld.d2 is None:
