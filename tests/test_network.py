@@ -275,3 +275,64 @@ def test_snap_matches_exact_nearest_edge_search():
     np.testing.assert_allclose(shapely.get_coordinates(on)[:, 0], s.x, atol=1e-6)
     np.testing.assert_allclose(shapely.get_coordinates(on)[:, 1], s.y, atol=1e-6)
     np.testing.assert_allclose(s.to_u_m + s.to_v_m, net.edges["length_m"].to_numpy()[s.edge])
+
+
+def test_contracted_fields_equal_brute_force_on_trees_chains_loops_and_rings():
+    """Nearest and second-nearest fields on the contracted graph equal networkx on every node.
+
+    The network has dead-end trees (one with a source inside), chains of degree-two nodes,
+    a lollipop loop whose chain starts and ends at one node, and a ring with no way out.
+    """
+    rng = np.random.default_rng(7)
+    lines = []
+    for i in range(5):  # a 5 x 5 block grid with a few streets missing
+        for j in range(5):
+            if rng.random() > 0.15:
+                lines.append(LineString([(i * 100, j * 100), ((i + 1) * 100, j * 100)]))
+            if rng.random() > 0.15:
+                lines.append(LineString([(i * 100, j * 100), (i * 100, (j + 1) * 100)]))
+    for k in range(12):  # dead ends, some branching, bent (chains of several vertices)
+        x0, y0 = 100 * rng.integers(0, 5), 100 * rng.integers(0, 5)
+        tip = (x0 + 30 + k, y0 + 40)
+        lines.append(LineString([(x0, y0), (x0 + 10 + k, y0 + 20), tip]))
+        lines.append(LineString([tip, (tip[0] + 25, tip[1] + 5)]))
+        lines.append(LineString([tip, (tip[0] - 5, tip[1] + 30)]))
+    lines.append(LineString([(500, 500), (560, 560), (620, 500), (560, 440), (500, 500)]))
+    lines.append(LineString([(800, 800), (850, 800), (850, 850), (800, 800)]))  # a ring apart
+    lines.append(LineString([(200, 200), (215, 230), (240, 240)]))  # a dead end with a source
+    ways = gpd.GeoDataFrame({"highway": ["footway"] * len(lines)}, geometry=lines, crs=CRS)
+    net = network_from_ways(ways)
+    from geogrid.network import paths as _paths
+
+    pts = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(
+            [37.0, 250.0, 430.0, 620.0, 118.0, 333.0, 238.0],
+            [52.0, 410.0, 180.0, 505.0, 86.0, 333.0, 245.0],
+        ),
+        crs=CRS,
+    )
+    src = snap_points(net, pts)
+    field = _paths.node_field(net, src, second=True)
+    # brute force: each source's distances from its two edge ends, per node
+    g = net.to_networkx()
+    per = np.full((len(src), net.n_nodes), np.inf)
+    for j in range(len(src)):
+        for end, leg in ((int(src.u[j]), src.to_u_m[j]), (int(src.v[j]), src.to_v_m[j])):
+            for node, dist in nx.single_source_dijkstra_path_length(
+                g, end, weight="length_m"
+            ).items():
+                per[j, node] = min(per[j, node], leg + src.snap_m[j] + dist)
+    order = np.sort(per, axis=0)
+    fin = np.isfinite(order[0])
+    assert np.array_equal(np.isfinite(field.d1), fin)
+    assert np.abs(field.d1[fin] - order[0][fin]).max() < 0.01
+    fin2 = np.isfinite(order[1])
+    assert np.array_equal(np.isfinite(field.d2), fin2)
+    assert np.abs(field.d2[fin2] - order[1][fin2]).max() < 0.01
+    unique = fin & ~fin2
+    unique[fin2] = order[1][fin2] - order[0][fin2] > 0.01
+    assert np.array_equal(field.s1[unique], np.argmin(per, axis=0)[unique])
+    ring = net.nodes["component"].to_numpy() > 0
+    assert ring.any() and np.isinf(field.d1[ring]).all()
+    core = net.report[f"_core_{net.private}"]
+    assert len(core.node) < net.n_nodes / 2  # the contraction did fold most nodes away

@@ -537,22 +537,22 @@ def expand_field(
         assert d2 is not None and s2 is not None
         fd2, fs2 = np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
         fd2[core.node], fs2[core.node] = d2, s2
-    a, b, da, db = core.chain_a, core.chain_b, core.chain_da[:, None], core.chain_db[:, None]
+    a, b, x = core.chain_a, core.chain_b, core.chain_x
     if second:
         assert fd2 is not None and fs2 is not None
-        cd = np.hstack(
-            [fd1[a][:, None] + da, fd2[a][:, None] + da, fd1[b][:, None] + db, fd2[b][:, None] + db]
-        )
+        da, db = core.chain_da[:, None], core.chain_db[:, None]
+        cd = np.hstack([fd1[a][:, None] + da, fd2[a][:, None] + da, fd1[b][:, None] + db])
+        cd = np.hstack([cd, fd2[b][:, None] + db])
         cs = np.column_stack([fs1[a], fs2[a], fs1[b], fs2[b]])
-    else:
-        cd = np.hstack([fd1[a][:, None] + da, fd1[b][:, None] + db])
-        cs = np.column_stack([fs1[a], fs1[b]])
-    x = core.chain_x
-    e1, e2, e3, e4 = _best_two(cd, cs, second)
-    fd1[x], fs1[x] = e1, e2
-    if second:
-        assert fd2 is not None and fs2 is not None and e3 is not None and e4 is not None
-        fd2[x], fs2[x] = e3, e4
+        e1, e2, e3, e4 = _best_two(cd, cs, True)
+        assert e3 is not None and e4 is not None
+        fd1[x], fs1[x], fd2[x], fs2[x] = e1, e2, e3, e4
+    else:  # the nearer end (``a`` on ties), as _best_two picks
+        via_a = fd1[a] + core.chain_da
+        via_b = fd1[b] + core.chain_db
+        take_b = via_b < via_a
+        fd1[x] = np.where(take_b, via_b, via_a)
+        fs1[x] = np.where(np.isfinite(fd1[x]), np.where(take_b, fs1[b], fs1[a]), -1)
     cut = core.tree_cut
     for k in range(len(cut) - 2, -1, -1):  # parents before children
         x, p, w = (arr[cut[k] : cut[k + 1]] for arr in (core.tree_x, core.tree_p, core.tree_w))

@@ -308,7 +308,8 @@ def clean_geometries(
             _households_note(out, mask),
         )
         exclusions.add(out.loc[mask], layer=layer, reason=str(why), ids=ids.loc[out.index[mask]])
-    return out.loc[reason == ""]
+    keep = reason == ""
+    return out if keep.all() else out.loc[keep]
 
 
 def _collection_part(geom: shapely.Geometry) -> shapely.Geometry:
