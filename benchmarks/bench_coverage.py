@@ -193,12 +193,6 @@ def worker_ours(
             return n
 
         res["reach_s"], res["reach_pairs"] = timed(reach_only, repeat)
-        res["lines1_s"], _ = timed(
-            lambda: service_areas(cov, targets="1km", per_facility=True, lines=True)
-        )
-        res["lines_s"], a4 = timed(lambda: service_areas(cov, per_facility=True, lines=True))
-        res["areas_targets"] = len(cov.targets)
-        res["areas_rows"] = len(a4)
         # polygons: all facilities, or a deterministic sample scaled linearly to all
         n_fac = len(fac)
         k = n_fac if area_sample <= 0 else min(area_sample, n_fac)
@@ -220,6 +214,15 @@ def worker_ours(
         t, _ = timed(lambda: service_areas(sub, per_facility=True))
         res["areas_s"] = max(t - t_u, 0.0) * scale + res["union_s"]
         res["area_sample"] = k
+        res["peak_poly_mb"] = peak_mb()
+        # exact lines last, each result dropped before the next (peak: one call's)
+        res["lines1_s"], _ = timed(
+            lambda: len(service_areas(cov, targets="1km", per_facility=True, lines=True))
+        )
+        res["lines_s"], res["areas_rows"] = timed(
+            lambda: len(service_areas(cov, per_facility=True, lines=True))
+        )
+        res["areas_targets"] = len(cov.targets)
         res["peak_mb"] = peak_mb()
         return res
     raise SystemExit(f"unknown stage {stage!r}")
@@ -694,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
             g(ar, "areas_s"),
             None,
             None,
-            ar.get("peak_mb"),
+            ar.get("peak_poly_mb"),
         ),
         (
             f"    of which the union over all facilities (per_facility=False), {ar.get('areas_targets', '?')} targets",
@@ -715,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
             g(ar, "lines_s"),
             None,
             None,
-            None,
+            ar.get("peak_mb"),
         ),
         (
             "compute_coverage() end to end (prepare, snap, fields)",
