@@ -23,6 +23,7 @@ compounds in one stretch, which is every walk when compounds do not interleave).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -737,7 +738,9 @@ def unit_nearest(
     return dist1, src1, dist2, src2
 
 
-def bounded_rows(net: WalkNetwork, src: Snap, limit_m: float, *, chunk: int = 64):
+def bounded_rows(
+    net: WalkNetwork, src: Snap, limit_m: float, *, chunk: int = 64
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first_source, dense distances chunk x graph nodes)`` of bounded searches.
 
     Columns are walk-graph nodes (:func:`walk_graph`; the network's nodes first, then the
@@ -824,7 +827,9 @@ def bounded_pairs(
     return sparse.csr_matrix((d[first] + _EPS, (r[first], c[first])), shape=(len(src), len(unit)))
 
 
-def tiled_rows(net: WalkNetwork, src: Snap, limit_m: float, *, tile_m: float | None = None):
+def tiled_rows(
+    net: WalkNetwork, src: Snap, limit_m: float, *, tile_m: float | None = None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(source indices, sub-graph node ids, distances sources x sub nodes)``.
 
     Sources are grouped by square tiles; each group runs one bounded Dijkstra on the
@@ -847,7 +852,7 @@ def _tiled(
     limit_m: float,
     *,
     tile_m: float | None = None,
-):
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """:func:`tiled_rows` on any graph with node coordinates and source links."""
     limit = float(limit_m)
     if len(src) == 0:

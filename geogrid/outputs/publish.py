@@ -225,13 +225,17 @@ def write_run_report(
     check_lang(lang)
     guard = ExportGuard() if guard is None else guard
     safe = guard.protect_layers(_geo_layers(layers), where="report")
-    common = {"lang": lang, "title": title, "include_personal": guard.include_personal}
+    common: dict[str, Any] = {
+        "lang": lang,
+        "title": title,
+        "include_personal": guard.include_personal,
+    }
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     out = {
-        "report": write_report(safe, folder / "report.xlsx", **common),  # type: ignore[arg-type]
-        "summary": write_summary(safe, folder / "summary.md", **common),  # type: ignore[arg-type]
-        "png": static_map(  # type: ignore[arg-type]
+        "report": write_report(safe, folder / "report.xlsx", **common),
+        "summary": write_summary(safe, folder / "summary.md", **common),
+        "png": static_map(
             {**guard.protect_layers(dict(context or {}), where="map.png"), **safe},
             folder / "map.png",
             **common,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -1129,7 +1130,7 @@ def _area_polygons(
     active = cov._active()
     fs = cov.fac_snap
 
-    def polygons(job, x, y, d, n_jobs):
+    def polygons(job: Any, x: Any, y: Any, d: Any, n_jobs: int) -> Any:
         return _areas.mosaic_polygons(
             job, x, y, d, n_jobs, limits, side_m=side, resolution_m=resolution_m
         )
@@ -1168,7 +1169,9 @@ def _area_polygons(
     return gdf
 
 
-def _tile_pairs(cov: Coverage, active: np.ndarray, limit: float):
+def _tile_pairs(
+    cov: Coverage, active: np.ndarray, limit: float
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(source positions, row, edge, du, dv)`` per tile of bounded searches.
 
     For every source of a tile (``row`` indexes ``source positions``, which index
