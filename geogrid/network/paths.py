@@ -651,7 +651,7 @@ def _field_on(
     return d1[:n], s1[:n], d2[:n], s2[:n]
 
 
-def _same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
+def same_edge_pairs(unit: Snap, src: Snap) -> pd.DataFrame:
     """Pairs (unit, source) on the same edge with their direct along-edge distance.
 
     Rows are ordered by unit, then by source (as a merge of units with sources on ``edge``).
@@ -709,9 +709,9 @@ def unit_nearest(
         src1 = np.where(np.isfinite(dist1), np.where(take_v, cols_s[1], cols_s[0]), -1)
         dist2 = src2 = None
     if active is None:
-        pairs = _same_edge_pairs(unit, src)
+        pairs = same_edge_pairs(unit, src)
     else:
-        pairs = _same_edge_pairs(unit, src.take(active))
+        pairs = same_edge_pairs(unit, src.take(active))
         if len(pairs):
             pairs["src"] = active[pairs["src"].to_numpy(dtype=np.int64)]
     if len(pairs):
@@ -807,7 +807,7 @@ def bounded_pairs(
         out_r.append(r[ok] + start)
         out_c.append(c[ok])
         out_d.append(d[ok])
-    pairs = _same_edge_pairs(unit, src)
+    pairs = same_edge_pairs(unit, src)
     if len(pairs):
         d = pairs["dist"].to_numpy() + unit.snap_m[pairs["unit"].to_numpy(dtype=np.int64)]
         ok = d <= limit_m

@@ -114,7 +114,7 @@ def coverage_pairs(
     indptr = np.r_[0, np.cumsum(np.bincount(r, minlength=n_src))]
     out = sparse.csr_matrix((d[order], c[order], indptr), shape=(n_src, n_unit))
     out.has_sorted_indices = True
-    pairs = _paths._same_edge_pairs(unit, src)
+    pairs = _paths.same_edge_pairs(unit, src)
     if len(pairs):
         pu = pairs["unit"].to_numpy(dtype=np.int64)
         ps = pairs["src"].to_numpy(dtype=np.int64)
