@@ -65,6 +65,9 @@ GRIDS_FILES = ["grids.gpkg", "grids_certificates.csv", "grids_quality.csv"]
 #: ``geogrid site --k 5`` on the demo's inputs (with --residential compounds.gpkg).
 SITES = ["C01554", "C01573"]
 SITE_FILES = ["siting.gpkg", "siting_curve.csv", "siting_curve.png"]
+#: The report ``coverage``, ``grids`` and ``site`` add by default (``--no-report`` skips it);
+#: ``curve.png`` only after siting.
+REPORT_FILES = ["map.png", "report.xlsx", "summary.md"]
 
 
 def _written(folder: Path) -> list[str]:
@@ -149,7 +152,7 @@ def test_coverage_command_and_api_give_the_recorded_figures(demo, inputs, tmp_pa
     args += ["--residential", inputs["compounds"]]
     assert main(["coverage", *args, "--out", str(tmp_path / "cov")]) == 0
     summ = _summary(tmp_path / "cov")
-    assert _written(tmp_path / "cov") == COVERAGE_FILES
+    assert _written(tmp_path / "cov") == sorted(COVERAGE_FILES + REPORT_FILES)
     study = geogrid.load_study(
         network=inputs["ways"],
         demand=inputs["buildings"],
@@ -169,7 +172,7 @@ def test_coverage_command_and_api_give_the_recorded_figures(demo, inputs, tmp_pa
 def test_grids_command_and_api_give_the_recorded_figures(demo, inputs, tmp_path):
     args = ["--communities", inputs["communities"], "--demand", inputs["buildings"]]
     assert main(["grids", *args, "--network", inputs["ways"], "--out", str(tmp_path / "g")]) == 0
-    assert _written(tmp_path / "g") == GRIDS_FILES
+    assert _written(tmp_path / "g") == sorted(GRIDS_FILES + REPORT_FILES)
     grid = gpd.read_file(tmp_path / "g" / "grids.gpkg", layer="grids")
     study = geogrid.load_study(
         network=inputs["ways"], demand=inputs["buildings"], communities=inputs["communities"]
@@ -192,7 +195,7 @@ def test_site_command_and_api_give_the_recorded_sites(demo, inputs, tmp_path):
     args += ["--facilities", inputs["facilities"], "--communities", inputs["communities"]]
     args += ["--residential", inputs["compounds"], "--k", "5"]
     assert main(["site", *args, "--out", str(tmp_path / "s")]) == 0
-    assert _written(tmp_path / "s") == SITE_FILES
+    assert _written(tmp_path / "s") == sorted([*SITE_FILES, *REPORT_FILES, "curve.png"])
     cli = gpd.read_file(tmp_path / "s" / "siting.gpkg", layer="sites")
     assert cli["candidate_id"].tolist() == SITES
     study = geogrid.load_study(
