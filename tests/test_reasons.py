@@ -90,6 +90,17 @@ def test_no_facility_and_too_far_names_the_nearest_facility():
     assert "超出目标 2,020 米" in g.loc[0, "reason_zh"] and g.loc[0, "reason_code"] == "too_far"
 
 
+def test_gaps_of_a_partial_table_keep_the_reason_columns_empty():
+    from geogrid.analyses.coverage.engine import gaps
+
+    net = network_from_ways(_ways([[(0, 0), (4000, 0)]]))
+    fac = _fac([("甲中心", "centre_community", (0, 10))])
+    cov = compute_coverage(net, _dem([(10, A, (300, 10)), (40, B, (3000, 10))]), fac)
+    g = gaps(cov, table=cov.table().iloc[1:])
+    assert len(g) == 1 and (g[list(REASON_COLUMNS)] == "").all().all()
+    assert gaps(cov).loc[0, "reason_code"] == "too_far"
+
+
 def test_partly_covered_community_counts_households_beyond():
     net = network_from_ways(_ways([[(0, 0), (4000, 0)]]))
     fac = _fac([("甲中心", "centre_community", (0, 10))])

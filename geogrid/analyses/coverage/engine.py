@@ -1480,10 +1480,13 @@ def gaps(
     out.insert(0, "gap_id", [f"G{i + 1:03d}" for i in range(len(out))])
     if causes is None and len(tbl) == len(cov.unit_snap):
         causes = unit_causes(cov, tbl, target=tname)
-    if causes is not None:
-        why = gap_reasons(cov, tbl, causes, list(out["members"]), target=tname)
-        for c in REASON_COLUMNS:
-            out[c] = why[c].to_numpy()
+    why = (
+        gap_reasons(cov, tbl, causes, list(out["members"]), target=tname)
+        if causes is not None
+        else pd.DataFrame({c: [""] * len(out) for c in REASON_COLUMNS})  # a partial table
+    )
+    for c in REASON_COLUMNS:
+        out[c] = why[c].to_numpy()
     geom = cut[out["owner"].to_numpy()]
     out = out.drop(columns=["owner", "members"])
     return gpd.GeoDataFrame(out, geometry=geom, crs=cov.net.crs)
