@@ -90,8 +90,10 @@ PAGE_CSS = """
   text-align: center; font-size: 12px; font-weight: bold; border: 2px solid #000;
   transform: rotate(45deg); }
 .gg-site span { display: inline-block; transform: rotate(-45deg); }
-table.gg-pop th { text-align: left; padding-right: 8px; white-space: nowrap; color: #444; }
+table.gg-pop th { text-align: left; padding-right: 8px; white-space: nowrap; color: #444;
+  vertical-align: top; }
 table.gg-pop td { white-space: nowrap; }
+table.gg-pop td.gg-long { white-space: normal; min-width: 200px; overflow-wrap: anywhere; }
 .gg-legend-toggle { display: block; width: 100%; margin: 0; padding: 0; border: 0;
   background: none; font: inherit; font-weight: bold; text-align: left; cursor: pointer; }
 .gg-legend-toggle::after { content: " \\25BE"; color: #666; }
@@ -141,7 +143,7 @@ function ggPopup(p, F) {
     if (unless !== null && unless !== undefined && unless !== '') { continue; }  // name shown
     var tr = ggEl('tr');
     tr.appendChild(ggEl('th', '', F[i][1]));
-    tr.appendChild(ggEl('td', '', v));
+    tr.appendChild(ggEl('td', String(v).length > 24 ? 'gg-long' : '', v));  // reasons wrap
     t.appendChild(tr);
   }
   if (typeof p._l === 'string' && new RegExp('^[A-Za-z0-9_][A-Za-z0-9_./-]*[.]html$').test(p._l) &&
