@@ -65,7 +65,7 @@ def main() -> None:
 
     m = build_map(layers, tiles="none", title="基准测试 城市级地图")
     t2 = time.perf_counter()
-    online = save_map(m, out / "city.html")
+    online = save_map(m, out / "city.html", offline=False)
     offline = save_map(m, out / "city_offline.html", offline=True)
     t3 = time.perf_counter()
     print(f"build_map {t2 - t1:.1f} s, save both {t3 - t2:.1f} s")
