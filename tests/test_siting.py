@@ -657,3 +657,49 @@ def test_highs_banner_is_not_printed() -> None:
         check=True,
     )
     assert "HiGHS" in loud.stdout  # the banner this guards against
+
+
+@pytest.mark.parametrize("path", ["default", "branch", "highs"])
+def test_pmedian_curve_equals_reference_mip(small_model, path):
+    """Every p-median point equals the plain assignment MIP solved on its own, whichever
+    way (Lagrangian, branch and bound, HiGHS over the fixed candidates) proves it."""
+    from geogrid.analyses.siting import solve as S
+    from geogrid.analyses.siting.pmedian import PmedianCurve
+
+    m = small_model
+    dist = m.distances(900.0)
+    base = np.minimum(m.d0, 900.0)
+    # duplicate the demand so that units with identical distance columns merge
+    w2 = np.r_[m.w, m.w]
+    dist2 = sparse_hstack(dist)
+    base2 = np.r_[base, base]
+    pc = PmedianCurve(dist2, w2, base2, required=np.array([3]), mip_rel_gap=1e-9)
+    assert pc.n_units >= 2 * pc.m  # every unit has its twin in the same atom
+    if path != "default":
+        pc.patience = 0  # leave the Lagrangian at once
+    if path == "highs":
+        pc.max_nodes = 0
+    prev = None
+    methods = set()
+    for k in range(1, 5):
+        sol = pc.solve(k, prev)
+        prev = sol.sites
+        ref = S.exact_pmedian(dist2, w2, base2, k=k, required=np.array([3]), mip_rel_gap=1e-9)
+        assert sol.objective == pytest.approx(ref.objective, rel=1e-7)
+        assert 3 in sol.sites and len(sol.sites) <= k
+        assert sol.bound <= sol.objective + 1e-6 and sol.gap <= 1e-7
+        cur = base2.copy()
+        sub = dist2[sol.sites].tocoo()
+        np.minimum.at(cur, sub.col, sub.data - 1e-9)
+        assert float(np.sum(w2 * cur)) == pytest.approx(sol.objective, rel=1e-9)
+        methods.add(sol.info["method"])
+    if path == "branch":
+        assert "branch" in methods
+    if path == "highs":
+        assert "highs" in methods
+
+
+def sparse_hstack(mat):
+    from scipy import sparse
+
+    return sparse.hstack([mat, mat], format="csr")

@@ -32,7 +32,10 @@ your own list).
 Solvers: ``"greedy"`` (lazy evaluation, CELF), ``"exact"`` (HiGHS; for MCLP demand units with
 identical candidate sets are merged, duplicate candidates dropped, and a Lagrangian bound
 closes large instances before any branch and bound) or ``"both"`` (exact is reported, greedy
-compared against it). Every k = 1..K is solved on its own, warm-started from k-1.
+compared against it). Every k = 1..K is solved on its own, warm-started from k-1. The
+p-median curve (:mod:`geogrid.analyses.siting.pmedian`) merges units with identical distance
+columns, bounds each k by Lagrangian relaxation, fixes the candidates that bound cannot let
+in, and finishes with a branch and bound over the few left (HiGHS beyond a node budget).
 
 Outputs (:class:`SitingResult`): ``sites`` ranked by marginal gain (``rank``,
 ``candidate_id``, ``source``, ``gain_households`` in rank order, ``only_households`` lost
@@ -67,6 +70,7 @@ from geogrid.analyses.coverage.engine import Coverage, compute_coverage
 from geogrid.analyses.coverage.reasons import site_reasons
 from geogrid.analyses.siting import solve as _solve
 from geogrid.analyses.siting.matrix import coverage_pairs
+from geogrid.analyses.siting.pmedian import PmedianCurve
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
 from geogrid.network.build import WalkNetwork
@@ -430,9 +434,10 @@ class SitingModel:
         if solver == "greedy":
             sol = _solve.greedy_pmedian(dist, self.w, base, k=k)
         else:
-            sol = _solve.exact_pmedian(
-                dist, self.w, base, k=k, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap
+            pm = PmedianCurve(
+                dist, self.w, base, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap
             )
+            sol = pm.solve(k)
         sol.info["cap_m"] = cap
         return sol
 
@@ -849,16 +854,22 @@ def _exact_curve(
             if sol.info["full"] or (need is not None and sol.objective >= need - 1e-6):
                 break
         return out
+    if problem == "pmedian":
+        pm = PmedianCurve(
+            model.distances(opts["cap"]),
+            wt,
+            np.minimum(model.d0, opts["cap"]),
+            required=req,
+            time_limit_s=tl,
+            mip_rel_gap=gap,
+        )
+        for k in range(k0, int(kmax or k0) + 1):
+            out.append(pm.solve(k, out[-1].sites if out else None))
+        return out
     for k in range(k0, int(kmax or k0) + 1):
         if problem == "pcenter":
             dist = model.distances(opts["cap"])
             sol = _solve.exact_pcenter(dist, wt, model.d0, k=k, required=req, time_limit_s=tl)
-        elif problem == "pmedian":
-            dist = model.distances(opts["cap"])
-            base = np.minimum(model.d0, opts["cap"])
-            sol = _solve.exact_pmedian(
-                dist, wt, base, k=k, time_limit_s=tl, mip_rel_gap=gap, required=req
-            )
         else:
             sol = _solve.exact_capacity(
                 model.cover,

@@ -277,7 +277,7 @@ def greedy_pmedian(dist: sparse.csr_matrix, w: np.ndarray, base: np.ndarray, *, 
 
 
 # ---------------------------------------------------------------------- HiGHS
-def _solve_mip(
+def solve_mip(
     cost: np.ndarray,
     a: sparse.spmatrix,
     row_lo: np.ndarray,
@@ -369,7 +369,7 @@ def exact_cover(
         row_hi = np.r_[np.zeros(m), np.inf]
         cost = np.r_[np.ones(n), np.zeros(m)]
         maximize = False
-    x, out = _solve_mip(
+    x, out = solve_mip(
         cost,
         a,
         row_lo,
@@ -433,7 +433,7 @@ def exact_capacity(
     row_lo = np.full(a.shape[0], -np.inf)
     row_hi = np.r_[np.ones(nu), np.zeros(n), np.zeros(p), float(k)]
     cost = np.r_[np.zeros(n), w[pi]]
-    x, out = _solve_mip(
+    x, out = solve_mip(
         cost,
         a,
         row_lo,
@@ -529,7 +529,7 @@ def exact_pmedian(
     col_lo = np.zeros(n + p)
     if required is not None and len(required):
         col_lo[np.asarray(required, dtype=np.int64)] = 1.0
-    x, out = _solve_mip(
+    x, out = solve_mip(
         cost,
         a,
         row_lo,
@@ -909,7 +909,7 @@ def _min_sites(
     rows = cols[np.sort(first)]
     col_lo = np.zeros(n)
     col_lo[required] = 1.0
-    x, out = _solve_mip(
+    x, out = solve_mip(
         np.ones(n),
         rows,
         np.ones(rows.shape[0]),
