@@ -604,8 +604,12 @@ def report(
     if not items or not all(isinstance(r, Result) for r in items):
         msg = "report needs result objects, e.g. report([cov, grids, sites], out)"
         raise InputError(msg)
+    layers: dict[str, Any] = dict(map_layers(items))
+    curves = [r.raw.curve for r in items if isinstance(r, SitingResults)]
+    if curves:
+        layers["curve"] = curves[0]  # the workbook's 选址曲线 sheet, not a map layer
     return publish(
-        map_layers(items),
+        layers,
         out,
         name=name,
         tiles=tiles,
@@ -756,6 +760,7 @@ def _demo_into(
     sites.write_files(folder, guard, excluded=False, demand_tables=False)
     timings["siting"] = time.perf_counter() - t
     timing["siting_solver"] = sites.raw.timings()
+    timing["siting_points"] = sites.raw.solver_points()  # status, method, bound, gap per k
 
     if maps:
         t = time.perf_counter()

@@ -1012,6 +1012,7 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
     plot_curve(res.curve, out / "siting_curve.png", lang=a.lang)  # numbers only
     _write_demand_tables(study, out, guard)
     timing["siting_solver"] = res.timings()
+    timing["siting_points"] = res.solver_points()  # status, method, bound and gap per k
     print(res.curve.drop(columns=["sites"]).to_string(index=False))
     summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
     line = f"sites requested {summ['n_requested']}, chosen {summ['n_chosen']}"

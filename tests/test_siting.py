@@ -537,6 +537,17 @@ def test_cli_site_speed_and_options(demo, tmp_path):
         assert main([*base, "--speed", speed, "--out", str(out)]) == 0
         curves[speed] = pd.read_csv(out / "siting_curve.csv", encoding="utf-8-sig")
         assert (out / "siting_curve.png").stat().st_size > 0
+        # run.json: per curve point the status, method, bound and gap
+        import json
+
+        points = json.loads((out / "run.json").read_text("utf-8"))["timing"]["siting_points"]
+        exact = curves[speed].iloc[1:]
+        assert [p["k"] for p in points] == exact["n_new_sites"].tolist()
+        for p, (_, row) in zip(points, exact.iterrows(), strict=True):
+            assert p["status"] == row["status"] == "exact"
+            assert p["method"] in {"enumeration", "lagrangian", "branch", "highs"}
+            assert p["gap"] == pytest.approx(row["gap"], abs=1e-6)
+            assert p["bound"] == pytest.approx(row["bound"], rel=1e-6)
     assert not curves["1"]["households_covered"].equals(curves["8"]["households_covered"])
     out = tmp_path / "pc"
     assert main([*base, "--problem", "pcenter", "--candidates", "all", "--out", str(out)]) == 0
@@ -703,3 +714,32 @@ def sparse_hstack(mat):
     from scipy import sparse
 
     return sparse.hstack([mat, mat], format="csr")
+
+
+def test_curve_sheet_with_chart_in_workbook(tmp_path, grid):
+    """The per-k curve becomes a workbook sheet (选址曲线) with a line chart, same bytes twice."""
+    import openpyxl
+
+    from geogrid.outputs.workbook import write_report
+
+    rng = np.random.default_rng(2)
+    dem = random_demand(rng, 120, 1500.0)
+    res = run_siting(grid, dem, None, k=3, target="10min", every_m=300.0, solver="exact")
+    layers = {"sites": res.sites, "curve": res.curve}
+    a = write_report(layers, tmp_path / "a.xlsx")
+    b = write_report(layers, tmp_path / "b.xlsx")
+    assert a.read_bytes() == b.read_bytes()
+    wb = openpyxl.load_workbook(a)
+    assert "选址曲线" in wb.sheetnames
+    ws = wb["选址曲线"]
+    rows = list(ws.iter_rows(values_only=True))[2:]  # below the title and unit/date rows
+    assert rows[0][:2] == ("新增站点数(个)", "覆盖户数(户)")
+    assert [r[0] for r in rows[1:]] == res.curve["n_new_sites"].tolist()
+    assert [r[1] for r in rows[1:]] == pytest.approx(res.curve["households_covered"].tolist())
+    assert rows[1][4] == "现状" and all(r[4] == "最优（已证明）" for r in rows[2:])
+    assert len(ws._charts) == 1  # openpyxl keeps the loaded chart
+    en = openpyxl.load_workbook(write_report(layers, tmp_path / "en.xlsx", lang="en"))
+    assert "Siting curve" in en.sheetnames
+    # without a curve there is no curve sheet
+    plain = openpyxl.load_workbook(write_report({"sites": res.sites}, tmp_path / "p.xlsx"))
+    assert "选址曲线" not in plain.sheetnames

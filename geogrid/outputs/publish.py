@@ -51,7 +51,8 @@ def publish(
 
     Writes ``maps/<name>.html`` (``tiles`` basemap), ``maps/<name>_offline.html``
     (self-contained, blank basemap), ``maps/<name>.png`` (static map), ``report.xlsx`` and
-    ``summary.md``. This is what ``geogrid demo`` ends with.
+    ``summary.md``. This is what ``geogrid demo`` ends with. A ``curve`` entry (the siting
+    curve table) goes to the workbook only.
 
     Returns
     -------
@@ -75,6 +76,8 @@ def publish(
         "attribution": attribution,
         "include_personal": include_personal,
     }
+    report_layers = layers
+    layers = {k: v for k, v in layers.items() if k != "curve"}  # the curve is for the workbook
     out: dict[str, Path] = {}
     out["map"] = save_map(build_map(layers, tiles=tiles, **common), maps_dir / f"{name}.html")
     out["map_offline"] = save_map(
@@ -86,7 +89,11 @@ def publish(
         layers, maps_dir / f"{name}.png", lang=lang, title=title, include_personal=include_personal
     )
     out["report"] = write_report(
-        layers, folder / "report.xlsx", lang=lang, title=title, include_personal=include_personal
+        report_layers,
+        folder / "report.xlsx",
+        lang=lang,
+        title=title,
+        include_personal=include_personal,
     )
     out["summary"] = write_summary(
         layers, folder / "summary.md", lang=lang, title=title, include_personal=include_personal

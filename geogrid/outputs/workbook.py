@@ -64,6 +64,7 @@ SHEETS: Mapping[str, tuple[str, str]] = {
     "uncovered": ("未覆盖小区", "Uncovered compounds"),
     "gaps": ("覆盖缺口", "Coverage gaps"),
     "sites": ("选址结果", "Siting results"),
+    "curve": ("选址曲线", "Siting curve"),
 }
 
 #: Sheet -> the column its rows are sorted by.
@@ -366,6 +367,104 @@ def _write_summary_sheet(ws: Any, figures: Mapping[str, Any], lang: str, title: 
     ws.page_setup.orientation = "portrait"
 
 
+# --------------------------------------------------------------------------- siting curve
+
+#: Curve row status -> (Chinese, English) wording in the curve sheet.
+_CURVE_STATUS: Mapping[str, tuple[str, str]] = {
+    "today": ("现状", "today"),
+    "exact": ("最优（已证明）", "optimal (proven)"),
+    "bound": ("时间限制内未证明最优，见上界", "time limit: not proven, see the bound"),
+    "greedy": ("贪心解（未证明最优）", "greedy (not proven optimal)"),
+}
+
+#: Curve sheet columns -> (Chinese, English) headers, units included.
+_CURVE_HEADERS: Mapping[str, tuple[str, str]] = {
+    "n_new_sites": ("新增站点数(个)", "New stations"),
+    "households_covered": ("覆盖户数(户)", "Households covered (households)"),
+    "coverage_share": ("覆盖率(%)", "Coverage (%)"),
+    "gain_households": ("比上一行增加户数(户)", "Gain over the row above (households)"),
+    "result": ("求解结果", "Result"),
+    "gap": ("最优性差距(%)", "Optimality gap (%)"),
+    "bound_households": ("覆盖户数上界(户)", "Households covered, upper bound (households)"),
+}
+
+
+def write_curve_sheet(
+    ws: Any, curve: pd.DataFrame, lang: str = "zh", *, title: str | None = None
+) -> None:
+    """Fill ``ws`` with the siting curve (best coverage per number of new stations) and a chart.
+
+    One row per number of new stations (0 = today): households covered, coverage, gain,
+    whether the point is proven optimal or carries a bound (time limit), its gap and bound,
+    and an openpyxl line chart of households covered against new stations.
+
+    Parameters
+    ----------
+    ws : openpyxl.worksheet.worksheet.Worksheet
+        An empty sheet.
+    curve : DataFrame
+        :attr:`geogrid.analyses.siting.model.SitingResult.curve` (or ``siting_curve.csv``).
+    lang : {"zh", "en"}
+        Language of headers and wording.
+    title : str, optional
+        Title row of the sheet (default the sheet's name).
+
+    """
+    from openpyxl.chart import LineChart, Reference
+    from openpyxl.styles import Font
+
+    idx = check_lang(lang)
+    table = pd.DataFrame(
+        {c: curve[c] for c in ("n_new_sites", "households_covered", "coverage_share")}
+    )
+    table["gain_households"] = curve.get("gain_households", 0.0)
+    status = curve.get("status", pd.Series(["exact"] * len(curve))).astype(str)
+    table["result"] = [_CURVE_STATUS.get(s, (s, s))[idx] for s in status]
+    table["gap"] = pd.to_numeric(curve.get("gap", np.nan), errors="coerce")
+    table["bound_households"] = pd.to_numeric(
+        curve.get("bound_households", np.nan), errors="coerce"
+    )
+    name = ("选址曲线", "Siting curve")[idx]
+    _title_rows(ws, title or name, _unit_line(["households_covered"], lang), len(table.columns))
+    ws.append([_CURVE_HEADERS[c][idx] for c in table.columns])
+    for row in table.itertuples(index=False):
+        ws.append([_curve_cell(v) for v in row])
+    _text_only(ws)
+    top = _HEADER_ROW
+    for cell in ws[top]:
+        cell.font = Font(bold=True)
+    formats = {"A": "0", "B": "#,##0", "C": "0.0%", "D": "#,##0", "F": "0.00%", "G": "#,##0"}
+    for letter, fmt in formats.items():
+        for cell in ws[letter][top:]:
+            cell.number_format = fmt
+        ws.column_dimensions[letter].width = 16
+    ws.column_dimensions["E"].width = 30
+    ws.freeze_panes = f"A{top + 1}"
+    _print_setup(ws)
+    n = len(table)
+    if n:
+        chart = LineChart()
+        chart.title = ("每个新增站点数的最优覆盖户数", "Best coverage per number of new stations")[
+            idx
+        ]
+        chart.x_axis.title = ("新增站点数（个）", "New stations")[idx]
+        chart.y_axis.title = ("覆盖户数（户）", "Households covered")[idx]
+        chart.add_data(
+            Reference(ws, min_col=2, min_row=top, max_row=top + n), titles_from_data=True
+        )
+        chart.set_categories(Reference(ws, min_col=1, min_row=top + 1, max_row=top + n))
+        chart.height, chart.width = 8, 16
+        ws.add_chart(chart, f"I{top}")
+
+
+def _curve_cell(v: Any) -> Any:
+    if isinstance(v, (float, np.floating)) and not math.isfinite(float(v)):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return _xlsx_text(v) if isinstance(v, str) else v
+
+
 def write_report(
     layers: Mapping[str, gpd.GeoDataFrame],
     path_xlsx: str | os.PathLike[str],
@@ -391,7 +490,8 @@ def write_report(
         The same layers as :func:`geogrid.outputs.webmap.build_map`; sheets are written for
         ``communities`` (社区), ``grids`` (网格), ``facilities`` (服务设施), uncovered ``demand``
         grouped by compound (未覆盖小区), ``gaps`` (覆盖缺口) and ``sites`` (选址结果),
-        whichever exist. Points get ``lon``/``lat`` (WGS84) columns.
+        whichever exist, and ``curve`` (选址曲线, a table with a line chart; see
+        :func:`write_curve_sheet`) when a siting curve is given. Points get ``lon``/``lat`` (WGS84) columns.
     path_xlsx : path-like
         Output ``.xlsx`` file (written atomically).
     lang : {"zh", "en"}
@@ -443,6 +543,10 @@ def write_report(
         if key in frames:
             name = SHEETS[key][idx]
             _write_sheet(wb.create_sheet(name), frames[key], lang, f"{heading}{sep}{name}")
+    curve = layers.get("curve")
+    if curve is not None and len(curve) and "households_covered" in curve:
+        name = SHEETS["curve"][idx]
+        write_curve_sheet(wb.create_sheet(name), curve, lang, title=f"{heading}{sep}{name}")
     if not wb.sheetnames:
         msg = "nothing to report: pass layers such as communities, grids or facilities"
         raise InputError(msg)
