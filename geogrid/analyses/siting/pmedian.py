@@ -56,7 +56,11 @@ def _aggregate(
     by_unit.sum_duplicates()
     by_unit.sort_indices()
     rng = np.random.default_rng(0)
-    proj = np.asarray(by_unit @ rng.random((n, 2)))
+    pattern = sparse.csr_matrix(
+        (np.ones(by_unit.nnz), by_unit.indices, by_unit.indptr), shape=by_unit.shape
+    )
+    # which candidates (a zero distance must still count) and at what distances
+    proj = np.column_stack([pattern @ rng.random((n, 2)), by_unit @ rng.random(n)])
     keys = np.column_stack([proj, base[units], np.diff(by_unit.indptr)])
     _, first, atom = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     atom = atom.ravel()
