@@ -545,7 +545,7 @@ def test_cli_site_speed_and_options(demo, tmp_path):
         assert [p["k"] for p in points] == exact["n_new_sites"].tolist()
         for p, (_, row) in zip(points, exact.iterrows(), strict=True):
             assert p["status"] == row["status"] == "exact"
-            assert p["method"] in {"enumeration", "lagrangian", "branch", "highs"}
+            assert p["method"] in {"enumeration", "lagrangian", "benders", "branch", "highs"}
             assert p["gap"] == pytest.approx(row["gap"], abs=1e-6)
             assert p["bound"] == pytest.approx(row["bound"], rel=1e-6)
     assert not curves["1"]["households_covered"].equals(curves["8"]["households_covered"])
@@ -743,3 +743,30 @@ def test_curve_sheet_with_chart_in_workbook(tmp_path, grid):
     # without a curve there is no curve sheet
     plain = openpyxl.load_workbook(write_report({"sites": res.sites}, tmp_path / "p.xlsx"))
     assert "选址曲线" not in plain.sheetnames
+
+
+@pytest.mark.parametrize("path", ["lagrangian", "benders", "reduced"])
+def test_mclp_curve_paths_equal_independent_highs(small_model, path):
+    """Whichever bound proves a point (Lagrangian, Benders cuts, HiGHS over the candidates
+    left open), it equals the plain MIP solved on its own."""
+    from geogrid.analyses.siting import solve as S
+
+    m = small_model
+    mc = S.MclpCurve(m.cover, m.w, m.covered0, mip_rel_gap=1e-9)
+    mc.small_nnz = 0
+    if path != "lagrangian":
+        mc.lagrangian_iter = 1
+    if path == "reduced":
+        mc.cut_rounds = 3
+    prev = None
+    methods = set()
+    for k in range(1, 6):
+        sol = mc.solve(k, prev)
+        prev = sol.info["open_rows"]
+        methods.add(sol.info["method"])
+        ref = S.exact_cover(m.cover, m.w, m.covered0, k=k, mip_rel_gap=1e-9)
+        assert sol.objective == pytest.approx(ref.objective, abs=1e-6)
+        assert sol.bound >= sol.objective - 1e-6 and sol.gap <= 1e-6
+        got = float(m.w[(m.after(sol.sites) <= m.limit_m) & ~m.covered0].sum())
+        assert got == pytest.approx(sol.objective, abs=1e-6)
+    assert {"lagrangian": "lagrangian", "benders": "benders", "reduced": "highs"}[path] in methods

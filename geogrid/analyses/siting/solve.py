@@ -37,6 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from geogrid.analyses.highs import mip_model, quiet_highs
+from geogrid.analyses.siting.benders import cut_bound
 from geogrid.errors import GeogridError
 
 __all__: list[str] = []
@@ -158,12 +159,14 @@ def swap_improve(
     sites: np.ndarray,
     *,
     max_rounds: int = 50,
+    deadline: float = float("inf"),
 ) -> tuple[np.ndarray, float, int]:
     """Improve an MCLP solution by best single swaps (one site out, one candidate in).
 
     For each open site ``s`` the gain of every candidate replacing it is one sparse
     product ``cover @ u`` with ``u`` the weight of units left uncovered without ``s``.
-    Stops when no swap gains more than 1e-9 households. Returns sites (greedy order kept,
+    Stops when no swap gains more than 1e-9 households, or after the round running at
+    ``deadline`` (``time.perf_counter``). Returns sites (greedy order kept,
     a swapped-in site takes the place of the one it replaces), objective, swaps made.
     """
     sites = np.asarray(sites, dtype=np.int64).copy()
@@ -173,6 +176,8 @@ def swap_improve(
     count = np.asarray(ones[sites].sum(axis=0)).ravel() if len(sites) else np.zeros(cover.shape[1])
     swaps = 0
     for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
+            break
         best = (1e-9, -1, -1)
         for pos, s_ in enumerate(sites.tolist()):
             idx, _d = _row(cover, s_)
@@ -641,6 +646,12 @@ class MclpCurve:
     facilities become variables too: at most ``m`` of them close, and each closed one lets
     one more new site open (relocation under a budget, as in R's maxcovr); every unit then
     enters the model.
+
+    Each k (beyond small instances): greedy plus best swaps, a Lagrangian bound (15% of the
+    time limit), the LP bound by stabilised Benders cuts (:mod:`.benders`, to half the time
+    limit), then HiGHS over the candidates neither bound could fix closed, with atoms merged
+    again over them, warm-started from the best solution; the bound reported is the least
+    of the three.
     """
 
     def __init__(
@@ -719,6 +730,8 @@ class MclpCurve:
         self.time_limit_s = float(time_limit_s)
         self.mip_rel_gap = float(mip_rel_gap)
         self.small_nnz = 20_000
+        self.lagrangian_iter = 4000  # subgradient steps per k at most
+        self.cut_rounds = 1000  # Benders cut rounds per k at most
         self.build_s = time.perf_counter() - t0
 
     def _greedy_add(self, chosen: np.ndarray, k_new: int) -> np.ndarray:
@@ -765,14 +778,22 @@ class MclpCurve:
         return float(self.red.weight[got].sum())
 
     def lagrangian(
-        self, k: int, start: np.ndarray, *, tol: float, max_iter: int = 4000
-    ) -> tuple[np.ndarray, float, float]:
+        self,
+        k: int,
+        start: np.ndarray,
+        *,
+        tol: float,
+        max_iter: int = 4000,
+        deadline: float = float("inf"),
+    ) -> tuple[np.ndarray, float, float, np.ndarray]:
         """Lagrangian bound (coverage links relaxed) with a subgradient search.
 
         For multipliers ``0 <= p_a <= w_a`` on ``y_a <= sum_j x_j``, ``L(p) = sum_a (w_a -
         p_a) + (sum of the k largest column sums of p)`` bounds the optimum from above
-        (Galvao & ReVelle 1996). Each iterate's k best candidates are also a solution.
-        Returns (best solution rows, its value, best bound); stops at relative gap ``tol``.
+        (Galvao & ReVelle 1996). Each iterate's k best candidates are also a solution, and
+        a candidate whose opening bounds the coverage below the best solution found is fixed
+        closed. Returns (best solution rows, its value, best bound, fixed-closed mask over
+        the rows); stops at relative gap ``tol`` or at ``deadline`` (``time.perf_counter``).
         """
         mat, wa = self.red.mat, self.red.weight
         req = np.flatnonzero(self.col_lo[: self.n] > 0.5)
@@ -788,6 +809,7 @@ class MclpCurve:
             p = np.where(counts > 0, 0.5 * wa, wa)
         theta, stall, best_here = 1.0, 0, float("inf")
         mt = mat.T.tocsr()
+        out = np.zeros(self.n, dtype=bool)
         for _ in range(max_iter):
             c = mat @ p
             if slots and len(free):
@@ -814,7 +836,13 @@ class MclpCurve:
             got = float(wa[cnt > 0].sum())
             if got > lb + 1e-9:
                 lb, best_rows = got, np.sort(sel)
+            if 0 < slots < len(free):
+                # opening j instead of the k-th pick bounds every solution holding j
+                kth = float(c[pick].min())
+                out[free[val - kth + c[free] < lb - 1e-9 * max(lb, 1.0)]] = True
             if ub - lb <= tol * max(ub, 1e-12) or theta < 1e-6:
+                break
+            if time.perf_counter() > deadline:
                 break
             g = cnt - 1.0
             g = np.where((p <= 0) & (g < 0), 0.0, g)
@@ -823,7 +851,8 @@ class MclpCurve:
             if nrm <= 0:
                 break
             p = np.clip(p - theta * (ub - lb) / nrm * g, 0.0, wa)
-        return best_rows, lb, min(ub, self.total)
+        out[best_rows] = False
+        return best_rows, lb, min(ub, self.total), out
 
     def solve(self, k: int, start: np.ndarray | None = None) -> Solution:
         """Optimum for ``k`` new sites (required ones included); ``start`` = reduced rows."""
@@ -843,11 +872,39 @@ class MclpCurve:
             base = np.union1d(base, start)
         warm = self._greedy_add(base, k)
         if not self.relocating and self.red.mat.nnz > self.small_nnz:
-            rows, lb, ub = self.lagrangian(k, warm, tol=self.mip_rel_gap)
+            if len(fixed) == 0 and len(warm) > 1:
+                warm, _, _ = swap_improve(
+                    self.red.mat,
+                    self.red.weight,
+                    np.zeros(self.m, dtype=bool),
+                    warm,
+                    deadline=t0 + 0.15 * self.time_limit_s,
+                )
+                warm = np.sort(warm)
+            lag_end = t0 + 0.15 * self.time_limit_s
+            rows, lb, ub, out = self.lagrangian(
+                k, warm, tol=self.mip_rel_gap, max_iter=self.lagrangian_iter, deadline=lag_end
+            )
             if ub - lb <= self.mip_rel_gap * max(ub, 1e-12):
                 return self._solution(rows, lb, ub, "Optimal", t0, "lagrangian")
-            warm = rows
-            lag_ub = ub
+            # the LP bound by Benders cuts, then HiGHS over the candidates it leaves open
+            cb = cut_bound(
+                self.red.mat,
+                self.red.weight,
+                k,
+                rows,
+                lb,
+                required=fixed,
+                tol=self.mip_rel_gap,
+                deadline=t0 + 0.5 * self.time_limit_s,
+                max_rounds=self.cut_rounds,
+            )
+            ub = min(ub, cb.bound)
+            if ub - lb <= self.mip_rel_gap * max(ub, 1e-12):
+                return self._solution(rows, lb, ub, "Optimal", t0, "benders")
+            sol = self._reduced(k, ~(out | cb.closed), rows, (lb, ub), t0)
+            sol.info["cut_rounds"] = cb.rounds
+            return sol
         else:
             lag_ub = float("inf")
         self.h.setSolution(self._start(warm))
@@ -864,6 +921,68 @@ class MclpCurve:
         obj = float(info.objective_function_value)
         bound = min(float(info.mip_dual_bound), lag_ub, self.total)
         return self._solution(np.flatnonzero(x > 0.5), obj, bound, status, t0, "highs")
+
+    def _reduced(
+        self, k: int, keep: np.ndarray, warm: np.ndarray, bounds: tuple[float, float], t0: float
+    ) -> Solution:
+        """HiGHS over the candidates the Lagrangian left open (``keep`` mask over the rows).
+
+        Atoms with the same candidate set among those merge again; the bound stays valid
+        because a candidate fixed closed cannot beat the best solution found.
+        """
+        lb, ub = bounds
+        fixed = np.flatnonzero(self.col_lo[: self.n] > 0.5)
+        keep_rows = np.union1d(np.flatnonzero(keep), np.union1d(fixed, warm))
+        pos_fixed = np.searchsorted(keep_rows, fixed)
+        pos_warm = np.searchsorted(keep_rows, warm)
+        red = reduce_cover(
+            self.red.mat[keep_rows],
+            self.red.weight,
+            np.ones(self.m, dtype=bool),
+            keep=np.union1d(pos_fixed, pos_warm),
+        )
+        n, m = red.mat.shape
+        link = red.mat.T.tocsr()
+        link.data = -link.data
+        a = sparse.vstack(
+            [
+                sparse.hstack([link, sparse.identity(m, format="csr")], format="csr"),
+                sparse.csr_matrix(np.r_[np.ones(n), np.zeros(m)][None, :]),
+            ],
+            format="csr",
+        )
+        col_lo = np.zeros(n + m)
+        col_lo[np.flatnonzero(np.isin(red.rows, pos_fixed))] = 1.0
+        start = np.zeros(n + m)
+        on = np.flatnonzero(np.isin(red.rows, pos_warm))
+        start[on] = 1.0
+        start[n:] = np.minimum(np.asarray(red.mat[on].sum(axis=0)).ravel(), 1.0)
+        left = t0 + self.time_limit_s - time.perf_counter()
+        x, info = solve_mip(
+            np.r_[np.zeros(n), red.weight],
+            a,
+            np.full(m + 1, -np.inf),
+            np.r_[np.zeros(m), float(k)],
+            col_lo,
+            np.ones(n + m),
+            n,
+            maximize=True,
+            time_limit_s=max(left, 1.0),
+            mip_rel_gap=self.mip_rel_gap,
+            start=start,
+        )
+        rows = keep_rows[red.rows[x[:n] > 0.5]]
+        obj = self._value(rows)
+        if obj < lb:
+            rows, obj = warm, lb
+        bound = min(float(info["bound"]), ub)
+        status = info["status"]
+        if bound - obj <= self.mip_rel_gap * max(bound, 1e-12):
+            status = "Optimal"
+        sol = self._solution(rows, obj, bound, status, t0, "highs")
+        sol.info["mip_candidates"] = n
+        sol.info["mip_atoms"] = m
+        return sol
 
     def _solution(
         self, open_rows: np.ndarray, obj: float, bound: float, status: str, t0: float, how: str
