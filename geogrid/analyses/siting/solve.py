@@ -563,12 +563,20 @@ def exact_pmedian(
 
 # ---------------------------------------------------------------------- reduction
 def _hash_rows(mat: sparse.csr_matrix, seed: int = 0) -> np.ndarray:
-    """Key each row of a binary CSR matrix: rows with the same column set share a key."""
+    """Key each row of a CSR matrix by its column set (values ignored): same set, same key.
+
+    Two random projections of the pattern plus the count; no copy of the values is made.
+    """
     rng = np.random.default_rng(seed)
-    r = rng.random((mat.shape[1], 2))
-    h = np.asarray(mat @ r)
-    nnz = np.diff(mat.indptr).astype(float)
-    return np.column_stack([h, nnz])
+    nnz = np.diff(mat.indptr)
+    out = np.zeros((mat.shape[0], 3))
+    out[:, 2] = nnz
+    full = np.flatnonzero(nnz > 0)
+    if len(full):
+        for col in range(2):
+            r = rng.random(mat.shape[1])
+            out[full, col] = np.add.reduceat(r[mat.indices], mat.indptr[full])
+    return out
 
 
 def _binary(mat: sparse.spmatrix) -> sparse.csr_matrix:
@@ -604,12 +612,13 @@ def reduce_cover(
     if keep is not None and len(keep):
         keep_mask[np.asarray(keep, dtype=np.int64)] = True
     units = np.flatnonzero(open_units)
-    sub = _binary(cover[:, units])
-    cols = sub.T.tocsr()
+    cols = sparse.csr_matrix(cover.T)  # units x candidates
+    if len(units) < cover.shape[1]:
+        cols = cols[units]
     cols.sort_indices()
     reach = np.diff(cols.indptr) > 0
-    cols = cols[reach]
-    units = units[reach]
+    if not reach.all():
+        cols, units = cols[reach], units[reach]
     if len(units):
         _, first, atom = np.unique(_hash_rows(cols), axis=0, return_index=True, return_inverse=True)
         atom = atom.ravel()
@@ -619,14 +628,13 @@ def reduce_cover(
         rank[order] = np.arange(len(order))
         atom = rank[atom]
         n_atoms = len(first)
+        # every unit of an atom has the same candidates: its first unit's row is the atom's
+        mat = _binary(cols[np.sort(first)].T)
     else:
         atom = np.zeros(0, dtype=np.int64)
         n_atoms = 0
+        mat = sparse.csr_matrix((cover.shape[0], 0))
     wa = np.bincount(atom, weights=weight[units], minlength=n_atoms)
-    agg = sparse.csr_matrix(
-        (np.ones(len(units)), (np.arange(len(units)), atom)), shape=(len(units), n_atoms)
-    )
-    mat = _binary(sub[:, reach] @ agg)
     nonempty = np.diff(mat.indptr) > 0
     cand = np.flatnonzero(nonempty & ~keep_mask)
     if len(cand):
@@ -666,7 +674,6 @@ class MclpCurve:
         time_limit_s: float = 60.0,
         mip_rel_gap: float = 1e-6,
     ) -> None:
-        import highspy
 
         t0 = time.perf_counter()
         self.n_cand = cover.shape[0]
@@ -686,10 +693,35 @@ class MclpCurve:
         self.total = float(red.weight.sum())
         n, m = red.mat.shape
         self.n, self.m = n, m
+        is_exist = red.rows >= self.n_cand
+        col_lo = np.zeros(n + m)
+        col_lo[np.flatnonzero(np.isin(red.rows, self.required))] = 1.0
+        self.col_lo = col_lo
+        self.is_exist = is_exist
+        self.relocate = int(relocate or 0)
+        self.card_row = m
+        self._h: Any = None  # the full HiGHS model, built when first needed
+        self.time_limit_s = float(time_limit_s)
+        self.mip_rel_gap = float(mip_rel_gap)
+        self.small_nnz = 20_000
+        self.lagrangian_iter = 300  # subgradient steps per k at most (Benders cuts follow)
+        self.cut_rounds = 1000  # Benders cut rounds per k at most
+        self.build_s = time.perf_counter() - t0
+
+    @property
+    def h(self) -> Any:
+        """The HiGHS model over every atom (built on first use; large instances never need it)."""
+        if self._h is None:
+            self._h = self._build_highs()
+        return self._h
+
+    def _build_highs(self) -> Any:
+        import highspy
+
+        red, n, m, is_exist = self.red, self.n, self.m, self.is_exist
         link = red.mat.T.tocsr()
         link.data = -link.data
         link = sparse.hstack([link, sparse.identity(m, format="csr")], format="csr")
-        is_exist = red.rows >= self.n_cand
         card = sparse.csr_matrix(np.r_[np.ones(n), np.zeros(m)][None, :])
         blocks = [link, card]
         row_lo = [np.full(m, -np.inf), [-np.inf]]
@@ -697,19 +729,15 @@ class MclpCurve:
         if self.relocating:
             keep_row = sparse.csr_matrix(np.r_[is_exist.astype(float), np.zeros(m)][None, :])
             blocks.append(keep_row)
-            row_lo.append([float(self.n_exist - int(relocate or 0))])
+            row_lo.append([float(self.n_exist - self.relocate)])
             row_hi.append([np.inf])
         a = sparse.vstack(blocks, format="csc")
         a.sort_indices()
-        col_lo = np.zeros(n + m)
-        col_lo[np.flatnonzero(np.isin(red.rows, self.required))] = 1.0
-        self.col_lo = col_lo
-        self.is_exist = is_exist
         lp = highspy.HighsLp()
         lp.num_col_ = n + m
         lp.num_row_ = int(a.shape[0])
         lp.col_cost_ = np.r_[np.zeros(n), red.weight]
-        lp.col_lower_ = col_lo
+        lp.col_lower_ = self.col_lo
         lp.col_upper_ = np.ones(n + m)
         lp.row_lower_ = np.concatenate([np.asarray(x, float) for x in row_lo])
         lp.row_upper_ = np.concatenate([np.asarray(x, float) for x in row_hi])
@@ -723,16 +751,9 @@ class MclpCurve:
             highspy.HighsVarType.kContinuous
         ] * m
         lp.sense_ = highspy.ObjSense.kMaximize
-        h = quiet_highs(time_limit=float(time_limit_s), mip_rel_gap=float(mip_rel_gap))
+        h = quiet_highs(time_limit=self.time_limit_s, mip_rel_gap=self.mip_rel_gap)
         h.passModel(lp)
-        self.h = h
-        self.card_row = m
-        self.time_limit_s = float(time_limit_s)
-        self.mip_rel_gap = float(mip_rel_gap)
-        self.small_nnz = 20_000
-        self.lagrangian_iter = 4000  # subgradient steps per k at most
-        self.cut_rounds = 1000  # Benders cut rounds per k at most
-        self.build_s = time.perf_counter() - t0
+        return h
 
     def _greedy_add(self, chosen: np.ndarray, k_new: int) -> np.ndarray:
         """Extend ``chosen`` (reduced rows) greedily until ``k_new`` new candidates are open."""
@@ -810,7 +831,12 @@ class MclpCurve:
         theta, stall, best_here = 1.0, 0, float("inf")
         mt = mat.T.tocsr()
         out = np.zeros(self.n, dtype=bool)
-        for _ in range(max_iter):
+        ub_then = float("inf")
+        for it in range(max_iter):
+            if it % 200 == 199:
+                if ub_then - ub < 1e-4 * ub:
+                    break  # the bound stalls: the LP bound (Benders cuts) takes over
+                ub_then = ub
             c = mat @ p
             if slots and len(free):
                 pick = (
@@ -858,7 +884,6 @@ class MclpCurve:
         """Optimum for ``k`` new sites (required ones included); ``start`` = reduced rows."""
         t0 = time.perf_counter()
         budget = float(k + (self.n_exist if self.relocating else 0))
-        self.h.changeRowBounds(self.card_row, -np.inf, budget)
         fixed = np.flatnonzero(self.col_lo[: self.n] > 0.5)
         if not self.relocating and k - len(fixed) <= 1:
             # one free site: the greedy's pick is the best single site (exact by enumeration)
@@ -907,6 +932,7 @@ class MclpCurve:
             return sol
         else:
             lag_ub = float("inf")
+        self.h.changeRowBounds(self.card_row, -np.inf, budget)
         self.h.setSolution(self._start(warm))
         self.h.run()
         status = self.h.modelStatusToString(self.h.getModelStatus())
