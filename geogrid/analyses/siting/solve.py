@@ -180,6 +180,8 @@ def swap_improve(
             break
         best = (1e-9, -1, -1)
         for pos, s_ in enumerate(sites.tolist()):
+            if time.perf_counter() > deadline:
+                break
             idx, _d = _row(cover, s_)
             only = np.zeros(cover.shape[1], dtype=bool)
             only[idx[count[idx] == 1]] = True
@@ -758,26 +760,21 @@ class MclpCurve:
     def _greedy_add(self, chosen: np.ndarray, k_new: int) -> np.ndarray:
         """Extend ``chosen`` (reduced rows) greedily until ``k_new`` new candidates are open."""
         mat = self.red.mat
+        chosen = np.asarray(chosen, dtype=np.int64)
         got = np.zeros(self.m, dtype=bool)
         for j in chosen.tolist():
             got[mat.indices[mat.indptr[j] : mat.indptr[j + 1]]] = True
-        out = list(chosen.tolist())
         n_new = int((~self.is_exist[chosen]).sum()) if len(chosen) else 0
+        need = k_new - n_new
+        if need <= 0:
+            return np.sort(chosen)
         free = ~self.is_exist
-        while n_new < k_new:
-            wa = np.where(got, 0.0, self.red.weight)
-            gains = _row_sums(mat, wa)
-            gains[~free] = -1.0
-            gains[np.asarray(out, dtype=np.int64)] = -1.0
-            if gains.size == 0:  # no candidate left to open
-                break
-            j = int(np.argmax(gains))
-            if gains[j] <= _EPS:
-                break
-            out.append(j)
-            got[mat.indices[mat.indptr[j] : mat.indptr[j + 1]]] = True
-            n_new += 1
-        return np.asarray(sorted(out), dtype=np.int64)
+        free[chosen] = False
+        rows = np.flatnonzero(free)
+        sub = mat if len(rows) == self.n else mat[rows]
+        # lazy greedy (CELF): the gains of the candidates left, re-evaluated only at the top
+        add = greedy_cover(sub, self.red.weight, got, k=need).sites
+        return np.sort(np.r_[chosen, rows[add]]).astype(np.int64)
 
     def _start(self, open_rows: np.ndarray) -> Any:
         import highspy
