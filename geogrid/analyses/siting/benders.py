@@ -27,6 +27,8 @@ __all__ = ["CutBound", "cut_bound"]
 
 log = logging.getLogger(__name__)
 
+_TINY = 1e-9  # a column at most this is closed; relative slack of the fixing test
+
 
 @dataclass
 class CutBound:
@@ -152,4 +154,4 @@ def _fix(h: object, n: int, ub: float, best: float) -> np.ndarray:
     sol = h.getSolution()  # type: ignore[attr-defined]
     x = np.asarray(sol.col_value[:n])
     d = np.abs(np.asarray(sol.col_dual[:n]))
-    return (x <= 1e-9) & (ub - d < best - 1e-9 * max(best, 1.0))
+    return (x <= _TINY) & (ub - d < best - _TINY * max(best, 1.0))

@@ -38,6 +38,9 @@ __all__ = ["PmedianCurve"]
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9
+_THETA_MIN = 1e-5  # subgradient step factor below which the search stops
+_DENSE_MAX = 2e7  # candidates x atoms the branch and bound may hold as a dense array
+_OPEN = 0.5  # a binary column above this is open
 
 
 def _aggregate(
@@ -117,6 +120,7 @@ class _Local:
         self,
         r: np.ndarray,
         top: np.ndarray,
+        *,
         val: float,
         lb: float,
         out: np.ndarray,
@@ -148,6 +152,7 @@ class _Search:
         self,
         D: np.ndarray,
         r: np.ndarray,
+        *,
         mu_sum: float,
         slots: int,
         deadline: float,
@@ -352,8 +357,8 @@ class PmedianCurve:
             got = self.value(sub.cand[sel])
             if got > lb:
                 lb, best = got, np.sort(sub.cand[sel])
-            sub.fix(r, top, val, lb, out, inn)
-            if ub - lb <= self.tol * max(ub, 1e-12) or theta < 1e-5:
+            sub.fix(r, top, val=val, lb=lb, out=out, inn=inn)
+            if ub - lb <= self.tol * max(ub, 1e-12) or theta < _THETA_MIN:
                 break
             n_alive = self.n - int(out.sum())
             alive, steady = n_alive, (steady + 1 if n_alive == alive else 0)
@@ -387,7 +392,14 @@ class PmedianCurve:
             base, base_r = F.max(axis=0), float(np.maximum(F - self.mu, 0.0).sum())
         else:
             base, base_r = np.zeros(self.m), 0.0
-        search = _Search(D, r, float(self.mu.sum()), k - len(fixed), deadline, self.max_nodes)
+        search = _Search(
+            D,
+            r,
+            mu_sum=float(self.mu.sum()),
+            slots=k - len(fixed),
+            deadline=deadline,
+            max_nodes=self.max_nodes,
+        )
         search.run(base, float(base.sum()), base_r, lb)
         log.debug("p-median k=%d: branch and bound, %d nodes over %d", k, search.nodes, len(free))
         if not search.done:
@@ -452,7 +464,7 @@ class PmedianCurve:
             mip_rel_gap=self.tol,
             start=x0,
         )
-        return keep[x[:n] > 0.5], info["objective"], info["bound"], info["status"]
+        return keep[x[:n] > _OPEN], info["objective"], info["bound"], info["status"]
 
     # ------------------------------------------------------------------ per k
     def solve(self, k: int, start: np.ndarray | None = None) -> Solution:
@@ -464,23 +476,23 @@ class PmedianCurve:
         if slots <= 1:
             # at most one free site: the best addition is exact by enumeration
             val = self.value(warm)
-            return self._solution(warm, val, val, "Optimal", t0, "enumeration")
+            return self._solution(warm, val, val, status="Optimal", t0=t0, how="enumeration")
         warm = self.swap(warm)
         sites, lb, ub, out, inn = self.lagrangian(k, warm, deadline)
         if ub - lb <= self.tol * max(ub, 1e-12):
-            return self._solution(sites, lb, ub, "Optimal", t0, "lagrangian")
+            return self._solution(sites, lb, ub, status="Optimal", t0=t0, how="lagrangian")
         sites = self.swap(sites)
         lb = max(lb, self.value(sites))
         if ub - lb <= self.tol * max(ub, 1e-12):
-            return self._solution(sites, lb, ub, "Optimal", t0, "lagrangian")
+            return self._solution(sites, lb, ub, status="Optimal", t0=t0, how="lagrangian")
         keep = np.flatnonzero(~out)
         fixed = np.union1d(self.req, np.flatnonzero(inn))
-        if len(keep) * self.m <= 2e7:
+        if len(keep) * self.m <= _DENSE_MAX:
             found = self._branch(k, keep, fixed, lb, deadline)
             if found is not None:
                 if len(found):
                     sites, lb = found, self.value(found)
-                return self._solution(sites, lb, lb, "Optimal", t0, "branch")
+                return self._solution(sites, lb, lb, status="Optimal", t0=t0, how="branch")
         log.debug(
             "p-median k=%d: gap %.4g after the Lagrangian; HiGHS on %d of %d candidates",
             k,
@@ -503,10 +515,10 @@ class PmedianCurve:
         ub = min(ub, bound)
         if status != "Optimal" and ub - lb <= self.tol * max(ub, 1e-12):
             status = "Optimal"
-        return self._solution(sites, lb, ub, status, t0, "highs")
+        return self._solution(sites, lb, ub, status=status, t0=t0, how="highs")
 
     def _solution(
-        self, sites: np.ndarray, save: float, bound: float, status: str, t0: float, how: str
+        self, sites: np.ndarray, save: float, bound: float, *, status: str, t0: float, how: str
     ) -> Solution:
         bound = max(bound, save)
         gap = (bound - save) / max(abs(bound), 1e-12) if bound > 0 else 0.0

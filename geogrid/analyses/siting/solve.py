@@ -45,6 +45,8 @@ __all__: list[str] = []
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9
+_THETA_MIN = 1e-6  # subgradient step factor below which the Lagrangian stops
+_STALL = 20  # iterations without a better bound before the step halves
 
 
 @dataclass
@@ -835,24 +837,11 @@ class MclpCurve:
                     break  # the bound stalls: the LP bound (Benders cuts) takes over
                 ub_then = ub
             c = mat @ p
-            if slots and len(free):
-                pick = (
-                    free[np.argpartition(-c[free], slots - 1)[:slots]]
-                    if slots < len(free)
-                    else free
-                )
-                sel = np.r_[req, pick]
-            else:
-                sel = req
+            pick = _top_k(c, free, slots)
+            sel = np.r_[req, pick].astype(np.int64)
             val = float(np.sum(wa - p) + c[sel].sum())
-            if val < ub:
-                ub = val
-            if val < best_here - 1e-9:
-                best_here, stall = val, 0
-            else:
-                stall += 1
-                if stall >= 20:
-                    theta, stall = theta / 2, 0
+            ub = min(ub, val)
+            theta, stall, best_here = _step_size(val, theta, stall, best_here)
             x = np.zeros(self.n)
             x[sel] = 1.0
             cnt = mt @ x
@@ -863,9 +852,11 @@ class MclpCurve:
                 # opening j instead of the k-th pick bounds every solution holding j
                 kth = float(c[pick].min())
                 out[free[val - kth + c[free] < lb - 1e-9 * max(lb, 1.0)]] = True
-            if ub - lb <= tol * max(ub, 1e-12) or theta < 1e-6:
-                break
-            if time.perf_counter() > deadline:
+            if (
+                ub - lb <= tol * max(ub, 1e-12)
+                or theta < _THETA_MIN
+                or time.perf_counter() > deadline
+            ):
                 break
             g = cnt - 1.0
             g = np.where((p <= 0) & (g < 0), 0.0, g)
@@ -1031,6 +1022,25 @@ class MclpCurve:
                 "full": obj >= self.total - 1e-6,
             },
         )
+
+
+def _top_k(c: np.ndarray, free: np.ndarray, slots: int) -> np.ndarray:
+    """Return the ``slots`` entries of ``free`` with the largest ``c`` (all if fewer)."""
+    if slots <= 0 or len(free) == 0:
+        return np.zeros(0, dtype=np.int64)
+    if slots >= len(free):
+        return free
+    return free[np.argpartition(-c[free], slots - 1)[:slots]]
+
+
+def _step_size(val: float, theta: float, stall: int, best: float) -> tuple[float, int, float]:
+    """Halve the subgradient step after 20 iterations without a better bound."""
+    if val < best - 1e-9:
+        return theta, 0, val
+    stall += 1
+    if stall >= _STALL:
+        return theta / 2, 0, best
+    return theta, stall, best
 
 
 # ---------------------------------------------------------------------- p-centre
