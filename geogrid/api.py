@@ -35,9 +35,10 @@ from geogrid.analyses.coverage.engine import (
 from geogrid.crs import to_metric
 from geogrid.errors import InputError
 from geogrid.io.runfolder import RunFolder
-from geogrid.outputs.privacy import ExportGuard, describe_withheld
+from geogrid.outputs.console import format_summary  # moved there; kept for callers
+from geogrid.outputs.privacy import ExportGuard
 from geogrid.results import CoverageResults, GridsResults, Result, SitingResults, map_layers
-from geogrid.settings import DEFAULTS, FACILITY_TYPE_NAMES_ZH, Settings, parse_targets
+from geogrid.settings import DEFAULTS, Settings, parse_targets
 from geogrid.study.area import StudyArea, load_study, residential_units
 from geogrid.study.exclusions import Exclusions
 
@@ -803,55 +804,3 @@ def _demo_figures(cov: CoverageResults, grid: GridsResults, sites: SitingResults
         "new_sites": len(sites.raw.sites),
         "coverage_15min_after": float(sites.raw.curve["coverage_share"].iloc[-1]),
     }
-
-
-def _plain(value: Any) -> str:
-    """One figure as people read it: no numpy reprs, ``n/a`` for a missing number."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool) or value is None:
-        return "n/a" if value is None else str(value)
-    if isinstance(value, float):
-        if not np.isfinite(value):
-            return "n/a"
-        return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_plain(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(_plain(v) for v in value)
-    return str(value)
-
-
-def _is_zero_count(key: str, value: Any) -> bool:
-    """Tell whether a figure is a zero count of things left out ("skipped 0 ...")."""
-    words = ("excluded", "skipped", "dropped")
-    if isinstance(value, np.generic):
-        value = value.item()
-    return any(w in key for w in words) and isinstance(value, int | float) and not value
-
-
-def format_summary(figures: dict[str, Any]) -> str:
-    """Human-readable lines for the command line.
-
-    Numbers print plainly (never ``np.float64(...)``; a missing one as ``n/a``), and empty
-    counts are left out (no "excluded rows: " line when nothing was excluded).
-    """
-    lines = []
-    fac = figures.get("facilities") or {}
-    for key, value in figures.items():
-        if key == "personal_withheld":
-            text = describe_withheld(value) if isinstance(value, dict) else None
-            if text is not None:
-                lines.append(f"personal data withheld (--include-personal keeps it): {text}")
-        elif key == "facilities":
-            parts = [f"{FACILITY_TYPE_NAMES_ZH.get(t, t)} {t}: {n}" for t, n in fac.items()]
-            lines.append(f"facilities by type: {'; '.join(parts)}")
-        elif isinstance(value, dict | list | tuple) and not value:
-            continue
-        elif _is_zero_count(key, value):
-            continue
-        else:
-            lines.append(f"{key}: {_plain(value)}")
-    return "\n".join(lines)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import math
 import sys
@@ -126,8 +125,16 @@ def _parser() -> argparse.ArgumentParser:
             description=help_,
             epilog=_EPILOG[name],
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            conflict_handler="resolve",  # a command may define its own --lang
         )
-        sp.add_argument("--verbose", "-v", action="store_true", help="log progress")
+        # SUPPRESS: without -v here, the global `geogrid -v COMMAND` stays in force
+        sp.add_argument(
+            "--verbose", "-v", action="store_true", default=argparse.SUPPRESS, help="log progress"
+        )
+        sp.add_argument("--json", action="store_true", help="print the figures as JSON")
+        sp.add_argument(
+            "--lang", default="zh", choices=["zh", "en"], help="language of what is printed (zh)"
+        )
         return sp
 
     d = add(
@@ -138,7 +145,6 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--k", type=int, default=5, help="new stations to site (default 5)")
     d.add_argument("--no-maps", action="store_true", help="skip maps and report")
-    d.add_argument("--json", action="store_true", help="print the figures as JSON")
     _personal_flag(d, "the files, maps and report")
 
     def inputs(sp: argparse.ArgumentParser, *, facilities: bool = True) -> None:
@@ -779,7 +785,8 @@ def _run(a: argparse.Namespace) -> int:
     ) as run:
         code = _command(a, run.stage, run.timing, run.parameters)
     out = Path(a.out)
-    print(f"wrote {', '.join(str(out / n) for n in run.written)} and {out / 'run.json'}")
+    if not a.json:  # with --json, stdout is one JSON document
+        print(f"wrote {', '.join(str(out / n) for n in run.written)} and {out / 'run.json'}")
     return code
 
 
@@ -792,7 +799,7 @@ def _command(
     ``--include-personal``); what it withheld is warned about and recorded in ``parameters``
     (the run's manifest).
     """
-    from geogrid.api import format_summary
+    from geogrid.outputs.console import format_summary
     from geogrid.outputs.privacy import ExportGuard
 
     guard = ExportGuard(include_personal=bool(getattr(a, "include_personal", False)))
@@ -803,15 +810,15 @@ def _command(
         parameters["personal_withheld"] = guard.withheld()
         guard.warn()
         if a.command != "coverage":  # coverage prints it with the study summary
-            line = format_summary({"personal_withheld": guard.withheld()})
-            if line:
+            line = format_summary({"personal_withheld": guard.withheld()}, a.lang)
+            if line and not a.json:
                 print(line)
     return code
 
 
 def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
     """Compute a command and write its files into ``out`` through ``guard``."""
-    from geogrid.api import format_summary
+    from geogrid.outputs import console
 
     if a.command == "demo":
         from geogrid.api import run_demo
@@ -824,9 +831,7 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
             maps=not a.no_maps,
             include_personal=a.include_personal,
         )
-        print(
-            json.dumps(figures, ensure_ascii=False, indent=1) if a.json else format_summary(figures)
-        )
+        print(console.to_json(figures) if a.json else console.format_summary(figures, a.lang))
         return 0
     if a.command == "coverage":
         from geogrid.analyses.coverage.engine import run_coverage
@@ -844,9 +849,14 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         )
         write_coverage(res, out, excluded=study.excluded.frame(study.crs), guard=guard)
         _write_demand_tables(study, out, guard)
-        print(format_summary({**study.summary(), "personal_withheld": guard.withheld()}))
-        print(res.summary.to_string(index=False))
-        print(f"computed in {time.perf_counter() - t0:.1f} s")
+        figures = {**study.summary(), "personal_withheld": guard.withheld()}
+        if a.json:
+            metrics = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
+            print(console.to_json({**figures, **metrics}))
+            return 0
+        print(console.format_summary(figures, a.lang))
+        print(console.coverage_summary(res.layers(), a.lang))
+        print(console.seconds(time.perf_counter() - t0, a.lang))
         return 0
     if a.command == "grids":
         from geogrid.api import grids_step
@@ -920,20 +930,24 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
             out / "grids.gpkg",
             {"grids": res.grids, "units": units, "excluded": excl.frame(dem.crs)},
         )
-        for key, n in excl.summary().items():
-            print(f"excluded {key}: {n:,} rows (see the 'excluded' layer)")
         guard.write_table(res.quality, out / "grids_quality.csv")
         guard.write_table(res.certificates, out / "grids_certificates.csv")
-        print(res.quality.to_string(index=False))
-        counts = res.certificates["status"].value_counts()
-        print(
-            "certificates: "
-            + ", ".join(
-                f"{k} {int(counts.get(k, 0))}" for k in ("feasible", "infeasible", "unknown")
+        if a.json:
+            counts = res.certificates["status"].value_counts().to_dict()
+            print(
+                console.to_json(
+                    {
+                        "grids": len(res.grids),
+                        "excluded": excl.summary(),
+                        "certificates": counts,
+                        "quality": res.quality,
+                    }
+                )
             )
-            + f" of {len(res.certificates)} communities (proofs in grids_certificates.csv)"
-        )
-        print(f"{len(res.grids)} grids")
+            return 0
+        for key, n in excl.summary().items():
+            print(console.excluded_line(key, n, a.lang))
+        print(console.grids_summary(res.grids, res.certificates, a.lang))
         return 0
     if a.command == "site":
         return _site(a, out, timing, guard)
@@ -951,7 +965,7 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
             lang=a.lang,
             include_personal=a.include_personal,
         )
-        print(f"wrote {path}")
+        print(console.to_json({"map": str(path)}) if a.json else f"wrote {path}")
         return 0
     return 2
 
@@ -1013,10 +1027,13 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
     _write_demand_tables(study, out, guard)
     timing["siting_solver"] = res.timings()
     timing["siting_points"] = res.solver_points()  # status, method, bound and gap per k
-    print(res.curve.drop(columns=["sites"]).to_string(index=False))
-    summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
-    line = f"sites requested {summ['n_requested']}, chosen {summ['n_chosen']}"
-    print(line + (f" ({summ['reason']})" if summ["reason"] else ""))
+    from geogrid.outputs import console
+
+    if a.json:
+        summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
+        print(console.to_json({**summ, "curve": res.curve.drop(columns=["sites"])}))
+    else:
+        print(console.siting_summary(res.summary, a.lang))
     return 0
 
 

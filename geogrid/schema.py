@@ -54,6 +54,7 @@ __all__ = [
     "figure_label",
     "figure_spec",
     "format_figure",
+    "format_quantity",
     "is_summed",
     "excel_format",
     "fix_column",
@@ -811,7 +812,10 @@ def format_number(kind: str, v: Any) -> str:
         return str(v)
     if not math.isfinite(x):
         return "—"
-    return KINDS[kind].py.format(x)
+    fmt = KINDS[kind].py
+    if fmt.endswith(".0f}"):
+        x = math.floor(x + 0.5)  # half up, as every whole-number total (12.5 -> 13)
+    return fmt.format(x)
 
 
 def format_value(col: str, v: Any, lang: str = "zh", *, with_unit: bool = True) -> str:
@@ -1082,6 +1086,18 @@ def format_figure(key: str, value: Any, lang: str = "zh", *, with_unit: bool = T
     if kind in _TEXT_KINDS:
         return format_value(key, value, lang)
     return _with_unit(kind, format_number(kind, value), check_lang(lang), with_unit=with_unit)
+
+
+def format_quantity(kind: str, value: Any, lang: str = "zh") -> str:
+    """Return ``value`` formatted as a ``kind`` (see :data:`KINDS`) with its unit.
+
+    Examples
+    --------
+    >>> format_quantity("km", 89.43, "zh"), format_quantity("households", 2.6, "en")
+    ('89.4 公里', '3 households')
+
+    """
+    return _with_unit(kind, format_number(kind, value), check_lang(lang), with_unit=True)
 
 
 def figure_format(key: str) -> str | None:

@@ -239,8 +239,8 @@ def test_zero_area_case_names_its_households(district, inputs, tmp_path, capsys,
     assert len(zero) == 10 and zero["households"].sum() == 324
     assert set(zero["source_id"]) == {str(i) for i in range(1, 11)}  # building_id 1..10
     assert (zero["reason_zh"] == "面积为零").all()
-    assert "excluded_rows: demand: zero area: 10" in res.out
-    assert "excluded_households: 324" in res.out
+    assert "未纳入计算的行：demand: zero area: 10" in res.out
+    assert "未纳入计算的户数：324 户" in res.out
 
 
 # --------------------------------------------------------------------------- facilities
@@ -374,7 +374,7 @@ def test_grids_accounts_for_every_row(district, inputs, tmp_path, capsys, caplog
         capsys,
         caplog,
     )  # fmt: skip
-    check_ok(res, "excluded demand: non-residential building: 62 rows")
+    check_ok(res, "未纳入计算 demand: non-residential building: 62 行")
     units = gpd.read_file(tmp_path / "grids.gpkg", layer="units")
     exc = gpd.read_file(tmp_path / "grids.gpkg", layer="excluded")
     grids = gpd.read_file(tmp_path / "grids.gpkg", layer="grids")
@@ -408,7 +408,7 @@ def test_snap_flags_are_columns(district, inputs, tmp_path, capsys, caplog):
 
 
 def test_summary_prints_plain_numbers():
-    from geogrid.api import format_summary
+    from geogrid.outputs.console import format_summary
 
     text = format_summary(
         {
@@ -424,9 +424,9 @@ def test_summary_prints_plain_numbers():
         }
     )
     assert "np." not in text and "nan" not in text.lower().replace("n/a", "")
-    assert "excluded" not in text and "skipped" not in text
-    assert "dropped_private" not in text and "network_dropped_not_walkable: 5" in text
-    assert "coverage: n/a" in text and "gaps: 3" in text
+    assert "未纳入" not in text and "skipped" not in text
+    assert "dropped_private" not in text and "剔除的不可步行道路：5" in text
+    assert "coverage：—" in text and "覆盖缺口数：3" in text and "总户数：13 户" in text
 
 
 # --------------------------------------------------------------------------- reconciliation
@@ -457,7 +457,7 @@ def test_nanjing_every_building_accounted_for(tmp_path, capsys, caplog):
             tmp_path / "centres.csv", "--crs", "wgs84", "--out", tmp_path / "out"]  # fmt: skip
     res = run_cli(args, capsys, caplog)
     check_ok(res)
-    assert "excluded_rows" not in res.out  # nothing left out, so no line for it
+    assert "未纳入计算" not in res.out  # nothing left out, so no line for it
     buildings = read_osm(osm).buildings
     acc = _accounting(tmp_path / "out", len(buildings))
     assert acc == {"in": 1278, "out": 1278, "excluded": {}}

@@ -20,7 +20,7 @@ import pyogrio
 import pytest
 from _catalogue import demo_district, demo_inputs, run_cli, run_subprocess
 
-from geogrid.api import format_summary
+from geogrid.outputs.console import format_summary
 from geogrid.outputs.privacy import ExportGuard, is_household_level
 
 
@@ -177,7 +177,7 @@ def test_coverage_withholds_personal_columns_and_numbers(inputs, tmp_path, capsy
         "household_rows": 0,
         "buildings": 0,
     }
-    assert "personal data withheld" in res.out and f"{n_masked} phone/ID value(s)" in res.out
+    assert "个人信息未输出" in res.out and f"{n_masked} phone/ID value(s)" in res.out
 
 
 def test_coverage_aggregates_household_rows_to_buildings(inputs, tmp_path, capsys, caplog):
@@ -264,7 +264,7 @@ def test_grids_withholds_personal_data_of_units(inputs, tmp_path, capsys, caplog
     assert any("***" in r for r in units["备注"])
     info = _withheld(out)
     assert info["columns"] == ["manager"] and info["values"] > 0
-    assert "personal data withheld" in res.out
+    assert "个人信息未输出" in res.out
 
 
 @pytest.mark.parametrize("personal", [False, True], ids=["withheld", "include_personal"])
@@ -337,7 +337,7 @@ def test_demo_takes_the_flag_and_records_the_counts(tmp_path, capsys, caplog):
     # the synthetic district holds no personal data: nothing is withheld, no warning
     assert _withheld(out2) == {"columns": [], "values": 0, "household_rows": 0, "buildings": 0}
     assert not [w for w in res.warnings if "withheld" in w]
-    assert "personal data withheld" not in res.out
+    assert "个人信息未输出" not in res.out
 
 
 def test_console_warning_in_a_fresh_process(inputs, tmp_path):
@@ -350,13 +350,13 @@ def test_console_warning_in_a_fresh_process(inputs, tmp_path):
 
 def test_format_summary_shows_withheld_counts():
     info = {"columns": ["manager", "a'b"], "values": 3, "household_rows": 9, "buildings": 3}
-    text = format_summary({"households": 10, "personal_withheld": info})
+    text = format_summary({"households": 10, "personal_withheld": info}, lang="en")
     line = text.splitlines()[-1]
     assert line.startswith("personal data withheld")
     assert "2 column(s) left out ('manager', \"a'b\")" in line
     assert "3 phone/ID value(s) masked" in line and "9 household rows aggregated to 3" in line
     nothing = {"columns": [], "values": 0, "household_rows": 0, "buildings": 0}
-    assert format_summary({"households": 10, "personal_withheld": nothing}) == "households: 10"
+    assert format_summary({"households": 10, "personal_withheld": nothing}) == "总户数：10 户"
     assert format_summary({"personal_withheld": {"include_personal": True}}) == ""
 
 

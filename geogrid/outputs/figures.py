@@ -289,7 +289,7 @@ def _gap_site_figures(
         if "gain_households" in sites:
             gain = int(round(float(np.nansum(numeric(sites["gain_households"])))))
             out["gain_households"] = gain
-            key = primary_target([c for c in figures if c.startswith("coverage_")])
+            key = primary_target(list(figures))
             if key is not None and hh:
                 after = min(1.0, float(figures[coverage_col(key)]) + gain / hh)
                 out[f"{coverage_col(key)}_after"] = round(after, 4)

@@ -1,0 +1,372 @@
+"""What the command line prints: a short human summary, or the machine-readable figures.
+
+People read Chinese by default (English with ``lang="en"``): coverage as percentages per target,
+whole households with their unit, the names of the communities furthest from the target, and no
+snake_case keys or ``499.0000``. Programs read :func:`to_json` (``geogrid ... --json``). Labels,
+units and formats come from :mod:`geogrid.schema`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geogrid.outputs.figures import failing_communities, key_figures
+from geogrid.outputs.privacy import describe_withheld
+from geogrid.schema import (
+    check_lang,
+    column_spec,
+    coverage_col,
+    figure_spec,
+    format_figure,
+    format_quantity,
+    format_value,
+    primary_target,
+    target_label,
+    targets_in,
+    type_label,
+    uncovered_col,
+)
+
+__all__ = [
+    "coverage_summary",
+    "excluded_line",
+    "format_summary",
+    "grids_summary",
+    "seconds",
+    "siting_summary",
+    "to_json",
+]
+
+log = logging.getLogger(__name__)
+
+#: Console-only figures (study, demo and run keys) -> (Chinese, English, kind).
+_CONSOLE: Mapping[str, tuple[str, str, str]] = {
+    "demand_units": ("需求单元（楼栋/小区）", "Demand units (buildings/compounds)", "count"),
+    "network_nodes": ("路网节点", "Network nodes", "count"),
+    "network_edges": ("路网路段", "Network edges", "count"),
+    "network_length_km": ("路网长度", "Network length", "km"),
+    "network_components": ("路网连通片数", "Network components", "count"),
+    "network_island_nodes": ("孤立路网节点", "Island nodes", "count"),
+    "network_private_edges_kept": ("保留的小区内部道路", "Private compound paths kept", "count"),
+    "network_dropped_not_walkable": ("剔除的不可步行道路", "Non-walkable ways dropped", "count"),
+    "network_dropped_foot_no": ("剔除的禁止步行道路", "Ways closed to walkers dropped", "count"),
+    "network_dropped_private": ("剔除的非公共道路", "Private ways dropped", "count"),
+    "communities": ("社区数", "Communities", "count"),
+    "demand_sources": ("户数来源", "Household sources", "text"),
+    "demand_residential_basis": ("住宅判定依据", "Residential evidence", "text"),
+    "demand_compounds": ("小区户数", "Compound households", "text"),
+    "demand_registry": ("户籍表", "Household registry", "text"),
+    "demand_rasters": ("人口栅格", "Population rasters", "text"),
+    "excluded_rows": ("未纳入计算的行", "Rows left out", "text"),
+    "excluded_households": ("未纳入计算的户数", "Households left out", "households"),
+    "gaps": ("覆盖缺口数", "Coverage gaps", "count"),
+    "overloaded_facilities": ("超负荷设施数", "Overloaded facilities", "count"),
+    "grids": ("网格数", "Grids", "count"),
+    "grids_in_band_share": ("户数达标的网格占比", "Grids within the household band", "share"),
+    "new_sites": ("建议新增站点数", "Proposed sites", "count"),
+    "underserved_communities": ("示范中服务不足的社区", "Demo's underserved communities", "text"),
+    "seconds": ("各步用时（秒）", "Seconds per step", "text"),
+    "total_seconds": ("总用时（秒）", "Total seconds", "index"),
+    "out": ("输出目录", "Output folder", "text"),
+}
+
+_WORDS: Mapping[str, Mapping[str, str]] = {
+    "zh": {
+        "seconds": "用时 {s:.1f} 秒",
+        "excluded": "未纳入计算 {key}: {n} 行（见 excluded 图层）",
+        "sep": "：",
+        "list": "，",
+        "coverage": "步行覆盖率（按户）",
+        "beyond": "{t}外",
+        "failing": "未达标社区 {n} 个（{t}）",
+        "all_meet": "全部社区达到{t}目标",
+        "facilities": "服务设施",
+        "withheld": "个人信息未输出（--include-personal 可保留）",
+        "more": "等",
+        "grids": "网格 {n} 个，每格 {lo}–{hi} 户，{out} 个不在 {a}–{b} 户之间",
+        "certs": "可行性证明：可行 {f}，不可行 {i}，未定 {u}（共 {n} 个社区，见 grids_certificates.csv）",
+        "sites": "建议新增站点 {n} 个（要求 {k} 个），新增覆盖 {gain}",
+        "after": "{t}覆盖率 {a} → {b}",
+        "reason": "原因",
+    },
+    "en": {
+        "seconds": "computed in {s:.1f} s",
+        "excluded": "excluded {key}: {n} rows (see the 'excluded' layer)",
+        "sep": ": ",
+        "list": ", ",
+        "coverage": "Walking coverage (households)",
+        "beyond": "beyond {t}",
+        "failing": "{n} communities below the {t} target",
+        "all_meet": "Every community meets the {t} target",
+        "facilities": "Facilities",
+        "withheld": "personal data withheld (--include-personal keeps it)",
+        "more": "and more",
+        "grids": "{n} grids, {lo}-{hi} households each, {out} outside {a}-{b}",
+        "certs": "certificates: feasible {f}, infeasible {i}, unknown {u} of {n} communities "
+        "(proofs in grids_certificates.csv)",
+        "sites": "{n} new sites proposed ({k} requested), {gain} more within reach",
+        "after": "{t} coverage {a} -> {b}",
+        "reason": "reason",
+    },
+}
+#: The console names at most this many failing communities.
+MAX_NAMED = 5
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain Python (numpy scalars unwrapped, NaN as None)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return [_jsonable(r) for r in value.to_dict(orient="records")]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def to_json(data: Any) -> str:
+    """Return the machine-readable form (``--json``): numbers as numbers, NaN as null, UTF-8 text.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(to_json({"households": np.int64(499), "share": np.float64("nan")}))
+    {
+     "households": 499,
+     "share": null
+    }
+
+    """
+    return json.dumps(_jsonable(data), ensure_ascii=False, indent=1)
+
+
+def _text(value: Any, lang: str) -> str:
+    """Write a nested value (dict, list, number) as one line of text."""
+    value = _plain(value)
+    if value is None:
+        return "—"
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_text(v, lang)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text(v, lang) for v in value)
+    if isinstance(value, bool):
+        return format_value("overloaded", value, lang)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def _is_zero_count(key: str, value: Any) -> bool:
+    """Tell whether a figure is a zero count of things left out ("skipped 0 ...")."""
+    words = ("excluded", "skipped", "dropped")
+    value = _plain(value)
+    return any(w in key for w in words) and isinstance(value, int | float) and not value
+
+
+def _line(key: str, value: Any, lang: str) -> str | None:
+    """One ``label: value`` line of a figure, or None when there is nothing to say."""
+    idx, w = check_lang(lang), _WORDS[lang]
+    if key == "personal_withheld":
+        text = describe_withheld(value) if isinstance(value, Mapping) else None
+        return f"{w['withheld']}{w['sep']}{text}" if text else None
+    if key == "facilities" and isinstance(value, Mapping):
+        parts = [f"{type_label(str(t), lang)} {int(n)}" for t, n in value.items()]
+        return f"{w['facilities']}{w['sep']}{w['list'].join(parts)}"
+    if isinstance(value, Mapping | list | tuple) and not value:
+        return None
+    if _is_zero_count(key, value):
+        return None
+    if key in _CONSOLE:
+        zh, en, kind = _CONSOLE[key]
+        label = (zh, en)[idx]
+        if kind == "text":
+            return f"{label}{w['sep']}{_text(value, lang)}"
+        return f"{label}{w['sep']}{format_quantity(kind, _plain(value), lang)}"
+    spec = figure_spec(key)
+    if spec.kind == "text" and column_spec(key) is None and spec.zh == key:
+        return f"{key}{w['sep']}{_text(value, lang)}"  # a key the schema does not know
+    if isinstance(value, Mapping | list | tuple):
+        return f"{spec.label(lang).strip()}{w['sep']}{_text(value, lang)}"
+    return f"{spec.label(lang).strip()}{w['sep']}{format_figure(key, _plain(value), lang)}"
+
+
+def format_summary(figures: Mapping[str, Any], lang: str = "zh") -> str:
+    """Human-readable lines of a figures dict, one ``label: value`` per figure.
+
+    Labels and formats come from :mod:`geogrid.schema` (whole households with ``户``, shares
+    as percentages); numbers print plainly (never ``np.float64(...)`` or ``499.0000``; a
+    missing one as ``—``), and empty counts are left out (no "excluded rows" line when
+    nothing was excluded).
+
+    Parameters
+    ----------
+    figures : mapping
+        E.g. :meth:`geogrid.study.area.StudyArea.summary` or the figures of ``run_demo``.
+    lang : {"zh", "en"}
+        Language of the labels.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> print(format_summary({"households": 32561.4, "coverage_15min": 0.3974, "gaps": 2.0}))
+    总户数：32,561 户
+    15分钟步行覆盖率：39.7%
+    覆盖缺口数：2
+
+    """
+    check_lang(lang)
+    lines = [_line(str(k), v, lang) for k, v in figures.items()]
+    return "\n".join(line for line in lines if line)
+
+
+def coverage_summary(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "zh") -> str:
+    """Summarise coverage: percentages per target, households beyond, worst communities.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> comms = gpd.GeoDataFrame({"name": ["友谊社区", "钢苑社区"], "households": [100, 50],
+    ...     "coverage_20min": [1.0, 0.4], "uncovered_hh_20min": [0, 30]},
+    ...     geometry=[shapely.box(0, 0, 1, 1)] * 2, crs=3857)
+    >>> print(coverage_summary({"communities": comms}))
+    步行覆盖率（按户）：20分钟 80.0%
+    20分钟外：30 户
+    未达标社区 1 个（20分钟）：钢苑社区 30 户
+
+    """
+    w = _WORDS[lang]
+    figures = key_figures(layers, include_personal=True)  # counts only: nothing is written
+    columns = [c for gdf in layers.values() if gdf is not None for c in gdf.columns]
+    keys = [k for k in targets_in(figures) if coverage_col(k) in figures] or targets_in(columns)
+    lines = []
+    shares = [
+        f"{target_label(k, lang)} {format_figure(coverage_col(k), figures[coverage_col(k)], lang)}"
+        for k in keys
+        if coverage_col(k) in figures
+    ]
+    if shares:
+        lines.append(f"{w['coverage']}{w['sep']}{w['list'].join(shares)}")
+    key = primary_target([coverage_col(k) for k in keys])
+    if key is not None and uncovered_col(key) in figures:
+        n = format_figure("households", figures[uncovered_col(key)], lang)
+        lines.append(f"{w['beyond'].format(t=target_label(key, lang))}{w['sep']}{n}")
+    lines += _failing_line(layers.get("communities"), lang)
+    for k in ("n_gaps", "gap_households", "n_overloaded"):
+        if k in figures:
+            lines.append(_line(k, figures[k], lang) or "")
+    return "\n".join(line for line in lines if line)
+
+
+def _failing_line(comms: gpd.GeoDataFrame | None, lang: str) -> list[str]:
+    """``未达标社区 N 个：name households, ...`` (worst first), or that all meet the target."""
+    if comms is None:
+        return []
+    w = _WORDS[lang]
+    table, key = failing_communities(comms)
+    if key is None:
+        return []
+    t = target_label(key, lang)
+    if not len(table):
+        return [w["all_meet"].format(t=t)]
+    names = []
+    for _, row in table.head(MAX_NAMED).iterrows():
+        name = str(row.get("name", row.get("community_code", "")))
+        if uncovered_col(key) in row:
+            name += f" {format_value('households', row[uncovered_col(key)], lang)}"
+        names.append(name)
+    more = f" {w['more']}" if len(table) > MAX_NAMED else ""
+    head = w["failing"].format(n=len(table), t=t)
+    return [f"{head}{w['sep']}{w['list'].join(names)}{more}"]
+
+
+def grids_summary(
+    grids: gpd.GeoDataFrame, certificates: pd.DataFrame | None, lang: str = "zh"
+) -> str:
+    """Summarise the grids: how many, households per grid, how many outside the band."""
+    w = _WORDS[lang]
+    fig = key_figures({"grids": grids}, include_personal=True)  # counts only
+    lines = []
+    if "grid_households_min" in fig:
+        from geogrid.settings import DEFAULTS
+
+        lines.append(
+            w["grids"].format(
+                n=fig["n_grids"],
+                lo=f"{fig['grid_households_min']:,}",
+                hi=f"{fig['grid_households_max']:,}",
+                out=fig["grids_outside_band"],
+                a=DEFAULTS.grid_min_households,
+                b=DEFAULTS.grid_max_households,
+            )
+        )
+    if certificates is not None and "status" in certificates:
+        counts = certificates["status"].value_counts()
+        lines.append(
+            w["certs"].format(
+                f=int(counts.get("feasible", 0)),
+                i=int(counts.get("infeasible", 0)),
+                u=int(counts.get("unknown", 0)),
+                n=len(certificates),
+            )
+        )
+    return "\n".join(lines)
+
+
+def siting_summary(summary: pd.DataFrame, lang: str = "zh") -> str:
+    """Summarise proposed sites: how many, households gained, coverage before and after."""
+    w = _WORDS[lang]
+    s = {str(m): _plain(v) for m, v in zip(summary["metric"], summary["value"], strict=False)}
+    before, after = s.get("households_covered_before"), s.get("households_covered_after")
+    gain = (after or 0) - (before or 0)
+    k = s.get("n_requested")
+    line = w["sites"].format(
+        n=s.get("n_chosen", 0),
+        k="—" if k is None or (isinstance(k, float) and math.isnan(k)) else int(k),
+        gain=format_value("households", gain, lang),
+    )
+    if s.get("reason"):
+        line += f"（{w['reason']}：{s['reason']}）" if lang == "zh" else f" ({s['reason']})"
+    lines = [line]
+    if s.get("coverage_before") is not None and s.get("target"):
+        lines.append(
+            w["after"].format(
+                t=target_label(str(s["target"]), lang),
+                a=format_value("coverage_share", s["coverage_before"], lang),
+                b=format_value("coverage_share", s["coverage_after"], lang),
+            )
+        )
+    return "\n".join(lines)
+
+
+def seconds(value: float, lang: str = "zh") -> str:
+    """Say how long a command took (``用时 2.3 秒``)."""
+    return _WORDS[lang]["seconds"].format(s=value)
+
+
+def excluded_line(key: str, n: int, lang: str = "zh") -> str:
+    """Say how many rows of one layer and reason were left out, and where they are listed."""
+    return _WORDS[lang]["excluded"].format(key=key, n=f"{int(n):,}")
