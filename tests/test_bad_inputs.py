@@ -318,7 +318,7 @@ CASES = [
     case("error", "speed-1000", cov(speed="1000"), ["0.5-20 km/h", "--allow-implausible"]),
     case("error", "speed-0.1", cov(speed="0.1"), ["0.5-20 km/h", "--allow-implausible"]),
     case("ok", "speed-1000-allowed", cov(speed="1000", allow_implausible=True), ["wrote"]),
-    case("ok", "speed-3", cov(speed="3"), ["coverage_15min"]),
+    case("ok", "speed-3", cov(speed="3"), ["步行覆盖率（按户）：", "15分钟 "]),
     case("error", "targets-15", cov(targets="15"), ["'15'", "15min"]),
     case("error", "targets-abcmin", cov(targets="abcmin"), ["abcmin", "15min"]),
     case("error", "targets-empty", cov(targets=""), ["''", "15min"]),
@@ -330,7 +330,7 @@ CASES = [
     case("error", "targets-20m", cov(targets="20m"), ["50-10,000 m", "--allow-implausible"]),
     case("error", "targets-50km", cov(targets="50km"), ["50-10,000 m"]),
     case("ok", "targets-500min-allowed", cov(targets="500min", allow_implausible=True), ["wrote"]),
-    case("ok", "targets-800m-12min", cov(targets="800m, 12min"), ["coverage_12min"]),
+    case("ok", "targets-800m-12min", cov(targets="800m, 12min"), ["800米 ", "12分钟 "]),
     case("error", "site-k-0", site("--k", "0"), ["--k", "--k 5"]),
     case("error", "site-k-minus-3", site("--k=-3"), ["--k", "--k 5"]),
     case(
@@ -417,7 +417,7 @@ CASES = [
         "ok",
         "gpkg-layer-picked",
         cov(demand=lambda p, t: f"{two_layers(p, t)}|layername=buildings"),
-        ["coverage_15min"],
+        ["步行覆盖率（按户）：", "15分钟 "],
     ),
     case("error", "empty-layer", cov(demand=empty_layer), ["no features"]),
     # a line among footprints is excluded with its reason (issue 9 part 3), not refused
@@ -721,9 +721,7 @@ SHIFT_CASES = [
         "pois_bd09",
         ["BD-09", "--facilities-crs bd09"],
     ),
-    case(
-        "ok", "wgs84-nanjing-no-false-positive", "buildings_wgs84", "pois_wgs84", ["coverage_15min"]
-    ),
+    case("ok", "wgs84-nanjing-no-false-positive", "buildings_wgs84", "pois_wgs84", ["15分钟 "]),
 ]
 
 
