@@ -816,6 +816,34 @@ def _command(
     return code
 
 
+def _print_coverage(a: argparse.Namespace, study: Any, res: Any, guard: Any, secs: float) -> None:
+    """Print what ``geogrid coverage`` found: the human summary, or the figures as JSON."""
+    from geogrid.outputs import console
+
+    figures = {**study.summary(), "personal_withheld": guard.withheld()}
+    if a.json:
+        metrics = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
+        print(console.to_json({**figures, **metrics}))
+        return
+    print(console.format_summary(figures, a.lang))
+    print(console.coverage_summary(res.layers(), a.lang))
+    print(console.seconds(secs, a.lang))
+
+
+def _print_grids(a: argparse.Namespace, res: Any, excluded: dict[str, int]) -> None:
+    """Print what ``geogrid grids`` made: the human summary, or the figures as JSON."""
+    from geogrid.outputs import console
+
+    if a.json:
+        counts = res.certificates["status"].value_counts().to_dict()
+        data = {"grids": len(res.grids), "excluded": excluded, "certificates": counts}
+        print(console.to_json({**data, "quality": res.quality}))
+        return
+    for key, n in excluded.items():
+        print(console.excluded_line(key, n, a.lang))
+    print(console.grids_summary(res.grids, res.certificates, a.lang))
+
+
 def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
     """Compute a command and write its files into ``out`` through ``guard``."""
     from geogrid.outputs import console
@@ -849,14 +877,7 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         )
         write_coverage(res, out, excluded=study.excluded.frame(study.crs), guard=guard)
         _write_demand_tables(study, out, guard)
-        figures = {**study.summary(), "personal_withheld": guard.withheld()}
-        if a.json:
-            metrics = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
-            print(console.to_json({**figures, **metrics}))
-            return 0
-        print(console.format_summary(figures, a.lang))
-        print(console.coverage_summary(res.layers(), a.lang))
-        print(console.seconds(time.perf_counter() - t0, a.lang))
+        _print_coverage(a, study, res, guard, time.perf_counter() - t0)
         return 0
     if a.command == "grids":
         from geogrid.api import grids_step
@@ -932,22 +953,7 @@ def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: An
         )
         guard.write_table(res.quality, out / "grids_quality.csv")
         guard.write_table(res.certificates, out / "grids_certificates.csv")
-        if a.json:
-            counts = res.certificates["status"].value_counts().to_dict()
-            print(
-                console.to_json(
-                    {
-                        "grids": len(res.grids),
-                        "excluded": excl.summary(),
-                        "certificates": counts,
-                        "quality": res.quality,
-                    }
-                )
-            )
-            return 0
-        for key, n in excl.summary().items():
-            print(console.excluded_line(key, n, a.lang))
-        print(console.grids_summary(res.grids, res.certificates, a.lang))
+        _print_grids(a, res, excl.summary())
         return 0
     if a.command == "site":
         return _site(a, out, timing, guard)

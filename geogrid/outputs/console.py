@@ -184,31 +184,39 @@ def _is_zero_count(key: str, value: Any) -> bool:
     return any(w in key for w in words) and isinstance(value, int | float) and not value
 
 
-def _line(key: str, value: Any, lang: str) -> str | None:
-    """One ``label: value`` line of a figure, or None when there is nothing to say."""
-    idx, w = check_lang(lang), _WORDS[lang]
+def _special(key: str, value: Any, lang: str) -> str | None:
+    """Word a figure that has its own wording (withheld data, facilities by type)."""
+    w = _WORDS[lang]
     if key == "personal_withheld":
         text = describe_withheld(value) if isinstance(value, Mapping) else None
-        return f"{w['withheld']}{w['sep']}{text}" if text else None
-    if key == "facilities" and isinstance(value, Mapping):
-        parts = [f"{type_label(str(t), lang)} {int(n)}" for t, n in value.items()]
-        return f"{w['facilities']}{w['sep']}{w['list'].join(parts)}"
-    if isinstance(value, Mapping | list | tuple) and not value:
-        return None
-    if _is_zero_count(key, value):
-        return None
+        return f"{w['withheld']}{w['sep']}{text}" if text else ""
+    parts = [f"{type_label(str(t), lang)} {int(n)}" for t, n in value.items()]
+    return f"{w['facilities']}{w['sep']}{w['list'].join(parts)}"
+
+
+def _label_text(key: str, value: Any, lang: str) -> tuple[str, str]:
+    """Return the label and formatted value of a figure (schema, console or unknown key)."""
     if key in _CONSOLE:
         zh, en, kind = _CONSOLE[key]
-        label = (zh, en)[idx]
-        if kind == "text":
-            return f"{label}{w['sep']}{_text(value, lang)}"
-        return f"{label}{w['sep']}{format_quantity(kind, _plain(value), lang)}"
+        text = _text(value, lang) if kind == "text" else format_quantity(kind, _plain(value), lang)
+        return (zh, en)[check_lang(lang)], text
     spec = figure_spec(key)
     if spec.kind == "text" and column_spec(key) is None and spec.zh == key:
-        return f"{key}{w['sep']}{_text(value, lang)}"  # a key the schema does not know
+        return key, _text(value, lang)  # a key the schema does not know
     if isinstance(value, Mapping | list | tuple):
-        return f"{spec.label(lang).strip()}{w['sep']}{_text(value, lang)}"
-    return f"{spec.label(lang).strip()}{w['sep']}{format_figure(key, _plain(value), lang)}"
+        return spec.label(lang).strip(), _text(value, lang)
+    return spec.label(lang).strip(), format_figure(key, _plain(value), lang)
+
+
+def _line(key: str, value: Any, lang: str) -> str | None:
+    """Return the ``label: value`` line of a figure, or None when there is nothing to say."""
+    if key == "personal_withheld" or (key == "facilities" and isinstance(value, Mapping)):
+        return _special(key, value, lang) or None
+    empty = isinstance(value, Mapping | list | tuple) and not value
+    if empty or _is_zero_count(key, value):
+        return None
+    label, text = _label_text(key, value, lang)
+    return f"{label}{_WORDS[lang]['sep']}{text}"
 
 
 def format_summary(figures: Mapping[str, Any], lang: str = "zh") -> str:
