@@ -457,7 +457,12 @@ def _across_border(spec: AreaSpec, folder: Path) -> float | None:
     own = _boundary(spec.boundary, fac.crs)
     outside = set(fac.loc[~fac.geometry.within(own).to_numpy(), "facility_id"].astype(str))
     served = dem["within_15min"].astype(bool) & dem["nearest_id"].astype(str).isin(outside)
-    return round(float(dem.loc[served.to_numpy(), "households"].sum()), 1)
+    return _whole(float(dem.loc[served.to_numpy(), "households"].sum()))
+
+
+def _whole(value: float) -> int | float:
+    """Whole households or people (people read whole numbers); NaN stays NaN."""
+    return int(round(value)) if math.isfinite(value) else float("nan")
 
 
 def area_figures(spec: AreaSpec, out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -468,12 +473,12 @@ def area_figures(spec: AreaSpec, out: str | os.PathLike[str]) -> dict[str, Any]:
     s = _summary_values(folder)
     hh = s.get("households", float("nan"))
     row: dict[str, Any] = {
-        "households": round(hh, 1),
-        "population": round(s.get("population", float("nan")), 1),
+        "households": _whole(hh),
+        "population": _whole(s.get("population", float("nan"))),
         "facilities": int(s.get("facilities", 0)),
         "coverage_15min": s.get("coverage_15min"),
         "coverage_1km": s.get("coverage_1km"),
-        "uncovered_hh_15min": round(hh - s.get("covered_hh_15min", float("nan")), 1),
+        "uncovered_hh_15min": _whole(hh - s.get("covered_hh_15min", float("nan"))),
         "grids": int(pyogrio.read_info(folder / "grids.gpkg", layer="grids")["features"]),
     }
     if spec.k > 0:

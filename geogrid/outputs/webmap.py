@@ -120,7 +120,6 @@ TYPE_STYLE: Mapping[str, tuple[str, str, str]] = {
     "recharge_station": ("#cb181d", "蓄", "R"),
     "facility": ("#525252", "设", "F"),
 }
-_TYPE_STYLE = TYPE_STYLE  # the name static_map imports today
 
 _TARGET_COLOURS = ("#006d2c", "#31a354", "#74c476", "#a1d99b", "#c7e9c0")
 
