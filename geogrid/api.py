@@ -270,6 +270,9 @@ def coverage_engine(
         msg = "the study area has no facilities; pass facilities= (centres, stations) to load_study"
         raise InputError(msg)
     settings = _settings(study, settings)
+    if study.network is None:
+        msg = "coverage needs the walking network; pass network= to load_study"
+        raise InputError(msg)
     net = study.network if private is None else study.network.with_private(private)
     speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
     if not speed > 0:
@@ -410,7 +413,9 @@ def grids(
     """
     settings = _settings(study, settings)
     demand, excl = _grid_units(study, residential_only)
-    edges = study.network.edges if network_edges is None else network_edges
+    edges = network_edges
+    if edges is None and study.network is not None:
+        edges = study.network.edges
     raw = grids_step(
         study.communities,
         demand,
@@ -519,6 +524,9 @@ def site(
 
     """
     settings = _settings(study, settings)
+    if study.network is None:
+        msg = "siting needs the walking network; pass network= to load_study"
+        raise InputError(msg)
     engine = None
     if coverage is not None:
         if coverage.study is not study:

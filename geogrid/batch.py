@@ -313,8 +313,7 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
     """Run study, coverage, grids, siting and report of one area into ``folder``."""
     from dataclasses import replace
 
-    from geogrid.analyses.coverage.engine import run_coverage
-    from geogrid.api import grids_step, siting_step, write_coverage
+    from geogrid.api import coverage, grids, report, site
     from geogrid.outputs.privacy import ExportGuard
     from geogrid.settings import DEFAULTS
     from geogrid.study.area import load_study
@@ -345,43 +344,24 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
         raise InputError(msg)
     timings["study"] = time.perf_counter() - t
     t = time.perf_counter()
-    cov = run_coverage(
-        study.network,
-        study.demand,
-        study.facilities,
-        communities=study.communities,
-        targets=spec.targets,
-        settings=settings,
-    )
-    excluded = study.excluded.frame(study.crs)
-    write_coverage(cov, folder, excluded=excluded, guard=guard)
+    cov = coverage(study, targets=spec.targets, settings=settings)
+    cov.write_files(folder, guard, demand_tables=False)
     timings["coverage"] = time.perf_counter() - t
     t = time.perf_counter()
-    grid = grids_step(
-        study.communities,
-        study.demand,
-        network_edges=study.network.edges,
-        coverage_table=cov.demand,
-        settings=settings,
-    )
+    grid = grids(study, coverage=cov, residential_only=False, settings=settings)
     guard.write_layers(folder / "grids.gpkg", {"grids": grid.grids})
     guard.write_table(grid.quality, folder / "grids_quality.csv")
     timings["grids"] = time.perf_counter() - t
+    results: list[Any] = [cov, grid]
     if spec.k > 0:
         t = time.perf_counter()
-        site = siting_step(study, k=spec.k, target=settings.primary_target)
-        extra = {"excluded": excluded} if len(excluded) else {}
-        guard.write_layers(folder / "siting.gpkg", {**site.layers(), **extra})
-        guard.write_table(site.curve, folder / "siting_curve.csv")
+        sites = site(study, k=spec.k, coverage=cov, settings=settings)
+        sites.write_files(folder, guard, plot=False, demand_tables=False)
+        results.append(sites)
         timings["siting"] = time.perf_counter() - t
     if maps:
-        from geogrid.outputs.publish import publish
-        from geogrid.outputs.webmap import read_results
-
         t = time.perf_counter()
-        publish(
-            read_results(folder), folder, name=MAP_NAME, tiles="none", lang=lang, title=spec.name
-        )
+        report(results, folder, name=MAP_NAME, tiles="none", lang=lang, title=spec.name)
         timings["maps_report"] = time.perf_counter() - t
     return {k: round(v, 3) for k, v in timings.items()}
 

@@ -717,23 +717,6 @@ def _check_args(a: argparse.Namespace) -> None:
     )
 
 
-def _excluded(study: Any) -> dict[str, Any]:
-    """Return the study's ``excluded`` layer as a dict, empty if no rows were left out."""
-    exc = getattr(study, "excluded", None)
-    return _excluded_frame(exc.frame(study.crs) if exc else None)
-
-
-def _excluded_frame(exc: Any) -> dict[str, Any]:
-    """Return ``{"excluded": exc}``, or an empty dict when no rows were left out."""
-    return {"excluded": exc} if exc is not None and len(exc) else {}
-
-
-def _write_demand_tables(study: Any, out: Path, guard: Any) -> None:
-    """Write how each compound was matched and each registry zone scaled, when given."""
-    if study.extra:
-        guard.write_layers(out / "demand_sources.gpkg", study.extra)
-
-
 #: Files each folder-writing command writes (checked against the folder before computing).
 _OUTPUTS = {
     "coverage": ("coverage.gpkg", "summary.csv", "demand_sources.gpkg"),
@@ -845,150 +828,115 @@ def _print_grids(a: argparse.Namespace, res: Any, excluded: dict[str, int]) -> N
 
 
 def _compute(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
-    """Compute a command and write its files into ``out`` through ``guard``."""
+    """Run one command over the public API, writing its files into ``out`` through ``guard``."""
+    commands = {
+        "demo": _demo,
+        "coverage": _coverage,
+        "grids": _grids,
+        "site": _site,
+        "report": _report_command,
+        "map": _map,
+    }
+    run = commands.get(a.command)
+    return 2 if run is None else run(a, out, timing, guard)
+
+
+def _report_command(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
+    """``geogrid report``: the report of a results folder (see :func:`_report`)."""
+    return _report(a, out, guard)
+
+
+def _demo(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
+    """``geogrid demo``: :func:`geogrid.run_demo`, then its figures."""
+    from geogrid.api import run_demo
     from geogrid.outputs import console
 
-    if a.command == "demo":
-        from geogrid.api import run_demo
+    figures = run_demo(
+        a.out,
+        n_communities=a.communities,
+        seed=a.seed,
+        k=a.k,
+        maps=not a.no_maps,
+        include_personal=a.include_personal,
+    )
+    print(console.to_json(figures) if a.json else console.format_summary(figures, a.lang))
+    return 0
 
-        figures = run_demo(
-            a.out,
-            n_communities=a.communities,
-            seed=a.seed,
-            k=a.k,
-            maps=not a.no_maps,
-            include_personal=a.include_personal,
-        )
-        print(console.to_json(figures) if a.json else console.format_summary(figures, a.lang))
-        return 0
-    if a.command == "coverage":
-        from geogrid.analyses.coverage.engine import run_coverage
-        from geogrid.api import write_coverage
 
-        t0 = time.perf_counter()
-        study, settings = _study(a)
-        res = run_coverage(
-            study.network,
-            study.demand,
-            study.facilities,
-            communities=study.communities,
-            targets=a.targets,
-            settings=settings,
-        )
-        write_coverage(res, out, excluded=study.excluded.frame(study.crs), guard=guard)
-        _write_demand_tables(study, out, guard)
-        _print_coverage(a, study, res, guard, time.perf_counter() - t0)
-        return 0
-    if a.command == "grids":
-        from geogrid.api import grids_step
-        from geogrid.errors import InputError
-        from geogrid.io.osm import read_osm
-        from geogrid.network.build import build_network
-        from geogrid.study.area import (
-            _layer,
-            drop_outliers,
-            prepare_communities,
-            residential_units,
-            source_ids,
-        )
-        from geogrid.study.demand import prepare_demand
-        from geogrid.study.exclusions import Exclusions
+def _coverage(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
+    """``geogrid coverage``: :func:`geogrid.coverage` on the study, its files and summary."""
+    from geogrid.api import coverage
 
-        if not 0 < a.min_hh <= a.target_hh <= a.max_hh:
-            msg = (
-                f"--min, --target and --max must satisfy 0 < min <= target <= max, got "
-                f"{a.min_hh}, {a.target_hh}, {a.max_hh}; pass e.g. --min 200 --target 350 --max 500"
-            )
-            raise InputError(msg)
-        if not a.communities and not a.network:
-            msg = (
-                "grids needs --communities (community polygons) or --network (streets, to "
-                "derive provisional communities from where people live); pass one of them"
-            )
-            raise InputError(msg)
-        excl = Exclusions()
-        raw = _layer(a.demand, crs=a.crs, what="demand", exclusions=excl)
-        raw, far = drop_outliers(raw, "demand")  # type: ignore[arg-type]
-        excl.add_frame(far)
-        dem = residential_units(prepare_demand(raw, exclusions=excl), excl)
-        com = _layer(a.communities, crs=a.crs, what="communities")
-        edges = None
-        if a.network:
-            edges = build_network(a.network, crs=dem.crs).edges
-        if com is not None:
-            com = prepare_communities(com, dem.crs)
-        residential = None
-        if a.residential:
-            residential = _layer(a.residential, crs=a.crs, what="residential")
-        elif com is None:
-            osm_ext = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
-            osm_file = next(
-                (f for f in (a.demand, a.network) if f and str(f).lower().endswith(osm_ext)),
-                None,
-            )
-            if osm_file is not None:
-                residential = read_osm(osm_file).residential
-        res = grids_step(
-            com,
-            dem,
-            network_edges=edges,
-            residential=residential,
-            seed=a.seed,
-            min_households=a.min_hh,
-            target_households=a.target_hh,
-            max_households=a.max_hh,
-            certificates="full" if a.balance else "band",
-        )
-        outside = res.assignment.reindex(dem.index).isna().to_numpy()
-        excl.add(
-            dem.loc[outside],
-            layer="demand",
-            reason="outside every community",
-            ids=source_ids(dem).loc[outside],
-        )
-        units = dem.assign(grid_code=res.assignment.reindex(dem.index)).loc[~outside]
-        guard.write_layers(
-            out / "grids.gpkg",
-            {"grids": res.grids, "units": units, "excluded": excl.frame(dem.crs)},
-        )
-        guard.write_table(res.quality, out / "grids_quality.csv")
-        guard.write_table(res.certificates, out / "grids_certificates.csv")
-        _print_grids(a, res, excl.summary())
-        return 0
-    if a.command == "site":
-        return _site(a, out, timing, guard)
-    if a.command == "report":
-        return _report(a, out, guard)
-    if a.command == "map":
-        from geogrid.outputs.webmap import map_from_results
+    t0 = time.perf_counter()
+    study, settings = _study(a)
+    res = coverage(study, targets=a.targets, settings=settings)
+    res.write_files(out, guard)
+    _print_coverage(a, study, res.raw, guard, time.perf_counter() - t0)
+    return 0
 
-        path = map_from_results(
-            a.results,
-            a.out,
-            tiles="none" if a.offline else a.tiles,
-            offline=not a.online,
-            tianditu_key=a.tianditu_key,
-            lang=a.lang,
-            include_personal=a.include_personal,
+
+def _grids(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
+    """``geogrid grids``: :func:`geogrid.grids` on the study, its files and quality."""
+    from geogrid.api import grids
+    from geogrid.errors import InputError
+    from geogrid.study.area import load_study, read_input
+
+    if not 0 < a.min_hh <= a.target_hh <= a.max_hh:
+        msg = (
+            f"--min, --target and --max must satisfy 0 < min <= target <= max, got "
+            f"{a.min_hh}, {a.target_hh}, {a.max_hh}; pass e.g. --min 200 --target 350 --max 500"
         )
-        print(console.to_json({"map": str(path)}) if a.json else f"wrote {path}")
-        return 0
-    return 2
+        raise InputError(msg)
+    if not a.communities and not a.network:
+        msg = (
+            "grids needs --communities (community polygons) or --network (streets, to "
+            "derive provisional communities from where people live); pass one of them"
+        )
+        raise InputError(msg)
+    study = load_study(network=a.network, demand=a.demand, communities=a.communities, crs=a.crs)
+    residential = read_input(a.residential, crs=a.crs, what="residential")
+    if residential is None and study.communities is None:
+        residential = _osm_residential(a.demand, a.network)
+    res = grids(
+        study,
+        residential=residential,
+        seed=a.seed,
+        min_households=a.min_hh,
+        target_households=a.target_hh,
+        max_households=a.max_hh,
+        certificates="full" if a.balance else "band",
+    )
+    excluded = res.layers()["excluded"]
+    res.write_files(out, guard)
+    counts = excluded.groupby(["layer", "reason"]).size()
+    _print_grids(
+        a, res.raw, {f"{layer}: {reason}": int(n) for (layer, reason), n in counts.items()}
+    )
+    return 0
+
+
+def _osm_residential(*paths: str | None) -> Any:
+    """Residential polygons of the first OSM file among ``paths`` (None when there is none)."""
+    from geogrid.io.osm import read_osm
+
+    osm_ext = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
+    osm_file = next((f for f in paths if f and str(f).lower().endswith(osm_ext)), None)
+    return None if osm_file is None else read_osm(osm_file).residential
 
 
 def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
-    """Run ``geogrid site``: every library option of :func:`geogrid.siting.run_siting`."""
-    from geogrid.api import siting_step
+    """``geogrid site``: :func:`geogrid.site` with every option of the library."""
+    from geogrid.api import site
     from geogrid.errors import InputError
-    from geogrid.study.area import _layer
+    from geogrid.study.area import read_input
 
     if a.k is None and a.problem != "setcover":
         msg = f"--problem {a.problem} needs --k, the number of new stations; pass e.g. --k 5"
         raise InputError(msg)
-    study, _ = _study(a)
+    study, settings = _study(a)
 
     def layer(path: str | None, what: str) -> Any:
-        return _layer(path, crs=a.crs, what=what) if path else None
+        return read_input(path, crs=a.crs, what=what)
 
     pool = a.candidates if a.candidates in ("public", "compounds", "all") else "public"
     cand = (
@@ -1002,7 +950,7 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
             required = layer(a.require, "required sites")
         else:
             required = [x.strip() for x in a.require.split(",") if x.strip()]
-    res = siting_step(
+    res = site(
         study,
         k=a.k,
         target=a.target,
@@ -1021,25 +969,38 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
         required=required,
         relocate=a.relocate,
         candidate_pool=pool,
-        compounds=layer(a.residential, "compounds"),
         gates=layer(a.gates, "gates"),
         min_gain=a.min_gain,
+        settings=settings,
     )
-    from geogrid.analyses.siting.model import plot_curve
-
-    guard.write_layers(out / "siting.gpkg", {**res.layers(), **_excluded(study)})
-    guard.write_table(res.curve, out / "siting_curve.csv")
-    plot_curve(res.curve, out / "siting_curve.png", lang=a.lang)  # numbers only
-    _write_demand_tables(study, out, guard)
+    res.write_files(out, guard, lang=a.lang)
     timing["siting_solver"] = res.timings()
     timing["siting_points"] = res.solver_points()  # status, method, bound and gap per k
     from geogrid.outputs import console
 
     if a.json:
-        summ = dict(zip(res.summary["metric"], res.summary["value"], strict=False))
+        summ = dict(zip(res.raw.summary["metric"], res.raw.summary["value"], strict=False))
         print(console.to_json({**summ, "curve": res.curve.drop(columns=["sites"])}))
     else:
-        print(console.siting_summary(res.summary, a.lang))
+        print(console.siting_summary(res.raw.summary, a.lang))
+    return 0
+
+
+def _map(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -> int:
+    """``geogrid map``: the map of a results folder."""
+    from geogrid.outputs import console
+    from geogrid.outputs.webmap import map_from_results
+
+    path = map_from_results(
+        a.results,
+        a.out,
+        tiles="none" if a.offline else a.tiles,
+        offline=not a.online,
+        tianditu_key=a.tianditu_key,
+        lang=a.lang,
+        include_personal=a.include_personal,
+    )
+    print(console.to_json({"map": str(path)}) if a.json else f"wrote {path}")
     return 0
 
 

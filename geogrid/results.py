@@ -672,6 +672,7 @@ class SitingResults(Result):
         *,
         lang: str = "zh",
         excluded: bool = True,
+        plot: bool = True,
         demand_tables: bool = True,
     ) -> list[Path]:
         """Write ``siting.gpkg`` (with ``excluded``), the curve table and plot, demand tables.
@@ -705,8 +706,9 @@ class SitingResults(Result):
         out = [
             guard.write_layers(folder / "siting.gpkg", {**self.raw.layers(), **extra}),
             guard.write_table(self.raw.curve, folder / "siting_curve.csv"),
-            plot_curve(self.raw.curve, folder / "siting_curve.png", lang=lang),  # numbers only
         ]
+        if plot:
+            out.append(plot_curve(self.raw.curve, folder / "siting_curve.png", lang=lang))
         return out + (_write_demand_tables(study, folder, guard) if demand_tables else [])
 
     def _timing(self, timing: dict[str, Any]) -> None:

@@ -325,3 +325,15 @@ def test_report_from_memory(small, tmp_path):
     assert not list(tmp_path.glob("*.gpkg"))  # nothing written to read back
     with pytest.raises(geogrid.InputError, match="result objects"):
         geogrid.report(["coverage.gpkg"], tmp_path)  # type: ignore[list-item]
+
+
+def test_readme_library_example_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Library") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None and "geogrid.load_study(" in code.group(1)
+    geogrid.run_demo(tmp_path / "demo_out", maps=False)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code.group(1), "README.md", "exec"), {"__name__": "__main__"})  # noqa: S102
+    assert (tmp_path / "report_out" / "report.xlsx").exists()
+    assert (tmp_path / "coverage_out" / "coverage.gpkg").exists()

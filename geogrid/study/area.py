@@ -44,8 +44,9 @@ class StudyArea:
 
     Attributes
     ----------
-    network : WalkNetwork
-        The walking network; its CRS is the study's metric CRS.
+    network : WalkNetwork or None
+        The walking network; its CRS is the study's metric CRS. None for a study of demand
+        and communities only (what grids need), whose CRS is then the demand's.
     demand, facilities, communities : GeoDataFrame
         The prepared layers (households estimated, ids and types completed).
     extra : dict of str to GeoDataFrame
@@ -67,7 +68,7 @@ class StudyArea:
 
     """
 
-    network: WalkNetwork
+    network: WalkNetwork | None
     demand: gpd.GeoDataFrame
     facilities: gpd.GeoDataFrame | None = None
     communities: gpd.GeoDataFrame | None = None
@@ -80,8 +81,8 @@ class StudyArea:
 
     @property
     def crs(self) -> Any:
-        """The study area's metric CRS."""
-        return self.network.crs
+        """The study area's CRS: the network's (metric), else the demand's."""
+        return self.network.crs if self.network is not None else self.demand.crs
 
     def snap(self, what: str, network: WalkNetwork | None = None, *, max_snap_m: float) -> Snap:
         """Snap the demand or the facilities to ``network`` once; later calls reuse it.
@@ -106,6 +107,9 @@ class StudyArea:
 
         """
         net = self.network if network is None else network
+        if net is None:
+            msg = "the study area has no walking network; pass network= to load_study"
+            raise InputError(msg)
         layer = {"demand": self.demand, "facilities": self.facilities}.get(what)
         if layer is None:
             msg = f"the study area has no {what} layer to snap; pass {what}= to load_study"
@@ -135,8 +139,9 @@ class StudyArea:
             "households": int(round(float(self.demand["households"].sum()))),
             "population": int(round(float(self.demand["population"].sum()))),
             "demand_units": len(self.demand),
-            **{f"network_{k}": v for k, v in self.network.summary().items()},
         }
+        if self.network is not None:
+            out.update({f"network_{k}": v for k, v in self.network.summary().items()})
         if self.facilities is not None:
             counts = self.facilities["type"].value_counts().sort_index()
             out["facilities"] = {str(k): int(v) for k, v in counts.items()}
@@ -175,8 +180,8 @@ class StudyArea:
         out["demand"] = self.demand
         if self.facilities is not None:
             out["facilities"] = self.facilities
-        edges = self.network.edges.drop(columns=["way"], errors="ignore")
-        out["network_edges"] = edges
+        if self.network is not None:
+            out["network_edges"] = self.network.edges.drop(columns=["way"], errors="ignore")
         out.update(self.extra)
         out.update({k: v for k, v in self.context.items() if k not in _NOT_STUDY_LAYERS})
         if self.excluded:
@@ -491,9 +496,43 @@ def residential_units(demand: gpd.GeoDataFrame, exclusions: Exclusions) -> gpd.G
     return out.reset_index(drop=True)
 
 
+def read_input(
+    path: str | Path | None,
+    *,
+    crs: Any = None,
+    what: str,
+    exclusions: Exclusions | None = None,
+) -> gpd.GeoDataFrame | None:
+    """Read one input layer as the command line does (None when ``path`` is None).
+
+    Parameters
+    ----------
+    path : path-like or None
+        A GeoPackage (``file.gpkg|layername=x``), GeoJSON, Shapefile, CSV or Excel file; an
+        OSM file gives its buildings (``what="demand"``) or points of interest
+        (``what="facilities"``).
+    crs : optional
+        CRS of a layer that has none (CSV, Excel), e.g. ``"gcj02"``.
+    what : str
+        What the layer is, for messages and the ``excluded`` layer (``"demand"``...).
+    exclusions : Exclusions, optional
+        Receives the rows without geometry.
+
+    Returns
+    -------
+    GeoDataFrame or None
+
+    Examples
+    --------
+    >>> gates = read_input("gates.gpkg", what="gates")  # doctest: +SKIP
+
+    """
+    return _layer(path, crs=crs, what=what, exclusions=exclusions)
+
+
 def load_study(
     *,
-    network: str | Path | WalkNetwork,
+    network: str | Path | WalkNetwork | None,
     demand: str | Path | gpd.GeoDataFrame,
     facilities: str | Path | gpd.GeoDataFrame | None = None,
     communities: str | Path | gpd.GeoDataFrame | None = None,
@@ -583,7 +622,9 @@ def load_study(
     kw: dict[str, Any] = {"keep_private": keep_private, "private": private}
     if res is not None:
         kw["residential"] = res
-    if isinstance(network, WalkNetwork):
+    if network is None:
+        net = None  # demand and communities only (grids)
+    elif isinstance(network, WalkNetwork):
         net = network.with_private(private) if private is not None else network
     else:
         net = build_network(network, **kw)
@@ -610,19 +651,23 @@ def load_study(
     )
     sources = _demand_sources(compounds, compounds_crs or crs, registry, registry_crs or crs, com)
     if study_area is not None and not hasattr(study_area, "geom_type"):
-        study_area = _outline(study_area, crs=crs, target=net.crs)
+        study_area = _outline(study_area, crs=crs, target=None if net is None else net.crs)
     if dem is None:
         msg = "no demand layer given; pass buildings, compounds or points with households"
         raise InputError(msg)
     excluded: list[gpd.GeoDataFrame] = []
-    dem = _screen(
-        dem,
-        net,
-        "demand",
-        check_shift=not (_is_path_osm(demand) or _asserted_wgs84(demand_crs)),
-        excluded=excluded,
-    )
-    if fac is not None:
+    if net is None:  # no network to compare with: far from the rest of the layer
+        dem, far = drop_outliers(dem, "demand")
+        excluded.append(far)
+    else:
+        dem = _screen(
+            dem,
+            net,
+            "demand",
+            check_shift=not (_is_path_osm(demand) or _asserted_wgs84(demand_crs)),
+            excluded=excluded,
+        )
+    if fac is not None and net is not None:
         fac = _screen(
             fac,
             net,
@@ -635,7 +680,7 @@ def load_study(
     dem = prepare_demand(
         dem,
         settings=settings,
-        crs=net.crs,
+        crs=None if net is None else net.crs,
         population=population,
         residential_rule=residential_rule,
         residential_column=residential_column,
@@ -649,13 +694,13 @@ def load_study(
     if fac is not None:
         fac = prepare_facilities(
             fac,
-            crs=net.crs,
+            crs=dem.crs if net is None else net.crs,
             type_column=facility_type_column,
             default_type=facility_type,
             exclusions=excl,
         )
     if com is not None:
-        com = prepare_communities(com, net.crs)
+        com = prepare_communities(com, dem.crs if net is None else net.crs)
     return StudyArea(
         network=net,
         demand=dem,
@@ -675,7 +720,7 @@ def _outline(area: Any, *, crs: Any, target: Any) -> Any:
     if layer is None or len(layer) == 0:
         msg = "the study area layer is empty; pass a polygon file such as the street boundary"
         raise InputError(msg)
-    geom = layer.to_crs(target).geometry.union_all()
+    geom = (layer if target is None else layer.to_crs(target)).geometry.union_all()
     if geom.area <= 0:
         msg = "the study area has no polygon; pass a polygon file such as the street boundary"
         raise InputError(msg)
