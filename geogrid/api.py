@@ -573,6 +573,7 @@ def report(
     tiles: str = "osm",
     attribution: str | None = None,
     include_personal: bool = False,
+    network: bool = True,
 ) -> dict[str, Path]:
     """Publish results as maps, workbook, static map and summary page, from memory.
 
@@ -596,6 +597,8 @@ def report(
         Basemap of the online map (the offline one has none).
     include_personal : bool
         Keep personal data (withheld by default).
+    network : bool
+        Draw the study's walking network on the maps (a layer off by default).
 
     Returns
     -------
@@ -614,6 +617,8 @@ def report(
         msg = "report needs result objects, e.g. report([cov, grids, sites], out)"
         raise InputError(msg)
     layers: dict[str, Any] = dict(map_layers(items))
+    if not network:
+        layers.pop("network_edges", None)
     curves = [r.raw.curve for r in items if isinstance(r, SitingResults)]
     if curves:
         layers["curve"] = curves[0]  # the workbook's 选址曲线 sheet, not a map layer

@@ -361,7 +361,15 @@ def _compute_area(spec: AreaSpec, folder: Path, *, maps: bool, lang: str) -> dic
         timings["siting"] = time.perf_counter() - t
     if maps:
         t = time.perf_counter()
-        report(results, folder, name=MAP_NAME, tiles="none", lang=lang, title=spec.name)
+        report(
+            results,
+            folder,
+            name=MAP_NAME,
+            tiles="none",
+            lang=lang,
+            title=spec.name,
+            network=False,  # as before: an area's maps show no street network
+        )
         timings["maps_report"] = time.perf_counter() - t
     return {k: round(v, 3) for k, v in timings.items()}
 

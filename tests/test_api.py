@@ -337,3 +337,22 @@ def test_readme_library_example_runs(tmp_path, monkeypatch):
     exec(compile(code.group(1), "README.md", "exec"), {"__name__": "__main__"})  # noqa: S102
     assert (tmp_path / "report_out" / "report.xlsx").exists()
     assert (tmp_path / "coverage_out" / "coverage.gpkg").exists()
+
+
+def test_study_area_displays_compactly(small):
+    study = small[0]
+    text = repr(study)
+    assert text.startswith("<StudyArea ") and "households" in text and len(text) < 200
+    assert "&lt;StudyArea" in study._repr_html_()
+
+
+def test_study_without_network_serves_grids_only(demo, inputs):
+    study = geogrid.load_study(
+        network=None, demand=inputs["buildings"], communities=inputs["communities"]
+    )
+    assert study.network is None and "network_nodes" not in study.summary()
+    assert geogrid.grids(study).figures()["grids"] > 0
+    with pytest.raises(geogrid.InputError, match="network"):
+        geogrid.coverage(study)
+    with pytest.raises(geogrid.InputError, match="network"):
+        geogrid.site(study, k=1)

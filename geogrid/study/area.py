@@ -84,6 +84,22 @@ class StudyArea:
         """The study area's CRS: the network's (metric), else the demand's."""
         return self.network.crs if self.network is not None else self.demand.crs
 
+    def __repr__(self) -> str:
+        n_fac = 0 if self.facilities is None else len(self.facilities)
+        n_com = 0 if self.communities is None else len(self.communities)
+        hh = float(self.demand["households"].sum()) if "households" in self.demand else 0.0
+        net = "no network" if self.network is None else f"{self.network.n_edges:,} edges"
+        crs = "none" if self.crs is None else pyproj.CRS(self.crs).to_string()
+        return (
+            f"<StudyArea {hh:,.0f} households in {len(self.demand):,} units; {n_fac} "
+            f"facilities; {n_com} communities; {net}; CRS {crs}>"
+        )
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<code>{html.escape(repr(self))}</code>"
+
     def snap(self, what: str, network: WalkNetwork | None = None, *, max_snap_m: float) -> Snap:
         """Snap the demand or the facilities to ``network`` once; later calls reuse it.
 
