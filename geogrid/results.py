@@ -687,6 +687,8 @@ class SitingResults(Result):
             Language of the curve plot.
         excluded : bool
             Add the study's ``excluded`` layer to ``siting.gpkg``.
+        plot : bool
+            Also draw ``siting_curve.png``.
         demand_tables : bool
             Also write the demand source tables.
 
