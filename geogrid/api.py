@@ -266,13 +266,13 @@ def coverage_engine(
     >>> cov = coverage_engine(study, targets="15min")  # doctest: +SKIP
 
     """
+    if study.network is None:
+        msg = "coverage needs the walking network; pass network= to load_study"
+        raise InputError(msg)
     if study.facilities is None or len(study.facilities) == 0:
         msg = "the study area has no facilities; pass facilities= (centres, stations) to load_study"
         raise InputError(msg)
     settings = _settings(study, settings)
-    if study.network is None:
-        msg = "coverage needs the walking network; pass network= to load_study"
-        raise InputError(msg)
     net = study.network if private is None else study.network.with_private(private)
     speed = float(speed_kmh if speed_kmh is not None else settings.speed_kmh)
     if not speed > 0:
