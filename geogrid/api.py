@@ -162,7 +162,7 @@ def siting_step(
             kwargs[key] = study.context[key]
     cov = kwargs.get("coverage")
     return run_siting(
-        study.network if cov is None else cov.net,
+        study.walk_network() if cov is None else cov.net,
         study.demand,
         study.facilities,
         k=k,
@@ -756,7 +756,7 @@ def _demo_into(
     timings["coverage"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    edges = study.network.edges
+    edges = study.walk_network().edges
     grid = grids(
         study,
         coverage=cov,

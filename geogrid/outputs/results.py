@@ -209,12 +209,13 @@ def _context_layers(
         facilities_crs=params.get("facilities_crs"),
         settings=settings,
     )
-    out: dict[str, gpd.GeoDataFrame] = {"network_edges": study.network.edges}
+    net = study.walk_network()
+    out: dict[str, gpd.GeoDataFrame] = {"network_edges": net.edges}
     existing = study.facilities
     sites = _sites_as_facilities(layers["sites"], study.crs)
     after_fac = sites if existing is None else pd.concat([existing, sites], ignore_index=True)
     after = run_coverage(
-        study.network,
+        net,
         study.demand,
         gpd.GeoDataFrame(after_fac, crs=study.crs),
         targets=target,
@@ -224,7 +225,7 @@ def _context_layers(
     out["service_areas_after"] = after.service_areas
     if existing is not None and len(existing):
         before = run_coverage(
-            study.network,
+            net,
             study.demand,
             existing,
             communities=study.communities,

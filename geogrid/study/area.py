@@ -100,6 +100,28 @@ class StudyArea:
 
         return f"<code>{html.escape(repr(self))}</code>"
 
+    def walk_network(self) -> WalkNetwork:
+        """Return the walking network, or say how to give one.
+
+        Returns
+        -------
+        WalkNetwork
+
+        Raises
+        ------
+        InputError
+            The study was loaded without a network (``load_study(network=None)``).
+
+        Examples
+        --------
+        >>> study.walk_network().summary()  # doctest: +SKIP
+
+        """
+        if self.network is None:
+            msg = "this analysis needs the walking network; pass network= to load_study"
+            raise InputError(msg)
+        return self.network
+
     def snap(self, what: str, network: WalkNetwork | None = None, *, max_snap_m: float) -> Snap:
         """Snap the demand or the facilities to ``network`` once; later calls reuse it.
 
@@ -635,15 +657,7 @@ def load_study(
         if isinstance(residential, gpd.GeoDataFrame) or residential is None
         else _layer(residential, crs=crs, what="residential")
     )
-    kw: dict[str, Any] = {"keep_private": keep_private, "private": private}
-    if res is not None:
-        kw["residential"] = res
-    if network is None:
-        net = None  # demand and communities only (grids)
-    elif isinstance(network, WalkNetwork):
-        net = network.with_private(private) if private is not None else network
-    else:
-        net = build_network(network, **kw)
+    net = _network(network, keep_private=keep_private, private=private, residential=res)
     evidence: dict[str, Any] = {}
     if isinstance(demand, gpd.GeoDataFrame):
         dem = demand
@@ -728,6 +742,24 @@ def load_study(
         context={} if res is None else {"compounds": res},
         settings=settings,
     )
+
+
+def _network(
+    network: str | Path | WalkNetwork | None,
+    *,
+    keep_private: bool,
+    private: str | None,
+    residential: gpd.GeoDataFrame | None,
+) -> WalkNetwork | None:
+    """Return the study's network: built from a file, a given one under ``private``, or None."""
+    if network is None:
+        return None  # demand and communities only (grids)
+    if isinstance(network, WalkNetwork):
+        return network.with_private(private) if private is not None else network
+    kw: dict[str, Any] = {"keep_private": keep_private, "private": private}
+    if residential is not None:
+        kw["residential"] = residential
+    return build_network(network, **kw)
 
 
 def _outline(area: Any, *, crs: Any, target: Any) -> Any:
