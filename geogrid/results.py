@@ -701,7 +701,7 @@ class SitingResults(Result):
         >>> sites.write_files(folder, ExportGuard())  # doctest: +SKIP
 
         """
-        from geogrid.analyses.siting.model import plot_curve
+        from geogrid.outputs.curve import curve_png
 
         study = self.study
         extra = _study_excluded(study) if excluded else {}
@@ -710,7 +710,7 @@ class SitingResults(Result):
             guard.write_table(self.raw.curve, folder / "siting_curve.csv"),
         ]
         if plot:
-            out.append(plot_curve(self.raw.curve, folder / "siting_curve.png", lang=lang))
+            out.append(curve_png(self.raw.curve, folder / "siting_curve.png", lang=lang))
         return out + (_write_demand_tables(study, folder, guard) if demand_tables else [])
 
     def _timing(self, timing: dict[str, Any]) -> None:
