@@ -30,6 +30,9 @@ from geogrid.errors import CRSError, NetworkError
 log = logger = logging.getLogger(__name__)
 
 
+#: Way pieces shorter than this (metres) are dropped: zero-length slivers of shared vertices.
+_MIN_PIECE_M = 1e-6
+
 #: OSM ``highway`` values people walk on (motorway, trunk and their links are excluded).
 WALKABLE_HIGHWAYS: frozenset[str] = frozenset(
     {
@@ -467,7 +470,7 @@ def network_from_ways(
         raise NetworkError(msg)
     geoms, src, u, v = _split_at_shared_vertices(np.asarray(kept.geometry.values))
     length = shapely.length(geoms)
-    good = length > 1e-6
+    good = length > _MIN_PIECE_M
     geoms, src, u, v, length = geoms[good], src[good], u[good], v[good], length[good]
     if not len(geoms):
         msg = (

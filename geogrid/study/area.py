@@ -337,6 +337,10 @@ def drop_outliers(gdf: gpd.GeoDataFrame, what: str) -> tuple[gpd.GeoDataFrame, g
 #: A layer is taken to be in a shifted system when moving it back fits the network this much
 #: better: building footprints crossing streets or lying off them fall to a third (from at least
 #: 10 %), or the mean point-to-street distance (capped at 150 m) falls by a quarter and at least 10 m.
+#: A layer counts as polygons when at least this share of its features are polygons.
+_POLYGON_MAJORITY = 0.5
+#: Metres a shift must bring features closer to the streets, at least, to be believed.
+_SHIFT_MIN_GAIN_M = 10.0
 _SHIFT_CROSS_MIN = 0.10
 _SHIFT_CROSS_RATIO = 1 / 3
 _SHIFT_DIST_RATIO = 0.75
@@ -365,7 +369,7 @@ def _check_shift(gdf: gpd.GeoDataFrame, net: WalkNetwork, what: str) -> None:
     step = max(1, len(wgs) // _SHIFT_SAMPLE)
     wgs = wgs.iloc[::step]
     geoms = np.asarray(wgs.geometry.values)
-    polygons = bool((shapely.get_type_id(geoms) >= 3).mean() >= 0.5)
+    polygons = bool((shapely.get_type_id(geoms) >= 3).mean() >= _POLYGON_MAJORITY)
     if len(wgs) < (20 if polygons else 5):
         return
     centre = shapely.get_coordinates(shapely.centroid(shapely.union_all(shapely.envelope(geoms))))
@@ -385,7 +389,9 @@ def _check_shift(gdf: gpd.GeoDataFrame, net: WalkNetwork, what: str) -> None:
             f"{scores[best]:.0%} once moved back"
         )
     else:
-        shifted = scores[best] <= as_is * _SHIFT_DIST_RATIO and as_is - scores[best] >= 10.0
+        shifted = (
+            scores[best] <= as_is * _SHIFT_DIST_RATIO and as_is - scores[best] >= _SHIFT_MIN_GAIN_M
+        )
         detail = f"mean distance to streets {as_is:.0f} m, {scores[best]:.0f} m once moved back"
     if shifted:
         source = {"gcj02": "GCJ-02 (Amap/Tencent)", "bd09": "BD-09 (Baidu)"}[best]

@@ -78,6 +78,10 @@ def _replace_snap(a: Snap, j: int, b: Snap) -> Snap:
     return Snap(**out)
 
 
+#: Metres within which a reached piece counts as starting or ending at the edge's end.
+_ENDPOINT_TOL_M = 1e-9
+
+
 @dataclass
 class Coverage:
     """Coverage state of one study area: network, demand, facilities and per-node fields.
@@ -1398,7 +1402,7 @@ def _merge_intervals(
     first = np.flatnonzero(new)
     be, bg = e[first], g[first]
     length = net.edges["length_m"].to_numpy()[be]
-    whole = (bs <= 1e-9) & (bt >= length - 1e-9)
+    whole = (bs <= _ENDPOINT_TOL_M) & (bt >= length - _ENDPOINT_TOL_M)
     return bg, be, bs, bt, whole
 
 
