@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -794,12 +795,21 @@ def _demo_into(
             "seconds": {k2: round(v, 2) for k2, v in timings.items()},
             "total_seconds": round(time.perf_counter() - t0, 2),
             "underserved_communities": list(district.underserved_codes),
+            "underserved_community_names": _community_names(
+                district.communities, district.underserved_codes
+            ),
             "personal_withheld": guard.withheld(),
         }
     )
     guard.warn()
     timing["steps_s"] = figures["seconds"]
     return figures
+
+
+def _community_names(communities: gpd.GeoDataFrame, codes: Sequence[str]) -> list[str]:
+    """Return the names of the communities ``codes`` (the code where a name is missing)."""
+    names = dict(zip(communities["community_code"], communities["name"], strict=True))
+    return [str(names.get(c) or c) for c in codes]
 
 
 def _demo_figures(cov: CoverageResults, grid: GridsResults, sites: SitingResults) -> dict[str, Any]:

@@ -36,6 +36,7 @@ DEMO = {
     "new_sites": 2,
     "coverage_15min_after": 1.0,
     "underserved_communities": ["150203001005", "150203001010"],
+    "underserved_community_names": ["阳光春天社区", "锦绣嘉园社区"],
 }
 DEMO_SITES = ["C01597", "C01616"]
 DEMO_FILES = [

@@ -41,6 +41,18 @@ def test_format_summary_is_for_people():
     assert not RAW_KEY.search(en)
 
 
+def test_format_summary_names_the_underserved_communities():
+    figures = {
+        "underserved_communities": ["150203001005", "150203001010"],
+        "underserved_community_names": ["友谊社区", "钢苑社区"],
+    }
+    zh = format_summary(figures)
+    assert "友谊社区, 钢苑社区" in zh and "150203001005" not in zh
+    assert zh.count("\n") == 0  # one line: the names replace the codes
+    assert "友谊社区" in format_summary(figures, lang="en")
+    assert "150203001005" in format_summary({"underserved_communities": ["150203001005"]})
+
+
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     return demo_inputs(tmp_path_factory.mktemp("console_inputs"))

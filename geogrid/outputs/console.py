@@ -247,8 +247,22 @@ def format_summary(figures: Mapping[str, Any], lang: str = "zh") -> str:
 
     """
     check_lang(lang)
+    figures = _named(figures)
     lines = [_line(str(k), v, lang) for k, v in figures.items()]
     return "\n".join(line for line in lines if line)
+
+
+def _named(figures: Mapping[str, Any]) -> dict[str, Any]:
+    """Put the names of the underserved communities in place of their codes, when known.
+
+    ``run_demo`` gives both ``underserved_communities`` (codes, for ``--json``) and
+    ``underserved_community_names``; people read the names, once.
+    """
+    out = dict(figures)
+    names = out.pop("underserved_community_names", None)
+    if names and "underserved_communities" in out:
+        out["underserved_communities"] = list(names)
+    return out
 
 
 def coverage_summary(layers: Mapping[str, gpd.GeoDataFrame], lang: str = "zh") -> str:
