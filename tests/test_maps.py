@@ -651,8 +651,21 @@ def test_custom_target_reaches_the_map(layers):
     )
     page = m.get_root().render()
     assert "20分钟覆盖率" in page  # the legend's class title
+    assert "15分钟" not in page and "15-min" not in page  # no label says 15 minutes
+    en = build_map(custom, tiles="none", grid_by="coverage", lang="en").get_root().render()
+    assert "20-min coverage" in en or "20 min coverage" in en
+    assert "15-min" not in en and "15 min" not in en
     dem = maps.layer_properties(m)["未覆盖楼栋/小区"]
     assert len(dem) == int((~custom["demand"]["within_20min"]).sum())
+
+
+def test_interface_text_spells_no_target():
+    """Map text names the target in use (from the layers), so no fixed label says 15 minutes."""
+    from geogrid.schema import TEXT
+
+    for lang, words in TEXT.items():
+        fixed = [k for k, v in words.items() if re.search(r"\d+ ?(分钟|公里|-?min|km)", v)]
+        assert not fixed, (lang, fixed)
 
 
 def test_map_code_spells_no_target():
