@@ -464,6 +464,24 @@ def _batch_parser(b: argparse.ArgumentParser) -> None:
     b.add_argument("--crs", help="coordinate system of layers that have none (CSV)")
 
 
+def _batch_json(res: Any, out: Path, manifest: str | Path) -> str:
+    """Return ``geogrid batch --json``'s document: counts, files and one row per area."""
+    from geogrid.outputs import console
+
+    n = len(res.summary)
+    return console.to_json(
+        {
+            "areas": n,
+            "done": n - res.failed - res.skipped,
+            "skipped": res.skipped,
+            "failed": res.failed,
+            "manifest": str(manifest),
+            "summary": str(out / "batch_summary.csv"),
+            "rows": res.summary,
+        }
+    )
+
+
 def _batch(a: argparse.Namespace) -> int:
     """``geogrid batch``: exit 0 when every area is done or skipped, 1 when any failed."""
     from geogrid.batch import run_many, split_region
@@ -489,20 +507,24 @@ def _batch(a: argparse.Namespace) -> int:
             crs=a.crs,
             k=a.k,
         )
-        print(f"wrote {manifest}")
+        if not a.json:  # with --json, stdout is one JSON document
+            print(f"wrote {manifest}")
 
     with contextlib.suppress(ImportError):  # distributed sets up its loggers on import
         import distributed  # noqa: F401
     if not a.verbose:  # distributed logs every worker start and stop at INFO
         logging.getLogger("distributed").setLevel(logging.WARNING)
 
+    out = sys.stderr if a.json else sys.stdout  # with --json, stdout is one JSON document
+
     def dashboard(link: str | None) -> None:
         if a.scheduler:
-            print(f"Dask dashboard, if the scheduler serves one: {link}")
+            print(f"Dask dashboard, if the scheduler serves one: {link}", file=out)
         else:
-            print(
+            text = (
                 f"Dask dashboard: {link}" if link else "no Dask dashboard (install bokeh for one)"
             )
+            print(text, file=out)
 
     res = run_many(
         manifest,
@@ -518,6 +540,9 @@ def _batch(a: argparse.Namespace) -> int:
         progress=True,
         on_dashboard=dashboard,
     )
+    if a.json:
+        print(_batch_json(res, Path(a.out), manifest))
+        return 1 if res.failed else 0
     n = len(res.summary)
     print(
         f"{n} areas: {n - res.failed - res.skipped} done, {res.skipped} skipped (finished "

@@ -142,6 +142,19 @@ def test_second_run_skips_finished_areas(first, inputs, capsys):
     assert s.loc["bad", "status"] == "failed"
 
 
+def test_batch_json_prints_one_document(first, inputs, capsys):
+    _, out = first
+    args = ["batch", str(inputs / "areas.csv"), "--out", str(out), "--no-maps", "--json"]
+    code = main(args)
+    doc = json.loads(capsys.readouterr().out)  # stdout is one JSON document, no text lines
+    assert code == 1
+    assert (doc["areas"], doc["done"], doc["skipped"], doc["failed"]) == (4, 0, 3, 1)
+    assert doc["summary"] == str(out / "batch_summary.csv")
+    rows = {r["id"]: r for r in doc["rows"]}
+    assert rows["a0"]["status"] == "skipped" and rows["bad"]["status"] == "failed"
+    assert "broken.gpkg" in rows["bad"]["error"] and rows["bad"]["rank"] is None
+
+
 def test_changed_parameters_are_not_skipped(first, inputs):
     _, out = first
     spec = batch.read_area_manifest(inputs / "areas.csv")[0]
