@@ -309,3 +309,37 @@ def test_publish_writes_everything(layers, tmp_path):
         assert path.stat().st_size > 0
     offline = out["map_offline"].read_text(encoding="utf-8")
     assert "<script src=" not in offline and "L.tileLayer" not in offline
+
+
+@pytest.mark.parametrize("osm", [True, False])
+def test_report_of_an_osm_run_credits_openstreetmap(layers, tmp_path, monkeypatch, osm):
+    """Layers read back from a folder lost their source; run.json's OSM input restores the credit."""
+    import json
+
+    import matplotlib.pyplot as plt
+
+    from geogrid.io.writers import write_layers
+    from geogrid.outputs import publish as pub
+    from geogrid.outputs.static_map import map_figure
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    keep = ("communities", "facilities", "demand")
+    write_layers(folder / "coverage.gpkg", {k: layers[k] for k in keep})
+    network = "region.osm.pbf" if osm else "streets.gpkg"
+    inputs = {"network": {"path": str(tmp_path / network), "sha256": "0" * 64}}  # moved since
+    (folder / "run.json").write_text(
+        json.dumps({"geogrid_manifest": 1, "inputs": inputs}), encoding="utf-8"
+    )
+    drawn = {}
+
+    def capture(data, path, **kwargs):
+        drawn.update(data)
+        return path
+
+    monkeypatch.setattr(pub, "static_map", capture)
+    pub.report_from_results(folder, tmp_path / "report")
+    fig = map_figure(drawn)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    plt.close(fig)
+    assert any("OpenStreetMap" in t and "ODbL" in t for t in texts) == osm

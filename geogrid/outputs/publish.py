@@ -187,6 +187,36 @@ def _recorded_inputs(results_dir: str | os.PathLike[str]) -> tuple[dict[str, str
     return inputs, dict(manifest.get("parameters") or {})
 
 
+#: Endings of OpenStreetMap files (their data carries the ODbL credit on every map).
+OSM_SUFFIXES: tuple[str, ...] = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
+
+
+def used_osm(results_dir: str | os.PathLike[str]) -> bool:
+    """Tell whether a folder's ``run.json`` records an OpenStreetMap file among its inputs.
+
+    The recorded name is enough (the file may have moved since): its data are in the results,
+    so their maps owe OpenStreetMap its credit.
+    """
+    from geogrid.io.runfolder import read_manifest
+
+    manifest = read_manifest(Path(results_dir)) or {}
+    for rec in (manifest.get("inputs") or {}).values():
+        path = rec.get("path") if isinstance(rec, Mapping) else None
+        if path and str(path).lower().endswith(OSM_SUFFIXES):
+            return True
+    return False
+
+
+def _osm_sourced(layers: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Return copies of the layers marked as OpenStreetMap data (the static map credits it)."""
+    out = {}
+    for key, layer in layers.items():
+        marked = layer.copy()
+        marked.attrs["source"] = "osm"
+        out[key] = marked
+    return out
+
+
 def _geo_layers(layers: Mapping[str, pd.DataFrame]) -> dict[str, gpd.GeoDataFrame]:
     """Return the layers with plain tables (e.g. communities without outlines) as GeoDataFrames."""
     out = {}
@@ -278,6 +308,9 @@ def report_from_results(
         inputs, recorded = _recorded_inputs(results_dir)
         parameters = recorded if parameters is None else parameters
     context = input_context(inputs, parameters or {}, layers)
+    osm_inputs = any(str(p).lower().endswith(OSM_SUFFIXES) for p in inputs.values())
+    if osm_inputs or used_osm(results_dir):
+        layers = _osm_sourced(layers)  # read back from files, the layers lost their source
     return write_run_report(
         layers,
         out_dir,
