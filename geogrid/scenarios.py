@@ -38,7 +38,7 @@ from geogrid.crs import to_metric
 from geogrid.errors import InputError
 from geogrid.outputs.inline import InlineMap
 from geogrid.outputs.plots import Curve
-from geogrid.schema import check_lang
+from geogrid.schema import check_lang, target_label
 from geogrid.settings import parse_targets
 
 __all__ = ["Comparison", "Edit", "Scenario", "compare", "scenario", "verdict"]
@@ -98,6 +98,7 @@ class _State:
 
     cov: Coverage
     grids: dict[str, gpd.GeoDataFrame] = field(default_factory=dict)
+    table: gpd.GeoDataFrame | None = None  # the engine's table, built once per state
 
 
 class Scenario:
@@ -165,7 +166,13 @@ class Scenario:
         >>> s.table().columns  # doctest: +SKIP
 
         """
-        return self.coverage.table()
+        return self._table().copy()
+
+    def _table(self) -> gpd.GeoDataFrame:
+        """Return the current state's demand table, built once (callers here only read it)."""
+        if self._state.table is None:
+            self._state.table = self.coverage.table()
+        return self._state.table
 
     def by_community(self) -> pd.DataFrame:
         """Coverage per community (households, coverage per target, walking-time percentiles).
@@ -197,7 +204,7 @@ class Scenario:
         >>> s.by_street()  # doctest: +SKIP
 
         """
-        tbl = self.table()
+        tbl = self._table()
         if COMMUNITY not in tbl.columns:
             msg = "the demand has no community_code; load the study with communities"
             raise InputError(msg)
@@ -239,7 +246,7 @@ class Scenario:
         >>> s.figures()  # doctest: +SKIP
 
         """
-        tbl = self.table()
+        tbl = self._table()
         hh = tbl["households"].to_numpy(dtype=float)
         total = float(hh.sum())
         out: dict[str, float] = {"households": total}
@@ -306,7 +313,7 @@ class Scenario:
                 | {f"coverage_{t.name}": f[f"coverage_{t.name}"] for t in self._speed_targets()}
             )
         ys = tuple(f"coverage_{t.name}" for t in self._speed_targets())
-        names_zh = tuple(f"{_target_zh(t.name)}覆盖率" for t in self._speed_targets())
+        names_zh = tuple(f"{target_label(t.name, 'zh')}覆盖率" for t in self._speed_targets())
         names_en = tuple(f"{t.name} coverage" for t in self._speed_targets())
         return Curve(
             pd.DataFrame(rows),
@@ -348,7 +355,7 @@ class Scenario:
         >>> s.walk_time_curve().plot()  # doctest: +SKIP
 
         """
-        tbl = self.table()
+        tbl = self._table()
         hh = tbl["households"].to_numpy(dtype=float)
         walk = tbl["walk_min"].to_numpy(dtype=float)
         finite = walk[np.isfinite(walk)]
@@ -1073,14 +1080,6 @@ def _partition_one(
     return partition(comm, demand, network_edges=network.edges, **options).grids
 
 
-def _target_zh(name: str) -> str:
-    """``15min`` -> ``15分钟``, ``1km`` -> ``1公里``, ``800m`` -> ``800米``."""
-    for suffix, word in (("min", "分钟"), ("km", "公里"), ("m", "米")):
-        if name.endswith(suffix):
-            return name[: -len(suffix)] + word
-    return name
-
-
 def _lonlat(point: Any, crs: Any) -> list[float]:
     p = gpd.GeoSeries([point], crs=crs).to_crs(4326).iloc[0]
     return [round(float(p.x), 7), round(float(p.y), 7)]
@@ -1259,7 +1258,7 @@ def compare(base: Scenario, *variants: Scenario, lang: str = "zh") -> Comparison
 
 
 def _within(s: Scenario, target_name: str) -> tuple[np.ndarray, np.ndarray]:
-    tbl = s.table()
+    tbl = s._table()
     col = f"within_{target_name}"
     hh = tbl["households"].to_numpy(dtype=float)
     if col not in tbl.columns:
@@ -1293,15 +1292,19 @@ def _stack(
     for s in scenarios:
         tab = table_of(s).copy()
         gained, lost = _gains(base, s, target.name)
-        tbl = s.table()
+        tbl = s._table()
         if key == STREET:
             zone = tbl[COMMUNITY].astype(str).str[:_STREET_DIGITS]
         else:
             zone = tbl[COMMUNITY].astype(str)
         g = pd.Series(gained).groupby(zone.to_numpy()).sum()
         lo = pd.Series(lost).groupby(zone.to_numpy()).sum()
-        tab[f"gained_hh_{target.name}"] = tab[key].astype(str).map(g).fillna(0.0).round(0)
-        tab[f"lost_hh_{target.name}"] = tab[key].astype(str).map(lo).fillna(0.0).round(0)
+        tab[f"gained_hh_{target.name}"] = (
+            tab[key].astype(str).map(g).fillna(0.0).round(0).astype(int)
+        )
+        tab[f"lost_hh_{target.name}"] = (
+            tab[key].astype(str).map(lo).fillna(0.0).round(0).astype(int)
+        )
         tab.insert(0, "scenario", s.name)
         frames.append(tab)
     return pd.concat(frames, ignore_index=True)
@@ -1339,7 +1342,7 @@ def verdict(base: Scenario, s: Scenario, *, lang: str = "zh") -> str:
     gained, lost = _gains(base, s, t.name)
     share_b = fb.get(f"coverage_{t.name}", float("nan"))
     _, within = _within(s, t.name)
-    tbl = s.table()
+    tbl = s._table()
     share_s = float(tbl["households"].to_numpy(float)[within].sum() / max(fs["households"], 1e-9))
     comm = s.by_community()
     col = f"coverage_{t.name}"
@@ -1347,7 +1350,7 @@ def verdict(base: Scenario, s: Scenario, *, lang: str = "zh") -> str:
     g, lo = int(round(gained.sum())), int(round(lost.sum()))
     if check_lang(lang) == 0:
         return (
-            f"{_target_zh(t.name)}覆盖率 {share_b:.1%} → {share_s:.1%}（新增覆盖 {g:,} 户，失去 {lo:,} 户）；"
+            f"{target_label(t.name, 'zh')}覆盖率 {share_b:.1%} → {share_s:.1%}（新增覆盖 {g:,} 户，失去 {lo:,} 户）；"
             f"P90 步行 {fb['p90_walk_min']:.1f} → {fs['p90_walk_min']:.1f} 分钟；"
             f"仍有 {missing} 个社区未全部覆盖。"
         )

@@ -24,6 +24,7 @@ import pandas as pd
 
 from geogrid.errors import InputError
 from geogrid.scenarios import COMMUNITY, Scenario, headline_target
+from geogrid.schema import target_label
 from geogrid.settings import parse_targets
 
 __all__ = ["WhatIf", "panel"]
@@ -92,6 +93,8 @@ class WhatIf:
     def table(self) -> pd.DataFrame:
         """Community table at the chosen target: households, share now and in the base, change."""
         col = f"coverage_{self.target}"
+        now_col = f"{target_label(self.target, 'zh')}覆盖率（当前）"
+        base_col = f"{target_label(self.target, 'zh')}覆盖率（基准）"
         now = self.scenario.by_community()
         base = self.base.by_community()
         if col not in base.columns:
@@ -101,14 +104,12 @@ class WhatIf:
             {
                 "社区": now[name_col].to_numpy(),
                 "户数": now["households"].round(0).astype(int).to_numpy(),
-                f"{self.target} 基准": base.set_index(COMMUNITY)[col]
-                .reindex(now[COMMUNITY])
-                .to_numpy(),
-                f"{self.target} 当前": now[col].to_numpy(),
+                base_col: base.set_index(COMMUNITY)[col].reindex(now[COMMUNITY]).to_numpy(),
+                now_col: now[col].to_numpy(),
             }
         )
-        out["变化"] = out[f"{self.target} 当前"] - out[f"{self.target} 基准"]
-        return out.sort_values(f"{self.target} 当前", kind="stable").reset_index(drop=True)
+        out["变化"] = out[now_col] - out[base_col]
+        return out.sort_values(now_col, kind="stable").reset_index(drop=True)
 
     def stations(self) -> list[tuple[str, str, float, float]]:
         """Active stations as ``(facility_id, name, lon, lat)`` for the map's markers."""
@@ -156,10 +157,15 @@ def panel(base: Scenario) -> Any:
     out = w.Output()
     status = w.HTML()
     speed = w.FloatSlider(
-        value=float(base.coverage.speed_kmh), min=2.0, max=6.0, step=0.1, description="步速 km/h"
+        value=float(base.coverage.speed_kmh),
+        min=2.0,
+        max=6.0,
+        step=0.1,
+        description="步速（公里/小时）",
     )
     choices = sorted({*TARGET_CHOICES, *(t.name for t in base.coverage.targets)})
-    target = w.Dropdown(options=choices, value=logic.target, description="目标")
+    options = [(target_label(c, "zh"), c) for c in choices]
+    target = w.Dropdown(options=options, value=logic.target, description="目标")
     stations = logic.stations()
     lat0 = sum(s[3] for s in stations) / max(len(stations), 1)
     lon0 = sum(s[2] for s in stations) / max(len(stations), 1)

@@ -143,11 +143,13 @@ def test_inline_maps_draw_offline_side_by_side(demo, base, tmp_path):
     from _chromium import check_page, find_chromium
 
     _, _, cov = demo
-    more = base.variant("加站 <b>&").add_station(_lonlat_of(cov, 300))
+    hostile = "{{ 7*7 }}</script><img src=x onerror=alert(1)>"
+    more = base.variant("加站 <b>&" + hostile).add_station(_lonlat_of(cov, 300), name=hostile)
     view = compare(base, more).explore(height=300, tiles="none")
     html = view._repr_html_()
     assert html.count("<iframe srcdoc=") == 2 and "cdn.jsdelivr" not in html
     assert "加站 &lt;b&gt;&amp;" in html
+    assert "<img src=x" not in html and "</script><img" not in html
     page = view.save(tmp_path / "cmp.html")
     if find_chromium() is None:
         pytest.skip("chromium is not installed")
@@ -155,9 +157,11 @@ def test_inline_maps_draw_offline_side_by_side(demo, base, tmp_path):
         "Array.from(document.querySelectorAll('iframe')).map("
         "f => f.contentDocument.querySelectorAll('.leaflet-interactive').length)"
     )
-    result = check_page(page, expressions={"drawn": count}, settle_ms=1500)
+    caption = "document.querySelectorAll('.geogrid-maps > div > div')[1].textContent"
+    result = check_page(page, expressions={"drawn": count, "caption": caption}, settle_ms=1500)
     assert not result.errors and not result.dialogs, result.errors
     assert len(result.values["drawn"]) == 2 and min(result.values["drawn"]) > 10
+    assert result.values["caption"] == "加站 <b>&" + hostile  # shown as text, run as nothing
 
 
 def test_write_and_read_back(demo, base, tmp_path):

@@ -32,7 +32,7 @@ def test_callbacks_update_the_community_table(base):
     t0 = logic.table()
     assert list(t0.columns[:2]) == ["社区", "户数"] and (t0["变化"] == 0).all()
     slow = logic.set_speed(2.5)
-    assert slow["15min 当前"].sum() <= t0["15min 当前"].sum()
+    assert slow["15分钟覆盖率（当前）"].sum() <= t0["15分钟覆盖率（当前）"].sum()
     assert (slow["变化"] <= 1e-12).all() and logic.last_seconds > 0
     n = len(logic.stations())
     lon, lat = _lonlat(base, 123)
@@ -42,7 +42,7 @@ def test_callbacks_update_the_community_table(base):
     logic.drag(fid, lon, lat)
     assert [s for s in logic.stations() if s[0] == fid][0][2] == pytest.approx(lon, abs=1e-6)
     t20 = logic.set_target("20min")
-    assert "20min 当前" in t20.columns
+    assert "20分钟覆盖率（当前）" in t20.columns
     logic.undo()
     assert "20min" not in [t.name for t in logic.scenario.coverage.targets]
     # the base never changes
