@@ -12,6 +12,7 @@ and scans ``tile sources x sub-network nodes`` instead of ``sources x all nodes`
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -136,4 +137,304 @@ def coverage_pairs(
         out.nnz,
         limit,
     )
+    return out
+
+
+# ------------------------------------------------------------------ demand atoms, no pairs
+@dataclass
+class CoverAtoms:
+    """Demand units with identical source sets merged into weighted atoms.
+
+    ``mat``: sources x atoms, binary (every source of the input kept, in order; sorted
+    indices); ``weight``: each atom's summed unit weight; ``unit_atom``: each unit's atom
+    (-1: not open, or reaches no source). Atoms are numbered by their first unit, as
+    :func:`geogrid.analyses.siting.solve.reduce_cover` numbers them.
+    """
+
+    mat: sparse.csr_matrix
+    weight: np.ndarray
+    unit_atom: np.ndarray
+
+    @property
+    def n_atoms(self) -> int:
+        """Number of atoms."""
+        return int(self.mat.shape[1])
+
+
+def end_lists(
+    net: WalkNetwork, src: Snap, nodes: np.ndarray, limit_m: float, *, tile_m: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sources within ``limit_m`` of each of ``nodes``, nearest first.
+
+    Returns ``ptr, dist, source``: the sources reaching ``nodes[i]`` are
+    ``source[ptr[i]:ptr[i + 1]]`` at walking distances ``dist[...]`` (ascending; ties by
+    source index), the same distances :func:`coverage_pairs` reads at a unit's edge ends.
+    """
+    pos = np.full(_paths.n_graph_nodes(net), -1, dtype=np.int64)
+    pos[nodes] = np.arange(len(nodes))
+    out_n: list[np.ndarray] = []
+    out_s: list[np.ndarray] = []
+    out_d: list[np.ndarray] = []
+    for idx, sub, dist in _paths.tiled_rows(net, src, limit_m, tile_m=tile_m):
+        at = pos[sub]
+        cols = np.flatnonzero(at >= 0)
+        if len(cols) == 0:
+            continue
+        part = dist[:, cols]
+        r, c = np.nonzero(np.isfinite(part))
+        out_n.append(at[cols[c]])
+        out_s.append(idx[r])
+        out_d.append(part[r, c])
+    if out_n:
+        nn, ss, dd = np.concatenate(out_n), np.concatenate(out_s), np.concatenate(out_d)
+    else:
+        nn = ss = np.zeros(0, dtype=np.int64)
+        dd = np.zeros(0)
+    order = np.lexsort((ss, dd, nn))
+    ptr = np.r_[0, np.cumsum(np.bincount(nn, minlength=len(nodes)))]
+    return ptr, dd[order], ss[order].astype(np.int64)
+
+
+def _prefix_counts(
+    ptr: np.ndarray, dist: np.ndarray, at: np.ndarray, leg: np.ndarray, snap: np.ndarray, limit: float
+) -> np.ndarray:
+    """Per unit, how many sources of its end's list satisfy ``(d + leg) + snap <= limit``.
+
+    The test is :func:`coverage_pairs`' own floating-point expression; it is monotone in
+    ``d`` and the lists ascend, so the sources that pass are a prefix (binary search).
+    """
+    lo = ptr[at].copy()
+    hi = ptr[at + 1].copy()
+    start = lo.copy()
+    if len(dist) == 0:
+        return np.zeros(len(at), dtype=np.int64)
+    while True:
+        open_ = lo < hi
+        if not open_.any():
+            break
+        mid = (lo + hi) // 2
+        d = dist[np.minimum(mid, len(dist) - 1)]
+        ok = ((d + leg) + snap <= limit) & open_
+        lo = np.where(ok, mid + 1, lo)
+        hi = np.where(open_ & ~ok, mid, hi)
+    return lo - start
+
+
+def _direct_keys(
+    unit: Snap, src: Snap, units: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sources on a unit's own edge reached along it: a per-unit key and the pairs.
+
+    Returns ``key`` (per unit: 0 when it reaches no such source, else a bit mask over the
+    sources of its edge, or ``-1 - unit`` when the edge holds more than 62 of them) and the
+    pairs ``(unit, source)`` of ``units`` within ``limit`` (:func:`coverage_pairs`' test).
+    """
+    key = np.zeros(len(unit), dtype=np.int64)
+    pairs = _paths.same_edge_pairs(unit.take(units), src)
+    if len(pairs) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return key, empty, empty
+    pu = units[pairs["unit"].to_numpy(dtype=np.int64)]
+    ps = pairs["src"].to_numpy(dtype=np.int64)
+    ok = pairs["dist"].to_numpy() + unit.snap_m[pu] <= limit
+    # rank of each source among the sources of its edge
+    order = np.lexsort((np.arange(len(src)), src.edge))
+    se = src.edge[order]
+    first = np.r_[True, se[1:] != se[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(se)), 0))
+    rank = np.empty(len(src), dtype=np.int64)
+    rank[order] = np.arange(len(se)) - start
+    count = np.bincount(src.edge, minlength=int(src.edge.max()) + 1)
+    many = count[src.edge[ps]] > 62
+    bits = np.where(ok & ~many, np.left_shift(np.int64(1), np.minimum(rank[ps], 62)), 0)
+    np.add.at(key, pu, bits)  # distinct ranks per unit: the sum is the bit mask
+    key[pu[many]] = -1 - pu[many]
+    return key, pu[ok], ps[ok]
+
+
+def _row_keys(rows: sparse.csr_matrix, seed: int = 0) -> np.ndarray:
+    """Per row: its length and two random 64-bit sums over its columns (same set, same key)."""
+    rng = np.random.default_rng(seed)
+    nnz = np.diff(rows.indptr)
+    out = np.zeros((rows.shape[0], 3), dtype=np.uint64)
+    out[:, 0] = nnz
+    full = np.flatnonzero(nnz > 0)
+    if len(full):
+        for col in (1, 2):
+            r = rng.integers(0, 2**63, size=rows.shape[1], dtype=np.uint64, endpoint=False)
+            out[full, col] = np.add.reduceat(r[rows.indices], rows.indptr[full])
+    return out
+
+
+def _same_rows(rows: sparse.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Whether row ``a[i]`` and row ``b[i]`` (same lengths, sorted indices) hold the same set."""
+    n = np.diff(rows.indptr)[a]
+    seg = np.repeat(np.arange(len(a)), n)
+    off = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+    ia = rows.indices[np.repeat(rows.indptr[a], n) + off]
+    ib = rows.indices[np.repeat(rows.indptr[b], n) + off]
+    bad = np.zeros(len(a), dtype=bool)
+    bad[seg[ia != ib]] = True
+    return ~bad
+
+
+def _merge_rows(rows: sparse.csr_matrix) -> np.ndarray:
+    """Group id of each row by its exact column set (rows with sorted indices).
+
+    Rows are grouped by :func:`_row_keys`, then every row is compared with its group's first
+    row; a row that differs (a hash collision, in practice never) is split off and grouped
+    again by its exact tuple of columns, so the grouping is exact.
+    """
+    _, inv = np.unique(_row_keys(rows), axis=0, return_inverse=True)
+    inv = inv.ravel().astype(np.int64)
+    first = np.full(int(inv.max()) + 1 if len(inv) else 0, -1, dtype=np.int64)
+    first[inv[::-1]] = np.arange(len(inv))[::-1]
+    rep = first[inv]
+    same = _same_rows(rows, np.arange(len(inv)), rep)
+    if not same.all():
+        log.warning("cover atoms: %d row-hash collisions, grouped exactly", int((~same).sum()))
+        seen: dict[tuple[int, ...], int] = {}
+        nxt = len(first)
+        for i in np.flatnonzero(~same).tolist():
+            cols = tuple(rows.indices[rows.indptr[i] : rows.indptr[i + 1]].tolist())
+            if cols not in seen:
+                seen[cols] = nxt
+                nxt += 1
+            inv[i] = seen[cols]
+    return inv
+
+
+def cover_atoms(
+    net: WalkNetwork,
+    src: Snap,
+    unit: Snap,
+    limit_m: float,
+    weight: np.ndarray,
+    open_units: np.ndarray | None = None,
+    *,
+    tile_m: float | None = None,
+) -> CoverAtoms:
+    """Units with the same sources within ``limit_m`` merged, without the unit x source pairs.
+
+    The same atoms, weights and atom order as ``reduce_cover(coverage_pairs(net, src, unit,
+    limit_m), weight, open_units)`` before its source step, exactly (the same floating-point
+    tests). Units on one edge differ only by their position and snap leg: the sources
+    reaching the unit through the edge's end ``u`` are a prefix of the sources sorted by
+    their distance to ``u`` (:func:`end_lists`), likewise for ``v``, and the sources on the
+    edge itself reached along it are few. So each unit's set is fixed by the two prefix
+    lengths (binary searches), its edge's ends and those few sources; the units sharing that
+    key share their set, which is written out once per key and merged across keys by
+    :func:`_merge_rows`.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The walking network.
+    src, unit : Snap
+        Snapped sources (candidate sites; existing facilities appended for relocation) and
+        demand units.
+    limit_m : float
+        Walking distance bound in metres.
+    weight : numpy.ndarray
+        Weight of each unit (e.g. households).
+    open_units : numpy.ndarray, optional
+        Boolean mask of the units to aggregate (default: all).
+    tile_m : float, optional
+        Tile side of the bounded searches (:func:`geogrid.network.paths.tiled_rows`).
+
+    Returns
+    -------
+    CoverAtoms
+        Sources x atoms reach, atom weights and each unit's atom.
+
+    """
+    n_src, n_unit = len(src), len(unit)
+    limit = float(limit_m)
+    units = (
+        np.arange(n_unit) if open_units is None else np.flatnonzero(np.asarray(open_units, bool))
+    )
+    unit_atom = np.full(n_unit, -1, dtype=np.int64)
+    if n_src == 0 or len(units) == 0:
+        return CoverAtoms(sparse.csr_matrix((n_src, 0)), np.zeros(0), unit_atom)
+    xu, xv = _paths.unit_ends(net, unit)
+    xu, xv = xu[units], xv[units]
+    nodes, inv = np.unique(np.r_[xu, xv], return_inverse=True)
+    au, av = inv[: len(units)], inv[len(units) :]
+    ptr, dist, who = end_lists(net, src, nodes, limit, tile_m=tile_m)
+    snap = unit.snap_m[units]
+    ku = _prefix_counts(ptr, dist, au, unit.to_u_m[units], snap, limit)
+    kv = _prefix_counts(ptr, dist, av, unit.to_v_m[units], snap, limit)
+    dkey, du, ds = _direct_keys(unit, src, units, limit)
+    dk = dkey[units]
+    edge = np.where(dk != 0, unit.edge[units], -1)
+    # units with one key share one set: the key's first unit writes it out
+    keys = np.column_stack([au, ku, av, kv, edge, dk])
+    _, kfirst, kinv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    kinv = kinv.ravel()
+    rows = _key_rows(ptr, who, au[kfirst], ku[kfirst], av[kfirst], kv[kfirst], n_src)
+    if len(du):
+        # sources reached along the unit's own edge, for the keys' first units
+        at = np.full(n_unit, -1, dtype=np.int64)
+        at[units[kfirst]] = np.arange(len(kfirst))
+        hit = at[du] >= 0
+        extra = sparse.csr_matrix(
+            (np.ones(int(hit.sum())), (at[du[hit]], ds[hit])), shape=rows.shape
+        )
+        rows = rows + extra
+    rows.sort_indices()
+    rows.data[:] = 1.0
+    reach = np.diff(rows.indptr) > 0
+    group = _merge_rows(rows)
+    # atoms numbered by their first unit; keys that reach nothing make no atom
+    ureach = reach[kinv]
+    ug = group[kinv]
+    n_group = int(group.max()) + 1
+    gfirst = np.full(n_group, n_unit, dtype=np.int64)
+    np.minimum.at(gfirst, ug[ureach], units[ureach])
+    live = np.flatnonzero(gfirst < n_unit)
+    order = live[np.argsort(gfirst[live], kind="stable")]
+    rank = np.full(n_group, -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    unit_atom[units] = np.where(ureach, rank[ug], -1)
+    n_atoms = len(order)
+    w = np.asarray(weight, dtype=float)
+    ok = unit_atom >= 0
+    aw = np.bincount(unit_atom[ok], weights=w[ok], minlength=n_atoms)
+    # each atom's set: the row of one of its keys
+    krep = np.full(n_group, -1, dtype=np.int64)
+    krep[group] = np.arange(len(group))
+    mat = rows[krep[order]].T.tocsr()
+    mat.sort_indices()
+    log.debug(
+        "cover atoms: %d sources x %d units -> %d keys -> %d atoms (%d pairs) within %.0f m",
+        n_src,
+        len(units),
+        len(kfirst),
+        n_atoms,
+        mat.nnz,
+        limit,
+    )
+    return CoverAtoms(mat, aw, unit_atom)
+
+
+def _key_rows(
+    ptr: np.ndarray,
+    who: np.ndarray,
+    au: np.ndarray,
+    ku: np.ndarray,
+    av: np.ndarray,
+    kv: np.ndarray,
+    n_src: int,
+) -> sparse.csr_matrix:
+    """Keys x sources: the first ``ku`` sources of end ``au`` and ``kv`` of end ``av``."""
+    n = len(au)
+    cnt = ku + kv
+    total = int(cnt.sum())
+    row = np.repeat(np.arange(n), cnt)
+    off = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    from_u = off < np.repeat(ku, cnt)
+    base = np.where(from_u, np.repeat(ptr[au], cnt), np.repeat(ptr[av] - ku, cnt))
+    cols = who[base + off]
+    out = sparse.csr_matrix((np.ones(total), (row, cols)), shape=(n, n_src))
+    out.sum_duplicates()
     return out
