@@ -371,7 +371,9 @@ def cover_atoms(
     keys = np.column_stack([au, ku, av, kv, edge, dk])
     _, kfirst, kinv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     kinv = kinv.ravel()
-    rows = _key_rows(ptr, who, au[kfirst], ku[kfirst], av[kfirst], kv[kfirst], n_src)
+    rep = units[kfirst]
+    legs = (unit.to_u_m[rep], unit.to_v_m[rep], unit.snap_m[rep])
+    rows = _key_rows((ptr, dist, who), au[kfirst], av[kfirst], legs, limit, n_src)
     if len(du):
         # sources reached along the unit's own edge, for the keys' first units
         at = np.full(n_unit, -1, dtype=np.int64)
@@ -417,24 +419,77 @@ def cover_atoms(
     return CoverAtoms(mat, aw, unit_atom)
 
 
+def _ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ``arange(start[i], start[i] + count[i])`` and the ``i`` of each."""
+    total = int(count.sum())
+    seg = np.repeat(np.arange(len(count)), count)
+    idx = np.arange(total) - np.repeat(np.cumsum(count) - count - start, count)
+    return idx, seg
+
+
+def _end_unions(
+    lists: tuple[np.ndarray, np.ndarray, np.ndarray], au: np.ndarray, av: np.ndarray, n_src: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per end pair ``(au[p], av[p])``: the sources reaching either end, by source index.
+
+    Returns ``ptr, source, a, b``: pair ``p``'s sources are ``source[ptr[p]:ptr[p + 1]]`` at
+    distances ``a`` from end ``au[p]`` and ``b`` from ``av[p]`` (``inf``: not within reach).
+    """
+    ptr, dist, who = lists
+    ia, pa = _ranges(ptr[au], ptr[au + 1] - ptr[au])
+    ib, pb = _ranges(ptr[av], ptr[av + 1] - ptr[av])
+    pair = np.r_[pa, pb]
+    src = np.r_[who[ia], who[ib]]
+    inf_a, inf_b = np.full(len(ia), np.inf), np.full(len(ib), np.inf)
+    a = np.r_[dist[ia], inf_b]
+    b = np.r_[inf_a, dist[ib]]
+    order = np.argsort(pair * np.int64(n_src) + src, kind="stable")
+    pair, src, a, b = pair[order], src[order], a[order], b[order]
+    first = np.flatnonzero(np.r_[True, (pair[1:] != pair[:-1]) | (src[1:] != src[:-1])])
+    a = np.minimum.reduceat(a, first) if len(first) else a
+    b = np.minimum.reduceat(b, first) if len(first) else b
+    pair, src = pair[first], src[first]
+    out = np.r_[0, np.cumsum(np.bincount(pair, minlength=len(au)))]
+    return out, src, a, b
+
+
 def _key_rows(
-    ptr: np.ndarray,
-    who: np.ndarray,
+    lists: tuple[np.ndarray, np.ndarray, np.ndarray],
     au: np.ndarray,
-    ku: np.ndarray,
     av: np.ndarray,
-    kv: np.ndarray,
+    legs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    limit: float,
     n_src: int,
+    chunk: int = 1 << 22,
 ) -> sparse.csr_matrix:
-    """Keys x sources: the first ``ku`` sources of end ``au`` and ``kv`` of end ``av``."""
-    n = len(au)
-    cnt = ku + kv
-    total = int(cnt.sum())
-    row = np.repeat(np.arange(n), cnt)
-    off = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-    from_u = off < np.repeat(ku, cnt)
-    base = np.where(from_u, np.repeat(ptr[au], cnt), np.repeat(ptr[av] - ku, cnt))
-    cols = who[base + off]
-    out = sparse.csr_matrix((np.ones(total), (row, cols)), shape=(n, n_src))
-    out.sum_duplicates()
+    """Keys x sources: the sources reaching each key's unit through either end of its edge.
+
+    ``legs``: the unit's ``to_u_m``, ``to_v_m`` and ``snap_m``; the test is
+    :func:`coverage_pairs`' own expression, per source of the edge's end union.
+    """
+    to_u, to_v, snap = legs
+    pairs, pinv = np.unique(au * np.int64(len(au) + 1) + av, return_inverse=True)
+    pinv = pinv.ravel()
+    first = np.full(len(pairs), -1, dtype=np.int64)
+    first[pinv[::-1]] = np.arange(len(pinv))[::-1]
+    uptr, usrc, ua, ub = _end_unions(lists, au[first], av[first], n_src)
+    cnt = uptr[pinv + 1] - uptr[pinv]
+    cum = np.cumsum(cnt)
+    total = int(cum[-1]) if len(cum) else 0
+    cuts = np.searchsorted(cum, np.arange(chunk, total, chunk), side="right")
+    edges = np.unique(np.r_[0, cuts, len(au)])
+    out_src: list[np.ndarray] = []
+    row_len = np.zeros(len(au), dtype=np.int64)
+    for lo, hi in zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True):
+        k = np.arange(lo, hi)
+        idx, seg = _ranges(uptr[pinv[k]], cnt[k])
+        kk = k[seg]
+        ok = (ua[idx] + to_u[kk]) + snap[kk] <= limit
+        ok |= (ub[idx] + to_v[kk]) + snap[kk] <= limit
+        out_src.append(usrc[idx[ok]].astype(np.int32))
+        row_len[lo:hi] = np.bincount(seg[ok], minlength=hi - lo)
+    indices = np.concatenate(out_src) if out_src else np.zeros(0, dtype=np.int32)
+    indptr = np.r_[0, np.cumsum(row_len)]
+    out = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(au), n_src))
+    out.has_sorted_indices = True
     return out
