@@ -161,38 +161,76 @@ class CoverAtoms:
         return int(self.mat.shape[1])
 
 
+@dataclass
+class EndLists:
+    """Sources within reach of a set of graph nodes (:func:`end_lists`).
+
+    Node ``i``'s sources are ``rank[ptr[i]:ptr[i + 1]]`` (ascending) at walking distances
+    ``dist[...]``; ``ascending[ptr[i]:ptr[i + 1]]`` holds the same distances sorted.
+    ``rank`` numbers the sources in the order the searches met them; ``source[r]`` is the
+    source of rank ``r``.
+    """
+
+    ptr: np.ndarray
+    rank: np.ndarray
+    dist: np.ndarray
+    ascending: np.ndarray
+    source: np.ndarray
+
+
 def end_lists(
     net: WalkNetwork, src: Snap, nodes: np.ndarray, limit_m: float, *, tile_m: float | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sources within ``limit_m`` of each of ``nodes``, nearest first.
+) -> EndLists:
+    """Return the sources within ``limit_m`` of each of ``nodes`` and their distances.
 
-    Returns ``ptr, dist, source``: the sources reaching ``nodes[i]`` are
-    ``source[ptr[i]:ptr[i + 1]]`` at walking distances ``dist[...]`` (ascending; ties by
-    source index), the same distances :func:`coverage_pairs` reads at a unit's edge ends.
+    The distances are those :func:`coverage_pairs` reads at a unit's edge ends (the same
+    tiled searches). Both orders are made by counting sorts (sparse COO to CSR), except the
+    one sort of the distances.
     """
+    n_src = len(src)
     pos = np.full(_paths.n_graph_nodes(net), -1, dtype=np.int64)
     pos[nodes] = np.arange(len(nodes))
+    source = np.full(n_src, -1, dtype=np.int64)
+    seen = 0
     out_n: list[np.ndarray] = []
-    out_s: list[np.ndarray] = []
+    out_r: list[np.ndarray] = []
     out_d: list[np.ndarray] = []
     for idx, sub, dist in _paths.tiled_rows(net, src, limit_m, tile_m=tile_m):
         at = pos[sub]
-        cols = np.flatnonzero(at >= 0)
-        if len(cols) == 0:
-            continue
-        part = dist[:, cols]
-        r, c = np.nonzero(np.isfinite(part))
-        out_n.append(at[cols[c]])
-        out_s.append(idx[r])
-        out_d.append(part[r, c])
-    if out_n:
-        nn, ss, dd = np.concatenate(out_n), np.concatenate(out_s), np.concatenate(out_d)
-    else:
-        nn = ss = np.zeros(0, dtype=np.int64)
-        dd = np.zeros(0)
-    order = np.lexsort((ss, dd, nn))
-    ptr = np.r_[0, np.cumsum(np.bincount(nn, minlength=len(nodes)))]
-    return ptr, dd[order], ss[order].astype(np.int64)
+        source[seen : seen + len(idx)] = idx
+        flat = np.flatnonzero(np.isfinite(dist))
+        col = at[flat % dist.shape[1]]
+        keep = col >= 0
+        flat = flat[keep]
+        out_n.append(col[keep].astype(np.int32))
+        out_r.append((seen + flat // dist.shape[1]).astype(np.int32))
+        out_d.append(dist.ravel()[flat])
+        seen += len(idx)
+    missing = np.setdiff1d(np.arange(n_src), source[:seen])
+    source[seen:] = missing
+    nn = np.concatenate(out_n) if out_n else np.zeros(0, dtype=np.int32)
+    rr = np.concatenate(out_r) if out_r else np.zeros(0, dtype=np.int32)
+    dd = np.concatenate(out_d) if out_d else np.zeros(0)
+    shape = (len(nodes), max(n_src, 1))
+    # entries come by rank: a counting sort by node keeps each node's ranks ascending
+    by_rank = sparse.csr_matrix((dd, (nn, rr)), shape=shape)
+    # each node's distances ascending: a CSR whose column indices are the distances' bit
+    # patterns (non-negative doubles order as their int64 bits), sorted row by row
+    by_dist = sparse.csr_matrix(
+        (np.ones(by_rank.nnz, np.int8), by_rank.data.view(np.int64).copy(), by_rank.indptr),
+        shape=(len(nodes), 2**62),
+    )
+    by_dist.has_sorted_indices = False
+    by_dist.sort_indices()
+    if by_rank.nnz != len(dd) or by_dist.nnz != len(dd):  # distances are > 0: never pruned
+        raise AssertionError("end lists lost entries")
+    return EndLists(
+        by_rank.indptr.astype(np.int64),
+        by_rank.indices.astype(np.int64),
+        by_rank.data,
+        by_dist.indices.view(np.float64),
+        source,
+    )
 
 
 def _prefix_counts(
@@ -269,10 +307,9 @@ def _row_keys(rows: sparse.csr_matrix, seed: int = 0) -> np.ndarray:
 def _same_rows(rows: sparse.csr_matrix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Whether row ``a[i]`` and row ``b[i]`` (same lengths, sorted indices) hold the same set."""
     n = np.diff(rows.indptr)[a]
-    seg = np.repeat(np.arange(len(a)), n)
-    off = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-    ia = rows.indices[np.repeat(rows.indptr[a], n) + off]
-    ib = rows.indices[np.repeat(rows.indptr[b], n) + off]
+    pa, seg = _ranges(rows.indptr[a], n)
+    ia = rows.indices[pa]
+    ib = rows.indices[pa + np.repeat(rows.indptr[b] - rows.indptr[a], n)]
     bad = np.zeros(len(a), dtype=bool)
     bad[seg[ia != ib]] = True
     return ~bad
@@ -290,7 +327,9 @@ def _merge_rows(rows: sparse.csr_matrix) -> np.ndarray:
     first = np.full(int(inv.max()) + 1 if len(inv) else 0, -1, dtype=np.int64)
     first[inv[::-1]] = np.arange(len(inv))[::-1]
     rep = first[inv]
-    same = _same_rows(rows, np.arange(len(inv)), rep)
+    same = np.ones(len(inv), dtype=bool)
+    other = np.flatnonzero(rep != np.arange(len(inv)))
+    same[other] = _same_rows(rows, other, rep[other])
     if not same.all():
         log.warning("cover atoms: %d row-hash collisions, grouped exactly", int((~same).sum()))
         seen: dict[tuple[int, ...], int] = {}
@@ -360,31 +399,32 @@ def cover_atoms(
     xu, xv = xu[units], xv[units]
     nodes, inv = np.unique(np.r_[xu, xv], return_inverse=True)
     au, av = inv[: len(units)], inv[len(units) :]
-    ptr, dist, who = end_lists(net, src, nodes, limit, tile_m=tile_m)
+    lists = end_lists(net, src, nodes, limit, tile_m=tile_m)
+    ptr = lists.ptr
     snap = unit.snap_m[units]
-    ku = _prefix_counts(ptr, dist, au, unit.to_u_m[units], snap, limit)
-    kv = _prefix_counts(ptr, dist, av, unit.to_v_m[units], snap, limit)
+    ku = _prefix_counts(ptr, lists.ascending, au, unit.to_u_m[units], snap, limit)
+    kv = _prefix_counts(ptr, lists.ascending, av, unit.to_v_m[units], snap, limit)
     dkey, du, ds = _direct_keys(unit, src, units, limit)
+    rank_of = np.empty(n_src, dtype=np.int64)
+    rank_of[lists.source] = np.arange(n_src)
     dk = dkey[units]
     edge = np.where(dk != 0, unit.edge[units], -1)
     # units with one key share one set: the key's first unit writes it out
-    keys = np.column_stack([au, ku, av, kv, edge, dk])
-    _, kfirst, kinv = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    kinv = kinv.ravel()
+    kfirst, kinv = _group((dk, edge, kv, av, ku, au))
     rep = units[kfirst]
     legs = (unit.to_u_m[rep], unit.to_v_m[rep], unit.snap_m[rep])
-    rows = _key_rows((ptr, dist, who), au[kfirst], av[kfirst], legs, limit, n_src)
+    rows = _key_rows((ptr, lists.dist, lists.rank), au[kfirst], av[kfirst], legs, limit, n_src)
     if len(du):
         # sources reached along the unit's own edge, for the keys' first units
         at = np.full(n_unit, -1, dtype=np.int64)
         at[units[kfirst]] = np.arange(len(kfirst))
         hit = at[du] >= 0
         extra = sparse.csr_matrix(
-            (np.ones(int(hit.sum())), (at[du[hit]], ds[hit])), shape=rows.shape
+            (np.ones(int(hit.sum()), np.int8), (at[du[hit]], rank_of[ds[hit]])), shape=rows.shape
         )
         rows = rows + extra
     rows.sort_indices()
-    rows.data[:] = 1.0
+    rows.data[:] = 1
     reach = np.diff(rows.indptr) > 0
     group = _merge_rows(rows)
     # atoms numbered by their first unit; keys that reach nothing make no atom
@@ -405,8 +445,9 @@ def cover_atoms(
     # each atom's set: the row of one of its keys
     krep = np.full(n_group, -1, dtype=np.int64)
     krep[group] = np.arange(len(group))
-    mat = rows[krep[order]].T.tocsr()
+    mat = rows[krep[order]].T.tocsr()[rank_of]  # rows in rank order, back to sources
     mat.sort_indices()
+    mat.data = np.ones(mat.nnz)
     log.debug(
         "cover atoms: %d sources x %d units -> %d keys -> %d atoms (%d pairs) within %.0f m",
         n_src,
@@ -417,6 +458,21 @@ def cover_atoms(
         limit,
     )
     return CoverAtoms(mat, aw, unit_atom)
+
+
+def _group(cols: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Groups of equal rows over ``cols`` (last column primary): first member, group of each."""
+    order = np.lexsort(cols)
+    new = np.zeros(len(order), dtype=bool)
+    new[:1] = True
+    for c in cols:
+        cs = c[order]
+        new[1:] |= cs[1:] != cs[:-1]
+    gid = np.cumsum(new) - 1
+    inv = np.empty(len(order), dtype=np.int64)
+    inv[order] = gid
+    first = order[new]  # lexsort is stable: the lowest index of each group
+    return first, inv
 
 
 def _ranges(start: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -438,17 +494,25 @@ def _end_unions(
     ptr, dist, who = lists
     ia, pa = _ranges(ptr[au], ptr[au + 1] - ptr[au])
     ib, pb = _ranges(ptr[av], ptr[av + 1] - ptr[av])
-    pair = np.r_[pa, pb]
-    src = np.r_[who[ia], who[ib]]
-    inf_a, inf_b = np.full(len(ia), np.inf), np.full(len(ib), np.inf)
-    a = np.r_[dist[ia], inf_b]
-    b = np.r_[inf_a, dist[ib]]
-    order = np.argsort(pair * np.int64(n_src) + src, kind="stable")
-    pair, src, a, b = pair[order], src[order], a[order], b[order]
-    first = np.flatnonzero(np.r_[True, (pair[1:] != pair[:-1]) | (src[1:] != src[:-1])])
-    a = np.minimum.reduceat(a, first) if len(first) else a
-    b = np.minimum.reduceat(b, first) if len(first) else b
-    pair, src = pair[first], src[first]
+    n_a = len(ia)
+    # both halves ascend by (pair, rank): the stable sort merges two runs
+    key = np.concatenate([pa * np.int64(n_src) + who[ia], pb * np.int64(n_src) + who[ib]])
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    pos = np.flatnonzero(first)
+    o = order[pos]
+    from_a = o < n_a
+    # a source reached from both ends: its A entry comes first, its B entry next
+    dup = np.zeros(len(pos), dtype=bool)
+    nxt = pos + 1 < len(key)
+    dup[nxt] = ~first[np.minimum(pos + 1, len(key) - 1)][nxt]
+    a = np.where(from_a, dist[ia[np.minimum(o, n_a - 1)]] if n_a else np.inf, np.inf)
+    ob = np.where(dup, order[np.minimum(pos + 1, len(key) - 1)], o) - n_a
+    b = np.where(from_a & ~dup, np.inf, dist[ib[np.clip(ob, 0, max(len(ib) - 1, 0))]] if len(ib) else np.inf)
+    pair = key[pos] // n_src
+    src = key[pos] - pair * n_src
     out = np.r_[0, np.cumsum(np.bincount(pair, minlength=len(au)))]
     return out, src, a, b
 
@@ -490,6 +554,8 @@ def _key_rows(
         row_len[lo:hi] = np.bincount(seg[ok], minlength=hi - lo)
     indices = np.concatenate(out_src) if out_src else np.zeros(0, dtype=np.int32)
     indptr = np.r_[0, np.cumsum(row_len)]
-    out = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(au), n_src))
+    out = sparse.csr_matrix(
+        (np.ones(len(indices), np.int8), indices, indptr), shape=(len(au), n_src)
+    )
     out.has_sorted_indices = True
     return out
