@@ -234,7 +234,13 @@ def end_lists(
 
 
 def _prefix_counts(
-    ptr: np.ndarray, dist: np.ndarray, at: np.ndarray, leg: np.ndarray, snap: np.ndarray, limit: float
+    ptr: np.ndarray,
+    dist: np.ndarray,
+    at: np.ndarray,
+    leg: np.ndarray,
+    snap: np.ndarray,
+    *,
+    limit: float,
 ) -> np.ndarray:
     """Per unit, how many sources of its end's list satisfy ``(d + leg) + snap <= limit``.
 
@@ -261,7 +267,7 @@ def _prefix_counts(
 def _direct_keys(
     unit: Snap, src: Snap, units: np.ndarray, limit: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sources on a unit's own edge reached along it: a per-unit key and the pairs.
+    """Key units by the sources on their own edge that they reach along it; return the pairs.
 
     Returns ``key`` (per unit: 0 when it reaches no such source, else a bit mask over the
     sources of its edge, or ``-1 - unit`` when the edge holds more than 62 of them) and the
@@ -349,8 +355,8 @@ def cover_atoms(
     unit: Snap,
     limit_m: float,
     weight: np.ndarray,
-    open_units: np.ndarray | None = None,
     *,
+    open_units: np.ndarray | None = None,
     tile_m: float | None = None,
 ) -> CoverAtoms:
     """Units with the same sources within ``limit_m`` merged, without the unit x source pairs.
@@ -402,8 +408,8 @@ def cover_atoms(
     lists = end_lists(net, src, nodes, limit, tile_m=tile_m)
     ptr = lists.ptr
     snap = unit.snap_m[units]
-    ku = _prefix_counts(ptr, lists.ascending, au, unit.to_u_m[units], snap, limit)
-    kv = _prefix_counts(ptr, lists.ascending, av, unit.to_v_m[units], snap, limit)
+    ku = _prefix_counts(ptr, lists.ascending, au, unit.to_u_m[units], snap, limit=limit)
+    kv = _prefix_counts(ptr, lists.ascending, av, unit.to_v_m[units], snap, limit=limit)
     dkey, du, ds = _direct_keys(unit, src, units, limit)
     rank_of = np.empty(n_src, dtype=np.int64)
     rank_of[lists.source] = np.arange(n_src)
@@ -413,7 +419,9 @@ def cover_atoms(
     kfirst, kinv = _group((dk, edge, kv, av, ku, au))
     rep = units[kfirst]
     legs = (unit.to_u_m[rep], unit.to_v_m[rep], unit.snap_m[rep])
-    rows = _key_rows((ptr, lists.dist, lists.rank), au[kfirst], av[kfirst], legs, limit, n_src)
+    rows = _key_rows(
+        (ptr, lists.dist, lists.rank), au[kfirst], av[kfirst], legs, limit=limit, n_src=n_src
+    )
     if len(du):
         # sources reached along the unit's own edge, for the keys' first units
         at = np.full(n_unit, -1, dtype=np.int64)
@@ -461,7 +469,7 @@ def cover_atoms(
 
 
 def _group(cols: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Groups of equal rows over ``cols`` (last column primary): first member, group of each."""
+    """Group equal rows over ``cols`` (last column primary): first member, group of each."""
     order = np.lexsort(cols)
     new = np.zeros(len(order), dtype=bool)
     new[:1] = True
@@ -510,7 +518,9 @@ def _end_unions(
     dup[nxt] = ~first[np.minimum(pos + 1, len(key) - 1)][nxt]
     a = np.where(from_a, dist[ia[np.minimum(o, n_a - 1)]] if n_a else np.inf, np.inf)
     ob = np.where(dup, order[np.minimum(pos + 1, len(key) - 1)], o) - n_a
-    b = np.where(from_a & ~dup, np.inf, dist[ib[np.clip(ob, 0, max(len(ib) - 1, 0))]] if len(ib) else np.inf)
+    b = np.where(
+        from_a & ~dup, np.inf, dist[ib[np.clip(ob, 0, max(len(ib) - 1, 0))]] if len(ib) else np.inf
+    )
     pair = key[pos] // n_src
     src = key[pos] - pair * n_src
     out = np.r_[0, np.cumsum(np.bincount(pair, minlength=len(au)))]
@@ -522,6 +532,7 @@ def _key_rows(
     au: np.ndarray,
     av: np.ndarray,
     legs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
     limit: float,
     n_src: int,
     chunk: int = 1 << 22,
