@@ -144,3 +144,20 @@ def test_atoms_mclp_objective_equal(demo):
         a, b_ = ref.solve(k), new.solve(k)
         assert a.gap <= 1e-6 and b_.gap <= 1e-6
         assert b_.objective == pytest.approx(a.objective, rel=1e-9)
+
+
+def test_atoms_when_nothing_reaches():
+    net = _grid(4, 100.0)
+    rng = np.random.default_rng(2)
+    units = _on_edges(net, rng.choice(net.n_edges, 30), rng)
+    cand = _on_edges(net, rng.choice(net.n_edges, 5), rng)
+    w = np.ones(len(units))
+    none = M.cover_atoms(net, cand, units, 1e-3, w)  # no walk that short from any candidate
+    assert none.n_atoms == 0
+    assert none.mat.shape == (5, 0)
+    assert (none.unit_atom == -1).all()
+    closed = M.cover_atoms(net, cand, units, 500.0, w, open_units=np.zeros(len(units), bool))
+    assert closed.n_atoms == 0
+    assert (closed.unit_atom == -1).all()
+    nosrc = M.cover_atoms(net, cand.take(np.zeros(0, dtype=np.int64)), units, 500.0, w)
+    assert nosrc.mat.shape == (0, 0)
