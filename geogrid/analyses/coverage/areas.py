@@ -11,10 +11,14 @@ buffer of the reached street segments to within one raster cell (``resolution_m`
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import shapely
 
 from geogrid.network.build import WalkNetwork
+from geogrid.network.snap import Snap
 
 __all__: list[str] = []
 
@@ -386,3 +390,381 @@ def direct_distance(
     """Walk from a point ``leg`` metres off the edge at ``pos`` to the cell runs ``idx``."""
     gap = np.maximum(np.maximum(cells["pmin"][idx] - pos, pos - cells["pmax"][idx]), 0.0)
     return leg + gap
+
+
+# ---------------------------------------------------------------------- exact reached lines
+# ``service_areas(lines=True)``: the reached street pieces themselves. Pieces that meet end to
+# end (same coordinates) are chained into trails, one LineString per trail instead of one per
+# edge piece: the same points, half the parts and a third fewer coordinates at city scale.
+
+ENDPOINT_TOL_M = 1e-9  # an interval this close to both ends of its edge is the whole edge
+
+
+def end_intervals(
+    length: np.ndarray, du: np.ndarray, dv: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reached intervals of edges walked into from their ends within ``limit``.
+
+    Parameters
+    ----------
+    length, du, dv : numpy.ndarray
+        Per entry: the edge's length and the walking distances at its ``u`` and ``v`` ends
+        (``inf`` when not reached).
+    limit : float
+        Walking distance in metres.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Entry index, start and end (metres from ``u``) of each reached interval: the whole
+        edge, or ``[0, limit - du]`` and / or ``[length - (limit - dv), length]``.
+
+    """
+    a = limit - du
+    b = limit - dv
+    whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
+    i_w = np.flatnonzero(whole)
+    i_u = np.flatnonzero(~whole & (a > 0))
+    i_v = np.flatnonzero(~whole & (b > 0))
+    idx = np.concatenate([i_w, i_u, i_v])
+    start = np.concatenate([np.zeros(len(i_w) + len(i_u)), length[i_v] - b[i_v]])
+    end = np.concatenate([length[i_w], a[i_u], length[i_v]])
+    return idx, start, end
+
+
+def own_intervals(
+    pos: np.ndarray, leg: np.ndarray, length: np.ndarray, limit: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reached intervals of sources' own edges walked directly from the source.
+
+    Parameters
+    ----------
+    pos, leg, length : numpy.ndarray
+        Per source: position along its edge (metres from ``u``), snap leg, edge length.
+    limit : float
+        Walking distance in metres.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Source index (sources with ``leg < limit``), start and end of the interval.
+
+    """
+    r = limit - leg
+    ok = np.flatnonzero(r > 0)
+    lo = np.clip(pos[ok] - r[ok], 0, length[ok])
+    hi = np.clip(pos[ok] + r[ok], 0, length[ok])
+    return ok, lo, hi
+
+
+def merge_intervals(
+    group: np.ndarray, edge: np.ndarray, start: np.ndarray, end: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Union of intervals per (group, edge).
+
+    Parameters
+    ----------
+    group, edge, start, end : numpy.ndarray
+        One interval per entry (metres from the edge's ``u``).
+    length : numpy.ndarray
+        Length of every network edge.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Group, edge, start, end and ``whole`` (the interval is the whole edge) of the
+        disjoint merged intervals, sorted by group, edge and start.
+
+    """
+    if len(edge) == 0:
+        z = np.zeros(0)
+        return group, edge, z, z, z.astype(bool)
+    order = np.lexsort((start, edge, group))
+    g, e, s, t = group[order], edge[order], start[order], end[order]
+    same = np.r_[False, (g[1:] == g[:-1]) & (e[1:] == e[:-1])]
+    run = np.cumsum(~same)
+    # running maximum of the ends within each (group, edge) run, by doubling (runs are short)
+    run_end = t.copy()
+    k = 1
+    while k < len(t):
+        joined = run[k:] == run[:-k]
+        if not joined.any():
+            break
+        run_end[k:] = np.where(joined, np.maximum(run_end[k:], run_end[:-k]), run_end[k:])
+        k *= 2
+    new = ~same | (s > np.r_[-np.inf, run_end[:-1]])
+    first = np.flatnonzero(new)
+    bs = s[first]
+    bt = np.maximum.reduceat(t, first)
+    be, bg = e[first], g[first]
+    whole = (bs <= ENDPOINT_TOL_M) & (bt >= length[be] - ENDPOINT_TOL_M)
+    return bg, be, bs, bt, whole
+
+
+def piece_coords(
+    net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray, whole: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of edge pieces ``[start, end]`` as one ragged array.
+
+    A whole piece is its edge's vertices; a partial one is the point at ``start``, the
+    edge's vertices strictly inside, and the point at ``end`` (as ``shapely.substring``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        Coordinates ``(n, 2)`` and offsets (piece ``i`` is ``xy[off[i]:off[i + 1]]``).
+
+    """
+    coords, _, cum, voff = edge_vertices(net)
+    n = len(edge)
+    cnt = voff[edge + 1] - voff[edge]
+    owner = np.repeat(np.arange(n), cnt)
+    vidx = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt) + np.repeat(voff[edge], cnt)
+    vc = cum[vidx]
+    keep = np.flatnonzero(whole[owner] | ((vc > start[owner]) & (vc < end[owner])))
+    kept = np.bincount(owner[keep], minlength=n)
+    part = np.flatnonzero(~whole)
+    size = kept + 2 * (~whole)
+    off = np.r_[0, np.cumsum(size)]
+    xy = np.empty((int(off[-1]), 2))
+    ko = owner[keep]
+    rank = np.arange(len(keep)) - (np.cumsum(kept) - kept)[ko]
+    xy[off[ko] + (~whole[ko]) + rank] = coords[vidx[keep]]
+    if len(part):
+        lines = np.asarray(net.edges.geometry.values)[edge[part]]
+        xy[off[part]] = shapely.get_coordinates(shapely.line_interpolate_point(lines, start[part]))
+        xy[off[part + 1] - 1] = shapely.get_coordinates(
+            shapely.line_interpolate_point(lines, end[part])
+        )
+    return xy, off
+
+
+def _end_nodes(net: WalkNetwork, edge: np.ndarray, xy: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """Node at each piece end, or -1 where the end is not exactly on one of its edge's ends.
+
+    End ``2 i`` is the first point of piece ``i``, ``2 i + 1`` its last.
+    """
+    nx = net.nodes["x"].to_numpy()
+    ny = net.nodes["y"].to_numpy()
+    u = net.edges["u"].to_numpy()[edge]
+    v = net.edges["v"].to_numpy()[edge]
+    node = np.full(2 * len(edge), -1, dtype=np.int64)
+    for k, at in ((0, off[:-1]), (1, off[1:] - 1)):
+        px, py = xy[at, 0], xy[at, 1]
+        on_u = (px == nx[u]) & (py == ny[u])
+        on_v = (px == nx[v]) & (py == ny[v])
+        node[k::2] = np.where(on_u, u, np.where(on_v, v, -1))
+    return node
+
+
+def _end_partners(group: np.ndarray, node: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Pair the piece ends of a group on the same node, two by two.
+
+    Returns the partner end of each end, or -1 (a trail ends there).
+    """
+    at = np.flatnonzero(node >= 0)
+    key = np.repeat(group, 2)[at] * n_nodes + node[at]
+    by = np.argsort(key, kind="stable")
+    o, sk = at[by], key[by]
+    new = np.r_[True, sk[1:] != sk[:-1]]
+    first = np.flatnonzero(new)
+    run = np.cumsum(new) - 1
+    idx = np.arange(len(o))
+    rank = idx - first[run]
+    run_len = np.diff(np.r_[first, len(o)])[run]
+    mate = np.where(rank % 2 == 0, np.where(rank + 1 < run_len, idx + 1, -1), idx - 1)
+    partner = np.full(len(node), -1, dtype=np.int64)
+    partner[o] = np.where(mate >= 0, o[np.maximum(mate, 0)], -1)
+    return partner
+
+
+def _links(partner: np.ndarray) -> Any:
+    """Sparse piece-to-piece links of paired ends (one entry per pair)."""
+    from scipy import sparse
+
+    n = len(partner) // 2
+    a = np.flatnonzero(partner > np.arange(2 * n))
+    row = a // 2  # sorted, since ``a`` is
+    indptr = np.searchsorted(row, np.arange(n + 1))
+    return sparse.csr_matrix((np.ones(len(a), np.int8), partner[a] // 2, indptr), shape=(n, n))
+
+
+def _trails(partner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split the linked pieces into trails: (partners, trail label, position in the trail).
+
+    Pieces linked by paired ends form paths and cycles (two ends per piece). A path starts at
+    its lowest piece with a free end; a cycle is opened at the first end of its lowest piece
+    (the returned partners no longer pair that end), so that every trail is a path.
+    """
+    from scipy.sparse import csgraph
+
+    n = len(partner) // 2
+    links = _links(partner)
+    _, label = csgraph.connected_components(links, directed=False)
+    closed = (partner[0::2] >= 0) & (partner[1::2] >= 0)
+    by = np.lexsort((np.arange(n), closed, label))
+    heads = by[np.r_[True, label[by][1:] != label[by][:-1]]]
+    cyc = heads[closed[heads]]
+    if len(cyc):
+        partner = partner.copy()
+        mate = partner[2 * cyc]
+        partner[2 * cyc] = -1
+        partner[mate] = -1
+        links = _links(partner)
+    pos = csgraph.dijkstra(links, directed=False, indices=heads, unweighted=True, min_only=True)
+    return partner, label, pos
+
+
+def chain_pieces(
+    group: np.ndarray, xy: np.ndarray, off: np.ndarray, node: np.ndarray, n_nodes: int
+) -> tuple[np.ndarray, Any]:
+    """MultiLineStrings per group, pieces that meet end to end joined into trails.
+
+    Parameters
+    ----------
+    group : numpy.ndarray
+        Group of each piece.
+    xy, off : numpy.ndarray
+        Piece coordinates as from :func:`piece_coords`.
+    node : numpy.ndarray
+        Network node at each piece end (-1: none), ends ``2 i`` and ``2 i + 1`` of piece ``i``.
+    n_nodes : int
+        Number of network nodes.
+
+    Returns
+    -------
+    tuple
+        The groups present (sorted) and one MultiLineString each. Each trail repeats no piece
+        and no point of a piece beyond the joints, so the lines cover exactly the pieces.
+
+    """
+    if len(group) == 0:
+        return np.zeros(0, dtype=np.int64), np.array([], dtype=object)
+    partner, label, pos = _trails(_end_partners(group, node, n_nodes))
+    # trails of one group together, each trail in walking order
+    order = np.lexsort((pos, label, group))
+    head = np.r_[True, label[order][1:] != label[order][:-1]]
+    # a piece is walked backwards (last point first) unless its first point joins the
+    # previous piece, or, for a trail's first piece, is free
+    p0 = partner[2 * order]
+    prev = np.r_[-1, order[:-1]]
+    rev = np.where(head, p0 >= 0, (p0 < 0) | (p0 // 2 != prev))
+    cnt = np.diff(off)[order]
+    out = cnt - (~head)  # a joined piece starts at the previous one's last point
+    j = np.repeat(np.arange(len(order)), out)
+    k = np.arange(out.sum()) - np.repeat(np.cumsum(out) - out, out) + (~head)[j]
+    src = off[order][j] + np.where(rev[j], cnt[j] - 1 - k, k)
+    t_first = np.flatnonzero(head)
+    line_off = np.r_[0, np.cumsum(np.add.reduceat(out, t_first))]
+    tg = group[order[t_first]]
+    groups, n_parts = np.unique(tg, return_counts=True)
+    geoms = shapely.from_ragged_array(
+        shapely.GeometryType.MULTILINESTRING,
+        xy[src],
+        (line_off, np.r_[0, np.cumsum(n_parts)]),
+    )
+    return groups, geoms
+
+
+def reached_lines(
+    net: WalkNetwork, group: np.ndarray, edge: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact reached lines and metres per group from (possibly overlapping) edge intervals.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The groups present (sorted), metres of street reached and one MultiLineString each.
+
+    """
+    length = net.edges["length_m"].to_numpy()
+    g, e, s, t, whole = merge_intervals(group, edge, start, end, length)
+    xy, off = piece_coords(net, e, s, t, whole)
+    groups, geoms = chain_pieces(g, xy, off, _end_nodes(net, e, xy, off), net.n_nodes)
+    metres = np.bincount(g, t - s, minlength=int(g.max(initial=-1)) + 1)[groups]
+    return groups, metres, geoms
+
+
+TileEnds = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def service_lines(
+    net: WalkNetwork,
+    limits: dict[str, float],
+    ends: tuple[np.ndarray, np.ndarray],
+    sources: Snap,
+    ids: np.ndarray,
+    tiles: Iterable[TileEnds] = (),
+) -> tuple[list[dict[str, Any]], list[Any]]:
+    """Rows and geometries of ``service_areas(lines=True)``: exact reached street lines.
+
+    Parameters
+    ----------
+    net : WalkNetwork
+        The walking network.
+    limits : dict
+        Target name -> walking distance in metres. Targets with the same distance share one
+        geometry object (the rows stay cumulative: a 15-minute row holds the 10-minute one).
+    ends : tuple of numpy.ndarray
+        Distance to the nearest source at the ``u`` and ``v`` end of every edge (the union).
+    sources : Snap
+        The sources (active facilities), aligned with ``ids``.
+    ids : numpy.ndarray
+        Facility id of each source.
+    tiles : iterable
+        Per tile of bounded searches ``(source positions, row, edge, du, dv)``: for each
+        source (``row`` indexes ``source positions``) the edges with a reached end and its
+        own edge, with the distances at their ends. Empty: the union only.
+
+    Returns
+    -------
+    tuple of list
+        Row dicts (``facility_id``, ``target``, ``max_dist_m``, ``reached_km``) and their
+        MultiLineStrings: the union (``"all"``) per target, then per source and target
+        reached (a target reaching no street has no per-facility row).
+
+    """
+    length = net.edges["length_m"].to_numpy()
+    distinct = list(dict.fromkeys(limits.values()))
+    own_len = length[sources.edge]
+    rows: list[dict[str, Any]] = []
+    geoms: list[Any] = []
+    union: dict[float, tuple[float, Any]] = {}
+    for lim in distinct:
+        i, s, t = end_intervals(length, ends[0], ends[1], lim)
+        j, os_, ot = own_intervals(sources.pos_m, sources.snap_m, own_len, lim)
+        edge = np.concatenate([i, sources.edge[j]])
+        _, metres, got = reached_lines(
+            net, np.zeros(len(edge), dtype=np.int64), edge, np.r_[s, os_], np.r_[t, ot]
+        )
+        m = float(metres[0]) if len(got) else 0.0
+        union[lim] = (round(m / 1000.0, 3), got[0] if len(got) else shapely.MultiLineString())
+    for name, lim in limits.items():
+        km, geom = union[lim]
+        rows.append({"facility_id": "all", "target": name, "max_dist_m": lim, "reached_km": km})
+        geoms.append(geom)
+    per: list[dict[float, tuple[float, Any]]] = [{} for _ in range(len(sources))]
+    for tidx, r, e, du, dv in tiles:
+        for lim in distinct:
+            i, s, t = end_intervals(length[e], du, dv, lim)
+            j, os_, ot = own_intervals(
+                sources.pos_m[tidx], sources.snap_m[tidx], own_len[tidx], lim
+            )
+            groups, metres, got = reached_lines(
+                net,
+                np.concatenate([r[i], j]),
+                np.concatenate([e[i], sources.edge[tidx[j]]]),
+                np.r_[s, os_],
+                np.r_[t, ot],
+            )
+            for g, m, geom in zip(tidx[groups].tolist(), metres.tolist(), got, strict=True):
+                per[g][lim] = (round(m / 1000.0, 3), geom)
+    for k, got_k in enumerate(per):
+        for name, lim in limits.items():
+            if lim in got_k:
+                km, geom = got_k[lim]
+                rows.append(
+                    {"facility_id": ids[k], "target": name, "max_dist_m": lim, "reached_km": km}
+                )
+                geoms.append(geom)
+    return rows, geoms

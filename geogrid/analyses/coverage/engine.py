@@ -953,47 +953,6 @@ def substrings(
     return np.asarray(shapely.linestrings(xy[order], indices=seg_all[order]))
 
 
-def _reached_pieces(
-    net: WalkNetwork, du: np.ndarray, dv: np.ndarray, edge: np.ndarray, limit: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Reached intervals of edges given distances at their ends: (edge, start, end, whole)."""
-    length = net.edges["length_m"].to_numpy()[edge]
-    a = limit - du
-    b = limit - dv
-    whole = (a >= length) | (b >= length) | ((a >= 0) & (b >= 0) & (a + b >= length))
-    from_u = ~whole & (a > 0)
-    from_v = ~whole & (b > 0)
-    e = np.concatenate([edge[whole], edge[from_u], edge[from_v]])
-    s = np.concatenate([np.zeros(whole.sum()), np.zeros(from_u.sum()), (length - b)[from_v]])
-    t = np.concatenate([length[whole], a[from_u], length[from_v]])
-    w = np.concatenate([np.ones(whole.sum(), bool), np.zeros(from_u.sum() + from_v.sum(), bool)])
-    return e, s, t, w
-
-
-def _own_edge(
-    cov: Coverage, idx: np.ndarray, limit: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    s = cov.fac_snap
-    r = limit - s.snap_m[idx]
-    ok = r > 0
-    length = cov.net.edges["length_m"].to_numpy()[s.edge[idx]]
-    lo = np.clip(s.pos_m[idx] - r, 0, length)
-    hi = np.clip(s.pos_m[idx] + r, 0, length)
-    return s.edge[idx][ok], lo[ok], hi[ok]
-
-
-def _segments(
-    cov: Coverage, edge: np.ndarray, s: np.ndarray, t: np.ndarray, whole: np.ndarray
-) -> np.ndarray:
-    geoms = np.empty(len(edge), dtype=object)
-    allg = np.asarray(cov.net.edges.geometry.values)
-    geoms[whole] = allg[edge[whole]]
-    part = ~whole
-    if part.any():
-        geoms[part] = substrings(cov.net, edge[part], s[part], t[part])
-    return geoms
-
-
 def service_areas(
     cov: Coverage,
     *,
@@ -1028,87 +987,21 @@ def service_areas(
 
 
 def _service_lines(cov: Coverage, limits: dict[str, float], per_facility: bool) -> gpd.GeoDataFrame:
-    """Reached street segments per target (``service_areas(lines=True)``), exact."""
+    """Reached street lines per target (``service_areas(lines=True)``), exact."""
+    from geogrid.analyses.coverage import areas as _areas
+
     graph = _paths.walk_graph(cov.net)
-    u, v = graph.edge_u, graph.edge_v  # graph nodes at each edge's ends
-    rows: list[dict[str, Any]] = []
-    geoms: list[Any] = []
     active = cov._active()
-
-    def emit(
-        e: np.ndarray,
-        s: np.ndarray,
-        t: np.ndarray,
-        w: np.ndarray,
-        group: np.ndarray | None = None,
-    ) -> list[tuple[int, Any]]:
-        if group is None:
-            group = np.zeros(len(e), dtype=np.int64)
-        group, e, s, t, w = _merge_intervals(cov.net, group, e, s, t)
-        segs = _segments(cov, e, s, t, w)
-        keys = np.unique(group)
-        order = np.argsort(group, kind="stable")
-        bounds = np.searchsorted(group[order], keys, side="left").tolist() + [len(order)]
-        segs = segs[order]
-        return [
-            (k, shapely.multilinestrings(segs[bounds[i] : bounds[i + 1]]))
-            for i, k in enumerate(keys.tolist())
-        ]
-
-    # union over facilities from the nearest-facility field
-    fld = cov.field
-    for tname, lim in limits.items():
-        e, s, t, w = _reached_pieces(cov.net, fld.d1[u], fld.d1[v], np.arange(cov.net.n_edges), lim)
-        oe, os_, ot = _own_edge(cov, active, lim)
-        e = np.concatenate([e, oe])
-        s = np.concatenate([s, os_])
-        t = np.concatenate([t, ot])
-        w = np.concatenate([w, np.zeros(len(oe), bool)])
-        got = emit(e, s, t, w)
-        _, _, ms, mt, _ = _merge_intervals(cov.net, np.zeros(len(e), dtype=np.int64), e, s, t)
-        rows.append(
-            {
-                "facility_id": "all",
-                "target": tname,
-                "max_dist_m": lim,
-                "reached_km": round(float(np.sum(mt - ms)) / 1000.0, 3),
-            }
-        )
-        geoms.append(got[0][1] if got else shapely.MultiLineString())
-    if per_facility and len(active):
-        fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
-        per: list[list[tuple[dict[str, Any], Any]]] = [[] for _ in range(len(active))]
-        ln_all = cov.net.edges["length_m"].to_numpy()
-        for tidx, r, e, du, dv in _tile_pairs(cov, active, max(limits.values())):
-            own = active[tidx]
-            for tname, lim in limits.items():
-                a = lim - du
-                b = lim - dv
-                ln = ln_all[e]
-                whole = (a >= ln) | (b >= ln) | ((a >= 0) & (b >= 0) & (a + b >= ln))
-                pe_, ps_, pt_, pw_ = _reached_pieces(cov.net, du, dv, e, lim)
-                grp = np.concatenate([r[whole], r[~whole & (a > 0)], r[~whole & (b > 0)]])
-                oe, os_, ot = _own_edge(cov, own, lim)
-                own_rows = np.flatnonzero((lim - cov.fac_snap.snap_m[own]) > 0)
-                e2 = np.concatenate([pe_, oe])
-                s2 = np.concatenate([ps_, os_])
-                t2 = np.concatenate([pt_, ot])
-                w2 = np.concatenate([pw_, np.zeros(len(oe), bool)])
-                grp = np.concatenate([grp, own_rows])
-                mg, _, ms, mt, _ = _merge_intervals(cov.net, grp, e2, s2, t2)
-                km = pd.Series(mt - ms).groupby(mg).sum() / 1000.0
-                for g, geom in emit(e2, s2, t2, w2, group=grp):
-                    row = {
-                        "facility_id": fid_arr[tidx[g]],
-                        "target": tname,
-                        "max_dist_m": lim,
-                        "reached_km": round(float(km[g]), 3),
-                    }
-                    per[int(tidx[g])].append((row, geom))
-        for items in per:
-            for row, geom in items:
-                rows.append(row)
-                geoms.append(geom)
+    ids = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
+    tiles = _tile_pairs(cov, active, max(limits.values())) if per_facility and len(active) else ()
+    rows, geoms = _areas.service_lines(
+        cov.net,
+        limits,
+        (cov.field.d1[graph.edge_u], cov.field.d1[graph.edge_v]),
+        cov.fac_snap.take(active),
+        ids,
+        tiles,
+    )
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=cov.net.crs)
 
 
