@@ -5,7 +5,8 @@ The shared 2-core machine makes separate-process timings drift by several times 
 stages; this puts each of our stages right next to a pandana call on the same data.
 
 Run: ``PYTHONPATH=$PWD python benchmarks/ab_coverage.py [--communities 1100]`` (same data as
-``bench_coverage.py``: ``make_district(n)``, 300,000 household points at 1,100 communities).
+``bench_coverage.py``: ``make_district(n)``, 300,000 household points at 1,100 communities);
+``--areas``: service-area polygons only; ``--lines``: exact reached lines only (CPU, peak).
 """
 
 from __future__ import annotations
@@ -41,6 +42,36 @@ def areas_only(net, demand, fac) -> None:
     print(json.dumps(out))
 
 
+def lines_only(net, demand, fac) -> None:
+    """Exact reached lines of every facility, 4 default targets: CPU, wall, peak RSS, size.
+
+    One call (the peak is the call's own plus the loaded data); the parts and coordinates
+    count each distinct geometry once (rows with equal limits may share one).
+    """
+    import resource
+
+    from geogrid.analyses.coverage.engine import compute_coverage, service_areas
+
+    cov = compute_coverage(net, demand, fac, by_type=False, second=False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    t0, c0 = time.perf_counter(), time.process_time()
+    got = service_areas(cov, per_facility=True, lines=True)
+    out = {
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "cpu_s": round(time.process_time() - c0, 3),
+    }
+    geoms = list({id(g): g for g in got.geometry.values}.values())
+    out |= {
+        "rows": len(got),
+        "distinct_geometries": len(geoms),
+        "parts": int(shapely.get_num_geometries(geoms).sum()),
+        "coords": int(shapely.get_num_coordinates(geoms).sum()),
+        "peak_before_gb": round(before, 2),
+        "peak_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+    print(json.dumps(out))
+
+
 def main() -> None:
     import pandana
 
@@ -57,6 +88,11 @@ def main() -> None:
         action="store_true",
         help="time only service-area polygons (union, then all facilities), best of 3, and peak RSS",
     )
+    p.add_argument(
+        "--lines",
+        action="store_true",
+        help="time only the exact reached lines of every facility (4 targets): CPU, peak RSS, size",
+    )
     a = p.parse_args()
     d = make_district(n_communities=a.communities, seed=0)
     net = network_from_ways(d.ways, residential=d.compounds, private="all")
@@ -64,6 +100,9 @@ def main() -> None:
     fac = d.facilities.reset_index(drop=True)
     if a.areas:
         areas_only(net, demand, fac)
+        return
+    if a.lines:
+        lines_only(net, demand, fac)
         return
     e = net.edges
     pn = pandana.Network(
