@@ -26,6 +26,7 @@ Wall times are noisy on a shared machine; the CPU seconds of our own process are
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import time
 import warnings
@@ -551,6 +552,240 @@ def _spopt_pmedian(m, k: int, cap: float, every: int, limit_s: float) -> dict:
     }
 
 
+# ------------------------------------------------------------------ spopt ratios (issue 12)
+def _cpu_all() -> float:
+    """CPU seconds of this process and its finished children (CBC runs as a child)."""
+    import resource
+
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + ch.ru_utime + ch.ru_stime
+
+
+def _dense(mat, units: np.ndarray, fill: float) -> np.ndarray:
+    """units x candidates dense costs from a sparse candidates x units matrix (+1e-9 m)."""
+    dense = np.full((len(units), mat.shape[0]), fill)
+    c = mat[:, units].tocoo()
+    dense[c.col, c.row] = np.minimum(c.data - 1e-9, fill)
+    return dense
+
+
+def _cbc(build, limit_s: float) -> tuple[float | None, float, float, str]:
+    """Build and solve one spopt model with CBC: objective, wall s, CPU s (with CBC), status."""
+    import pulp
+
+    t, c0 = time.perf_counter(), _cpu_all()
+    model = build()
+    try:
+        sp = model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=limit_s))
+        status = pulp.LpStatus[sp.problem.status]
+        obj = pulp.value(sp.problem.objective)
+    except RuntimeError:  # spopt raises when CBC stops at its limit without a solution
+        status, obj = "no solution", None
+    wall, cpu = time.perf_counter() - t, _cpu_all() - c0
+    if wall >= limit_s:
+        status = f"stopped at {limit_s:g} s"
+    return obj, wall, cpu, status
+
+
+def _ratio_row(problem: str, size: str, k, sp: tuple, ours_s: float, ours_cpu: float, ours_obj):
+    sp_obj, sp_s, sp_cpu, status = sp
+    done = status == "Optimal"
+    equal = bool(np.isclose(sp_obj, ours_obj, rtol=1e-6, atol=1e-6)) if done else None
+    return {
+        "problem": problem,
+        "size (cand x units)": size,
+        "k": k,
+        "spopt_s": round(sp_s, 2),
+        "ours_s": round(ours_s, 3),
+        "ratio": round(sp_s / max(ours_s, 1e-3), 1)
+        if done
+        else f"> {sp_s / max(ours_s, 1e-3):.0f}",
+        "spopt_cpu_s": round(sp_cpu, 2),
+        "ours_cpu_s": round(ours_cpu, 3),
+        "cpu_ratio": round(sp_cpu / max(ours_cpu, 1e-3), 1) if done else None,
+        "spopt_obj": None if sp_obj is None else round(float(sp_obj), 3),
+        "ours_obj": round(float(ours_obj), 3),
+        "equal": equal if done else f"spopt {status}",
+    }
+
+
+def _timed(fn):
+    t, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - t, time.process_time() - c0
+
+
+def _ratios_mclp(instance: tuple, ks: list[int], limit_s: float, *, lscp: bool) -> list[dict]:
+    """MCLP at 1 km for each k in ``ks`` (and their sum when ``ks`` is 1..K) against spopt;
+    LSCP (cover every reachable unit) too when ``lscp``. No site exists today."""
+    from spopt.locate import LSCP, MCLP
+
+    from geogrid.analyses.siting import solve as S
+
+    cover = coverage_pairs(*instance, 1000.0)
+    n = cover.shape[1]
+    w = np.ones(n)
+    covered0 = np.zeros(n, dtype=bool)
+    reach = np.flatnonzero(np.diff(cover.tocsc().indptr) > 0)
+    sub = cover[np.flatnonzero(np.diff(cover.tocsr().indptr) > 0)]  # candidates reaching one
+    dense = _dense(sub, reach, 1e7)
+    size = f"{sub.shape[0]:,} x {len(reach):,}"
+    # ours: one MclpCurve, k = 1..max(ks), each k warm-started from k-1 (as run_siting does)
+    mc, mc_s, mc_cpu = _timed(
+        lambda: S.MclpCurve(sub, w, covered0, mip_rel_gap=1e-9, time_limit_s=limit_s)
+    )
+    prev, ours = None, {}
+    for k in range(1, max(ks) + 1):
+        sol, s, cpu = _timed(lambda k=k, prev=prev: mc.solve(k, prev))
+        prev = sol.info["open_rows"]
+        ours[k] = (sol, s + (mc_s if k == 1 else 0.0), cpu + (mc_cpu if k == 1 else 0.0))
+    rows = []
+    for k in ks:
+        sp = _cbc(
+            lambda k=k: MCLP.from_cost_matrix(dense, w[reach], 1000.0, p_facilities=k), limit_s
+        )
+        sol, s, cpu = ours[k]
+        rows.append(_ratio_row("MCLP 1 km", size, k, sp, s, cpu, sol.objective))
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+    if ks == list(range(1, max(ks) + 1)) and len(ks) > 1:
+        sp_s, sp_cpu = (sum(r[c] for r in rows) for c in ("spopt_s", "spopt_cpu_s"))
+        our_s, our_cpu = sum(ours[k][1] for k in ks), sum(ours[k][2] for k in ks)
+        rows.append(
+            {
+                "problem": "MCLP 1 km, curve (sum)",
+                "size (cand x units)": size,
+                "k": f"1..{max(ks)}",
+                "spopt_s": round(sp_s, 2),
+                "ours_s": round(our_s, 3),
+                "ratio": round(sp_s / max(our_s, 1e-3), 1),
+                "spopt_cpu_s": round(sp_cpu, 2),
+                "ours_cpu_s": round(our_cpu, 3),
+                "cpu_ratio": round(sp_cpu / max(our_cpu, 1e-3), 1),
+                "equal": all(r["equal"] is True for r in rows),
+            }
+        )
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+    if lscp:  # fewest sites covering every reachable unit: SitingModel.set_cover's exact MIP
+        sp = _cbc(lambda: LSCP.from_cost_matrix(dense, 1000.0), limit_s)
+        sol, s, cpu = _timed(
+            lambda: S.exact_cover(sub, w, covered0, need_w=float(len(reach)), time_limit_s=limit_s)
+        )
+        rows.append(_ratio_row("LSCP 1 km", size, "-", sp, s, cpu, sol.objective))
+        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+    return rows
+
+
+def _capped(net, cand, units, cap: float) -> tuple:
+    """Candidates x units walks within ``cap`` over the units some candidate reaches."""
+    dist = coverage_pairs(net, cand, units, cap)
+    reach = np.flatnonzero(np.diff(dist.tocsc().indptr) > 0)
+    dist = dist[np.flatnonzero(np.diff(dist.tocsr().indptr) > 0)]
+    wr = np.zeros(dist.shape[1])
+    wr[reach] = 1.0
+    return dist, reach, wr, f"{dist.shape[0]:,} x {len(reach):,}"
+
+
+def _ratio_pmedian(instance: tuple, k: int, cap: float, limit_s: float) -> dict:
+    """p-median on the walk capped at ``cap`` against spopt's PMedian, no existing sites."""
+    from spopt.locate import PMedian
+
+    dist, reach, wr, size = _capped(*instance, cap)
+    dense = _dense(dist, reach, cap)
+    sp = _cbc(lambda: PMedian.from_cost_matrix(dense, wr[reach], p_facilities=k), limit_s)
+    sol, s, cpu = _timed(
+        lambda: PmedianCurve(dist, wr, np.full(len(wr), cap), time_limit_s=limit_s).solve(k)
+    )
+    row = _ratio_row(f"p-median, walk capped at {cap:.0f} m", size, k, sp, s, cpu, sol.objective)
+    print(pd.DataFrame([row]).to_string(index=False, header=False), flush=True)
+    return row
+
+
+def _ratio_pcentre(instance: tuple, k: int, cap: float, limit_s: float) -> dict:
+    """p-centre (longest walk, pairs within ``cap``) against spopt's PCenter, no existing."""
+    from spopt.locate import PCenter
+
+    from geogrid.analyses.siting import solve as S
+
+    dist, reach, wr, size = _capped(*instance, cap)
+    dense = _dense(dist, reach, 10 * cap)
+    sp = _cbc(lambda: PCenter.from_cost_matrix(dense, p_facilities=k), limit_s)
+    sol, s, cpu = _timed(
+        lambda: S.exact_pcenter(dist, wr, np.full(len(wr), np.inf), k=k, time_limit_s=limit_s)
+    )
+    row = _ratio_row(f"p-centre, pairs within {cap:.0f} m", size, k, sp, s, cpu, sol.objective)
+    print(pd.DataFrame([row]).to_string(index=False, header=False), flush=True)
+    return row
+
+
+def bench_spopt_ratios(quick: bool, limit_s: float) -> list[dict]:
+    """spopt (PuLP + CBC) against ours on the same sparse costs, at sizes CBC finishes.
+
+    The large-instance family (demand points in the buildings of ``make_district(300)``,
+    candidates on random edges, nobody covered today): MCLP at 1 km, k = 10 on 20,000 units x
+    1,000 candidates and the curve k = 1..5 on 10,000 x 500 (each k solved from scratch by
+    spopt, warm-started from k-1 by ours), LSCP; p-median and p-centre on draws of the family in
+    ``make_district(30)`` (CBC's p-centre model grows too fast for more). Wall and CPU
+    seconds (spopt's CPU includes the CBC child process); objectives compared.
+    """
+    nu, nc = (2_000, 200) if quick else (20_000, 1_000)
+    rows = _ratios_mclp(_family(300, nu, nc), [10], limit_s, lscp=True)
+    nu, nc = (1_000, 100) if quick else (10_000, 500)
+    rows += _ratios_mclp(_family(300, nu, nc), [1, 2, 3, 4, 5], limit_s, lscp=False)
+    pu, pc = (300, 60) if quick else (1_500, 150)
+    rows.append(_ratio_pmedian(_family(30, pu, pc), 5, 3000.0, limit_s))
+    pu, pc = (150, 30) if quick else (300, 40)
+    rows.append(_ratio_pcentre(_family(30, pu, pc), 5, 3000.0, limit_s))
+    return rows
+
+
+_COLUMNS = {
+    "problem": "problem",
+    "size (cand x units)": "size (cand x units)",
+    "k": "k",
+    "spopt_s": "spopt s",
+    "ours_s": "ours s",
+    "ratio": "ratio",
+    "spopt_cpu_s": "spopt CPU s",
+    "ours_cpu_s": "ours CPU s",
+    "cpu_ratio": "CPU ratio",
+    "equal": "objectives equal",
+}
+
+
+def _markdown(rows: list[dict]) -> str:
+    """The ratio rows as a Markdown table (the one benchmarks/README.md carries)."""
+    lines = ["| " + " | ".join(_COLUMNS.values()) + " |", "|" + "---|" * len(_COLUMNS)]
+    for r in rows:
+        cells = [
+            ""
+            if r.get(c) is None
+            else f"{r[c]:,}"
+            if isinstance(r[c], float) and c.endswith("s")
+            else str(r[c])
+            for c in _COLUMNS
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@functools.cache
+def _district_net(n_comm: int) -> tuple:
+    d = make_district(n_communities=n_comm, seed=0)
+    return d, network_from_ways(d.ways, residential=d.compounds)
+
+
+def _family(n_comm: int, n_units: int, n_cand: int) -> tuple:
+    """As ``_large_instance`` on ``make_district(n_comm)`` (the district built once per run)."""
+    d, net = _district_net(n_comm)
+    units = snap_points(net, sample_points(d.buildings, n_units))
+    rng = np.random.default_rng(1)
+    e = rng.choice(net.n_edges, n_cand, replace=False)
+    cp = shapely.line_interpolate_point(
+        np.asarray(net.edges.geometry.values)[e], rng.uniform(0, 1, n_cand), normalized=True
+    )
+    return net, snap_points(net, cp), units
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
@@ -558,7 +793,13 @@ def main() -> None:
         "--only",
         nargs="*",
         default=["matrix", "solvers", "spopt", "curve", "large", "pmedian"],
-        help="sections to run: matrix solvers spopt curve large pmedian",
+        help="sections to run: matrix solvers spopt curve large pmedian spopt-ratios",
+    )
+    ap.add_argument(
+        "--spopt-limit",
+        type=float,
+        default=600.0,
+        help="seconds (wall) CBC and HiGHS get per spopt-ratios instance (600)",
     )
     ap.add_argument(
         "--time-limit",
@@ -601,6 +842,10 @@ def main() -> None:
         print("\n== 6. p-median k = 5, real Nanjing Xuanwu extract ==")
         rows = bench_nanjing_pmedian(5, 4 if args.quick else 2, 120.0 if args.quick else 600.0)
         print(pd.DataFrame(rows[-1:]).to_string(index=False))
+    if "spopt-ratios" in only:
+        print("\n== 7. spopt (PuLP + CBC) against ours on the same sparse costs ==")
+        rows = bench_spopt_ratios(args.quick, args.spopt_limit)
+        print("\n" + _markdown(rows))
 
 
 if __name__ == "__main__":

@@ -770,3 +770,95 @@ def test_mclp_curve_paths_equal_independent_highs(small_model, path):
         got = float(m.w[(m.after(sol.sites) <= m.limit_m) & ~m.covered0].sum())
         assert got == pytest.approx(sol.objective, abs=1e-6)
     assert {"lagrangian": "lagrangian", "benders": "benders", "reduced": "highs"}[path] in methods
+
+
+def test_relocation_closes_no_station_for_nothing(demo):
+    """Relocation on the demo: k = 2 alone reaches everyone, so with k = 1 and up to two
+    closures one closure suffices; no idle new site, curve and sites layer agree."""
+    d, net = demo
+    kw = dict(compounds=d.compounds, gates=d.gates, solver="exact")
+    plain = run_siting(net, d.buildings, d.facilities, k=2, **kw)
+    assert plain.curve["coverage_share"].iloc[-1] == pytest.approx(1.0)
+    rel = run_siting(net, d.buildings, d.facilities, k=1, relocate=2, **kw)
+    assert rel.curve["coverage_share"].iloc[-1] == pytest.approx(1.0)
+    assert len(rel.closed) == 1  # not 2: the second closure bought nothing
+    assert len(rel.sites) == 2 and (rel.sites["gain_households"] > 0).all()
+    last = rel.curve.iloc[-1]
+    assert last["n_new_sites"] == len(rel.sites) and last["closed_existing"] == 1
+    assert set(last["sites"].split()) == set(rel.sites["candidate_id"])
+    summ = dict(zip(rel.summary["metric"], rel.summary["value"], strict=False))
+    assert summ["n_requested"] == 1 and summ["n_chosen"] == 2
+    assert summ["reason"].startswith("relocation") and "迁址" in summ["reason_zh"]
+
+
+def test_cli_site_every_option(demo, tmp_path):
+    """Each option of ``geogrid site`` reaches the answer a planner reads in the outputs."""
+    from geogrid.cli import main
+    from geogrid.io.writers import write_layers
+
+    d, net = demo
+    layers = {
+        "ways": d.ways,
+        "buildings": d.buildings.assign(w=d.buildings["levels"].fillna(1).astype(float)),
+        "facilities": d.facilities,
+        "compounds": d.compounds,
+    }
+    for name, layer in layers.items():
+        write_layers(tmp_path / f"{name}.gpkg", {name: layer})
+    base = [
+        "site",
+        *("--network", str(tmp_path / "ways.gpkg")),
+        *("--demand", str(tmp_path / "buildings.gpkg")),
+        *("--facilities", str(tmp_path / "facilities.gpkg")),
+        *("--residential", str(tmp_path / "compounds.gpkg")),
+        "--no-report",
+    ]
+
+    def run(name: str, *args: str) -> tuple[gpd.GeoDataFrame, pd.DataFrame, dict]:
+        out = tmp_path / name
+        assert main([*base, *args, "--out", str(out)]) == 0
+        gpkg = out / "siting.gpkg"
+        summ = gpd.read_file(gpkg, layer="summary")
+        curve = pd.read_csv(out / "siting_curve.csv", encoding="utf-8-sig")
+        return (
+            gpd.read_file(gpkg, layer="sites"),
+            curve,
+            dict(zip(summ.metric, summ.value, strict=True)),
+        )
+
+    plain, _, _ = run("plain", "--k", "2")
+    # --exclude: a zone around the best site; nothing inside it is chosen
+    zone = plain.geometry.iloc[0].buffer(150.0)
+    write_layers(tmp_path / "zone.gpkg", {"zone": gpd.GeoDataFrame(geometry=[zone], crs=CRS)})
+    sites, curve, summ = run(
+        "sc", "--problem", "setcover", "--share", "0.9", "--exclude", str(tmp_path / "zone.gpkg")
+    )
+    assert curve["coverage_share"].iloc[-1] >= 0.9 and summ["problem"] == "set_cover"
+    assert not sites.geometry.within(zone).any()
+    # p-median with its cap: the mean walk shrinks
+    sites, curve, summ = run("pm", "--problem", "pmedian", "--k", "2", "--cap", "2000")
+    assert float(summ["pmedian_cap_m"]) == 2000.0
+    assert float(summ["mean_walk_m_after"]) < float(summ["mean_walk_m_before"])
+    # capacity and the low-gain flag
+    sites, curve, summ = run("cap", "--k", "2", "--capacity", "3000", "--min-gain", "2999")
+    assert (sites["gain_households"] <= 3000).all() and sites["low_gain"].tolist() == (
+        sites["only_households"] < 2999
+    ).tolist()
+    # a required site (a public candidate the plain answer does not use) and weights
+    cands = gpd.read_file(tmp_path / "plain" / "siting.gpkg", layer="candidates")
+    pick = next(c for c in cands["candidate_id"] if c not in set(plain["candidate_id"]))
+    sites, curve, summ = run("req", "--k", "2", "--require", pick, "--weight", "w")
+    assert pick in set(sites["candidate_id"]) and summ["weight"] == "w"
+    assert sites.set_index("candidate_id").loc[pick, "required"]
+    # relocation: the closed layer, and the reason in both languages
+    sites, curve, summ = run("rel", "--k", "1", "--relocate", "1")
+    closed = gpd.read_file(tmp_path / "rel" / "siting.gpkg", layer="closed")
+    assert len(closed) == 1 and len(sites) == 2 and "迁址" in summ["reason_zh"]
+    # candidate pools: inside compounds only, or a file of points
+    sites, _, _ = run("comp", "--k", "2", "--candidates", "compounds")
+    assert sites["inside_compound"].all()
+    mine = cands.iloc[::7][["geometry"]].reset_index(drop=True)
+    write_layers(tmp_path / "mine.gpkg", {"mine": mine})
+    sites, _, summ = run("file", "--k", "2", "--candidates", str(tmp_path / "mine.gpkg"))
+    assert int(summ["candidates"]) == len(mine)
+    assert sites.geometry.apply(lambda g: mine.distance(g).min() < 0.01).all()

@@ -370,8 +370,9 @@ def siting_summary(summary: pd.DataFrame, lang: str = "zh") -> str:
         k="—" if k is None or (isinstance(k, float) and math.isnan(k)) else int(k),
         gain=format_value("households", gain, lang),
     )
-    if s.get("reason"):
-        line += f"（{w['reason']}：{s['reason']}）" if lang == "zh" else f" ({s['reason']})"
+    why = (s.get("reason_zh") or s.get("reason")) if lang == "zh" else s.get("reason")
+    if why:
+        line += f"（{w['reason']}：{why}）" if lang == "zh" else f" ({why})"
     lines = [line]
     if s.get("coverage_before") is not None and s.get("target"):
         lines.append(

@@ -97,6 +97,10 @@ CANDIDATE_SOURCES: tuple[str, ...] = ("user", "gate", "entrance", "network", "gr
 PROBLEMS: tuple[str, ...] = ("mclp", "set_cover", "pmedian", "pcenter")
 #: Solver choices.
 SOLVERS: tuple[str, ...] = ("greedy", "exact", "both")
+#: Households (or metres) below which a figure counts as zero.
+_TOL = 1e-9
+#: Relative tolerance within which two objectives count as equal.
+_REL_TOL = 1e-6
 
 
 # ---------------------------------------------------------------------- candidates
@@ -863,6 +867,8 @@ def _exact_curve(
         for k in range(k0, last + 1):
             sol = curve.solve(k, prev)
             prev = sol.info["open_rows"]
+            if opts["relocate"]:
+                sol = _fewest_closures(model, k, sol, opts)
             out.append(sol)
             if sol.info["full"] or (need is not None and sol.objective >= need - 1e-6):
                 break
@@ -895,6 +901,53 @@ def _exact_curve(
             )
         out.append(sol)
     return out
+
+
+def _fewest_closures(
+    model: SitingModel, k: int, sol: _solve.Solution, opts: dict[str, Any]
+) -> _solve.Solution:
+    """Reach the same coverage closing as few existing stations as possible, no idle site.
+
+    Relocation maximises coverage; among answers that reach it a planner closes no station
+    for nothing. Each smaller closure budget is solved in turn (HiGHS); the first that
+    reaches the optimum's coverage is kept, with the full problem's bound.
+    """
+    closed = np.asarray(sol.info.get("closed", ()), dtype=np.int64)
+    best = sol
+    for r in range(len(closed)):
+        alt = _solve.MclpCurve(
+            model.cover,
+            model.weights,
+            model.covered0,
+            required=opts["required"],
+            exist=model.existing_reach(),
+            relocate=r,
+            time_limit_s=opts["time_limit_s"],
+            mip_rel_gap=opts["mip_rel_gap"],
+        ).solve(k)
+        if alt.objective >= sol.objective - _REL_TOL * max(1.0, abs(sol.objective)):
+            gap = (sol.bound - alt.objective) / max(abs(sol.bound), 1e-12)
+            alt.bound, alt.gap = sol.bound, max(gap, 0.0) if np.isfinite(gap) else sol.gap
+            alt.status = sol.status if alt.status == "Optimal" else alt.status
+            alt.seconds += sol.seconds
+            best = alt
+            break
+    return _without_idle(model, best, opts)
+
+
+def _without_idle(
+    model: SitingModel, sol: _solve.Solution, opts: dict[str, Any]
+) -> _solve.Solution:
+    """Drop new sites (not required ones) that cover nobody the others leave uncovered."""
+    sites = np.asarray(sol.sites, dtype=np.int64)
+    if len(sites) == 0:
+        return sol
+    closed = np.asarray(sol.info.get("closed", ()), dtype=np.int64)
+    base = model.d0_kept(closed) <= model.limit_m
+    g = _solve.greedy_cover(model.cover[sites], model.weights, base, k=len(sites))
+    useful = np.union1d(sites[np.asarray(g.sites, dtype=np.int64)], opts["required"])
+    sol.sites = useful.astype(np.int64)
+    return sol
 
 
 _PROBLEM_ALIASES = {
@@ -1592,20 +1645,42 @@ def _community_names(codes: pd.Series, communities: gpd.GeoDataFrame | None) -> 
 
 def _reason(
     problem: str, n_req: int | None, n_chosen: int, last: _Plan, opts: dict[str, Any]
-) -> str:
-    if problem == "set_cover" and n_chosen == 0 and opts.get("need", 1.0) <= 1e-9:
-        return "target met today: no new site needed"
+) -> tuple[str, str]:
+    """Why the answer has fewer (or more) sites than asked, in English and Chinese."""
+    if problem == "set_cover" and n_chosen == 0 and opts.get("need", 1.0) <= _TOL:
+        return "target met today: no new site needed", "现状已达到目标，无需新增站点"
+    if n_req is not None and n_chosen > n_req and len(last.closed):
+        c = len(last.closed)
+        return (
+            f"relocation: closing {c} existing station(s) frees {c} more new site(s)",
+            f"迁址：关闭现有站点 {c} 个，可多设新站点 {c} 个",
+        )
     if n_req is None or n_chosen >= n_req:
         if problem == "set_cover" and not opts.get("reachable", True):
-            return "share out of reach: candidates cannot reach enough households"
-        return ""
-    if problem in ("mclp", "set_cover"):
-        if problem == "set_cover":
-            return f"target met: {n_chosen} site(s) reach the share"
-        return f"target met: {n_chosen} site(s) already cover every household candidates reach"
+            return (
+                "share out of reach: candidates cannot reach enough households",
+                "目标覆盖率无法达到：候选点可达的户数不足",
+            )
+        return "", ""
+    if problem == "set_cover":
+        return (
+            f"target met: {n_chosen} site(s) reach the share",
+            f"已达目标：{n_chosen} 个站点即达到目标覆盖率",
+        )
+    if problem == "mclp":
+        return (
+            f"target met: {n_chosen} site(s) already cover every household candidates reach",
+            f"已达目标：{n_chosen} 个站点已覆盖候选点可达的全部住户",
+        )
     if problem == "pmedian":
-        return f"more than {n_chosen} site(s) would not shorten any walk"
-    return f"{n_chosen} site(s) already give the shortest longest walk"
+        return (
+            f"more than {n_chosen} site(s) would not shorten any walk",
+            f"多于 {n_chosen} 个站点不再缩短任何住户的步行距离",
+        )
+    return (
+        f"{n_chosen} site(s) already give the shortest longest walk",
+        f"{n_chosen} 个站点已使最远步行距离最短",
+    )
 
 
 def _communities(
@@ -1720,7 +1795,7 @@ def _summary(
     problem: str,
     solvers: pd.DataFrame,
     opts: dict[str, Any],
-    counts: tuple[int | None, int, str],
+    counts: tuple[int | None, int, tuple[str, str]],
     extra: list[tuple[str, Any]],
 ) -> pd.DataFrame:
     chosen = last.sol
@@ -1739,7 +1814,8 @@ def _summary(
         ("n_requested", n_req),
         ("n_chosen", n_chosen),
         ("new_sites", n_chosen),
-        ("reason", reason),
+        ("reason", reason[0]),
+        ("reason_zh", reason[1]),
         ("required_sites", len(opts["required"])),
         ("relocate_max", opts["relocate"]),
         ("closed_existing", len(last.closed)),
