@@ -402,7 +402,7 @@ class SitingModel:
         need, ok = self.needed_households(share)
         if solver == "greedy":
             sol = _solve.greedy_cover(self.cover, self.w, self.covered0, need_w=need)
-        elif need <= 1e-9:
+        elif need <= _TOL:
             sol = _solve.Solution(
                 np.zeros(0, np.int64), 0.0, "highs", status="Optimal", bound=0.0, gap=0.0
             )
@@ -860,7 +860,7 @@ def _exact_curve(
             mip_rel_gap=gap,
         )
         need = opts.get("need")
-        if need is not None and need <= 1e-9 and not len(req):
+        if need is not None and need <= _TOL and not len(req):
             return out  # the share is met today
         last = model.cover.shape[0] if kmax is None else kmax
         prev = None
@@ -1112,6 +1112,65 @@ def _pool(
     return out
 
 
+def _check_run(problem: str, solver: str, k: Any, min_gain: Any) -> tuple[str, int | None]:
+    """Check the problem, solver, ``k`` and ``min_gain``; return the canonical problem and k."""
+    problem = _PROBLEM_ALIASES.get(problem, problem)
+    if problem not in PROBLEMS:
+        msg = f"unknown siting problem {problem!r}; pass one of {', '.join(PROBLEMS)}"
+        raise InputError(msg)
+    if solver not in SOLVERS:
+        msg = f"unknown solver {solver!r}; pass one of {', '.join(SOLVERS)}"
+        raise InputError(msg)
+    if problem != "set_cover" or k is not None:
+        k = _check_k(k)
+    if min_gain is not None and not float(min_gain) >= 0:
+        msg = f"min_gain must be a number of households >= 0, got {min_gain!r}; pass e.g. 200"
+        raise InputError(msg)
+    return problem, k
+
+
+def _outside(
+    cands: gpd.GeoDataFrame, exclude: gpd.GeoDataFrame | None, crs: Any
+) -> gpd.GeoDataFrame:
+    """Keep the given candidates outside the excluded zones (an error when none is left)."""
+    if exclude is None or not len(exclude):
+        return cands
+    keep = ~to_metric(cands, crs).geometry.intersects(
+        shapely.union_all(np.asarray(to_metric(exclude, crs).geometry.values))
+    )
+    out = cands[keep.to_numpy()].reset_index(drop=True)
+    if out.empty:
+        msg = "every candidate lies in an excluded zone; shrink --exclude or add candidates"
+        raise InputError(msg)
+    return out
+
+
+def _curves(
+    model: SitingModel,
+    problem: str,
+    solver: str,
+    k: int | None,
+    *,
+    opts: dict[str, Any],
+    timings: dict[str, Any],
+) -> dict[str, list[_solve.Solution]]:
+    """Solve the curve with each solver asked for, timing each (into ``timings``)."""
+    runs = ["greedy", "exact"] if solver == "both" else [solver]
+    if problem == "pcenter" or opts["relocate"] is not None:
+        runs = ["exact"]  # solved exactly only
+    curves: dict[str, list[_solve.Solution]] = {}
+    for s in runs:
+        t0, c0 = time.perf_counter(), time.process_time()
+        if s == "greedy":
+            curves[s] = _greedy_curve(model, problem, k or model.cover.shape[0], opts)
+        else:
+            curves[s] = _exact_curve(model, problem, k, opts)
+        timings[f"{s}_s"] = round(time.perf_counter() - t0, 4)
+        timings[f"{s}_cpu_s"] = round(time.process_time() - c0, 4)
+        timings[f"{s}_per_k_s"] = [round(float(x.seconds), 4) for x in curves[s]]
+    return curves
+
+
 def run_siting(
     net: WalkNetwork,
     demand: gpd.GeoDataFrame,
@@ -1212,32 +1271,13 @@ def run_siting(
 
     """
     t_all = time.perf_counter()
-    problem = _PROBLEM_ALIASES.get(problem, problem)
-    if problem not in PROBLEMS:
-        msg = f"unknown siting problem {problem!r}; pass one of {', '.join(PROBLEMS)}"
-        raise InputError(msg)
-    if solver not in SOLVERS:
-        msg = f"unknown solver {solver!r}; pass one of {', '.join(SOLVERS)}"
-        raise InputError(msg)
-    if problem != "set_cover" or k is not None:
-        k = _check_k(k)
-    if min_gain is not None and not float(min_gain) >= 0:
-        msg = f"min_gain must be a number of households >= 0, got {min_gain!r}; pass e.g. 200"
-        raise InputError(msg)
+    problem, k = _check_run(problem, solver, k, min_gain)
     if candidates is None:
         cands = _pool(
             net, candidate_pool, every_m=every_m, exclude=exclude, compounds=compounds, gates=gates
         )
     else:
-        cands = candidates
-        if exclude is not None and len(exclude):
-            keep = ~to_metric(cands, net.crs).geometry.intersects(
-                shapely.union_all(np.asarray(to_metric(exclude, net.crs).geometry.values))
-            )
-            cands = cands[keep.to_numpy()].reset_index(drop=True)
-            if cands.empty:
-                msg = "every candidate lies in an excluded zone; shrink --exclude or add candidates"
-                raise InputError(msg)
+        cands = _outside(candidates, exclude, net.crs)
     cands, required = _with_required(cands, required, net.crs)
     model = build_model(
         net,
@@ -1267,19 +1307,7 @@ def run_siting(
         msg = f"{len(opts['required'])} required sites exceed k={k}; raise --k or require fewer"
         raise InputError(msg)
     timings: dict[str, Any] = {f"{n}": round(v, 4) for n, v in model.timings.items()}
-    runs = ["greedy", "exact"] if solver == "both" else [solver]
-    if problem == "pcenter" or opts["relocate"] is not None:
-        runs = ["exact"]  # solved exactly only
-    curves: dict[str, list[_solve.Solution]] = {}
-    for s in runs:
-        t0, c0 = time.perf_counter(), time.process_time()
-        if s == "greedy":
-            curves[s] = _greedy_curve(model, problem, k or model.cover.shape[0], opts)
-        else:
-            curves[s] = _exact_curve(model, problem, k, opts)
-        timings[f"{s}_s"] = round(time.perf_counter() - t0, 4)
-        timings[f"{s}_cpu_s"] = round(time.process_time() - c0, 4)
-        timings[f"{s}_per_k_s"] = [round(float(x.seconds), 4) for x in curves[s]]
+    curves = _curves(model, problem, solver, k, opts=opts, timings=timings)
     main = curves["exact"] if "exact" in curves else curves["greedy"]
     plans = [
         _Plan(
@@ -1293,7 +1321,17 @@ def run_siting(
     if not plans:  # nothing to add (set cover share met today)
         empty = _solve.Solution(np.zeros(0, np.int64), 0.0, "highs", "Optimal", 0.0, 0.0)
         plans = [_Plan(k=0, sol=empty, closed=np.zeros(0, np.int64), status="exact")]
-    res = _result(model, plans, curves, problem, communities, opts, k, compounds, min_gain)
+    res = _result(
+        model,
+        plans,
+        curves,
+        problem,
+        communities=communities,
+        opts=opts,
+        k_req=k,
+        compounds=compounds,
+        min_gain=min_gain,
+    )
     timings["total_s"] = round(time.perf_counter() - t_all, 4)
     res.timing = timings
     res.points = [_point(p) for p in plans]
@@ -1433,6 +1471,7 @@ def _rank(
     model: SitingModel,
     problem: str,
     plan: _Plan,
+    *,
     covered0: np.ndarray,
     d0: np.ndarray,
     opts: dict[str, Any],
@@ -1446,7 +1485,7 @@ def _rank(
     if assign is not None:
         amount = np.asarray(assign[sites].sum(axis=1)).ravel()
         order = np.lexsort((sites, -amount))
-        return sites[order][amount[order] > 1e-9]
+        return sites[order][amount[order] > _TOL]
     if problem == "pmedian":
         cap = opts["cap"]
         order = _solve.greedy_pmedian(
@@ -1491,6 +1530,7 @@ def _allocation(
     model: SitingModel,
     problem: str,
     ranked: np.ndarray,
+    *,
     d0: np.ndarray,
     assign: Any,
     opts: dict[str, Any],
@@ -1551,6 +1591,7 @@ def _result(
     plans: list[_Plan],
     curves: dict[str, list[_solve.Solution]],
     problem: str,
+    *,
     communities: gpd.GeoDataFrame | None,
     opts: dict[str, Any],
     k_req: int | None,
@@ -1560,7 +1601,7 @@ def _result(
     last = plans[-1]
     d0 = model.d0_kept(last.closed)
     covered0 = d0 <= model.limit_m
-    ranked = _rank(model, problem, last, covered0, d0, opts)
+    ranked = _rank(model, problem, last, covered0=covered0, d0=d0, opts=opts)
     assign = last.sol.assign
     gains, only = _site_gains(model, ranked, covered0, assign)
     curve = _curve_table(model, plans, problem, opts)
@@ -1597,7 +1638,9 @@ def _result(
     sites["status"] = last.status
     sites["snap_m"] = np.round(model.cand_snap.snap_m[ranked], 2)
     sites = gpd.GeoDataFrame(sites, geometry=model.candidates.geometry.name, crs=model.net.crs)
-    comm = _communities(model, communities, unit_code, ranked, last, covered0, sites)
+    comm = _communities(
+        model, communities, unit_code, ranked=ranked, last=last, covered0=covered0, sites=sites
+    )
     closed = None
     if len(last.closed) and model.facilities is not None:
         closed = model.facilities.iloc[last.closed].copy().reset_index(drop=True)
@@ -1612,7 +1655,16 @@ def _result(
         ("low_gain_sites", int(sites["low_gain"].sum())),
         ("min_gain_households", min_gain),
     ]
-    summary = _summary(model, last, curve, problem, solvers, opts, (n_req, n_chosen, reason), extra)
+    summary = _summary(
+        model,
+        last,
+        curve,
+        problem=problem,
+        solvers=solvers,
+        opts=opts,
+        counts=(n_req, n_chosen, reason),
+        extra=extra,
+    )
     cands = model.candidates.copy()
     cands["inside_compound"] = inside
     return SitingResult(
@@ -1623,7 +1675,7 @@ def _result(
         summary=summary,
         candidates=cands,
         model=model,
-        allocation=_allocation(model, problem, ranked, d0, assign, opts),
+        allocation=_allocation(model, problem, ranked, d0=d0, assign=assign, opts=opts),
         closed=closed,
     )
 
@@ -1687,6 +1739,7 @@ def _communities(
     model: SitingModel,
     communities: gpd.GeoDataFrame | None,
     unit_code: np.ndarray | None,
+    *,
     ranked: np.ndarray,
     last: _Plan,
     covered0: np.ndarray,
@@ -1792,6 +1845,7 @@ def _summary(
     model: SitingModel,
     last: _Plan,
     curve: pd.DataFrame,
+    *,
     problem: str,
     solvers: pd.DataFrame,
     opts: dict[str, Any],
