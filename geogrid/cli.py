@@ -51,6 +51,7 @@ _EPILOG = {
         "  --candidates public                  streets and gates outside compounds (default)\n"
         "  --candidates compounds | all | vacant_premises.gpkg\n"
         "  --gates gates.gpkg                   compound gates join the public pool\n"
+        "  --every 50                           a street candidate every 50 m (default 100)\n"
         "  --min-gain 200                       flag sites adding fewer than 200 households\n"
         "  --solver both --time-limit 60 --gap 0.0001   HiGHS per k, greedy compared"
     ),

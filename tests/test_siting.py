@@ -862,3 +862,20 @@ def test_cli_site_every_option(demo, tmp_path):
     sites, _, summ = run("file", "--k", "2", "--candidates", str(tmp_path / "mine.gpkg"))
     assert int(summ["candidates"]) == len(mine)
     assert sites.geometry.apply(lambda g: mine.distance(g).min() < 0.01).all()
+
+
+def test_site_help_shows_every_siting_option_in_an_example(capsys):
+    """Each siting option of ``geogrid site`` has an example line in ``--help``."""
+    from geogrid.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["site", "--help"])
+    text = capsys.readouterr().out.split("example:", 1)[1]
+    options = (
+        "--k --problem --target --share --capacity --cap --candidates --every --gates --exclude "
+        "--weight --require --relocate --min-gain --solver --time-limit --gap --speed"
+    ).split()
+    missing = [o for o in options if not any(f"{o} " in ln for ln in text.splitlines())]
+    assert not missing
+    for word in ("setcover", "pmedian", "pcenter", "compounds", "all", "public"):
+        assert word in text
