@@ -198,13 +198,15 @@ def end_lists(
     for idx, sub, dist in _paths.tiled_rows(net, src, limit_m, tile_m=tile_m):
         at = pos[sub]
         source[seen : seen + len(idx)] = idx
-        flat = np.flatnonzero(np.isfinite(dist))
-        col = at[flat % dist.shape[1]]
+        flat = np.flatnonzero(np.isfinite(dist))  # row-major: by rank, then node
+        r = flat // dist.shape[1]
+        c = flat - r * dist.shape[1]
+        col = at[c]
         keep = col >= 0
-        flat = flat[keep]
+        r, c = r[keep], c[keep]
         out_n.append(col[keep].astype(np.int32))
-        out_r.append((seen + flat // dist.shape[1]).astype(np.int32))
-        out_d.append(dist.ravel()[flat])
+        out_r.append((seen + r).astype(np.int32))
+        out_d.append(dist[r, c])
         seen += len(idx)
     missing = np.setdiff1d(np.arange(n_src), source[:seen])
     source[seen:] = missing
