@@ -56,6 +56,13 @@ class OSMData:
         community_centre/healthcare: nodes, and closed ways and relations as centroids.
         Columns ``osmid``, ``osm_type``, ``name``, those keys, ``social_facility:for``,
         ``community_centre:for``, ``building``, ``operator`` and any ``addr:*``.
+    gates : GeoDataFrame
+        Gate nodes (``barrier=gate``, ``lift_gate``, ``swing_gate``, ``entrance``... or any
+        ``entrance=*``) as Points: ``osmid``, ``barrier``, ``entrance``, ``access``, ``foot``,
+        ``name``. With the walls they mark gated compounds (see
+        :func:`geogrid.network.build.network_from_ways`).
+    walls : GeoDataFrame
+        ``barrier=wall`` / ``fence`` ways as LineStrings: ``osmid``, ``barrier``, ``name``.
     source : str
         The file read, or the cached download.
     attribution : str
@@ -69,11 +76,14 @@ class OSMData:
     pois: gpd.GeoDataFrame
     source: str = ""
     attribution: str = OSM_ATTRIBUTION
+    gates: gpd.GeoDataFrame = dataclasses.field(default_factory=lambda: _empty("Point"))
+    walls: gpd.GeoDataFrame = dataclasses.field(default_factory=lambda: _empty("LineString"))
 
     def __repr__(self) -> str:
         return (
             f"OSMData({len(self.ways)} highway ways, {len(self.buildings)} buildings, "
-            f"{len(self.residential)} residential areas, {len(self.pois)} POIs"
+            f"{len(self.residential)} residential areas, {len(self.pois)} POIs, "
+            f"{len(self.gates)} gates, {len(self.walls)} walls"
             f"{', from ' + Path(self.source).name if self.source else ''})"
         )
 
@@ -97,6 +107,12 @@ class OSMData:
             "residential": self.residential,
             "pois": self.pois,
         }
+
+
+def _empty(kind: str) -> gpd.GeoDataFrame:
+    """An empty layer in EPSG:4326 (gates or walls of an extract that has none)."""
+    cols = _osm.GATE_COLUMNS if kind == "Point" else _osm.WALL_COLUMNS
+    return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=_osm.WGS84)
 
 
 def _check_bbox(bbox: Any) -> tuple[float, float, float, float]:

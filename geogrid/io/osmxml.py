@@ -104,9 +104,18 @@ POI_COLUMNS: tuple[str, ...] = (
     "building",
     "operator",
 )
+#: ``barrier`` values of nodes that are gates a walker may pass (any ``entrance=*`` is one too).
+GATE_BARRIERS: frozenset[str] = frozenset(
+    {"gate", "lift_gate", "swing_gate", "sliding_gate", "entrance", "turnstile",
+     "full-height_turnstile", "kissing_gate", "bollard_gate"}
+)
+#: ``barrier`` values of ways that enclose a compound.
+WALL_BARRIERS: frozenset[str] = frozenset({"wall", "fence"})
+GATE_COLUMNS: tuple[str, ...] = ("osmid", "barrier", "entrance", "access", "foot", "name")
+WALL_COLUMNS: tuple[str, ...] = ("osmid", "barrier", "name")
 _AREA_RELATION_TYPES = {"multipolygon"}
 #: Bump when the Overpass query changes, so cached downloads are not reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 def osm_file(path: Path) -> osmium.io.File:
@@ -150,6 +159,14 @@ def _is_poi(tags: dict[str, str]) -> bool:
     return any(key in tags for key in POI_KEYS)
 
 
+def _is_gate(tags: dict[str, str]) -> bool:
+    return tags.get("barrier") in GATE_BARRIERS or "entrance" in tags
+
+
+def _is_wall(tags: dict[str, str]) -> bool:
+    return tags.get("barrier") in WALL_BARRIERS
+
+
 def _pick(tags: dict[str, str], columns: Sequence[str], *, addr: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {c: tags[c] for c in columns if c in tags}
     if addr:
@@ -168,6 +185,10 @@ class _Collector:
         self.poi_rows: list[dict[str, Any]] = []
         self.poi_points: list[tuple[float, float]] = []
         self.member_coords: dict[int, np.ndarray] = {}
+        self.gate_rows: list[dict[str, Any]] = []
+        self.gate_points: list[tuple[float, float]] = []
+        self.wall_rows: list[dict[str, Any]] = []
+        self.wall_coords: list[np.ndarray] = []
         self.skipped_ways = 0
         self.skipped_areas = 0
         self.missing_nodes = 0
@@ -242,23 +263,33 @@ def _valid_polygon(geom: shapely.Geometry) -> shapely.Geometry:
 
 
 def _collect_node(node: osmium.osm.Node, col: _Collector) -> None:
-    """Keep a tagged node that is a point of interest."""
-    if node.tags and _is_poi(tags := dict(node.tags)):
+    """Keep a tagged node that is a point of interest or a gate."""
+    if not node.tags:
+        return
+    tags = dict(node.tags)
+    if _is_poi(tags):
         col.poi_rows.append({"osmid": node.id, "osm_type": "node", **tags})
         col.poi_points.append((node.location.lon, node.location.lat))
+    if _is_gate(tags) and node.location.valid():
+        col.gate_rows.append({"osmid": node.id, **tags})
+        col.gate_points.append((node.location.lon, node.location.lat))
 
 
 def _collect_way(way: osmium.osm.Way, col: _Collector, wanted: set[int]) -> None:
-    """Keep a highway, a closed building/residential/POI area, or a relation member's rings."""
+    """Keep a highway, a wall, a closed building/residential/POI area, or a member's rings."""
     tags = dict(way.tags)
     is_member = way.id in wanted
     highway = "highway" in tags
     kinds = _is_building(tags) or _is_residential(tags) or _is_poi(tags)
-    if not (highway or kinds or is_member):
+    wall = _is_wall(tags)
+    if not (highway or kinds or is_member or wall):
         return
     ids, xy = _way_coords(way, col)
     if is_member:
         col.member_coords[way.id] = xy
+    if wall and len(xy) >= 2:
+        col.wall_rows.append({"osmid": way.id, **tags})
+        col.wall_coords.append(xy)
     if highway:
         if len(xy) < 2:
             col.skipped_ways += 1
@@ -275,7 +306,7 @@ def _collect_way(way: osmium.osm.Way, col: _Collector, wanted: set[int]) -> None
 
 
 def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
-    """Read ``path`` into the four layers of :class:`geogrid.io.OSMData` (no bbox filter).
+    """Read ``path`` into the layers of :class:`geogrid.io.OSMData` (no bbox filter).
 
     Parameters
     ----------
@@ -285,7 +316,8 @@ def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
     Returns
     -------
     dict of str to GeoDataFrame
-        ``ways``, ``buildings``, ``residential`` and ``pois`` in EPSG:4326.
+        ``ways``, ``buildings``, ``residential``, ``pois``, ``gates`` and ``walls`` in
+        EPSG:4326.
 
     Examples
     --------
@@ -301,7 +333,7 @@ def parse_osm_file(path: Path) -> dict[str, gpd.GeoDataFrame]:
     >>> write_elements(elements, path)
     4
     >>> {k: len(v) for k, v in parse_osm_file(path).items()}
-    {'ways': 1, 'buildings': 0, 'residential': 0, 'pois': 1}
+    {'ways': 1, 'buildings': 0, 'residential': 0, 'pois': 1, 'gates': 0, 'walls': 0}
 
     """
     f = osm_file(path)
@@ -365,14 +397,7 @@ def _frame(
 
 
 def _assemble(col: _Collector) -> dict[str, gpd.GeoDataFrame]:
-    if col.way_coords:
-        lengths = np.array([len(c) for c in col.way_coords])
-        lines = shapely.linestrings(
-            np.concatenate(col.way_coords), indices=np.repeat(np.arange(len(lengths)), lengths)
-        )
-    else:
-        lines = np.empty(0, dtype=object)
-    ways = _frame(col.way_rows, lines, WAY_COLUMNS, extra=("nodes",))
+    ways = _frame(col.way_rows, _lines(col.way_coords), WAY_COLUMNS, extra=("nodes",))
 
     rows, geoms = col.area_rows, np.asarray(col.area_geoms, dtype=object)
     b_idx = [i for i, r in enumerate(rows) if _is_building(r)]
@@ -389,7 +414,31 @@ def _assemble(col: _Collector) -> dict[str, gpd.GeoDataFrame]:
     )
     area_pts = shapely.centroid(geoms[p_idx]) if p_idx else np.empty(0, dtype=object)
     pois = _frame(poi_rows, np.concatenate([node_pts, area_pts]), POI_COLUMNS, addr=True)
-    return {"ways": ways, "buildings": buildings, "residential": residential, "pois": pois}
+    gate_pts = (
+        shapely.points(np.asarray(col.gate_points, dtype=float))
+        if col.gate_points
+        else np.empty(0, dtype=object)
+    )
+    gates = _frame(col.gate_rows, gate_pts, GATE_COLUMNS)
+    walls = _frame(col.wall_rows, _lines(col.wall_coords), WALL_COLUMNS)
+    return {
+        "ways": ways,
+        "buildings": buildings,
+        "residential": residential,
+        "pois": pois,
+        "gates": gates,
+        "walls": walls,
+    }
+
+
+def _lines(coords: list[np.ndarray]) -> np.ndarray:
+    """LineStrings from a list of coordinate arrays (each with 2 or more rows)."""
+    if not coords:
+        return np.empty(0, dtype=object)
+    lengths = np.array([len(c) for c in coords])
+    return shapely.linestrings(
+        np.concatenate(coords), indices=np.repeat(np.arange(len(lengths)), lengths)
+    )
 
 
 def clip_layers(
@@ -424,7 +473,7 @@ def clip_layers(
     >>> import shapely
     >>> near_way = shapely.box(118.7795, 32.0395, 118.7801, 32.0401)
     >>> {k: len(v) for k, v in clip_layers(parse_osm_file(path), near_way).items()}
-    {'ways': 1, 'buildings': 0, 'residential': 0, 'pois': 0}
+    {'ways': 1, 'buildings': 0, 'residential': 0, 'pois': 0, 'gates': 0, 'walls': 0}
 
     """
     out = {}
@@ -443,6 +492,9 @@ _OVERPASS_BODY = """
   relation["building"]["type"="multipolygon"]({b});
   way["landuse"="residential"]({b});
   relation["landuse"="residential"]["type"="multipolygon"]({b});
+  node["barrier"]({b});
+  node["entrance"]({b});
+  way["barrier"~"^(wall|fence)$"]({b});
 {pois}
 );
 (._;>;);

@@ -169,19 +169,28 @@ class WalkNetwork:
         """Return the network under another private-path rule (residents, all, none).
 
         ``"none"`` drops the private edges (and the nodes only they reach); the others share
-        this network's geometry and only change who walks the private edges.
+        this network's geometry and only change who walks the private edges, except where a
+        private path ends at a wall with no gate (``seal_u`` / ``seal_v`` edge columns): that
+        end is a node of its own under ``"residents"`` and joins the way beyond under
+        ``"all"`` (open compounds), so the network is rebuilt from its edges.
         """
         mode = _private_mode(private)
         if mode == self.private:
             return self
         priv = self.edges["private"].to_numpy(dtype=bool)
-        if mode == "none" and priv.any():
-            ways = self.edges[~priv].drop(columns=["u", "v", "length_m", "way"])
-            net = network_from_ways(ways, crs=self.crs, walkable_only=False, private="none")
+        sealed = "seal_u" in self.edges.columns and "all" in (mode, self.private)
+        if (mode == "none" and priv.any()) or (sealed and mode != "none"):
+            keep = ~priv if mode == "none" else np.ones(len(priv), dtype=bool)
+            ways = self.edges[keep].drop(columns=["u", "v", "length_m", "way"])
+            net = network_from_ways(ways, crs=self.crs, walkable_only=False, private=mode)
+            fresh = {} if mode == "none" else net.report
             net.report = {
                 **{k: v for k, v in self.report.items() if not k.startswith("_")},
-                "dropped_private": int(priv.sum()),
+                **{k: fresh[k] for k in ("nodes", "edges", "components", "islands") if k in fresh},
+                **({"dropped_private": int(priv.sum())} if mode == "none" else {}),
             }
+            if "island_nodes" in fresh:
+                net.report["island_nodes"] = fresh["island_nodes"]
             return net
         return WalkNetwork(
             nodes=self.nodes,
@@ -210,6 +219,18 @@ class WalkNetwork:
             "island_nodes": int((comp > 0).sum()),
             "private_edges_kept": int(self.edges["private"].sum()),
             **{k: v for k, v in self.report.items() if k.startswith("dropped_")},
+            **self._compound_summary(),
+        }
+
+    def _compound_summary(self) -> dict[str, int]:
+        """Gated compounds, their gates and sealed crossings, when gates or walls were read."""
+        rep = self.report.get("compounds")
+        if not rep or not rep.get("read"):
+            return {}
+        return {
+            "gated_compounds": int(rep["gated"]),
+            "compound_gates": int(rep["gates"]),
+            "sealed_crossings": int(rep["sealed_crossings"]),
         }
 
     def to_networkx(self) -> Any:
@@ -308,22 +329,256 @@ def compound_pieces(u: np.ndarray, v: np.ndarray, owner: np.ndarray) -> np.ndarr
     return out
 
 
+# --- gated compounds: gates, walls and the private paths they close ---------------------------
+
+#: Minor ``highway`` values that are a gated compound's internal paths (where they lie inside).
+INTERNAL_HIGHWAYS: frozenset[str] = frozenset(
+    {"service", "footway", "path", "living_street", "steps", "pedestrian"}
+)
+#: A gate node belongs to the compound whose outline is within this distance (metres).
+GATE_TOL_M = 20.0
+#: A wall/fence counts along the stretch of outline within this distance of it (metres).
+WALL_TOL_M = 10.0
+#: Share of a compound's outline that walls/fences must follow for it to count as walled.
+WALL_SHARE = 0.75
+#: A gate vertex is a way vertex within this distance of a gate point (metres).
+_GATE_SNAP_M = 0.05
+_CLOSED = frozenset({"no", "private_no"})
+
+
+@dataclass
+class _Compounds:
+    """Evidence per residential polygon and the open gate points (metric coordinates)."""
+
+    polys: np.ndarray
+    gate_xy: np.ndarray
+    gate_poly: np.ndarray
+    by_gate: np.ndarray
+    by_wall: np.ndarray
+    by_private: np.ndarray
+
+    @property
+    def gated(self) -> np.ndarray:
+        return self.by_gate | self.by_wall | self.by_private
+
+
+def _open_gate_points(gates: gpd.GeoDataFrame | None, target: pyproj.CRS) -> np.ndarray:
+    """Coordinates of the gate points walkers may pass (not ``access=no`` / ``foot=no``)."""
+    if gates is None or gates.empty:
+        return np.empty((0, 2))
+    g = to_metric(gates[gates.geometry.notna()], target)
+    g = g[g.geom_type == "Point"]
+    closed = np.zeros(len(g), dtype=bool)
+    foot = _tag(g, "foot")
+    closed |= (_tag(g, "access").isin(["no"]) & ~foot.isin(_FOOT_YES)).to_numpy()
+    closed |= (foot == "no").to_numpy()
+    return shapely.get_coordinates(np.asarray(g.geometry.values)[~closed])
+
+
+def _walled(polys: np.ndarray, walls: gpd.GeoDataFrame | None, target: pyproj.CRS) -> np.ndarray:
+    """Whether walls/fences follow at least :data:`WALL_SHARE` of each polygon's outline."""
+    out = np.zeros(len(polys), dtype=bool)
+    if walls is None or walls.empty or not len(polys):
+        return out
+    w = to_metric(walls[walls.geometry.notna()], target)
+    if w.empty:
+        return out
+    band = shapely.buffer(shapely.union_all(np.asarray(w.geometry.values)), WALL_TOL_M)
+    outline = shapely.boundary(polys)
+    along = shapely.length(shapely.intersection(outline, band))
+    total = shapely.length(outline)
+    out[total > 0] = along[total > 0] / total[total > 0] >= WALL_SHARE
+    return out
+
+
+def _compound_evidence(
+    kept: gpd.GeoDataFrame,
+    residential: gpd.GeoDataFrame,
+    gates: gpd.GeoDataFrame | None,
+    walls: gpd.GeoDataFrame | None,
+    owner: np.ndarray,
+    target: pyproj.CRS,
+) -> _Compounds:
+    """Gate points on walkable ways near each outline, walls, private paths: per polygon."""
+    polys = np.asarray(residential.geometry.values)
+    xy = _open_gate_points(gates, target)
+    if len(xy):
+        tree = shapely.STRtree(np.asarray(kept.geometry.values))
+        hit = tree.query(shapely.points(xy), predicate="dwithin", distance=_GATE_SNAP_M)
+        xy = xy[np.unique(hit[0])]
+    gate_poly = np.full(len(xy), -1, dtype=np.int64)
+    if len(xy) and len(polys):
+        hit = shapely.STRtree(shapely.boundary(polys)).query_nearest(
+            shapely.points(xy), max_distance=GATE_TOL_M, all_matches=False
+        )
+        gate_poly[hit[0]] = hit[1]
+    by_gate = np.zeros(len(polys), dtype=bool)
+    by_gate[gate_poly[gate_poly >= 0]] = True
+    by_private = np.zeros(len(polys), dtype=bool)
+    by_private[owner[owner >= 0]] = True
+    return _Compounds(polys, xy, gate_poly, by_gate, _walled(polys, walls, target), by_private)
+
+
+@dataclass
+class _Pieces:
+    """Ways after cutting gated compounds' internal paths at gates and outline crossings."""
+
+    ways: gpd.GeoDataFrame
+    private: np.ndarray
+    owner: np.ndarray
+    seal_start: np.ndarray
+    seal_end: np.ndarray
+    sealed: int = 0
+    cut_ways: int = 0
+
+
+def _cut_positions(
+    coords: np.ndarray, line: shapely.LineString, poly: shapely.Geometry, gate_v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vertices with the outline crossings inserted, the cut indices, which cuts are gates."""
+    cum = np.r_[0.0, np.cumsum(np.hypot(*np.diff(coords, axis=0).T))]
+    length = cum[-1]
+    cross = shapely.get_parts(shapely.intersection(line, shapely.boundary(poly)))
+    cross = cross[shapely.get_type_id(cross) == 0]
+    dc = np.unique(shapely.line_locate_point(line, cross)) if len(cross) else np.empty(0)
+    dc = dc[(dc > _MIN_PIECE_M) & (dc < length - _MIN_PIECE_M)]
+    if len(gate_v) and len(dc):
+        dc = dc[np.abs(dc[:, None] - cum[gate_v][None, :]).min(axis=1) > GATE_TOL_M]
+    at_vertex = np.isclose(dc[:, None], cum[None, :], rtol=0.0, atol=1e-9)
+    vertex_hit = at_vertex.any(axis=1)
+    new_d = dc[~vertex_hit]
+    new_xy = shapely.get_coordinates(shapely.line_interpolate_point(line, new_d))
+    dist = np.r_[cum, new_d]
+    xy = np.vstack([coords, new_xy.reshape(-1, 2)])
+    kind = np.zeros(len(dist), dtype=np.int8)  # 0 vertex, 1 gate, 2 crossing
+    kind[gate_v] = 1
+    kind[np.flatnonzero(at_vertex.any(axis=0))] = 2
+    kind[len(cum) :] = 2
+    order = np.argsort(dist, kind="stable")
+    xy, kind = xy[order], kind[order]
+    cuts = np.flatnonzero(kind > 0)
+    cuts = np.unique(np.r_[0, cuts[(cuts > 0) & (cuts < len(xy) - 1)], len(xy) - 1])
+    return xy, cuts, kind
+
+
+def _cut_internal(
+    line: shapely.LineString, highway: Any, poly: shapely.Geometry, gates: np.ndarray, seal: bool
+) -> list[tuple[np.ndarray, bool, bool, bool]] | None:
+    """Pieces of one way in a gated compound: (coords, private, sealed start, sealed end).
+
+    None when the way is not an internal path: a through way (both ends outside the outline
+    and no gate on it) or a residential street not wholly inside.
+    """
+    coords = shapely.get_coordinates(line)
+    if len(coords) < 2:
+        return None
+    gate_v = np.empty(0, dtype=np.int64)
+    if len(gates):
+        d = np.hypot(coords[:, None, 0] - gates[None, :, 0], coords[:, None, 1] - gates[None, :, 1])
+        gate_v = np.flatnonzero(d.min(axis=1) <= _GATE_SNAP_M)
+    if not len(gate_v):
+        ends_in = shapely.intersects(poly, shapely.points(coords[[0, -1]]))
+        if not ends_in.any():
+            return None
+        if highway == "residential" and not shapely.covers(shapely.buffer(poly, 1.0), line):
+            return None
+    xy, cuts, kind = _cut_positions(coords, line, poly, gate_v)
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        piece = xy[a : b + 1]
+        if len(piece) < 2:
+            continue
+        mid = shapely.line_interpolate_point(shapely.linestrings(piece), 0.5, normalized=True)
+        inside = bool(shapely.contains(poly, mid))
+        out.append((piece, inside, inside and seal and kind[a] == 2, inside and seal and kind[b] == 2))
+    if not any(p[1] for p in out):
+        return None
+    return out
+
+
+def _gate_compounds(
+    kept: gpd.GeoDataFrame, is_private: np.ndarray, owner: np.ndarray, ev: _Compounds
+) -> _Pieces:
+    """Make the internal minor ways of gated compounds private, cut at gates and outlines.
+
+    Ways already private (``access=private`` inside a compound) stay whole, as before. Other
+    ``INTERNAL_HIGHWAYS`` ways (and ``residential`` streets wholly inside or through a gate)
+    that intersect a gated compound are cut at its gate nodes and where they cross its
+    outline; the pieces inside become its private paths. A piece's end at an outline
+    crossing with no gate is sealed (not a way in) when the compound has gate nodes.
+    """
+    n = len(kept)
+    none = np.zeros(n, dtype=bool)
+    same = _Pieces(kept, is_private, owner, none, none.copy())
+    gated = np.flatnonzero(ev.gated)
+    if not len(gated) or not n:
+        return same
+    hw = _tag(kept, "highway").to_numpy()
+    cand = np.flatnonzero(~is_private & np.isin(hw, [*INTERNAL_HIGHWAYS, "residential"]))
+    geoms = np.asarray(kept.geometry.values)
+    pairs = shapely.STRtree(ev.polys[gated]).query(geoms[cand], predicate="intersects")
+    if not pairs.shape[1]:
+        return same
+    share = shapely.length(shapely.intersection(geoms[cand[pairs[0]]], ev.polys[gated[pairs[1]]]))
+    order = np.lexsort((pairs[1], -share, pairs[0]))
+    first = order[np.r_[True, np.diff(pairs[0][order]) != 0]]
+    n_gates = np.bincount(ev.gate_poly[ev.gate_poly >= 0], minlength=len(ev.polys))
+    cut: dict[int, list[tuple[np.ndarray, bool, bool, bool]]] = {}
+    owners: dict[int, int] = {}
+    for k in first:
+        j, i = int(cand[pairs[0][k]]), int(gated[pairs[1][k]])
+        pieces = _cut_internal(
+            geoms[j], hw[j], ev.polys[i], ev.gate_xy[ev.gate_poly == i], bool(n_gates[i])
+        )
+        if pieces is not None:
+            cut[j], owners[j] = pieces, i
+    if not cut:
+        return same
+    count = np.ones(n, dtype=np.int64)
+    count[list(cut)] = [len(p) for p in cut.values()]
+    src = np.repeat(np.arange(n), count)
+    rows = kept.iloc[src].reset_index(drop=True)
+    geom = geoms[src].copy()
+    priv, own = is_private[src].copy(), owner[src].copy()
+    sa, sb = np.zeros(len(src), dtype=bool), np.zeros(len(src), dtype=bool)
+    at = np.r_[0, np.cumsum(count)]
+    for j, pieces in cut.items():
+        for q, (xy, inside, s0, s1) in enumerate(pieces):
+            r = at[j] + q
+            geom[r] = shapely.linestrings(xy)
+            priv[r], own[r], sa[r], sb[r] = inside, owners[j] if inside else -1, s0, s1
+    rows = rows.set_geometry(gpd.GeoSeries(geom, crs=kept.crs))
+    return _Pieces(rows, priv, own, sa, sb, int(sa.sum() + sb.sum()), len(cut))
+
+
 def _split_at_shared_vertices(
-    geoms: np.ndarray, *, precision_m: float = 0.001
+    geoms: np.ndarray,
+    *,
+    precision_m: float = 0.001,
+    seal_start: np.ndarray | None = None,
+    seal_end: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split lines at vertices shared with other lines (or repeated) and at their ends.
 
+    A line end flagged in ``seal_start`` / ``seal_end`` gets a node of its own, shared with no
+    other line even where another line ends at the same point (a wall crossing with no gate).
     Returns edge geometries, the source line index of each edge, u and v node ids.
     """
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
     if len(coords) == 0:
         msg = "no walkable way has coordinates; check the file covers the study area"
         raise NetworkError(msg)
-    keys = np.round(coords / precision_m).astype(np.int64)
-    _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    key_id = key_id.ravel()
     starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
     ends = np.r_[starts[1:] - 1, len(owner) - 1]
+    keys = np.round(coords / precision_m).astype(np.int64)
+    if seal_start is not None and seal_end is not None and (seal_start.any() or seal_end.any()):
+        apart = np.zeros(len(coords), dtype=np.int64)
+        lines = owner[starts]
+        apart[starts[seal_start[lines]]] = 2 * lines[seal_start[lines]] + 1
+        apart[ends[seal_end[lines]]] = 2 * lines[seal_end[lines]] + 2
+        keys = np.column_stack([keys, apart])
+    _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    key_id = key_id.ravel()
     is_first = np.zeros(len(owner), dtype=bool)
     is_first[starts] = True
     is_last = np.zeros(len(owner), dtype=bool)
@@ -391,6 +646,8 @@ def network_from_ways(
     crs: Any = None,
     walkable_only: bool = True,
     private: str | None = None,
+    gates: gpd.GeoDataFrame | None = None,
+    walls: gpd.GeoDataFrame | None = None,
 ) -> WalkNetwork:
     """Build a walking network from way lines with OSM tags.
 
@@ -400,8 +657,27 @@ def network_from_ways(
         LineStrings with at least ``highway``; ``access``, ``service``, ``foot``, ``name`` are
         used when present. Ways connect where they share a vertex.
     residential : GeoDataFrame, optional
-        ``landuse=residential`` / compound polygons. Ways tagged ``access=private`` or
-        ``service=private`` inside them are kept as their compound's private paths.
+        ``landuse=residential`` / compound polygons. A polygon is a *gated compound* when
+        (1) ways tagged ``access=private`` or ``service=private`` lie inside it (kept whole as
+        its private paths, as before), (2) gate nodes (``gates``) on walkable ways lie within
+        :data:`GATE_TOL_M` of its outline, or (3) walls/fences (``walls``) follow at least
+        :data:`WALL_SHARE` of its outline. In a gated compound the internal minor ways
+        (:data:`INTERNAL_HIGHWAYS`: service, footway, path, living_street, steps, pedestrian)
+        are cut at its gate nodes and where they cross its outline, and the pieces inside are
+        its private paths; so are ``residential`` streets lying wholly inside it or entering
+        it through a gate. Not private: a way with no gate on it whose two ends both lie
+        outside the outline (a through road crossing it end to end is a public street) and
+        every other highway (tertiary and up, unclassified). Its ways in are its gate nodes
+        and the junctions of its paths with public streets inside it; a crossing of the
+        outline without a gate node is not a way in (the piece inside gets a node of its own
+        there), unless the compound has no gate node at all: then every crossing is a gate,
+        as before, and the compound is counted in the report (``gated_without_gate_nodes``).
+    gates : GeoDataFrame, optional
+        Gate points (``barrier=gate``, ``lift_gate``, ``entrance=*``...,
+        :attr:`geogrid.io.OSMData.gates`); ones tagged ``access=no`` or ``foot=no`` are no
+        ways in. Only points on a vertex of a walkable way count.
+    walls : GeoDataFrame, optional
+        ``barrier=wall`` / ``fence`` lines (:attr:`geogrid.io.OSMData.walls`).
     keep_private : bool
         Deprecated: ``False`` is ``private="none"``.
     private : {"residents", "all", "none"}
@@ -410,6 +686,9 @@ def network_from_ways(
         and enters through its gates); ``"all"``: everybody (open compounds); ``"none"``:
         nobody (the ways are dropped). Each connected piece of private paths inside one
         polygon is one compound; its gates are the nodes where its paths meet any other way.
+        What was found is in ``report["compounds"]`` (gated compounds and private edges by
+        evidence, gates, sealed crossings) and, when gates or walls were given, in
+        :meth:`WalkNetwork.summary`.
     crs : optional
         Metric CRS to use; default :func:`geogrid.crs.metric_crs` of the ways.
     walkable_only : bool
@@ -460,18 +739,45 @@ def network_from_ways(
         )
         counts = {"ways_read": len(ways)}
     kept = ways[ok].reset_index(drop=True)
-    is_private = is_private[ok]
-    owner = owner[ok]
     if kept.empty:
         msg = (
             f"no walkable ways among the {len(ways)} highway ways (motorways, trunks, foot=no "
             "and access=no are dropped); pass the streets and paths people walk on"
         )
         raise NetworkError(msg)
-    geoms, src, u, v = _split_at_shared_vertices(np.asarray(kept.geometry.values))
+    ev = None
+    if walkable_only and residential is not None and len(residential):
+        ev = _compound_evidence(kept, residential, gates, walls, owner, target)
+        cut = _gate_compounds(kept, is_private[ok], owner[ok], ev)
+        kept, is_private, owner = cut.ways, cut.private, cut.owner
+        seal_a, seal_b = cut.seal_start, cut.seal_end
+        if mode == "none" and is_private.any():  # the new pieces; access=private ways are gone
+            counts["dropped_private"] += int(is_private.sum())
+            keep = ~is_private
+            kept, is_private, owner = kept[keep].reset_index(drop=True), is_private[keep], owner[keep]
+            seal_a, seal_b = seal_a[keep], seal_b[keep]
+    else:
+        kept_cols = ways.loc[ok]
+        is_private, owner = is_private[ok], owner[ok]
+        seal_a, seal_b = (
+            kept_cols[c].fillna(False).to_numpy(dtype=bool)
+            if c in kept_cols.columns
+            else np.zeros(len(kept_cols), dtype=bool)
+            for c in ("seal_u", "seal_v")
+        )
+    seal = mode == "residents"
+    geoms, src, u, v = _split_at_shared_vertices(
+        np.asarray(kept.geometry.values),
+        seal_start=seal_a if seal else None,
+        seal_end=seal_b if seal else None,
+    )
+    first = np.r_[True, src[1:] != src[:-1]]
+    last = np.r_[src[1:] != src[:-1], True]
+    seal_u, seal_v = first & seal_a[src], last & seal_b[src]
     length = shapely.length(geoms)
     good = length > _MIN_PIECE_M
     geoms, src, u, v, length = geoms[good], src[good], u[good], v[good], length[good]
+    seal_u, seal_v = seal_u[good], seal_v[good]
     if not len(geoms):
         msg = (
             "the walking network has no edge of positive length (a single node); pass streets "
@@ -494,13 +800,60 @@ def network_from_ways(
         geometry=geoms,
         crs=target,
     )
-    edges["compound"] = compound_pieces(u, v, np.where(is_private[src], owner[src], -1))
+    edge_owner = np.where(is_private[src], owner[src], -1)
+    edges["compound"] = compound_pieces(u, v, edge_owner)
     for extra in ("osmid", "way_id"):
         if extra in kept.columns:
             edges[extra] = kept[extra].to_numpy()[src]
+    if seal_u.any() or seal_v.any():
+        edges["seal_u"], edges["seal_v"] = seal_u, seal_v
+    if ev is not None:
+        counts["compounds"] = _compound_report(ev, edge_owner, seal_u, seal_v, gates, walls)
     net = _finish(edges, target, counts)
     net.private = mode
     return net
+
+
+def _compound_report(
+    ev: _Compounds,
+    edge_owner: np.ndarray,
+    seal_u: np.ndarray,
+    seal_v: np.ndarray,
+    gates: gpd.GeoDataFrame | None,
+    walls: gpd.GeoDataFrame | None,
+) -> dict[str, Any]:
+    """What was found: gated compounds, gates and private edges by evidence, sealed crossings."""
+    n_gates = np.bincount(ev.gate_poly[ev.gate_poly >= 0], minlength=len(ev.polys))
+    owned = edge_owner[edge_owner >= 0]
+    no_gate = ev.gated & (n_gates == 0)
+    rep: dict[str, Any] = {
+        "read": gates is not None or walls is not None,
+        "residential_areas": len(ev.polys),
+        "gate_points": len(ev.gate_xy),
+        "gated": int(ev.gated.sum()),
+        "gated_by": {
+            "gate_nodes": int(ev.by_gate.sum()),
+            "walls": int(ev.by_wall.sum()),
+            "private_paths": int(ev.by_private.sum()),
+        },
+        "gates": int(n_gates.sum()),
+        "private_edges": len(owned),
+        "private_edges_by": {
+            "gate_nodes": int(ev.by_gate[owned].sum()),
+            "walls": int(ev.by_wall[owned].sum()),
+            "private_paths": int(ev.by_private[owned].sum()),
+        },
+        "sealed_crossings": int(seal_u.sum() + seal_v.sum()),
+        "gated_without_gate_nodes": int(no_gate.sum()),
+    }
+    if rep["read"] and no_gate.any():
+        log.warning(
+            "%d gated compounds have no gate node; every crossing of their outline is taken "
+            "as a gate",
+            int(no_gate.sum()),
+        )
+    log.info("gated compounds: %s", rep)
+    return rep
 
 
 def _finish(edges: gpd.GeoDataFrame, target: pyproj.CRS, counts: dict[str, Any]) -> WalkNetwork:
@@ -571,9 +924,20 @@ def _check_graphml(path: Path) -> None:
 
 
 def network_from_graphml(
-    path: str | Path, *, crs: Any = None, keep_private: bool = True, private: str | None = None
+    path: str | Path,
+    *,
+    crs: Any = None,
+    keep_private: bool = True,
+    private: str | None = None,
+    residential: gpd.GeoDataFrame | None = None,
+    walls: gpd.GeoDataFrame | None = None,
 ) -> WalkNetwork:
-    """Load an OSMnx GraphML file as a walking network (non-walkable edges are dropped)."""
+    """Load an OSMnx GraphML file as a walking network (non-walkable edges are dropped).
+
+    Nodes with a ``barrier`` (gate, lift_gate...) or ``entrance`` attribute (osmnx keeps them
+    when ``useful_tags_node`` includes those keys) are the gates of the ``residential``
+    compounds they lie on (see :func:`network_from_ways`).
+    """
     import osmnx as ox
 
     path = Path(path)
@@ -597,9 +961,30 @@ def network_from_graphml(
         msg = f"{path.name} has no 'crs' graph attribute; save it with osmnx.save_graphml"
         raise CRSError(msg)
     g = g.to_undirected()
-    edges = ox.graph_to_gdfs(g, nodes=False, fill_edge_geometry=True).reset_index(drop=True)
-    # collapse the two directions of two-way edges made by to_undirected duplicates
-    return network_from_ways(edges, crs=crs, keep_private=keep_private, private=private)
+    nodes, edges = ox.graph_to_gdfs(g, fill_edge_geometry=True)
+    edges = edges.reset_index(drop=True)
+    return network_from_ways(
+        edges,
+        crs=crs,
+        keep_private=keep_private,
+        private=private,
+        residential=residential,
+        gates=_graphml_gates(nodes),
+        walls=walls,
+    )
+
+
+def _graphml_gates(nodes: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """Gate nodes of an osmnx graph (``barrier`` in the gate kinds, or any ``entrance``)."""
+    from geogrid.io.osmxml import GATE_BARRIERS
+
+    barrier = _tag(nodes, "barrier")
+    entrance = _tag(nodes, "entrance")
+    gate = (barrier.isin(GATE_BARRIERS) | entrance.notna()).to_numpy()
+    if not gate.any():
+        return None
+    cols = [c for c in ("barrier", "entrance", "access", "foot") if c in nodes.columns]
+    return nodes.loc[gate, [*cols, "geometry"]].reset_index(drop=True)
 
 
 def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
@@ -609,7 +994,8 @@ def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
     osmnx/Overpass once (cached on disk; needs internet).
 
     OSM extracts (``.osm``, ``.osm.xml``, ``.osm.bz2``, ``.osm.gz``, ``.osm.pbf``) are read with
-    :func:`geogrid.io.read_osm`; their ``landuse=residential`` polygons mark gated compounds.
+    :func:`geogrid.io.read_osm`; their ``landuse=residential`` polygons, gate nodes and
+    walls mark gated compounds (see :func:`network_from_ways`).
     """
     if isinstance(source, WalkNetwork):
         return source
@@ -628,7 +1014,7 @@ def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
                 msg = f"cannot read {source!r}; write bbox:WEST,SOUTH,EAST,NORTH in degrees"
                 raise NetworkError(msg) from None
             osm = fetch_osm(bbox=(west, south, east, north))
-        kwargs.setdefault("residential", osm.residential)
+        _osm_layers(osm, kwargs)
         return network_from_ways(osm.ways, **kwargs)
     path = Path(source)
     name = path.name.lower()
@@ -644,11 +1030,18 @@ def build_network(source: Any, **kwargs: Any) -> WalkNetwork:
                 "includes the streets (highway=*) of the study area"
             )
             raise NetworkError(msg)
-        kwargs.setdefault("residential", osm.residential)
+        _osm_layers(osm, kwargs)
         return _named(path, network_from_ways, osm.ways, **kwargs)
     from geogrid.io.readers import read_layer
 
     return _named(path, network_from_ways, read_layer(path), **kwargs)
+
+
+def _osm_layers(osm: Any, kwargs: dict[str, Any]) -> None:
+    """Default the residential areas, gates and walls of ``kwargs`` to an extract's layers."""
+    kwargs.setdefault("residential", osm.residential)
+    kwargs.setdefault("gates", osm.gates)
+    kwargs.setdefault("walls", osm.walls)
 
 
 def _named(path: Path, build: Any, *args: Any, **kwargs: Any) -> WalkNetwork:
