@@ -62,12 +62,28 @@ def _elements() -> list[dict]:
         return ids[p]
 
     for wid, (hw, pts) in WAYS.items():
-        out.append({"type": "way", "id": wid, "nodes": [node(p) for p in pts], "tags": {"highway": hw}})
+        out.append(
+            {"type": "way", "id": wid, "nodes": [node(p) for p in pts], "tags": {"highway": hw}}
+        )
     for wid, (x0, y0, x1, y1) in BOXES.items():
         ring = [node(p) for p in [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]]
-        out.append({"type": "way", "id": wid, "nodes": [*ring, ring[0]], "tags": {"landuse": "residential"}})
+        out.append(
+            {
+                "type": "way",
+                "id": wid,
+                "nodes": [*ring, ring[0]],
+                "tags": {"landuse": "residential"},
+            }
+        )
         if wid != 300:
-            out.append({"type": "way", "id": wid + 1, "nodes": [*ring, ring[0]], "tags": {"barrier": "wall"}})
+            out.append(
+                {
+                    "type": "way",
+                    "id": wid + 1,
+                    "nodes": [*ring, ring[0]],
+                    "tags": {"barrier": "wall"},
+                }
+            )
     return out
 
 

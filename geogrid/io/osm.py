@@ -110,7 +110,7 @@ class OSMData:
 
 
 def _empty(kind: str) -> gpd.GeoDataFrame:
-    """An empty layer in EPSG:4326 (gates or walls of an extract that has none)."""
+    """Return an empty gates or walls layer in EPSG:4326 (an extract that has none)."""
     cols = _osm.GATE_COLUMNS if kind == "Point" else _osm.WALL_COLUMNS
     return gpd.GeoDataFrame({c: [] for c in cols}, geometry=[], crs=_osm.WGS84)
 

@@ -106,8 +106,17 @@ POI_COLUMNS: tuple[str, ...] = (
 )
 #: ``barrier`` values of nodes that are gates a walker may pass (any ``entrance=*`` is one too).
 GATE_BARRIERS: frozenset[str] = frozenset(
-    {"gate", "lift_gate", "swing_gate", "sliding_gate", "entrance", "turnstile",
-     "full-height_turnstile", "kissing_gate", "bollard_gate"}
+    {
+        "gate",
+        "lift_gate",
+        "swing_gate",
+        "sliding_gate",
+        "entrance",
+        "turnstile",
+        "full-height_turnstile",
+        "kissing_gate",
+        "bollard_gate",
+    }
 )
 #: ``barrier`` values of ways that enclose a compound.
 WALL_BARRIERS: frozenset[str] = frozenset({"wall", "fence"})
@@ -436,9 +445,10 @@ def _lines(coords: list[np.ndarray]) -> np.ndarray:
     if not coords:
         return np.empty(0, dtype=object)
     lengths = np.array([len(c) for c in coords])
-    return shapely.linestrings(
+    lines: np.ndarray = shapely.linestrings(
         np.concatenate(coords), indices=np.repeat(np.arange(len(lengths)), lengths)
     )
+    return lines
 
 
 def clip_layers(

@@ -394,13 +394,18 @@ def _walled(polys: np.ndarray, walls: gpd.GeoDataFrame | None, target: pyproj.CR
 def _compound_evidence(
     kept: gpd.GeoDataFrame,
     residential: gpd.GeoDataFrame,
+    *,
     gates: gpd.GeoDataFrame | None,
     walls: gpd.GeoDataFrame | None,
     owner: np.ndarray,
     target: pyproj.CRS,
 ) -> _Compounds:
     """Gate points on walkable ways near each outline, walls, private paths: per polygon."""
-    polys = np.asarray(residential.geometry.values)
+    polys = np.asarray(residential.geometry.values, dtype=object).copy()
+    area = np.isin(shapely.get_type_id(polys), [3, 6])  # (Multi)Polygon; others are no compound
+    polys[~area] = shapely.Polygon()
+    bad = area & ~shapely.is_valid(polys)
+    polys[bad] = shapely.make_valid(polys[bad])
     xy = _open_gate_points(gates, target)
     if len(xy):
         tree = shapely.STRtree(np.asarray(kept.geometry.values))
@@ -430,6 +435,46 @@ class _Pieces:
     seal_end: np.ndarray
     sealed: int = 0
     cut_ways: int = 0
+
+    def subset(self, keep: np.ndarray) -> _Pieces:
+        """Return the pieces where ``keep`` is True."""
+        return _Pieces(
+            self.ways[keep].reset_index(drop=True),
+            self.private[keep],
+            self.owner[keep],
+            self.seal_start[keep],
+            self.seal_end[keep],
+        )
+
+
+def _seal_columns(ways: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``seal_u`` / ``seal_v`` of edges passed back in (all False when absent)."""
+    return tuple(  # type: ignore[return-value]
+        ways[c].fillna(False).to_numpy(dtype=bool)
+        if c in ways.columns
+        else np.zeros(len(ways), dtype=bool)
+        for c in ("seal_u", "seal_v")
+    )
+
+
+def _input_masks(
+    ways: gpd.GeoDataFrame, residential: gpd.GeoDataFrame | None, mode: str, walkable_only: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+    """Ways kept, private flags, compound polygon (or id) of each, counts."""
+    if walkable_only:
+        return _walkable_mask(ways, residential, keep_private=mode != "none")
+    is_private = (
+        ways["private"].fillna(False).to_numpy(dtype=bool)
+        if "private" in ways.columns
+        else np.zeros(len(ways), dtype=bool)
+    )
+    ok = ~is_private if mode == "none" else np.ones(len(ways), dtype=bool)
+    owner = (
+        ways["compound"].fillna(-1).to_numpy(dtype=np.int64)
+        if "compound" in ways.columns
+        else np.where(is_private, 0, -1)
+    )
+    return ok, is_private, owner, {"ways_read": len(ways)}
 
 
 def _cut_positions(
@@ -490,7 +535,9 @@ def _cut_internal(
             continue
         mid = shapely.line_interpolate_point(shapely.linestrings(piece), 0.5, normalized=True)
         inside = bool(shapely.contains(poly, mid))
-        out.append((piece, inside, inside and seal and kind[a] == 2, inside and seal and kind[b] == 2))
+        out.append(
+            (piece, inside, inside and seal and kind[a] == 2, inside and seal and kind[b] == 2)
+        )
     if not any(p[1] for p in out):
         return None
     return out
@@ -638,6 +685,31 @@ def _drop_far_ways(ways: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return ways
 
 
+def _prepared_ways(ways: gpd.GeoDataFrame, crs: Any) -> tuple[gpd.GeoDataFrame, pyproj.CRS]:
+    """Check the way lines, explode them, drop far-off strays, project to the metric CRS."""
+    if not isinstance(ways, gpd.GeoDataFrame) or ways.crs is None:
+        msg = "ways need a coordinate system; read them with geogrid.io or call .set_crs(...)"
+        raise CRSError(msg)
+    if "highway" not in ways.columns:
+        msg = "ways have no 'highway' column; pass OSM highway ways (geogrid.io.read_osm(...).ways)"
+        raise NetworkError(msg)
+    ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
+    ways = ways.explode(index_parts=False).reset_index(drop=True)
+    if ways.empty:
+        msg = (
+            "the network input has no highway lines; pass an OSM extract or lines with highway tags"
+        )
+        raise NetworkError(msg)
+    ways = _drop_far_ways(ways)
+    if crs is not None:
+        target = pyproj.CRS(crs)
+    elif is_metric(ways.crs):
+        target = pyproj.CRS(ways.crs)
+    else:
+        target = metric_crs(ways)
+    return to_metric(ways, target), target
+
+
 def network_from_ways(
     ways: gpd.GeoDataFrame,
     *,
@@ -695,76 +767,36 @@ def network_from_ways(
         False keeps every way (for networks already filtered, e.g. generated ones).
 
     """
-    if not isinstance(ways, gpd.GeoDataFrame) or ways.crs is None:
-        msg = "ways need a coordinate system; read them with geogrid.io or call .set_crs(...)"
-        raise CRSError(msg)
-    if "highway" not in ways.columns:
-        msg = "ways have no 'highway' column; pass OSM highway ways (geogrid.io.read_osm(...).ways)"
-        raise NetworkError(msg)
-    ways = ways[ways.geometry.notna() & ways.geom_type.isin(["LineString", "MultiLineString"])]
-    ways = ways.explode(index_parts=False).reset_index(drop=True)
-    if ways.empty:
-        msg = (
-            "the network input has no highway lines; pass an OSM extract or lines with highway tags"
-        )
-        raise NetworkError(msg)
-    ways = _drop_far_ways(ways)
-    if crs is not None:
-        target = pyproj.CRS(crs)
-    elif is_metric(ways.crs):
-        target = pyproj.CRS(ways.crs)
-    else:
-        target = metric_crs(ways)
-    ways = to_metric(ways, target)
+    ways, target = _prepared_ways(ways, crs)
     if residential is not None:
         residential = to_metric(residential, target)
     mode = _private_mode(private, keep_private)
-    if walkable_only:
-        ok, is_private, owner, counts = _walkable_mask(
-            ways, residential, keep_private=mode != "none"
-        )
-    else:
-        ok = np.ones(len(ways), dtype=bool)
-        is_private = (
-            ways["private"].fillna(False).to_numpy(dtype=bool)
-            if "private" in ways.columns
-            else np.zeros(len(ways), dtype=bool)
-        )
-        if mode == "none":
-            ok = ~is_private
-        owner = (
-            ways["compound"].fillna(-1).to_numpy(dtype=np.int64)
-            if "compound" in ways.columns
-            else np.where(is_private, 0, -1)
-        )
-        counts = {"ways_read": len(ways)}
-    kept = ways[ok].reset_index(drop=True)
-    if kept.empty:
+    ok, is_private, owner, counts = _input_masks(ways, residential, mode, walkable_only)
+    if not ok.any():
         msg = (
             f"no walkable ways among the {len(ways)} highway ways (motorways, trunks, foot=no "
             "and access=no are dropped); pass the streets and paths people walk on"
         )
         raise NetworkError(msg)
+    kept = ways[ok].reset_index(drop=True)
     ev = None
     if walkable_only and residential is not None and len(residential):
-        ev = _compound_evidence(kept, residential, gates, walls, owner, target)
-        cut = _gate_compounds(kept, is_private[ok], owner[ok], ev)
-        kept, is_private, owner = cut.ways, cut.private, cut.owner
-        seal_a, seal_b = cut.seal_start, cut.seal_end
-        if mode == "none" and is_private.any():  # the new pieces; access=private ways are gone
-            counts["dropped_private"] += int(is_private.sum())
-            keep = ~is_private
-            kept, is_private, owner = kept[keep].reset_index(drop=True), is_private[keep], owner[keep]
-            seal_a, seal_b = seal_a[keep], seal_b[keep]
-    else:
-        kept_cols = ways.loc[ok]
-        is_private, owner = is_private[ok], owner[ok]
-        seal_a, seal_b = (
-            kept_cols[c].fillna(False).to_numpy(dtype=bool)
-            if c in kept_cols.columns
-            else np.zeros(len(kept_cols), dtype=bool)
-            for c in ("seal_u", "seal_v")
+        ev = _compound_evidence(
+            kept, residential, gates=gates, walls=walls, owner=owner, target=target
         )
+        sel = _gate_compounds(kept, is_private[ok], owner[ok], ev)
+        if mode == "none":  # the new pieces; access=private ways are gone already
+            counts["dropped_private"] += int(sel.private.sum())
+            sel = sel.subset(~sel.private)
+    else:
+        sel = _Pieces(kept, is_private[ok], owner[ok], *_seal_columns(kept))
+    kept, is_private, owner, seal_a, seal_b = (
+        sel.ways,
+        sel.private,
+        sel.owner,
+        sel.seal_start,
+        sel.seal_end,
+    )
     seal = mode == "residents"
     geoms, src, u, v = _split_at_shared_vertices(
         np.asarray(kept.geometry.values),
@@ -808,26 +840,24 @@ def network_from_ways(
     if seal_u.any() or seal_v.any():
         edges["seal_u"], edges["seal_v"] = seal_u, seal_v
     if ev is not None:
-        counts["compounds"] = _compound_report(ev, edge_owner, seal_u, seal_v, gates, walls)
+        counts["compounds"] = _compound_report(
+            ev, edge_owner, (seal_u, seal_v), read=gates is not None or walls is not None
+        )
     net = _finish(edges, target, counts)
     net.private = mode
     return net
 
 
 def _compound_report(
-    ev: _Compounds,
-    edge_owner: np.ndarray,
-    seal_u: np.ndarray,
-    seal_v: np.ndarray,
-    gates: gpd.GeoDataFrame | None,
-    walls: gpd.GeoDataFrame | None,
+    ev: _Compounds, edge_owner: np.ndarray, seals: tuple[np.ndarray, np.ndarray], *, read: bool
 ) -> dict[str, Any]:
-    """What was found: gated compounds, gates and private edges by evidence, sealed crossings."""
+    """Count gated compounds, gates and private edges by evidence, and sealed crossings."""
+    seal_u, seal_v = seals
     n_gates = np.bincount(ev.gate_poly[ev.gate_poly >= 0], minlength=len(ev.polys))
     owned = edge_owner[edge_owner >= 0]
     no_gate = ev.gated & (n_gates == 0)
     rep: dict[str, Any] = {
-        "read": gates is not None or walls is not None,
+        "read": read,
         "residential_areas": len(ev.polys),
         "gate_points": len(ev.gate_xy),
         "gated": int(ev.gated.sum()),
