@@ -572,7 +572,7 @@ def _gate_compounds(
     n_gates = np.bincount(ev.gate_poly[ev.gate_poly >= 0], minlength=len(ev.polys))
     cut: dict[int, list[tuple[np.ndarray, bool, bool, bool]]] = {}
     owners: dict[int, int] = {}
-    for k in first:
+    for k in first[share[first] > _MIN_PIECE_M]:  # ways that only touch an outline: public
         j, i = int(cand[pairs[0][k]]), int(gated[pairs[1][k]])
         pieces = _cut_internal(
             geoms[j], hw[j], ev.polys[i], ev.gate_xy[ev.gate_poly == i], bool(n_gates[i])
