@@ -9,6 +9,10 @@ Before the comparison it prints what the network builder found: gated compounds 
 Run from the repository root::
 
     PYTHONPATH=$PWD python benchmarks/private_rule.py [--communities 10]
+    PYTHONPATH=<tree> python benchmarks/private_rule.py --build-only   # CPU of the builds
+
+``--build-only`` times building the networks (CPU seconds, best of two) with calls an older
+tree also has, so the same script A/Bs another checkout on ``PYTHONPATH``.
 
 The OSM extracts have no facility layer of party-mass service centres; their police
 stations, hospitals, schools, town halls and community centres (``amenity`` in the extract)
@@ -91,11 +95,29 @@ def compare(
     return {k: t["dist_m"].to_numpy() for k, t in tables.items()}
 
 
+def build_times(communities: int) -> None:
+    """Print the CPU seconds of building each network (best of two) and its size."""
+    d = make_district(n_communities=communities)
+    builds = {f"demo {communities}": lambda: network_from_ways(d.ways, residential=d.compounds)}
+    builds.update({name: (lambda p=REAL / name: build_network(p)) for name in EXTRACTS})
+    for name, build in builds.items():
+        secs = []
+        for _ in range(2):
+            t0 = time.process_time()
+            net = build()
+            secs.append(time.process_time() - t0)
+        print(f"{name}: {min(secs):.3f} s CPU, {net.n_nodes} nodes, {net.n_edges} edges")
+
+
 def main() -> None:
     """Run the comparisons."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--communities", type=int, default=10)
+    ap.add_argument("--build-only", action="store_true", help="time the network builds only")
     a = ap.parse_args()
+    if a.build_only:
+        build_times(a.communities)
+        return
     d = make_district(n_communities=a.communities)
     name = f"demo district ({a.communities} communities)"
     net = network_from_ways(d.ways, residential=d.compounds, gates=d.gates, walls=d.walls)

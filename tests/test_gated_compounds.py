@@ -215,3 +215,32 @@ def test_nanjing_detection(real):
     assert rep["gate_points"] == 5  # gates on walkable ways (the others stand alone)
     assert rep["gated"] == 0 and rep["gates"] == 0 and rep["private_edges"] == 0
     assert net.summary()["gated_compounds"] == 0
+
+
+def test_graphml_gates_match_the_osm_reading(osm_path, net, tmp_path):
+    """An osmnx graph of the same ways (one edge per node pair, gates as node attributes)."""
+    import networkx as nx
+    import osmnx as ox
+
+    from geogrid.network.build import network_from_graphml
+
+    elements = _elements()
+    nodes = {e["id"]: e for e in elements if e["type"] == "node"}
+    g = nx.MultiDiGraph(crs="EPSG:4326")
+    for nid, e in nodes.items():
+        g.add_node(nid, x=e["lon"], y=e["lat"], **e.get("tags", {}))
+    for e in elements:
+        if e["type"] == "way" and "highway" in e["tags"]:
+            for a, b in zip(e["nodes"][:-1], e["nodes"][1:], strict=True):
+                g.add_edge(a, b, osmid=e["id"], highway=e["tags"]["highway"], length=1.0)
+    path = tmp_path / "gated.graphml"
+    ox.save_graphml(g, path)
+    osm = read_osm(osm_path)
+    gm = network_from_graphml(path, residential=osm.residential, walls=osm.walls)
+    rep, ref = gm.report["compounds"], net.report["compounds"]
+    for key in ("gated", "gated_by", "gates", "sealed_crossings", "gated_without_gate_nodes"):
+        assert rep[key] == ref[key], key
+    assert set(gm.edges.loc[gm.edges["private"], "osmid"]) == {10, 11, 12, 13, 14, 20}
+    priv_m = gm.edges.loc[gm.edges["private"], "length_m"].sum()
+    # (the two readers may pick different metric CRSs: millimetres apart)
+    assert priv_m == pytest.approx(net.edges.loc[net.edges["private"], "length_m"].sum(), rel=1e-4)

@@ -343,7 +343,9 @@ WALL_TOL_M = 10.0
 WALL_SHARE = 0.75
 #: A gate vertex is a way vertex within this distance of a gate point (metres).
 _GATE_SNAP_M = 0.05
-_CLOSED = frozenset({"no", "private_no"})
+#: A way vertex this close to a compound's outline lies on it (metres; projected straight
+#: outline edges and projected vertices part by millimetres).
+_ON_M = 0.05
 
 
 @dataclass
@@ -489,16 +491,19 @@ def _cut_positions(
     dc = dc[(dc > _MIN_PIECE_M) & (dc < length - _MIN_PIECE_M)]
     if len(gate_v) and len(dc):
         dc = dc[np.abs(dc[:, None] - cum[gate_v][None, :]).min(axis=1) > GATE_TOL_M]
-    at_vertex = np.isclose(dc[:, None], cum[None, :], rtol=0.0, atol=1e-9)
+    at_vertex = np.isclose(dc[:, None], cum[None, :], rtol=0.0, atol=_ON_M)
     vertex_hit = at_vertex.any(axis=1)
     new_d = dc[~vertex_hit]
     new_xy = shapely.get_coordinates(shapely.line_interpolate_point(line, new_d))
     dist = np.r_[cum, new_d]
     xy = np.vstack([coords, new_xy.reshape(-1, 2)])
-    kind = np.zeros(len(dist), dtype=np.int8)  # 0 vertex, 1 gate, 2 crossing
-    kind[gate_v] = 1
+    kind = np.zeros(len(dist), dtype=np.int8)  # 0 vertex, 1 gate, 2 crossing or end on it
+    ends = np.array([0, len(coords) - 1])
+    on_outline = shapely.dwithin(shapely.boundary(poly), shapely.points(coords[ends]), _ON_M)
+    kind[ends[on_outline]] = 2
     kind[np.flatnonzero(at_vertex.any(axis=0))] = 2
     kind[len(cum) :] = 2
+    kind[gate_v] = 1
     order = np.argsort(dist, kind="stable")
     xy, kind = xy[order], kind[order]
     cuts = np.flatnonzero(kind > 0)
@@ -506,27 +511,48 @@ def _cut_positions(
     return xy, cuts, kind
 
 
-def _cut_internal(
-    line: shapely.LineString, highway: Any, poly: shapely.Geometry, gates: np.ndarray, seal: bool
-) -> list[tuple[np.ndarray, bool, bool, bool]] | None:
-    """Pieces of one way in a gated compound: (coords, private, sealed start, sealed end).
+def _gate_vertices(coords: np.ndarray, gates: np.ndarray) -> np.ndarray:
+    """Return the indices of the vertices that are gate points."""
+    if not len(gates) or not len(coords):
+        return np.empty(0, dtype=np.int64)
+    d = np.hypot(coords[:, None, 0] - gates[None, :, 0], coords[:, None, 1] - gates[None, :, 1])
+    return np.flatnonzero(d.min(axis=1) <= _GATE_SNAP_M)
 
-    None when the way is not an internal path: a through way (both ends outside the outline
-    and no gate on it) or a residential street not wholly inside.
+
+def _is_internal(
+    whole: shapely.Geometry, highway: Any, poly: shapely.Geometry, gates: np.ndarray
+) -> bool:
+    """Whether a way (all of it) is an internal path of a gated compound.
+
+    Not internal: a way with no gate on it whose two ends both lie outside the outline (a
+    through way), or a residential street with no gate that is not wholly inside.
+    """
+    if len(_gate_vertices(shapely.get_coordinates(whole), gates)):
+        return True
+    merged = shapely.line_merge(whole) if whole.geom_type == "MultiLineString" else whole
+    parts = shapely.get_parts(merged)
+    ends = shapely.points(
+        np.concatenate([shapely.get_coordinates(p)[[0, -1]] for p in parts if not p.is_empty])
+    )
+    if not shapely.intersects(poly, ends).any():
+        return False
+    return highway != "residential" or bool(shapely.covers(shapely.buffer(poly, 1.0), whole))
+
+
+def _cut_internal(
+    line: shapely.LineString,
+    poly: shapely.Geometry,
+    gates: np.ndarray,
+    seal: bool,
+) -> list[tuple[np.ndarray, bool, bool, bool]] | None:
+    """Pieces of an internal way in a gated compound: (coords, private, sealed start, end).
+
+    None when no piece lies inside the outline.
     """
     coords = shapely.get_coordinates(line)
     if len(coords) < 2:
         return None
-    gate_v = np.empty(0, dtype=np.int64)
-    if len(gates):
-        d = np.hypot(coords[:, None, 0] - gates[None, :, 0], coords[:, None, 1] - gates[None, :, 1])
-        gate_v = np.flatnonzero(d.min(axis=1) <= _GATE_SNAP_M)
-    if not len(gate_v):
-        ends_in = shapely.intersects(poly, shapely.points(coords[[0, -1]]))
-        if not ends_in.any():
-            return None
-        if highway == "residential" and not shapely.covers(shapely.buffer(poly, 1.0), line):
-            return None
+    gate_v = _gate_vertices(coords, gates)
     xy, cuts, kind = _cut_positions(coords, line, poly, gate_v)
     out = []
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
@@ -540,6 +566,24 @@ def _cut_internal(
         )
     if not any(p[1] for p in out):
         return None
+    return out
+
+
+def _whole_ways(kept: gpd.GeoDataFrame, rows: np.ndarray) -> dict[int, shapely.Geometry]:
+    """All the lines of the same OSM way, for rows whose way comes in several (GraphML edges)."""
+    if "osmid" not in kept.columns or not len(rows):
+        return {}
+    ids = _tag(kept, "osmid").astype(str).to_numpy()
+    wanted = pd.Series(ids[rows]).unique()
+    sel = np.flatnonzero(np.isin(ids, wanted))
+    groups = pd.Series(sel).groupby(ids[sel]).apply(list)
+    geoms = np.asarray(kept.geometry.values)
+    out: dict[int, shapely.Geometry] = {}
+    for members in groups:
+        if len(members) > 1:
+            merged = shapely.multilinestrings(geoms[members])
+            for j in members:
+                out[j] = merged
     return out
 
 
@@ -572,11 +616,13 @@ def _gate_compounds(
     n_gates = np.bincount(ev.gate_poly[ev.gate_poly >= 0], minlength=len(ev.polys))
     cut: dict[int, list[tuple[np.ndarray, bool, bool, bool]]] = {}
     owners: dict[int, int] = {}
+    whole = _whole_ways(kept, cand)
     for k in first[share[first] > _MIN_PIECE_M]:  # ways that only touch an outline: public
         j, i = int(cand[pairs[0][k]]), int(gated[pairs[1][k]])
-        pieces = _cut_internal(
-            geoms[j], hw[j], ev.polys[i], ev.gate_xy[ev.gate_poly == i], bool(n_gates[i])
-        )
+        gxy = ev.gate_xy[ev.gate_poly == i]
+        if not _is_internal(whole.get(j, geoms[j]), hw[j], ev.polys[i], gxy):
+            continue
+        pieces = _cut_internal(geoms[j], ev.polys[i], gxy, bool(n_gates[i]))
         if pieces is not None:
             cut[j], owners[j] = pieces, i
     if not cut:
@@ -607,8 +653,9 @@ def _split_at_shared_vertices(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split lines at vertices shared with other lines (or repeated) and at their ends.
 
-    A line end flagged in ``seal_start`` / ``seal_end`` gets a node of its own, shared with no
-    other line even where another line ends at the same point (a wall crossing with no gate).
+    ``seal_start`` / ``seal_end`` give per line a group (0: none) for its first / last vertex:
+    line ends of one group at one point share a node of their own, apart from every other line
+    there (the private paths of a compound ending at a wall crossing with no gate).
     Returns edge geometries, the source line index of each edge, u and v node ids.
     """
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
@@ -621,8 +668,8 @@ def _split_at_shared_vertices(
     if seal_start is not None and seal_end is not None and (seal_start.any() or seal_end.any()):
         apart = np.zeros(len(coords), dtype=np.int64)
         lines = owner[starts]
-        apart[starts[seal_start[lines]]] = 2 * lines[seal_start[lines]] + 1
-        apart[ends[seal_end[lines]]] = 2 * lines[seal_end[lines]] + 2
+        apart[starts] = seal_start[lines]
+        apart[ends] = np.where(seal_end[lines] > 0, seal_end[lines], apart[ends])
         keys = np.column_stack([keys, apart])
     _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     key_id = key_id.ravel()
@@ -741,8 +788,8 @@ def network_from_ways(
         outside the outline (a through road crossing it end to end is a public street) and
         every other highway (tertiary and up, unclassified). Its ways in are its gate nodes
         and the junctions of its paths with public streets inside it; a crossing of the
-        outline without a gate node is not a way in (the piece inside gets a node of its own
-        there), unless the compound has no gate node at all: then every crossing is a gate,
+        outline without a gate node is not a way in (its private paths get a node of their own
+        there, apart from the way beyond), unless the compound has no gate node at all: then every crossing is a gate,
         as before, and the compound is counted in the report (``gated_without_gate_nodes``).
     gates : GeoDataFrame, optional
         Gate points (``barrier=gate``, ``lift_gate``, ``entrance=*``...,
@@ -800,8 +847,8 @@ def network_from_ways(
     seal = mode == "residents"
     geoms, src, u, v = _split_at_shared_vertices(
         np.asarray(kept.geometry.values),
-        seal_start=seal_a if seal else None,
-        seal_end=seal_b if seal else None,
+        seal_start=np.where(seal_a, owner + 1, 0) if seal else None,
+        seal_end=np.where(seal_b, owner + 1, 0) if seal else None,
     )
     first = np.r_[True, src[1:] != src[:-1]]
     last = np.r_[src[1:] != src[:-1], True]
