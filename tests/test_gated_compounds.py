@@ -244,3 +244,43 @@ def test_graphml_gates_match_the_osm_reading(osm_path, net, tmp_path):
     priv_m = gm.edges.loc[gm.edges["private"], "length_m"].sum()
     # (the two readers may pick different metric CRSs: millimetres apart)
     assert priv_m == pytest.approx(net.edges.loc[net.edges["private"], "length_m"].sum(), rel=1e-4)
+
+
+def test_paths_ending_on_a_wall_stay_joined_and_apart_from_the_way_beyond():
+    """Two internal footways end on the wall where a public footway goes on outside."""
+    from shapely.geometry import LineString, box
+
+    from geogrid.network.build import network_from_ways
+
+    crs = "EPSG:4547"
+    ways = gpd.GeoDataFrame(
+        {"highway": ["residential", "footway", "footway", "footway", "footway", "residential"]},
+        geometry=[
+            LineString([(-10, -10), (-10, 50), (-10, 110)]),
+            LineString([(-10, 50), (0, 50), (50, 50)]),  # through the gate at (0, 50)
+            LineString([(50, 50), (100, 50)]),  # A, ends on the east wall
+            LineString([(80, 90), (100, 50)]),  # C, ends there too
+            LineString([(100, 50), (150, 50)]),  # B, outside
+            LineString([(150, -10), (150, 50), (150, 110)]),
+        ],
+        crs=crs,
+    )
+    compound = gpd.GeoDataFrame(geometry=[box(0, 0, 100, 100)], crs=crs)
+    gates = gpd.GeoDataFrame(geometry=[Point(0, 50)], crs=crs)
+    net = network_from_ways(ways, residential=compound, gates=gates)
+    e = net.edges
+    assert e["private"].tolist() == [False, False, False, True, True, True, False, False, False]
+    assert net.report["compounds"]["sealed_crossings"] == 2
+    at = np.flatnonzero(np.hypot(net.nodes["x"] - 100, net.nodes["y"] - 50) < 1e-6)
+    assert len(at) == 2
+    a_c = e[e["private"] & (e["geometry"].intersects(Point(100, 50)))]
+    ends = set(a_c["u"]) | set(a_c["v"])
+    assert len(ends & set(at)) == 1  # A and C share their node on the wall
+    b = e[~e["private"] & (e["geometry"].intersects(Point(100, 50)))]
+    assert len((set(b["u"]) | set(b["v"])) & set(at)) == 1 and not (
+        ends & set(b["u"]) | ends & set(b["v"])
+    )
+    assert net.edges["compound"].max() == 0  # one compound, reached through its gate
+    # under "all" the wall point joins them all
+    every = net.with_private("all")
+    assert (np.hypot(every.nodes["x"] - 100, every.nodes["y"] - 50) < 1e-6).sum() == 1

@@ -573,17 +573,16 @@ def _whole_ways(kept: gpd.GeoDataFrame, rows: np.ndarray) -> dict[int, shapely.G
     """All the lines of the same OSM way, for rows whose way comes in several (GraphML edges)."""
     if "osmid" not in kept.columns or not len(rows):
         return {}
-    ids = _tag(kept, "osmid").astype(str).to_numpy()
-    wanted = pd.Series(ids[rows]).unique()
-    sel = np.flatnonzero(np.isin(ids, wanted))
-    groups = pd.Series(sel).groupby(ids[sel]).apply(list)
+    col = kept["osmid"]
+    ids = (_tag(kept, "osmid").astype(str) if col.dtype == object else col).to_numpy()
+    sel = np.flatnonzero(np.isin(ids, ids[rows]))
+    sel = sel[np.argsort(ids[sel], kind="stable")]
     geoms = np.asarray(kept.geometry.values)
     out: dict[int, shapely.Geometry] = {}
-    for members in groups:
+    for members in np.split(sel, np.flatnonzero(ids[sel][1:] != ids[sel][:-1]) + 1):
         if len(members) > 1:
             merged = shapely.multilinestrings(geoms[members])
-            for j in members:
-                out[j] = merged
+            out.update(dict.fromkeys(members.tolist(), merged))
     return out
 
 
@@ -644,18 +643,39 @@ def _gate_compounds(
     return _Pieces(rows, priv, own, sa, sb, int(sa.sum() + sb.sum()), len(cut))
 
 
+def _apart_at_seals(
+    keys: np.ndarray,
+    owner: np.ndarray,
+    bounds: tuple[np.ndarray, np.ndarray],
+    seals: tuple[np.ndarray, np.ndarray],
+    private: np.ndarray,
+) -> np.ndarray:
+    """Vertex keys with a third column that parts public lines from private ones at seals."""
+    starts, ends = bounds
+    lines = owner[starts]
+    sealed_rows = np.r_[starts[seals[0][lines]], ends[seals[1][lines]]]
+    if not len(sealed_rows):
+        return keys
+    _, key_id = np.unique(keys, axis=0, return_inverse=True)
+    key_id = key_id.ravel()
+    at_seal = np.isin(key_id, key_id[sealed_rows])
+    apart = (at_seal & ~private[owner]).astype(np.int64)
+    return np.column_stack([keys, apart])
+
+
 def _split_at_shared_vertices(
     geoms: np.ndarray,
     *,
     precision_m: float = 0.001,
     seal_start: np.ndarray | None = None,
     seal_end: np.ndarray | None = None,
+    private: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split lines at vertices shared with other lines (or repeated) and at their ends.
 
-    ``seal_start`` / ``seal_end`` give per line a group (0: none) for its first / last vertex:
-    line ends of one group at one point share a node of their own, apart from every other line
-    there (the private paths of a compound ending at a wall crossing with no gate).
+    ``seal_start`` / ``seal_end`` flag line ends that are wall crossings with no gate: there
+    the ``private`` lines keep one node and the other lines get another, so nothing passes
+    from a compound's private paths to the ways beyond its wall at that point.
     Returns edge geometries, the source line index of each edge, u and v node ids.
     """
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
@@ -665,12 +685,8 @@ def _split_at_shared_vertices(
     starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
     ends = np.r_[starts[1:] - 1, len(owner) - 1]
     keys = np.round(coords / precision_m).astype(np.int64)
-    if seal_start is not None and seal_end is not None and (seal_start.any() or seal_end.any()):
-        apart = np.zeros(len(coords), dtype=np.int64)
-        lines = owner[starts]
-        apart[starts] = seal_start[lines]
-        apart[ends] = np.where(seal_end[lines] > 0, seal_end[lines], apart[ends])
-        keys = np.column_stack([keys, apart])
+    if seal_start is not None and seal_end is not None and private is not None:
+        keys = _apart_at_seals(keys, owner, (starts, ends), (seal_start, seal_end), private)
     _, key_id, key_count = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
     key_id = key_id.ravel()
     is_first = np.zeros(len(owner), dtype=bool)
@@ -847,8 +863,9 @@ def network_from_ways(
     seal = mode == "residents"
     geoms, src, u, v = _split_at_shared_vertices(
         np.asarray(kept.geometry.values),
-        seal_start=np.where(seal_a, owner + 1, 0) if seal else None,
-        seal_end=np.where(seal_b, owner + 1, 0) if seal else None,
+        seal_start=seal_a if seal else None,
+        seal_end=seal_b if seal else None,
+        private=is_private,
     )
     first = np.r_[True, src[1:] != src[:-1]]
     last = np.r_[src[1:] != src[:-1], True]
