@@ -18,7 +18,6 @@ within its own type's target).
 
 from __future__ import annotations
 
-import heapq
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -28,6 +27,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from geogrid.analyses.coverage.reasons import (
     REASON_COLUMNS,
@@ -41,9 +42,15 @@ from geogrid.errors import InputError
 from geogrid.network import paths as _paths
 from geogrid.network.build import WalkNetwork
 from geogrid.network.snap import Snap, representative_points, snap_points
-from geogrid.settings import DEFAULTS, Settings, Target, parse_targets
+from geogrid.settings import (
+    DEFAULTS,
+    FACILITY_TYPE_NAMES_ZH,
+    Settings,
+    Target,
+    parse_targets,
+)
 from geogrid.study.demand import prepare_demand
-from geogrid.study.facilities import prepare_facilities
+from geogrid.study.facilities import normalise_type, prepare_facilities
 from geogrid.study.households import round_households
 
 __all__ = [
@@ -80,6 +87,132 @@ def _replace_snap(a: Snap, j: int, b: Snap) -> Snap:
 
 #: Metres within which a reached piece counts as starting or ending at the edge's end.
 _ENDPOINT_TOL_M = 1e-9
+#: Metres added to a what-if search's straight-line bound so that rounding never prunes a node.
+_BOUND_TOL_M = 1e-6
+
+
+#: Shortest seed length in a region search (csgraph needs positive arc weights).
+_SEED_MIN_M = 1e-9
+
+
+def _seeded_search(
+    m: int,
+    inner: tuple[np.ndarray, np.ndarray, np.ndarray],
+    seeds: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest seed source of each of ``m`` region nodes (one multi-source Dijkstra).
+
+    ``inner``: arcs ``(tail, head, length)`` between region nodes (local numbers); ``seeds``:
+    ``(node, distance, source)``, a source reaching a node at that distance from outside.
+    Each distinct source becomes one virtual node with an arc to each node it seeds, so
+    csgraph's ``min_only`` search names the source of every node's nearest label. Returns
+    the distance and source per node (``inf`` / -1: not reached).
+    """
+    node, dist, src = seeds
+    ok = np.isfinite(dist) & (src >= 0)
+    node, dist, src = node[ok], dist[ok], src[ok]
+    d = np.full(m, np.inf)
+    s = np.full(m, -1, dtype=np.int64)
+    if len(node) == 0:
+        return d, s
+    sources, v = np.unique(src, return_inverse=True)
+    order = np.lexsort((dist, node, v))
+    v, node, dist = v[order], node[order], dist[order]
+    first = np.r_[True, (v[1:] != v[:-1]) | (node[1:] != node[:-1])]
+    k = len(sources)
+    tail, head, length = inner
+    graph = sparse.csr_matrix(
+        (
+            np.concatenate([length, np.maximum(dist[first], _SEED_MIN_M)]),
+            (np.concatenate([tail, m + v[first]]), np.concatenate([head, node[first]])),
+        ),
+        shape=(m + k, m + k),
+    )
+    dist_all, _, origin = csgraph.dijkstra(
+        graph, directed=True, indices=m + np.arange(k), min_only=True, return_predecessors=True
+    )
+    d = np.asarray(dist_all[:m])
+    origin = origin[:m]
+    got = np.isfinite(d) & (origin >= m)
+    s[got] = sources[origin[got] - m]
+    d[~got] = np.inf
+    return d, s
+
+
+def _second_labels(
+    fld: _paths.NodeField,
+    region: np.ndarray,
+    loc: np.ndarray,
+    arcs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    links: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Second-nearest distinct source of the ``region`` nodes, their nearest already known.
+
+    ``d2(x) = min(min over arcs y->x with s1(y) != s1(x) of d1(y) + w, min over arcs with
+    s1(y) == s1(x) of d2(y) + w)`` (:func:`geogrid.network.paths.node_field`), plus the
+    links of sources other than ``s1(x)`` into ``x``. Labels outside the region are kept;
+    one search along the arcs inside nearest-source cells solves the rest. ``arcs``: the
+    region's in-arcs ``(head local, tail node, length)``; ``links``: ``(local, length,
+    source)``.
+    """
+    assert fld.d2 is not None or len(region) == len(fld.d1)
+    head, tail, w = arcs
+    lx, lw, ls = links
+    s1x = fld.s1[region]
+    sx, sy = s1x[head], fld.s1[tail]
+    inside = loc[tail] >= 0
+    valid = (sx >= 0) & (sy >= 0)
+    cross = valid & (sy != sx)
+    same = valid & (sy == sx)
+    keep = same & ~inside
+    d2o = fld.d2 if fld.d2 is not None else np.full(len(fld.d1), np.inf)
+    s2o = fld.s2 if fld.s2 is not None else np.full(len(fld.d1), -1, dtype=np.int64)
+    other = (ls != s1x[lx]) & (s1x[lx] >= 0)
+    seeds = (
+        np.concatenate([head[cross], head[keep], lx[other]]),
+        np.concatenate([fld.d1[tail[cross]] + w[cross], d2o[tail[keep]] + w[keep], lw[other]]),
+        np.concatenate([sy[cross], s2o[tail[keep]], ls[other]]),
+    )
+    inner = same & inside
+    return _seeded_search(len(region), (loc[tail[inner]], head[inner], w[inner]), seeds)
+
+
+_ROW_KEYS = frozenset({"geometry", "name", "type", "area_m2", "capacity", "facility_id"})
+
+
+def _point_row(facility: dict[str, Any], crs: Any, new_id: str) -> gpd.GeoDataFrame | None:
+    """One added facility as :func:`prepare_facilities` would give it, without its overhead.
+
+    Only for the plain case: a dict with a finite point, a known type and no other keys;
+    returns None otherwise (the caller then runs :func:`prepare_facilities`). ``new_id``
+    is the id when the dict has none.
+    """
+    geom = facility.get("geometry")
+    raw = facility.get("type")
+    if (
+        not set(facility) <= _ROW_KEYS
+        or not isinstance(geom, shapely.Point)
+        or geom.is_empty
+        or not np.isfinite(shapely.get_coordinates(geom)).all()
+        or raw is None
+        or (norm := normalise_type(raw)) is None
+    ):
+        return None
+    fid = facility.get("facility_id")
+    if fid is None or pd.isna(fid):
+        fid = new_id
+    name = facility.get("name")
+    rec: dict[str, Any] = {
+        "facility_id": str(fid),
+        "name": str(fid) if name is None or pd.isna(name) else name,
+        "type": norm,
+        "type_zh": FACILITY_TYPE_NAMES_ZH.get(norm),
+        "area_m2": pd.to_numeric(pd.Series([facility.get("area_m2")]), errors="coerce").iloc[0],
+        "capacity": pd.to_numeric(pd.Series([facility.get("capacity")]), errors="coerce").iloc[0],
+    }
+    if str(raw) != norm:
+        rec["type_raw"] = raw
+    return gpd.GeoDataFrame({k: [v] for k, v in rec.items()}, geometry=[geom], crs=crs)
 
 
 @dataclass
@@ -102,11 +235,10 @@ class Coverage:
     second: bool = True
     _field: _paths.NodeField | None = field(default=None, repr=False)
     _type_fields: dict[str, _paths.NodeField] = field(default_factory=dict, repr=False)
-    _second_stale: bool = field(default=False, repr=False)
-    _adj: tuple[list[int], list[int], list[float]] | None = field(default=None, repr=False)
     _cols: dict[str, np.ndarray] | None = field(default=None, repr=False)
     _touched: np.ndarray | None = field(default=None, repr=False)
     _touched_edges: set[int] = field(default_factory=set, repr=False)
+    _dirty: set[str] = field(default_factory=set, repr=False)
     _aggs: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ fields
@@ -128,9 +260,11 @@ class Coverage:
     @property
     def field(self) -> _paths.NodeField:
         """Nearest (and second-nearest) active facility per node."""
-        if self._field is None or (self.second and self._second_stale):
+        if self._field is None:
             self._field = self._compute_field(self._active(), second=self.second)
-            self._second_stale = False
+        elif self.second and self._field.d2 is None:
+            # built (and perhaps edited) without second-nearest: add it to the kept nearest
+            self._field = self._with_second(self._field)
         return self._field
 
     def type_field(self, ftype: str) -> _paths.NodeField:
@@ -161,8 +295,14 @@ class Coverage:
         types = self.facilities["type"].to_numpy(dtype=object)
         return sorted(str(t) for t in pd.unique(types[self._active()]))
 
-    def _columns(self, rows: np.ndarray | None) -> dict[str, np.ndarray]:
-        """Coverage columns of the units ``rows`` (all units when None), in table order."""
+    def _columns(
+        self, rows: np.ndarray | None, types: set[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Coverage columns of the units ``rows`` (all units when None), in table order.
+
+        ``types``: recompute only these facility types' columns (the others are read from
+        the cached columns, which must then exist).
+        """
         unit = self.unit_snap if rows is None else self.unit_snap.take(rows)
         active = self._active()
         ends = self.field.ends(unit)
@@ -194,6 +334,10 @@ class Coverage:
         if self.by_type:
             meets_any = np.zeros(len(unit), dtype=bool)
             for ftype in self._present_types():
+                if types is not None and ftype not in types:
+                    assert self._cols is not None and rows is not None
+                    meets_any |= self._cols[f"meets_{ftype}"][rows]
+                    continue
                 fld = self.type_field(ftype)
                 idx = self._active(np.flatnonzero(types == ftype))
                 dt, _, _, _ = _paths.unit_nearest(
@@ -227,19 +371,24 @@ class Coverage:
             self._cols is None
             or any(k not in self._cols for k in keys)
             or (self.by_type and sum(c.startswith("dist_m_") for c in self._cols) != len(keys))
+            or self.second != ("second_id" in self._cols)
         ):
             self._cols = self._columns(None)
-            self._touched, self._touched_edges = None, set()
+            self._touched, self._touched_edges, self._dirty = None, set(), set()
             for agg in self._aggs.values():
                 agg["stale"] = True
             return None
         rows = self._affected_units()
+        types, self._dirty = self._dirty, set()
         self._touched, self._touched_edges = None, set()
         if len(rows):
-            for name, values in self._columns(rows).items():
+            fresh = self._columns(rows, types)
+            # aggregates read the nearest distance only: their zones change where it did
+            moved = rows[fresh["_d1"] != self._cols["_d1"][rows]]
+            for name, values in fresh.items():
                 self._cols[name][rows] = values
             for agg in self._aggs.values():
-                agg["pending"][rows] = True
+                agg["pending"][moved] = True
         return rows
 
     def table(self) -> gpd.GeoDataFrame:
@@ -277,21 +426,19 @@ class Coverage:
             **agg["base"],
             **{c: self._cols[c] for c in ["walk_min", *(t.column for t in self.targets)]},
         }
-        if agg["records"] is None:
-            agg["records"] = [
-                _zone_record(by, z, idx, cols, self.targets)
-                for z, idx in zip(agg["zones"], agg["rows"], strict=True)
-            ]
+        values = agg["values"]
+        if values is None:
+            agg["values"] = _zone_values(agg["rows"], cols, self.targets)
             agg["df"] = None
         elif agg["pending"].any():
-            for i in np.unique(agg["zone_of"][agg["pending"]]).tolist():
-                agg["records"][i] = _zone_record(
-                    by, agg["zones"][i], agg["rows"][i], cols, self.targets
-                )
+            todo = np.unique(agg["zone_of"][agg["pending"]])
+            fresh = _zone_values([agg["rows"][i] for i in todo.tolist()], cols, self.targets)
+            for name, col in fresh.items():
+                values[name][todo] = col
             agg["df"] = None
         agg["pending"][:] = False
         if agg["df"] is None:
-            agg["df"] = pd.DataFrame(agg["records"])
+            agg["df"] = pd.DataFrame({by: agg["zones"], **agg["values"]})
         out = agg["df"].copy()
         if by in self.facilities.columns:
             fzone = self.facilities[by].map(agg["pos"]).to_numpy(dtype=float)
@@ -323,7 +470,7 @@ class Coverage:
                     else {}
                 ),
             },
-            "records": None,
+            "values": None,
             "df": None,
             "pending": np.zeros(len(self.demand), dtype=bool),
             "stale": False,
@@ -341,7 +488,7 @@ class Coverage:
         out.speed_kmh = speed
         out.settings = replace(self.settings, speed_kmh=speed)
         out._aggs = {
-            k: {**a, "records": None, "df": None, "pending": np.zeros_like(a["pending"])}
+            k: {**a, "values": None, "df": None, "pending": np.zeros_like(a["pending"])}
             for k, a in self._aggs.items()
         }
         if out._cols is not None:
@@ -361,96 +508,99 @@ class Coverage:
         return out
 
     # ------------------------------------------------------------------ what-if
-    def _adjacency(self) -> tuple[list[int], list[int], list[float]]:
-        if self._adj is None:
-            self._adj = _paths.adjacency_lists(self.net)
-        return self._adj
-
     def _mark(self, nodes: Any) -> None:
         """Remember graph nodes whose fields changed (their units are patched in the table)."""
         if self._touched is None:
             self._touched = np.zeros(_paths.n_graph_nodes(self.net), dtype=bool)
         self._touched[nodes] = True
 
-    def _grow(self, fld: _paths.NodeField, seeds: list[tuple[float, int, int]]) -> int:
-        """Pruned Dijkstra: relax only nodes whose nearest distance improves. Returns #nodes."""
-        indptr, indices, data = self._adjacency()
-        d1, s1 = fld.d1, fld.s1
-        heap = list(seeds)
-        heapq.heapify(heap)
-        done: list[int] = []
-        while heap:
-            d, x, s = heapq.heappop(heap)
-            if d >= d1[x] and not (d == d1[x] and s1[x] < 0):
-                continue
-            d1[x] = d
-            s1[x] = s
-            done.append(x)
-            for k in range(indptr[x], indptr[x + 1]):
-                nd = d + data[k]
-                y = indices[k]
-                if nd < d1[y]:
-                    heapq.heappush(heap, (nd, y, s))
-        self._mark(done)
-        return len(done)
+    def _region(self, region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """In-arcs of the nodes ``region``: local position of every graph node (-1: outside),
+        and per arc the head (local), the tail (graph node) and the length."""
+        g = _paths.walk_graph(self.net)
+        loc = np.full(g.n, -1, dtype=np.int64)
+        loc[region] = np.arange(len(region))
+        tin = g.transpose()[region]
+        head = np.repeat(np.arange(len(region)), np.diff(tin.indptr))
+        return loc, head, tin.indices.astype(np.int64), tin.data
+
+    def _links_into(
+        self, loc: np.ndarray, cand: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Source links of facilities ``cand`` that enter the region: (local node, length, facility)."""
+        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand))
+        hit = loc[lnode] >= 0
+        return loc[lnode[hit]], lw[hit], cand[lj[hit]]
+
+    def _repair(self, fld: _paths.NodeField, j: int, ftype: str | None) -> None:
+        """Remove source ``j`` from a field without second-nearest (``ftype``: a type field).
+
+        Only the nodes ``j`` served change; they are searched again from the kept labels of
+        their in-neighbours outside that region and from the sources whose links enter it.
+        """
+        region = np.flatnonzero(fld.s1 == j)
+        if len(region) == 0:
+            return
+        self._mark(region)
+        fld.d1[region], fld.s1[region] = np.inf, -1
+        loc, head, tail, w = self._region(region)
+        out = loc[tail] < 0
+        cand = self._active()
+        if ftype is not None:
+            cand = cand[self.facilities["type"].to_numpy()[cand] == ftype]
+        lx, lw, ls = self._links_into(loc, cand)
+        seeds = (
+            np.concatenate([head[out], lx]),
+            np.concatenate([fld.d1[tail[out]] + w[out], lw]),
+            np.concatenate([fld.s1[tail[out]], ls]),
+        )
+        inner = (loc[tail[~out]], head[~out], w[~out])
+        fld.d1[region], fld.s1[region] = _seeded_search(len(region), inner, seeds)
 
     def _repair_second(self, fld: _paths.NodeField, j: int) -> None:
         """Remove source ``j`` from a field with second-nearest.
 
-        Only nodes that had ``j`` as nearest or second-nearest change. They are searched again
-        with two labels of distinct sources per node, seeded from the kept labels of their
-        in-neighbours outside that region and from the sources whose links enter it.
+        Only nodes that had ``j`` as nearest or second-nearest change. Their nearest comes from
+        one search seeded at the kept labels of their in-neighbours outside that region and at
+        the links of the sources entering it; their second-nearest from a second search (as
+        in :func:`geogrid.network.paths.node_field`) along arcs inside nearest-source cells,
+        seeded with the best label of another source on each arc into the node.
         """
         assert fld.d2 is not None and fld.s2 is not None
-        d1, s1, d2, s2 = fld.d1, fld.s1, fld.d2, fld.s2
-        region = np.flatnonzero((s1 == j) | (s2 == j))
+        region = np.flatnonzero((fld.s1 == j) | (fld.s2 == j))
         if len(region) == 0:
             return
         self._mark(region)
-        inside = np.zeros(len(d1), dtype=bool)
-        inside[region] = True
-        sub = _paths.walk_graph(self.net).transpose()[region]
-        rows = np.repeat(region, np.diff(sub.indptr))
-        nbr, w = sub.indices, sub.data
-        out = ~inside[nbr]
-        rows, nbr, w = rows[out], nbr[out], w[out]
-        d1[region], d2[region] = np.inf, np.inf
-        s1[region], s2[region] = -1, -1
-        seeds: list[tuple[float, int, int]] = []
-        for dd, ss in ((d1, s1), (d2, s2)):
-            ok = (ss[nbr] >= 0) & np.isfinite(dd[nbr])
-            seeds.extend(
-                zip(
-                    (dd[nbr] + w)[ok].tolist(), rows[ok].tolist(), ss[nbr][ok].tolist(), strict=True
-                )
-            )
-        cand = self._active()
-        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand))
-        hit = inside[lnode]
-        seeds.extend(
-            zip(lw[hit].tolist(), lnode[hit].tolist(), cand[lj[hit]].tolist(), strict=True)
+        fld.d1[region], fld.s1[region] = np.inf, -1
+        fld.d2[region], fld.s2[region] = np.inf, -1
+        loc, head, tail, w = self._region(region)
+        out = loc[tail] < 0
+        lx, lw, ls = self._links_into(loc, self._active())
+        seeds = (
+            np.concatenate([head[out], lx]),
+            np.concatenate([fld.d1[tail[out]] + w[out], lw]),
+            np.concatenate([fld.s1[tail[out]], ls]),
         )
-        indptr, indices, data = self._adjacency()
-        region_set = set(region.tolist())
-        heapq.heapify(seeds)
-        heap = seeds
-        while heap:
-            d, x, s = heapq.heappop(heap)
-            if s1[x] == s or s2[x] >= 0:
-                continue
-            if s1[x] < 0:
-                d1[x], s1[x] = d, s
-            else:
-                d2[x], s2[x] = d, s
-            for k in range(indptr[x], indptr[x + 1]):
-                y = indices[k]
-                if y in region_set and s2[y] < 0 and s1[y] != s:
-                    heapq.heappush(heap, (d + data[k], y, s))
+        inner = (loc[tail[~out]], head[~out], w[~out])
+        fld.d1[region], fld.s1[region] = _seeded_search(len(region), inner, seeds)
+        d2, s2 = _second_labels(fld, region, loc, (head, tail, w), (lx, lw, ls))
+        fld.d2[region], fld.s2[region] = d2, s2
+
+    def _with_second(self, fld: _paths.NodeField) -> _paths.NodeField:
+        """``fld`` with its second-nearest labels, from its nearest ones (one search)."""
+        g = _paths.walk_graph(self.net)
+        region = np.arange(g.n)
+        loc, head, tail, w = self._region(region)
+        links = self._links_into(loc, self._active())
+        d2, s2 = _second_labels(fld, region, loc, (head, tail, w), links)
+        return _paths.NodeField(fld.d1, fld.s1, d2, s2, fld.graph)
 
     def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
+        """The fields an edit of a facility of type ``ftype`` changes (marked for the table)."""
         out = [self.field]
         if ftype in self._type_fields:
             out.append(self._type_fields[ftype])
+        self._dirty.add(ftype)
         return out
 
     def add_facility(self, facility: gpd.GeoDataFrame | dict[str, Any]) -> str:
@@ -460,6 +610,29 @@ class Coverage:
         and optional ``name``, ``type``, ``area_m2``, ``capacity``, ``facility_id``. Only nodes
         that the new facility serves better are touched. Returns the new facility id.
         """
+        new_id = f"N{len(self.facilities) + 1:04d}"
+        row = _point_row(facility, self.net.crs, new_id) if isinstance(facility, dict) else None
+        if row is None:
+            row = self._prepared_row(facility, new_id)
+        fid = str(row["facility_id"].iloc[0])
+        if fid in set(self.facilities["facility_id"].astype(str)):
+            msg = f"facility_id {fid!r} exists; pass a new id or use move_facility"
+            raise InputError(msg)
+        row["active"] = True
+        snap = snap_points(
+            self.net,
+            np.asarray(representative_points(row), dtype=object),
+            max_snap_m=self.settings.max_snap_m,
+        )
+        self.facilities = pd.concat([self.facilities, row], ignore_index=True)
+        self.fac_snap = _concat_snaps(self.fac_snap, snap)
+        self._open(len(self.facilities) - 1)
+        return fid
+
+    def _prepared_row(
+        self, facility: gpd.GeoDataFrame | dict[str, Any], new_id: str
+    ) -> gpd.GeoDataFrame:
+        """One facility through :func:`prepare_facilities`, with the next free id."""
         if isinstance(facility, dict):
             facility = gpd.GeoDataFrame([facility], geometry="geometry", crs=self.net.crs)
         if len(facility) != 1:
@@ -467,51 +640,82 @@ class Coverage:
             raise InputError(msg)
         row = to_metric(facility, self.net.crs).copy()
         if "facility_id" not in row.columns or pd.isna(row["facility_id"].iloc[0]):
-            row["facility_id"] = f"N{len(self.facilities) + 1:04d}"
-        if str(row["facility_id"].iloc[0]) in set(self.facilities["facility_id"]):
-            msg = f"facility_id {row['facility_id'].iloc[0]!r} exists; pass a new id or use move_facility"
-            raise InputError(msg)
-        row = prepare_facilities(row, crs=self.net.crs)
-        row["active"] = True
-        self.facilities = pd.concat([self.facilities, row], ignore_index=True)
-        snap = snap_points(self.net, row, max_snap_m=self.settings.max_snap_m)
-        self.fac_snap = _concat_snaps(self.fac_snap, snap)
-        self._open(len(self.facilities) - 1)
-        return str(row["facility_id"].iloc[0])
+            row["facility_id"] = new_id
+        return prepare_facilities(row, crs=self.net.crs)
 
     def _open(self, j: int) -> None:
         """Merge facility ``j`` (already active, snapped) into the nearest-facility fields."""
         snap = self.fac_snap.take([j])
         self._touched_edges.add(int(snap.edge[0]))
         fields = self._fields_of(str(self.facilities.at[j, "type"]))
-        # one search from the facility, through the nodes where it can still be first or
-        # second: its walk there is at least the straight line, and a walk to such a node
-        # passes only such nodes (beyond a node the field keeps two sources at least as near)
-        g = _paths.walk_graph(self.net)
-        bound = snap.snap_m[0] + np.hypot(g.x - snap.x[0], g.y - snap.y[0])
-        within = np.zeros(g.n, dtype=bool)
-        for f in fields:
-            within |= bound < (f.d2 if f.d2 is not None and f is self._field else f.d1)
-        dn = _paths.source_distances(self.net, snap, within=within)
+        dn, reached = self._source_search(snap, fields)
         for fld in fields:
-            self._merge_source(fld, dn, j, second=fld.d2 is not None and fld is self._field)
-            if fld is self._field and fld.d2 is None:
-                self._second_stale = True
+            second = fld.d2 is not None and fld is self._field
+            self._merge_source(fld, dn, reached, j, second=second)
 
-    def _merge_source(self, fld: _paths.NodeField, dn: np.ndarray, j: int, *, second: bool) -> None:
-        """Merge a new source's distances ``dn`` into a field (nearest, and second-nearest)."""
+    def _source_search(
+        self, snap: Snap, fields: list[_paths.NodeField]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Walking distance from one new source to the nodes where it can be first or second.
+
+        The search passes only nodes whose straight-line bound (snap leg plus the straight
+        line from the snapped point) is below the distance the source must beat there (the
+        second-nearest in the main field, the nearest in a type field): a walk to such a node
+        passes only such nodes (beyond a node the field keeps two sources at least as near).
+        Arcs into other nodes get an infinite weight, so the search stops at them. Returns
+        the distances (``inf`` where not reached) and the reached nodes.
+        """
+        g = _paths.walk_graph(self.net)
+        slack = np.full(g.n, -np.inf)
+        for f in fields:
+            beat = f.d2 if f.d2 is not None and f is self._field else f.d1
+            np.maximum(slack, beat, out=slack)
+        slack -= snap.snap_m[0] - _BOUND_TOL_M
+        dx = g.x - snap.x[0]
+        dy = g.y - snap.y[0]
+        near = (slack > 0) & (dx * dx + dy * dy < slack * slack)
+        a = g.csr
+        _, nodes, ws = _paths.source_links(self.net, snap)
+        n = g.n
+        graph = sparse.csr_matrix(
+            (
+                np.concatenate([np.where(near[a.indices], a.data, np.inf), ws]),
+                np.concatenate([a.indices, nodes.astype(a.indices.dtype)]),
+                np.r_[a.indptr, a.indptr[-1] + len(nodes)],
+            ),
+            shape=(n + 1, n + 1),
+        )
+        # a finite limit: arcs of infinite weight are never taken
+        dist = csgraph.dijkstra(
+            graph, directed=True, indices=n, min_only=True, limit=np.finfo(float).max
+        )
+        dn = np.asarray(dist[:n])
+        return dn, np.flatnonzero(dn < np.inf)
+
+    def _merge_source(
+        self,
+        fld: _paths.NodeField,
+        dn: np.ndarray,
+        reached: np.ndarray,
+        j: int,
+        *,
+        second: bool,
+    ) -> None:
+        """Merge a new source's distances ``dn`` (finite at ``reached``) into a field."""
         d1, s1 = fld.d1, fld.s1
+        dr = dn[reached]
         if not second:
-            better = np.flatnonzero(dn < d1)
+            better = reached[dr < d1[reached]]
             d1[better], s1[better] = dn[better], j
             self._mark(better)
             return
         assert fld.d2 is not None and fld.s2 is not None
         d2, s2 = fld.d2, fld.s2
-        first = np.flatnonzero(dn < d1)
+        d1r, d2r = d1[reached], d2[reached]
+        first = reached[dr < d1r]
+        runner = reached[(dr >= d1r) & (dr < d2r) & (s1[reached] != j)]
         d2[first], s2[first] = d1[first], s1[first]
         d1[first], s1[first] = dn[first], j
-        runner = np.flatnonzero((dn >= d1) & (dn < d2) & (s1 != j))
         d2[runner], s2[runner] = dn[runner], j
         self._mark(first)
         self._mark(runner)
@@ -537,36 +741,6 @@ class Coverage:
                 self._repair_second(fld, j)
             else:
                 self._repair(fld, j, ftype if fld is not self._field else None)
-                if fld is self._field:
-                    self._second_stale = True
-
-    def _repair(self, fld: _paths.NodeField, j: int, ftype: str | None) -> None:
-        lost = np.flatnonzero(fld.s1 == j)
-        fld.d1[lost] = np.inf
-        fld.s1[lost] = -1
-        if len(lost) == 0:
-            return
-        # best way into each lost node from a kept one (in-edges of the directed walk graph)
-        sub = _paths.walk_graph(self.net).transpose()[lost]
-        rows = np.repeat(lost, np.diff(sub.indptr))
-        nbr = sub.indices
-        cand = fld.d1[nbr] + sub.data
-        ok = np.isfinite(cand)
-        seeds = list(
-            zip(cand[ok].tolist(), rows[ok].tolist(), fld.s1[nbr][ok].tolist(), strict=False)
-        )
-        lost_set = np.zeros(len(fld.d1), dtype=bool)
-        lost_set[lost] = True
-        self._mark(lost)
-        cand_idx = self._active()
-        if ftype is not None:
-            cand_idx = cand_idx[self.facilities["type"].to_numpy()[cand_idx] == ftype]
-        lj, lnode, lw = _paths.source_links(self.net, self.fac_snap.take(cand_idx))
-        hit = lost_set[lnode]
-        seeds.extend(
-            zip(lw[hit].tolist(), lnode[hit].tolist(), cand_idx[lj[hit]].tolist(), strict=True)
-        )
-        self._grow(fld, seeds)
 
     def move_facility(self, facility_id: str, geometry: Any) -> str:
         """Move one facility to ``geometry`` (study CRS), keeping its id and attributes.
@@ -574,14 +748,16 @@ class Coverage:
         Only the nodes it served before and the nodes it serves now are recomputed.
         """
         j = self._index_of(facility_id)
-        point = to_metric(
-            gpd.GeoDataFrame({"geometry": [geometry]}, geometry="geometry", crs=self.net.crs),
-            self.net.crs,
+        if geometry is None or shapely.is_empty(geometry):
+            msg = f"no place to move {facility_id!r} to; pass a point (or polygon) in the study CRS"
+            raise InputError(msg)
+        at = geometry if shapely.get_type_id(geometry) == 0 else shapely.point_on_surface(geometry)
+        snap = snap_points(
+            self.net, np.array([at], dtype=object), max_snap_m=self.settings.max_snap_m
         )
-        snap = snap_points(self.net, point, max_snap_m=self.settings.max_snap_m)
         self.remove_facility(facility_id)
         self.facilities = self.facilities.copy()
-        self.facilities.loc[j, "geometry"] = point.geometry.iloc[0]
+        self.facilities.loc[j, "geometry"] = geometry
         self.facilities.loc[j, "active"] = True
         self.fac_snap = _replace_snap(self.fac_snap, j, snap)
         self._open(j)
@@ -621,12 +797,12 @@ class Coverage:
                 if col in probe.columns:
                     self.facilities.loc[j, col] = probe[col].iloc[0]
             self.facilities.loc[j, "active"] = True
-            self._open(j)
-            self._cols = None  # per-type columns change
+            self._open(j)  # both types' columns are patched (or rebuilt if a type came or went)
         for key, value in attributes.items():
             self.facilities.loc[j, key] = value
-        if "name" in attributes:
-            self._cols = None
+        if "name" in attributes and self._cols is not None:
+            mine = self._cols["nearest_id"] == self.facilities.at[j, "facility_id"]
+            self._cols["nearest_name"][mine] = self.facilities.at[j, "name"]
 
     def add_units(self, units: gpd.GeoDataFrame) -> None:
         """Add demand units (e.g. a new compound's buildings with their households)."""
@@ -671,10 +847,13 @@ class Coverage:
             _cols=None if self._cols is None else {k: v.copy() for k, v in self._cols.items()},
             _touched=None if self._touched is None else self._touched.copy(),
             _touched_edges=set(self._touched_edges),
+            _dirty=set(self._dirty),
             _aggs={
                 k: {
                     **a,
-                    "records": None if a["records"] is None else list(a["records"]),
+                    "values": None
+                    if a["values"] is None
+                    else {c: v.copy() for c, v in a["values"].items()},
                     "pending": a["pending"].copy(),
                 }
                 for k, a in self._aggs.items()
@@ -812,40 +991,102 @@ def _whole(x: float) -> int:
     return int(np.floor(float(x) + 0.5))
 
 
-def _zone_record(
-    by: str, zone: Any, idx: np.ndarray, cols: dict[str, np.ndarray], targets: tuple[Target, ...]
-) -> dict[str, Any]:
-    """One row of :func:`aggregate`: the units ``idx`` of one zone."""
+def _wholes(x: np.ndarray) -> np.ndarray:
+    """:func:`_whole` of each value (int64)."""
+    return np.floor(np.asarray(x, dtype=float) + 0.5).astype(np.int64)
+
+
+def _rounded(x: np.ndarray, digits: int) -> np.ndarray:
+    """Python's ``round(v, digits)`` of each value (NaN stays NaN), as float64."""
+    return np.array([round(v, digits) for v in np.asarray(x, dtype=float).tolist()], dtype=float)
+
+
+def _shares(part: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """``round(part / total, 4)`` where ``total`` is not zero, else NaN."""
+    out = np.full(len(total), np.nan)
+    ok = total != 0
+    out[ok] = _rounded(part[ok] / total[ok], 4)
+    return out
+
+
+def _zone_quantiles(
+    z: np.ndarray, v: np.ndarray, w: np.ndarray, nz: int, qs: tuple[float, ...]
+) -> list[np.ndarray]:
+    """Household-weighted quantiles of ``v`` per zone ``z`` (as :func:`_wquantile` per zone)."""
+    ok = np.isfinite(v) & (w > 0)
+    z, v, w = z[ok], v[ok], w[ok]
+    order = np.lexsort((v, z))
+    z, v, w = z[order], v[order], w[order]
+    counts = np.bincount(z, minlength=nz)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    cw = np.cumsum(w)
+    before = np.r_[0.0, cw][starts]
+    local = cw - before[z]
+    total = np.where(counts > 0, np.r_[0.0, cw][ends] - before, 0.0)
+    out = []
+    for q in qs:
+        hit = np.flatnonzero(local >= q * total[z])
+        k = np.searchsorted(hit, starts)
+        first = np.where(k < len(hit), hit[np.minimum(k, max(len(hit) - 1, 0))], ends - 1)
+        first = np.minimum(first, ends - 1)
+        res = np.full(nz, np.nan)
+        has = counts > 0
+        res[has] = v[first[has]]
+        out.append(res)
+    return out
+
+
+def _zone_values(
+    zone_rows: list[np.ndarray], cols: dict[str, np.ndarray], targets: tuple[Target, ...]
+) -> dict[str, np.ndarray]:
+    """Columns of :func:`aggregate` (all but the zone) for the zones whose units are ``zone_rows``.
+
+    Sums of whole households are exact in any order; shares and minutes are rounded as
+    Python's ``round`` does.
+    """
+    nz = len(zone_rows)
+    sizes = np.array([len(r) for r in zone_rows], dtype=np.int64)
+    idx = np.concatenate(zone_rows) if nz else np.zeros(0, dtype=np.int64)
+    z = np.repeat(np.arange(nz), sizes)
+
+    def total(x: np.ndarray) -> np.ndarray:
+        return np.bincount(z, weights=x, minlength=nz)
+
     w = cols["households"][idx]
-    wm = cols["walk_min"][idx]
-    rec: dict[str, Any] = {
-        by: zone,
-        "units": len(idx),
-        "households": _whole(w.sum()),
-        "population": _whole(cols["population"][idx].sum()),
-        "party_members": _whole(cols["party_members"][idx].sum()),
+    hh = total(w)
+    out: dict[str, np.ndarray] = {
+        "units": sizes,
+        "households": _wholes(hh),
+        "population": _wholes(total(cols["population"][idx])),
+        "party_members": _wholes(total(cols["party_members"][idx])),
     }
-    total = w.sum()
     for t in targets:
-        cov = float(w[cols[t.column][idx]].sum())
-        rec[f"covered_hh_{t.name}"] = _whole(cov)
-        rec[f"coverage_{t.name}"] = round(cov / total, 4) if total > 0 else np.nan
-        rec[f"uncovered_hh_{t.name}"] = _whole(total) - _whole(cov)
+        cov = total(np.where(cols[t.column][idx], w, 0.0))
+        out[f"covered_hh_{t.name}"] = _wholes(cov)
+        out[f"coverage_{t.name}"] = np.where(hh > 0, _shares(cov, hh), np.nan)
+        out[f"uncovered_hh_{t.name}"] = _wholes(hh) - _wholes(cov)
     if "elderly" in cols:
         e = cols["elderly"][idx]
-        etotal = float(e.sum())
-        rec["elderly"] = _whole(etotal)
+        etotal = total(e)
+        out["elderly"] = _wholes(etotal)
         for t in targets:
-            c = float(e[cols[t.column][idx]].sum())
-            rec[f"covered_elderly_{t.name}"] = _whole(c)
-            rec[f"coverage_elderly_{t.name}"] = round(c / etotal, 4) if etotal else np.nan
+            c = total(np.where(cols[t.column][idx], e, 0.0))
+            out[f"covered_elderly_{t.name}"] = _wholes(c)
+            out[f"coverage_elderly_{t.name}"] = _shares(c, etotal)
+    wm = cols["walk_min"][idx]
     fin = np.isfinite(wm)
-    rec["mean_walk_min"] = (
-        round(float(np.average(wm[fin], weights=w[fin])), 2) if (fin & (w > 0)).any() else np.nan
+    weighted = np.bincount(z[fin], weights=w[fin], minlength=nz)
+    has = np.bincount(z[fin & (w > 0)], minlength=nz) > 0
+    mean = np.full(nz, np.nan)
+    mean[has] = _rounded(
+        np.bincount(z[fin], weights=wm[fin] * w[fin], minlength=nz)[has] / weighted[has], 2
     )
-    rec["median_walk_min"] = round(_wquantile(wm, w, 0.5), 2)
-    rec["p90_walk_min"] = round(_wquantile(wm, w, 0.9), 2)
-    return rec
+    out["mean_walk_min"] = mean
+    median, p90 = _zone_quantiles(z, wm, w, nz, (0.5, 0.9))
+    out["median_walk_min"] = _rounded(median, 2)
+    out["p90_walk_min"] = _rounded(p90, 2)
+    return out
 
 
 def aggregate(
@@ -875,11 +1116,7 @@ def aggregate(
     )
     names, zone_rows = _zone_index(tbl[by])
     cols = _zone_columns(tbl, targets, by)
-    rows = [
-        _zone_record(by, zone, idx, cols, targets)
-        for zone, idx in zip(names, zone_rows, strict=True)
-    ]
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame({by: names, **_zone_values(zone_rows, cols, targets)})
     if facilities is not None and len(out):
         if by in facilities.columns:
             fkey = facilities[by]
