@@ -296,11 +296,11 @@ class Coverage:
         return sorted(str(t) for t in pd.unique(types[self._active()]))
 
     def _columns(
-        self, rows: np.ndarray | None, types: set[str] | None = None
+        self, rows: np.ndarray | None, only: set[str] | None = None
     ) -> dict[str, np.ndarray]:
         """Coverage columns of the units ``rows`` (all units when None), in table order.
 
-        ``types``: recompute only these facility types' columns (the others are read from
+        ``only``: recompute only these facility types' columns (the others are read from
         the cached columns, which must then exist).
         """
         unit = self.unit_snap if rows is None else self.unit_snap.take(rows)
@@ -334,7 +334,7 @@ class Coverage:
         if self.by_type:
             meets_any = np.zeros(len(unit), dtype=bool)
             for ftype in self._present_types():
-                if types is not None and ftype not in types:
+                if only is not None and ftype not in only:
                     assert self._cols is not None and rows is not None
                     meets_any |= self._cols[f"meets_{ftype}"][rows]
                     continue
@@ -400,13 +400,16 @@ class Coverage:
         """
         self._refresh()
         assert self._cols is not None
-        cols = {k: v.copy() for k, v in self._cols.items() if not k.startswith("_")}
+        cols = {k: v for k, v in self._cols.items() if not k.startswith("_")}
         if any(k in self.demand.columns for k in cols) or not self.demand.index.is_unique:
             out = self.demand.copy()
             for name, values in cols.items():
-                out[name] = values
+                out[name] = values.copy()
             return out
-        return pd.concat([self.demand, pd.DataFrame(cols, index=self.demand.index)], axis=1)
+        # the frame copies the cached columns (pandas' copy-on-write keeps the demand apart)
+        return pd.concat(
+            [self.demand, pd.DataFrame(cols, index=self.demand.index, copy=True)], axis=1
+        )
 
     def aggregates(self, by: str = "community_code") -> pd.DataFrame:
         """Coverage aggregates per zone of the demand's ``by`` column (see :func:`aggregate`).
@@ -615,7 +618,7 @@ class Coverage:
         if row is None:
             row = self._prepared_row(facility, new_id)
         fid = str(row["facility_id"].iloc[0])
-        if fid in set(self.facilities["facility_id"].astype(str)):
+        if (self.facilities["facility_id"].to_numpy(dtype=object).astype(str) == fid).any():
             msg = f"facility_id {fid!r} exists; pass a new id or use move_facility"
             raise InputError(msg)
         row["active"] = True
