@@ -101,6 +101,25 @@ class _State:
     table: gpd.GeoDataFrame | None = None  # the engine's table, built once per state
 
 
+#: How a station edit is taken back: called on the engine before the edit, it returns the
+#: inverse edit, which is called with the engine and the edit's result.
+Inverse = Callable[[Coverage], Callable[[Coverage, Any], None]]
+
+
+@dataclass
+class _Undo:
+    """One edit to take back.
+
+    Either an inverse edit of the engine (station edits, made in place) or the whole state
+    before it (speed, targets, grids, compounds).
+    """
+
+    edit: Edit
+    grids: dict[str, gpd.GeoDataFrame]
+    state: _State | None = None
+    inverse: Callable[[Coverage], None] | None = None
+
+
 class Scenario:
     """One named coverage state of a study area, built from a base by edits.
 
@@ -138,7 +157,7 @@ class Scenario:
         self.base = base
         self._regrid = regrid or _partition_one
         self._state = _State(cov.copy())
-        self._undo: list[tuple[_State, Edit]] = []
+        self._undo: list[_Undo] = []
         self.edits: list[Edit] = []
 
     # ----------------------------------------------------------------- reading
@@ -438,7 +457,13 @@ class Scenario:
             msg = f"only {len(self._undo)} edit(s) to undo; pass steps <= {len(self._undo)}"
             raise InputError(msg)
         for _ in range(steps):
-            self._state, _edit = self._undo.pop()
+            entry = self._undo.pop()
+            if entry.inverse is not None:
+                entry.inverse(self._state.cov)
+                self._state = _State(self._state.cov, entry.grids)
+            else:
+                assert entry.state is not None
+                self._state = _State(entry.state.cov, entry.grids)
             self.edits.pop()
         return self
 
@@ -491,7 +516,7 @@ class Scenario:
 
         args = {"where": _lonlat(row["geometry"], self.coverage.net.crs), "type": type}
         args.update({k: v for k, v in row.items() if k in {"name", "capacity", "area_m2"}})
-        return self._apply("add", run, args, subject_from_result=True)
+        return self._apply("add", run, args, inverse=_withdraw, subject_from_result=True)
 
     def move_station(self, facility_id: str, where: Any) -> Scenario:
         """Move a station to ``where``; it keeps its id, type and capacity.
@@ -516,7 +541,12 @@ class Scenario:
         """
         point = self._point(where)
         args = {"facility_id": str(facility_id), "where": _lonlat(point, self.coverage.net.crs)}
-        return self._apply("move", lambda c: c.move_facility(str(facility_id), point), args)
+        return self._apply(
+            "move",
+            lambda c: c.move_facility(str(facility_id), point),
+            args,
+            inverse=_move_back(str(facility_id)),
+        )
 
     def close_station(self, facility_id: str) -> Scenario:
         """Close a station (it can be reopened).
@@ -538,7 +568,12 @@ class Scenario:
 
         """
         args = {"facility_id": str(facility_id)}
-        return self._apply("close", lambda c: c.remove_facility(str(facility_id)), args)
+        return self._apply(
+            "close",
+            lambda c: c.remove_facility(str(facility_id)),
+            args,
+            inverse=lambda _c: lambda c, _r: c.reopen_facility(str(facility_id)),
+        )
 
     def reopen_station(self, facility_id: str) -> Scenario:
         """Reopen a closed station at its place.
@@ -560,7 +595,12 @@ class Scenario:
 
         """
         args = {"facility_id": str(facility_id)}
-        return self._apply("reopen", lambda c: c.reopen_facility(str(facility_id)), args)
+        return self._apply(
+            "reopen",
+            lambda c: c.reopen_facility(str(facility_id)),
+            args,
+            inverse=lambda _c: lambda c, _r: c.remove_facility(str(facility_id)),
+        )
 
     def set_station(self, facility_id: str, **attributes: Any) -> Scenario:
         """Change a station's ``type``, ``name``, ``capacity`` or ``area_m2``.
@@ -584,7 +624,12 @@ class Scenario:
 
         """
         args = {"facility_id": str(facility_id), **attributes}
-        return self._apply("set", lambda c: c.set_facility(str(facility_id), **attributes), args)
+        return self._apply(
+            "set",
+            lambda c: c.set_facility(str(facility_id), **attributes),
+            args,
+            inverse=_set_back(str(facility_id), list(attributes)),
+        )
 
     def add_compound(
         self,
@@ -733,7 +778,7 @@ class Scenario:
             {"community_code": str(community_code), **options},
             time.perf_counter() - t0,
         )
-        self._undo.append((self._state, edit))
+        self._undo.append(_Undo(edit, self._state.grids, state=self._state))
         self._state = state
         self.edits.append(edit)
         return self
@@ -975,13 +1020,23 @@ class Scenario:
         run: Callable[[Coverage], Any],
         args: dict[str, Any],
         *,
+        inverse: Inverse | None = None,
         subject: str | None = None,
         subject_from_result: bool = False,
     ) -> Scenario:
-        """Run one in-place engine edit on a copy kept for undo, time it, log it."""
+        """Run one engine edit, time it, log it with the way to take it back.
+
+        With an ``inverse`` the edit runs in place and undo runs the inverse edit (as
+        incremental as the edit); without one the edit runs on a copy and undo returns to
+        the state before it.
+        """
         before = self._state
-        t0 = time.perf_counter()  # the copy kept for undo is part of the edit's time
-        cov = before.cov.copy()
+        t0 = time.perf_counter()
+        if inverse is not None:
+            cov = before.cov
+            back = inverse(cov)
+        else:  # the copy kept for undo is part of the edit's time
+            cov = before.cov.copy()
         result = run(cov)
         seconds = time.perf_counter() - t0
         if subject_from_result:
@@ -993,7 +1048,11 @@ class Scenario:
             args,
             seconds,
         )
-        self._undo.append((before, edit))
+        if inverse is not None:
+            undo = _Undo(edit, before.grids, inverse=lambda c: back(c, result))
+        else:
+            undo = _Undo(edit, before.grids, state=before)
+        self._undo.append(undo)
         self._state = _State(cov, before.grids)
         self.edits.append(edit)
         return self
@@ -1001,7 +1060,7 @@ class Scenario:
     def _replace(self, kind: str, cov: Coverage, args: dict[str, Any], t0: float) -> Scenario:
         subject = str(next(iter(args.values())))
         edit = Edit(kind, subject, args, time.perf_counter() - t0)
-        self._undo.append((self._state, edit))
+        self._undo.append(_Undo(edit, self._state.grids, state=self._state))
         self._state = _State(cov, self._state.grids)
         self.edits.append(edit)
         return self
@@ -1048,6 +1107,49 @@ class Scenario:
             return {}
         codes = comm[COMMUNITY].astype(str).str[:_STREET_DIGITS]
         return dict(zip(codes, comm["street_name"].astype(str), strict=False))
+
+
+def _withdraw(cov: Coverage) -> Callable[[Coverage, Any], None]:
+    """Inverse of adding a station: withdraw it and put back the facility table as it was."""
+    table = cov.facilities
+
+    def back(c: Coverage, facility_id: Any) -> None:
+        c.withdraw_facility(str(facility_id))
+        c.facilities = table  # the same rows; keeps the column types the append widened
+
+    return back
+
+
+def _move_back(facility_id: str) -> Inverse:
+    """Inverse of moving a station: move it back to where it stood."""
+
+    def before(cov: Coverage) -> Callable[[Coverage, Any], None]:
+        fac = cov.facilities
+        row = fac.index[(fac["facility_id"].astype(str) == facility_id) & fac["active"]]
+        old = fac.geometry.loc[row[0]] if len(row) else None
+
+        def back(c: Coverage, _result: Any) -> None:
+            c.move_facility(facility_id, old)
+
+        return back
+
+    return before
+
+
+def _set_back(facility_id: str, keys: list[str]) -> Inverse:
+    """Inverse of changing a station: set its old values again."""
+
+    def before(cov: Coverage) -> Callable[[Coverage, Any], None]:
+        fac = cov.facilities
+        row = fac.index[(fac["facility_id"].astype(str) == facility_id) & fac["active"]]
+        old = {k: fac.at[row[0], k] for k in keys if k in fac.columns} if len(row) else {}
+
+        def back(c: Coverage, _result: Any) -> None:
+            c.set_facility(facility_id, **old)
+
+        return back
+
+    return before
 
 
 def headline_target(cov: Coverage) -> Any:

@@ -609,3 +609,83 @@ def test_service_areas_per_facility_equal_each_facility_alone():
         km = dict(zip(exact.target, exact.reached_km, strict=True))
         want = [km.get(t, 0.0) for t in got.target]
         np.testing.assert_allclose(got.reached_km, want, atol=0.002)
+
+
+def _full(cov, net, dem, *, second=True):
+    active = cov.facilities[cov.facilities["active"]].drop(columns=["active"])
+    return compute_coverage(net, dem, gpd.GeoDataFrame(active, crs=net.crs), second=second)
+
+
+def _same_everything(cov, ref):
+    """Table, aggregates and every node field (nearest, second-nearest, per type) as ref's."""
+    _assert_tables_equal(cov.table(), ref.table())
+    a, b = cov.aggregates(), ref.aggregates()
+    assert list(a.columns) == list(b.columns)
+    pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-9)
+    np.testing.assert_allclose(cov.field.d1, ref.field.d1, atol=1e-6)
+    if ref.field.d2 is not None:
+        np.testing.assert_allclose(cov.field.d2, ref.field.d2, atol=1e-6)
+    active = ref.facilities[ref.facilities["active"]]
+    for ftype in sorted(set(active["type"])):
+        np.testing.assert_allclose(
+            cov.type_field(ftype).d1, ref.type_field(ftype).d1, atol=1e-6, err_msg=ftype
+        )
+
+
+@pytest.mark.parametrize("second", [True, False])
+def test_every_incremental_path_equals_full_recompute(gated_demo, second):
+    """add, remove (second-nearest repair), move, reopen, type and name changes, withdraw,
+    each followed by the patched table, aggregates and fields against a full recompute;
+    a coverage built without second-nearest gets it from its kept nearest field."""
+    d, net = gated_demo
+    cov = compute_coverage(net, d.buildings, d.facilities, second=second)
+    cov.table()
+    cov.aggregates()
+    c = cov.copy()
+    pts = cov.unit_snap.points()
+    fac = cov.facilities
+    station = str(fac.loc[fac["type"] == "station", "facility_id"].iloc[1])
+    centre = str(fac.loc[fac["type"] != "station", "facility_id"].iloc[0])
+    edits = [
+        lambda c: c.add_facility({"geometry": pts[7], "type": "centre_street", "name": "新"}),
+        lambda c: c.remove_facility(station),
+        lambda c: c.move_facility(centre, pts[len(pts) // 3]),
+        lambda c: c.reopen_facility(station),
+        lambda c: c.set_facility(station, type="liaison_point"),
+        lambda c: c.set_facility(centre, name="改名"),
+        lambda c: c.add_facility({"geometry": pts[-9], "type": "recharge_station"}),
+        lambda c: c.withdraw_facility(str(c.facilities["facility_id"].iloc[-1])),
+    ]
+    for edit in edits:
+        edit(c)
+        _same_everything(c, _full(c, net, d.buildings, second=second))
+    assert c.table()["nearest_name"].eq("改名").any()
+    if not second:
+        c.second = True
+        _same_everything(c, _full(c, net, d.buildings))
+    # the original is untouched
+    _same_everything(cov, compute_coverage(net, d.buildings, d.facilities, second=second))
+
+
+def test_added_dict_row_equals_a_prepared_one(gated_demo):
+    """A dict given to add_facility (fast path) gives the row a one-row layer gives."""
+    d, net = gated_demo
+    cov = compute_coverage(net, d.buildings, d.facilities)
+    at = cov.unit_snap.points()[11]
+    cases = [
+        {"type": "station"},
+        {"type": "党群服务站", "name": "新站", "capacity": 800},
+        {"type": " Liaison ", "area_m2": "120", "facility_id": "X1"},
+        {"type": "centre_street", "name": None, "capacity": "n/a"},
+        {"type": "卫生服务站"},  # unknown: through prepare_facilities, with its warning
+    ]
+    for case in cases:
+        fast, slow = cov.copy(), cov.copy()
+        fid = fast.add_facility({"geometry": at, **case})
+        assert slow.add_facility(gpd.GeoDataFrame([{"geometry": at, **case}], crs=net.crs)) == fid
+        a, b = fast.facilities, slow.facilities
+        assert set(a.columns) == set(b.columns)
+        for col in b.columns:
+            x, y = a[col].iloc[-1], b[col].iloc[-1]
+            assert (pd.isna(x) and pd.isna(y)) or x == y, (case, col, x, y)
+        _assert_tables_equal(fast.table(), slow.table()[list(fast.table().columns)])

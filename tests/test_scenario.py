@@ -193,3 +193,50 @@ def test_regrid_one_community_with_a_tighter_band(demo, base):
     assert s.grids == {}
     with pytest.raises(InputError, match="no community"):
         s.regrid("999")
+
+
+def _same_state(s, ref_table, ref_agg, ref_fac):
+    got = s.table()
+    assert list(got.columns) == list(ref_table.columns)
+    for col in ("dist_m", "second_dist_m", "dist_m_station"):
+        np.testing.assert_allclose(got[col], ref_table[col], atol=1e-6, err_msg=col)
+    assert list(got["nearest_id"]) == list(ref_table["nearest_id"])
+    agg = s.by_community()
+    np.testing.assert_allclose(agg["covered_hh_15min"], ref_agg["covered_hh_15min"])
+    np.testing.assert_allclose(agg["mean_walk_min"], ref_agg["mean_walk_min"])
+    fac = s.coverage.facilities
+    assert list(fac.columns) == list(ref_fac.columns)
+    assert list(fac["facility_id"]) == list(ref_fac["facility_id"])
+    assert list(fac["active"]) == list(ref_fac["active"])
+    assert list(fac["type"]) == list(ref_fac["type"]) and list(fac["name"]) == list(ref_fac["name"])
+    assert fac.geometry.geom_equals(ref_fac.geometry).all()
+    assert dict(fac.dtypes) == dict(ref_fac.dtypes)
+
+
+def test_each_station_edit_is_undone_by_its_inverse_edit(demo, base):
+    """Station edits run in place and undo runs the inverse edit: each undo restores the
+    table, the community figures and the facility table of the state before the edit."""
+    _, _, cov = demo
+    s = base.variant("撤销")
+    ids = [str(x) for x in cov.facilities["facility_id"]]
+    steps = [
+        lambda s: s.add_station(_lonlat_of(cov, 25), name="新站", capacity=500),
+        lambda s: s.move_station(ids[0], _lonlat_of(cov, 120)),
+        lambda s: s.close_station(ids[1]),
+        lambda s: s.reopen_station(ids[1]),
+        lambda s: s.set_station(ids[2], type="centre_street", name="改名", capacity=900),
+        lambda s: s.add_station(_lonlat_of(cov, 260), type="liaison_point"),
+    ]
+    states = []
+    for step in steps:
+        states.append((s.table(), s.by_community(), s.coverage.facilities.copy()))
+        engine = s.coverage
+        step(s)
+        assert s.coverage is engine  # in place: no copy kept for undo
+    for state in reversed(states):
+        s.undo()
+        _same_state(s, *state)
+    assert s.edits == []
+    # the state after undo edits on as a fresh one would
+    s.add_station(_lonlat_of(cov, 25), name="新站")
+    assert s.edits[-1].subject == f"N{len(cov.facilities) + 1:04d}"

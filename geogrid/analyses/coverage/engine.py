@@ -518,8 +518,11 @@ class Coverage:
         self._touched[nodes] = True
 
     def _region(self, region: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """In-arcs of the nodes ``region``: local position of every graph node (-1: outside),
-        and per arc the head (local), the tail (graph node) and the length."""
+        """Return the in-arcs of the nodes ``region``.
+
+        Returns the local position of every graph node (-1: outside the region), and per arc
+        its head (local), its tail (graph node) and its length.
+        """
         g = _paths.walk_graph(self.net)
         loc = np.full(g.n, -1, dtype=np.int64)
         loc[region] = np.arange(len(region))
@@ -599,7 +602,7 @@ class Coverage:
         return _paths.NodeField(fld.d1, fld.s1, d2, s2, fld.graph)
 
     def _fields_of(self, ftype: str) -> list[_paths.NodeField]:
-        """The fields an edit of a facility of type ``ftype`` changes (marked for the table)."""
+        """Return the fields an edit of a facility of type ``ftype`` changes (marks its columns)."""
         out = [self.field]
         if ftype in self._type_fields:
             out.append(self._type_fields[ftype])
@@ -659,7 +662,7 @@ class Coverage:
     def _source_search(
         self, snap: Snap, fields: list[_paths.NodeField]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Walking distance from one new source to the nodes where it can be first or second.
+        """Return the walk from one new source to the nodes where it can be first or second.
 
         The search passes only nodes whose straight-line bound (snap leg plus the straight
         line from the snapped point) is below the distance the source must beat there (the
@@ -765,6 +768,21 @@ class Coverage:
         self.fac_snap = _replace_snap(self.fac_snap, j, snap)
         self._open(j)
         return str(facility_id)
+
+    def withdraw_facility(self, facility_id: str) -> None:
+        """Take back the facility added last, as if it had never been added.
+
+        The undo of :meth:`add_facility`: the facility is removed (only the nodes it served
+        are recomputed) and its row leaves :attr:`facilities`.
+        """
+        j = len(self.facilities) - 1
+        if j < 0 or str(self.facilities["facility_id"].iloc[j]) != str(facility_id):
+            msg = f"{facility_id!r} is not the facility added last; close it with remove_facility"
+            raise InputError(msg)
+        if bool(self.facilities["active"].iloc[j]):
+            self.remove_facility(facility_id)
+        self.facilities = self.facilities.iloc[:j].copy()
+        self.fac_snap = self.fac_snap.take(np.arange(j))
 
     def reopen_facility(self, facility_id: str) -> None:
         """Reopen a removed (closed) facility at its place, with its attributes."""
