@@ -37,7 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from geogrid.analyses.highs import mip_model, quiet_highs
-from geogrid.analyses.siting.benders import cut_bound
+from geogrid.analyses.siting.colgen import fix_closed, lp_bound
 from geogrid.errors import GeogridError
 
 __all__: list[str] = []
@@ -45,8 +45,15 @@ __all__: list[str] = []
 log = logging.getLogger(__name__)
 
 _EPS = 1e-9
-_THETA_MIN = 1e-6  # subgradient step factor below which the Lagrangian stops
-_STALL = 20  # iterations without a better bound before the step halves
+_HALF = 0.5  # a binary variable above this is 1
+_SWAP_MIN = 1e-9  # a swap must gain more households than this
+_MAX_SWAPS = 10_000  # swaps per descent at most
+_KICK_SHARE = 0.125  # share of the movable sites a kick of the iterated search replaces
+_LP_SHARE = 0.4  # share of the time limit the LP bound may take
+_SEARCH_SHARE = 0.8  # ... up to which the swap search runs; HiGHS's proof gets the rest
+_STALE_KICKS = 60  # kicks without a better solution after which the search stops
+_LP_TOL_SHARE = 0.25  # the LP bound stops within this share of the requested gap
+_MIP_MIN_S = 1.0  # HiGHS over the candidates left runs only with this many seconds left
 
 
 @dataclass
@@ -154,6 +161,179 @@ def greedy_cover(
     )
 
 
+def _best_swap(gain: np.ndarray, movable: np.ndarray) -> tuple[float, int, int]:
+    """(gain, position out, candidate in): the first position, then the lowest candidate."""
+    best_in = np.argmax(gain, axis=0)
+    per_pos = gain[best_in, np.arange(gain.shape[1])]
+    per_pos[~movable] = -np.inf
+    pos = int(np.argmax(per_pos))
+    return float(per_pos[pos]), pos, int(best_in[pos])
+
+
+class _Swaps:
+    """Sites over a pool of candidates with the gain of every swap kept up to date.
+
+    ``add[j]`` is the uncovered weight candidate ``j`` reaches, ``loss[s]`` the weight only
+    the site at position ``s`` covers and ``back[j, s]`` the part of it ``j`` reaches; a swap
+    changes them only on the columns of the two sites involved.
+    """
+
+    def __init__(
+        self, mat: sparse.csr_matrix, mt: sparse.csr_matrix, w: np.ndarray, sites: np.ndarray
+    ) -> None:
+        self.mat, self.mt, self.w = mat, mt, w
+        self.sites = np.asarray(sites, dtype=np.int64).copy()
+        n, m = mat.shape
+        ns = len(self.sites)
+        self.count = np.zeros(m, dtype=np.int64)
+        self.owner = np.zeros(m, dtype=np.int64)  # sum of the positions of the covering sites
+        for pos, j in enumerate(self.sites.tolist()):
+            idx = _row(mat, j)[0]
+            self.count[idx] += 1
+            self.owner[idx] += pos
+        self.add = mat @ np.where(self.count == 0, w, 0.0)
+        self.loss = np.zeros(ns)
+        self.back = np.zeros((n, ns))
+        self._alone(np.flatnonzero(self.count == 1), 1.0)
+
+    def copy(self) -> _Swaps:
+        """Return an independent copy."""
+        out = object.__new__(_Swaps)
+        out.__dict__.update(self.__dict__)
+        for name in ("sites", "count", "owner", "add", "loss", "back"):
+            setattr(out, name, getattr(self, name).copy())
+        return out
+
+    def _uncovered(self, atoms: np.ndarray, sign: float) -> None:
+        reach = self.mt[atoms]
+        per = np.diff(reach.indptr)
+        wt = np.repeat(sign * self.w[atoms], per)
+        self.add += np.bincount(reach.indices, weights=wt, minlength=len(self.add))
+
+    def _alone(self, atoms: np.ndarray, sign: float) -> None:
+        n, ns = self.back.shape
+        own = self.owner[atoms]
+        self.loss += np.bincount(own, weights=sign * self.w[atoms], minlength=ns)
+        reach = self.mt[atoms]
+        per = np.diff(reach.indptr)
+        flat = np.bincount(
+            reach.indices * ns + np.repeat(own, per),
+            weights=np.repeat(sign * self.w[atoms], per),
+            minlength=n * ns,
+        )
+        self.back += flat.reshape(n, ns)
+
+    def swap(self, pos: int, j: int) -> None:
+        """Replace the site at ``pos`` by candidate ``j``."""
+        out_idx = _row(self.mat, int(self.sites[pos]))[0]
+        in_idx = _row(self.mat, j)[0]
+        touched = np.union1d(out_idx, in_idx)
+        for sign in (-1.0, 1.0):
+            if sign > 0:
+                self.count[out_idx] -= 1
+                self.owner[out_idx] -= pos
+                self.count[in_idx] += 1
+                self.owner[in_idx] += pos
+                self.sites[pos] = j
+            cnt = self.count[touched]
+            self._uncovered(touched[cnt == 0], sign)
+            self._alone(touched[cnt == 1], sign)
+
+    def value(self) -> float:
+        """Weight covered by the sites."""
+        return float(self.w[self.count > 0].sum())
+
+    def best(self, movable: np.ndarray) -> tuple[float, int, int]:
+        """(gain, position out, candidate in) of the best swap (first position, lowest j)."""
+        gain = self.back + self.add[:, None] - self.loss[None, :]
+        gain[self.sites] = -np.inf
+        return _best_swap(gain, movable)
+
+    def descend(self, movable: np.ndarray, max_swaps: int, deadline: float) -> int:
+        """Make best swaps while one gains; return how many were made."""
+        swaps = 0
+        val = self.value()
+        while swaps < max_swaps and movable.any() and time.perf_counter() <= deadline:
+            gain, pos, j = self.best(movable)
+            if gain <= _SWAP_MIN:
+                break
+            self.swap(pos, j)
+            swaps += 1
+            new = self.value()
+            if new <= val + _SWAP_MIN:  # rounding in the kept gains: stop rather than cycle
+                break
+            val = new
+        return swaps
+
+
+def local_search(
+    mat: sparse.csr_matrix,
+    w: np.ndarray,
+    sites: np.ndarray,
+    *,
+    movable: np.ndarray | None = None,
+    max_swaps: int = 1000,
+    deadline: float = float("inf"),
+) -> tuple[np.ndarray, float, int]:
+    """Best single swaps (one site out, one candidate in) until none gains.
+
+    ``mat`` is binary (candidates x columns of weight ``w``); ``movable`` marks the
+    positions of ``sites`` that may be swapped out (required sites stay). Returns the sites
+    (a swapped-in site takes the place of the one it replaces), their coverage and the
+    number of swaps.
+    """
+    state = _Swaps(mat, sparse.csr_matrix(mat.T), w, sites)
+    mov = np.ones(len(sites), dtype=bool) if movable is None else np.asarray(movable, bool)
+    swaps = state.descend(mov, max_swaps, deadline)
+    return state.sites, state.value(), swaps
+
+
+def kicked_search(
+    mat: sparse.csr_matrix,
+    w: np.ndarray,
+    sites: np.ndarray,
+    *,
+    movable: np.ndarray,
+    kicks: int,
+    target: float = float("inf"),
+    deadline: float = float("inf"),
+) -> tuple[np.ndarray, float]:
+    """Swap a few sites at random, descend again, keep what gains (iterated local search).
+
+    Each of ``kicks`` rounds replaces about an eighth of the movable sites by random
+    candidates (seeded: the same inputs give the same answer unless ``deadline`` cuts it)
+    and descends by best swaps; stops at ``target`` coverage or after ``_STALE_KICKS``
+    kicks without a better solution. Returns (sites, coverage).
+    """
+    rng = np.random.default_rng(0)
+    cur = _Swaps(mat, sparse.csr_matrix(mat.T), w, sites)
+    cur.descend(movable, _MAX_SWAPS, deadline)
+    best, best_val = cur.sites.copy(), cur.value()
+    cur_val = best_val
+    free_pos = np.flatnonzero(movable)
+    size = max(1, round(_KICK_SHARE * len(free_pos)))
+    stale = 0
+    for _ in range(kicks):
+        others = np.setdiff1d(np.arange(mat.shape[0]), cur.sites)
+        done = best_val >= target or stale >= _STALE_KICKS or len(others) < size
+        if done or time.perf_counter() > deadline:
+            break
+        trial = cur.copy()
+        out = rng.choice(free_pos, size, replace=False)
+        for pos, j in zip(
+            out.tolist(), rng.choice(others, size, replace=False).tolist(), strict=True
+        ):
+            trial.swap(pos, j)
+        trial.descend(movable, _MAX_SWAPS, deadline)
+        val = trial.value()
+        if val > cur_val:
+            cur, cur_val = trial, val
+        stale += 1
+        if val > best_val:
+            best, best_val, stale = trial.sites.copy(), val, 0
+    return best, best_val
+
+
 def swap_improve(
     cover: sparse.csr_matrix,
     w: np.ndarray,
@@ -165,45 +345,18 @@ def swap_improve(
 ) -> tuple[np.ndarray, float, int]:
     """Improve an MCLP solution by best single swaps (one site out, one candidate in).
 
-    For each open site ``s`` the gain of every candidate replacing it is one sparse
-    product ``cover @ u`` with ``u`` the weight of units left uncovered without ``s``.
-    Stops when no swap gains more than 1e-9 households, or after the round running at
-    ``deadline`` (``time.perf_counter``). Returns sites (greedy order kept,
-    a swapped-in site takes the place of the one it replaces), objective, swaps made.
+    Each swap costs two sparse products over the candidates (:func:`local_search`). Stops
+    when no swap gains more than 1e-9 households, after ``max_rounds`` swaps or at
+    ``deadline`` (``time.perf_counter``). Returns sites (greedy order kept, a swapped-in
+    site takes the place of the one it replaces), objective, swaps made.
     """
-    sites = np.asarray(sites, dtype=np.int64).copy()
-    wa = np.where(covered0, 0.0, w)
-    ones = cover.copy()
-    ones.data = np.ones(ones.nnz)
-    count = np.asarray(ones[sites].sum(axis=0)).ravel() if len(sites) else np.zeros(cover.shape[1])
-    swaps = 0
-    for _ in range(max_rounds):
-        if time.perf_counter() > deadline:
-            break
-        best = (1e-9, -1, -1)
-        for pos, s_ in enumerate(sites.tolist()):
-            if time.perf_counter() > deadline:
-                break
-            idx, _d = _row(cover, s_)
-            only = np.zeros(cover.shape[1], dtype=bool)
-            only[idx[count[idx] == 1]] = True
-            loss = float(wa[only].sum())
-            u = np.where((count == 0) | only, wa, 0.0)
-            gains = _row_sums(cover, u) - loss
-            gains[sites] = -np.inf
-            j = int(np.argmax(gains))
-            if gains[j] > best[0]:
-                best = (float(gains[j]), pos, j)
-        if best[1] < 0:
-            break
-        _, pos, j = best
-        out_idx, _d = _row(cover, int(sites[pos]))
-        count[out_idx] -= 1
-        in_idx, _d = _row(cover, j)
-        count[in_idx] += 1
-        sites[pos] = j
-        swaps += 1
-    return sites, float(wa[count > 0].sum()), swaps
+    return local_search(
+        _binary(cover),
+        np.where(covered0, 0.0, w),
+        sites,
+        max_swaps=max_rounds,
+        deadline=deadline,
+    )
 
 
 def greedy_capacity(
@@ -289,12 +442,12 @@ def greedy_pmedian(dist: sparse.csr_matrix, w: np.ndarray, base: np.ndarray, *, 
 def solve_mip(
     cost: np.ndarray,
     a: sparse.spmatrix,
+    *,
     row_lo: np.ndarray,
     row_hi: np.ndarray,
     col_lo: np.ndarray,
     col_hi: np.ndarray,
     n_int: int,
-    *,
     maximize: bool,
     time_limit_s: float,
     mip_rel_gap: float,
@@ -381,16 +534,16 @@ def exact_cover(
     x, out = solve_mip(
         cost,
         a,
-        row_lo,
-        row_hi,
-        np.zeros(n + m),
-        np.ones(n + m),
-        n,
+        row_lo=row_lo,
+        row_hi=row_hi,
+        col_lo=np.zeros(n + m),
+        col_hi=np.ones(n + m),
+        n_int=n,
         maximize=maximize,
         time_limit_s=time_limit_s,
         mip_rel_gap=mip_rel_gap,
     )
-    sites = np.flatnonzero(x[:n] > 0.5)
+    sites = np.flatnonzero(x[:n] > _HALF)
     return Solution(
         sites=sites,
         objective=out["objective"] if need_w is None else float(len(sites)),
@@ -445,18 +598,18 @@ def exact_capacity(
     x, out = solve_mip(
         cost,
         a,
-        row_lo,
-        row_hi,
-        np.zeros(n + p),
-        np.ones(n + p),
-        n,
+        row_lo=row_lo,
+        row_hi=row_hi,
+        col_lo=np.zeros(n + p),
+        col_hi=np.ones(n + p),
+        n_int=n,
         maximize=True,
         time_limit_s=time_limit_s,
         mip_rel_gap=mip_rel_gap,
     )
-    sites = np.flatnonzero(x[:n] > 0.5)
+    sites = np.flatnonzero(x[:n] > _HALF)
     y = x[n:] * w[pi]
-    ok = y > 1e-9
+    ok = y > _EPS
     assign = sparse.csr_matrix((y[ok], (pj[ok], pi[ok])), shape=(n, n_unit))
     return Solution(
         sites=sites,
@@ -541,18 +694,18 @@ def exact_pmedian(
     x, out = solve_mip(
         cost,
         a,
-        row_lo,
-        row_hi,
-        col_lo,
-        np.ones(n + p),
-        n,
+        row_lo=row_lo,
+        row_hi=row_hi,
+        col_lo=col_lo,
+        col_hi=np.ones(n + p),
+        n_int=n,
         maximize=True,
         time_limit_s=time_limit_s,
         mip_rel_gap=mip_rel_gap,
         start=start,
     )
     base_cost = float(np.sum(w * base))
-    sites = np.flatnonzero(x[:n] > 0.5)
+    sites = np.flatnonzero(x[:n] > _HALF)
     return Solution(
         sites=sites,
         objective=base_cost - out["objective"],
@@ -707,9 +860,10 @@ class MclpCurve:
         self._h: Any = None  # the full HiGHS model, built when first needed
         self.time_limit_s = float(time_limit_s)
         self.mip_rel_gap = float(mip_rel_gap)
-        self.small_nnz = 20_000
-        self.lagrangian_iter = 300  # subgradient steps per k at most (Benders cuts follow)
-        self.cut_rounds = 1000  # Benders cut rounds per k at most
+        self.small_nnz = 20_000  # reach pairs below which HiGHS solves the whole model
+        self.lp_rounds = 100  # column generation masters per k at most
+        self.search_kicks = 400  # kicks of the iterated swap search per k at most
+        self.mip_max_pairs = 1_000_000  # HiGHS over the candidates left: at most these pairs
         self.build_s = time.perf_counter() - t0
 
     @property
@@ -797,87 +951,15 @@ class MclpCurve:
             got[mat.indices[mat.indptr[j] : mat.indptr[j + 1]]] = True
         return float(self.red.weight[got].sum())
 
-    def lagrangian(
-        self,
-        k: int,
-        start: np.ndarray,
-        *,
-        tol: float,
-        max_iter: int = 4000,
-        deadline: float = float("inf"),
-    ) -> tuple[np.ndarray, float, float, np.ndarray]:
-        """Lagrangian bound (coverage links relaxed) with a subgradient search.
-
-        For multipliers ``0 <= p_a <= w_a`` on ``y_a <= sum_j x_j``, ``L(p) = sum_a (w_a -
-        p_a) + (sum of the k largest column sums of p)`` bounds the optimum from above
-        (Galvao & ReVelle 1996). Each iterate's k best candidates are also a solution, and
-        a candidate whose opening bounds the coverage below the best solution found is fixed
-        closed. Returns (best solution rows, its value, best bound, fixed-closed mask over
-        the rows); stops at relative gap ``tol`` or at ``deadline`` (``time.perf_counter``).
-        """
-        mat, wa = self.red.mat, self.red.weight
-        req = np.flatnonzero(self.col_lo[: self.n] > 0.5)
-        free = np.setdiff1d(np.arange(self.n), req)
-        slots = max(int(k) - len(req), 0)
-        best_rows = np.asarray(start, dtype=np.int64)
-        lb = self._value(best_rows)
-        ub = float("inf")
-        counts = np.asarray(mat[best_rows].sum(axis=0)).ravel() if len(best_rows) else None
-        p = 0.5 * wa
-        if counts is not None:
-            # atoms the start covers at half price, the others at full
-            p = np.where(counts > 0, 0.5 * wa, wa)
-        theta, stall, best_here = 1.0, 0, float("inf")
-        mt = mat.T.tocsr()
-        out = np.zeros(self.n, dtype=bool)
-        ub_then = float("inf")
-        for it in range(max_iter):
-            if it % 200 == 199:
-                if ub_then - ub < 1e-4 * ub:
-                    break  # the bound stalls: the LP bound (Benders cuts) takes over
-                ub_then = ub
-            c = mat @ p
-            pick = _top_k(c, free, slots)
-            sel = np.r_[req, pick].astype(np.int64)
-            val = float(np.sum(wa - p) + c[sel].sum())
-            ub = min(ub, val)
-            theta, stall, best_here = _step_size(val, theta, stall, best_here)
-            x = np.zeros(self.n)
-            x[sel] = 1.0
-            cnt = mt @ x
-            got = float(wa[cnt > 0].sum())
-            if got > lb + 1e-9:
-                lb, best_rows = got, np.sort(sel)
-            if 0 < slots < len(free):
-                # opening j instead of the k-th pick bounds every solution holding j
-                kth = float(c[pick].min())
-                out[free[val - kth + c[free] < lb - 1e-9 * max(lb, 1.0)]] = True
-            if (
-                ub - lb <= tol * max(ub, 1e-12)
-                or theta < _THETA_MIN
-                or time.perf_counter() > deadline
-            ):
-                break
-            g = cnt - 1.0
-            g = np.where((p <= 0) & (g < 0), 0.0, g)
-            g = np.where((p >= wa) & (g > 0), 0.0, g)
-            nrm = float(g @ g)
-            if nrm <= 0:
-                break
-            p = np.clip(p - theta * (ub - lb) / nrm * g, 0.0, wa)
-        out[best_rows] = False
-        return best_rows, lb, min(ub, self.total), out
-
     def solve(self, k: int, start: np.ndarray | None = None) -> Solution:
         """Optimum for ``k`` new sites (required ones included); ``start`` = reduced rows."""
         t0 = time.perf_counter()
-        budget = float(k + (self.n_exist if self.relocating else 0))
-        fixed = np.flatnonzero(self.col_lo[: self.n] > 0.5)
+        fixed = np.flatnonzero(self.col_lo[: self.n] > _HALF)
         if not self.relocating and k - len(fixed) <= 1:
             # one free site: the greedy's pick is the best single site (exact by enumeration)
             warm = self._greedy_add(fixed, k)
             val = self._value(warm)
-            return self._solution(warm, val, val, "Optimal", t0, "enumeration")
+            return self._solution(warm, val, val, status="Optimal", t0=t0, how="enumeration")
         base = fixed
         if self.relocating:
             base = np.union1d(base, np.flatnonzero(self.is_exist))
@@ -885,41 +967,12 @@ class MclpCurve:
             base = np.union1d(base, start)
         warm = self._greedy_add(base, k)
         if not self.relocating and self.red.mat.nnz > self.small_nnz:
-            if len(fixed) == 0 and len(warm) > 1:
-                warm, _, _ = swap_improve(
-                    self.red.mat,
-                    self.red.weight,
-                    np.zeros(self.m, dtype=bool),
-                    warm,
-                    deadline=t0 + 0.15 * self.time_limit_s,
-                )
-                warm = np.sort(warm)
-            lag_end = t0 + 0.15 * self.time_limit_s
-            rows, lb, ub, out = self.lagrangian(
-                k, warm, tol=self.mip_rel_gap, max_iter=self.lagrangian_iter, deadline=lag_end
-            )
-            if ub - lb <= self.mip_rel_gap * max(ub, 1e-12):
-                return self._solution(rows, lb, ub, "Optimal", t0, "lagrangian")
-            # the LP bound by Benders cuts, then HiGHS over the candidates it leaves open
-            cb = cut_bound(
-                self.red.mat,
-                self.red.weight,
-                k,
-                rows,
-                lb,
-                required=fixed,
-                tol=self.mip_rel_gap,
-                deadline=t0 + 0.5 * self.time_limit_s,
-                max_rounds=self.cut_rounds,
-            )
-            ub = min(ub, cb.bound)
-            if ub - lb <= self.mip_rel_gap * max(ub, 1e-12):
-                return self._solution(rows, lb, ub, "Optimal", t0, "benders")
-            sol = self._reduced(k, ~(out | cb.closed), rows, (lb, ub), t0)
-            sol.info["cut_rounds"] = cb.rounds
-            return sol
-        else:
-            lag_ub = float("inf")
+            return self._decomposed(k, warm, t0)
+        return self._full_highs(k, warm, t0)
+
+    def _full_highs(self, k: int, warm: np.ndarray, t0: float) -> Solution:
+        """HiGHS branch and bound over the whole model, warm-started."""
+        budget = float(k + (self.n_exist if self.relocating else 0))
         self.h.changeRowBounds(self.card_row, -np.inf, budget)
         self.h.setSolution(self._start(warm))
         self.h.run()
@@ -933,20 +986,103 @@ class MclpCurve:
             raise GeogridError(msg)
         x = np.asarray(self.h.getSolution().col_value, dtype=float)[: self.n]
         obj = float(info.objective_function_value)
-        bound = min(float(info.mip_dual_bound), lag_ub, self.total)
-        return self._solution(np.flatnonzero(x > 0.5), obj, bound, status, t0, "highs")
+        bound = min(float(info.mip_dual_bound), self.total)
+        return self._solution(
+            np.flatnonzero(x > _HALF), obj, bound, status=status, t0=t0, how="highs"
+        )
+
+    def _closed(self, lb: float, ub: float) -> bool:
+        return ub - lb <= self.mip_rel_gap * max(ub, 1e-12)
+
+    def _decomposed(self, k: int, warm: np.ndarray, t0: float) -> Solution:
+        """LP bound by column generation, local search over its candidates, then HiGHS.
+
+        Phases by share of the time limit: the LP bound (:func:`.colgen.lp_bound`) up to
+        ``_LP_SHARE``, an iterated swap search over the candidates it generated up to
+        ``_SEARCH_SHARE``, then HiGHS over the candidates the bound cannot fix closed.
+        """
+        fixed = np.flatnonzero(self.col_lo[: self.n] > _HALF)
+        limit = self.time_limit_s
+        lb = self._value(warm)
+        lpb = lp_bound(
+            self.red.mat,
+            self.red.weight,
+            k,
+            warm,
+            required=fixed,
+            incumbent=lb,
+            tol=_LP_TOL_SHARE * self.mip_rel_gap,
+            deadline=t0 + _LP_SHARE * limit,
+            max_rounds=self.lp_rounds,
+        )
+        ub = min(lpb.bound, self.total)
+        rows, lb = self._search(k, warm, lpb.support, ub, deadline=t0 + _SEARCH_SHARE * limit)
+        log.debug("k=%d: LP bound %.1f, search %.1f at %.1f s", k, ub, lb, time.perf_counter() - t0)
+        info = {"lp_rounds": lpb.rounds, "lp_candidates": len(lpb.support), "lp_bound": ub}
+        if self._closed(lb, ub):
+            sol = self._solution(rows, lb, ub, status="Optimal", t0=t0, how="lp")
+        else:
+            keep = ~fix_closed(lpb, k, fixed, lb)
+            sol = self._reduced(k, keep, rows, (lb, ub), t0)
+        sol.info.update(info)
+        return sol
+
+    def _search(
+        self, k: int, warm: np.ndarray, support: np.ndarray, ub: float, *, deadline: float
+    ) -> tuple[np.ndarray, float]:
+        """Best solution found by :func:`kicked_search` over the LP's candidates and ``warm``."""
+        pool = np.union1d(support, warm)
+        sites = np.searchsorted(pool, warm)
+        movable = self.col_lo[warm] < _HALF
+        if len(warm) <= 1 or not movable.any():
+            return warm, self._value(warm)
+        found, val = kicked_search(
+            self.red.mat[pool],
+            self.red.weight,
+            sites,
+            movable=movable,
+            kicks=self.search_kicks,
+            target=ub * (1.0 - self.mip_rel_gap),
+            deadline=deadline,
+        )
+        return np.sort(pool[found]), val
 
     def _reduced(
         self, k: int, keep: np.ndarray, warm: np.ndarray, bounds: tuple[float, float], t0: float
     ) -> Solution:
-        """HiGHS over the candidates the Lagrangian left open (``keep`` mask over the rows).
+        """HiGHS over the candidates the LP bound left open (``keep`` mask over the rows).
 
         Atoms with the same candidate set among those merge again; the bound stays valid
-        because a candidate fixed closed cannot beat the best solution found.
+        because a candidate fixed closed cannot beat the best solution found. Skipped (the
+        search's solution and the LP bound returned) when too little time is left or the
+        model would be too large to gain anything within it.
         """
         lb, ub = bounds
-        fixed = np.flatnonzero(self.col_lo[: self.n] > 0.5)
+        fixed = np.flatnonzero(self.col_lo[: self.n] > _HALF)
         keep_rows = np.union1d(np.flatnonzero(keep), np.union1d(fixed, warm))
+        left = t0 + self.time_limit_s - time.perf_counter()
+        pairs = int(np.diff(self.red.mat.indptr)[keep_rows].sum())
+        if left < _MIP_MIN_S or pairs > self.mip_max_pairs:
+            sol = self._solution(warm, lb, ub, status="Time limit reached", t0=t0, how="lp")
+            sol.info["mip_candidates"] = len(keep_rows)
+            return sol
+        x, info, red = self._kept_mip(k, keep_rows, warm, left)
+        rows = keep_rows[red.rows[x[: len(red.rows)] > _HALF]]
+        obj = self._value(rows)
+        if obj < lb:
+            rows, obj = warm, lb
+        bound = min(float(info["bound"]), ub)
+        status = "Optimal" if self._closed(obj, bound) else info["status"]
+        sol = self._solution(rows, obj, bound, status=status, t0=t0, how="highs")
+        sol.info["mip_candidates"] = red.mat.shape[0]
+        sol.info["mip_atoms"] = red.mat.shape[1]
+        return sol
+
+    def _kept_mip(
+        self, k: int, keep_rows: np.ndarray, warm: np.ndarray, left: float
+    ) -> tuple[np.ndarray, dict[str, Any], Reduced]:
+        """Solve the MIP over ``keep_rows`` with atoms merged again, warm-started from ``warm``."""
+        fixed = np.flatnonzero(self.col_lo[: self.n] > _HALF)
         pos_fixed = np.searchsorted(keep_rows, fixed)
         pos_warm = np.searchsorted(keep_rows, warm)
         red = reduce_cover(
@@ -971,35 +1107,30 @@ class MclpCurve:
         on = np.flatnonzero(np.isin(red.rows, pos_warm))
         start[on] = 1.0
         start[n:] = np.minimum(np.asarray(red.mat[on].sum(axis=0)).ravel(), 1.0)
-        left = t0 + self.time_limit_s - time.perf_counter()
         x, info = solve_mip(
             np.r_[np.zeros(n), red.weight],
             a,
-            np.full(m + 1, -np.inf),
-            np.r_[np.zeros(m), float(k)],
-            col_lo,
-            np.ones(n + m),
-            n,
+            row_lo=np.full(m + 1, -np.inf),
+            row_hi=np.r_[np.zeros(m), float(k)],
+            col_lo=col_lo,
+            col_hi=np.ones(n + m),
+            n_int=n,
             maximize=True,
-            time_limit_s=max(left, 1.0),
+            time_limit_s=max(left, _MIP_MIN_S),
             mip_rel_gap=self.mip_rel_gap,
             start=start,
         )
-        rows = keep_rows[red.rows[x[:n] > 0.5]]
-        obj = self._value(rows)
-        if obj < lb:
-            rows, obj = warm, lb
-        bound = min(float(info["bound"]), ub)
-        status = info["status"]
-        if bound - obj <= self.mip_rel_gap * max(bound, 1e-12):
-            status = "Optimal"
-        sol = self._solution(rows, obj, bound, status, t0, "highs")
-        sol.info["mip_candidates"] = n
-        sol.info["mip_atoms"] = m
-        return sol
+        return x, info, red
 
     def _solution(
-        self, open_rows: np.ndarray, obj: float, bound: float, status: str, t0: float, how: str
+        self,
+        open_rows: np.ndarray,
+        obj: float,
+        bound: float,
+        *,
+        status: str,
+        t0: float,
+        how: str,
     ) -> Solution:
         rows = self.red.rows[open_rows]
         new = rows[rows < self.n_cand]
@@ -1024,25 +1155,6 @@ class MclpCurve:
         )
 
 
-def _top_k(c: np.ndarray, free: np.ndarray, slots: int) -> np.ndarray:
-    """Return the ``slots`` entries of ``free`` with the largest ``c`` (all if fewer)."""
-    if slots <= 0 or len(free) == 0:
-        return np.zeros(0, dtype=np.int64)
-    if slots >= len(free):
-        return free
-    return free[np.argpartition(-c[free], slots - 1)[:slots]]
-
-
-def _step_size(val: float, theta: float, stall: int, best: float) -> tuple[float, int, float]:
-    """Halve the subgradient step after 20 iterations without a better bound."""
-    if val < best - 1e-9:
-        return theta, 0, val
-    stall += 1
-    if stall >= _STALL:
-        return theta / 2, 0, best
-    return theta, stall, best
-
-
 # ---------------------------------------------------------------------- p-centre
 def _min_sites(
     cover_t: sparse.csr_matrix, need: np.ndarray, required: np.ndarray, time_limit_s: float
@@ -1064,16 +1176,16 @@ def _min_sites(
     x, out = solve_mip(
         np.ones(n),
         rows,
-        np.ones(rows.shape[0]),
-        np.full(rows.shape[0], np.inf),
-        col_lo,
-        np.ones(n),
-        n,
+        row_lo=np.ones(rows.shape[0]),
+        row_hi=np.full(rows.shape[0], np.inf),
+        col_lo=col_lo,
+        col_hi=np.ones(n),
+        n_int=n,
         maximize=False,
         time_limit_s=time_limit_s,
         mip_rel_gap=0.0,
     )
-    return np.flatnonzero(x > 0.5), out["status"] == "Optimal"
+    return np.flatnonzero(x > _HALF), out["status"] == "Optimal"
 
 
 def exact_pcenter(
