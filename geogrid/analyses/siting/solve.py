@@ -792,13 +792,21 @@ def reduce_cover(
         n_atoms = 0
         mat = sparse.csr_matrix((cover.shape[0], 0))
     wa = np.bincount(atom, weights=weight[units], minlength=n_atoms)
+    rows = distinct_candidates(mat, keep_mask)
+    return Reduced(rows=rows, mat=mat[rows], weight=wa, n_units=len(units))
+
+
+def distinct_candidates(mat: sparse.csr_matrix, keep_mask: np.ndarray) -> np.ndarray:
+    """Rows of ``mat`` to keep: the first of each set of identical non-empty rows, and ``keep_mask``.
+
+    Returned ascending.
+    """
     nonempty = np.diff(mat.indptr) > 0
     cand = np.flatnonzero(nonempty & ~keep_mask)
     if len(cand):
         _, first = np.unique(_hash_rows(mat[cand]), axis=0, return_index=True)
         cand = cand[np.sort(first)]
-    rows = np.union1d(cand, np.flatnonzero(keep_mask))
-    return Reduced(rows=rows, mat=mat[rows], weight=wa, n_units=len(units))
+    return np.union1d(cand, np.flatnonzero(keep_mask))
 
 
 # ---------------------------------------------------------------------- MCLP per k
@@ -846,6 +854,52 @@ class MclpCurve:
         else:
             self.n_exist = 0
             red = reduce_cover(cover, weight, ~covered0 & (weight > 0), keep=self.required)
+        self._setup(red, time_limit_s, mip_rel_gap)
+        self.relocate = int(relocate or 0)
+        self.build_s = time.perf_counter() - t0
+
+    @classmethod
+    def from_atoms(
+        cls,
+        mat: sparse.csr_matrix,
+        weight: np.ndarray,
+        *,
+        required: np.ndarray | None = None,
+        n_exist: int = 0,
+        relocate: int | None = None,
+        time_limit_s: float = 60.0,
+        mip_rel_gap: float = 1e-6,
+    ) -> MclpCurve:
+        """Build the same model from units already merged into atoms (no unit pairs stored).
+
+        ``mat`` is sources x atoms (binary; candidates first, then ``n_exist`` existing
+        facilities when relocating), ``weight`` each atom's summed weight: what
+        :func:`reduce_cover` gives before its candidate step, e.g. from
+        ``geogrid.analyses.siting.matrix.cover_atoms``. Empty and duplicate candidates go.
+        """
+        t0 = time.perf_counter()
+        self = cls.__new__(cls)
+        n_src = mat.shape[0]
+        self.n_exist = int(n_exist) if relocate is not None else 0
+        self.n_cand = n_src - int(n_exist)
+        self.required = np.asarray(
+            required if required is not None else np.zeros(0), dtype=np.int64
+        )
+        self.relocating = relocate is not None and n_exist > 0
+        keep = np.zeros(n_src, dtype=bool)
+        keep[self.required] = True
+        if self.relocating:
+            keep[self.n_cand :] = True
+        mat = _binary(mat)
+        rows = distinct_candidates(mat[: n_src if self.relocating else self.n_cand], keep)
+        red = Reduced(rows=rows, mat=mat[rows], weight=np.asarray(weight, float), n_units=0)
+        self._setup(red, time_limit_s, mip_rel_gap)
+        self.relocate = int(relocate or 0)
+        self.build_s = time.perf_counter() - t0
+        return self
+
+    def _setup(self, red: Reduced, time_limit_s: float, mip_rel_gap: float) -> None:
+        """Everything but the reduction: variables' bounds, limits and knobs."""
         self.red = red
         self.total = float(red.weight.sum())
         n, m = red.mat.shape
@@ -855,7 +909,6 @@ class MclpCurve:
         col_lo[np.flatnonzero(np.isin(red.rows, self.required))] = 1.0
         self.col_lo = col_lo
         self.is_exist = is_exist
-        self.relocate = int(relocate or 0)
         self.card_row = m
         self._h: Any = None  # the full HiGHS model, built when first needed
         self.time_limit_s = float(time_limit_s)
@@ -864,7 +917,6 @@ class MclpCurve:
         self.lp_rounds = 100  # column generation masters per k at most
         self.search_kicks = 400  # kicks of the iterated swap search per k at most
         self.mip_max_pairs = 1_000_000  # HiGHS over the candidates left: at most these pairs
-        self.build_s = time.perf_counter() - t0
 
     @property
     def h(self) -> Any:
