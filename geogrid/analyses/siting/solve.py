@@ -49,9 +49,10 @@ _HALF = 0.5  # a binary variable above this is 1
 _SWAP_MIN = 1e-9  # a swap must gain more households than this
 _MAX_SWAPS = 10_000  # swaps per descent at most
 _KICK_SHARE = 0.125  # share of the movable sites a kick of the iterated search replaces
-_LP_SHARE = 0.4  # share of the time limit the LP bound may take
+_LP_SHARE = 0.5  # share of the time limit the LP bound may take
 _SEARCH_SHARE = 0.8  # ... up to which the swap search runs; HiGHS's proof gets the rest
-_STALE_KICKS = 60  # kicks without a better solution after which the search stops
+_STALE_KICKS = 30  # kicks without a better solution after which the search stops, at least
+_STALE_PER_SITE = 3  # ... or this many per movable site
 _LP_TOL_SHARE = 0.25  # the LP bound stops within this share of the requested gap
 _MIP_MIN_S = 1.0  # HiGHS over the candidates left runs only with this many seconds left
 
@@ -302,8 +303,9 @@ def kicked_search(
 
     Each of ``kicks`` rounds replaces about an eighth of the movable sites by random
     candidates (seeded: the same inputs give the same answer unless ``deadline`` cuts it)
-    and descends by best swaps; stops at ``target`` coverage or after ``_STALE_KICKS``
-    kicks without a better solution. Returns (sites, coverage).
+    and descends by best swaps; a trial no worse than the current solution replaces it.
+    Stops at ``target`` coverage or after ``_STALE_PER_SITE`` kicks per movable site (at
+    least ``_STALE_KICKS``) without a better solution. Returns (sites, coverage).
     """
     rng = np.random.default_rng(0)
     cur = _Swaps(mat, sparse.csr_matrix(mat.T), w, sites)
@@ -312,10 +314,11 @@ def kicked_search(
     cur_val = best_val
     free_pos = np.flatnonzero(movable)
     size = max(1, round(_KICK_SHARE * len(free_pos)))
+    patience = max(_STALE_KICKS, _STALE_PER_SITE * len(free_pos))
     stale = 0
     for _ in range(kicks):
         others = np.setdiff1d(np.arange(mat.shape[0]), cur.sites)
-        done = best_val >= target or stale >= _STALE_KICKS or len(others) < size
+        done = best_val >= target or stale >= patience or len(others) < size
         if done or time.perf_counter() > deadline:
             break
         trial = cur.copy()
@@ -326,7 +329,7 @@ def kicked_search(
             trial.swap(pos, j)
         trial.descend(movable, _MAX_SWAPS, deadline)
         val = trial.value()
-        if val > cur_val:
+        if val >= cur_val:  # sideways moves too: the search drifts along plateaus
             cur, cur_val = trial, val
         stale += 1
         if val > best_val:
@@ -915,7 +918,7 @@ class MclpCurve:
         self.mip_rel_gap = float(mip_rel_gap)
         self.small_nnz = 20_000  # reach pairs below which HiGHS solves the whole model
         self.lp_rounds = 100  # column generation masters per k at most
-        self.search_kicks = 400  # kicks of the iterated swap search per k at most
+        self.search_kicks = 1000  # kicks of the iterated swap search per k at most
         self.mip_max_pairs = 1_000_000  # HiGHS over the candidates left: at most these pairs
 
     @property
