@@ -893,9 +893,13 @@ class MclpCurve:
         keep[self.required] = True
         if self.relocating:
             keep[self.n_cand :] = True
-        mat = _binary(mat)
-        rows = distinct_candidates(mat[: n_src if self.relocating else self.n_cand], keep)
-        red = Reduced(rows=rows, mat=mat[rows], weight=np.asarray(weight, float), n_units=0)
+        mat = sparse.csr_matrix(mat)
+        if not (mat.has_sorted_indices and np.all(mat.data == 1.0)):
+            mat = _binary(mat)
+        src = mat if self.relocating or self.n_cand == n_src else mat[: self.n_cand]
+        rows = distinct_candidates(src, keep[: src.shape[0]])
+        kept = src if len(rows) == src.shape[0] else src[rows]
+        red = Reduced(rows=rows, mat=kept, weight=np.asarray(weight, float), n_units=0)
         self._setup(red, time_limit_s, mip_rel_gap)
         self.relocate = int(relocate or 0)
         self.build_s = time.perf_counter() - t0
