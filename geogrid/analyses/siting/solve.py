@@ -823,11 +823,12 @@ class MclpCurve:
     one more new site open (relocation under a budget, as in R's maxcovr); every unit then
     enters the model.
 
-    Each k (beyond small instances): greedy plus best swaps, a Lagrangian bound (15% of the
-    time limit), the LP bound by stabilised Benders cuts (:mod:`.benders`, to half the time
-    limit), then HiGHS over the candidates neither bound could fix closed, with atoms merged
-    again over them, warm-started from the best solution; the bound reported is the least
-    of the three.
+    Each k (beyond small instances and relocation, which HiGHS solves whole): the greedy,
+    the LP bound by column generation (:mod:`.colgen`, half the time limit at most), an
+    iterated swap search over the candidates it generated (to 80%), then HiGHS over the
+    candidates the bound cannot fix closed, atoms merged again over them, warm-started
+    from the best solution. Objective, bound (the least found) and gap are always reported;
+    ``status`` is "Optimal" only within ``mip_rel_gap``.
     """
 
     def __init__(
