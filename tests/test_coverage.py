@@ -677,6 +677,7 @@ def test_added_dict_row_equals_a_prepared_one(gated_demo):
         {"type": "党群服务站", "name": "新站", "capacity": 800},
         {"type": " Liaison ", "area_m2": "120", "facility_id": "X1"},
         {"type": "centre_street", "name": None, "capacity": "n/a"},
+        {"type": float("nan"), "name": ""},
         {"type": "卫生服务站"},  # unknown: through prepare_facilities, with its warning
     ]
     for case in cases:

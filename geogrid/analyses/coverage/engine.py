@@ -210,7 +210,7 @@ def _point_row(facility: dict[str, Any], crs: Any, new_id: str) -> gpd.GeoDataFr
         "area_m2": pd.to_numeric(pd.Series([facility.get("area_m2")]), errors="coerce").iloc[0],
         "capacity": pd.to_numeric(pd.Series([facility.get("capacity")]), errors="coerce").iloc[0],
     }
-    if str(raw) != norm:
+    if not pd.isna(raw) and str(raw) != norm:
         rec["type_raw"] = raw
     return gpd.GeoDataFrame({k: [v] for k, v in rec.items()}, geometry=[geom], crs=crs)
 
