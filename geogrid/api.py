@@ -39,6 +39,7 @@ from geogrid.io.runfolder import RunFolder
 from geogrid.outputs.console import format_summary  # moved there; kept for callers
 from geogrid.outputs.privacy import ExportGuard
 from geogrid.results import CoverageResults, GridsResults, Result, SitingResults, map_layers
+from geogrid.schema import check_lang
 from geogrid.settings import DEFAULTS, Settings, parse_targets
 from geogrid.study.area import StudyArea, load_study, residential_units
 from geogrid.study.exclusions import Exclusions
@@ -647,13 +648,16 @@ def run_demo(
     maps: bool = True,
     settings: Settings = DEFAULTS,
     include_personal: bool = False,
+    lang: str = "zh",
 ) -> dict[str, Any]:
     """Generate the demo district and run the whole workflow on it, offline.
 
     Writes ``inputs/*.gpkg`` (the generated layers, one file each, to try the other commands
     on), ``study.gpkg``, ``coverage.gpkg``, ``summary.csv``, ``grids.gpkg``,
     ``grids_quality.csv``, ``siting.gpkg``, ``siting_curve.csv``, ``maps/demo.html``,
-    ``maps/demo_offline.html`` and ``report.xlsx`` into ``out``; returns the headline figures.
+    ``maps/demo_offline.html``, ``maps/demo.png``, ``maps/demo_curve.png`` (the siting curve),
+    ``report.xlsx`` and ``summary.md`` into ``out`` (without maps: ``siting_curve.png`` for
+    the curve); returns the headline figures.
     Maps and report are drawn from the results in memory (:func:`report`), never read back.
 
     The folder is written as one unit (:class:`geogrid.io.runfolder.RunFolder`): checked
@@ -677,6 +681,8 @@ def run_demo(
         Defaults for every analysis.
     include_personal : bool
         Keep personal data in the files.
+    lang : {"zh", "en"}
+        Language of the maps, workbook, summary page and curve.
 
     Returns
     -------
@@ -689,8 +695,11 @@ def run_demo(
     >>> figures["coverage_15min"]  # doctest: +SKIP
 
     """
+    check_lang(lang)
     parameters = {"communities": n_communities, "seed": seed, "k": k, "maps": maps}
     parameters["include_personal"] = include_personal
+    if lang != "zh":  # recorded only when not the default (earlier manifests stay the same)
+        parameters["lang"] = lang
     guard = ExportGuard(include_personal=include_personal)
     with RunFolder(out, command="demo", parameters=parameters, planned=demo_outputs(maps)) as run:
         figures = _demo_into(
@@ -702,6 +711,7 @@ def run_demo(
             maps=maps,
             settings=settings,
             guard=guard,
+            lang=lang,
         )
         run.parameters["personal_withheld"] = figures["personal_withheld"]
     figures["out"] = str(out)
@@ -711,14 +721,18 @@ def run_demo(
 def demo_outputs(maps: bool = True) -> list[str]:
     """Names of the files :func:`run_demo` writes, relative to its folder."""
     names = ["study.gpkg", "coverage.gpkg", "summary.csv", "grids.gpkg", "grids_quality.csv"]
-    names += ["siting.gpkg", "siting_curve.csv", "siting_curve.png"]
+    names += ["siting.gpkg", "siting_curve.csv"]
     names += [f"inputs/{n}.gpkg" for n in _DEMO_INPUTS]
     if maps:
         names += ["maps/demo.html", "maps/demo_offline.html", "maps/demo.png", "report.xlsx"]
-        names += ["summary.md"]
+        names += ["summary.md", "maps/demo_curve.png"]
+    else:  # the curve figure goes with the maps, or on its own
+        names += ["siting_curve.png"]
     return names
 
 
+#: Title of the demo's maps, workbook and summary page, by language.
+DEMO_TITLE = {"zh": "geogrid 示范街道", "en": "geogrid demo district"}
 _DEMO_INPUTS = ("ways", "compounds", "walls", "buildings", "facilities", "communities")
 #: Streets the demo's grids follow (not footways, paths or service roads).
 _DEMO_GRID_STREETS: tuple[str, ...] = (
@@ -741,6 +755,7 @@ def _demo_into(
     maps: bool,
     settings: Settings,
     guard: ExportGuard,
+    lang: str = "zh",
 ) -> dict[str, Any]:
     """Run the demo workflow, writing into ``folder`` (a run's staging folder) via ``guard``."""
     t0 = time.perf_counter()
@@ -772,7 +787,7 @@ def _demo_into(
 
     t = time.perf_counter()
     sites = site(study, k=k, coverage=cov, settings=settings)
-    sites.write_files(folder, guard, excluded=False, demand_tables=False)
+    sites.write_files(folder, guard, lang=lang, excluded=False, plot=not maps, demand_tables=False)
     timings["siting"] = time.perf_counter() - t
     timing["siting_solver"] = sites.raw.timings()
     timing["siting_points"] = sites.raw.solver_points()  # status, method, bound, gap per k
@@ -783,7 +798,8 @@ def _demo_into(
             [cov, grid, sites],
             folder,
             name="demo",
-            title="geogrid 示范街道 demo district",
+            lang=lang,
+            title=DEMO_TITLE[lang],
             include_personal=guard.include_personal,
         )
         timings["maps_report"] = time.perf_counter() - t

@@ -146,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.add_argument("--k", type=int, default=5, help="new stations to site (default 5)")
     d.add_argument("--no-maps", action="store_true", help="skip maps and report")
+    d.add_argument(
+        "--lang", default="zh", choices=["zh", "en"], help="language printed and written (zh)"
+    )
     _personal_flag(d, "the files, maps and report")
 
     def inputs(sp: argparse.ArgumentParser, *, facilities: bool = True) -> None:
@@ -509,7 +512,9 @@ def _batch(a: argparse.Namespace) -> int:
             k=a.k,
         )
         if not a.json:  # with --json, stdout is one JSON document
-            print(f"wrote {manifest}")
+            from geogrid.outputs.console import wrote
+
+            print(wrote([manifest], a.lang))
 
     with contextlib.suppress(ImportError):  # distributed sets up its loggers on import
         import distributed  # noqa: F401
@@ -544,13 +549,15 @@ def _batch(a: argparse.Namespace) -> int:
     if a.json:
         print(_batch_json(res, Path(a.out), manifest))
         return 1 if res.failed else 0
+    from geogrid.outputs.console import batch_line, failed_area
+
     n = len(res.summary)
-    print(
-        f"{n} areas: {n - res.failed - res.skipped} done, {res.skipped} skipped (finished "
-        f"before), {res.failed} failed; wrote {Path(a.out) / 'batch_summary.csv'}"
-    )
+    done = n - res.failed - res.skipped
+    table = Path(a.out) / "batch_summary.csv"
+    counts = {"n": n, "done": done, "skipped": res.skipped, "failed": res.failed}
+    print(batch_line(counts, table, a.lang))
     for row in res.summary[res.summary["status"] == "failed"].itertuples():
-        print(f"  failed {row.id}: {row.error}")
+        print(failed_area(row.id, row.error, a.lang))
     return 1 if res.failed else 0
 
 
@@ -795,7 +802,9 @@ def _run(a: argparse.Namespace) -> int:
         code = _command(a, run.stage, run.timing, run.parameters)
     out = Path(a.out)
     if not a.json:  # with --json, stdout is one JSON document
-        print(f"wrote {', '.join(str(out / n) for n in run.written)} and {out / 'run.json'}")
+        from geogrid.outputs.console import wrote
+
+        print(wrote([*(out / n for n in run.written), out / "run.json"], a.lang))
     return code
 
 
@@ -884,6 +893,7 @@ def _demo(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
         k=a.k,
         maps=not a.no_maps,
         include_personal=a.include_personal,
+        lang=a.lang,
     )
     print(console.to_json(figures) if a.json else console.format_summary(figures, a.lang))
     return 0
@@ -1026,7 +1036,7 @@ def _map(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) -
         lang=a.lang,
         include_personal=a.include_personal,
     )
-    print(console.to_json({"map": str(path)}) if a.json else f"wrote {path}")
+    print(console.to_json({"map": str(path)}) if a.json else console.wrote([path], a.lang))
     return 0
 
 

@@ -33,6 +33,7 @@ import pandas as pd
 from geogrid.io.runfolder import RunFolder
 from geogrid.outputs.plots import Curve
 from geogrid.outputs.privacy import ExportGuard
+from geogrid.study.households import whole_numbers
 
 if TYPE_CHECKING:  # pragma: no cover
     from geogrid.outputs.inline import InlineMap
@@ -501,7 +502,7 @@ class GridsResults(Result):
 
         """
         units, excluded = self._units_and_excluded()
-        return {"grids": self.raw.grids, "units": units, "excluded": excluded}
+        return {"grids": whole_numbers(self.raw.grids), "units": units, "excluded": excluded}
 
     def figures(self) -> dict[str, Any]:
         """Return grids, households per grid, share in band, certificates.

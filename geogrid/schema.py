@@ -31,6 +31,9 @@ __all__ = [
     "DISPLAY_ORDER",
     "FIGURES",
     "COLUMN_LABELS",
+    "DEMAND_TERMS",
+    "HOUSEHOLD_SOURCES",
+    "RESIDENTIAL_BASIS",
     "FACILITY_TYPE_NAMES_EN",
     "FIX_COLUMNS",
     "INTERNAL_COLUMNS",
@@ -49,6 +52,7 @@ __all__ = [
     "column_spec",
     "coverage_col",
     "covered_col",
+    "demand_term",
     "display_columns",
     "figure_format",
     "figure_label",
@@ -273,7 +277,7 @@ COLUMNS: Mapping[str, ColumnSpec] = MappingProxyType(
         "fix_en": _c("建议(英文)", "Suggested fix"),
         # loads within reach and reason codes (reasons engineer: coverage metrics)
         "served_by": _c("服务设施编号", "Serving facility ID"),
-        "reach_m": _c("服务半径(步行)", "Walking reach", "metres"),
+        "reach_m": _c("步行服务半径", "Walking reach", "metres"),
         "reach_target": _c("服务目标", "Reach target"),
         "reason_code": _c("原因类别", "Reason category"),
         # excluded rows
@@ -1193,3 +1197,93 @@ TEXT: Mapping[str, Mapping[str, str]] = MappingProxyType(
         ),
     }
 )
+
+
+# --------------------------------------------------------------------------- demand report
+
+#: Where a unit's households came from (``demand_source``) -> (Chinese, English). A
+#: ``+registry`` suffix adds :data:`DEMAND_TERMS` ``"registry"``.
+HOUSEHOLD_SOURCES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "storeys": ("按层数估算", "estimated from storeys"),
+        "default_storeys": ("按默认层数估算", "estimated from default storeys"),
+        "given": ("输入数据给定", "given in the input"),
+        "compound": ("小区户数表", "compound table"),
+        "compound_point": ("小区户数表（无楼栋，按小区位置）", "compound table (no buildings)"),
+        "raster": ("人口栅格", "population raster"),
+        "raster_cell": ("人口栅格（无楼栋的格网）", "population raster (cell without buildings)"),
+        "non_residential": ("非住宅", "not housing"),
+    }
+)
+
+#: What decided whether a building is housing (``residential_basis``) -> (Chinese, English).
+RESIDENTIAL_BASIS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "override": ("用户指定", "user column"),
+        "tag": ("建筑类型标签", "building tag"),
+        "own_tag": ("建筑自身其他标签", "the building's other tags"),
+        "name": ("建筑名称", "building name"),
+        "poi": ("楼内兴趣点", "points of interest inside"),
+        "footprint": ("占地面积", "footprint"),
+        "compound": ("位于小区内", "inside a compound"),
+        "landuse": ("用地性质", "land use"),
+        "default": ("无其他证据（按规则）", "no other evidence (rule)"),
+        "compound_point": ("小区户数表", "compound table"),
+        "raster_cell": ("人口栅格", "population raster"),
+        "residential": ("住宅", "housing"),
+        "non_residential": ("非住宅", "not housing"),
+    }
+)
+
+#: Other words of the demand report (compound matches, registry zones, rasters).
+DEMAND_TERMS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        "units": ("个单元", "units"),
+        "registry": ("按户籍表校准", "scaled to the registry"),
+        "rows": ("行数", "rows"),
+        "households_given": ("表中户数", "households in the table"),
+        "match": ("匹配方式", "matched by"),
+        "point": ("无楼栋，按小区位置", "at its position (no buildings)"),
+        "polygon": ("小区范围", "outline"),
+        "area": ("所在区域", "surrounding area"),
+        "radius": ("位置半径", "radius"),
+        "no_figures": ("无户数", "no figures"),
+        "zones": ("区域数", "zones"),
+        "status": ("结果", "result"),
+        "scaled": ("已校准", "scaled"),
+        "no_total": ("无总数", "no total"),
+        "no_units": ("区内无住户", "no homes inside"),
+        "compounds_exceed": ("小区户数超过总数", "compounds exceed the total"),
+        "no_geometry": ("无边界", "no outline"),
+        "population": ("人口", "population"),
+        "elderly": ("老年人口", "elderly"),
+        "file": ("文件", "file"),
+        "raster_total": ("栅格总数", "raster total"),
+        "demand_total": ("分配到楼栋的总数", "total given to buildings"),
+        "cells": ("格网数", "cells"),
+        "cells_without_buildings": ("无楼栋的格网数", "cells without buildings"),
+    }
+)
+
+
+def demand_term(key: str, lang: str) -> str:
+    """Name of a demand-report code in ``lang`` (sources, housing basis, other words).
+
+    ``a+registry`` reads as source ``a`` scaled to the registry; unknown codes keep their
+    own spelling.
+
+    Examples
+    --------
+    >>> demand_term("default_storeys", "zh"), demand_term("storeys+registry", "en")
+    ('按默认层数估算', 'estimated from storeys, scaled to the registry')
+
+    """
+    idx = check_lang(lang)
+    base, plus, extra = str(key).partition("+")
+    if plus:
+        sep = "，" if idx == 0 else ", "
+        return demand_term(base, lang) + sep + demand_term(extra, lang)
+    for table in (HOUSEHOLD_SOURCES, RESIDENTIAL_BASIS, DEMAND_TERMS):
+        if base in table:
+            return table[base][idx]
+    return base

@@ -317,7 +317,7 @@ CASES = [
     case("error", "speed-word", cov(speed="fast"), ["--speed", "not a number"]),
     case("error", "speed-1000", cov(speed="1000"), ["0.5-20 km/h", "--allow-implausible"]),
     case("error", "speed-0.1", cov(speed="0.1"), ["0.5-20 km/h", "--allow-implausible"]),
-    case("ok", "speed-1000-allowed", cov(speed="1000", allow_implausible=True), ["wrote"]),
+    case("ok", "speed-1000-allowed", cov(speed="1000", allow_implausible=True), ["已写出："]),
     case("ok", "speed-3", cov(speed="3"), ["步行覆盖率（按户）：", "15分钟 "]),
     case("error", "targets-15", cov(targets="15"), ["'15'", "15min"]),
     case("error", "targets-abcmin", cov(targets="abcmin"), ["abcmin", "15min"]),
@@ -329,14 +329,16 @@ CASES = [
     case("error", "targets-500min", cov(targets="500min"), ["1-120 min", "--allow-implausible"]),
     case("error", "targets-20m", cov(targets="20m"), ["50-10,000 m", "--allow-implausible"]),
     case("error", "targets-50km", cov(targets="50km"), ["50-10,000 m"]),
-    case("ok", "targets-500min-allowed", cov(targets="500min", allow_implausible=True), ["wrote"]),
+    case(
+        "ok", "targets-500min-allowed", cov(targets="500min", allow_implausible=True), ["已写出："]
+    ),
     case("ok", "targets-800m-12min", cov(targets="800m, 12min"), ["800米 ", "12分钟 "]),
     case("error", "site-k-0", site("--k", "0"), ["--k", "--k 5"]),
     case("error", "site-k-minus-3", site("--k=-3"), ["--k", "--k 5"]),
     case(
         "error", "demo-k-0", lambda p, t: ["demo", "--out", str(t / "out"), "--k", "0"], ["--k 5"]
     ),
-    case("ok", "site-k-larger-than-needed", site("--k", "100000"), ["wrote"]),
+    case("ok", "site-k-larger-than-needed", site("--k", "100000"), ["已写出："]),
     case(
         "error",
         "grids-min-above-max",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import geopandas as gpd
@@ -24,6 +24,7 @@ from geogrid.schema import (
     check_lang,
     column_spec,
     coverage_col,
+    demand_term,
     figure_spec,
     format_figure,
     format_quantity,
@@ -34,15 +35,20 @@ from geogrid.schema import (
     type_label,
     uncovered_col,
 )
+from geogrid.study.exclusions import REASONS
 
 __all__ = [
     "coverage_summary",
+    "excluded_key",
     "excluded_line",
     "format_summary",
     "grids_summary",
     "seconds",
     "siting_summary",
+    "batch_line",
+    "failed_area",
     "to_json",
+    "wrote",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,9 +90,10 @@ _CONSOLE: Mapping[str, tuple[str, str, str]] = {
 _WORDS: Mapping[str, Mapping[str, str]] = {
     "zh": {
         "seconds": "用时 {s:.1f} 秒",
-        "excluded": "未纳入计算 {key}: {n} 行（见 excluded 图层）",
+        "excluded": "未纳入计算的{key}：{n} 行（见 excluded 图层）",
         "sep": "：",
         "list": "，",
+        "items": "；",
         "coverage": "步行覆盖率（按户）",
         "beyond": "{t}外",
         "failing": "未达标社区 {n} 个（{t}）",
@@ -99,12 +106,17 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
         "sites": "建议新增站点 {n} 个（要求 {k} 个），新增覆盖 {gain}",
         "after": "{t}覆盖率 {a} → {b}",
         "reason": "原因",
+        "wrote": "已写出：{files}",
+        "and": "和",
+        "batch": "{n} 个片区：完成 {done} 个，跳过 {skipped} 个（此前已完成），失败 {failed} 个；已写出 {file}",
+        "failed_area": "  失败 {id}：{error}",
     },
     "en": {
         "seconds": "computed in {s:.1f} s",
-        "excluded": "excluded {key}: {n} rows (see the 'excluded' layer)",
+        "excluded": "left out {key}: {n} rows (see the 'excluded' layer)",
         "sep": ": ",
         "list": ", ",
+        "items": "; ",
         "coverage": "Walking coverage (households)",
         "beyond": "beyond {t}",
         "failing": "{n} communities below the {t} target",
@@ -118,6 +130,11 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
         "sites": "{n} new sites proposed ({k} requested), {gain} more within reach",
         "after": "{t} coverage {a} -> {b}",
         "reason": "reason",
+        "wrote": "wrote {files}",
+        "and": "and",
+        "batch": "{n} areas: {done} done, {skipped} skipped (finished before), {failed} failed; "
+        "wrote {file}",
+        "failed_area": "  failed {id}: {error}",
     },
 }
 #: The console names at most this many failing communities.
@@ -167,10 +184,11 @@ def _text(value: Any, lang: str) -> str:
     value = _plain(value)
     if value is None:
         return "—"
+    w = _WORDS[lang]
     if isinstance(value, Mapping):
-        return "; ".join(f"{k}: {_text(v, lang)}" for k, v in value.items())
+        return w["items"].join(f"{k}{w['sep']}{_text(v, lang)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return ", ".join(_text(v, lang) for v in value)
+        return w["list"].join(_text(v, lang) for v in value)
     if isinstance(value, bool):
         return format_value("overloaded", value, lang)
     if isinstance(value, int):
@@ -178,6 +196,98 @@ def _text(value: Any, lang: str) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
     return str(value)
+
+
+def _sources_text(value: Mapping[str, Any], lang: str) -> str:
+    """Household sources: ``按层数估算 410 个单元，32,010 户；非住宅 317 个单元``."""
+    w = _WORDS[lang]
+    parts = []
+    for key, v in value.items():
+        if not isinstance(v, Mapping):
+            parts.append(f"{demand_term(key, lang)} {_term_text(v, lang)}")
+            continue
+        n = format_quantity("count", v.get("units"), lang)
+        text = f"{demand_term(key, lang)} {n} {demand_term('units', lang)}"
+        if v.get("households"):
+            text += f"{w['list']}{format_value('households', v['households'], lang)}"
+        parts.append(text)
+    return w["items"].join(parts)
+
+
+def _basis_text(value: Mapping[str, Any], lang: str) -> str:
+    """Housing evidence: ``建筑类型标签 住宅 427，非住宅 317`` (``basis:decision`` counts)."""
+    w = _WORDS[lang]
+    by_basis: dict[str, list[str]] = {}
+    for key, n in value.items():
+        basis, _, decision = str(key).partition(":")
+        text = f"{demand_term(decision, lang)} {format_quantity('count', n, lang)}"
+        by_basis.setdefault(basis, []).append(text.strip())
+    return w["items"].join(
+        f"{demand_term(b, lang)}{w['sep']}{w['list'].join(v)}" for b, v in by_basis.items()
+    )
+
+
+def _term_text(value: Any, lang: str, *, inner: bool = False) -> str:
+    """Word a demand report (compounds, registry, rasters) with its codes named in ``lang``.
+
+    Levels are joined by ``；`` then ``，``; counts and totals are whole numbers (households
+    with their unit).
+    """
+    value = _plain(value)
+    w = _WORDS[lang]
+    if isinstance(value, Mapping):
+        parts = []
+        for k, v in value.items():
+            if isinstance(_plain(v), Mapping):
+                parts.append(
+                    f"{demand_term(str(k), lang)}{w['sep']}{_term_text(v, lang, inner=True)}"
+                )
+            elif "households" in str(k):
+                parts.append(f"{demand_term(str(k), lang)} {format_value('households', v, lang)}")
+            else:
+                parts.append(f"{demand_term(str(k), lang)} {_term_text(v, lang)}")
+        return (w["list"] if inner else w["items"]).join(parts)
+    if isinstance(value, str):
+        return demand_term(value, lang)
+    if isinstance(value, float):
+        return format_quantity("count", value, lang)
+    return _text(value, lang)
+
+
+def _excluded_text(value: Mapping[str, Any], lang: str) -> str:
+    """Rows left out per layer and reason: ``楼栋/小区：非住宅建筑 317``."""
+    parts = [
+        f"{excluded_key(str(k), lang)} {format_quantity('count', v, lang)}"
+        for k, v in value.items()
+    ]
+    return _WORDS[lang]["items"].join(parts)
+
+
+#: Steps of a run (``seconds``) -> (Chinese, English).
+_STEPS: Mapping[str, tuple[str, str]] = {
+    "study": ("数据准备", "study"),
+    "coverage": ("覆盖分析", "coverage"),
+    "grids": ("网格划分", "grids"),
+    "siting": ("选址", "siting"),
+    "maps_report": ("地图与报告", "maps and report"),
+}
+
+
+def _steps_text(value: Mapping[str, Any], lang: str) -> str:
+    """Seconds per step: ``数据准备 0.60；覆盖分析 0.40``."""
+    idx = check_lang(lang)
+    return _WORDS[lang]["items"].join(
+        f"{_STEPS.get(str(k), (str(k), str(k)))[idx]} {float(v):.2f}" for k, v in value.items()
+    )
+
+
+#: Study figures worded from the schema's terms instead of their codes.
+_DEMAND_TEXT = {
+    "demand_sources": _sources_text,
+    "demand_residential_basis": _basis_text,
+    "excluded_rows": _excluded_text,
+    "seconds": _steps_text,
+}
 
 
 def _is_zero_count(key: str, value: Any) -> bool:
@@ -201,7 +311,14 @@ def _label_text(key: str, value: Any, lang: str) -> tuple[str, str]:
     """Return the label and formatted value of a figure (schema, console or unknown key)."""
     if key in _CONSOLE:
         zh, en, kind = _CONSOLE[key]
-        text = _text(value, lang) if kind == "text" else format_quantity(kind, _plain(value), lang)
+        if key in _DEMAND_TEXT and isinstance(value, Mapping):
+            text = _DEMAND_TEXT[key](value, lang)
+        elif key.startswith("demand_"):
+            text = _term_text(value, lang)
+        elif kind == "text":
+            text = _text(value, lang)
+        else:
+            text = format_quantity(kind, _plain(value), lang)
         return (zh, en)[check_lang(lang)], text
     spec = figure_spec(key)
     if spec.kind == "text" and column_spec(key) is None and spec.zh == key:
@@ -393,6 +510,65 @@ def seconds(value: float, lang: str = "zh") -> str:
     return _WORDS[lang]["seconds"].format(s=value)
 
 
+#: Input layers whose rows can be left out -> (Chinese, English).
+_INPUT_LAYERS: Mapping[str, tuple[str, str]] = {
+    "demand": ("楼栋/小区", "buildings/compounds"),
+    "facilities": ("服务设施", "facilities"),
+    "communities": ("社区", "communities"),
+    "compounds": ("小区", "compounds"),
+    "residential": ("住宅区", "residential areas"),
+    "network": ("路网", "network"),
+}
+
+
+def excluded_key(key: str, lang: str = "zh") -> str:
+    """``demand: zero area`` as people read it (``楼栋/小区：面积为零``).
+
+    Examples
+    --------
+    >>> excluded_key("demand: non-residential building")
+    '楼栋/小区（非住宅建筑）'
+
+    """
+    idx = check_lang(lang)
+    layer, _, reason = str(key).partition(": ")
+    layer_text = _INPUT_LAYERS.get(layer, (layer, layer))[idx]
+    if not reason:
+        return layer_text
+    if idx == 0:  # the detail after "reason: " stays in the excluded layer
+        reason = REASONS.get(reason) or REASONS.get(reason.partition(": ")[0], reason)
+        return f"{layer_text}（{reason}）"
+    return f"{layer_text} ({reason})"
+
+
 def excluded_line(key: str, n: int, lang: str = "zh") -> str:
     """Say how many rows of one layer and reason were left out, and where they are listed."""
-    return _WORDS[lang]["excluded"].format(key=key, n=f"{int(n):,}")
+    return _WORDS[lang]["excluded"].format(key=excluded_key(key, lang), n=f"{int(n):,}")
+
+
+def wrote(paths: Sequence[Any], lang: str = "zh") -> str:
+    """Say which files a command wrote (``已写出：a、b 和 run.json``).
+
+    Examples
+    --------
+    >>> wrote(["out/coverage.gpkg", "out/run.json"])
+    '已写出：out/coverage.gpkg 和 out/run.json'
+    >>> wrote(["map.html"], "en")
+    'wrote map.html'
+
+    """
+    w = _WORDS[lang]
+    names = [str(p) for p in paths]
+    joiner = "、" if lang == "zh" else ", "
+    text = names[-1] if len(names) < 2 else f"{joiner.join(names[:-1])} {w['and']} {names[-1]}"
+    return w["wrote"].format(files=text)
+
+
+def batch_line(counts: Mapping[str, int], file: Any, lang: str = "zh") -> str:
+    """Sum up a batch: ``counts`` of areas (``n``, ``done``, ``skipped``, ``failed``), its table."""
+    return _WORDS[lang]["batch"].format(file=file, **counts)
+
+
+def failed_area(area: Any, error: Any, lang: str = "zh") -> str:
+    """Name one area that failed and why (the error as the run reported it)."""
+    return _WORDS[lang]["failed_area"].format(id=area, error=error)

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geogrid.study.households import whole_numbers
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -582,7 +584,12 @@ class ExportGuard:
     buildings: int = 0
 
     def protect_layer(self, name: str, gdf: pd.DataFrame, *, where: str = "") -> pd.DataFrame:
-        """Return layer ``name`` as it may be written; ``where`` names the file in the counts."""
+        """Return layer ``name`` as it may be written; ``where`` names the file in the counts.
+
+        Household and person counts are whole numbers in every file
+        (:func:`geogrid.study.households.whole_numbers`).
+        """
+        gdf = whole_numbers(gdf)
         if self.include_personal:
             return gdf
         household = (

@@ -23,9 +23,11 @@ import pandas as pd
 from geogrid.errors import InputError
 from geogrid.outputs.markdown import write_summary
 from geogrid.outputs.privacy import ExportGuard
+from geogrid.outputs.results import OSM_SUFFIXES, RecordedRun, read_results, recorded_run
 from geogrid.outputs.static_map import static_map
 from geogrid.outputs.workbook import write_report
 from geogrid.schema import check_lang
+from geogrid.study.households import whole_numbers
 
 log = logger = logging.getLogger(__name__)
 
@@ -52,14 +54,18 @@ def publish(
     Writes ``maps/<name>.html`` (``tiles`` basemap), ``maps/<name>_offline.html``
     (self-contained, blank basemap), ``maps/<name>.png`` (static map), ``report.xlsx`` and
     ``summary.md``. This is what ``geogrid demo`` ends with. A ``curve`` entry (the siting
-    curve table) goes to the workbook only.
+    curve table) goes to the workbook and is drawn as ``maps/<name>_curve.png``
+    (:func:`geogrid.outputs.curve.curve_png`), as ``geogrid report`` draws ``curve.png``.
+    Household and person counts are whole numbers in every file.
 
     Returns
     -------
     dict of str to Path
-        Keys ``map``, ``map_offline``, ``png``, ``report``, ``summary``.
+        Keys ``map``, ``map_offline``, ``png``, ``report``, ``summary`` and, with a curve,
+        ``curve``.
 
     """
+    from geogrid.outputs.curve import curve_png
     from geogrid.outputs.webmap import build_map, save_map
 
     if not _STEM.fullmatch(str(name)) or str(name).startswith("."):
@@ -76,8 +82,9 @@ def publish(
         "attribution": attribution,
         "include_personal": include_personal,
     }
-    report_layers = layers
-    layers = {k: v for k, v in layers.items() if k != "curve"}  # the curve is for the workbook
+    report_layers = {k: whole_numbers(v) for k, v in layers.items()}
+    curve = report_layers.get("curve")
+    layers = {k: v for k, v in report_layers.items() if k != "curve"}  # curve: workbook, PNG
     out: dict[str, Path] = {}
     out["map"] = save_map(build_map(layers, tiles=tiles, **common), maps_dir / f"{name}.html")
     out["map_offline"] = save_map(
@@ -98,6 +105,8 @@ def publish(
     out["summary"] = write_summary(
         layers, folder / "summary.md", lang=lang, title=title, include_personal=include_personal
     )
+    if curve is not None and len(curve):
+        out["curve"] = curve_png(curve, maps_dir / f"{name}_curve.png", lang=lang)
     return out
 
 
@@ -174,37 +183,14 @@ def input_context(
     return out
 
 
-def _recorded_inputs(results_dir: str | os.PathLike[str]) -> tuple[dict[str, str], dict[str, Any]]:
-    """Input files (unchanged since the run) and parameters recorded in a folder's ``run.json``."""
-    from geogrid.io.runfolder import file_sha256, read_manifest
-
-    manifest = read_manifest(Path(results_dir)) or {}
-    inputs = {}
-    for option, rec in (manifest.get("inputs") or {}).items():
-        path = rec.get("path") if isinstance(rec, Mapping) else None
-        if path and Path(path).is_file() and file_sha256(path) == rec.get("sha256"):
-            inputs[option] = str(path)
-    return inputs, dict(manifest.get("parameters") or {})
-
-
-#: Endings of OpenStreetMap files (their data carries the ODbL credit on every map).
-OSM_SUFFIXES: tuple[str, ...] = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
-
-
 def used_osm(results_dir: str | os.PathLike[str]) -> bool:
     """Tell whether a folder's ``run.json`` records an OpenStreetMap file among its inputs.
 
     The recorded name is enough (the file may have moved since): its data are in the results,
     so their maps owe OpenStreetMap its credit.
     """
-    from geogrid.io.runfolder import read_manifest
-
-    manifest = read_manifest(Path(results_dir)) or {}
-    for rec in (manifest.get("inputs") or {}).values():
-        path = rec.get("path") if isinstance(rec, Mapping) else None
-        if path and str(path).lower().endswith(OSM_SUFFIXES):
-            return True
-    return False
+    run = recorded_run(results_dir)
+    return run is not None and run.osm
 
 
 def _osm_sourced(layers: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -261,7 +247,7 @@ def write_run_report(
 
     check_lang(lang)
     guard = ExportGuard() if guard is None else guard
-    safe = guard.protect_layers(_geo_layers(layers), where="report")
+    safe = guard.protect_layers(_geo_layers(layers), where="report")  # whole numbers too
     common: dict[str, Any] = {
         "lang": lang,
         "title": title,
@@ -301,15 +287,14 @@ def report_from_results(
     (:func:`input_context`): ``inputs`` and ``parameters``, by default those the folder's
     ``run.json`` records (files changed since the run are not used).
     """
-    from geogrid.outputs.results import read_results
-
     layers = read_results(results_dir)
+    run = recorded_run(results_dir) or RecordedRun()
     if inputs is None:
-        inputs, recorded = _recorded_inputs(results_dir)
-        parameters = recorded if parameters is None else parameters
+        inputs = run.inputs
+        parameters = run.parameters if parameters is None else parameters
     context = input_context(inputs, parameters or {}, layers)
     osm_inputs = any(str(p).lower().endswith(OSM_SUFFIXES) for p in inputs.values())
-    if osm_inputs or used_osm(results_dir):
+    if osm_inputs or run.osm:
         layers = _osm_sourced(layers)  # read back from files, the layers lost their source
     return write_run_report(
         layers,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,15 @@ from geogrid.io.runfolder import TEMP_PREFIX, check_results_folder, file_sha256,
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CONTEXT_KEYS", "LAYER_KEYS", "read_context", "read_results"]
+__all__ = [
+    "CONTEXT_KEYS",
+    "LAYER_KEYS",
+    "OSM_SUFFIXES",
+    "RecordedRun",
+    "read_context",
+    "read_results",
+    "recorded_run",
+]
 
 #: Layer keys the web map understands, bottom to top.
 LAYER_KEYS: tuple[str, ...] = (
@@ -97,31 +106,91 @@ CONTEXT_KEYS: tuple[str, ...] = (
 #: Inputs of a run the context is read from (``run.json`` option names).
 _CONTEXT_INPUTS = ("network", "demand", "facilities", "communities")
 
+#: Endings of OpenStreetMap files (their data carries the ODbL credit on every map).
+OSM_SUFFIXES: tuple[str, ...] = (".osm", ".osm.xml", ".osm.bz2", ".osm.gz", ".osm.pbf", ".pbf")
 
-def _recorded_inputs(folder: Path) -> tuple[dict[str, str], dict[str, Any]] | None:
-    """Return the run's input specs (absolute path plus any ``|layername=``) and parameters."""
-    manifest = read_manifest(folder)
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """What a results folder's ``run.json`` says about the run's inputs.
+
+    Attributes
+    ----------
+    inputs : dict of str to str
+        Option (``network``, ``facilities``...) -> file, as the run read it (absolute path plus
+        any ``|layername=``), for the files unchanged since the run.
+    parameters : dict
+        The run's parameters (CRS, speed, target, type column...).
+    unusable : dict of str to str
+        Option -> ``"gone"`` or ``"changed"`` for recorded files that cannot be used again.
+    osm : bool
+        Some recorded input is an OpenStreetMap file (its maps owe OpenStreetMap its credit),
+        whether or not the file is still there.
+
+    """
+
+    inputs: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    unusable: dict[str, str] = field(default_factory=dict)
+    osm: bool = False
+
+
+def recorded_run(results_dir: str | os.PathLike[str]) -> RecordedRun | None:
+    """Read the inputs and parameters a folder's ``run.json`` records; None without one.
+
+    This is the one reader of a run's recorded inputs: the web map's context
+    (:func:`read_context`) and the report's (:func:`geogrid.outputs.publish.report_from_results`)
+    both use it. A file is offered again only when it still exists and its SHA-256 is the
+    one recorded.
+
+    Examples
+    --------
+    >>> recorded_run("site_out").inputs["facilities"]  # doctest: +SKIP
+    '/data/facilities.gpkg'
+
+    """
+    manifest = read_manifest(Path(results_dir))
     if manifest is None:
         return None
-    inputs, params = manifest.get("inputs") or {}, manifest.get("parameters") or {}
-    specs: dict[str, str] = {}
-    for key in _CONTEXT_INPUTS:
-        record = inputs.get(key)
+    records = manifest.get("inputs") or {}
+    params = dict(manifest.get("parameters") or {})
+    inputs: dict[str, str] = {}
+    unusable: dict[str, str] = {}
+    osm = False
+    for key, record in records.items():
         if not isinstance(record, dict) or not isinstance(record.get("path"), str):
             continue
         path = Path(record["path"])
+        osm = osm or str(path).lower().endswith(OSM_SUFFIXES)
         if not path.is_file():
-            logger.warning("map context: input %s %s is gone; not drawn", key, path)
-            return None
+            unusable[key] = "gone"
+            continue
         if record.get("sha256") and file_sha256(path) != record["sha256"]:
-            logger.warning("map context: input %s %s changed since the run; not drawn", key, path)
-            return None
+            unusable[key] = "changed"
+            continue
         given = params.get(key)
         layer = given.split("|", 1)[1] if isinstance(given, str) and "|" in given else ""
-        specs[key] = str(path) + (f"|{layer}" if layer else "")
+        inputs[key] = str(path) + (f"|{layer}" if layer else "")
+    return RecordedRun(inputs=inputs, parameters=params, unusable=unusable, osm=osm)
+
+
+def _context_inputs(folder: Path) -> tuple[dict[str, str], dict[str, Any]] | None:
+    """Return the run's context inputs and parameters, or None when they cannot be drawn."""
+    run = recorded_run(folder)
+    if run is None:
+        return None
+    for key in _CONTEXT_INPUTS:
+        why = run.unusable.get(key)
+        if why == "gone":
+            logger.warning("map context: input %s is gone; not drawn", key)
+            return None
+        if why == "changed":
+            logger.warning("map context: input %s changed since the run; not drawn", key)
+            return None
+    specs = {k: v for k, v in run.inputs.items() if k in _CONTEXT_INPUTS}
     if "network" not in specs or "demand" not in specs:
         return None
-    return specs, params
+    return specs, run.parameters
 
 
 def _sites_as_facilities(sites: gpd.GeoDataFrame, crs: Any) -> gpd.GeoDataFrame:
@@ -172,7 +241,7 @@ def read_context(
     """
     if "sites" not in layers or {"facilities", "service_areas"} <= set(layers):
         return {}
-    recorded = _recorded_inputs(Path(results_dir))
+    recorded = _context_inputs(Path(results_dir))
     if recorded is None:
         logger.info("map context: the run's inputs are not known; drawing its own layers only")
         return {}

@@ -188,7 +188,7 @@ class StudyArea:
         rep = self.demand_report
         if rep.get("sources"):
             out["demand_sources"] = {
-                k: f"{v['units']} units, {v['households']} households"
+                k: {"units": int(v["units"]), "households": int(v["households"])}
                 for k, v in rep["sources"].items()
             }
         for key in ("residential_basis", "compounds", "registry", "rasters"):

@@ -9,13 +9,14 @@ community, grid and study area are sums of whole numbers that agree with each ot
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["round_households"]
+__all__ = ["round_households", "whole_numbers"]
 
 
 def _largest_remainder(values: np.ndarray) -> np.ndarray:
@@ -87,4 +88,80 @@ def round_households(
     out = np.zeros(len(v), dtype=np.int64)
     for idx in np.split(order, cuts):
         out[idx] = _largest_remainder(v[idx])
+    return out
+
+
+#: Kinds of quantity (see :data:`geogrid.schema.KINDS`) that are whole numbers of things.
+_WHOLE_KINDS = frozenset({"households", "persons", "count"})
+#: Column names that count households or persons, besides the schema's own columns.
+_COUNT_NAME = re.compile(r"(^|_)(households|hh|population|persons|party_members)(_|$)")
+
+
+def _is_whole(values: np.ndarray) -> bool:
+    """Tell whether every finite value is a whole number (NaN allowed)."""
+    finite = values[np.isfinite(values)]
+    return bool(len(finite)) and bool((finite == np.round(finite)).all())
+
+
+def _as_whole(series: pd.Series, values: np.ndarray) -> pd.Series:
+    """``values`` as int64, or nullable Int64 where ``series`` has gaps."""
+    if series.isna().any():
+        out = pd.array(values, dtype="Int64")
+        out[series.isna().to_numpy()] = pd.NA
+        return pd.Series(out, index=series.index, name=series.name)
+    return pd.Series(values.astype(np.int64), index=series.index, name=series.name)
+
+
+def _whole_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a ``metric``/``value`` table with its whole counts written as integers."""
+    from geogrid.schema import figure_spec
+
+    values = []
+    for metric, value in zip(frame["metric"], frame["value"], strict=True):
+        kind = figure_spec(str(metric)).kind  # "text": a count the schema does not name
+        whole = isinstance(value, float) and np.isfinite(value) and value == round(value)
+        values.append(int(value) if whole and kind in (*_WHOLE_KINDS, "text") else value)
+    return frame.assign(value=pd.Series(values, index=frame.index, dtype=object))
+
+
+def whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with its household and person counts as whole numbers.
+
+    Columns the schema knows as households or persons become integers, rounded by largest
+    remainder within each community (:func:`round_households`) so that totals still add up;
+    other float columns named like counts (``households_min``, ``outside_band_lb_hh``)
+    become integers only when every value already is one. Estimates (``households_est``),
+    means and shares stay as they are. A ``metric``/``value`` table writes its whole counts
+    as integers. Missing values stay missing.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"households": [402.0, 295.0], "households_mean": [348.5, 348.5]})
+    >>> whole_numbers(df).dtypes.tolist()
+    [dtype('int64'), dtype('float64')]
+
+    """
+    from geogrid.schema import column_spec
+
+    if list(frame.columns[:2]) == ["metric", "value"] and "value" in frame:
+        return _whole_metrics(frame)
+    out = frame
+    for col in frame.columns:
+        series = frame[col]
+        if not pd.api.types.is_float_dtype(series.dtype):
+            continue
+        values = series.to_numpy(dtype=float)
+        spec = column_spec(str(col))
+        if spec is not None and spec.kind in ("households", "persons"):
+            if not _is_whole(values) and (values[np.isfinite(values)] < 0).any():
+                continue  # not a count (a difference); left as it is
+            groups = frame["community_code"] if "community_code" in frame.columns else None
+            whole = round_households(values, groups) if not _is_whole(values) else values
+        elif _COUNT_NAME.search(str(col)) and _is_whole(values):
+            whole = values
+        else:
+            continue
+        if out is frame:
+            out = frame.copy()
+        out[col] = _as_whole(series, np.nan_to_num(np.asarray(whole, dtype=float)))
     return out
