@@ -290,6 +290,8 @@ def area_outputs(spec: AreaSpec, *, maps: bool = True) -> list[str]:
     if maps:
         names += [f"maps/{MAP_NAME}.html", f"maps/{MAP_NAME}_offline.html", f"maps/{MAP_NAME}.png"]
         names += ["report.xlsx", "summary.md"]
+        if spec.k > 0:  # the siting curve, drawn beside the maps
+            names += [f"maps/{MAP_NAME}_curve.png"]
     return names
 
 

@@ -47,11 +47,11 @@ DEMO_FILES = [
     *[f"inputs/{n}.gpkg" for n in ("facilities", "walls", "ways")],
     "maps/demo.html",
     "maps/demo.png",
+    "maps/demo_curve.png",  # the siting curve goes with the maps (siting_curve.png without)
     "maps/demo_offline.html",
     "report.xlsx",
     "siting.gpkg",
     "siting_curve.csv",
-    "siting_curve.png",
     "study.gpkg",
     "summary.csv",
     "summary.md",
@@ -321,8 +321,15 @@ def test_explore_is_self_contained(small):
 def test_report_from_memory(small, tmp_path):
     _, cov, grid, sites = small
     paths = geogrid.report([cov, grid, sites], tmp_path, lang="en", name="area")
-    assert sorted(paths) == ["map", "map_offline", "png", "report", "summary"]
+    # siting ran: its curve is drawn beside the maps, as `geogrid report` draws curve.png
+    assert sorted(paths) == ["curve", "map", "map_offline", "png", "report", "summary"]
+    assert paths["curve"] == tmp_path / "maps" / "area_curve.png"
     assert all(p.exists() and p.stat().st_size for p in paths.values())
+    no_curve = geogrid.report([cov, grid], tmp_path / "no_siting", name="area")
+    assert (
+        "curve" not in no_curve
+        and not (tmp_path / "no_siting" / "maps" / "area_curve.png").exists()
+    )
     assert not list(tmp_path.glob("*.gpkg"))  # nothing written to read back
     with pytest.raises(geogrid.InputError, match="result objects"):
         geogrid.report(["coverage.gpkg"], tmp_path)  # type: ignore[list-item]

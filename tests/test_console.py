@@ -47,7 +47,7 @@ def test_format_summary_names_the_underserved_communities():
         "underserved_community_names": ["友谊社区", "钢苑社区"],
     }
     zh = format_summary(figures)
-    assert "友谊社区, 钢苑社区" in zh and "150203001005" not in zh
+    assert "友谊社区，钢苑社区" in zh and "150203001005" not in zh  # Chinese list comma
     assert zh.count("\n") == 0  # one line: the names replace the codes
     assert "友谊社区" in format_summary(figures, lang="en")
     assert "150203001005" in format_summary({"underserved_communities": ["150203001005"]})

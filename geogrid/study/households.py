@@ -116,11 +116,17 @@ def _whole_metrics(frame: pd.DataFrame) -> pd.DataFrame:
     """Return a ``metric``/``value`` table with its whole counts written as integers."""
     from geogrid.schema import figure_spec
 
-    values = []
+    values: list[str | None] = []
     for metric, value in zip(frame["metric"], frame["value"], strict=True):
         kind = figure_spec(str(metric)).kind  # "text": a count the schema does not name
-        whole = isinstance(value, float) and np.isfinite(value) and value == round(value)
-        values.append(int(value) if whole and kind in (*_WHOLE_KINDS, "text") else value)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not np.isfinite(value):
+            values.append(None if number or value is None else str(value))
+        elif value == round(value) and kind in (*_WHOLE_KINDS, "text"):
+            values.append(str(int(value)))
+        else:
+            values.append(repr(float(value)))
+    # as text: a column of ints and floats would be read back as floats (32561.0)
     return frame.assign(value=pd.Series(values, index=frame.index, dtype=object))
 
 
@@ -131,8 +137,8 @@ def whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     remainder within each community (:func:`round_households`) so that totals still add up;
     other float columns named like counts (``households_min``, ``outside_band_lb_hh``)
     become integers only when every value already is one. Estimates (``households_est``),
-    means and shares stay as they are. A ``metric``/``value`` table writes its whole counts
-    as integers. Missing values stay missing.
+    means and shares stay as they are. A ``metric``/``value`` table gets its values as text,
+    whole counts without a decimal point (``32561``, ``0.3974``). Missing values stay missing.
 
     Examples
     --------
