@@ -26,7 +26,7 @@ NOT_A_COUNT = re.compile(r"(_est|_mean|_cv|_share|_dev|_lb|_best|_bound|per_)")
 #: A fractional number of households or persons as people read it.
 FRACTIONAL = re.compile(r"\d\.\d+ ?(户|人|households|persons)(?![/\w])")
 #: snake_case keys and raw codes that must not reach people.
-RAW = re.compile(r"\b(default_storeys|non_residential|storeys:|tag:|landuse:|maps_report)")
+RAW = re.compile(r"\b(default_storeys|non_residential|storeys:|tag:\w|landuse:\w|maps_report)")
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,44 @@ def test_report_command_says_what_it_wrote_in_chinese(demo, tmp_path, capsys):
     args = ["report", "--results", str(demo), "--out", str(tmp_path / "e"), "--lang", "en"]
     assert main(args) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("wrote ")
+
+
+def test_one_reader_of_a_runs_recorded_inputs(demo, tmp_path):
+    """The report and the web map read a run's inputs through ``recorded_run`` only."""
+    import inspect
+    import json
+    import shutil
+
+    from geogrid.io.runfolder import file_sha256
+    from geogrid.outputs import publish, results, webmap
+    from geogrid.outputs.results import recorded_run
+
+    for module in (publish, webmap):
+        assert "read_manifest" not in inspect.getsource(module), module.__name__
+    assert "read_manifest(" in inspect.getsource(results.recorded_run)
+    folder = tmp_path / "site"
+    folder.mkdir()
+    facilities = tmp_path / "facilities.gpkg"
+    shutil.copy(demo / "inputs" / "facilities.gpkg", facilities)
+    osm = tmp_path / "gone.osm.pbf"  # recorded, since moved: still an OpenStreetMap run
+    manifest = {
+        "geogrid_manifest": 1,
+        "command": "site",
+        "parameters": {"facilities": f"{facilities}|layername=facilities", "crs": None},
+        "inputs": {
+            "facilities": {"path": str(facilities), "sha256": file_sha256(facilities)},
+            "network": {"path": str(osm), "sha256": "0" * 64},
+        },
+        "outputs": {},
+    }
+    (folder / "run.json").write_text(json.dumps(manifest), encoding="utf-8")
+    run = recorded_run(folder)
+    assert run is not None and run.osm and run.unusable == {"network": "gone"}
+    assert run.inputs == {"facilities": f"{facilities}|layername=facilities"}
+    assert publish.used_osm(folder)
+    with open(facilities, "ab") as f:  # changed since the run: not offered again
+        f.write(b"\0")
+    changed = recorded_run(folder)
+    assert changed is not None and changed.unusable["facilities"] == "changed"
+    assert changed.inputs == {}
+    assert recorded_run(tmp_path) is None  # no run.json
