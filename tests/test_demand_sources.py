@@ -525,7 +525,8 @@ def test_cli_coverage_with_compounds_and_flags(real, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "compound_point: 1 units, 321 households" in proc.stdout
+    # the household sources are named, not coded (compound_point: 1 units, 321 households)
+    assert "小区户数表（无楼栋，按小区位置） 1 个单元，321 户" in proc.stdout
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert {"residential", "residential_evidence", "households_est"} <= set(dem.columns)
     assert (dem["households"] % 1 == 0).all() and 321 in dem["households"].tolist()
