@@ -37,6 +37,7 @@ from geogrid.crs import to_metric
 from geogrid.errors import InputError
 from geogrid.io.runfolder import RunFolder
 from geogrid.outputs.console import format_summary  # moved there; kept for callers
+from geogrid.outputs.figures import name_compounds
 from geogrid.outputs.privacy import ExportGuard
 from geogrid.results import CoverageResults, GridsResults, Result, SitingResults, map_layers
 from geogrid.schema import check_lang
@@ -64,17 +65,19 @@ def write_coverage(
     *,
     excluded: gpd.GeoDataFrame | None = None,
     guard: ExportGuard | None = None,
+    compounds: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
     """Write ``coverage.gpkg`` and ``summary.csv`` (and per-street/district tables).
 
     ``excluded`` (the study's :class:`~geogrid._exclusions.Exclusions` frame) becomes the
     ``excluded`` layer, always written, so that every input row is accounted for. Every
     layer passes through ``guard`` (default: a new :class:`ExportGuard`, which withholds
-    personal data and aggregates household rows to buildings).
+    personal data and aggregates household rows to buildings). With ``compounds`` (a table of
+    ``compound_id`` and ``name``), layers carry the ``compound_name`` beside the id.
     """
     guard = ExportGuard() if guard is None else guard
     out.mkdir(parents=True, exist_ok=True)
-    layers = res.layers()
+    layers = name_compounds(res.layers(), compounds)
     if excluded is not None:
         layers["excluded"] = excluded
     if "communities" not in layers and isinstance(res.communities, pd.DataFrame):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from geogrid.io.runfolder import RunFolder
+from geogrid.outputs.figures import name_compounds
 from geogrid.outputs.plots import Curve
 from geogrid.outputs.privacy import ExportGuard
 from geogrid.study.households import whole_numbers
@@ -348,7 +349,7 @@ class CoverageResults(Result):
         >>> cov.layers()["gaps"]  # doctest: +SKIP
 
         """
-        return dict(self.raw.layers())
+        return name_compounds(self.raw.layers(), self.study.context.get("compounds"))
 
     def summary(self) -> pd.DataFrame:
         """Return the coverage summary (``summary.csv``): ``metric`` / ``value``.
@@ -441,7 +442,11 @@ class CoverageResults(Result):
 
         study = self.study
         paths = write_coverage(
-            self.raw, folder, excluded=study.excluded.frame(study.crs), guard=guard
+            self.raw,
+            folder,
+            excluded=study.excluded.frame(study.crs),
+            guard=guard,
+            compounds=study.context.get("compounds"),
         )
         out = list(paths.values())
         return out + (_write_demand_tables(study, folder, guard) if demand_tables else [])
@@ -777,4 +782,5 @@ def map_layers(results: Iterable[Result]) -> dict[str, gpd.GeoDataFrame]:
         for key in _STUDY_MAP_LAYERS:
             if key not in out and isinstance(study_layers.get(key), gpd.GeoDataFrame):
                 out[key] = study_layers[key]
+        out = name_compounds(out, items[0].study.context.get("compounds"))
     return out

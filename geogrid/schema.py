@@ -338,7 +338,11 @@ INTERNAL_COLUMNS: frozenset[str] = frozenset(
 
 #: Code column -> name column: where both exist, people read the name and the code is hidden.
 _NAME_OF: Mapping[str, str] = MappingProxyType(
-    {"nearest_id": "nearest_name", "community_codes": "community_names"}
+    {
+        "nearest_id": "nearest_name",
+        "community_codes": "community_names",
+        "compound_id": "compound_name",
+    }
 )
 
 #: Reason and suggested-fix columns of the communities (and gaps) layer, by language.

@@ -299,3 +299,37 @@ def _gap_site_figures(
 def one_line(text: str) -> str:
     """``text`` with line breaks and other control characters as single spaces."""
     return re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", str(text)).strip()
+
+
+def _compound_key(value: Any) -> str | None:
+    """Return a compound id as text (``7``, ``7.0``, ``"7"`` are one); None if missing."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return None
+    if isinstance(value, int | float | np.number) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def name_compounds(
+    layers: Mapping[str, gpd.GeoDataFrame], compounds: pd.DataFrame | None
+) -> dict[str, gpd.GeoDataFrame]:
+    """Return ``layers`` with ``compound_name`` beside every ``compound_id`` the table names.
+
+    People read the compound's name (``胜利小区``), not its number; the number stays in the
+    layer for programs (the schema hides it where the name is there).
+    """
+    out = dict(layers)
+    if compounds is None or "compound_id" not in compounds or "name" not in compounds:
+        return out
+    names = {
+        _compound_key(k): str(v)
+        for k, v in zip(compounds["compound_id"], compounds["name"], strict=True)
+        if _compound_key(k) is not None and isinstance(v, str) and v.strip()
+    }
+    for key, layer in layers.items():
+        if layer is None or "compound_id" not in layer or "compound_name" in layer:
+            continue
+        named = [names.get(_compound_key(v)) for v in layer["compound_id"]]  # type: ignore[arg-type]
+        if any(n is not None for n in named):
+            out[key] = layer.assign(compound_name=pd.Series(named, index=layer.index, dtype=object))
+    return out
