@@ -32,6 +32,7 @@ __all__ = [
     "FIGURES",
     "COLUMN_LABELS",
     "DEMAND_TERMS",
+    "HIGHWAY_TYPES",
     "HOUSEHOLD_SOURCES",
     "RESIDENTIAL_BASIS",
     "FACILITY_TYPE_NAMES_EN",
@@ -65,6 +66,7 @@ __all__ = [
     "format_number",
     "format_value",
     "header",
+    "highway_label",
     "is_internal",
     "layer_label",
     "primary_target",
@@ -849,6 +851,8 @@ def format_value(col: str, v: Any, lang: str = "zh", *, with_unit: bool = True) 
         return TEXT[LANGS[idx]]["yes" if bool(v) else "no"]
     if col in {"type", "nearest_type"}:
         return type_label(str(v), lang)
+    if col == "highway":
+        return highway_label(str(v), lang)
     if kind == "target":
         return target_label(str(v), lang)
     if kind == "text":
@@ -1291,3 +1295,49 @@ def demand_term(key: str, lang: str) -> str:
         if base in table:
             return table[base][idx]
     return base
+
+
+# --------------------------------------------------------------------------- road types
+
+_ROADS: dict[str, tuple[str, str]] = {
+    "motorway": ("高速公路", "motorway"),
+    "trunk": ("快速路", "trunk road"),
+    "primary": ("主干路", "primary road"),
+    "secondary": ("次干路", "secondary road"),
+    "tertiary": ("支路", "tertiary road"),
+    "unclassified": ("一般道路", "minor road"),
+    "residential": ("居住区道路", "residential street"),
+    "living_street": ("生活街道", "living street"),
+    "service": ("内部道路", "service road"),
+    "pedestrian": ("步行街", "pedestrian street"),
+    "footway": ("人行道", "footway"),
+    "path": ("小路", "path"),
+    "steps": ("台阶", "steps"),
+    "cycleway": ("非机动车道", "cycleway"),
+    "track": ("机耕路", "track"),
+    "corridor": ("室内通道", "corridor"),
+    "crossing": ("人行横道", "crossing"),
+}
+#: OpenStreetMap ``highway`` value -> (Chinese, English) as a walking map names it.
+HIGHWAY_TYPES: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        **_ROADS,
+        **{
+            f"{r}_link": (_ROADS[r][0] + "匝道", f"{r} link")
+            for r in ("motorway", "trunk", "primary", "secondary", "tertiary")
+        },
+    }
+)
+
+
+def highway_label(value: str, lang: str) -> str:
+    """Name of an OpenStreetMap road type in ``lang``; unknown types keep their own value.
+
+    Examples
+    --------
+    >>> highway_label("footway", "zh"), highway_label("primary_link", "en")
+    ('人行道', 'primary link')
+
+    """
+    pair = HIGHWAY_TYPES.get(str(value))
+    return pair[check_lang(lang)] if pair else str(value)

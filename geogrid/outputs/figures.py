@@ -120,7 +120,6 @@ def uncovered_table(
 def key_figures(
     layers: Mapping[str, gpd.GeoDataFrame],
     *,
-    household_size: float = DEFAULTS.household_size,
     include_personal: bool = False,
 ) -> dict[str, float | int]:
     """Key figures of an analysis, for the summary sheet, page and console.
@@ -163,7 +162,8 @@ def key_figures(
     if hh is not None:
         out["households"] = hh
         persons = total_households(layers, "population")
-        out["population"] = persons if persons is not None else int(round(hh * household_size))
+        if persons is not None:  # never households x size: it would not match the ledgers
+            out["population"] = persons
     out.update(_grid_figures(layers.get("grids")))
     out.update(_facility_figures(layers.get("facilities")))
     out.update(_coverage_figures(layers.get("demand"), comms))
