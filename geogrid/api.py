@@ -699,8 +699,8 @@ def run_demo(
 
     """
     check_lang(lang)
-    parameters = {"communities": n_communities, "seed": seed, "k": k, "maps": maps}
-    parameters["include_personal"] = include_personal
+    parameters: dict[str, Any] = {"communities": n_communities, "seed": seed, "k": k}
+    parameters.update(maps=maps, include_personal=include_personal)
     if lang != "zh":  # recorded only when not the default (earlier manifests stay the same)
         parameters["lang"] = lang
     guard = ExportGuard(include_personal=include_personal)

@@ -329,7 +329,7 @@ def name_compounds(
     for key, layer in layers.items():
         if layer is None or "compound_id" not in layer or "compound_name" in layer:
             continue
-        named = [names.get(_compound_key(v)) for v in layer["compound_id"]]  # type: ignore[arg-type]
+        named = [names.get(_compound_key(v)) for v in layer["compound_id"]]
         if any(n is not None for n in named):
             out[key] = layer.assign(compound_name=pd.Series(named, index=layer.index, dtype=object))
     return out
