@@ -608,8 +608,10 @@ def test_cli_population_raster_and_registry_codes(real, tmp_path):
     ]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    assert "no_geometry: 1" in proc.stdout and "scaled: 2" in proc.stdout  # plain, not reprs
-    assert "raster: " not in proc.stdout  # every building's cell counted: none left at 0
+    # plain words, not reprs or codes (was "no_geometry: 1", "scaled: 2")
+    assert "无边界 1" in proc.stdout and "已校准 2" in proc.stdout
+    sources = next(ln for ln in proc.stdout.splitlines() if ln.startswith("户数来源："))
+    assert "人口栅格 " not in sources  # every building's cell counted: none left at 0
     dem = gpd.read_file(tmp_path / "out" / "coverage.gpkg", layer="demand")
     assert dem["population"].sum() == 12_001  # the two communities' registry totals, whole
     inside = gpd.sjoin(
