@@ -112,7 +112,7 @@ def test_demo_is_deterministic(tmp_path):
         r = run(["demo", "--out", name, "--no-maps"], tmp_path)
         assert r.returncode == 0
         # the console names the underserved communities rather than listing their codes
-        assert "阳光春天社区, 锦绣嘉园社区" in r.stdout and "150203001005" not in r.stdout
+        assert "阳光春天社区，锦绣嘉园社区" in r.stdout and "150203001005" not in r.stdout
     for gpkg, layer in (
         ("coverage.gpkg", "demand"),
         ("grids.gpkg", "grids"),
