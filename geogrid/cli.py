@@ -524,13 +524,9 @@ def _batch(a: argparse.Namespace) -> int:
     out = sys.stderr if a.json else sys.stdout  # with --json, stdout is one JSON document
 
     def dashboard(link: str | None) -> None:
-        if a.scheduler:
-            print(f"Dask dashboard, if the scheduler serves one: {link}", file=out)
-        else:
-            text = (
-                f"Dask dashboard: {link}" if link else "no Dask dashboard (install bokeh for one)"
-            )
-            print(text, file=out)
+        from geogrid.outputs.console import dashboard_line
+
+        print(dashboard_line(link, remote=bool(a.scheduler), lang=a.lang), file=out)
 
     res = run_many(
         manifest,

@@ -135,7 +135,8 @@ def test_second_run_skips_finished_areas(first, inputs, capsys):
     code = main(["batch", str(inputs / "areas.csv"), "--out", str(out), "--no-maps"])
     printed = capsys.readouterr().out
     assert code == 1  # the broken area was tried again and failed again
-    assert "0 done, 3 skipped" in printed and "1 failed" in printed and "failed bad:" in printed
+    # in Chinese by default (was "0 done, 3 skipped ... 1 failed ... failed bad:")
+    assert "完成 0 个，跳过 3 个" in printed and "失败 1 个" in printed and "失败 bad：" in printed
     assert {a: (out / a / "run.json").read_bytes() for a in before} == before
     s = pd.read_csv(out / "batch_summary.csv", encoding="utf-8-sig").set_index("id")
     assert list(s.loc[["a0", "a1", "a2"], "status"]) == ["skipped"] * 3

@@ -46,6 +46,7 @@ __all__ = [
     "seconds",
     "siting_summary",
     "batch_line",
+    "dashboard_line",
     "failed_area",
     "to_json",
     "wrote",
@@ -110,6 +111,9 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
         "and": "和",
         "batch": "{n} 个片区：完成 {done} 个，跳过 {skipped} 个（此前已完成），失败 {failed} 个；已写出 {file}",
         "failed_area": "  失败 {id}：{error}",
+        "dashboard": "Dask 监控面板：{link}",
+        "dashboard_remote": "Dask 监控面板（若调度器提供）：{link}",
+        "no_dashboard": "无 Dask 监控面板（安装 bokeh 后可用）",
     },
     "en": {
         "seconds": "computed in {s:.1f} s",
@@ -135,6 +139,9 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
         "batch": "{n} areas: {done} done, {skipped} skipped (finished before), {failed} failed; "
         "wrote {file}",
         "failed_area": "  failed {id}: {error}",
+        "dashboard": "Dask dashboard: {link}",
+        "dashboard_remote": "Dask dashboard, if the scheduler serves one: {link}",
+        "no_dashboard": "no Dask dashboard (install bokeh for one)",
     },
 }
 #: The console names at most this many failing communities.
@@ -572,3 +579,11 @@ def batch_line(counts: Mapping[str, int], file: Any, lang: str = "zh") -> str:
 def failed_area(area: Any, error: Any, lang: str = "zh") -> str:
     """Name one area that failed and why (the error as the run reported it)."""
     return _WORDS[lang]["failed_area"].format(id=area, error=error)
+
+
+def dashboard_line(link: str | None, *, remote: bool = False, lang: str = "zh") -> str:
+    """Say where the Dask dashboard of a batch is (or that there is none)."""
+    w = _WORDS[lang]
+    if remote:
+        return w["dashboard_remote"].format(link=link)
+    return w["dashboard"].format(link=link) if link else w["no_dashboard"]
