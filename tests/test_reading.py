@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from PIL import Image
 
 from geogrid.cli import main
-from geogrid.outputs.console import excluded_line, format_summary, siting_reason, wrote
+from geogrid.outputs.console import excluded_line, format_summary, wrote
 from geogrid.schema import column_kind, demand_term
 
 #: Columns named like whole counts of households or persons (estimates and means are not).
@@ -192,10 +192,6 @@ def test_console_words_in_chinese_and_english():
     assert excluded_line("demand: non-residential building", 317).startswith(
         "未纳入计算的楼栋/小区（非住宅建筑）：317 行"
     )
-    text = "target met: 2 site(s) already cover every household candidates reach"
-    assert siting_reason(text) == "2 个站点已覆盖候选点可达的全部住户"
-    assert siting_reason(text, "en") == text
-    assert siting_reason("something new") == "something new"  # unknown wording kept
 
 
 def test_report_command_says_what_it_wrote_in_chinese(demo, tmp_path, capsys):
