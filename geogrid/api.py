@@ -467,6 +467,7 @@ def site(
     weight: str | None = None,
     required: Any = None,
     relocate: int | None = None,
+    closable: Sequence[str] | None = None,
     candidate_pool: str = "public",
     compounds: gpd.GeoDataFrame | None = None,
     gates: gpd.GeoDataFrame | None = None,
@@ -508,6 +509,9 @@ def site(
         Sites that must be in the answer (candidate ids, or points).
     relocate : int, optional
         May close up to this many existing stations, each freeing a new site.
+    closable : list of str, optional
+        Facility types relocation may close (``["all"]``: every type); default every type
+        but the centres.
     candidate_pool : {"public", "compounds", "all"}
         Default candidates: outside gated compounds, inside them, or both.
     compounds, gates : GeoDataFrame, optional
@@ -557,6 +561,7 @@ def site(
         weight=weight,
         required=required,
         relocate=relocate,
+        closable=closable,
         candidate_pool=candidate_pool,
         compounds=compounds,
         gates=gates,

@@ -48,6 +48,7 @@ _EPILOG = {
         "  --require C00012,C00345              sites that must be in the answer\n"
         "  --require premises.gpkg              ... or a file of points\n"
         "  --relocate 2                         may close or move up to 2 existing stations\n"
+        "  --relocate 2 --closable all          ... centres may close too (default: stations)\n"
         "  --candidates public                  streets and gates outside compounds (default)\n"
         "  --candidates compounds | all | vacant_premises.gpkg\n"
         "  --gates gates.gpkg                   compound gates join the public pool\n"
@@ -316,6 +317,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--relocate", type=int, help="may close up to M existing stations, each freeing a new site"
+    )
+    s.add_argument(
+        "--closable",
+        help="facility types --relocate may close, comma separated, or all "
+        "(default: every type but the centres)",
     )
     s.add_argument(
         "--min-gain", type=float, help="flag sites adding fewer households than this (low_gain)"
@@ -1000,6 +1006,7 @@ def _site(a: argparse.Namespace, out: Path, timing: dict[str, Any], guard: Any) 
         weight=a.weight,
         required=required,
         relocate=a.relocate,
+        closable=None if a.closable is None else [t.strip() for t in a.closable.split(",")],
         candidate_pool=pool,
         gates=layer(a.gates, "gates"),
         min_gain=a.min_gain,

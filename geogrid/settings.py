@@ -22,6 +22,7 @@ __all__ = [
     "PLAUSIBLE_TARGET_MIN",
     "check_plausible",
     "parse_targets",
+    "CLOSABLE_TYPES",
     "FACILITY_TYPES",
     "FACILITY_TYPE_NAMES_ZH",
     "Settings",
@@ -59,6 +60,10 @@ FACILITY_TYPE_NAMES_ZH: Mapping[str, str] = MappingProxyType(
 )
 #: Known facility types (an unknown type is kept as ``facility`` with a warning).
 FACILITY_TYPES: tuple[str, ...] = tuple(FACILITY_TYPE_NAMES_ZH)
+
+#: Facility types relocation may close by default: stations and points, never a centre
+#: (a party-mass service centre is the street's or community's seat, not a station to move).
+CLOSABLE_TYPES: tuple[str, ...] = tuple(t for t in FACILITY_TYPES if not t.startswith("centre_"))
 
 
 @dataclass(frozen=True)

@@ -610,7 +610,7 @@ def test_required_relocate_and_weights(line_net):
     assert set(req.sites["candidate_id"]) == {"C00002", "C00003"}
     assert req.sites.set_index("candidate_id").loc["C00002", "required"]
     # relocation: the centre reaches 5 households; closing it frees a site for both ends
-    rel = run_siting(line_net, dem, fac, k=1, relocate=1, **kw)
+    rel = run_siting(line_net, dem, fac, k=1, relocate=1, closable=["all"], **kw)
     assert set(rel.sites["candidate_id"]) == {"C00001", "C00003"}
     assert len(rel.closed) == 1
     assert rel.curve["households_covered"].iloc[-1] == pytest.approx(40.0)
@@ -790,6 +790,27 @@ def test_relocation_closes_no_station_for_nothing(demo):
     assert summ["reason"].startswith("relocation") and "迁址" in summ["reason_zh"]
 
 
+def test_relocation_closes_stations_not_centres(demo):
+    """By default relocation never closes a party-mass service centre; ``closable=["all"]``
+    lets it; an unknown type or no closable facility is a one-line error naming the fix."""
+    from geogrid.errors import InputError
+
+    d, net = demo
+    kw = dict(compounds=d.compounds, gates=d.gates, solver="exact", k=1, relocate=2)
+    types = d.facilities.set_index("facility_id")["type"].astype(str)
+    rel = run_siting(net, d.buildings, d.facilities, **kw)
+    closed = rel.closed["facility_id"].astype(str) if len(rel.closed) else pd.Series([], dtype=str)
+    assert len(closed) == 1 and not types.loc[list(closed)].str.startswith("centre_").any()
+    free = run_siting(net, d.buildings, d.facilities, closable=["all"], **kw)
+    # more freedom never covers fewer households
+    assert free.curve["households_covered"].iloc[-1] >= rel.curve["households_covered"].iloc[-1]
+    only_centres = d.facilities[d.facilities["type"].astype(str).str.startswith("centre_")]
+    with pytest.raises(InputError, match="--closable"):
+        run_siting(net, d.buildings, only_centres, **kw)
+    with pytest.raises(InputError, match="unknown facility type"):
+        run_siting(net, d.buildings, d.facilities, closable=["kiosk"], **kw)
+
+
 def test_cli_site_every_option(demo, tmp_path):
     """Each option of ``geogrid site`` reaches the answer a planner reads in the outputs."""
     from geogrid.cli import main
@@ -853,6 +874,13 @@ def test_cli_site_every_option(demo, tmp_path):
     sites, curve, summ = run("rel", "--k", "1", "--relocate", "1")
     closed = gpd.read_file(tmp_path / "rel" / "siting.gpkg", layer="closed")
     assert len(closed) == 1 and len(sites) == 2 and "迁址" in summ["reason_zh"]
+    assert not closed["type"].astype(str).str.startswith("centre_").any()  # stations only
+    sites, curve, summ = run("rel_all", "--k", "1", "--relocate", "1", "--closable", "all")
+    closed = gpd.read_file(tmp_path / "rel_all" / "siting.gpkg", layer="closed")
+    assert len(closed) == 1
+    assert (
+        main([*base, "--relocate", "1", "--closable", "kiosk", "--out", str(tmp_path / "y")]) == 2
+    )
     # candidate pools: inside compounds only, or a file of points
     sites, _, _ = run("comp", "--k", "2", "--candidates", "compounds")
     assert sites["inside_compound"].all()

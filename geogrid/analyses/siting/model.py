@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,14 @@ from geogrid.crs import to_metric
 from geogrid.errors import InputError
 from geogrid.network.build import WalkNetwork
 from geogrid.network.snap import Snap, representative_points, snap_points
-from geogrid.settings import DEFAULTS, Settings, Target, parse_targets
+from geogrid.settings import (
+    CLOSABLE_TYPES,
+    DEFAULTS,
+    FACILITY_TYPES,
+    Settings,
+    Target,
+    parse_targets,
+)
 from geogrid.study.demand import prepare_demand
 
 __all__ = [
@@ -856,6 +864,7 @@ def _exact_curve(
             required=req,
             exist=model.existing_reach() if opts["relocate"] is not None else None,
             relocate=opts["relocate"],
+            keep_open=opts["keep_open"],
             time_limit_s=tl,
             mip_rel_gap=gap,
         )
@@ -922,6 +931,7 @@ def _fewest_closures(
             required=opts["required"],
             exist=model.existing_reach(),
             relocate=r,
+            keep_open=opts["keep_open"],
             time_limit_s=opts["time_limit_s"],
             mip_rel_gap=opts["mip_rel_gap"],
         ).solve(k)
@@ -959,6 +969,34 @@ _PROBLEM_ALIASES = {
 }
 
 
+def _keep_open(model: SitingModel, closable: Sequence[str] | None) -> np.ndarray:
+    """Existing facilities relocation may not close: those whose type is not ``closable``.
+
+    ``closable`` is a list of facility types, ``["all"]`` for every type, or None for
+    :data:`geogrid.settings.CLOSABLE_TYPES` (stations and points, never a centre).
+    """
+    assert model.facilities is not None
+    types = model.facilities["type"].astype(str).to_numpy()
+    wanted = CLOSABLE_TYPES if closable is None else tuple(str(t) for t in closable)
+    if "all" in wanted:
+        return np.zeros(0, dtype=np.int64)
+    unknown = sorted(set(wanted) - set(FACILITY_TYPES) - set(types))
+    if unknown:
+        msg = (
+            f"unknown facility type(s) {unknown} to close; pass types from "
+            f"{', '.join(FACILITY_TYPES)} or all"
+        )
+        raise InputError(msg)
+    closable_mask = np.isin(types, wanted)
+    if not closable_mask.any():
+        msg = (
+            f"no existing facility of type {', '.join(wanted)} may close; "
+            "pass --closable with the types relocation may close (e.g. station) or drop --relocate"
+        )
+        raise InputError(msg)
+    return np.flatnonzero(~closable_mask).astype(np.int64)
+
+
 def _options(
     model: SitingModel,
     problem: str,
@@ -968,6 +1006,7 @@ def _options(
     cap_m: float | None,
     required: Any,
     relocate: int | None,
+    closable: Sequence[str] | None,
     time_limit_s: float,
     mip_rel_gap: float,
 ) -> dict[str, Any]:
@@ -991,6 +1030,7 @@ def _options(
         if model.facilities is None or len(model.facilities) == 0:
             msg = "relocation needs existing facilities; pass --facilities or drop --relocate"
             raise InputError(msg)
+    keep_open = _keep_open(model, closable) if relocate is not None else np.zeros(0, np.int64)
     if required is not None and len(required) and capacity_hh is not None:
         msg = "required sites with a capacity are not supported; drop --require or --capacity"
         raise InputError(msg)
@@ -1003,6 +1043,7 @@ def _options(
         "cap": cap,
         "required": _required_rows(model, required),
         "relocate": None if relocate is None else int(relocate),
+        "keep_open": keep_open,
         "time_limit_s": float(time_limit_s),
         "mip_rel_gap": float(mip_rel_gap),
     }
@@ -1193,6 +1234,7 @@ def run_siting(
     weight: str | None = None,
     required: Any = None,
     relocate: int | None = None,
+    closable: Sequence[str] | None = None,
     candidate_pool: str = "public",
     compounds: gpd.GeoDataFrame | None = None,
     gates: gpd.GeoDataFrame | None = None,
@@ -1250,6 +1292,9 @@ def run_siting(
     relocate : int, optional
         Allow closing up to this many existing stations; each closed one frees one more new
         site (relocation). ``mclp`` and ``set_cover`` only.
+    closable : list of str, optional
+        Facility types relocation may close (``["all"]`` for every type); default
+        :data:`geogrid.settings.CLOSABLE_TYPES`: stations and points, never a centre.
     candidate_pool : {"public", "compounds", "all"}
         Default candidates: streets and gates outside gated compounds (``public``), only
         inside compounds, or both.
@@ -1300,6 +1345,7 @@ def run_siting(
         cap_m=pmedian_cap_m,
         required=required,
         relocate=relocate,
+        closable=closable,
         time_limit_s=time_limit_s,
         mip_rel_gap=mip_rel_gap,
     )

@@ -821,7 +821,8 @@ class MclpCurve:
     open. With ``exist`` (existing facilities x units reach) and ``relocate`` = m, existing
     facilities become variables too: at most ``m`` of them close, and each closed one lets
     one more new site open (relocation under a budget, as in R's maxcovr); every unit then
-    enters the model.
+    enters the model. ``keep_open`` lists the existing facilities (rows of ``exist``) that
+    may not close (by default the centres: :data:`geogrid.settings.CLOSABLE_TYPES`).
 
     Each k (beyond small instances and relocation, which HiGHS solves whole): the greedy,
     the LP bound by column generation (:mod:`.colgen`, half the time limit at most), an
@@ -840,6 +841,7 @@ class MclpCurve:
         required: np.ndarray | None = None,
         exist: sparse.csr_matrix | None = None,
         relocate: int | None = None,
+        keep_open: np.ndarray | None = None,
         time_limit_s: float = 60.0,
         mip_rel_gap: float = 1e-6,
     ) -> None:
@@ -850,6 +852,7 @@ class MclpCurve:
             required if required is not None else np.zeros(0), dtype=np.int64
         )
         self.relocating = exist is not None and relocate is not None
+        self.keep_open = np.asarray(keep_open if keep_open is not None else (), dtype=np.int64)
         if exist is not None and relocate is not None:
             self.n_exist = exist.shape[0]
             full = sparse.vstack([_binary(cover), _binary(exist)], format="csr")
@@ -871,6 +874,7 @@ class MclpCurve:
         required: np.ndarray | None = None,
         n_exist: int = 0,
         relocate: int | None = None,
+        keep_open: np.ndarray | None = None,
         time_limit_s: float = 60.0,
         mip_rel_gap: float = 1e-6,
     ) -> MclpCurve:
@@ -880,6 +884,7 @@ class MclpCurve:
         facilities when relocating), ``weight`` each atom's summed weight: what
         :func:`reduce_cover` gives before its candidate step, e.g. from
         ``geogrid.analyses.siting.matrix.cover_atoms``. Empty and duplicate candidates go.
+        ``keep_open``: existing facilities relocation may not close (as in the constructor).
         """
         t0 = time.perf_counter()
         self = cls.__new__(cls)
@@ -890,6 +895,7 @@ class MclpCurve:
             required if required is not None else np.zeros(0), dtype=np.int64
         )
         self.relocating = relocate is not None and n_exist > 0
+        self.keep_open = np.asarray(keep_open if keep_open is not None else (), dtype=np.int64)
         keep = np.zeros(n_src, dtype=bool)
         keep[self.required] = True
         if self.relocating:
@@ -915,6 +921,8 @@ class MclpCurve:
         is_exist = red.rows >= self.n_cand
         col_lo = np.zeros(n + m)
         col_lo[np.flatnonzero(np.isin(red.rows, self.required))] = 1.0
+        if self.relocating:  # existing facilities relocation may not close stay open
+            col_lo[np.flatnonzero(np.isin(red.rows, self.n_cand + self.keep_open))] = 1.0
         self.col_lo = col_lo
         self.is_exist = is_exist
         self.card_row = m
