@@ -343,7 +343,11 @@ def bench_large(
     from geogrid.analyses.siting import solve as S
     from geogrid.analyses.siting.matrix import cover_atoms
 
+    t = time.perf_counter()
     net, cand, units = _large_instance(n_units, n_cand)
+    print(
+        f"instance (district, network, {n_units} points snapped): {time.perf_counter() - t:.1f} s"
+    )
     t, c0 = time.perf_counter(), time.process_time()
     _paths.walk_graph(net)  # the residents' graph, shared by both paths (timed apart)
     graph_s, graph_cpu = time.perf_counter() - t, time.process_time() - c0
@@ -388,21 +392,18 @@ def bench_large(
         )
         print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
         del cover, red
+    # end to end within ``time_limit_s``: the solve gets what the build left of the budget
+    left = max(time_limit_s - graph_s - build_s, 1.0)
     t, c0 = time.perf_counter(), time.process_time()
-    mc = S.MclpCurve(
-        atoms.mat,
-        atoms.weight,
-        np.zeros(atoms.n_atoms, dtype=bool),
-        mip_rel_gap=1e-3,
-        time_limit_s=time_limit_s,
-    )
+    mc = S.MclpCurve.from_atoms(atoms.mat, atoms.weight, mip_rel_gap=1e-3, time_limit_s=left)
     setup_s, setup_cpu = time.perf_counter() - t, time.process_time() - c0
+    mc.time_limit_s = max(left - setup_s, 1.0)
     c1 = time.process_time()
     sol = mc.solve(k)
     cpu = time.process_time() - c1
     rows.append(
         {
-            "case": f"MCLP k={k} on the atoms",
+            "case": f"MCLP k={k} on the atoms (solve limit {mc.time_limit_s:.1f} s)",
             "build_s": round(build_s, 1),
             "build_cpu_s": round(build_cpu, 1),
             "atoms": mc.m,
@@ -417,6 +418,17 @@ def bench_large(
             "status": sol.status,
             "method": sol.info["method"],
             "peak_rss_gb": rss(),
+        }
+    )
+    total = graph_s + build_s + setup_s + sol.seconds
+    total_cpu = graph_cpu + build_cpu + setup_cpu + cpu
+    rows.append(
+        {
+            "case": f"end to end (walk graph + atoms + solve), budget {time_limit_s:.0f} s",
+            "total_s": round(total, 1),
+            "total_cpu_s": round(total_cpu, 1),
+            "gap": round(sol.gap, 6),
+            "met": bool(total <= time_limit_s + 1.0),
         }
     )
     return rows
@@ -813,7 +825,8 @@ def main() -> None:
         "--time-limit",
         type=float,
         default=60.0,
-        help="seconds (wall) for the large MCLP solve (60; raise it on a loaded machine)",
+        help="seconds (wall) for the large MCLP end to end: walk graph, atoms and solve; the "
+        "solve gets what the build leaves (60)",
     )
     args = ap.parse_args()
     pd.set_option("display.width", 250)
@@ -844,7 +857,8 @@ def main() -> None:
         print("\n== 5. 1,000,000 units x 20,000 candidates at 1 km, k = 50 ==")
         nu, nc = (100_000, 2_000) if args.quick else (1_000_000, 20_000)
         rows = bench_large(nu, nc, 50, args.time_limit, reference=args.quick)
-        print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+        for row in rows[-2:]:  # the solve, then the end-to-end total
+            print(pd.DataFrame([row]).to_string(index=False), flush=True)
         print(pd.DataFrame(bench_large_spopt(20_000, 1_000, 10, 600.0)).to_string(index=False))
     if "pmedian" in only:
         print("\n== 6. p-median k = 5, real Nanjing Xuanwu extract ==")
