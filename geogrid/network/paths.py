@@ -836,8 +836,9 @@ def tiled_rows(
     sub-graph of the nodes within ``limit_m`` (straight line, a superset of every walk of
     that length, since an edge is never shorter than its chord) of its tile. Distances are
     exact up to ``limit_m`` and ``inf`` beyond. Scipy then scans ``tile sources x sub nodes``
-    instead of ``sources x all nodes``. Node ids are walk-graph nodes (:func:`walk_graph`);
-    read a unit's distance at :func:`unit_ends`.
+    instead of ``sources x all nodes``. Node ids are walk-graph nodes (:func:`walk_graph`),
+    in no particular order; read a unit's distance at :func:`unit_ends`. Tiles are ``tile_m``
+    wide (default ``limit_m``, at least 100 m).
     """
     g = walk_graph(net)
     yield from _tiled(g.csr, g.x, g.y, src, _links(src, g), limit_m, tile_m=tile_m)
@@ -853,11 +854,17 @@ def _tiled(
     *,
     tile_m: float | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`tiled_rows` on any graph with node coordinates and source links."""
+    """:func:`tiled_rows` on any graph with node coordinates and source links.
+
+    The graph is renumbered once in tile order, so that a tile's sub-graph is a few
+    contiguous row ranges of that CSR (sliced, not fancy-indexed); its arcs leaving the
+    sub-graph are dropped and the sources' rows appended, giving the sub-graph's CSR arrays
+    directly.
+    """
     limit = float(limit_m)
     if len(src) == 0:
         return
-    tile = float(tile_m) if tile_m is not None else max(limit / 2.0, 100.0)
+    tile = float(tile_m) if tile_m is not None else max(limit, 100.0)
     x0 = float(min(nx.min(), src.x.min())) - 1.0
     y0 = float(min(ny.min(), src.y.min())) - 1.0
     ncx = np.floor((nx - x0) / tile).astype(np.int64)
@@ -867,6 +874,15 @@ def _tiled(
     nkey = ncy * width + ncx
     norder = np.argsort(nkey, kind="stable")
     nkey_sorted = nkey[norder]
+    n = csr.shape[0]
+    rank = np.empty(n, dtype=np.int64)
+    rank[norder] = np.arange(n)
+    # the graph in tile order: row i is node norder[i], columns are ranks
+    lens = np.diff(csr.indptr)[norder]
+    indptr = np.r_[0, np.cumsum(lens)]
+    take = np.repeat(csr.indptr[norder] - indptr[:-1], lens) + np.arange(indptr[-1])
+    p_cols = rank[csr.indices[take]]
+    p_data = csr.data[take]
     scx = np.floor((src.x - x0) / tile).astype(np.int64)
     scy = np.floor((src.y - y0) / tile).astype(np.int64)
     skey = scy * width + scx
@@ -874,37 +890,40 @@ def _tiled(
     tiles, tstart = np.unique(skey[sorder], return_index=True)
     tend = np.r_[tstart[1:], len(sorder)]
     lj, lnode, lw = links
+    lrank = rank[lnode]
     lstart = np.searchsorted(lj, np.arange(len(src) + 1))
-    loc = np.full(csr.shape[0], -1, dtype=np.int64)
+    loc = np.full(n, -1, dtype=np.int64)
     for key, a, b in zip(tiles.tolist(), tstart.tolist(), tend.tolist(), strict=True):
         idx = sorder[a:b]
         cx, cy = key % width, key // width
         rows_y = np.arange(cy - reach, cy + reach + 1)
         lo = np.searchsorted(nkey_sorted, rows_y * width + max(cx - reach, 0), side="left")
         hi = np.searchsorted(nkey_sorted, rows_y * width + (cx + reach), side="right")
-        sub = np.concatenate([norder[s:e] for s, e in zip(lo.tolist(), hi.tolist(), strict=True)])
-        if len(sub) == 0:
+        ranges = [(s, e) for s, e in zip(lo.tolist(), hi.tolist(), strict=True) if e > s]
+        if not ranges:
             continue
-        sub.sort()
-        m = len(sub)
-        loc[sub] = np.arange(m)
-        rows = csr[sub]
-        cols = loc[rows.indices]
+        sub_rank = np.concatenate([np.arange(s, e) for s, e in ranges])
+        m = len(sub_rank)
+        loc[sub_rank] = np.arange(m)
+        cols = loc[np.concatenate([p_cols[indptr[s] : indptr[e]] for s, e in ranges])]
+        data = np.concatenate([p_data[indptr[s] : indptr[e]] for s, e in ranges])
+        arc_row = np.repeat(np.arange(m), lens[sub_rank])
         keep = cols >= 0
-        rr = np.repeat(np.arange(m), np.diff(rows.indptr))[keep]
         g = len(idx)
         pick = np.concatenate([np.arange(lstart[j], lstart[j + 1]) for j in idx.tolist()])
         vr = m + np.repeat(np.arange(g), lstart[idx + 1] - lstart[idx])
-        vc = loc[lnode[pick]]
-        vw = lw[pick]
-        loc[sub] = -1
+        vc = loc[lrank[pick]]
+        loc[sub_rank] = -1
         ok = vc >= 0
+        rows = np.concatenate([arc_row[keep], vr[ok]])
+        counts = np.bincount(rows, minlength=m + g)
         graph = sparse.csr_matrix(
             (
-                np.concatenate([rows.data[keep], vw[ok]]),
-                (np.concatenate([rr, vr[ok]]), np.concatenate([cols[keep], vc[ok]])),
+                np.concatenate([data[keep], lw[pick][ok]]),
+                np.concatenate([cols[keep], vc[ok]]).astype(np.int32),
+                np.r_[0, np.cumsum(counts)],
             ),
             shape=(m + g, m + g),
         )
         dist = csgraph.dijkstra(graph, directed=True, indices=m + np.arange(g), limit=limit)
-        yield idx, sub, dist[:, :m]
+        yield idx, norder[sub_rank], dist[:, :m]

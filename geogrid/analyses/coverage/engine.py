@@ -1286,14 +1286,15 @@ def _area_polygons(
     fs = cov.fac_snap
 
     def polygons(job: Any, x: Any, y: Any, d: Any, n_jobs: int) -> Any:
-        return _areas.mosaic_polygons(
+        return _areas.stacked_polygons(
             job, x, y, d, n_jobs, limits, side_m=side, resolution_m=resolution_m
         )
 
     fld = cov.field
     du_all, dv_all = fld.d1[u], fld.d1[v]
-    touched = np.flatnonzero(np.minimum(du_all, dv_all) <= max(limits))
-    touched = np.union1d(touched, fs.edge[active])
+    near = np.minimum(du_all, dv_all) <= max(limits)
+    near[fs.edge[active]] = True
+    touched = np.flatnonzero(near)
     x, y, d, idx, _ = _areas.cell_distances(
         samples, touched, du_all[touched], dv_all[touched], length[touched]
     )
@@ -1307,7 +1308,7 @@ def _area_polygons(
     out_km = [km[0]]
     if per_facility and len(active):
         fid_arr = cov.facilities["facility_id"].to_numpy(dtype=object)[active]
-        polys, kms = _facility_polygons(cov, samples, active, limits, polygons)
+        polys, kms = _facility_polygons(cov, samples, active, limits, side, resolution_m)
         out_ids += fid_arr.tolist()
         out_polys += polys
         out_km += list(kms)
@@ -1331,37 +1332,46 @@ def _tile_pairs(
 
     For every source of a tile (``row`` indexes ``source positions``, which index
     ``active``), the edges with a reached end plus its own edge, once each, rows in order,
-    with the walking distances at the edge's ends (``inf`` when not reached).
+    with the walking distances at the edge's ends (``inf`` when not reached). Each reached
+    node lists its edges (incidence rows); an edge is kept at its ``u`` end, or at ``v`` when
+    ``u`` is not reached, and its ends' distances are read off the tile's matrix.
     """
-    from scipy import sparse
-
     net, fs = cov.net, cov.fac_snap
     graph = _paths.walk_graph(net)
     u, v = graph.edge_u, graph.edge_v
     inc = _paths.edge_incidence(net)
+    ip, ix = inc.indptr.astype(np.int64), inc.indices.astype(np.int64)
+    deg = np.diff(ip)
     loc = np.full(graph.n, -1, dtype=np.int64)
     for tidx, nodes, dist in _paths.tiled_rows(net, fs.take(active), limit):
         g, m = dist.shape
-        rr, nn = np.nonzero(np.isfinite(dist))
-        sel = sparse.csr_matrix((np.ones(len(rr), np.int8), (rr, nodes[nn])), shape=(g, graph.n))
-        pe = (sel @ inc).tocsr()
-        own = fs.edge[active[tidx]]
         loc[nodes] = np.arange(m)
-        rows = np.arange(g)
-        # the own edge is in the row already when one of its ends is reached
+        full = np.full((g, m + 1), np.inf)  # the last column (index -1): outside
+        full[:, :m] = dist
+        r, c = np.nonzero(dist < np.inf)
+        x = nodes[c]
+        lens = deg[x]
+        at = np.repeat(ip[x] - np.cumsum(lens) + lens, lens) + np.arange(int(lens.sum()))
+        e = ix[at]
+        rr = np.repeat(r, lens)
+        ue = u[e]
+        keep = (ue == np.repeat(x, lens)) | (full[rr, loc[ue]] == np.inf)
+        e, rr = e[keep], rr[keep]
+        du = full[rr, loc[u[e]]]
+        dv = full[rr, loc[v[e]]]
+        own = fs.edge[active[tidx]]
         ou, ov = loc[u[own]], loc[v[own]]
-        seen = ((ou >= 0) & np.isfinite(dist[rows, np.maximum(ou, 0)])) | (
-            (ov >= 0) & np.isfinite(dist[rows, np.maximum(ov, 0)])
-        )
-        r = np.concatenate([np.repeat(rows, np.diff(pe.indptr)), rows[~seen]])
-        e = np.concatenate([pe.indices, own[~seen]])
-        order = np.argsort(r, kind="stable")
-        r, e = r[order], e[order]
-        lu, lv = loc[u[e]], loc[v[e]]
-        du = np.where(lu >= 0, dist[r, np.maximum(lu, 0)], np.inf)
-        dv = np.where(lv >= 0, dist[r, np.maximum(lv, 0)], np.inf)
         loc[nodes] = -1
-        yield tidx, r, e, du, dv
+        # the own edge is in the row already when one of its ends is reached
+        add = np.flatnonzero(np.minimum(full[np.arange(g), ou], full[np.arange(g), ov]) == np.inf)
+        if len(add):
+            rr = np.concatenate([rr, add])
+            order = np.argsort(rr, kind="stable")
+            rr = rr[order]
+            e = np.concatenate([e, own[add]])[order]
+            du = np.concatenate([du, np.full(len(add), np.inf)])[order]
+            dv = np.concatenate([dv, np.full(len(add), np.inf)])[order]
+        yield tidx, rr, e, du, dv
 
 
 def _reached_km(
@@ -1389,16 +1399,25 @@ def _reached_km(
         own = edge == fs.edge[src][job]
     else:
         own = np.isin(job * cov.net.n_edges + edge, src_job * cov.net.n_edges + fs.edge[src])
+    own_at = np.flatnonzero(own)
     out = np.zeros((n_jobs, len(limits)))
     for k, lim in enumerate(limits):
-        a = np.clip(lim - du, 0, ln)
-        b = np.clip(lim - dv, 0, ln)
-        part = np.where(own, 0.0, np.minimum(a + b, ln))
-        out[:, k] = np.bincount(job, part, minlength=n_jobs)
+        if lim in limits[:k]:  # the same limit under another name
+            out[:, k] = out[:, limits.index(lim)]
+            continue
+        a = np.subtract(lim, du)
+        np.clip(a, 0, ln, out=a)
+        b = np.subtract(lim, dv)
+        np.clip(b, 0, ln, out=b)
+        oa, ob = a[own_at], b[own_at]
+        a += b
+        np.minimum(a, ln, out=a)
+        a[own_at] = 0.0
+        out[:, k] = np.bincount(job, a, minlength=n_jobs)
         if one:
-            out[:, k] += _own_edge_reach(fs, lim, src, job[own], a[own], b[own], ln[own], n_jobs)
+            out[:, k] += _own_edge_reach(fs, lim, src, job[own_at], oa, ob, ln[own_at], n_jobs)
         else:
-            out[:, k] += _merged_reach(cov, lim, job[own], edge[own], a[own], b[own], src_job, src)
+            out[:, k] += _merged_reach(cov, lim, job[own_at], edge[own_at], oa, ob, src_job, src)
     return np.round(out / 1000.0, 3)
 
 
@@ -1472,62 +1491,37 @@ def _facility_polygons(
     samples: dict[str, np.ndarray],
     active: np.ndarray,
     limits: list[float],
-    polygons: Any,
-    *,
-    batch_samples: int = 1_000_000,
+    side: float,
+    resolution_m: float,
 ) -> tuple[list[list[Any]], np.ndarray]:
     """Polygons and reached km of every active facility from tiled bounded searches.
 
-    The samples of many facilities are gathered (up to ``batch_samples``) and drawn in one
-    mosaic call; nothing loops over facilities in Python.
+    Each tile's facilities go into a :class:`~geogrid.analyses.coverage.areas.FieldStack`
+    with the cell runs of their reached edges; strips are drawn as they fill. Nothing loops
+    over facilities in Python.
     """
     from geogrid.analyses.coverage import areas as _areas
 
     fs = cov.fac_snap
     length = cov.net.edges["length_m"].to_numpy()
-    lim_max = max(limits)
-    polys: list[list[Any]] = [[] for _ in range(len(active))]
     kms = np.zeros((len(active), len(limits)))
-    pend: list[tuple[np.ndarray, ...]] = []
-    pend_n = 0
-
-    def flush() -> None:
-        nonlocal pend, pend_n
-        if not pend:
-            return
-        fac = np.concatenate([p[0] for p in pend])  # facility position per job
-        offs = np.cumsum([0] + [len(p[0]) for p in pend])
-        job = np.concatenate([p[1] + o for p, o in zip(pend, offs[:-1], strict=True)])
-        got = polygons(
-            job,
-            np.concatenate([p[2] for p in pend]),
-            np.concatenate([p[3] for p in pend]),
-            np.concatenate([p[4] for p in pend]),
-            len(fac),
-        )
-        for i, f in enumerate(fac.tolist()):
-            polys[f] = got[i]
-        pend, pend_n = [], 0
-
-    for tidx, r, e, du, dv in _tile_pairs(cov, active, lim_max):
+    stack = _areas.FieldStack(samples, len(active), limits, side_m=side, resolution_m=resolution_m)
+    for tidx, r, e, du, dv in _tile_pairs(cov, active, max(limits)):
         g = len(tidx)
-        x, y, d, idx, which = _areas.cell_distances(samples, e, du, dv, length[e])
+        d, idx, which = _areas.run_distances(samples, e, du, dv, length[e])
         job = r[which]
         # direct walks along each source's own edge (no detour through its ends)
-        j = active[tidx][job]
-        on = np.flatnonzero(samples["edge"][idx] == fs.edge[j])
-        jo = j[on]
-        d[on] = np.minimum(
-            d[on], _areas.direct_distance(samples, idx[on], fs.pos_m[jo], fs.snap_m[jo])
-        )
-        kms[tidx] = _reached_km(cov, limits, r, e, du, dv, g, np.arange(g), active[tidx])
-        near = d <= lim_max
-        pend.append((tidx, job[near], x[near], y[near], d[near]))
-        pend_n += int(near.sum())
-        if pend_n >= batch_samples:
-            flush()
-    flush()
-    return polys, kms
+        j = active[tidx]
+        own = np.flatnonzero(e == fs.edge[j][r])
+        for p in own.tolist():  # one own edge per facility: its runs are contiguous
+            a, b = np.searchsorted(which, [p, p + 1])
+            k = j[r[p]]
+            d[a:b] = np.minimum(
+                d[a:b], _areas.direct_distance(samples, idx[a:b], fs.pos_m[k], fs.snap_m[k])
+            )
+        kms[tidx] = _reached_km(cov, limits, r, e, du, dv, g, np.arange(g), j)
+        stack.add(tidx, fs.x[j], fs.y[j], r, e, job, idx, d)
+    return stack.finish(), kms
 
 
 def _merge_intervals(
