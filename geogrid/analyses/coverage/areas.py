@@ -413,7 +413,21 @@ class FieldStack:
         self.margin = _disc_rows(self.radius)[0]
         self.pad = self.margin + 1  # a ring of empty cells round every spread cell
         self.reach = int(np.ceil(max(limits) / res)) + 1
-        self.inner = 2 * (self.reach + self.pad) + 1
+        # no box is wider than the straight-line reach or than the network's cells
+        self.extent = (
+            (
+                int(cells["gx"].min()),
+                int(cells["gx"].max()),
+                int(cells["gy"].min()),
+                int(cells["gy"].max()),
+            )
+            if len(cells["gx"])
+            else (0, 0, 0, 0)
+        )
+        x_lo, x_hi, y_lo, y_hi = self.extent
+        span = 2 * (self.reach + self.pad) + 1
+        self.inner = min(span, x_hi - x_lo + 1 + 2 * self.pad)
+        tallest = min(span, y_hi - y_lo + 1 + 2 * self.pad)
         self.width = self.inner + 2 * self.margin
         self.key = cells["gy"] * self.width + cells["gx"]
         key = "_cell_bounds"
@@ -421,7 +435,7 @@ class FieldStack:
             cells[key] = edge_cell_bounds(cells)
         self.ebox = cells[key]
         max_cells = MAX_CELLS if max_cells is None else max_cells
-        self.max_rows = max(max_cells // self.width, self.inner)
+        self.max_rows = max(max_cells // self.width, tallest)
         self.big = 10.0 * max(limits) + 1e6
         self.out: list[list[object]] = [
             [shapely.Polygon() for _ in limits] for _ in range(n_fields)
@@ -453,7 +467,11 @@ class FieldStack:
         cy = np.floor(fy / res).astype(np.int64)
         starts = np.searchsorted(row, np.arange(g))
         present = np.r_[starts[1:], len(row)] > starts
-        lo_x, hi_x, lo_y, hi_y = cx - self.reach, cx + self.reach, cy - self.reach, cy + self.reach
+        x_lo, x_hi, y_lo, y_hi = self.extent
+        lo_x = np.clip(cx - self.reach, x_lo, x_hi)
+        hi_x = np.clip(cx + self.reach, lo_x, x_hi)
+        lo_y = np.clip(cy - self.reach, y_lo, y_hi)
+        hi_y = np.clip(cy + self.reach, lo_y, y_hi)
         if present.any():
             st = starts[present]
             eb = self.ebox[:, edge]
