@@ -239,7 +239,7 @@ def test_zero_area_case_names_its_households(district, inputs, tmp_path, capsys,
     assert len(zero) == 10 and zero["households"].sum() == 324
     assert set(zero["source_id"]) == {str(i) for i in range(1, 11)}  # building_id 1..10
     assert (zero["reason_zh"] == "面积为零").all()
-    assert "未纳入计算的行：demand: zero area: 10" in res.out
+    assert "未纳入计算的行：楼栋/小区（面积为零）10 行" in res.out
     assert "未纳入计算的户数：324 户" in res.out
 
 
@@ -374,7 +374,7 @@ def test_grids_accounts_for_every_row(district, inputs, tmp_path, capsys, caplog
         capsys,
         caplog,
     )  # fmt: skip
-    check_ok(res, "未纳入计算 demand: non-residential building: 62 行")
+    check_ok(res, "未纳入计算的楼栋/小区（非住宅建筑）：62 行")
     units = gpd.read_file(tmp_path / "grids.gpkg", layer="units")
     exc = gpd.read_file(tmp_path / "grids.gpkg", layer="excluded")
     grids = gpd.read_file(tmp_path / "grids.gpkg", layer="grids")

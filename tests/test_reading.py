@@ -179,7 +179,7 @@ def test_demand_words_come_from_the_schema():
     zh = format_summary(figures)
     assert demand_term("storeys", "zh") in zh and "按户籍表校准" in zh and "1,200 户" in zh
     assert "用地性质：住宅 4" in zh and "无其他证据（按规则）：非住宅 1" in zh
-    assert "表中户数 321 户" in zh and "小区范围 2" in zh and "楼栋/小区（面积为零） 3" in zh
+    assert "表中户数 321 户" in zh and "小区范围 2" in zh and "楼栋/小区（面积为零）3 行" in zh
     assert not re.search(r"[a-z]{3,}", zh), zh
     en = format_summary(figures, "en")
     assert "estimated from storeys, scaled to the registry 3 units, 1,200 households" in en

@@ -92,6 +92,7 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
     "zh": {
         "seconds": "用时 {s:.1f} 秒",
         "excluded": "未纳入计算的{key}：{n} 行（见 excluded 图层）",
+        "excluded_item": "{key}{n} 行",
         "sep": "：",
         "list": "，",
         "items": "；",
@@ -118,6 +119,7 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
     "en": {
         "seconds": "computed in {s:.1f} s",
         "excluded": "left out {key}: {n} rows (see the 'excluded' layer)",
+        "excluded_item": "{key}: {n} rows",
         "sep": ": ",
         "list": ", ",
         "items": "; ",
@@ -262,9 +264,11 @@ def _term_text(value: Any, lang: str, *, inner: bool = False) -> str:
 
 
 def _excluded_text(value: Mapping[str, Any], lang: str) -> str:
-    """Rows left out per layer and reason: ``楼栋/小区：非住宅建筑 317``."""
+    """Rows left out per layer and reason: ``楼栋/小区（非住宅建筑）317 行``."""
     parts = [
-        f"{excluded_key(str(k), lang)} {format_quantity('count', v, lang)}"
+        _WORDS[lang]["excluded_item"].format(
+            key=excluded_key(str(k), lang), n=format_quantity("count", v, lang)
+        )
         for k, v in value.items()
     ]
     return _WORDS[lang]["items"].join(parts)
