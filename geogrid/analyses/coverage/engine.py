@@ -547,13 +547,27 @@ class Coverage:
         region = np.flatnonzero(fld.s1 == j)
         if len(region) == 0:
             return
+        cand = self._active()
+        if ftype is not None:
+            cand = cand[self.facilities["type"].to_numpy()[cand] == ftype]
+        self._renearest(fld, region, cand)
+
+    def _renearest(
+        self, fld: _paths.NodeField, region: np.ndarray, cand: np.ndarray
+    ) -> tuple[
+        np.ndarray,
+        tuple[np.ndarray, np.ndarray, np.ndarray],
+        tuple[np.ndarray, np.ndarray, np.ndarray],
+    ]:
+        """Search the nearest source of the nodes ``region`` again, among facilities ``cand``.
+
+        Seeds: the kept labels of their in-neighbours outside the region and the links of the
+        sources entering it. Returns the region's local index, its in-arcs and those links.
+        """
         self._mark(region)
         fld.d1[region], fld.s1[region] = np.inf, -1
         loc, head, tail, w = self._region(region)
         out = loc[tail] < 0
-        cand = self._active()
-        if ftype is not None:
-            cand = cand[self.facilities["type"].to_numpy()[cand] == ftype]
         lx, lw, ls = self._links_into(loc, cand)
         seeds = (
             np.concatenate([head[out], lx]),
@@ -562,6 +576,7 @@ class Coverage:
         )
         inner = (loc[tail[~out]], head[~out], w[~out])
         fld.d1[region], fld.s1[region] = _seeded_search(len(region), inner, seeds)
+        return loc, (head, tail, w), (lx, lw, ls)
 
     def _repair_second(self, fld: _paths.NodeField, j: int) -> None:
         """Remove source ``j`` from a field with second-nearest.
@@ -576,20 +591,9 @@ class Coverage:
         region = np.flatnonzero((fld.s1 == j) | (fld.s2 == j))
         if len(region) == 0:
             return
-        self._mark(region)
-        fld.d1[region], fld.s1[region] = np.inf, -1
         fld.d2[region], fld.s2[region] = np.inf, -1
-        loc, head, tail, w = self._region(region)
-        out = loc[tail] < 0
-        lx, lw, ls = self._links_into(loc, self._active())
-        seeds = (
-            np.concatenate([head[out], lx]),
-            np.concatenate([fld.d1[tail[out]] + w[out], lw]),
-            np.concatenate([fld.s1[tail[out]], ls]),
-        )
-        inner = (loc[tail[~out]], head[~out], w[~out])
-        fld.d1[region], fld.s1[region] = _seeded_search(len(region), inner, seeds)
-        d2, s2 = _second_labels(fld, region, loc, (head, tail, w), (lx, lw, ls))
+        loc, arcs, links = self._renearest(fld, region, self._active())
+        d2, s2 = _second_labels(fld, region, loc, arcs, links)
         fld.d2[region], fld.s2[region] = d2, s2
 
     def _with_second(self, fld: _paths.NodeField) -> _paths.NodeField:

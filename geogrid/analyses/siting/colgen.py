@@ -29,7 +29,7 @@ from scipy import sparse
 
 from geogrid.analyses.highs import mip_model, quiet_highs
 
-__all__ = ["LpBound", "fix_closed", "lagrangian_value", "lp_bound", "merge_atoms"]
+__all__ = ["LpBound", "fix_closed", "hash_rows", "lagrangian_value", "lp_bound", "merge_atoms"]
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,12 @@ class Merged:
     group: np.ndarray
 
 
-def _hash_rows(mat: sparse.csr_matrix) -> np.ndarray:
-    """Key each row by its column set: two random projections and the count."""
-    rng = np.random.default_rng(0)
+def hash_rows(mat: sparse.csr_matrix, seed: int = 0) -> np.ndarray:
+    """Key each row of a CSR matrix by its column set (values ignored): same set, same key.
+
+    Two random projections of the pattern plus the count; no copy of the values is made.
+    """
+    rng = np.random.default_rng(seed)
     nnz = np.diff(mat.indptr)
     out = np.zeros((mat.shape[0], 3))
     out[:, 2] = nnz
@@ -94,7 +97,7 @@ def merge_atoms(mat: sparse.csr_matrix, w: np.ndarray, rows: np.ndarray) -> Merg
     if not len(atoms):
         empty = sparse.csr_matrix((0, len(rows)))
         return Merged(empty, np.zeros(0), atoms, np.zeros(0, dtype=np.int64))
-    _, first, group = np.unique(_hash_rows(cols), axis=0, return_index=True, return_inverse=True)
+    _, first, group = np.unique(hash_rows(cols), axis=0, return_index=True, return_inverse=True)
     group = group.ravel()
     sub = cols[first]
     sub.data = np.ones(sub.nnz)

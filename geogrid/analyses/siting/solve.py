@@ -37,7 +37,7 @@ import numpy as np
 from scipy import sparse
 
 from geogrid.analyses.highs import mip_model, quiet_highs
-from geogrid.analyses.siting.colgen import fix_closed, lp_bound
+from geogrid.analyses.siting.colgen import fix_closed, hash_rows, lp_bound
 from geogrid.errors import GeogridError
 
 __all__: list[str] = []
@@ -722,23 +722,6 @@ def exact_pmedian(
 
 
 # ---------------------------------------------------------------------- reduction
-def _hash_rows(mat: sparse.csr_matrix, seed: int = 0) -> np.ndarray:
-    """Key each row of a CSR matrix by its column set (values ignored): same set, same key.
-
-    Two random projections of the pattern plus the count; no copy of the values is made.
-    """
-    rng = np.random.default_rng(seed)
-    nnz = np.diff(mat.indptr)
-    out = np.zeros((mat.shape[0], 3))
-    out[:, 2] = nnz
-    full = np.flatnonzero(nnz > 0)
-    if len(full):
-        for col in range(2):
-            r = rng.random(mat.shape[1])
-            out[full, col] = np.add.reduceat(r[mat.indices], mat.indptr[full])
-    return out
-
-
 def _binary(mat: sparse.spmatrix) -> sparse.csr_matrix:
     out = sparse.csr_matrix(mat, copy=True)
     out.sort_indices()
@@ -780,7 +763,7 @@ def reduce_cover(
     if not reach.all():
         cols, units = cols[reach], units[reach]
     if len(units):
-        _, first, atom = np.unique(_hash_rows(cols), axis=0, return_index=True, return_inverse=True)
+        _, first, atom = np.unique(hash_rows(cols), axis=0, return_index=True, return_inverse=True)
         atom = atom.ravel()
         # atoms numbered by their first unit so that the order is stable
         order = np.argsort(first, kind="stable")
@@ -807,7 +790,7 @@ def distinct_candidates(mat: sparse.csr_matrix, keep_mask: np.ndarray) -> np.nda
     nonempty = np.diff(mat.indptr) > 0
     cand = np.flatnonzero(nonempty & ~keep_mask)
     if len(cand):
-        _, first = np.unique(_hash_rows(mat[cand]), axis=0, return_index=True)
+        _, first = np.unique(hash_rows(mat[cand]), axis=0, return_index=True)
         cand = cand[np.sort(first)]
     return np.union1d(cand, np.flatnonzero(keep_mask))
 
@@ -1236,7 +1219,7 @@ def _min_sites(
         return None, True
     n = sub.shape[0]
     cols = sub.T.tocsr()
-    keys = _hash_rows(cols)
+    keys = hash_rows(cols)
     _, first = np.unique(keys, axis=0, return_index=True)
     rows = cols[np.sort(first)]
     col_lo = np.zeros(n)
