@@ -140,3 +140,31 @@ def test_coverage_summary_names_the_worst_first():
     en = coverage_summary({"communities": comms}, lang="en")
     assert "2 communities below the 20 min target: 阳光社区 40 households" in en
     assert to_json({"n": comms["households"].sum()}) == '{\n "n": 230\n}'
+
+
+def test_siting_summary_says_the_walks_for_pmedian_and_pcenter():
+    """p-median / p-centre: the mean and longest walk before and after, in metres, capped."""
+    import pandas as pd
+
+    from geogrid.outputs.console import siting_summary
+
+    rows = {
+        "n_chosen": 3,
+        "n_requested": 3,
+        "households_covered_before": 100,
+        "households_covered_after": 200,
+        "pmedian_cap_m": 2000.0,
+        "mean_walk_m_before": 812.4,
+        "mean_walk_m_after": 455.2,
+        "longest_walk_m_before": 2000.0,
+        "longest_walk_m_after": 1300.7,
+    }
+    summ = pd.DataFrame({"metric": list(rows), "value": list(rows.values())})
+    zh = siting_summary(summ)
+    assert "建议新增站点 3 个" in zh
+    assert "平均步行距离 812 米 → 455 米（超过 2,000 米的按 2,000 米计）" in zh
+    assert "最远步行距离 2,000 米 → 1,301 米" in zh
+    en = siting_summary(summ, "en")
+    assert "mean walk 812 m -> 455 m (walks beyond 2,000 m count as 2,000 m)" in en
+    mclp = summ[~summ["metric"].str.contains("walk")]
+    assert "步行距离" not in siting_summary(mclp)  # coverage problems say coverage only

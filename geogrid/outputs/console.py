@@ -107,6 +107,9 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
         "certs": "可行性证明：可行 {f}，不可行 {i}，未定 {u}（共 {n} 个社区，见 grids_certificates.csv）",
         "sites": "建议新增站点 {n} 个（要求 {k} 个），新增覆盖 {gain}",
         "after": "{t}覆盖率 {a} → {b}",
+        "mean_walk": "平均步行距离 {a} → {b}",
+        "longest_walk": "最远步行距离 {a} → {b}",
+        "walk_cap": "（超过 {c}的按 {c}计）",
         "reason": "原因",
         "wrote": "已写出：{files}",
         "and": "和",
@@ -135,6 +138,9 @@ _WORDS: Mapping[str, Mapping[str, str]] = {
         "(proofs in grids_certificates.csv)",
         "sites": "{n} new sites proposed ({k} requested), {gain} more within reach",
         "after": "{t} coverage {a} -> {b}",
+        "mean_walk": "mean walk {a} -> {b}",
+        "longest_walk": "longest walk {a} -> {b}",
+        "walk_cap": " (walks beyond {c} count as {c})",
         "reason": "reason",
         "wrote": "wrote {files}",
         "and": "and",
@@ -497,7 +503,7 @@ def siting_summary(summary: pd.DataFrame, lang: str = "zh") -> str:
     gain = (after or 0) - (before or 0)
     k = s.get("n_requested")
     line = w["sites"].format(
-        n=s.get("n_chosen", 0),
+        n=int(s.get("n_chosen") or 0),
         k="—" if k is None or (isinstance(k, float) and math.isnan(k)) else int(k),
         gain=format_value("households", gain, lang),
     )
@@ -513,7 +519,26 @@ def siting_summary(summary: pd.DataFrame, lang: str = "zh") -> str:
                 b=format_value("coverage_share", s["coverage_after"], lang),
             )
         )
+    lines.extend(_walk_lines(s, lang))
     return "\n".join(lines)
+
+
+def _walk_lines(s: Mapping[str, Any], lang: str) -> list[str]:
+    """p-median and p-centre: the mean and the longest walk before and after (``米``)."""
+    out = []
+    for key in ("mean_walk", "longest_walk"):
+        a, b = s.get(f"{key}_m_before"), s.get(f"{key}_m_after")
+        if a is None or b is None:
+            continue
+        out.append(
+            _WORDS[lang][key].format(
+                a=format_value("walk_m", a, lang), b=format_value("walk_m", b, lang)
+            )
+        )
+    cap = s.get("pmedian_cap_m")
+    if out and cap is not None:
+        out[0] += _WORDS[lang]["walk_cap"].format(c=format_value("walk_m", cap, lang))
+    return out
 
 
 def seconds(value: float, lang: str = "zh") -> str:
