@@ -202,7 +202,7 @@ def failing_communities(comms: gpd.GeoDataFrame) -> tuple[pd.DataFrame, str | No
 def _failing(comms: gpd.GeoDataFrame) -> np.ndarray | None:
     """Communities below the primary target (``meets_target`` false), or None if unknown."""
     if MEETS_TARGET in comms:
-        return ~comms[MEETS_TARGET].fillna(True).astype(bool).to_numpy()
+        return ~comms[MEETS_TARGET].astype("boolean").fillna(True).to_numpy(dtype=bool)
     key = primary_target(comms.columns)
     if key is not None and uncovered_col(key) in comms:
         return np.nan_to_num(numeric(comms[uncovered_col(key)])) > 0
