@@ -74,17 +74,6 @@ class WalkGraph:
         return t
 
 
-def adjacency_lists(net: WalkNetwork) -> tuple[list[int], list[int], list[float]]:
-    """Walk graph CSR as Python lists for pure-Python searches (cached on the network)."""
-    key = f"_walk_lists_{net.private}"
-    cached = net.report.get(key)
-    if cached is None:
-        csr = walk_graph(net).csr
-        cached = (csr.indptr.tolist(), csr.indices.tolist(), csr.data.tolist())
-        net.report[key] = cached
-    return cached
-
-
 def _min_csr(r: np.ndarray, c: np.ndarray, w: np.ndarray, n: int) -> sparse.csr_matrix:
     """CSR of directed edges keeping the shortest of parallel ones."""
     order = np.lexsort((w, c, r))
@@ -292,42 +281,6 @@ def augmented(net: WalkNetwork, src: Snap) -> sparse.csr_matrix:
     indices = np.concatenate([a.indices, nodes]).astype(np.int32, copy=False)
     data = np.concatenate([a.data, ws])
     return sparse.csr_matrix((data, indices, indptr), shape=(n + f, n + f))
-
-
-def source_distances(
-    net: WalkNetwork, src: Snap, limit: float = np.inf, *, within: np.ndarray | None = None
-) -> np.ndarray:
-    """Distance from the nearest of ``src`` to every graph node (``inf`` beyond ``limit``).
-
-    ``within``: a boolean mask of graph nodes; the search then walks only between them (arcs
-    to or from other nodes are left out), so that nodes it reaches only by leaving the mask
-    get ``inf`` or a longer distance.
-    """
-    g = walk_graph(net)
-    n = g.n
-    if within is None:
-        graph = augmented(net, src)
-    else:
-        a = g.csr
-        tail = net.report.get(f"_walk_tail_{net.private}")
-        if tail is None:
-            tail = np.repeat(np.arange(n, dtype=np.int32), np.diff(a.indptr))
-            net.report[f"_walk_tail_{net.private}"] = tail
-        keep = within[tail] & within[a.indices]
-        jj, nodes, ws = _links(src, g)
-        counts = np.r_[np.bincount(tail[keep], minlength=n), np.bincount(jj, minlength=len(src))]
-        graph = sparse.csr_matrix(
-            (
-                np.concatenate([a.data[keep], ws]),
-                np.concatenate([a.indices[keep], nodes]).astype(np.int32, copy=False),
-                np.r_[0, np.cumsum(counts)],
-            ),
-            shape=(n + len(src), n + len(src)),
-        )
-    dist = csgraph.dijkstra(
-        graph, directed=True, indices=n + np.arange(len(src)), min_only=True, limit=limit
-    )
-    return np.asarray(dist[:n])
 
 
 @dataclass

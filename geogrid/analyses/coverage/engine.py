@@ -30,6 +30,7 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
+from geogrid.analyses.coverage.areas import merge_intervals
 from geogrid.analyses.coverage.reasons import (
     REASON_COLUMNS,
     gap_reasons,
@@ -86,7 +87,6 @@ def _replace_snap(a: Snap, j: int, b: Snap) -> Snap:
 
 
 #: Metres within which a reached piece counts as starting or ending at the edge's end.
-_ENDPOINT_TOL_M = 1e-9
 #: Metres added to a what-if search's straight-line bound so that rounding never prunes a node.
 _BOUND_TOL_M = 1e-6
 
@@ -1186,35 +1186,6 @@ def circle_overstatement(
 
 
 # ---------------------------------------------------------------------- service areas
-def substrings(
-    net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray
-) -> np.ndarray:
-    """Vectorised pieces ``[start, end]`` (metres from ``u``) of network edges as LineStrings."""
-    from geogrid.analyses.coverage.areas import edge_vertices
-
-    coords, _, cum, offsets = edge_vertices(net)
-    n = len(edge)
-    if n == 0:
-        return np.array([], dtype=object)
-    lines = np.asarray(net.edges.geometry.values)[edge]
-    p0 = shapely.get_coordinates(shapely.line_interpolate_point(lines, start))
-    p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, end))
-    counts = offsets[edge + 1] - offsets[edge]
-    seg = np.repeat(np.arange(n), counts)
-    vidx = (
-        np.arange(counts.sum())
-        - np.repeat(np.cumsum(counts) - counts, counts)
-        + np.repeat(offsets[edge], counts)
-    )
-    vc = cum[vidx]
-    inside = (vc > start[seg]) & (vc < end[seg])
-    seg_all = np.concatenate([np.arange(n), seg[inside], np.arange(n)])
-    key = np.concatenate([np.full(n, -1.0), vc[inside], np.full(n, np.inf)])
-    xy = np.vstack([p0, coords[vidx[inside]], p1])
-    order = np.lexsort((key, seg_all))
-    return np.asarray(shapely.linestrings(xy[order], indices=seg_all[order]))
-
-
 def service_areas(
     cov: Coverage,
     *,
@@ -1394,7 +1365,7 @@ def _reached_km(
     Edges are reached from their ends; a source's own edge (``src`` are facility indices,
     ``src_job`` their jobs) also directly from the source. With one source per job
     (``src_job`` = 0, 1, ...) the three intervals are merged in closed form, else by
-    :func:`_merge_intervals`.
+    :func:`geogrid.analyses.coverage.areas.merge_intervals`.
     """
     fs = cov.fac_snap
     ln = cov.net.edges["length_m"].to_numpy()[edge]
@@ -1467,7 +1438,7 @@ def _merged_reach(
     st = np.concatenate([np.zeros(len(edge)), ln[edge] - b, np.clip(fs.pos_m[src] - rd, 0, sl)])
     en = np.concatenate([a, ln[edge], np.clip(fs.pos_m[src] + rd, 0, sl)])
     ok = en > st
-    mg, _, ms, mt, _ = _merge_intervals(cov.net, g[ok], e[ok], st[ok], en[ok])
+    mg, _, ms, mt, _ = merge_intervals(g[ok], e[ok], st[ok], en[ok], ln)
     return np.bincount(mg, mt - ms, minlength=n_jobs)
 
 
@@ -1526,33 +1497,6 @@ def _facility_polygons(
         kms[tidx] = _reached_km(cov, limits, r, e, du, dv, g, np.arange(g), j)
         stack.add(tidx, fs.x[j], fs.y[j], r, e, job, idx, d)
     return stack.finish(), kms
-
-
-def _merge_intervals(
-    net: WalkNetwork, group: np.ndarray, e: np.ndarray, s: np.ndarray, t: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Union of intervals per (group, edge): returns group, edge, start, end, whole."""
-    if len(e) == 0:
-        z = np.zeros(0)
-        return group, e, z, z, z.astype(bool)
-    order = np.lexsort((s, e, group))
-    g, e, s, t = group[order], e[order], s[order], t[order]
-    same = np.r_[False, (g[1:] == g[:-1]) & (e[1:] == e[:-1])]
-    key = np.cumsum(~same)
-    run_end = pd.Series(t).groupby(key).cummax().to_numpy()
-    prev_end = np.r_[-np.inf, run_end[:-1]]
-    new = ~same | (s > prev_end)
-    block = np.cumsum(new) - 1
-    nb = block[-1] + 1
-    bs = np.full(nb, np.inf)
-    bt = np.full(nb, -np.inf)
-    np.minimum.at(bs, block, s)
-    np.maximum.at(bt, block, t)
-    first = np.flatnonzero(new)
-    be, bg = e[first], g[first]
-    length = net.edges["length_m"].to_numpy()[be]
-    whole = (bs <= _ENDPOINT_TOL_M) & (bt >= length - _ENDPOINT_TOL_M)
-    return bg, be, bs, bt, whole
 
 
 def gaps(
